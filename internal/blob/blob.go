@@ -1,0 +1,36 @@
+// Package blob defines Tailor's content-addressed artifact store.
+//
+// Every artifact (dataset chunks and manifests, base-model files, recipe
+// text, checkpoints, adapters, reports) is stored once under the sha256 of its
+// bytes and never overwritten. Implementations live in sub-packages (local/,
+// later s3/) and must pass the conformance suite in blobtest/. This package
+// imports only internal/errs.
+package blob
+
+import (
+	"context"
+	"io"
+)
+
+// Digest is "sha256:" followed by 64 lower-case hex characters.
+type Digest = string
+
+// Store is a content-addressed artifact store.
+//
+// Put is atomic (readers never see a partial blob) and idempotent (putting
+// the same bytes twice returns the same digest and keeps one copy). Open,
+// Stat and Verify return an error wrapping errs.ErrNotFound for an unknown
+// digest and errs.ErrInvalid for a malformed one.
+type Store interface {
+	Put(ctx context.Context, r io.Reader) (Digest, int64, error)
+	Open(ctx context.Context, d Digest) (io.ReadCloser, error)
+	Stat(ctx context.Context, d Digest) (size int64, err error)
+	// List calls fn for every stored blob in digest order.
+	List(ctx context.Context, fn func(d Digest, size int64) error) error
+	// Verify re-hashes the blob; a mismatch wraps errs.ErrConflict and names
+	// the digest it actually has.
+	Verify(ctx context.Context, d Digest) error
+	// Delete removes a blob; used only by garbage collection and to discard
+	// staged blobs. Deleting a missing blob is not an error.
+	Delete(ctx context.Context, d Digest) error
+}

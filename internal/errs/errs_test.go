@@ -1,0 +1,39 @@
+package errs
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"testing"
+)
+
+func TestKind(t *testing.T) {
+	tests := []struct {
+		err  error
+		want string
+	}{
+		{nil, ""},
+		{io.EOF, "internal"},
+		{Invalid("line %d: field %q missing", 3, "label"), "invalid"},
+		{fmt.Errorf("import: %w", NotFound("dataset %q", "x")), "not_found"},
+		{Conflict("exists"), "conflict"},
+		{Forbidden("region"), "forbidden"},
+		{Unavailable("busy"), "unavailable"},
+		{fmt.Errorf("x: %w", ErrInvalid), "invalid"},
+	}
+	for _, tt := range tests {
+		if got := Kind(tt.err); got != tt.want {
+			t.Errorf("Kind(%v) = %q, want %q", tt.err, got, tt.want)
+		}
+	}
+}
+
+func TestMessageAndWrapped(t *testing.T) {
+	err := Invalid("read %s: %w", "a.jsonl", io.ErrUnexpectedEOF)
+	if got := err.Error(); got != "read a.jsonl: unexpected EOF" {
+		t.Fatalf("message %q", got)
+	}
+	if !errors.Is(err, io.ErrUnexpectedEOF) || !errors.Is(err, ErrInvalid) {
+		t.Fatalf("errors.Is lost a wrapped error")
+	}
+}

@@ -1,0 +1,197 @@
+// Package store defines Tailor's metadata store: the versioned nouns
+// (dataset, base model and recipe versions), runs and their logs, aliases,
+// and the event outbox.
+//
+// Implementations live in sub-packages (sqlite/, later postgres/) and must
+// pass the conformance suite in storetest/. Every mutating method takes the
+// events that describe the change, appends them in the same transaction, and
+// returns them with their sequence numbers filled in, so the caller publishes
+// them on the bus only after the commit (DESIGN.md invariant 6).
+//
+// Errors wrap internal/errs kinds: ErrNotFound for a missing row, ErrConflict
+// for a duplicate key or a failed compare-and-set. This package imports only
+// internal/errs.
+package store
+
+import (
+	"context"
+	"encoding/json"
+	"time"
+)
+
+// DatasetVersion is one immutable version of a named dataset.
+type DatasetVersion struct {
+	ID        string    `json:"id"`       // sha256 hex over canonical records
+	Name      string    `json:"name"`     // dataset name; many versions per name
+	Task      string    `json:"task"`     // "classify" or "sft"
+	Manifest  string    `json:"manifest"` // blob digest of the data.Manifest JSON
+	Records   int64     `json:"records"`
+	Bytes     int64     `json:"bytes"` // canonical bytes over all records
+	Region    string    `json:"region"`
+	Owner     string    `json:"owner"`
+	Parent    string    `json:"parent,omitempty"` // previous version of the same name at import time
+	CreatedAt time.Time `json:"created_at"`
+}
+
+// BaseVersion is one imported base-model checkpoint.
+type BaseVersion struct {
+	ID        string    `json:"id"` // fingerprint: sha256 of config + weights + tokenizer
+	Name      string    `json:"name"`
+	Version   int       `json:"version"` // 1, 2, 3… per name, assigned by the store
+	Arch      string    `json:"arch"`    // e.g. LlamaForCausalLM
+	Params    int64     `json:"params"`
+	Manifest  string    `json:"manifest"` // blob digest of the basemodel.Manifest JSON
+	Region    string    `json:"region"`
+	CreatedAt time.Time `json:"created_at"`
+}
+
+// RecipeVersion is one normalized recipe text.
+type RecipeVersion struct {
+	ID         string    `json:"id"` // sha256 hex of Normalized
+	Name       string    `json:"name"`
+	Version    int       `json:"version"` // 1, 2, 3… per name, assigned by the store
+	Normalized []byte    `json:"normalized"`
+	CreatedAt  time.Time `json:"created_at"`
+}
+
+// RunState is a run's place in its state machine:
+// queued → running → succeeded | failed | canceled.
+type RunState string
+
+const (
+	RunQueued    RunState = "queued"
+	RunRunning   RunState = "running"
+	RunSucceeded RunState = "succeeded"
+	RunFailed    RunState = "failed"
+	RunCanceled  RunState = "canceled"
+)
+
+// Terminal reports whether no further transition leaves s.
+func (s RunState) Terminal() bool {
+	return s == RunSucceeded || s == RunFailed || s == RunCanceled
+}
+
+// Run is one execution of recipe × dataset version × base version.
+type Run struct {
+	ID            string          `json:"id"`
+	Key           string          `json:"key"` // hash of every resolved input + engine version
+	RecipeID      string          `json:"recipe_id"`
+	DatasetID     string          `json:"dataset_id"`
+	BaseID        string          `json:"base_id"`
+	EngineVersion string          `json:"engine_version"`
+	Inputs        json.RawMessage `json:"inputs"` // resolved selectors and hashes, for lineage
+	State         RunState        `json:"state"`
+	Attempt       int             `json:"attempt"` // worker starts so far
+	Step          int64           `json:"step"`
+	TotalSteps    int64           `json:"total_steps"`
+	Checkpoint    string          `json:"checkpoint,omitempty"` // blob digest of the last checkpoint
+	Result        string          `json:"result,omitempty"`     // blob digest of the adapter manifest
+	Metrics       json.RawMessage `json:"metrics,omitempty"`
+	Error         string          `json:"error,omitempty"`
+	CreatedAt     time.Time       `json:"created_at"`
+	StartedAt     time.Time       `json:"started_at,omitzero"`
+	FinishedAt    time.Time       `json:"finished_at,omitzero"`
+}
+
+// RunLog is one line of a run's progress log.
+type RunLog struct {
+	RunID string          `json:"run_id"`
+	Seq   int64           `json:"seq"` // 1, 2, 3… per run, assigned by the store
+	Time  time.Time       `json:"time"`
+	Data  json.RawMessage `json:"data"` // a JSON object: step, loss, tokens_per_s, eta_s, message…
+}
+
+// Alias is a moving pointer: Kind ("base", "model"…), Name and Alias name it,
+// Target is the version id it points at.
+type Alias struct {
+	Kind      string    `json:"kind"`
+	Name      string    `json:"name"`
+	Alias     string    `json:"alias"`
+	Target    string    `json:"target"`
+	UpdatedAt time.Time `json:"updated_at"`
+}
+
+// Event is a typed, committed state change ("dataset.version.created",
+// "run.state.changed", …). Seq is assigned by the store and strictly
+// increasing.
+type Event struct {
+	Seq     int64           `json:"seq"`
+	Type    string          `json:"type"`
+	Subject string          `json:"subject"` // id of the thing that changed
+	Time    time.Time       `json:"time"`
+	Data    json.RawMessage `json:"data,omitempty"`
+}
+
+// RunFilter selects runs; zero fields match everything.
+type RunFilter struct {
+	States []RunState
+	Key    string
+}
+
+// RunUpdate changes a run; nil fields are left alone. IfState, when set,
+// makes the update a compare-and-set: it fails with errs.ErrConflict unless
+// the run is currently in that state.
+type RunUpdate struct {
+	IfState    *RunState
+	State      *RunState
+	Attempt    *int
+	Step       *int64
+	TotalSteps *int64
+	Checkpoint *string
+	Result     *string
+	Metrics    json.RawMessage
+	Error      *string
+	StartedAt  *time.Time
+	FinishedAt *time.Time
+}
+
+// Store is the metadata store. Lists return rows oldest first.
+type Store interface {
+	// PutDatasetVersion inserts v; errs.ErrConflict if (Name, ID) exists.
+	PutDatasetVersion(ctx context.Context, v DatasetVersion, events []Event) ([]Event, error)
+	// DatasetVersion returns the version of name with id, or, when id is ""
+	// or "latest", the newest version of name.
+	DatasetVersion(ctx context.Context, name, id string) (DatasetVersion, error)
+	// DatasetVersions lists versions of name, or of all datasets when name is "".
+	DatasetVersions(ctx context.Context, name string) ([]DatasetVersion, error)
+
+	// PutBaseVersion inserts v, assigning Version; errs.ErrConflict if
+	// (Name, ID) exists. It returns the stored row.
+	PutBaseVersion(ctx context.Context, v BaseVersion, events []Event) (BaseVersion, []Event, error)
+	// BaseVersion finds a version of name by id, by "v<N>" / "<N>", or the
+	// newest when ref is "" or "latest".
+	BaseVersion(ctx context.Context, name, ref string) (BaseVersion, error)
+	BaseVersions(ctx context.Context, name string) ([]BaseVersion, error)
+
+	// PutRecipeVersion inserts v, assigning Version; errs.ErrConflict if
+	// (Name, ID) exists.
+	PutRecipeVersion(ctx context.Context, v RecipeVersion, events []Event) (RecipeVersion, []Event, error)
+	// RecipeVersion finds a version of name by id, "v<N>"/"<N>", or newest.
+	RecipeVersion(ctx context.Context, name, ref string) (RecipeVersion, error)
+	// RecipeVersionByID finds a recipe version by id alone.
+	RecipeVersionByID(ctx context.Context, id string) (RecipeVersion, error)
+	RecipeVersions(ctx context.Context, name string) ([]RecipeVersion, error)
+
+	// CreateRun inserts r; errs.ErrConflict if the id exists.
+	CreateRun(ctx context.Context, r Run, events []Event) ([]Event, error)
+	Run(ctx context.Context, id string) (Run, error)
+	Runs(ctx context.Context, f RunFilter) ([]Run, error)
+	// UpdateRun applies u atomically and returns the run as stored after it.
+	UpdateRun(ctx context.Context, id string, u RunUpdate, events []Event) (Run, []Event, error)
+	// AppendRunLog stores one log line, assigning Seq.
+	AppendRunLog(ctx context.Context, runID string, at time.Time, data json.RawMessage) (RunLog, error)
+	// RunLogs returns the lines of runID with Seq > after, at most limit (0: all).
+	RunLogs(ctx context.Context, runID string, after int64, limit int) ([]RunLog, error)
+
+	// SetAlias creates or moves an alias.
+	SetAlias(ctx context.Context, a Alias, events []Event) ([]Event, error)
+	Alias(ctx context.Context, kind, name, alias string) (Alias, error)
+	Aliases(ctx context.Context, kind, name string) ([]Alias, error)
+
+	// AppendEvents stores events that describe no other row change.
+	AppendEvents(ctx context.Context, events []Event) ([]Event, error)
+	// Events returns events with Seq > after, at most limit (0: all).
+	Events(ctx context.Context, after int64, limit int) ([]Event, error)
+
+	Close() error
+}
