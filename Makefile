@@ -1,0 +1,38 @@
+# Tailor's entry points. The first two are the README's two commands.
+.PHONY: demo test deps build vet unit fuzz bench-engine bench-import clean
+
+GO ?= go
+BIN := bin/tailor
+
+# The end-to-end demo on the embedded defaults (data in ./.tailor-demo).
+demo: deps build
+	$(BIN) demo --data-dir .tailor-demo
+
+# Everything CI runs: install, vet, unit and integration tests, short fuzzing.
+test: deps vet unit fuzz
+
+deps:
+	scripts/deps.sh
+
+build:
+	$(GO) build -o $(BIN) ./cmd/tailor
+
+vet:
+	$(GO) vet ./...
+
+unit:
+	$(GO) test -count=1 -timeout 25m ./...
+
+fuzz:
+	FUZZTIME=$${FUZZTIME:-4s} scripts/fuzz.sh
+
+# Engine speed against PyTorch on the same machine (see README).
+bench-engine: deps
+	scripts/bench-engine.sh
+
+# Dataset import of a generated 1 GB JSONL (see docs/datasets.md).
+bench-import:
+	$(GO) test -tags long -run TestImport1GB -v -timeout 60m ./internal/data/
+
+clean:
+	rm -rf bin .tailor-demo

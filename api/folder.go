@@ -1,0 +1,75 @@
+package api
+
+import (
+	"archive/tar"
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+)
+
+// ImportBaseDir uploads a local Hugging Face model folder: every regular,
+// non-hidden file directly in dir, as a tar stream.
+func (c *Client) ImportBaseDir(ctx context.Context, name, region, dir string) (BaseImport, error) {
+	names, err := folderFiles(dir)
+	if err != nil {
+		return BaseImport{}, err
+	}
+	pr, pw := io.Pipe()
+	go func() { pw.CloseWithError(writeTar(pw, dir, names)) }()
+	defer pr.Close()
+	return c.ImportBase(ctx, name, region, pr)
+}
+
+// folderFiles lists the regular files directly in dir, skipping hidden ones
+// (.git, .gitattributes) and sub-folders.
+func folderFiles(dir string) ([]string, error) {
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return nil, fmt.Errorf("base import: %w", err)
+	}
+	var names []string
+	for _, en := range entries {
+		if strings.HasPrefix(en.Name(), ".") || !en.Type().IsRegular() {
+			continue
+		}
+		names = append(names, en.Name())
+	}
+	sort.Strings(names)
+	if len(names) == 0 {
+		return nil, fmt.Errorf("base import: %s has no files; expected config.json, tokenizer.json and *.safetensors", dir)
+	}
+	return names, nil
+}
+
+func writeTar(w io.Writer, dir string, names []string) error {
+	tw := tar.NewWriter(w)
+	for _, n := range names {
+		if err := addFile(tw, dir, n); err != nil {
+			return err
+		}
+	}
+	return tw.Close()
+}
+
+func addFile(tw *tar.Writer, dir, name string) error {
+	f, err := os.Open(filepath.Join(dir, name))
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		return err
+	}
+	if err := tw.WriteHeader(&tar.Header{Name: name, Mode: 0o644, Size: st.Size(), Typeflag: tar.TypeReg}); err != nil {
+		return err
+	}
+	if _, err := io.Copy(tw, f); err != nil {
+		return fmt.Errorf("pack %s: %w", name, err)
+	}
+	return nil
+}

@@ -1,0 +1,185 @@
+// Package api holds Tailor's public wire types and the Go client that the
+// CLI (and any other program) uses to talk to a Tailor server.
+//
+// It imports nothing from internal/: these types are the contract, and the
+// server converts its own types into them.
+package api
+
+import (
+	"encoding/json"
+	"time"
+)
+
+// Error is the body of every non-2xx response.
+type Error struct {
+	Kind    string `json:"kind"` // not_found, invalid, conflict, forbidden, unavailable, internal
+	Message string `json:"message"`
+}
+
+// ErrorBody wraps Error as {"error": {...}}.
+type ErrorBody struct {
+	Error Error `json:"error"`
+}
+
+// DatasetVersion describes one immutable dataset version.
+type DatasetVersion struct {
+	ID        string           `json:"id"`
+	Name      string           `json:"name"`
+	Task      string           `json:"task"`
+	Records   int64            `json:"records"`
+	Bytes     int64            `json:"bytes"`
+	Region    string           `json:"region"`
+	Owner     string           `json:"owner"`
+	Parent    string           `json:"parent,omitempty"`
+	Manifest  string           `json:"manifest"`
+	Chunks    []string         `json:"chunks,omitempty"`
+	Splits    map[string]int64 `json:"splits,omitempty"`
+	CreatedAt time.Time        `json:"created_at"`
+}
+
+// DatasetImport is the answer to a dataset import.
+type DatasetImport struct {
+	Version DatasetVersion `json:"version"`
+	// Created is false when the same version already existed.
+	Created bool `json:"created"`
+	// ChunksReused counts chunks already present in the artifact store.
+	ChunksReused int `json:"chunks_reused"`
+	ChunksTotal  int `json:"chunks_total"`
+}
+
+// DatasetDetail is a version with its manifest (profile, splits, chunks).
+type DatasetDetail struct {
+	Version  DatasetVersion  `json:"version"`
+	Manifest json.RawMessage `json:"manifest"`
+}
+
+// BaseVersion describes one imported base model.
+type BaseVersion struct {
+	ID        string     `json:"id"`
+	Name      string     `json:"name"`
+	Version   int        `json:"version"`
+	Arch      string     `json:"arch"`
+	Params    int64      `json:"params"`
+	Region    string     `json:"region"`
+	Manifest  string     `json:"manifest"`
+	Files     []BaseFile `json:"files,omitempty"`
+	CreatedAt time.Time  `json:"created_at"`
+}
+
+// BaseFile is one file of a base model folder.
+type BaseFile struct {
+	Name   string `json:"name"`
+	Digest string `json:"digest"`
+	Size   int64  `json:"size"`
+}
+
+// BaseImport is the answer to a base-model import.
+type BaseImport struct {
+	Version BaseVersion `json:"version"`
+	Created bool        `json:"created"`
+}
+
+// RecipeVersion describes one normalized recipe.
+type RecipeVersion struct {
+	ID         string    `json:"id"`
+	Name       string    `json:"name"`
+	Version    int       `json:"version"`
+	Normalized string    `json:"normalized"`
+	CreatedAt  time.Time `json:"created_at"`
+}
+
+// RecipeApply is the answer to applying a recipe.
+type RecipeApply struct {
+	Version RecipeVersion `json:"version"`
+	// Created is false when the normalized content matched an existing version.
+	Created bool `json:"created"`
+}
+
+// RunStart asks for a run of a stored recipe.
+type RunStart struct {
+	// Recipe is a recipe selector: "name", "name@v2" or a version id.
+	Recipe string `json:"recipe"`
+	// Force starts a new run even if one with the same key succeeded.
+	Force bool `json:"force,omitempty"`
+}
+
+// Run is one execution of recipe × dataset version × base version.
+type Run struct {
+	ID            string          `json:"id"`
+	Key           string          `json:"key"`
+	State         string          `json:"state"`
+	RecipeID      string          `json:"recipe_id"`
+	DatasetID     string          `json:"dataset_id"`
+	BaseID        string          `json:"base_id,omitempty"`
+	EngineVersion string          `json:"engine_version"`
+	Inputs        json.RawMessage `json:"inputs,omitempty"`
+	Attempt       int             `json:"attempt"`
+	Step          int64           `json:"step"`
+	TotalSteps    int64           `json:"total_steps"`
+	Checkpoint    string          `json:"checkpoint,omitempty"`
+	Result        string          `json:"result,omitempty"`
+	Metrics       json.RawMessage `json:"metrics,omitempty"`
+	Error         string          `json:"error,omitempty"`
+	CreatedAt     time.Time       `json:"created_at"`
+	StartedAt     time.Time       `json:"started_at,omitzero"`
+	FinishedAt    time.Time       `json:"finished_at,omitzero"`
+	// Reused is true when start returned an earlier succeeded run with the same key.
+	Reused bool `json:"reused,omitempty"`
+}
+
+// RunLog is one progress line of a run.
+type RunLog struct {
+	Seq  int64           `json:"seq"`
+	Time time.Time       `json:"time"`
+	Data json.RawMessage `json:"data"`
+}
+
+// Progress is the typed content of most run log lines.
+type Progress struct {
+	Step        int64   `json:"step,omitempty"`
+	TotalSteps  int64   `json:"total_steps,omitempty"`
+	Loss        float64 `json:"loss,omitempty"`
+	LR          float64 `json:"lr,omitempty"`
+	TokensPerS  float64 `json:"tokens_per_s,omitempty"`
+	ETASeconds  float64 `json:"eta_s,omitempty"`
+	Message     string  `json:"message,omitempty"`
+	State       string  `json:"state,omitempty"`
+	Checkpoint  string  `json:"checkpoint,omitempty"`
+	ElapsedSecs float64 `json:"elapsed_s,omitempty"`
+}
+
+// Event is a committed state change.
+type Event struct {
+	Seq     int64           `json:"seq"`
+	Type    string          `json:"type"`
+	Subject string          `json:"subject"`
+	Time    time.Time       `json:"time"`
+	Data    json.RawMessage `json:"data,omitempty"`
+}
+
+// LineageNode is one node of a lineage graph: a run, an input version, an
+// artifact. Children are its inputs (for a run) or its parts.
+type LineageNode struct {
+	Kind     string         `json:"kind"` // run, recipe, dataset, base, engine, adapter, checkpoint, chunk, file
+	ID       string         `json:"id"`
+	Name     string         `json:"name,omitempty"`
+	Hash     string         `json:"hash,omitempty"`
+	Detail   string         `json:"detail,omitempty"`
+	Children []*LineageNode `json:"children,omitempty"`
+}
+
+// FsckReport lists what fsck checked and what it found wrong.
+type FsckReport struct {
+	Blobs   int         `json:"blobs"`
+	Bytes   int64       `json:"bytes"`
+	Refs    int         `json:"refs"`
+	Bad     []FsckIssue `json:"bad"`
+	Missing []FsckIssue `json:"missing"`
+}
+
+// FsckIssue is one corrupt or missing blob.
+type FsckIssue struct {
+	Digest  string `json:"digest"`
+	Problem string `json:"problem"`
+	Ref     string `json:"ref,omitempty"` // what refers to it
+}

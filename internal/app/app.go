@@ -1,0 +1,271 @@
+// Package app is Tailor's composition root and application layer: it opens
+// the store, the artifact store and the bus, wires the scheduler, and
+// implements the operations the HTTP API exposes (import, apply, start,
+// lineage, fsck) by combining the domain packages (data, basemodel, recipe,
+// run). Domain packages never import app.
+package app
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/tailor-ml/tailor/api"
+	"github.com/tailor-ml/tailor/internal/blob"
+	"github.com/tailor-ml/tailor/internal/blob/local"
+	"github.com/tailor-ml/tailor/internal/bus"
+	"github.com/tailor-ml/tailor/internal/errs"
+	"github.com/tailor-ml/tailor/internal/run"
+	"github.com/tailor-ml/tailor/internal/store"
+	"github.com/tailor-ml/tailor/internal/store/sqlite"
+)
+
+// Options configure an App. Zero values take the documented defaults.
+type Options struct {
+	// DataDir holds tailor.db, blobs/, staging/ and work/ (required).
+	DataDir string
+	// Region is where this server computes and stores (default "local").
+	Region string
+	// Regions are the region names recipes and datasets may use (default [Region]).
+	Regions []string
+	// Owner tags imports that name none (default "local").
+	Owner string
+	// Concurrency is how many runs train at once (default 1).
+	Concurrency int
+	// WorkerCommand starts a worker (default: this executable, "worker", "train").
+	WorkerCommand []string
+	// EngineVersion goes into every run key (required).
+	EngineVersion string
+	Logger        *slog.Logger
+	Now           func() time.Time
+}
+
+// App implements the application's operations.
+type App struct {
+	opts   Options
+	store  store.Store
+	blobs  *local.Store
+	bus    *bus.Bus
+	sched  *run.Scheduler
+	logger *slog.Logger
+}
+
+// Open opens (creating if needed) the data directory and wires the parts.
+func Open(opts Options) (*App, error) {
+	if opts.DataDir == "" {
+		return nil, errs.Invalid("no data directory: pass --data-dir")
+	}
+	if opts.Region == "" {
+		opts.Region = "local"
+	}
+	if len(opts.Regions) == 0 {
+		opts.Regions = []string{opts.Region}
+	}
+	if !slices.Contains(opts.Regions, opts.Region) {
+		opts.Regions = append(opts.Regions, opts.Region)
+	}
+	if opts.Owner == "" {
+		opts.Owner = "local"
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	if len(opts.WorkerCommand) == 0 {
+		self, err := os.Executable()
+		if err != nil {
+			return nil, fmt.Errorf("find own executable for workers: %w", err)
+		}
+		opts.WorkerCommand = []string{self, "worker", "train"}
+	}
+	for _, d := range []string{"", "staging", "work"} {
+		if err := os.MkdirAll(filepath.Join(opts.DataDir, d), 0o755); err != nil {
+			return nil, fmt.Errorf("create data dir: %w", err)
+		}
+	}
+	// Staging areas left by a crash hold nothing referenced: drop them.
+	if err := os.RemoveAll(filepath.Join(opts.DataDir, "staging")); err != nil {
+		return nil, err
+	}
+	st, err := sqlite.Open(filepath.Join(opts.DataDir, "tailor.db"), sqlite.Options{})
+	if err != nil {
+		return nil, fmt.Errorf("open metadata store: %w", err)
+	}
+	blobs, err := local.Open(filepath.Join(opts.DataDir, "blobs"))
+	if err != nil {
+		st.Close()
+		return nil, fmt.Errorf("open artifact store: %w", err)
+	}
+	a := &App{opts: opts, store: st, blobs: blobs, bus: bus.New(opts.Logger), logger: opts.Logger}
+	a.sched = run.New(run.Options{
+		Store: st, Publisher: a.bus, Concurrency: opts.Concurrency, Logger: opts.Logger, Now: opts.Now,
+		Executor: &run.LocalExecutor{Command: opts.WorkerCommand, Logger: opts.Logger},
+		BlobDir:  blobs.Dir(), WorkDir: filepath.Join(opts.DataDir, "work"),
+	})
+	return a, nil
+}
+
+// Start begins executing queued runs (and resumes interrupted ones).
+func (a *App) Start(ctx context.Context) error { return a.sched.Start(ctx) }
+
+// Close waits for the scheduler (its context must be canceled first) and
+// closes the store.
+func (a *App) Close() error {
+	a.sched.Wait()
+	a.bus.Close()
+	return a.store.Close()
+}
+
+// Store exposes the metadata store to tests and tools in this module.
+func (a *App) Store() store.Store { return a.store }
+
+// Blobs exposes the artifact store.
+func (a *App) Blobs() blob.Store { return a.blobs }
+
+var nameRE = regexp.MustCompile(`^[a-z0-9][a-z0-9._-]{0,63}$`)
+
+func checkName(kind, name string) error {
+	if !nameRE.MatchString(name) {
+		return errs.Invalid("%s name %q: use 1-64 lower-case letters, digits, '.', '_' or '-', starting with a letter or digit", kind, name)
+	}
+	return nil
+}
+
+func (a *App) checkRegion(what, region string) error {
+	if !slices.Contains(a.opts.Regions, region) {
+		return errs.Invalid("%s: unknown region %q (known: %s); start the server with --regions to add one", what, region, strings.Join(a.opts.Regions, ", "))
+	}
+	return nil
+}
+
+func (a *App) publish(evs []store.Event) {
+	if len(evs) > 0 {
+		a.bus.Publish(evs...)
+	}
+}
+
+func (a *App) event(typ, subject string, data any) store.Event {
+	raw, _ := json.Marshal(data)
+	return store.Event{Type: typ, Subject: subject, Time: a.opts.Now().UTC(), Data: raw}
+}
+
+// stage is a private artifact store for one import. Nothing in it is visible
+// until commit copies it into the main store; discard removes it all, so a
+// failed import leaves no trace.
+type stage struct {
+	*local.Store
+	dir string
+}
+
+func (a *App) newStage() (*stage, error) {
+	var b [8]byte
+	_, _ = rand.Read(b[:])
+	dir := filepath.Join(a.opts.DataDir, "staging", hex.EncodeToString(b[:]))
+	s, err := local.Open(dir)
+	if err != nil {
+		return nil, fmt.Errorf("create staging area: %w", err)
+	}
+	return &stage{Store: s, dir: dir}, nil
+}
+
+func (s *stage) discard() { _ = os.RemoveAll(s.dir) }
+
+// commit copies every staged blob into the main store and reports how many
+// were already there.
+func (a *App) commit(ctx context.Context, s *stage) (reused int, err error) {
+	err = s.List(ctx, func(d blob.Digest, _ int64) error {
+		if _, err := a.blobs.Stat(ctx, d); err == nil {
+			reused++
+			return nil
+		}
+		r, err := s.Open(ctx, d)
+		if err != nil {
+			return err
+		}
+		defer r.Close()
+		got, _, err := a.blobs.Put(ctx, r)
+		if err == nil && got != d {
+			err = fmt.Errorf("staged blob %s copied as %s", d, got)
+		}
+		return err
+	})
+	return reused, err
+}
+
+func (a *App) putJSON(ctx context.Context, dst interface {
+	Put(context.Context, io.Reader) (blob.Digest, int64, error)
+}, v any) (blob.Digest, error) {
+	data, err := json.Marshal(v)
+	if err != nil {
+		return "", err
+	}
+	d, _, err := dst.Put(ctx, strings.NewReader(string(data)))
+	return d, err
+}
+
+func (a *App) readJSON(ctx context.Context, d blob.Digest, v any) error {
+	r, err := a.blobs.Open(ctx, d)
+	if err != nil {
+		return err
+	}
+	defer r.Close()
+	if err := json.NewDecoder(r).Decode(v); err != nil {
+		return fmt.Errorf("read manifest %s: %w", d, err)
+	}
+	return nil
+}
+
+// Events returns committed events after seq.
+func (a *App) Events(ctx context.Context, after int64) ([]api.Event, error) {
+	evs, err := a.store.Events(ctx, after, 0)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]api.Event, len(evs))
+	for i, e := range evs {
+		out[i] = toAPIEvent(e)
+	}
+	return out, nil
+}
+
+// Subscribe streams events committed from now on until ctx ends.
+func (a *App) Subscribe(ctx context.Context) <-chan api.Event {
+	sub := a.bus.Subscribe(256)
+	out := make(chan api.Event)
+	go func() {
+		defer close(out)
+		defer sub.Close()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case e, ok := <-sub.C:
+				if !ok {
+					return
+				}
+				select {
+				case out <- toAPIEvent(e):
+				case <-ctx.Done():
+					return
+				}
+			}
+		}
+	}()
+	return out
+}
+
+func toAPIEvent(e store.Event) api.Event {
+	return api.Event{Seq: e.Seq, Type: e.Type, Subject: e.Subject, Time: e.Time, Data: e.Data}
+}

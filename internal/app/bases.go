@@ -1,0 +1,121 @@
+package app
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"regexp"
+
+	"github.com/tailor-ml/tailor/api"
+	"github.com/tailor-ml/tailor/internal/basemodel"
+	"github.com/tailor-ml/tailor/internal/errs"
+	"github.com/tailor-ml/tailor/internal/store"
+)
+
+// ImportBase reads a tar stream of a Hugging Face model folder, validates it
+// and records a base version. Nothing is stored if any check fails.
+func (a *App) ImportBase(ctx context.Context, name, region string, tarStream io.Reader) (api.BaseImport, error) {
+	if err := checkName("base model", name); err != nil {
+		return api.BaseImport{}, err
+	}
+	if region == "" {
+		region = a.opts.Region
+	}
+	if err := a.checkRegion("base model "+name, region); err != nil {
+		return api.BaseImport{}, err
+	}
+	st, err := a.newStage()
+	if err != nil {
+		return api.BaseImport{}, err
+	}
+	defer st.discard()
+	m, err := basemodel.Import(ctx, basemodel.NewTarSource(tarStream), basemodel.ImportOptions{Name: name}, st)
+	if err != nil {
+		return api.BaseImport{}, fmt.Errorf("import base model %q: %w", name, err)
+	}
+	if existing, err := a.store.BaseVersion(ctx, name, m.Fingerprint); err == nil {
+		return api.BaseImport{Version: toAPIBase(existing, m)}, nil
+	}
+	md, err := a.putJSON(ctx, st, m)
+	if err != nil {
+		return api.BaseImport{}, err
+	}
+	if _, err := a.commit(ctx, st); err != nil {
+		return api.BaseImport{}, fmt.Errorf("import base model %q: store files: %w", name, err)
+	}
+	v := store.BaseVersion{ID: m.Fingerprint, Name: name, Arch: m.Arch, Params: m.Params, Manifest: md, Region: region,
+		CreatedAt: a.opts.Now().UTC()}
+	ev := a.event("base.version.created", v.ID, map[string]any{"name": name, "id": v.ID, "arch": v.Arch})
+	v, evs, err := a.store.PutBaseVersion(ctx, v, []store.Event{ev})
+	if errors.Is(err, errs.ErrConflict) {
+		existing, gerr := a.store.BaseVersion(ctx, name, m.Fingerprint)
+		if gerr != nil {
+			return api.BaseImport{}, gerr
+		}
+		return api.BaseImport{Version: toAPIBase(existing, m)}, nil
+	}
+	if err != nil {
+		return api.BaseImport{}, err
+	}
+	a.publish(evs)
+	a.logger.Info("base version created", "name", name, "version", v.Version, "id", v.ID)
+	return api.BaseImport{Version: toAPIBase(v, m), Created: true}, nil
+}
+
+func toAPIBase(v store.BaseVersion, m *basemodel.Manifest) api.BaseVersion {
+	out := api.BaseVersion{ID: v.ID, Name: v.Name, Version: v.Version, Arch: v.Arch, Params: v.Params, Region: v.Region,
+		Manifest: v.Manifest, CreatedAt: v.CreatedAt}
+	if m != nil {
+		for _, f := range m.Files {
+			out.Files = append(out.Files, api.BaseFile{Name: f.Name, Digest: f.Digest, Size: f.Size})
+		}
+	}
+	return out
+}
+
+// Bases lists base versions.
+func (a *App) Bases(ctx context.Context, name string) ([]api.BaseVersion, error) {
+	vs, err := a.store.BaseVersions(ctx, name)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]api.BaseVersion, len(vs))
+	for i, v := range vs {
+		out[i] = toAPIBase(v, nil)
+	}
+	return out, nil
+}
+
+// Base returns one base version resolved from a selector reference.
+func (a *App) Base(ctx context.Context, name, ref string) (api.BaseVersion, error) {
+	v, err := a.resolveBase(ctx, name, ref)
+	if err != nil {
+		return api.BaseVersion{}, err
+	}
+	var m basemodel.Manifest
+	if err := a.readJSON(ctx, v.Manifest, &m); err != nil {
+		return api.BaseVersion{}, err
+	}
+	return toAPIBase(v, &m), nil
+}
+
+var versionRef = regexp.MustCompile(`^(v?[0-9]+|[0-9a-f]{6,64}|latest|)$`)
+
+// resolveBase resolves "", "latest", "v3", "3", an id (prefix) or an alias.
+func (a *App) resolveBase(ctx context.Context, name, ref string) (store.BaseVersion, error) {
+	if versionRef.MatchString(ref) {
+		v, err := a.store.BaseVersion(ctx, name, ref)
+		if err == nil || !errors.Is(err, errs.ErrNotFound) {
+			return v, err
+		}
+	}
+	al, err := a.store.Alias(ctx, "base", name, ref)
+	if errors.Is(err, errs.ErrNotFound) {
+		return store.BaseVersion{}, errs.NotFound("base model %s@%s: no such version or alias; see `tailor base list`", name, ref)
+	}
+	if err != nil {
+		return store.BaseVersion{}, err
+	}
+	return a.store.BaseVersion(ctx, name, al.Target)
+}

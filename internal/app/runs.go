@@ -1,0 +1,150 @@
+package app
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"strings"
+
+	"github.com/tailor-ml/tailor/api"
+	"github.com/tailor-ml/tailor/internal/errs"
+	"github.com/tailor-ml/tailor/internal/recipe"
+	"github.com/tailor-ml/tailor/internal/run"
+	"github.com/tailor-ml/tailor/internal/store"
+)
+
+// StartRun resolves every selector of a stored recipe to an exact version,
+// checks residency, computes the run key, and queues the run — or returns
+// the earlier succeeded run with the same key unless Force is set.
+func (a *App) StartRun(ctx context.Context, req api.RunStart) (api.Run, error) {
+	rv, err := a.resolveRecipe(ctx, req.Recipe)
+	if err != nil {
+		return api.Run{}, err
+	}
+	r, err := recipe.Parse(rv.Name+"@v"+fmt.Sprint(rv.Version), rv.Normalized)
+	if err != nil {
+		return api.Run{}, fmt.Errorf("stored recipe %s no longer parses: %w", rv.ID, err)
+	}
+	in := run.Inputs{Recipe: run.InputRef{Name: rv.Name, ID: rv.ID, Version: rv.Version}, Engine: a.opts.EngineVersion}
+	dv, err := a.store.DatasetVersion(ctx, r.Data.Dataset, r.Data.Version)
+	if err != nil {
+		return api.Run{}, fmt.Errorf("recipe %s: data.dataset %q@%s: %w", rv.Name, r.Data.Dataset, r.Data.Version, err)
+	}
+	in.Dataset = run.InputRef{Name: dv.Name, ID: dv.ID, Manifest: dv.Manifest, Selector: r.Data.Dataset + "@" + r.Data.Version}
+	regions := map[string]string{"recipe " + rv.Name: r.Region, "dataset " + dv.Name: dv.Region}
+	if r.Base != nil {
+		bv, err := a.resolveBase(ctx, r.Base.Name, r.Base.Ref)
+		if err != nil {
+			return api.Run{}, fmt.Errorf("recipe %s: base %s: %w", rv.Name, r.Base.String(), err)
+		}
+		in.Base = run.InputRef{Name: bv.Name, ID: bv.ID, Version: bv.Version, Manifest: bv.Manifest, Selector: r.Base.String()}
+		regions["base "+bv.Name] = bv.Region
+	}
+	if err := a.checkResidency(regions); err != nil {
+		return api.Run{}, err
+	}
+	key := run.Key(in)
+	if !req.Force {
+		prev, err := a.store.Runs(ctx, store.RunFilter{Key: key, States: []store.RunState{store.RunSucceeded}})
+		if err != nil {
+			return api.Run{}, err
+		}
+		if len(prev) > 0 {
+			out := toAPIRun(prev[len(prev)-1])
+			out.Reused = true
+			return out, nil
+		}
+	}
+	inputs, _ := json.Marshal(in)
+	sr, err := a.sched.Submit(ctx, store.Run{ID: newRunID(), Key: key, RecipeID: rv.ID, DatasetID: dv.ID, BaseID: in.Base.ID,
+		EngineVersion: a.opts.EngineVersion, Inputs: inputs})
+	if err != nil {
+		return api.Run{}, err
+	}
+	return toAPIRun(sr), nil
+}
+
+// checkResidency refuses a run when any input lives outside the region this
+// server computes in (DESIGN.md invariant 5).
+func (a *App) checkResidency(regions map[string]string) error {
+	var bad []string
+	for what, region := range regions {
+		if region != a.opts.Region {
+			bad = append(bad, fmt.Sprintf("%s is in region %q", what, region))
+		}
+	}
+	if len(bad) > 0 {
+		return errs.Forbidden("residency: this server computes in region %q but %s; run it on a server in that region",
+			a.opts.Region, strings.Join(sortedStrings(bad), " and "))
+	}
+	return nil
+}
+
+func newRunID() string {
+	var b [6]byte
+	_, _ = rand.Read(b[:])
+	return "run-" + hex.EncodeToString(b[:])
+}
+
+func toAPIRun(r store.Run) api.Run {
+	return api.Run{ID: r.ID, Key: r.Key, State: string(r.State), RecipeID: r.RecipeID, DatasetID: r.DatasetID, BaseID: r.BaseID,
+		EngineVersion: r.EngineVersion, Inputs: r.Inputs, Attempt: r.Attempt, Step: r.Step, TotalSteps: r.TotalSteps,
+		Checkpoint: r.Checkpoint, Result: r.Result, Metrics: r.Metrics, Error: r.Error, CreatedAt: r.CreatedAt,
+		StartedAt: r.StartedAt, FinishedAt: r.FinishedAt}
+}
+
+// Runs lists runs, optionally of one state.
+func (a *App) Runs(ctx context.Context, state string) ([]api.Run, error) {
+	var f store.RunFilter
+	if state != "" {
+		s := store.RunState(state)
+		switch s {
+		case store.RunQueued, store.RunRunning, store.RunSucceeded, store.RunFailed, store.RunCanceled:
+		default:
+			return nil, errs.Invalid("state %q: want queued, running, succeeded, failed or canceled", state)
+		}
+		f.States = []store.RunState{s}
+	}
+	rs, err := a.store.Runs(ctx, f)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]api.Run, len(rs))
+	for i, r := range rs {
+		out[i] = toAPIRun(r)
+	}
+	return out, nil
+}
+
+// Run returns one run.
+func (a *App) Run(ctx context.Context, id string) (api.Run, error) {
+	r, err := a.store.Run(ctx, id)
+	if err != nil {
+		return api.Run{}, err
+	}
+	return toAPIRun(r), nil
+}
+
+// CancelRun cancels a queued or running run.
+func (a *App) CancelRun(ctx context.Context, id string) (api.Run, error) {
+	r, err := a.sched.Cancel(ctx, id)
+	if err != nil {
+		return api.Run{}, err
+	}
+	return toAPIRun(r), nil
+}
+
+// RunLogs returns log lines after seq.
+func (a *App) RunLogs(ctx context.Context, id string, after int64) ([]api.RunLog, error) {
+	ls, err := a.store.RunLogs(ctx, id, after, 0)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]api.RunLog, len(ls))
+	for i, l := range ls {
+		out[i] = api.RunLog{Seq: l.Seq, Time: l.Time, Data: l.Data}
+	}
+	return out, nil
+}

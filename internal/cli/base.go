@@ -1,0 +1,104 @@
+package cli
+
+import (
+	"flag"
+	"fmt"
+	"text/tabwriter"
+)
+
+func baseCommand() *command {
+	return &command{name: "base", usage: "import, list and show base models", subs: []*command{
+		{name: "import", usage: "import DIR --name NAME (a Hugging Face model folder)", run: baseImport},
+		{name: "list", usage: "list base versions", run: baseList},
+		{name: "show", usage: "show NAME[@VERSION|@ALIAS]", run: baseShow},
+	}}
+}
+
+func baseImport(e *env, args []string) error {
+	fs := flag.NewFlagSet("base import", flag.ContinueOnError)
+	var cf clientFlags
+	cf.register(fs, e)
+	name := fs.String("name", "", "base model name (required)")
+	region := fs.String("region", "", "region tag (default: the server's region)")
+	pos, err := parse(fs, args, 1, 1)
+	if err != nil {
+		return err
+	}
+	if *name == "" {
+		return usagef("base import: --name is required")
+	}
+	c, err := cf.client()
+	if err != nil {
+		return err
+	}
+	res, err := c.ImportBaseDir(e.ctx, *name, *region, pos[0])
+	if err != nil {
+		return err
+	}
+	if cf.output == "json" {
+		return printJSON(e.stdout, res)
+	}
+	v := res.Version
+	state := "created"
+	if !res.Created {
+		state = "unchanged (same fingerprint already imported)"
+	}
+	fmt.Fprintf(e.stderr, "%s v%d: %s, %d parameters, %d files: %s\n", v.Name, v.Version, v.Arch, v.Params, len(v.Files), state)
+	fmt.Fprintln(e.stdout, v.ID)
+	return nil
+}
+
+func baseList(e *env, args []string) error {
+	fs := flag.NewFlagSet("base list", flag.ContinueOnError)
+	var cf clientFlags
+	cf.register(fs, e)
+	name := fs.String("name", "", "only this base model")
+	if _, err := parse(fs, args, 0, 0); err != nil {
+		return err
+	}
+	c, err := cf.client()
+	if err != nil {
+		return err
+	}
+	vs, err := c.Bases(e.ctx, *name)
+	if err != nil {
+		return err
+	}
+	if cf.output == "json" {
+		return printJSON(e.stdout, vs)
+	}
+	tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "NAME\tVERSION\tARCH\tPARAMS\tFINGERPRINT\tREGION\tCREATED")
+	for _, v := range vs {
+		fmt.Fprintf(tw, "%s\tv%d\t%s\t%d\t%s\t%s\t%s\n", v.Name, v.Version, v.Arch, v.Params, short(v.ID), v.Region, v.CreatedAt.Format("2006-01-02 15:04:05"))
+	}
+	return tw.Flush()
+}
+
+func baseShow(e *env, args []string) error {
+	fs := flag.NewFlagSet("base show", flag.ContinueOnError)
+	var cf clientFlags
+	cf.register(fs, e)
+	pos, err := parse(fs, args, 1, 1)
+	if err != nil {
+		return err
+	}
+	c, err := cf.client()
+	if err != nil {
+		return err
+	}
+	name, ref := splitRef(pos[0])
+	v, err := c.Base(e.ctx, name, ref)
+	if err != nil {
+		return err
+	}
+	if cf.output == "json" {
+		return printJSON(e.stdout, v)
+	}
+	fmt.Fprintf(e.stdout, "base         %s v%d\nfingerprint  %s\narch         %s\nparams       %d\nregion       %s\nmanifest     %s\ncreated      %s\nfiles:\n",
+		v.Name, v.Version, v.ID, v.Arch, v.Params, v.Region, v.Manifest, v.CreatedAt.Format("2006-01-02 15:04:05"))
+	for _, f := range v.Files {
+		fmt.Fprintf(e.stdout, "  %-36s %12d  %s\n", f.Name, f.Size, f.Digest)
+	}
+	return nil
+}

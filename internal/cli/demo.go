@@ -1,0 +1,29 @@
+package cli
+
+import (
+	"context"
+	"flag"
+	"log/slog"
+
+	"github.com/tailor-ml/tailor/api"
+	"github.com/tailor-ml/tailor/internal/demo"
+)
+
+func demoCommand() *command {
+	return &command{name: "demo", usage: "run the end-to-end demo on the embedded defaults [--data-dir DIR]", run: runDemo}
+}
+
+func runDemo(e *env, args []string) error {
+	fs := flag.NewFlagSet("demo", flag.ContinueOnError)
+	dataDir := fs.String("data-dir", ".tailor-demo", "where the demo keeps its server data and inputs")
+	verbose := fs.Bool("verbose", false, "log the server's work")
+	if _, err := parse(fs, args, 0, 0); err != nil {
+		return err
+	}
+	logger := slog.New(slog.DiscardHandler)
+	if *verbose {
+		logger = slog.New(slog.NewTextHandler(e.stderr, nil))
+	}
+	return demo.Run(e.ctx, demo.Options{DataDir: *dataDir, EngineVersion: engineVersion(), Out: e.stdout, Logger: logger,
+		Follow: func(ctx context.Context, c *api.Client, id string) error { return followRun(e, c, id, false) }})
+}

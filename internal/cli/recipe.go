@@ -1,0 +1,100 @@
+package cli
+
+import (
+	"flag"
+	"fmt"
+	"os"
+	"path/filepath"
+	"text/tabwriter"
+)
+
+func recipeCommand() *command {
+	return &command{name: "recipe", usage: "apply, list and show recipes", subs: []*command{
+		{name: "apply", usage: "apply FILE (stores a new version only if it changed)", run: recipeApply},
+		{name: "list", usage: "list recipe versions", run: recipeList},
+		{name: "show", usage: "show NAME[@VERSION]", run: recipeShow},
+	}}
+}
+
+func recipeApply(e *env, args []string) error {
+	fs := flag.NewFlagSet("recipe apply", flag.ContinueOnError)
+	var cf clientFlags
+	cf.register(fs, e)
+	pos, err := parse(fs, args, 1, 1)
+	if err != nil {
+		return err
+	}
+	c, err := cf.client()
+	if err != nil {
+		return err
+	}
+	src, err := os.ReadFile(pos[0])
+	if err != nil {
+		return fmt.Errorf("recipe apply: %w", err)
+	}
+	res, err := c.ApplyRecipe(e.ctx, filepath.Base(pos[0]), src)
+	if err != nil {
+		return err
+	}
+	if cf.output == "json" {
+		return printJSON(e.stdout, res)
+	}
+	state := "created"
+	if !res.Created {
+		state = "unchanged"
+	}
+	fmt.Fprintf(e.stderr, "recipe %s v%d: %s\n", res.Version.Name, res.Version.Version, state)
+	fmt.Fprintln(e.stdout, res.Version.ID)
+	return nil
+}
+
+func recipeList(e *env, args []string) error {
+	fs := flag.NewFlagSet("recipe list", flag.ContinueOnError)
+	var cf clientFlags
+	cf.register(fs, e)
+	name := fs.String("name", "", "only this recipe")
+	if _, err := parse(fs, args, 0, 0); err != nil {
+		return err
+	}
+	c, err := cf.client()
+	if err != nil {
+		return err
+	}
+	vs, err := c.Recipes(e.ctx, *name)
+	if err != nil {
+		return err
+	}
+	if cf.output == "json" {
+		return printJSON(e.stdout, vs)
+	}
+	tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "NAME\tVERSION\tID\tCREATED")
+	for _, v := range vs {
+		fmt.Fprintf(tw, "%s\tv%d\t%s\t%s\n", v.Name, v.Version, short(v.ID), v.CreatedAt.Format("2006-01-02 15:04:05"))
+	}
+	return tw.Flush()
+}
+
+func recipeShow(e *env, args []string) error {
+	fs := flag.NewFlagSet("recipe show", flag.ContinueOnError)
+	var cf clientFlags
+	cf.register(fs, e)
+	pos, err := parse(fs, args, 1, 1)
+	if err != nil {
+		return err
+	}
+	c, err := cf.client()
+	if err != nil {
+		return err
+	}
+	name, ref := splitRef(pos[0])
+	v, err := c.Recipe(e.ctx, name, ref)
+	if err != nil {
+		return err
+	}
+	if cf.output == "json" {
+		return printJSON(e.stdout, v)
+	}
+	fmt.Fprintf(e.stdout, "# recipe %s v%d, id %s, created %s\n%s", v.Name, v.Version, v.ID, v.CreatedAt.Format("2006-01-02 15:04:05"), v.Normalized)
+	return nil
+}

@@ -1,0 +1,89 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/tailor-ml/tailor/internal/app"
+	"github.com/tailor-ml/tailor/internal/engine/gemm"
+	"github.com/tailor-ml/tailor/internal/httpapi"
+)
+
+func serverCommand() *command {
+	return &command{name: "server", usage: "run the Tailor server (API, scheduler, workers)", run: runServer}
+}
+
+func runServer(e *env, args []string) error {
+	fs := flag.NewFlagSet("server", flag.ContinueOnError)
+	dataDir := fs.String("data-dir", "", "data directory (required)")
+	listen := fs.String("listen", "127.0.0.1:7070", "listen address")
+	region := fs.String("region", "local", "region this server computes and stores in")
+	regions := fs.String("regions", "", "comma-separated region names recipes and datasets may use (default: --region)")
+	concurrency := fs.Int("concurrency", 1, "runs that train at once")
+	logLevel := fs.String("log-level", "info", "debug, info, warn or error")
+	if _, err := parse(fs, args, 0, 0); err != nil {
+		return err
+	}
+	if *dataDir == "" {
+		return usagef("server: --data-dir is required")
+	}
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(*logLevel)); err != nil {
+		return usagef("server: --log-level %q: %v", *logLevel, err)
+	}
+	logger := slog.New(slog.NewTextHandler(e.stderr, &slog.HandlerOptions{Level: level}))
+	opts := app.Options{DataDir: *dataDir, Region: *region, Concurrency: *concurrency, Logger: logger,
+		EngineVersion: engineVersion()}
+	if *regions != "" {
+		opts.Regions = strings.Split(*regions, ",")
+	}
+	a, err := app.Open(opts)
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithCancel(e.ctx)
+	defer cancel()
+	if err := a.Start(ctx); err != nil {
+		a.Close()
+		return err
+	}
+	ln, err := net.Listen("tcp", *listen)
+	if err != nil {
+		cancel()
+		a.Close()
+		return fmt.Errorf("listen on %s: %w", *listen, err)
+	}
+	srv := &http.Server{Handler: httpapi.New(httpapi.Options{Service: a, Logger: logger}), ReadHeaderTimeout: 10 * time.Second}
+	logger.Info("tailor server listening", "addr", ln.Addr().String(), "data_dir", *dataDir, "engine", opts.EngineVersion)
+	fmt.Fprintf(e.stdout, "listening on %s\n", ln.Addr())
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	select {
+	case err = <-errc:
+	case <-ctx.Done():
+		shutdown, c := context.WithTimeout(context.Background(), 5*time.Second)
+		err = srv.Shutdown(shutdown)
+		c()
+	}
+	cancel()
+	if cerr := a.Close(); err == nil {
+		err = cerr
+	}
+	if errors.Is(err, http.ErrServerClosed) {
+		err = nil
+	}
+	return err
+}
+
+// engineVersion names the engine build and its numeric backend; it is part
+// of every run key.
+func engineVersion() string {
+	return "tailor-engine/0.1 " + gemm.Info()
+}

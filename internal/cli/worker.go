@@ -1,0 +1,25 @@
+package cli
+
+import (
+	"flag"
+	"log/slog"
+
+	"github.com/tailor-ml/tailor/internal/worker"
+)
+
+func workerCommand() *command {
+	return &command{name: "worker", usage: "internal: processes started by the server", subs: []*command{
+		{name: "train", usage: "train one run from a spec on stdin (started by the server)", run: workerTrain},
+	}}
+}
+
+func workerTrain(e *env, args []string) error {
+	fs := flag.NewFlagSet("worker train", flag.ContinueOnError)
+	threads := fs.Int("threads", 2, "goroutines and BLAS threads")
+	runID := fs.String("run", "", "id of the run the spec on stdin is for")
+	if _, err := parse(fs, args, 0, 0); err != nil {
+		return err
+	}
+	logger := slog.New(slog.NewTextHandler(e.stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	return worker.Train(e.ctx, e.stdin, e.stdout, worker.Options{Logger: logger, Threads: *threads, RunID: *runID})
+}

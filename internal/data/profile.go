@@ -1,0 +1,223 @@
+package data
+
+import (
+	"math"
+	"unicode"
+	"unicode/utf8"
+)
+
+// Profile summarizes a dataset version. It is computed while streaming, in
+// bounded memory, and is deterministic: the same records in the same order
+// give the same Profile. Text means: classify, the text; sft, the prompt and
+// completion, or the content of every message.
+type Profile struct {
+	Records     int64            `json:"records"`
+	Labels      map[string]int64 `json:"labels,omitempty"`       // classify; the first maxLabels labels seen
+	OtherLabels int64            `json:"other_labels,omitempty"` // records whose label did not fit
+	Length      LengthStats      `json:"length"`
+	Chars       CharStats        `json:"chars"`
+	Words       WordStats        `json:"words"`
+	Unigrams    []NGram          `json:"unigrams"` // top word unigrams
+	Bigrams     []NGram          `json:"bigrams"`  // top word bigrams ("a b")
+}
+
+// LengthStats is the distribution of text length per record, in characters.
+// Counts[i] counts lengths in [Edges[i-1], Edges[i]); the first bucket
+// starts at 0 and the last has no upper edge.
+type LengthStats struct {
+	Edges  []int64 `json:"edges"`
+	Counts []int64 `json:"counts"`
+	Mean   float64 `json:"mean"`
+	Std    float64 `json:"std"`
+	Min    int64   `json:"min"`
+	Max    int64   `json:"max"`
+}
+
+// CharStats gives the fraction of all text characters in each class.
+type CharStats struct {
+	Total       int64   `json:"total"`
+	Letters     float64 `json:"letters"`
+	Digits      float64 `json:"digits"`
+	Whitespace  float64 `json:"whitespace"`
+	Punctuation float64 `json:"punctuation"` // Unicode punctuation and symbols
+	NonASCII    float64 `json:"non_ascii"`
+}
+
+// WordStats describes words: maximal runs of letters and digits, lower-cased.
+type WordStats struct {
+	Count      int64   `json:"count"`
+	MeanLength float64 `json:"mean_length"` // characters
+	Vocabulary int64   `json:"vocabulary"`  // distinct words, KMV estimate (exact below 4096)
+}
+
+// Profile limits.
+const (
+	maxLabels   = 1000
+	topNGrams   = 50
+	kmvK        = 4096
+	ssUnigrams  = 2048 // space-saving counters for unigrams
+	ssBigrams   = 4096 // and bigrams
+	floatDigits = 1e6  // profile floats are rounded to 6 decimals
+)
+
+// lengthEdges are the fixed histogram bucket edges, in characters.
+var lengthEdges = []int64{16, 32, 64, 128, 256, 512, 1024, 2048, 4096, 8192}
+
+type profiler struct {
+	task                                            string
+	records                                         int64
+	labels                                          map[string]int64
+	otherLabels                                     int64
+	hist                                            []int64
+	mean, m2                                        float64 // Welford
+	minLen                                          int64
+	maxLen                                          int64
+	total, letters, digits, spaces, punct, nonASCII int64
+	words, wordChars                                int64
+	vocab                                           *kmv
+	uni, bi                                         *spaceSaving
+	word, prev, pair                                []byte
+	wordLen                                         int64
+}
+
+func newProfiler(task string) *profiler {
+	return &profiler{
+		task: task, labels: map[string]int64{}, hist: make([]int64, len(lengthEdges)+1),
+		vocab: newKMV(kmvK), uni: newSpaceSaving(ssUnigrams), bi: newSpaceSaving(ssBigrams),
+	}
+}
+
+func (p *profiler) add(r *Record) {
+	p.records++
+	if p.task == TaskClassify {
+		if _, ok := p.labels[r.Label]; ok || len(p.labels) < maxLabels {
+			p.labels[r.Label]++
+		} else {
+			p.otherLabels++
+		}
+	}
+	var n int64
+	switch {
+	case p.task == TaskClassify:
+		n = p.text(r.Text)
+	case len(r.Messages) > 0:
+		for _, m := range r.Messages {
+			n += p.text(m.Content)
+		}
+	default:
+		n = p.text(r.Prompt) + p.text(r.Completion)
+	}
+	p.length(n)
+}
+
+func (p *profiler) length(n int64) {
+	i := 0
+	for i < len(lengthEdges) && n >= lengthEdges[i] {
+		i++
+	}
+	p.hist[i]++
+	if p.records == 1 || n < p.minLen {
+		p.minLen = n
+	}
+	if n > p.maxLen {
+		p.maxLen = n
+	}
+	d := float64(n) - p.mean
+	p.mean += d / float64(p.records)
+	p.m2 += d * (float64(n) - p.mean)
+}
+
+// text scans one piece of text and returns its length in characters.
+func (p *profiler) text(s string) int64 {
+	var n int64
+	p.prev = p.prev[:0]
+	for _, c := range s {
+		n++
+		switch {
+		case c < utf8.RuneSelf && (c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z'):
+			p.letters++
+			p.word = append(p.word, byte(c)|0x20)
+			p.wordLen++
+			continue
+		case c < utf8.RuneSelf && c >= '0' && c <= '9':
+			p.digits++
+			p.word = append(p.word, byte(c))
+			p.wordLen++
+			continue
+		case c >= utf8.RuneSelf:
+			p.nonASCII++
+		}
+		switch {
+		case unicode.IsLetter(c) || unicode.IsDigit(c):
+			if unicode.IsLetter(c) {
+				p.letters++
+			} else {
+				p.digits++
+			}
+			p.word = utf8.AppendRune(p.word, unicode.ToLower(c))
+			p.wordLen++
+			continue
+		case unicode.IsSpace(c):
+			p.spaces++
+		case unicode.IsPunct(c) || unicode.IsSymbol(c):
+			p.punct++
+		}
+		p.endWord()
+	}
+	p.endWord()
+	p.total += n
+	return n
+}
+
+// endWord counts the word being built, if any.
+func (p *profiler) endWord() {
+	if len(p.word) == 0 {
+		return
+	}
+	p.words++
+	p.wordChars += p.wordLen
+	p.vocab.add(hashBytes(p.word))
+	p.uni.add(p.word)
+	if len(p.prev) > 0 {
+		p.pair = append(append(append(p.pair[:0], p.prev...), ' '), p.word...)
+		p.bi.add(p.pair)
+	}
+	p.prev = append(p.prev[:0], p.word...)
+	p.word = p.word[:0]
+	p.wordLen = 0
+}
+
+func round6(x float64) float64 { return math.Round(x*floatDigits) / floatDigits }
+
+func frac(a, b int64) float64 {
+	if b == 0 {
+		return 0
+	}
+	return round6(float64(a) / float64(b))
+}
+
+func (p *profiler) finish() *Profile {
+	out := &Profile{
+		Records:     p.records,
+		OtherLabels: p.otherLabels,
+		Length: LengthStats{
+			Edges: append([]int64(nil), lengthEdges...), Counts: append([]int64(nil), p.hist...),
+			Mean: round6(p.mean), Min: p.minLen, Max: p.maxLen,
+		},
+		Chars: CharStats{
+			Total: p.total, Letters: frac(p.letters, p.total), Digits: frac(p.digits, p.total),
+			Whitespace: frac(p.spaces, p.total), Punctuation: frac(p.punct, p.total),
+			NonASCII: frac(p.nonASCII, p.total),
+		},
+		Words:    WordStats{Count: p.words, MeanLength: frac(p.wordChars, p.words), Vocabulary: p.vocab.estimate()},
+		Unigrams: p.uni.top(topNGrams),
+		Bigrams:  p.bi.top(topNGrams),
+	}
+	if p.records > 1 {
+		out.Length.Std = round6(math.Sqrt(p.m2 / float64(p.records)))
+	}
+	if p.task == TaskClassify {
+		out.Labels = p.labels
+	}
+	return out
+}

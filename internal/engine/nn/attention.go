@@ -1,0 +1,189 @@
+package nn
+
+import (
+	"math"
+)
+
+// SelfAttention is causal multi-head self-attention with grouped-query
+// heads (KVHeads divides Heads; query head h reads key/value head
+// h / (Heads/KVHeads), as transformers' repeat_kv). The projections are
+// either separate (Q, K, V, Llama/Qwen2) or one fused QKV (GPT-2 c_attn,
+// output columns q | k | v). Rope is nil for learned positions.
+//
+// The core works on strided views of q, k and v with a query position
+// offset, so a key/value cache can later feed it rows from earlier steps.
+type SelfAttention[T Float] struct {
+	Heads, KVHeads, HeadDim int
+	Q, K, V, QKV, O         *Linear[T]
+	Rope                    *RoPE[T]
+
+	batch, seq                     int
+	q, k, v, qkv, ctx, probs       []T
+	dq, dk, dv, dqkv, dctx, dprobs []T
+	qv, kv, vv, dqv, dkv, dvv      []T // views into the buffers above
+	ldq, ldk, ldv                  int
+}
+
+func (a *SelfAttention[T]) dims() (qd, kd int) {
+	return a.Heads * a.HeadDim, a.KVHeads * a.HeadDim
+}
+
+// setViews points the q/k/v views at the projection buffers for m rows.
+func (a *SelfAttention[T]) setViews(m int) {
+	qd, kd := a.dims()
+	if a.QKV != nil {
+		w := qd + 2*kd
+		a.qkv, a.dqkv = grow(a.qkv, m*w), grow(a.dqkv, m*w)
+		a.qv, a.kv, a.vv = a.qkv, a.qkv[qd:], a.qkv[qd+kd:]
+		a.dqv, a.dkv, a.dvv = a.dqkv, a.dqkv[qd:], a.dqkv[qd+kd:]
+		a.ldq, a.ldk, a.ldv = w, w, w
+		return
+	}
+	a.q, a.k, a.v = grow(a.q, m*qd), grow(a.k, m*kd), grow(a.v, m*kd)
+	a.dq, a.dk, a.dv = grow(a.dq, m*qd), grow(a.dk, m*kd), grow(a.dv, m*kd)
+	a.qv, a.kv, a.vv, a.dqv, a.dkv, a.dvv = a.q, a.k, a.v, a.dq, a.dk, a.dv
+	a.ldq, a.ldk, a.ldv = qd, kd, kd
+}
+
+// Forward computes y[batch·seq, Hidden] from x (rows of one example are
+// contiguous; position t of every example is t).
+func (a *SelfAttention[T]) Forward(rt *Runtime, x []T, batch, seq int, y []T) {
+	m := batch * seq
+	a.batch, a.seq = batch, seq
+	a.setViews(m)
+	if a.QKV != nil {
+		a.QKV.Forward(rt, x, m, a.qkv)
+	} else {
+		a.Q.Forward(rt, x, m, a.q)
+		a.K.Forward(rt, x, m, a.k)
+		a.V.Forward(rt, x, m, a.v)
+	}
+	if a.Rope != nil {
+		a.Rope.Apply(rt, a.qv, batch, seq, a.Heads, a.ldq, 0, false)
+		a.Rope.Apply(rt, a.kv, batch, seq, a.KVHeads, a.ldk, 0, false)
+	}
+	qd, _ := a.dims()
+	a.ctx = grow(a.ctx, m*qd)
+	a.probs = grow(a.probs, batch*a.Heads*seq*seq)
+	a.attend(rt, batch, seq)
+	a.O.Forward(rt, a.ctx, m, y)
+}
+
+// attend computes probs = softmax(scale·q·kᵀ) (causal) and ctx = probs·v.
+func (a *SelfAttention[T]) attend(rt *Runtime, batch, seq int) {
+	g, hd, tt := rt.GEMM, a.HeadDim, seq*seq
+	scale := T(1 / math.Sqrt(float64(hd)))
+	group := a.Heads / a.KVHeads
+	qd, _ := a.dims()
+	for b := 0; b < batch; b++ {
+		for h := 0; h < a.Heads; h++ {
+			kh := h / group
+			MatMul(g, false, true, seq, seq, hd, scale,
+				a.qv[b*seq*a.ldq+h*hd:], a.ldq, a.kv[b*seq*a.ldk+kh*hd:], a.ldk,
+				0, a.probs[(b*a.Heads+h)*tt:], seq)
+		}
+	}
+	rt.Parallel(batch*a.Heads*seq, func(lo, hi int) {
+		for r := lo; r < hi; r++ {
+			softmaxCausal(a.probs[r*seq:(r+1)*seq], r%seq+1)
+		}
+	})
+	for b := 0; b < batch; b++ {
+		for h := 0; h < a.Heads; h++ {
+			kh := h / group
+			MatMul(g, false, false, seq, hd, seq, 1,
+				a.probs[(b*a.Heads+h)*tt:], seq, a.vv[b*seq*a.ldv+kh*hd:], a.ldv,
+				0, a.ctx[b*seq*qd+h*hd:], qd)
+		}
+	}
+}
+
+// softmaxCausal normalises row[:n] and zeroes row[n:].
+func softmaxCausal[T Float](row []T, n int) {
+	mx := row[0]
+	for _, v := range row[1:n] {
+		if v > mx {
+			mx = v
+		}
+	}
+	var sum T
+	for j, v := range row[:n] {
+		e := expT(v - mx)
+		row[j] = e
+		sum += e
+	}
+	inv := 1 / sum
+	for j := range row[:n] {
+		row[j] *= inv
+	}
+	zero(row[n:])
+}
+
+// Backward takes the same x as Forward, dy, and writes (or adds into, when
+// accumulate) dx. Parameter gradients are added.
+func (a *SelfAttention[T]) Backward(rt *Runtime, x []T, dy, dx []T, accumulate bool) {
+	batch, seq := a.batch, a.seq
+	m := batch * seq
+	qd, _ := a.dims()
+	a.dctx = grow(a.dctx, m*qd)
+	a.O.Backward(rt, a.ctx, m, dy, a.dctx, false)
+	a.dprobs = grow(a.dprobs, len(a.probs))
+	a.attendBackward(rt, batch, seq)
+	if a.Rope != nil {
+		a.Rope.Apply(rt, a.dqv, batch, seq, a.Heads, a.ldq, 0, true)
+		a.Rope.Apply(rt, a.dkv, batch, seq, a.KVHeads, a.ldk, 0, true)
+	}
+	if a.QKV != nil {
+		a.QKV.Backward(rt, x, m, a.dqkv, dx, accumulate)
+		return
+	}
+	a.Q.Backward(rt, x, m, a.dq, dx, accumulate)
+	a.K.Backward(rt, x, m, a.dk, dx, dx != nil)
+	a.V.Backward(rt, x, m, a.dv, dx, dx != nil)
+}
+
+func (a *SelfAttention[T]) attendBackward(rt *Runtime, batch, seq int) {
+	g, hd, tt := rt.GEMM, a.HeadDim, seq*seq
+	scale := T(1 / math.Sqrt(float64(hd)))
+	group := a.Heads / a.KVHeads
+	qd, _ := a.dims()
+	for b := 0; b < batch; b++ {
+		for h := 0; h < a.Heads; h++ {
+			kh := h / group
+			p, dp := a.probs[(b*a.Heads+h)*tt:], a.dprobs[(b*a.Heads+h)*tt:]
+			dctx := a.dctx[b*seq*qd+h*hd:]
+			MatMul(g, false, true, seq, seq, hd, 1, dctx, qd, a.vv[b*seq*a.ldv+kh*hd:], a.ldv, 0, dp, seq)
+			beta := T(1)
+			if h%group == 0 {
+				beta = 0
+			}
+			MatMul(g, true, false, seq, hd, seq, 1, p, seq, dctx, qd, beta, a.dvv[b*seq*a.ldv+kh*hd:], a.ldv)
+		}
+	}
+	rt.Parallel(batch*a.Heads*seq, func(lo, hi int) {
+		for r := lo; r < hi; r++ {
+			p, dp := a.probs[r*seq:(r+1)*seq], a.dprobs[r*seq:(r+1)*seq]
+			n := r%seq + 1
+			var dot T
+			for j, v := range p[:n] {
+				dot += v * dp[j]
+			}
+			for j, v := range p[:n] {
+				dp[j] = v * (dp[j] - dot)
+			}
+			zero(dp[n:])
+		}
+	})
+	for b := 0; b < batch; b++ {
+		for h := 0; h < a.Heads; h++ {
+			kh := h / group
+			ds := a.dprobs[(b*a.Heads+h)*tt:]
+			MatMul(g, false, false, seq, hd, seq, scale, ds, seq, a.kv[b*seq*a.ldk+kh*hd:], a.ldk, 0, a.dqv[b*seq*a.ldq+h*hd:], a.ldq)
+			beta := T(1)
+			if h%group == 0 {
+				beta = 0
+			}
+			MatMul(g, true, false, seq, hd, seq, scale, ds, seq, a.qv[b*seq*a.ldq+h*hd:], a.ldq, beta, a.dkv[b*seq*a.ldk+kh*hd:], a.ldk)
+		}
+	}
+}

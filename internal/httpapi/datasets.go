@@ -1,0 +1,29 @@
+package httpapi
+
+import (
+	"net/http"
+
+	"github.com/tailor-ml/tailor/api"
+)
+
+func (s *server) datasetRoutes(mux *http.ServeMux) {
+	mux.Handle("POST /v1/datasets/{name}/versions", s.handle(func(r *http.Request) (any, error) {
+		q := r.URL.Query()
+		body := http.MaxBytesReader(nil, r.Body, s.opts.MaxUpload)
+		return s.svc.ImportDataset(r.Context(), body, api.DatasetImportOptions{
+			Name: r.PathValue("name"), Task: q.Get("task"), Format: q.Get("format"),
+			FileName: q.Get("filename"), Region: q.Get("region"), Owner: q.Get("owner"),
+			Split: q.Get("split"), Append: q.Get("append") == "true",
+		})
+	}))
+	mux.Handle("GET /v1/datasets", s.handle(func(r *http.Request) (any, error) {
+		return s.svc.Datasets(r.Context(), r.URL.Query().Get("name"))
+	}))
+	mux.Handle("GET /v1/datasets/{name}/versions/{ref}", s.handle(func(r *http.Request) (any, error) {
+		return s.svc.Dataset(r.Context(), r.PathValue("name"), r.PathValue("ref"))
+	}))
+	mux.Handle("GET /v1/datasets/{name}/diff", s.handle(func(r *http.Request) (any, error) {
+		q := r.URL.Query()
+		return s.svc.DiffDatasets(r.Context(), r.PathValue("name"), q.Get("a"), q.Get("b"))
+	}))
+}

@@ -1,0 +1,84 @@
+// Package run owns the run state machine (queued → running → succeeded |
+// failed | canceled), the scheduler that starts queued runs within a
+// concurrency limit, and the supervision of the worker processes that do the
+// training.
+//
+// A worker is a child process (`tailor worker train`) that receives a Spec as
+// one JSON line on stdin and writes Messages as JSON lines on stdout. The
+// supervisor records progress, checkpoints and results in the store and
+// publishes events only after each change is committed. When the server dies,
+// its workers die with it (parent-death signal and stdin EOF); on restart the
+// scheduler re-queues runs that were running and the worker resumes from the
+// last recorded checkpoint.
+//
+// This package imports internal/store, internal/bus and internal/errs; it
+// knows nothing about the engine.
+package run
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+)
+
+// Inputs are a run's resolved inputs, stored with the run for lineage and
+// used to build the worker's Spec.
+type Inputs struct {
+	Recipe  InputRef `json:"recipe"`
+	Dataset InputRef `json:"dataset"`
+	Base    InputRef `json:"base,omitzero"`
+	Engine  string   `json:"engine"`
+}
+
+// InputRef names one resolved input.
+type InputRef struct {
+	Name     string `json:"name"`
+	ID       string `json:"id"`
+	Version  int    `json:"version,omitempty"`
+	Manifest string `json:"manifest,omitempty"` // blob digest
+	Selector string `json:"selector,omitempty"` // what the recipe asked for
+}
+
+// Key is the run key: sha256 over the resolved input ids and the engine
+// version. The same key on the same engine gives the same adapter bytes.
+func Key(in Inputs) string {
+	h := sha256.New()
+	for _, s := range []string{"tailor-run-key/1", in.Recipe.ID, in.Dataset.ID, in.Base.ID, in.Engine} {
+		h.Write([]byte(s))
+		h.Write([]byte{0})
+	}
+	return hex.EncodeToString(h.Sum(nil))
+}
+
+// Spec is what a worker gets on stdin.
+type Spec struct {
+	RunID   string `json:"run_id"`
+	Key     string `json:"key"`
+	Inputs  Inputs `json:"inputs"`
+	Recipe  []byte `json:"recipe"` // normalized recipe text
+	Resume  string `json:"resume,omitempty"`
+	BlobDir string `json:"blob_dir"`
+	WorkDir string `json:"work_dir"`
+}
+
+// Message types a worker writes.
+const (
+	MsgProgress   = "progress"
+	MsgCheckpoint = "checkpoint"
+	MsgResult     = "result"
+	MsgLog        = "log"
+)
+
+// Message is one line of worker output.
+type Message struct {
+	Type       string          `json:"type"`
+	Step       int64           `json:"step,omitempty"`
+	TotalSteps int64           `json:"total_steps,omitempty"`
+	Loss       float64         `json:"loss,omitempty"`
+	LR         float64         `json:"lr,omitempty"`
+	TokensPerS float64         `json:"tokens_per_s,omitempty"`
+	ETASeconds float64         `json:"eta_s,omitempty"`
+	Digest     string          `json:"digest,omitempty"` // checkpoint or result blob
+	Metrics    json.RawMessage `json:"metrics,omitempty"`
+	Message    string          `json:"message,omitempty"`
+}

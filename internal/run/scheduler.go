@@ -1,0 +1,361 @@
+package run
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/tailor-ml/tailor/internal/errs"
+	"github.com/tailor-ml/tailor/internal/store"
+)
+
+// Publisher receives events after they are committed (internal/bus.Bus).
+type Publisher interface {
+	Publish(events ...store.Event)
+}
+
+// Options configure a Scheduler. Zero values take the documented defaults.
+type Options struct {
+	Store     store.Store
+	Publisher Publisher
+	Executor  Executor
+	// Concurrency is how many runs execute at once (default 1).
+	Concurrency int
+	// BlobDir and WorkDir are handed to workers in their Spec.
+	BlobDir string
+	WorkDir string
+	Logger  *slog.Logger
+	// Now is the clock (default time.Now).
+	Now func() time.Time
+}
+
+// Scheduler starts queued runs and supervises their workers.
+type Scheduler struct {
+	opts    Options
+	wake    chan struct{}
+	mu      sync.Mutex
+	running map[string]*active
+	wg      sync.WaitGroup
+}
+
+type active struct {
+	proc     Process
+	canceled bool
+}
+
+// New returns a scheduler; call Start to begin executing runs.
+func New(opts Options) *Scheduler {
+	if opts.Concurrency <= 0 {
+		opts.Concurrency = 1
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	return &Scheduler{opts: opts, wake: make(chan struct{}, 1), running: map[string]*active{}}
+}
+
+// Start re-queues runs left running by a previous server process, then
+// starts queued runs until ctx ends. It returns at once; Wait blocks until
+// the loop and every supervised worker have finished.
+func (s *Scheduler) Start(ctx context.Context) error {
+	stale, err := s.opts.Store.Runs(ctx, store.RunFilter{States: []store.RunState{store.RunRunning}})
+	if err != nil {
+		return fmt.Errorf("recover runs: %w", err)
+	}
+	for _, r := range stale {
+		msg := "server restarted; run re-queued"
+		if r.Checkpoint != "" {
+			msg = fmt.Sprintf("server restarted; resuming from checkpoint at step %d", r.Step)
+		}
+		if err := s.transition(ctx, r.ID, store.RunRunning, store.RunQueued, store.RunUpdate{}, msg); err != nil {
+			return fmt.Errorf("recover run %s: %w", r.ID, err)
+		}
+	}
+	s.wg.Add(1)
+	go s.loop(ctx)
+	s.Wake()
+	return nil
+}
+
+// Wait blocks until the scheduler loop and all supervisors have returned.
+func (s *Scheduler) Wait() { s.wg.Wait() }
+
+// Wake makes the scheduler look for queued runs now.
+func (s *Scheduler) Wake() {
+	select {
+	case s.wake <- struct{}{}:
+	default:
+	}
+}
+
+// Submit stores a new queued run and wakes the scheduler.
+func (s *Scheduler) Submit(ctx context.Context, r store.Run) (store.Run, error) {
+	r.State = store.RunQueued
+	r.CreatedAt = s.opts.Now().UTC()
+	evs, err := s.opts.Store.CreateRun(ctx, r, []store.Event{s.stateEvent(r.ID, "", store.RunQueued, 0, "")})
+	if err != nil {
+		return store.Run{}, fmt.Errorf("queue run: %w", err)
+	}
+	s.publish(evs)
+	s.Wake()
+	return s.opts.Store.Run(ctx, r.ID)
+}
+
+// Cancel stops a queued or running run. Canceling a finished run is a conflict.
+func (s *Scheduler) Cancel(ctx context.Context, id string) (store.Run, error) {
+	r, err := s.opts.Store.Run(ctx, id)
+	if err != nil {
+		return store.Run{}, err
+	}
+	switch r.State {
+	case store.RunQueued:
+		err := s.transition(ctx, id, store.RunQueued, store.RunCanceled, store.RunUpdate{FinishedAt: ptr(s.opts.Now().UTC())}, "canceled before it started")
+		if errors.Is(err, errs.ErrConflict) {
+			return s.Cancel(ctx, id) // it started meanwhile
+		}
+		if err != nil {
+			return store.Run{}, err
+		}
+	case store.RunRunning:
+		s.mu.Lock()
+		a := s.running[id]
+		if a != nil {
+			a.canceled = true
+			a.proc.Kill()
+		}
+		s.mu.Unlock()
+		if a == nil {
+			return store.Run{}, errs.Unavailable("run %s is running but not supervised by this server; retry in a moment", id)
+		}
+		// The supervisor records the canceled state when the worker exits.
+		for i := 0; i < 100; i++ {
+			r, err = s.opts.Store.Run(ctx, id)
+			if err != nil || r.State.Terminal() {
+				return r, err
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	default:
+		return store.Run{}, errs.Conflict("run %s already %s; nothing to cancel", id, r.State)
+	}
+	return s.opts.Store.Run(ctx, id)
+}
+
+func (s *Scheduler) loop(ctx context.Context) {
+	defer s.wg.Done()
+	tick := time.NewTicker(2 * time.Second)
+	defer tick.Stop()
+	for {
+		if err := s.launchQueued(ctx); err != nil && ctx.Err() == nil {
+			s.opts.Logger.Error("launch queued runs", "err", err)
+		}
+		select {
+		case <-ctx.Done():
+			s.mu.Lock()
+			for _, a := range s.running {
+				a.proc.Kill()
+			}
+			s.mu.Unlock()
+			return
+		case <-s.wake:
+		case <-tick.C:
+		}
+	}
+}
+
+func (s *Scheduler) launchQueued(ctx context.Context) error {
+	queued, err := s.opts.Store.Runs(ctx, store.RunFilter{States: []store.RunState{store.RunQueued}})
+	if err != nil {
+		return err
+	}
+	for _, r := range queued {
+		s.mu.Lock()
+		free := len(s.running) < s.opts.Concurrency
+		s.mu.Unlock()
+		if !free {
+			return nil
+		}
+		if err := s.launch(ctx, r); err != nil {
+			s.opts.Logger.Error("launch run", "run", r.ID, "err", err)
+		}
+	}
+	return nil
+}
+
+func (s *Scheduler) launch(ctx context.Context, r store.Run) error {
+	spec, err := s.spec(ctx, r)
+	if err != nil {
+		return s.fail(ctx, r.ID, store.RunQueued, err)
+	}
+	now := s.opts.Now().UTC()
+	attempt := r.Attempt + 1
+	u := store.RunUpdate{Attempt: &attempt}
+	if r.StartedAt.IsZero() {
+		u.StartedAt = &now
+	}
+	msg := fmt.Sprintf("attempt %d started", attempt)
+	if spec.Resume != "" {
+		msg = fmt.Sprintf("attempt %d resuming from checkpoint at step %d", attempt, r.Step)
+	}
+	if err := s.transition(ctx, r.ID, store.RunQueued, store.RunRunning, u, msg); err != nil {
+		if errors.Is(err, errs.ErrConflict) {
+			return nil // canceled or taken meanwhile
+		}
+		return err
+	}
+	proc, err := s.opts.Executor.Start(ctx, spec)
+	if err != nil {
+		return s.fail(ctx, r.ID, store.RunRunning, err)
+	}
+	a := &active{proc: proc}
+	s.mu.Lock()
+	s.running[r.ID] = a
+	s.mu.Unlock()
+	s.wg.Add(1)
+	go s.supervise(ctx, r.ID, a)
+	return nil
+}
+
+func (s *Scheduler) spec(ctx context.Context, r store.Run) (Spec, error) {
+	var in Inputs
+	if err := json.Unmarshal(r.Inputs, &in); err != nil {
+		return Spec{}, fmt.Errorf("run %s has unreadable inputs: %w", r.ID, err)
+	}
+	rv, err := s.opts.Store.RecipeVersionByID(ctx, r.RecipeID)
+	if err != nil {
+		return Spec{}, err
+	}
+	return Spec{RunID: r.ID, Key: r.Key, Inputs: in, Recipe: rv.Normalized, Resume: r.Checkpoint,
+		BlobDir: s.opts.BlobDir, WorkDir: s.opts.WorkDir}, nil
+}
+
+// supervise records a worker's messages and its exit.
+func (s *Scheduler) supervise(ctx context.Context, id string, a *active) {
+	defer s.wg.Done()
+	var result *Message
+	for m := range a.proc.Messages() {
+		if m.Type == MsgResult {
+			mm := m
+			result = &mm
+			continue
+		}
+		if err := s.record(context.WithoutCancel(ctx), id, m); err != nil {
+			s.opts.Logger.Error("record worker message", "run", id, "err", err)
+		}
+	}
+	werr := a.proc.Wait()
+	s.mu.Lock()
+	delete(s.running, id)
+	canceled := a.canceled
+	s.mu.Unlock()
+	defer s.Wake()
+	bg := context.WithoutCancel(ctx)
+	now := s.opts.Now().UTC()
+	switch {
+	case ctx.Err() != nil:
+		// The server is shutting down: leave the run running; the next
+		// server re-queues it and it resumes from its checkpoint.
+		return
+	case canceled:
+		_ = s.transition(bg, id, store.RunRunning, store.RunCanceled, store.RunUpdate{FinishedAt: &now}, "canceled")
+	case werr != nil:
+		_ = s.fail(bg, id, store.RunRunning, werr)
+	case result == nil:
+		_ = s.fail(bg, id, store.RunRunning, errors.New("worker exited without a result"))
+	default:
+		u := store.RunUpdate{Result: &result.Digest, Metrics: result.Metrics, FinishedAt: &now}
+		if result.Step > 0 {
+			u.Step = &result.Step
+		}
+		if err := s.transition(bg, id, store.RunRunning, store.RunSucceeded, u, "succeeded: adapter "+result.Digest); err != nil {
+			s.opts.Logger.Error("record run success", "run", id, "err", err)
+		}
+	}
+}
+
+func (s *Scheduler) record(ctx context.Context, id string, m Message) error {
+	var u store.RunUpdate
+	switch m.Type {
+	case MsgProgress:
+		u.Step, u.TotalSteps = &m.Step, &m.TotalSteps
+	case MsgCheckpoint:
+		u.Step, u.Checkpoint = &m.Step, &m.Digest
+	}
+	if u.Step != nil {
+		if _, _, err := s.opts.Store.UpdateRun(ctx, id, u, nil); err != nil {
+			return err
+		}
+	}
+	line := logLine{Step: m.Step, TotalSteps: m.TotalSteps, Loss: m.Loss, LR: m.LR,
+		TokensPerS: m.TokensPerS, ETASeconds: m.ETASeconds, Message: m.Message}
+	if m.Type == MsgCheckpoint {
+		line.Checkpoint = m.Digest
+		line.Message = fmt.Sprintf("checkpoint at step %d", m.Step)
+	}
+	return s.log(ctx, id, line)
+}
+
+// logLine is the JSON shape of a run log line (api.Progress on the wire).
+type logLine struct {
+	Step       int64   `json:"step,omitempty"`
+	TotalSteps int64   `json:"total_steps,omitempty"`
+	Loss       float64 `json:"loss,omitempty"`
+	LR         float64 `json:"lr,omitempty"`
+	TokensPerS float64 `json:"tokens_per_s,omitempty"`
+	ETASeconds float64 `json:"eta_s,omitempty"`
+	Message    string  `json:"message,omitempty"`
+	State      string  `json:"state,omitempty"`
+	Checkpoint string  `json:"checkpoint,omitempty"`
+}
+
+func (s *Scheduler) log(ctx context.Context, id string, l logLine) error {
+	data, _ := json.Marshal(l)
+	_, err := s.opts.Store.AppendRunLog(ctx, id, s.opts.Now().UTC(), data)
+	return err
+}
+
+func (s *Scheduler) fail(ctx context.Context, id string, from store.RunState, cause error) error {
+	msg := cause.Error()
+	now := s.opts.Now().UTC()
+	return s.transition(ctx, id, from, store.RunFailed, store.RunUpdate{Error: &msg, FinishedAt: &now}, "failed: "+msg)
+}
+
+// transition moves a run from one state to another (compare-and-set), logs
+// the message, and publishes the committed state event.
+func (s *Scheduler) transition(ctx context.Context, id string, from, to store.RunState, u store.RunUpdate, msg string) error {
+	u.IfState, u.State = &from, &to
+	attempt := 0
+	if u.Attempt != nil {
+		attempt = *u.Attempt
+	}
+	errText := ""
+	if u.Error != nil {
+		errText = *u.Error
+	}
+	_, evs, err := s.opts.Store.UpdateRun(ctx, id, u, []store.Event{s.stateEvent(id, from, to, attempt, errText)})
+	if err != nil {
+		return err
+	}
+	s.publish(evs)
+	return s.log(ctx, id, logLine{State: string(to), Message: msg})
+}
+
+func (s *Scheduler) stateEvent(id string, from, to store.RunState, attempt int, errText string) store.Event {
+	data, _ := json.Marshal(map[string]any{"from": from, "to": to, "attempt": attempt, "error": errText})
+	return store.Event{Type: "run.state.changed", Subject: id, Time: s.opts.Now().UTC(), Data: data}
+}
+
+func (s *Scheduler) publish(evs []store.Event) {
+	if s.opts.Publisher != nil && len(evs) > 0 {
+		s.opts.Publisher.Publish(evs...)
+	}
+}
+
+func ptr[T any](v T) *T { return &v }

@@ -1,0 +1,200 @@
+package sqlite
+
+import (
+	"errors"
+	"path/filepath"
+	"strings"
+	"testing"
+	"testing/fstest"
+
+	"github.com/tailor-ml/tailor/internal/errs"
+)
+
+func mapFS(files map[string]string) fstest.MapFS {
+	m := fstest.MapFS{}
+	for name, body := range files {
+		m[name] = &fstest.MapFile{Data: []byte(body)}
+	}
+	return m
+}
+
+func migrations(t *testing.T, files map[string]string) []migration {
+	t.Helper()
+	migs, err := loadMigrations(mapFS(files))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return migs
+}
+
+func tables(t *testing.T, s *Store) map[string]bool {
+	t.Helper()
+	rows, err := s.r.QueryContext(ctx, `SELECT name FROM sqlite_master WHERE type = 'table'`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	out := map[string]bool{}
+	for rows.Next() {
+		var n string
+		if err := rows.Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		out[n] = true
+	}
+	return out
+}
+
+func TestEmbeddedMigrations(t *testing.T) {
+	migs, err := embeddedMigrations()
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(t.TempDir(), "tailor.db")
+	s := openFile(t, path)
+	v, err := s.SchemaVersion(ctx)
+	if err != nil || v != len(migs) {
+		t.Fatalf("SchemaVersion = %d, %v; want %d", v, err, len(migs))
+	}
+	for _, tbl := range []string{"dataset_versions", "base_versions", "recipe_versions", "runs", "run_logs", "aliases", "events", "schema_migrations"} {
+		if !tables(t, s)[tbl] {
+			t.Errorf("table %s missing", tbl)
+		}
+	}
+	var appliedAt string
+	if err := s.r.QueryRowContext(ctx, `SELECT applied_at FROM schema_migrations WHERE version = 1`).Scan(&appliedAt); err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+
+	// Reopening is a no-op: nothing is applied again.
+	s = openFile(t, path)
+	defer s.Close()
+	var n int
+	var again string
+	if err := s.r.QueryRowContext(ctx, `SELECT COUNT(*), MAX(applied_at) FROM schema_migrations`).Scan(&n, &again); err != nil {
+		t.Fatal(err)
+	}
+	if n != len(migs) || again != appliedAt {
+		t.Errorf("after reopen: %d rows applied at %s, want %d at %s", n, again, len(migs), appliedAt)
+	}
+}
+
+func TestUpgradeAndFailure(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "tailor.db")
+	v1 := map[string]string{"0001_a.sql": "CREATE TABLE a (x INTEGER);"}
+	s, err := open(path, Options{}, migrations(t, v1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+
+	v2 := map[string]string{"0001_a.sql": v1["0001_a.sql"],
+		"0002_b.sql": "CREATE TABLE b (y TEXT);\nINSERT INTO a (x) VALUES (1);"}
+	s, err = open(path, Options{}, migrations(t, v2))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v, _ := s.SchemaVersion(ctx); v != 2 || !tables(t, s)["b"] {
+		t.Fatalf("after upgrade: version %d, tables %v", v, tables(t, s))
+	}
+	s.Close()
+
+	// A failing migration leaves nothing behind: neither its first
+	// statement nor the step before it in the same batch.
+	v4 := map[string]string{"0001_a.sql": v1["0001_a.sql"], "0002_b.sql": v2["0002_b.sql"],
+		"0003_c.sql": "CREATE TABLE c (z);",
+		"0004_d.sql": "CREATE TABLE d (w);\nINSERT INTO nowhere VALUES (1);"}
+	_, err = open(path, Options{}, migrations(t, v4))
+	if err == nil || !strings.Contains(err.Error(), "0004_d.sql") {
+		t.Fatalf("failing migration: err %v, want one naming 0004_d.sql", err)
+	}
+	s, err = open(path, Options{}, migrations(t, v2))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	tbl := tables(t, s)
+	if v, _ := s.SchemaVersion(ctx); v != 2 || tbl["c"] || tbl["d"] {
+		t.Errorf("after failed upgrade: version %d, tables %v; want 2 without c, d", v, tbl)
+	}
+}
+
+func TestNewerSchemaRefused(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "tailor.db")
+	s := openFile(t, path)
+	if _, err := s.w.ExecContext(ctx, `INSERT INTO schema_migrations (version, name, applied_at) VALUES (999, '0999_future.sql', 'x')`); err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	_, err := Open(path, Options{})
+	if !errors.Is(err, errs.ErrConflict) || !strings.Contains(err.Error(), "999") {
+		t.Fatalf("Open newer file = %v, want ErrConflict naming version 999", err)
+	}
+}
+
+func TestLoadMigrationsErrors(t *testing.T) {
+	tests := []struct {
+		name  string
+		files map[string]string
+		want  string // the file the error must name
+	}{
+		{"bad name", map[string]string{"0001_init.sql": "", "init.sql": ""}, "init.sql"},
+		{"upper case", map[string]string{"0001_Init.sql": ""}, "0001_Init.sql"},
+		{"gap", map[string]string{"0001_a.sql": "", "0003_c.sql": ""}, "0003_c.sql"},
+		{"duplicate", map[string]string{"0001_a.sql": "", "0001_b.sql": ""}, "0001_"},
+		{"zero", map[string]string{"0000_a.sql": ""}, "0000_a.sql"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := loadMigrations(mapFS(tc.files))
+			if !errors.Is(err, errs.ErrInvalid) || !strings.Contains(err.Error(), tc.want) {
+				t.Errorf("loadMigrations = %v, want ErrInvalid naming %q", err, tc.want)
+			}
+		})
+	}
+}
+
+func FuzzParseMigrationName(f *testing.F) {
+	for _, s := range []string{"0001_init.sql", "0002_add_runs.sql", "1_x.sql", "0001_.sql", "0001_a.sql.bak",
+		"99999999999999999999_a.sql", "000a_b.sql", "-001_a.sql", "0001_a b.sql", ""} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, name string) {
+		v, err := parseMigrationName(name)
+		if err != nil {
+			if !errors.Is(err, errs.ErrInvalid) {
+				t.Fatalf("parseMigrationName(%q) error %v is not ErrInvalid", name, err)
+			}
+			return
+		}
+		if v < 1 || !strings.HasSuffix(name, ".sql") || strings.ContainsAny(name, "/\\ ") || strings.Count(name, ".") != 1 {
+			t.Fatalf("parseMigrationName(%q) = %d", name, v)
+		}
+	})
+}
+
+func FuzzParseRef(f *testing.F) {
+	for _, s := range []string{"", "latest", "v1", "2", "v0", "v-1", "+3", "v+3", "abc", "99999999999999999999999"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		r := parseRef(s)
+		n := 0
+		if r.latest {
+			n++
+		}
+		if r.version > 0 {
+			n++
+		}
+		if r.id != "" {
+			n++
+		}
+		if n != 1 {
+			t.Fatalf("parseRef(%q) = %+v: want exactly one of latest, version, id", s, r)
+		}
+		if r.id != "" && r.id != s {
+			t.Fatalf("parseRef(%q) id %q", s, r.id)
+		}
+	})
+}

@@ -1,0 +1,289 @@
+package worker
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"math"
+	"path/filepath"
+	"slices"
+	"time"
+
+	"github.com/tailor-ml/tailor/internal/basemodel"
+	"github.com/tailor-ml/tailor/internal/data"
+	"github.com/tailor-ml/tailor/internal/engine"
+	"github.com/tailor-ml/tailor/internal/engine/gemm"
+	"github.com/tailor-ml/tailor/internal/engine/model"
+	"github.com/tailor-ml/tailor/internal/engine/safetensors"
+	"github.com/tailor-ml/tailor/internal/engine/tokenizer"
+	"github.com/tailor-ml/tailor/internal/engine/train"
+	"github.com/tailor-ml/tailor/internal/errs"
+	"github.com/tailor-ml/tailor/internal/recipe"
+	"github.com/tailor-ml/tailor/internal/run"
+)
+
+// loaded is a materialized base model.
+type loaded struct {
+	manifest *basemodel.Manifest
+	weights  map[string]engine.Tensor
+	tok      *tokenizer.Tokenizer
+}
+
+func (j *job) loadBase(ctx context.Context) (*loaded, error) {
+	var m basemodel.Manifest
+	if err := j.readJSONBlob(ctx, j.spec.Inputs.Base.Manifest, &m); err != nil {
+		return nil, fmt.Errorf("read base manifest: %w", err)
+	}
+	dir := filepath.Join(j.dir, "base")
+	if err := basemodel.Materialize(ctx, j.blobs, &m, dir); err != nil {
+		return nil, err
+	}
+	w, err := safetensors.ReadDir(dir)
+	if err != nil {
+		return nil, fmt.Errorf("load base weights: %w", err)
+	}
+	tok, err := tokenizer.LoadDir(dir)
+	if err != nil {
+		return nil, fmt.Errorf("load base tokenizer: %w", err)
+	}
+	return &loaded{manifest: &m, weights: w, tok: tok}, nil
+}
+
+// examples is a train.Dataset over tokenized records.
+type examples []engine.Example
+
+func (e examples) Len() int                     { return len(e) }
+func (e examples) Example(i int) engine.Example { return e[i] }
+
+// loadData reads one split of the dataset version and tokenizes it.
+func (j *job) loadData(ctx context.Context, r *recipe.Recipe, tok *tokenizer.Tokenizer, split string, labels []string) (examples, []string, error) {
+	var m data.Manifest
+	if err := j.readJSONBlob(ctx, j.spec.Inputs.Dataset.Manifest, &m); err != nil {
+		return nil, nil, fmt.Errorf("read dataset manifest: %w", err)
+	}
+	if r.Task == recipe.TaskClassify && labels == nil {
+		if m.Profile == nil || m.Profile.OtherLabels > 0 {
+			return nil, nil, errs.Invalid("dataset %s: label set unknown or too large for a classification head", m.ID)
+		}
+		for l := range m.Profile.Labels {
+			labels = append(labels, l)
+		}
+		slices.Sort(labels)
+	}
+	index := map[string]int{}
+	for i, l := range labels {
+		index[l] = i
+	}
+	var out examples
+	err := data.ReadRecords(ctx, j.blobs, &m, split, func(rec data.Record) error {
+		switch r.Task {
+		case recipe.TaskClassify:
+			ids := tok.Encode(rec.Text, true)
+			if len(ids) == 0 {
+				return nil
+			}
+			out = append(out, engine.Example{Tokens: ids, Label: index[rec.Label]})
+		case recipe.TaskSFT:
+			prompt, completion := rec.Prompt, rec.Completion
+			if len(rec.Messages) > 0 {
+				var err error
+				if prompt, completion, err = chatPair(tok, rec.Messages); err != nil {
+					return err
+				}
+			}
+			p := tok.Encode(prompt, true)
+			c := tok.Encode(completion, false)
+			if eos := tok.EOS(); eos >= 0 {
+				c = append(c, eos)
+			}
+			ids := append(append([]int32{}, p...), c...)
+			mask := make([]bool, len(ids))
+			// Position i predicts token i+1: count the predictions of completion tokens.
+			for i := len(p) - 1; i < len(ids)-1; i++ {
+				if i >= 0 {
+					mask[i] = true
+				}
+			}
+			out = append(out, engine.Example{Tokens: ids, LossMask: mask, Label: -1})
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, nil, err
+	}
+	return out, labels, nil
+}
+
+// chatPair renders all but the last assistant turn as the prompt (with the
+// chat template's generation prompt) and the last assistant turn as the
+// completion.
+func chatPair(tok *tokenizer.Tokenizer, msgs []data.Message) (string, string, error) {
+	last := len(msgs) - 1
+	if msgs[last].Role != "assistant" {
+		return "", "", errs.Invalid("chat record: the last message must be the assistant's answer")
+	}
+	conv := make([]tokenizer.Message, last)
+	for i, m := range msgs[:last] {
+		conv[i] = tokenizer.Message{Role: m.Role, Content: m.Content}
+	}
+	prompt, err := tok.ApplyChat(conv, true)
+	if err != nil {
+		return "", "", err
+	}
+	return prompt, msgs[last].Content, nil
+}
+
+func modelOptions(r *recipe.Recipe, numLabels, threads int) model.Options {
+	o := model.Options{Seed: uint64(r.Seed), Workers: threads, GEMM: gemm.New(threads)}
+	if r.Method.LoRA != nil {
+		o.LoRA = model.LoRAOptions{Rank: r.Method.LoRA.Rank, Alpha: r.Method.LoRA.Alpha, Dropout: r.Method.LoRA.Dropout, Targets: r.Method.LoRA.Targets}
+	}
+	switch {
+	case r.Task == recipe.TaskClassify:
+		o.Method = model.Head
+		o.Head = model.HeadOptions{NumLabels: numLabels, Pooling: model.Pooling(r.Method.Head.Pooling)}
+		if r.Method.Kind == "head" {
+			o.LoRA = model.LoRAOptions{}
+		}
+	case r.Method.Kind == "lora":
+		o.Method = model.LoRA
+	default:
+		o.Method = model.Full
+	}
+	return o
+}
+
+func trainOptions(r *recipe.Recipe) train.Options {
+	t := r.Train
+	return train.Options{Steps: t.MaxSteps, Epochs: t.Epochs, BatchSize: t.BatchSize, GradAccum: t.GradAccum, LR: t.LearningRate,
+		Schedule: t.Schedule, WarmupSteps: t.WarmupSteps, WeightDecay: t.WeightDecay, GradClip: t.GradClip, Seed: uint64(r.Seed),
+		MaxSeqLen: t.MaxSeqLen, Packing: t.Packing, CheckpointEvery: t.CheckpointEvery}
+}
+
+func (j *job) finetune(ctx context.Context, r *recipe.Recipe) error {
+	base, err := j.loadBase(ctx)
+	if err != nil {
+		return err
+	}
+	trainSet, labels, err := j.loadData(ctx, r, base.tok, r.Data.Split, nil)
+	if err != nil {
+		return err
+	}
+	if len(trainSet) == 0 {
+		return errs.Invalid("dataset %s: split %q has no records to train on", j.spec.Inputs.Dataset.ID, r.Data.Split)
+	}
+	m, err := model.New(base.manifest.Config, base.weights, modelOptions(r, len(labels), j.opts.Threads))
+	if err != nil {
+		return fmt.Errorf("build model: %w", err)
+	}
+	opts := trainOptions(r)
+	tr, err := train.New(m, trainSet, opts, j.opts.Logger)
+	if err != nil {
+		return err
+	}
+	if r.Train.WarmupRatio > 0 && opts.WarmupSteps == 0 {
+		// The warmup length depends on the planned steps, known only now.
+		opts.WarmupSteps = int(math.Round(r.Train.WarmupRatio * float64(tr.TotalSteps())))
+		if tr, err = train.New(m, trainSet, opts, j.opts.Logger); err != nil {
+			return err
+		}
+	}
+	if j.spec.Resume != "" {
+		if err := j.resume(ctx, tr); err != nil {
+			return err
+		}
+	}
+	res, err := tr.Run(ctx, j.hooks(ctx))
+	if err != nil {
+		return err
+	}
+	metrics := map[string]any{"steps": res.Step, "final_loss": res.Loss, "train_examples": len(trainSet),
+		"tokens": res.Tokens, "elapsed_s": res.Elapsed.Seconds(), "tokens_per_s": float64(res.Tokens) / math.Max(res.Elapsed.Seconds(), 1e-9)}
+	if r.Task == recipe.TaskClassify {
+		evalSet, _, err := j.loadData(ctx, r, base.tok, r.Data.EvalSplit, labels)
+		if err != nil {
+			return err
+		}
+		if acc, n, err := accuracy(m, evalSet, r.Train.BatchSize); err != nil {
+			return err
+		} else if n > 0 {
+			metrics["eval_split"], metrics["eval_examples"], metrics["eval_accuracy"] = r.Data.EvalSplit, n, acc
+		}
+	}
+	digest, err := j.writeAdapter(ctx, r, m, base, labels)
+	if err != nil {
+		return err
+	}
+	raw, _ := json.Marshal(metrics)
+	j.emit(run.Message{Type: run.MsgResult, Step: int64(res.Step), Digest: digest, Metrics: raw})
+	return nil
+}
+
+func (j *job) resume(ctx context.Context, tr *train.Trainer) error {
+	rc, err := j.blobs.Open(ctx, j.spec.Resume)
+	if err != nil {
+		return fmt.Errorf("open checkpoint %s: %w", j.spec.Resume, err)
+	}
+	defer rc.Close()
+	if err := tr.Resume(rc); err != nil {
+		return fmt.Errorf("resume from %s: %w", j.spec.Resume, err)
+	}
+	j.logf("resumed from checkpoint %s at step %d", j.spec.Resume, tr.Step())
+	return nil
+}
+
+func (j *job) hooks(ctx context.Context) train.Hooks {
+	var last time.Time
+	return train.Hooks{
+		OnStep: func(s train.StepInfo) {
+			now := j.opts.Now()
+			if s.Step != 1 && s.Step != s.TotalSteps && now.Sub(last) < j.opts.ProgressEvery {
+				return
+			}
+			last = now
+			j.emit(run.Message{Type: run.MsgProgress, Step: int64(s.Step), TotalSteps: int64(s.TotalSteps), Loss: s.Loss, LR: s.LR,
+				TokensPerS: s.TokensPerSec, ETASeconds: s.ETA.Seconds()})
+		},
+		OnCheckpoint: func(step int, write func(io.Writer) error) error {
+			d, err := j.putFile(ctx, fmt.Sprintf("checkpoint-%d", step), write)
+			if err != nil {
+				return fmt.Errorf("store checkpoint at step %d: %w", step, err)
+			}
+			j.emit(run.Message{Type: run.MsgCheckpoint, Step: int64(step), Digest: d})
+			return nil
+		},
+	}
+}
+
+// accuracy classifies examples in batches and returns the fraction right.
+func accuracy(m *model.Model, set examples, batch int) (float64, int, error) {
+	if batch <= 0 {
+		batch = 8
+	}
+	right := 0
+	for lo := 0; lo < len(set); lo += batch {
+		hi := min(lo+batch, len(set))
+		probs, err := m.Forward(engine.Batch{Examples: set[lo:hi]})
+		if err != nil {
+			return 0, 0, err
+		}
+		k := probs.Shape[len(probs.Shape)-1]
+		for i, ex := range set[lo:hi] {
+			row := probs.Data[i*k : (i+1)*k]
+			best := 0
+			for c := range row {
+				if row[c] > row[best] {
+					best = c
+				}
+			}
+			if best == ex.Label {
+				right++
+			}
+		}
+	}
+	if len(set) == 0 {
+		return 0, 0, nil
+	}
+	return float64(right) / float64(len(set)), len(set), nil
+}

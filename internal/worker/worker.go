@@ -1,0 +1,165 @@
+// Package worker is the process that trains one run: `tailor worker train`
+// reads a run.Spec on stdin, loads the resolved base model and dataset
+// version from the artifact store, trains with the engine, writes
+// checkpoints and the adapter back to the store, and reports progress as
+// run.Message lines on stdout. The server supervises it (internal/run).
+//
+// It stops when its stdin closes (the server died) or on cancellation, at a
+// step boundary; a later worker resumes from the last checkpoint to the same
+// bytes.
+package worker
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/tailor-ml/tailor/internal/blob/local"
+	"github.com/tailor-ml/tailor/internal/errs"
+	"github.com/tailor-ml/tailor/internal/recipe"
+	"github.com/tailor-ml/tailor/internal/run"
+)
+
+// Options configure a worker.
+type Options struct {
+	Logger *slog.Logger
+	// Threads is the number of goroutines and BLAS threads (default 2).
+	Threads int
+	// ProgressEvery throttles progress messages (default 250ms); the first
+	// and last steps are always reported.
+	ProgressEvery time.Duration
+	Now           func() time.Time
+	// RunID, when set, must match the spec's run id.
+	RunID string
+}
+
+// Train runs one training worker: spec from stdin, messages to stdout.
+func Train(ctx context.Context, stdin io.Reader, stdout io.Writer, opts Options) error {
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	if opts.Threads <= 0 {
+		opts.Threads = 2
+	}
+	if opts.ProgressEvery <= 0 {
+		opts.ProgressEvery = 250 * time.Millisecond
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	br := bufio.NewReader(stdin)
+	line, err := br.ReadBytes('\n')
+	if err != nil {
+		return fmt.Errorf("worker: read spec from stdin: %w", err)
+	}
+	var spec run.Spec
+	if err := json.Unmarshal(line, &spec); err != nil {
+		return errs.Invalid("worker: spec is not valid JSON: %v", err)
+	}
+	if opts.RunID != "" && opts.RunID != spec.RunID {
+		return errs.Invalid("worker: started for run %s but the spec is for run %s", opts.RunID, spec.RunID)
+	}
+	// The server keeps stdin open for the worker's life; EOF means it died.
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	go func() {
+		_, _ = io.Copy(io.Discard, br)
+		cancel()
+	}()
+	w := &job{spec: spec, opts: opts, out: json.NewEncoder(stdout)}
+	return w.run(ctx)
+}
+
+type job struct {
+	spec  run.Spec
+	opts  Options
+	mu    sync.Mutex
+	out   *json.Encoder
+	blobs *local.Store
+	dir   string
+}
+
+func (j *job) emit(m run.Message) {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	_ = j.out.Encode(m)
+}
+
+func (j *job) logf(format string, args ...any) {
+	j.emit(run.Message{Type: run.MsgLog, Message: fmt.Sprintf(format, args...)})
+}
+
+func (j *job) run(ctx context.Context) error {
+	blobs, err := local.Open(j.spec.BlobDir)
+	if err != nil {
+		return fmt.Errorf("worker: open artifact store: %w", err)
+	}
+	j.blobs = blobs
+	j.dir = filepath.Join(j.spec.WorkDir, j.spec.RunID)
+	if err := os.MkdirAll(j.dir, 0o755); err != nil {
+		return err
+	}
+	r, err := recipe.Parse("recipe", j.spec.Recipe)
+	if err != nil {
+		return fmt.Errorf("worker: %w", err)
+	}
+	switch r.Task {
+	case recipe.TaskClassify, recipe.TaskSFT:
+		if r.Base == nil || j.spec.Inputs.Base.Manifest == "" {
+			return errs.Invalid("worker: recipe %s: task %s needs a base model", r.Name, r.Task)
+		}
+	default:
+		return errs.Invalid("worker: recipe %s: task %s is not supported by this worker yet", r.Name, r.Task)
+	}
+	return j.finetune(ctx, r)
+}
+
+// readJSONBlob decodes a JSON blob.
+func (j *job) readJSONBlob(ctx context.Context, digest string, v any) error {
+	rc, err := j.blobs.Open(ctx, digest)
+	if err != nil {
+		return err
+	}
+	defer rc.Close()
+	return json.NewDecoder(rc).Decode(v)
+}
+
+// putFile stores a file written by write and returns its digest.
+func (j *job) putFile(ctx context.Context, name string, write func(io.Writer) error) (string, error) {
+	p := filepath.Join(j.dir, name)
+	f, err := os.Create(p)
+	if err != nil {
+		return "", err
+	}
+	bw := bufio.NewWriterSize(f, 1<<20)
+	err = write(bw)
+	if err == nil {
+		err = bw.Flush()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return "", fmt.Errorf("write %s: %w", name, err)
+	}
+	f, err = os.Open(p)
+	if err != nil {
+		return "", err
+	}
+	defer f.Close()
+	d, _, err := j.blobs.Put(ctx, f)
+	if err != nil {
+		return "", err
+	}
+	return d, os.Remove(p)
+}
+
+var errStopped = errors.New("worker stopped")
