@@ -69,10 +69,10 @@ method:
     alpha: 8
     targets: [q_proj, v_proj]
 train:
-  max_steps: 60
+  max_steps: 240
   batch_size: 8
   learning_rate: 0.003
-  checkpoint_every: 5
+  checkpoint_every: 10
   max_seq_len: 32
 seed: 11
 region: local
@@ -123,7 +123,7 @@ func TestEndToEnd(t *testing.T) {
 	}
 
 	runID := strings.TrimSpace(srv.tailor("run", "start", "mail-lora"))
-	waitFor(t, srv, runID, "a checkpoint", func(r api.Run) bool { return r.State == "running" && r.Checkpoint != "" && r.Step >= 5 })
+	waitFor(t, srv, runID, "a checkpoint", func(r api.Run) bool { return r.State == "running" && r.Checkpoint != "" && r.Step >= 10 })
 	srv.kill()
 	workersGone(t, runID)
 

@@ -222,9 +222,9 @@ region: local
 func recipeBadCases() []badCase {
 	return []badCase{
 		{"recipe misspelt key", applyRecipe("r.yaml", strings.Replace(goodRecipe, "learning_rate", "learing_rate", 1)), "invalid",
-			[]string{"r.yaml:14:", "learing_rate", "learning_rate"}},
+			[]string{"r.yaml:13:3:", "learing_rate", "did you mean \"learning_rate\""}},
 		{"recipe non-numeric learning rate", applyRecipe("r.yaml", strings.Replace(goodRecipe, "0.001", "fast", 1)), "invalid",
-			[]string{"r.yaml:14:", "learning_rate", "fast"}},
+			[]string{"r.yaml:13:18:", "learning_rate", "fast"}},
 		{"recipe missing dataset", applyRecipe("r.yaml", strings.Replace(goodRecipe, "dataset: good", "dataset: nosuch", 1)), "not_found",
 			[]string{"r.yaml", "nosuch", "dataset import"}},
 		{"recipe missing base", applyRecipe("r.yaml", strings.Replace(goodRecipe, "base: tiny", "base: huge", 1)), "not_found",

@@ -255,3 +255,23 @@ func TestSplitDeterministic(t *testing.T) {
 		}
 	}
 }
+
+func TestDecodeManifest(t *testing.T) {
+	m, err := importBytes(t, newMemStore(), "sft.jsonl", TaskSFT, readFixture(t, "good/sft.jsonl"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := manifestJSON(t, m)
+	back, err := DecodeManifest(bytes.NewReader(b))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(manifestJSON(t, back), b) {
+		t.Errorf("manifest does not survive a round trip")
+	}
+	for _, bad := range []string{`{`, `{"id":"x","task":"sft"}`, `{"id":"` + m.ID + `","task":"rank"}`} {
+		if _, err := DecodeManifest(strings.NewReader(bad)); !errors.Is(err, errs.ErrInvalid) {
+			t.Errorf("DecodeManifest(%q) err = %v, want invalid", bad, err)
+		}
+	}
+}

@@ -55,9 +55,9 @@ const (
 	maxLabels   = 1000
 	topNGrams   = 50
 	kmvK        = 4096
-	ssUnigrams  = 2048 // space-saving counters for unigrams
-	ssBigrams   = 4096 // and bigrams
-	floatDigits = 1e6  // profile floats are rounded to 6 decimals
+	hhUnigrams  = 1 << 14 // heavy-hitter counters for unigrams
+	hhBigrams   = 1 << 15 // and bigrams
+	floatDigits = 1e6     // profile floats are rounded to 6 decimals
 )
 
 // lengthEdges are the fixed histogram bucket edges, in characters.
@@ -75,7 +75,7 @@ type profiler struct {
 	total, letters, digits, spaces, punct, nonASCII int64
 	words, wordChars                                int64
 	vocab                                           *kmv
-	uni, bi                                         *spaceSaving
+	uni, bi                                         *heavyHitters
 	word, prev, pair                                []byte
 	wordLen                                         int64
 }
@@ -83,7 +83,7 @@ type profiler struct {
 func newProfiler(task string) *profiler {
 	return &profiler{
 		task: task, labels: map[string]int64{}, hist: make([]int64, len(lengthEdges)+1),
-		vocab: newKMV(kmvK), uni: newSpaceSaving(ssUnigrams), bi: newSpaceSaving(ssBigrams),
+		vocab: newKMV(kmvK), uni: newHeavyHitters(hhUnigrams), bi: newHeavyHitters(hhBigrams),
 	}
 }
 
@@ -176,11 +176,12 @@ func (p *profiler) endWord() {
 	}
 	p.words++
 	p.wordChars += p.wordLen
-	p.vocab.add(hashBytes(p.word))
-	p.uni.add(p.word)
+	h := hashBytes(p.word)
+	p.vocab.add(h)
+	p.uni.add(p.word, h)
 	if len(p.prev) > 0 {
 		p.pair = append(append(append(p.pair[:0], p.prev...), ' '), p.word...)
-		p.bi.add(p.pair)
+		p.bi.add(p.pair, hashBytes(p.pair))
 	}
 	p.prev = append(p.prev[:0], p.word...)
 	p.word = p.word[:0]

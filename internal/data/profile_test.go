@@ -76,22 +76,23 @@ func TestProfileStats(t *testing.T) {
 	}
 }
 
-func TestSpaceSaving(t *testing.T) {
+func TestHeavyHitters(t *testing.T) {
 	// Under capacity the counts are exact and ties are broken by string.
-	s := newSpaceSaving(8)
+	s := newHeavyHitters(8)
 	for _, w := range []string{"b", "a", "c", "a", "b", "a", "d"} {
-		s.add([]byte(w))
+		s.add([]byte(w), hashBytes([]byte(w)))
 	}
 	want := []NGram{{Gram: "a", Count: 3}, {Gram: "b", Count: 2}, {Gram: "c", Count: 1}}
 	if got := s.top(3); fmt.Sprint(got) != fmt.Sprint(want) {
 		t.Errorf("top %v, want %v", got, want)
 	}
 	// Over capacity, heavy hitters survive a long tail.
-	s = newSpaceSaving(64)
+	s = newHeavyHitters(64)
 	for i := 0; i < 20000; i++ {
-		s.add([]byte(fmt.Sprintf("tail%d", i)))
+		tail := []byte(fmt.Sprintf("tail%d", i))
+		s.add(tail, hashBytes(tail))
 		if i%10 == 0 {
-			s.add([]byte("heavy"))
+			s.add([]byte("heavy"), hashBytes([]byte("heavy")))
 		}
 	}
 	if top := s.top(1)[0]; top.Gram != "heavy" || top.Count-top.Error > 2000 || top.Count < 2000 {

@@ -3,6 +3,7 @@ package data
 import (
 	"container/heap"
 	"math"
+	"slices"
 	"sort"
 )
 
@@ -71,90 +72,77 @@ func (h *maxHeap) Pop() any {
 	return x
 }
 
-// spaceSaving keeps approximate counts of the most frequent strings in a
-// fixed number of counters (Metwally et al.). Ties are broken by the string,
-// so the result depends only on the input order.
-type spaceSaving struct {
+// heavyHitters keeps approximate counts of the most frequent strings in a
+// bounded map: when it holds more than cap keys it keeps the cap/2 highest
+// (ties broken by a fixed 64-bit hash of the string) and raises floor to the
+// highest count it dropped. A key first seen (or seen again) after that
+// starts at floor+1, so every count is an upper bound exceeding the true
+// count by at most its err, as in space-saving (Metwally et al.). Prunes
+// happen at fixed points of the input, so the result depends only on the
+// input order. Keys are looked up by their 64-bit hash (two strings sharing
+// one among the ≤ cap live keys, odds about cap²/2⁶⁵, would share a counter).
+// Cost: O(1) per add, amortized O(log cap) per new key.
+type heavyHitters struct {
 	cap   int
-	index map[string]*ssEntry
-	heap  []*ssEntry // min-heap by (count, then larger string first)
+	index map[uint64]*hhEntry
+	floor int64
 }
 
-type ssEntry struct {
+type hhEntry struct {
 	gram       string
 	count, err int64
-	pos        int
 }
 
-func newSpaceSaving(capacity int) *spaceSaving {
-	return &spaceSaving{cap: capacity, index: make(map[string]*ssEntry, capacity)}
+func newHeavyHitters(capacity int) *heavyHitters {
+	return &heavyHitters{cap: capacity, index: make(map[uint64]*hhEntry, capacity+1)}
 }
 
-// less orders the heap: the entry evicted first has the lowest count and,
-// among equal counts, the largest string.
-func (s *spaceSaving) less(i, j int) bool {
-	a, b := s.heap[i], s.heap[j]
-	if a.count != b.count {
-		return a.count < b.count
-	}
-	return a.gram > b.gram
-}
-
-func (s *spaceSaving) swap(i, j int) {
-	s.heap[i], s.heap[j] = s.heap[j], s.heap[i]
-	s.heap[i].pos, s.heap[j].pos = i, j
-}
-
-func (s *spaceSaving) down(i int) {
-	n := len(s.heap)
-	for {
-		l := 2*i + 1
-		if l >= n {
-			return
-		}
-		m := l
-		if r := l + 1; r < n && s.less(r, l) {
-			m = r
-		}
-		if !s.less(m, i) {
-			return
-		}
-		s.swap(i, m)
-		i = m
-	}
-}
-
-func (s *spaceSaving) up(i int) {
-	for i > 0 {
-		p := (i - 1) / 2
-		if !s.less(i, p) {
-			return
-		}
-		s.swap(i, p)
-		i = p
-	}
-}
-
-// add counts one occurrence of key; key is copied only when it is new.
-func (s *spaceSaving) add(key []byte) {
-	if e, ok := s.index[string(key)]; ok {
+// add counts one occurrence of key, whose hashBytes is h; key is copied
+// only when it is new.
+func (s *heavyHitters) add(key []byte, h uint64) {
+	if e, ok := s.index[h]; ok {
 		e.count++
-		s.down(e.pos)
 		return
 	}
-	if len(s.heap) < s.cap {
-		e := &ssEntry{gram: string(key), count: 1, pos: len(s.heap)}
-		s.heap = append(s.heap, e)
-		s.index[e.gram] = e
-		s.up(e.pos)
-		return
+	s.index[h] = &hhEntry{gram: string(key), count: s.floor + 1, err: s.floor}
+	if len(s.index) > s.cap {
+		s.prune()
 	}
-	e := s.heap[0]
-	delete(s.index, e.gram)
-	e.gram, e.err = string(key), e.count
-	e.count++
-	s.index[e.gram] = e
-	s.down(0)
+}
+
+// prune keeps the cap/2 highest counts, ties broken by the lower hash, in a
+// fresh map (a map that only deletes would fill with tombstones). It sorts
+// plain integers: the counts, to find the threshold count, then the hashes of
+// the keys tied at the threshold.
+func (s *heavyHitters) prune() {
+	keep := s.cap / 2
+	counts := make([]int64, 0, len(s.index))
+	for _, e := range s.index {
+		counts = append(counts, e.count)
+	}
+	slices.Sort(counts)
+	threshold := counts[len(counts)-keep] // the keep-th highest count
+	above := len(counts) - sort.Search(len(counts), func(i int) bool { return counts[i] > threshold })
+	var tied []uint64
+	for h, e := range s.index {
+		if e.count == threshold {
+			tied = append(tied, h)
+		}
+	}
+	slices.Sort(tied)
+	tied = tied[:keep-above]
+	old := s.index
+	s.index = make(map[uint64]*hhEntry, s.cap+1)
+	for h, e := range old {
+		if e.count > threshold {
+			s.index[h] = e
+		} else {
+			s.floor = max(s.floor, e.count)
+		}
+	}
+	for _, h := range tied {
+		s.index[h] = old[h]
+	}
 }
 
 // NGram is one frequent word n-gram. Count may overestimate the true count
@@ -166,19 +154,16 @@ type NGram struct {
 }
 
 // top returns the n highest counts, ties broken by string ascending.
-func (s *spaceSaving) top(n int) []NGram {
-	out := make([]NGram, 0, len(s.heap))
-	for _, e := range s.heap {
-		out = append(out, NGram{Gram: e.gram, Count: e.count, Error: e.err})
+func (s *heavyHitters) top(n int) []NGram {
+	all := make([]NGram, 0, len(s.index))
+	for _, e := range s.index {
+		all = append(all, NGram{Gram: e.gram, Count: e.count, Error: e.err})
 	}
-	sort.Slice(out, func(i, j int) bool {
-		if out[i].Count != out[j].Count {
-			return out[i].Count > out[j].Count
+	sort.Slice(all, func(i, j int) bool {
+		if all[i].Count != all[j].Count {
+			return all[i].Count > all[j].Count
 		}
-		return out[i].Gram < out[j].Gram
+		return all[i].Gram < all[j].Gram
 	})
-	if len(out) > n {
-		out = out[:n]
-	}
-	return out
+	return all[:min(n, len(all))]
 }

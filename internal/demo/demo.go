@@ -258,7 +258,11 @@ func summary(w io.Writer, r api.Run, lin api.LineageNode, rep api.FsckReport, to
 	fmt.Fprintf(w, "%-28s %.1f s\n", "demo wall time", took.Seconds())
 	fmt.Fprintln(w, "\nlineage:")
 	for _, c := range lin.Children {
-		fmt.Fprintf(w, "  %-10s %-22s %s\n", c.Kind, c.Name, c.ID)
+		name := c.Name
+		if name == c.ID {
+			name = ""
+		}
+		fmt.Fprintf(w, "  %-10s %-22s %s\n", c.Kind, name, c.ID)
 	}
 	return nil
 }

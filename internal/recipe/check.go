@@ -73,6 +73,9 @@ func (r *Recipe) at(path string) pos {
 
 // oneOf is the message for a value outside an enumeration.
 func oneOf(noun, v string, allowed []string) string {
+	if near := nearest(v, allowed); near != "" {
+		return fmt.Sprintf("unknown %s %q (did you mean %q?)", noun, v, near)
+	}
 	return fmt.Sprintf("unknown %s %q (want %s)", noun, v, strings.Join(allowed, ", "))
 }
 
@@ -283,7 +286,11 @@ func (r *Recipe) checkLoRA(l *LoRA) error {
 	for i, t := range l.Targets {
 		p := index("method.lora.targets", i)
 		if !slices.Contains(knownModules, t) {
-			return r.errf(p, "unknown module %q (known: %s)", t, strings.Join(knownModules, ", "))
+			hint := ""
+			if near := nearest(t, knownModules); near != "" {
+				hint = fmt.Sprintf("did you mean %q? ", near)
+			}
+			return r.errf(p, "unknown module %q (%sknown: %s)", t, hint, strings.Join(knownModules, ", "))
 		}
 		if slices.Index(l.Targets, t) != i {
 			return r.errf(p, "module %q listed twice", t)

@@ -126,19 +126,30 @@ func lookup(fields []field, key string) (field, bool) {
 
 // suggest names the nearest known key, or lists them all when none is close.
 func suggest(key string, fields []field) string {
-	best, bestD := "", math.MaxInt
 	names := make([]string, 0, len(fields))
 	for _, f := range fields {
 		names = append(names, f.key)
-		if dd := distance(strings.ToLower(key), f.key); dd < bestD {
-			best, bestD = f.key, dd
-		}
 	}
-	if best != "" && bestD <= max(2, len(best)/3) {
-		return fmt.Sprintf(" (did you mean %q?)", best)
+	if near := nearest(key, names); near != "" {
+		return fmt.Sprintf(" (did you mean %q?)", near)
 	}
 	sort.Strings(names)
 	return fmt.Sprintf(" (known: %s)", strings.Join(names, ", "))
+}
+
+// nearest returns the candidate closest to s by edit distance (ignoring
+// case), or "" when none is within a third of its length (at least 2).
+func nearest(s string, candidates []string) string {
+	best, bestD := "", math.MaxInt
+	for _, c := range candidates {
+		if d := distance(strings.ToLower(s), strings.ToLower(c)); d < bestD {
+			best, bestD = c, d
+		}
+	}
+	if best != "" && bestD <= max(2, len(best)/3) {
+		return best
+	}
+	return ""
 }
 
 // distance is the Levenshtein edit distance between a and b.

@@ -22,7 +22,7 @@ const (
 	DefaultMinFrequency    = 2
 )
 
-// KnownModules are the module names LoRA may target, in canonical order.
+// knownModules are the module names LoRA may target, in canonical order.
 var knownModules = []string{
 	"q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj",
 	"c_attn", "c_proj", "c_fc", "lm_head",

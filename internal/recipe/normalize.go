@@ -144,7 +144,7 @@ func (w *writer) writeEval(e Eval) {
 	} else {
 		w.key(1, "suite")
 		for _, s := range e.Suite {
-			w.item(2)
+			w.item()
 			w.str(3, "name", s.Name)
 			w.str(3, "metric", s.Metric)
 			w.str(3, "split", s.Split)
@@ -156,7 +156,7 @@ func (w *writer) writeEval(e Eval) {
 	}
 	w.key(1, "gates")
 	for _, g := range e.Gates {
-		w.item(2)
+		w.item()
 		w.str(3, "metric", g.Metric)
 		if g.NotWorseThan != "" {
 			w.str(3, "not_worse_than", g.NotWorseThan)
@@ -185,7 +185,8 @@ func (w *writer) indent(level int) {
 	w.buf.WriteString(strings.Repeat("  ", level))
 }
 
-func (w *writer) item(int) { w.pending = true }
+// item makes the next key start a new list element.
+func (w *writer) item() { w.pending = true }
 
 func (w *writer) raw(level int, k, v string) {
 	w.indent(level)

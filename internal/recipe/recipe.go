@@ -175,8 +175,11 @@ type ValidateOptions struct {
 }
 
 // Parse decodes one recipe from src, checks it and fills its defaults.
-// fileName only labels errors. Errors are errs.Invalid.
+// fileName only labels errors ("recipe" when empty). Errors are errs.Invalid.
 func Parse(fileName string, src []byte) (*Recipe, error) {
+	if fileName == "" {
+		fileName = "recipe"
+	}
 	if len(src) > MaxSize {
 		return nil, errs.Invalid("%s: recipe is %d bytes, more than the %d allowed", fileName, len(src), MaxSize)
 	}

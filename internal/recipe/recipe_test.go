@@ -128,7 +128,7 @@ func TestParseBad(t *testing.T) {
 		{"bad-selector.bad.yaml", `bad-selector.bad.yaml:3:7: base: invalid selector "tailor-tiny@": nothing after '@' (write name, name@v3, name@<id prefix> or name@alias)`},
 		{"bad-selector-ref.bad.yaml", `bad-selector-ref.bad.yaml:3:7: base: invalid selector "tailor-tiny@Champion!": "Champion!" is not a version (v3), an id prefix (7+ hex digits) or an alias (lowercase word like champion)`},
 		{"lora-rank-zero.bad.yaml", `lora-rank-zero.bad.yaml:8:11: method.lora.rank: must be between 1 and 1024, got 0`},
-		{"unknown-target.bad.yaml", `unknown-target.bad.yaml:11:9: method.lora.targets[1]: unknown module "qkv_proj" (known: q_proj, k_proj, v_proj, o_proj, gate_proj, up_proj, down_proj, c_attn, c_proj, c_fc, lm_head)`},
+		{"unknown-target.bad.yaml", `unknown-target.bad.yaml:11:9: method.lora.targets[1]: unknown module "qkv_proj" (did you mean "q_proj"? known: q_proj, k_proj, v_proj, o_proj, gate_proj, up_proj, down_proj, c_attn, c_proj, c_fc, lm_head)`},
 		{"unknown-region.bad.yaml", `unknown-region.bad.yaml:6:9: region: unknown region "mars" (allowed: eu-west, local)`},
 		{"negative-epochs.bad.yaml", `negative-epochs.bad.yaml:7:11: train.epochs: must be >= 0, got -1`},
 		{"duplicate-key.bad.yaml", `duplicate-key.bad.yaml:8:1: seed: duplicate key "seed" (first at line 6)`},
@@ -207,6 +207,30 @@ func TestValidateDefaultRegions(t *testing.T) {
 			}
 			if got != tc.want {
 				t.Errorf("got %q, want %q", got, tc.want)
+			}
+		})
+	}
+}
+
+func TestSuggestions(t *testing.T) {
+	tests := []struct{ name, line, want string }{
+		{"task", "task: clasify", `r.yaml:2:7: task: unknown task "clasify" (did you mean "classify"?)`},
+		{"schedule", "train: {schedule: cosin}", `r.yaml:2:19: train.schedule: unknown schedule "cosin" (did you mean "cosine"?)`},
+		{"module", "method: {lora: {targets: [qproj]}}", `r.yaml:2:27: method.lora.targets[0]: unknown module "qproj" (did you mean "q_proj"? known: q_proj, k_proj, v_proj, o_proj, gate_proj, up_proj, down_proj, c_attn, c_proj, c_fc, lm_head)`},
+		{"field case", "Seed: 3", `r.yaml:2:1: Seed: unknown field "Seed" (did you mean "seed"?)`},
+		{"far field", "zzz: 3", `r.yaml:2:1: zzz: unknown field "zzz" (known: base, budget, data, description, eval, method, model, name, region, seed, task, tokenizer, train)`},
+		{"op", `eval: {suite: [{metric: accuracy}], gates: [{metric: accuracy, op: "=>", value: 1}]}`, `r.yaml:2:68: eval.gates[0].op: unknown op "=>" (want ">=", "<=", ">" or "<", quoted)`},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			src := "name: a\n" + tc.line + "\n"
+			if !strings.HasPrefix(tc.line, "task:") {
+				src += "task: classify\n"
+			}
+			src += "base: m\ndata: {dataset: d}\nregion: local\n"
+			_, err := Parse("r.yaml", []byte(src))
+			if err == nil || err.Error() != tc.want {
+				t.Errorf("got  %v\nwant %s", err, tc.want)
 			}
 		})
 	}

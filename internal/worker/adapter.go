@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -38,8 +37,14 @@ func (j *job) writeAdapter(ctx context.Context, r *recipe.Recipe, m *model.Model
 	tensors := map[string]engine.Tensor{}
 	var names []string
 	for _, p := range m.Params() {
-		tensors[p.Name] = engine.Tensor{Shape: p.Shape, Data: p.Data}
-		names = append(names, p.Name)
+		// PEFT keys every saved tensor, modules_to_save included, under
+		// base_model.model.
+		name := p.Name
+		if !strings.HasPrefix(name, peftPrefix) {
+			name = peftPrefix + name
+		}
+		tensors[name] = engine.Tensor{Shape: p.Shape, Data: p.Data}
+		names = append(names, name)
 	}
 	dir := filepath.Join(j.dir, "adapter")
 	if err := os.MkdirAll(dir, 0o755); err != nil {
@@ -74,4 +79,19 @@ func (j *job) writeAdapter(ctx context.Context, r *recipe.Recipe, m *model.Model
 	return d, err
 }
 
-var _ = io.EOF
+
+const peftPrefix = "base_model.model."
+
+// adapterConfig describes the trained adapter in PEFT's terms.
+func adapterConfig(r *recipe.Recipe, base *loaded, labels []string) peft.Config {
+	c := peft.Config{BaseModelNameOrPath: base.manifest.Name, TaskType: "CAUSAL_LM"}
+	if l := r.Method.LoRA; l != nil {
+		c.R, c.LoraAlpha, c.LoraDropout, c.TargetModules = l.Rank, l.Alpha, l.Dropout, l.Targets
+	}
+	if len(labels) > 0 {
+		c.TaskType = "SEQ_CLS"
+		c.ModulesToSave = []string{"score"}
+	}
+	c.FanInFanOut = base.manifest.Arch == "GPT2LMHeadModel"
+	return c
+}

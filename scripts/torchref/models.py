@@ -46,9 +46,11 @@ class Model:
 
     def lin(self, x, key, bias=False, conv1d=False):
         W = self.w[key + ".weight"]
-        y = x @ W if conv1d else x @ W.t()
-        if bias:
-            y = y + self.w[key + ".bias"]
+        b = self.w[key + ".bias"] if bias else None
+        if conv1d:
+            y = x @ W if b is None else torch.addmm(b, x.reshape(-1, W.shape[0]), W).view(*x.shape[:-1], W.shape[1])
+        else:
+            y = F.linear(x, W, b)
         ad = self.lora.get(key)
         if ad is not None:
             A, B, scale = ad

@@ -31,11 +31,21 @@ func NewOpenBLAS(threads int) OpenBLAS {
 	return OpenBLAS{}
 }
 
-// New returns the build's default GEMM (OpenBLAS here) using threads threads.
-func New(threads int) GEMM { return NewOpenBLAS(threads) }
+// New returns the build's default GEMM using threads threads: OpenBLAS
+// pinned to one thread per call, split over threads goroutines by Split.
+// On a shared machine this beats OpenBLAS's own thread pool, whose idle
+// workers spin while the Go side runs element-wise work.
+func New(threads int) GEMM {
+	ob := NewOpenBLAS(1)
+	if threads <= 1 {
+		return ob
+	}
+	return Split{Inner: ob, Workers: threads}
+}
 
-// Info describes the GEMM backend for the engine version string that run
-// keys hash: library configuration, kernel (core) name and thread count.
+// Info describes the GEMM library for the engine version string that run
+// keys hash: library configuration, kernel (core) name and OpenBLAS's own
+// thread count. Hash it together with the GEMM's Name, which adds the split.
 func Info() string {
 	cfg := strings.TrimSpace(C.GoString(C.openblas_get_config()))
 	core := C.GoString(C.openblas_get_corename())

@@ -42,6 +42,7 @@ type raw struct {
 	Architectures []string `json:"architectures"`
 	ModelType     *string  `json:"model_type"`
 	TorchDtype    *string  `json:"torch_dtype"`
+	Dtype         *string  `json:"dtype"` // transformers >= 4.56 spelling
 	BOS           tokenID  `json:"bos_token_id"`
 	EOS           tokenID  `json:"eos_token_id"`
 	Tie           *bool    `json:"tie_word_embeddings"`
@@ -154,6 +155,8 @@ func Parse(src []byte) (engine.Config, error) {
 	}
 	if r.TorchDtype != nil {
 		c.TorchDtype = *r.TorchDtype
+	} else if r.Dtype != nil {
+		c.TorchDtype = *r.Dtype
 	}
 	return c, validate(c)
 }

@@ -2,11 +2,13 @@ package model
 
 import (
 	"encoding/json"
+	"maps"
 	"math"
 	"math/rand/v2"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -44,7 +46,8 @@ func noisyWeights(t *testing.T, c engine.Config, seed uint64) map[string]engine.
 		t.Fatal(err)
 	}
 	r := rand.New(rand.NewPCG(seed, 99))
-	for k, tn := range w {
+	for _, k := range slices.Sorted(maps.Keys(w)) {
+		tn := w[k]
 		for i := range tn.Data {
 			switch {
 			case strings.HasSuffix(k, "norm.weight") || strings.Contains(k, "ln_") && strings.HasSuffix(k, ".weight"):

@@ -35,6 +35,7 @@ type MLP[T Float] struct {
 
 	m                   int
 	gate, up, act, dact []T
+	sig                 []T // sigmoid(gate), kept for backward
 	dgate, dup          []T
 }
 
@@ -45,7 +46,7 @@ func (p *MLP[T]) Forward(rt *Runtime, x []T, m int, y []T) {
 	p.up, p.act = grow(p.up, m*f), grow(p.act, m*f)
 	p.Up.Forward(rt, x, m, p.up)
 	if p.Act == SiLU {
-		p.gate = grow(p.gate, m*f)
+		p.gate, p.sig = grow(p.gate, m*f), grow(p.sig, m*f)
 		p.Gate.Forward(rt, x, m, p.gate)
 	}
 	rt.Parallel(m, func(lo, hi int) {
@@ -53,7 +54,9 @@ func (p *MLP[T]) Forward(rt *Runtime, x []T, m int, y []T) {
 			switch p.Act {
 			case SiLU:
 				g := p.gate[i]
-				p.act[i] = g * sigmoid(g) * p.up[i]
+				s := sigmoid(g)
+				p.sig[i] = s
+				p.act[i] = g * s * p.up[i]
 			case GELUTanh:
 				p.act[i], _ = geluTanh(p.up[i])
 			default:
@@ -78,8 +81,7 @@ func (p *MLP[T]) Backward(rt *Runtime, x []T, dy, dx []T, accumulate bool) {
 			d := p.dact[i]
 			switch p.Act {
 			case SiLU:
-				g := p.gate[i]
-				s := sigmoid(g)
+				g, s := p.gate[i], p.sig[i]
 				p.dup[i] = d * g * s
 				p.dgate[i] = d * p.up[i] * s * (1 + g*(1-s))
 			case GELUTanh:

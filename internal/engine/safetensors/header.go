@@ -7,6 +7,7 @@
 // length over MaxHeaderSize, an unknown dtype, a byte range that disagrees
 // with the shape, overlapping tensors or a range past the end of the file are
 // all rejected with an errs.Invalid error naming the file and the tensor.
+// Gaps between tensors are tolerated (the Python library never writes them).
 // F32, F16 and BF16 tensors convert to engine.Tensor (float32); the other
 // dtypes the format defines are recognised but refused for compute.
 //

@@ -5,6 +5,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"unicode/utf8"
@@ -183,4 +184,46 @@ func tokStrings(tok *Tokenizer, ids []int32) []string {
 		out[i], _ = tok.IDToToken(id)
 	}
 	return out
+}
+
+// TestScannersMatchNodeRegex checks the hand-written split scanners against
+// the original patterns run by JavaScript's regex engine.
+func TestScannersMatchNodeRegex(t *testing.T) {
+	requireNode(t)
+	texts := append(sampleTexts(31, 400), realTexts()...)
+	for _, tc := range []struct {
+		name string
+		sc   scanner
+	}{
+		{"gpt2", scannerFor(patternGPT2)},
+		{"llama3", scannerFor(patternLlama3)},
+		{"qwen2", scannerFor(patternQwen2)},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := t.TempDir()
+			in, out := filepath.Join(dir, "in.json"), filepath.Join(dir, "out.json")
+			b, _ := json.Marshal(texts)
+			if err := os.WriteFile(in, b, 0o644); err != nil {
+				t.Fatal(err)
+			}
+			cmd := exec.Command("node", filepath.Join(npmrefDir, "split.js"), tc.name, in, out)
+			cmd.Stderr = os.Stderr
+			if err := cmd.Run(); err != nil {
+				t.Fatalf("node split.js: %v", err)
+			}
+			b, err := os.ReadFile(out)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var want [][]string
+			if err := json.Unmarshal(b, &want); err != nil {
+				t.Fatal(err)
+			}
+			for i, s := range texts {
+				if got := scan(tc.sc, s); !slices.Equal(got, want[i]) {
+					t.Fatalf("text %d: split\n%q\nwant\n%q", i, got, want[i])
+				}
+			}
+		})
+	}
 }

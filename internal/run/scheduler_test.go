@@ -1,0 +1,241 @@
+package run
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/tailor-ml/tailor/internal/store"
+	"github.com/tailor-ml/tailor/internal/store/sqlite"
+)
+
+// The test binary doubles as a worker: with TAILOR_TEST_WORKER set it reads
+// a Spec from stdin and behaves as the mode says, as a real child process.
+func TestMain(m *testing.M) {
+	if mode := os.Getenv("TAILOR_TEST_WORKER"); mode != "" {
+		os.Exit(fakeWorker(mode))
+	}
+	os.Exit(m.Run())
+}
+
+func fakeWorker(mode string) int {
+	in := bufio.NewReader(os.Stdin)
+	line, err := in.ReadBytes('\n')
+	if err != nil {
+		return 9
+	}
+	var spec Spec
+	if err := json.Unmarshal(line, &spec); err != nil {
+		return 9
+	}
+	out := json.NewEncoder(os.Stdout)
+	switch mode {
+	case "ok":
+		out.Encode(Message{Type: MsgProgress, Step: 1, TotalSteps: 2, Loss: 0.5})
+		out.Encode(Message{Type: MsgCheckpoint, Step: 1, Digest: "sha256:ckpt1"})
+		out.Encode(Message{Type: MsgProgress, Step: 2, TotalSteps: 2, Loss: 0.25})
+		metrics, _ := json.Marshal(map[string]string{"resume": spec.Resume, "recipe": string(spec.Recipe)})
+		out.Encode(Message{Type: MsgResult, Step: 2, Digest: "sha256:adapter", Metrics: metrics})
+		return 0
+	case "fail":
+		fmt.Fprintln(os.Stderr, "out of memory loading base weights")
+		return 3
+	case "silent":
+		return 0
+	case "hang":
+		out.Encode(Message{Type: MsgProgress, Step: 1, TotalSteps: 100})
+		in.ReadBytes(0) // until stdin closes (the server died)
+		return 0
+	}
+	return 8
+}
+
+type recorder struct {
+	mu  sync.Mutex
+	evs []store.Event
+}
+
+func (r *recorder) Publish(evs ...store.Event) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.evs = append(r.evs, evs...)
+}
+
+func (r *recorder) transitions(id string) []string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var out []string
+	for _, e := range r.evs {
+		if e.Subject == id && e.Type == "run.state.changed" {
+			var d struct{ To string }
+			json.Unmarshal(e.Data, &d)
+			out = append(out, d.To)
+		}
+	}
+	return out
+}
+
+type fixture struct {
+	st    store.Store
+	pub   *recorder
+	sched *Scheduler
+	stop  context.CancelFunc
+}
+
+func newFixture(t *testing.T, st store.Store, mode string, concurrency int) *fixture {
+	t.Helper()
+	self, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := &fixture{st: st, pub: &recorder{}}
+	f.sched = New(Options{Store: st, Publisher: f.pub, Concurrency: concurrency,
+		Executor: &LocalExecutor{Command: []string{self, "-test.run=^$"}, Env: []string{"TAILOR_TEST_WORKER=" + mode}}})
+	ctx, cancel := context.WithCancel(context.Background())
+	f.stop = func() { cancel(); f.sched.Wait() }
+	if err := f.sched.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(f.stop)
+	return f
+}
+
+func openStore(t *testing.T, path string) store.Store {
+	t.Helper()
+	st, err := sqlite.Open(path, sqlite.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	ctx := context.Background()
+	if _, err := st.RecipeVersion(ctx, "r", ""); err != nil {
+		if _, _, err := st.PutRecipeVersion(ctx, store.RecipeVersion{ID: "rid", Name: "r", Normalized: []byte("name: r\n"), CreatedAt: time.Now()}, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return st
+}
+
+func submit(t *testing.T, f *fixture, id string) {
+	t.Helper()
+	in, _ := json.Marshal(Inputs{Recipe: InputRef{Name: "r", ID: "rid"}, Dataset: InputRef{Name: "d", ID: "did"}, Engine: "e"})
+	if _, err := f.sched.Submit(context.Background(), store.Run{ID: id, Key: "k-" + id, RecipeID: "rid", DatasetID: "did", Inputs: in}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func waitState(t *testing.T, st store.Store, id string, want store.RunState) store.Run {
+	t.Helper()
+	for i := 0; i < 600; i++ {
+		r, err := st.Run(context.Background(), id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if r.State == want {
+			return r
+		}
+		if r.State.Terminal() {
+			t.Fatalf("run %s ended %s (%s), want %s", id, r.State, r.Error, want)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	t.Fatalf("run %s never reached %s", id, want)
+	return store.Run{}
+}
+
+func TestRunSucceeds(t *testing.T) {
+	st := openStore(t, filepath.Join(t.TempDir(), "t.db"))
+	f := newFixture(t, st, "ok", 1)
+	submit(t, f, "run-a")
+	r := waitState(t, st, "run-a", store.RunSucceeded)
+	if r.Result != "sha256:adapter" || r.Checkpoint != "sha256:ckpt1" || r.Step != 2 || r.Attempt != 1 {
+		t.Fatalf("run %+v", r)
+	}
+	var m map[string]string
+	json.Unmarshal(r.Metrics, &m)
+	if m["recipe"] != "name: r\n" || m["resume"] != "" {
+		t.Fatalf("worker got spec %v", m)
+	}
+	if got := f.pub.transitions("run-a"); !slices.Equal(got, []string{"queued", "running", "succeeded"}) {
+		t.Fatalf("transitions %v", got)
+	}
+	logs, _ := st.RunLogs(context.Background(), "run-a", 0, 0)
+	var text []string
+	for _, l := range logs {
+		text = append(text, string(l.Data))
+	}
+	if all := strings.Join(text, "\n"); !strings.Contains(all, `"loss":0.25`) || !strings.Contains(all, "checkpoint at step 1") {
+		t.Fatalf("logs:\n%s", all)
+	}
+}
+
+func TestRunFailures(t *testing.T) {
+	for _, tc := range []struct{ mode, want string }{
+		{"fail", "out of memory loading base weights"},
+		{"silent", "without a result"},
+	} {
+		t.Run(tc.mode, func(t *testing.T) {
+			st := openStore(t, filepath.Join(t.TempDir(), "t.db"))
+			f := newFixture(t, st, tc.mode, 1)
+			submit(t, f, "run-f")
+			r := waitState(t, st, "run-f", store.RunFailed)
+			if !strings.Contains(r.Error, tc.want) || r.FinishedAt.IsZero() {
+				t.Fatalf("error %q, want it to contain %q", r.Error, tc.want)
+			}
+		})
+	}
+}
+
+func TestCancel(t *testing.T) {
+	st := openStore(t, filepath.Join(t.TempDir(), "t.db"))
+	f := newFixture(t, st, "hang", 1)
+	submit(t, f, "run-1")
+	waitState(t, st, "run-1", store.RunRunning)
+	submit(t, f, "run-2") // queued behind run-1 (concurrency 1)
+	ctx := context.Background()
+	r2, err := f.sched.Cancel(ctx, "run-2")
+	if err != nil || r2.State != store.RunCanceled || r2.Attempt != 0 {
+		t.Fatalf("cancel queued: %v %+v", err, r2)
+	}
+	r1, err := f.sched.Cancel(ctx, "run-1")
+	if err != nil || r1.State != store.RunCanceled {
+		t.Fatalf("cancel running: %v %+v", err, r1)
+	}
+	if _, err := f.sched.Cancel(ctx, "run-1"); err == nil {
+		t.Fatal("canceling a canceled run succeeded")
+	}
+}
+
+// TestRecoverAfterCrash: a run left "running" by a dead server is re-queued
+// by the next one and its worker is told to resume from the checkpoint.
+func TestRecoverAfterCrash(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "t.db")
+	st := openStore(t, path)
+	ctx := context.Background()
+	in, _ := json.Marshal(Inputs{Recipe: InputRef{Name: "r", ID: "rid"}})
+	if _, err := st.CreateRun(ctx, store.Run{ID: "run-x", Key: "k", RecipeID: "rid", Inputs: in, State: store.RunQueued, CreatedAt: time.Now()}, nil); err != nil {
+		t.Fatal(err)
+	}
+	running, one, ckpt, step := store.RunRunning, 1, "sha256:ckpt7", int64(7)
+	if _, _, err := st.UpdateRun(ctx, "run-x", store.RunUpdate{State: &running, Attempt: &one, Checkpoint: &ckpt, Step: &step}, nil); err != nil {
+		t.Fatal(err)
+	}
+	f := newFixture(t, st, "ok", 1)
+	r := waitState(t, st, "run-x", store.RunSucceeded)
+	var m map[string]string
+	json.Unmarshal(r.Metrics, &m)
+	if m["resume"] != ckpt || r.Attempt != 2 {
+		t.Fatalf("resumed with %q in attempt %d", m["resume"], r.Attempt)
+	}
+	if got := f.pub.transitions("run-x"); !slices.Equal(got, []string{"queued", "running", "succeeded"}) {
+		t.Fatalf("transitions %v", got)
+	}
+}

@@ -1,0 +1,98 @@
+"""Torch side of the engine speed check: the benchmark model (Llama layout,
+d_model 256, 4 layers, 4 heads, ffn 1024, vocab 4096, tied embeddings) on
+batches of 8 x 128 tokens, same cases as `go test -bench` in
+internal/engine/model: train_full, train_lora (r=8 on every linear),
+forward. Prints one line per case and thread count:
+
+    case threads torch_tok_s
+
+usage: /usr/bin/python3 bench.py [--threads 1,2] [--iters 10]"""
+import argparse
+import os
+import sys
+import time
+
+import torch
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import models  # noqa: E402
+
+CFG = {"arch": "LlamaForCausalLM", "vocab": 4096, "hidden": 256, "intermediate": 1024, "layers": 4,
+       "heads": 4, "kv_heads": 4, "head_dim": 64, "rope_theta": 10000.0, "norm_eps": 1e-5,
+       "tie": True, "attention_bias": False, "activation": "silu"}
+BATCH, SEQ = 8, 128
+TARGETS = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
+
+
+def weights(g):
+    c = CFG
+    d, f, v = c["hidden"], c["intermediate"], c["vocab"]
+    w = {"model.embed_tokens.weight": torch.randn(v, d, generator=g) * 0.02, "model.norm.weight": torch.ones(d)}
+    for l in range(c["layers"]):
+        p = f"model.layers.{l}."
+        w[p + "input_layernorm.weight"] = torch.ones(d)
+        w[p + "post_attention_layernorm.weight"] = torch.ones(d)
+        for name, shape in [("self_attn.q_proj", (d, d)), ("self_attn.k_proj", (d, d)), ("self_attn.v_proj", (d, d)),
+                            ("self_attn.o_proj", (d, d)), ("mlp.gate_proj", (f, d)), ("mlp.up_proj", (f, d)),
+                            ("mlp.down_proj", (d, f))]:
+            w[p + name + ".weight"] = torch.randn(*shape, generator=g) * 0.02
+    return w
+
+
+def build(case):
+    g = torch.Generator().manual_seed(0)
+    w = weights(g)
+    params, lora = [], {}
+    for t in w.values():
+        t.requires_grad_(case == "train_full")
+        if case == "train_full":
+            params.append(t)
+    if case == "train_lora":
+        for k in list(w):
+            if k.endswith(".weight") and k.rsplit(".", 2)[-2] in TARGETS:
+                base = k[: -len(".weight")]
+                shape = w[k].shape
+                A = (torch.rand(8, shape[1], generator=g) - 0.5).requires_grad_(True)
+                B = torch.zeros(shape[0], 8).requires_grad_(True)
+                lora[base] = (A, B, 2.0)
+                params += [A, B]
+    return models.Model(CFG, w, lora), params
+
+
+def step(m, params, ids, targets, case):
+    if case == "forward":
+        with torch.no_grad():
+            m.logits(m.hidden(ids))
+        return
+    for p in params:
+        if p.grad is not None:
+            p.grad.zero_()
+    logits = m.logits(m.hidden(ids))
+    loss = torch.nn.functional.cross_entropy(logits.reshape(-1, logits.shape[-1]), targets.reshape(-1), reduction="sum")
+    loss.backward()
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--threads", default="1,2")
+    ap.add_argument("--iters", type=int, default=10)
+    ap.add_argument("--cases", default="train_full,train_lora,forward")
+    a = ap.parse_args()
+    g = torch.Generator().manual_seed(1)
+    ids = torch.randint(0, CFG["vocab"], (BATCH, SEQ), generator=g)
+    targets = torch.cat([ids[:, 1:], torch.full((BATCH, 1), -100)], dim=1)
+    for threads in [int(t) for t in a.threads.split(",")]:
+        torch.set_num_threads(threads)
+        for case in a.cases.split(","):
+            m, params = build(case)
+            for _ in range(2):
+                step(m, params, ids, targets, case)
+            t0 = time.perf_counter()
+            for _ in range(a.iters):
+                step(m, params, ids, targets, case)
+            dt = time.perf_counter() - t0
+            print(f"{case} {threads} {BATCH * SEQ * a.iters / dt:.0f}", flush=True)
+
+
+if __name__ == "__main__":
+    main()
