@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/tailor-ml/tailor/api"
 	"github.com/tailor-ml/tailor/internal/app"
@@ -231,5 +232,45 @@ func recipeBadCases() []badCase {
 			[]string{"r.yaml", "huge", "base import"}},
 		{"recipe unknown region", applyRecipe("r.yaml", strings.Replace(goodRecipe, "region: local", "region: mars", 1)), "invalid",
 			[]string{"r.yaml", "mars"}},
+	}
+}
+
+// TestEventsFollow: a follower sees past events replayed, then new ones as
+// they are committed, over server-sent events.
+func TestEventsFollow(t *testing.T) {
+	e := newEnv(t, app.Options{})
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	imp := func(name string) {
+		t.Helper()
+		if _, err := e.client.ImportDataset(context.Background(), strings.NewReader("{\"text\":\"a\",\"label\":\"x\"}\n"),
+			api.DatasetImportOptions{Name: name, Task: "classify", FileName: name + ".jsonl"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	imp("first")
+	got := make(chan api.Event, 10)
+	go e.client.Events(ctx, 0, true, func(ev api.Event) error {
+		got <- ev
+		return nil
+	})
+	next := func() api.Event {
+		t.Helper()
+		select {
+		case ev := <-got:
+			return ev
+		case <-time.After(10 * time.Second):
+			t.Fatal("no event within 10s")
+		}
+		return api.Event{}
+	}
+	first := next()
+	imp("second")
+	second := next()
+	if first.Type != "dataset.version.created" || second.Type != "dataset.version.created" || second.Seq <= first.Seq {
+		t.Fatalf("events %+v then %+v", first, second)
+	}
+	if !strings.Contains(string(second.Data), "second") {
+		t.Fatalf("second event is not the new import: %s", second.Data)
 	}
 }

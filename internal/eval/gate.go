@@ -163,7 +163,7 @@ func notWorseGate(g Gate, in GateInput) (GateResult, error) {
 	return GateResult{
 		Gate: g, Observed: b.Lower, Threshold: -g.Epsilon, Pass: pass, Bootstrap: &b,
 		Reason: fmt.Sprintf("%s vs champion: delta %s, %s%% lower bound %s >= %s: %s",
-			name, fmtSigned(b.Delta), fmtNum(100*b.Confidence), fmtSigned(b.Lower), fmtSigned(-g.Epsilon), passWord(pass)),
+			name, fmtSigned(b.Delta), strconv.FormatFloat(100*b.Confidence, 'g', -1, 64), fmtSigned(b.Lower), fmtSigned(-g.Epsilon), passWord(pass)),
 	}, nil
 }
 
@@ -238,8 +238,11 @@ func passWord(ok bool) string {
 }
 
 // fmtNum formats a number for reasons and Markdown: three decimals, or
-// three significant digits for magnitudes below 0.01.
+// three significant digits for magnitudes below 0.01. It first rounds to
+// JSONDigits significant digits, as the report's JSON does, so a report
+// renders the same before and after a JSON round trip.
 func fmtNum(v float64) string {
+	v, _ = strconv.ParseFloat(strconv.FormatFloat(v, 'g', JSONDigits, 64), 64)
 	if v != 0 && math.Abs(v) < 0.01 {
 		return strconv.FormatFloat(v, 'g', 3, 64)
 	}

@@ -1,0 +1,170 @@
+package worker
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/tailor-ml/tailor/internal/basemodel"
+	"github.com/tailor-ml/tailor/internal/blob/local"
+	"github.com/tailor-ml/tailor/internal/data"
+	"github.com/tailor-ml/tailor/internal/engine"
+	"github.com/tailor-ml/tailor/internal/engine/tokenizer"
+	"github.com/tailor-ml/tailor/internal/recipe"
+	"github.com/tailor-ml/tailor/internal/run"
+	"github.com/tailor-ml/tailor/internal/seedmodel"
+)
+
+// setup stores a dataset and a tiny base in a blob store and returns a spec
+// for recipe src.
+func setup(t *testing.T, task, records, src string) run.Spec {
+	t.Helper()
+	ctx := context.Background()
+	dir := t.TempDir()
+	blobs, err := local.Open(filepath.Join(dir, "blobs"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := data.Import(ctx, strings.NewReader(records), data.ImportOptions{Name: "d", Task: task, FileName: "d.jsonl"}, blobs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	md := putJSON(t, blobs, m)
+	tok, err := tokenizer.Train(func(yield func(string) bool) { yield(records) }, tokenizer.TrainOptions{VocabSize: 300, MinFrequency: 1, SpecialTokens: []string{"<|endoftext|>"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tj, _ := tok.MarshalJSON()
+	baseDir := filepath.Join(dir, "base")
+	cfg := engine.Config{Arch: "LlamaForCausalLM", VocabSize: tok.VocabSize(), Hidden: 32, Intermediate: 64, Layers: 1, Heads: 2, KVHeads: 1,
+		HeadDim: 16, MaxPositions: 128, RopeTheta: 10000, NormEps: 1e-5, Activation: "silu", BOSTokenID: -1, EOSTokenID: -1, TorchDtype: "float32"}
+	if err := seedmodel.Write(baseDir, cfg, tj, 3); err != nil {
+		t.Fatal(err)
+	}
+	fs, err := basemodel.NewDirSource(baseDir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer fs.Close()
+	bm, err := basemodel.Import(ctx, fs, basemodel.ImportOptions{Name: "b"}, blobs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	bd := putJSON(t, blobs, bm)
+	r, err := recipe.Parse("r.yaml", []byte(src))
+	if err != nil {
+		t.Fatal(err)
+	}
+	norm, _ := r.Normalize()
+	return run.Spec{RunID: "run-t", Key: "k", Recipe: norm, BlobDir: blobs.Dir(), WorkDir: filepath.Join(dir, "work"),
+		Inputs: run.Inputs{Dataset: run.InputRef{Name: "d", ID: m.ID, Manifest: md}, Base: run.InputRef{Name: "b", ID: bm.Fingerprint, Manifest: bd}}}
+}
+
+func putJSON(t *testing.T, s *local.Store, v any) string {
+	t.Helper()
+	b, _ := json.Marshal(v)
+	d, _, err := s.Put(context.Background(), bytes.NewReader(b))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return d
+}
+
+// runWorker runs a worker in-process and returns its messages.
+func runWorker(t *testing.T, spec run.Spec) []run.Message {
+	t.Helper()
+	line, _ := json.Marshal(spec)
+	var out bytes.Buffer
+	// A stdin that stays open for the worker's life, like the server's pipe.
+	stdin := &blockingReader{first: append(line, '\n'), done: make(chan struct{})}
+	defer close(stdin.done)
+	if err := Train(context.Background(), stdin, &out, Options{}); err != nil {
+		t.Fatalf("worker: %v", err)
+	}
+	var msgs []run.Message
+	sc := bufio.NewScanner(&out)
+	for sc.Scan() {
+		var m run.Message
+		if err := json.Unmarshal(sc.Bytes(), &m); err != nil {
+			t.Fatal(err)
+		}
+		msgs = append(msgs, m)
+	}
+	return msgs
+}
+
+type blockingReader struct {
+	first []byte
+	done  chan struct{}
+}
+
+func (b *blockingReader) Read(p []byte) (int, error) {
+	if len(b.first) > 0 {
+		n := copy(p, b.first)
+		b.first = b.first[n:]
+		return n, nil
+	}
+	<-b.done
+	return 0, fmt.Errorf("closed")
+}
+
+func result(t *testing.T, msgs []run.Message) run.Message {
+	t.Helper()
+	for _, m := range msgs {
+		if m.Type == run.MsgResult {
+			return m
+		}
+	}
+	t.Fatalf("no result among %d messages", len(msgs))
+	return run.Message{}
+}
+
+func TestSFTTrainsDeterministically(t *testing.T) {
+	var b strings.Builder
+	for i := 0; i < 80; i++ {
+		fmt.Fprintf(&b, "{\"id\":\"s%d\",\"prompt\":\"From: user%d@example.com Subject: hi %d\",\"completion\":\"{\\\"sender\\\":\\\"user%d@example.com\\\"}\"}\n", i, i%7, i, i%7)
+	}
+	src := `name: headers-sft
+task: sft
+base: b
+data:
+  dataset: d
+method:
+  kind: lora
+  lora:
+    rank: 4
+train:
+  max_steps: 12
+  batch_size: 4
+  learning_rate: 0.01
+  checkpoint_every: 4
+seed: 5
+region: local
+`
+	spec := setup(t, "sft", b.String(), src)
+	first := runWorker(t, spec)
+	res := result(t, first)
+	var metrics map[string]float64
+	json.Unmarshal(res.Metrics, &metrics)
+	if res.Step != 12 || metrics["steps"] != 12 || !(metrics["final_loss"] > 0) {
+		t.Fatalf("result %+v metrics %v", res, metrics)
+	}
+	ckpts := 0
+	for _, m := range first {
+		if m.Type == run.MsgCheckpoint {
+			ckpts++
+		}
+	}
+	if ckpts != 3 {
+		t.Fatalf("%d checkpoints, want 3 (steps 4, 8, 12)", ckpts)
+	}
+	spec.RunID = "run-t2"
+	if again := result(t, runWorker(t, spec)); again.Digest != res.Digest {
+		t.Fatalf("same spec gave adapters %s and %s", res.Digest, again.Digest)
+	}
+}
