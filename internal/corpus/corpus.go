@@ -9,7 +9,8 @@
 // compress/gzip. See docs/corpus.md.
 //
 // It owns fetching, tarball reading, RFC 822/MIME message decoding and the
-// JSONL form of the records. It imports only internal/errs and must not
+// JSONL form of the records. Of Tailor's packages it imports only
+// internal/errs, and it must not
 // import the dataset, store or engine packages: callers import its output.
 package corpus
 

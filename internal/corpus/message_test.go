@@ -39,9 +39,9 @@ func TestParseMessageFixtures(t *testing.T) {
 			notWant: []string{"R0lGOD", "logo.gif", "SGVsbG8"},
 		},
 		{
-			file:    "latin1.eml",
-			header:  Header{From: "Müller <mueller@example.de>", Subject: "Grüße aus Köln", Date: "Wed, 4 Sep 2002 12:00:00 +0200"},
-			want:    []string{"äöü ß “zitiert”."},
+			file:   "latin1.eml",
+			header: Header{From: "Müller <mueller@example.de>", Subject: "Grüße aus Köln", Date: "Wed, 4 Sep 2002 12:00:00 +0200"},
+			want:   []string{"äöü ß “zitiert”."},
 		},
 		{
 			file:    "html_only.eml",

@@ -41,6 +41,9 @@ func csvColumns(task string) (required []string, known map[string]bool) {
 	if task == TaskSFT {
 		return []string{"prompt", "completion"}, map[string]bool{"id": true, "prompt": true, "completion": true}
 	}
+	if task == TaskText {
+		return []string{"text"}, map[string]bool{"id": true, "text": true}
+	}
 	return []string{"text", "label"}, map[string]bool{"id": true, "text": true, "label": true}
 }
 

@@ -25,6 +25,7 @@ import (
 const (
 	TaskClassify = "classify" // text, label
 	TaskSFT      = "sft"      // prompt + completion, or chat messages
+	TaskText     = "text"     // text alone: a corpus for causal-LM pretraining
 )
 
 // Formats Import reads.
@@ -117,8 +118,8 @@ func (p Pos) columnf(column, format string, args ...any) error {
 
 func checkTask(task string) error {
 	switch task {
-	case TaskClassify, TaskSFT:
+	case TaskClassify, TaskSFT, TaskText:
 		return nil
 	}
-	return errs.Invalid("unknown task %q: want %q or %q", task, TaskClassify, TaskSFT)
+	return errs.Invalid("unknown task %q: want %q, %q or %q", task, TaskClassify, TaskSFT, TaskText)
 }

@@ -19,7 +19,7 @@ import (
 // to the parent's.
 type ImportOptions struct {
 	Name     string
-	Task     string // TaskClassify or TaskSFT
+	Task     string // TaskClassify, TaskSFT or TaskText
 	Format   string // FormatJSONL or FormatCSV; "" infers from FileName's extension
 	FileName string // names the input in error messages and the manifest
 	Region   string

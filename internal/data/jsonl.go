@@ -17,7 +17,7 @@ const DefaultMaxRecordBytes = 1 << 20
 
 // ReadOptions configure ReadJSONL and ReadCSV.
 type ReadOptions struct {
-	Task           string // TaskClassify or TaskSFT; required
+	Task           string // TaskClassify, TaskSFT or TaskText; required
 	FileName       string // used in error messages only
 	MaxRecordBytes int    // default DefaultMaxRecordBytes
 }
@@ -121,6 +121,8 @@ func decodeFields(rec *Record, raw map[string]json.RawMessage, task string, pos 
 	switch task {
 	case TaskClassify:
 		known["text"], known["label"] = &rec.Text, &rec.Label
+	case TaskText:
+		known["text"] = &rec.Text
 	case TaskSFT:
 		known["prompt"], known["completion"] = &rec.Prompt, &rec.Completion
 	}

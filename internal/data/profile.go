@@ -98,7 +98,7 @@ func (p *profiler) add(r *Record) {
 	}
 	var n int64
 	switch {
-	case p.task == TaskClassify:
+	case p.task == TaskClassify || p.task == TaskText:
 		n = p.text(r.Text)
 	case len(r.Messages) > 0:
 		for _, m := range r.Messages {

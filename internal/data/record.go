@@ -22,6 +22,10 @@ func validate(r *Record, task string, bad func(field, msg string) error) error {
 		if r.Label == "" {
 			return bad("label", "missing or empty")
 		}
+	case TaskText:
+		if r.Text == "" {
+			return bad("text", "missing or empty")
+		}
 	case TaskSFT:
 		if len(r.Messages) > 0 {
 			if r.Prompt != "" || r.Completion != "" {

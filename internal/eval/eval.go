@@ -44,7 +44,7 @@ type Prediction struct {
 	// every prediction or for none). They are normalised to sum to 1.
 	Probs map[string]float64 `json:"probs,omitempty"`
 	// Latency of this prediction (optional: all or none).
-	Latency time.Duration `json:"latency,omitempty"`
+	Latency time.Duration `json:"latency_ns,omitempty"`
 	// CPUSeconds spent on this prediction (optional: all or none).
 	CPUSeconds float64 `json:"cpu_seconds,omitempty"`
 	// Fields are record fields (language, source, length bucket …) that a

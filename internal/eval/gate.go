@@ -243,6 +243,9 @@ func passWord(ok bool) string {
 // renders the same before and after a JSON round trip.
 func fmtNum(v float64) string {
 	v, _ = strconv.ParseFloat(strconv.FormatFloat(v, 'g', JSONDigits, 64), 64)
+	if v == 0 {
+		v = 0 // no "-0.000"
+	}
 	if v != 0 && math.Abs(v) < 0.01 {
 		return strconv.FormatFloat(v, 'g', 3, 64)
 	}

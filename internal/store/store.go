@@ -1,6 +1,7 @@
 // Package store defines Tailor's metadata store: the versioned nouns
-// (dataset, base model and recipe versions), runs and their logs, aliases,
-// and the event outbox.
+// (dataset, base model, recipe and model versions), runs and their logs,
+// eval reports attached to model versions, aliases with their move history,
+// promotion approvals, and the event outbox.
 //
 // Implementations live in sub-packages (sqlite/, later postgres/) and must
 // pass the conformance suite in storetest/. Every mutating method takes the
@@ -122,6 +123,101 @@ type Event struct {
 	Data    json.RawMessage `json:"data,omitempty"`
 }
 
+// ModelVersion is one immutable deployable of a named model: a base version
+// plus an optional adapter (none: the base alone is served).
+type ModelVersion struct {
+	ID        string            `json:"id"` // content id: sha256 over (base id, adapter digest)
+	Name      string            `json:"name"`
+	Version   int               `json:"version"` // 1, 2, 3… per name, assigned by the store
+	BaseID    string            `json:"base_id"`
+	Adapter   string            `json:"adapter,omitempty"` // blob digest of the adapter; "" for the base alone
+	RunID     string            `json:"run_id,omitempty"`  // the run that produced the adapter
+	Task      string            `json:"task"`
+	Labels    map[string]string `json:"labels,omitempty"`
+	Lineage   json.RawMessage   `json:"lineage,omitempty"` // resolved inputs back to data, recipe and base
+	CreatedAt time.Time         `json:"created_at"`
+}
+
+// Verdict is an eval report's gate decision.
+type Verdict string
+
+const (
+	VerdictPass Verdict = "pass"
+	VerdictFail Verdict = "fail"
+)
+
+// EvalReport attaches a stored eval report to a model version. Reports are
+// the one thing added to a model version after it is created; the version
+// row itself never changes.
+type EvalReport struct {
+	ModelVersionID string    `json:"model_version_id"`
+	Digest         string    `json:"digest"`     // blob digest of the report JSON
+	DatasetID      string    `json:"dataset_id"` // eval dataset version id
+	Split          string    `json:"split"`
+	Verdict        Verdict   `json:"verdict"`
+	Failed         []string  `json:"failed,omitempty"` // the gates that failed, in words
+	CreatedAt      time.Time `json:"created_at"`
+}
+
+// AliasMove is one recorded move of an alias. From is the target before the
+// move ("" when the move created the alias).
+type AliasMove struct {
+	Seq            int64     `json:"seq"` // assigned by the store, increasing over all moves
+	Kind           string    `json:"kind"`
+	Name           string    `json:"name"`
+	Alias          string    `json:"alias"`
+	From           string    `json:"from,omitempty"`
+	To             string    `json:"to"`
+	Action         string    `json:"action,omitempty"` // e.g. "promote", "rollback"
+	Reason         string    `json:"reason"`
+	Actor          string    `json:"actor"`
+	Override       bool      `json:"override,omitempty"`
+	OverrideReason string    `json:"override_reason,omitempty"`
+	ApprovalID     string    `json:"approval_id,omitempty"` // the approval that allowed the move, if any
+	Time           time.Time `json:"time"`
+}
+
+// ApprovalState is an approval's place in its state machine:
+// pending → approved | rejected.
+type ApprovalState string
+
+const (
+	ApprovalPending  ApprovalState = "pending"
+	ApprovalApproved ApprovalState = "approved"
+	ApprovalRejected ApprovalState = "rejected"
+)
+
+// Approval is a requested alias move waiting for a second person.
+type Approval struct {
+	ID             string        `json:"id"`
+	Kind           string        `json:"kind"` // alias kind, e.g. "model"
+	Name           string        `json:"name"`
+	Alias          string        `json:"alias"`
+	Target         string        `json:"target"` // the version id the alias would move to
+	Reason         string        `json:"reason"`
+	Override       bool          `json:"override,omitempty"`
+	OverrideReason string        `json:"override_reason,omitempty"`
+	RequestedBy    string        `json:"requested_by"`
+	RequestedAt    time.Time     `json:"requested_at"`
+	State          ApprovalState `json:"state"`
+	DecidedBy      string        `json:"decided_by,omitempty"`
+	DecisionReason string        `json:"decision_reason,omitempty"`
+	DecidedAt      time.Time     `json:"decided_at,omitzero"`
+}
+
+// ApprovalUpdate decides an approval. The update is a compare-and-set: it
+// fails with errs.ErrConflict unless the approval is in state IfState. Move,
+// when set, is applied in the same transaction with MoveAlias's semantics.
+type ApprovalUpdate struct {
+	ID             string
+	IfState        ApprovalState
+	State          ApprovalState
+	DecidedBy      string
+	DecisionReason string
+	DecidedAt      time.Time // now when zero
+	Move           *AliasMove
+}
+
 // RunFilter selects runs; zero fields match everything.
 type RunFilter struct {
 	States []RunState
@@ -187,6 +283,45 @@ type Store interface {
 	SetAlias(ctx context.Context, a Alias, events []Event) ([]Event, error)
 	Alias(ctx context.Context, kind, name, alias string) (Alias, error)
 	Aliases(ctx context.Context, kind, name string) ([]Alias, error)
+
+	// PutModelVersion inserts v, assigning Version; errs.ErrConflict if
+	// (Name, ID) exists. It returns the stored row.
+	PutModelVersion(ctx context.Context, v ModelVersion, events []Event) (ModelVersion, []Event, error)
+	// ModelVersion finds a version of name by id, "v<N>"/"<N>", or the
+	// newest when ref is "" or "latest".
+	ModelVersion(ctx context.Context, name, ref string) (ModelVersion, error)
+	// ModelVersionByID finds a model version by id alone (the oldest row
+	// when several names share the same content).
+	ModelVersionByID(ctx context.Context, id string) (ModelVersion, error)
+	// ModelVersions lists versions of name, or of all models when name is "".
+	ModelVersions(ctx context.Context, name string) ([]ModelVersion, error)
+
+	// PutEvalReport attaches r to its model version; errs.ErrNotFound if no
+	// model version has r.ModelVersionID, errs.ErrConflict if the same
+	// digest is already attached to it.
+	PutEvalReport(ctx context.Context, r EvalReport, events []Event) (EvalReport, []Event, error)
+	// EvalReports lists the reports of a model version, oldest first.
+	EvalReports(ctx context.Context, modelVersionID string) ([]EvalReport, error)
+
+	// MoveAlias points an alias at m.To and appends m to the alias history,
+	// with events, in one transaction. m.From is a compare-and-set: the move
+	// fails with errs.ErrConflict unless the alias currently points at
+	// m.From ("" = the alias must not exist yet), or when m.To == m.From.
+	// It returns the move as stored (Seq, Time filled in).
+	MoveAlias(ctx context.Context, m AliasMove, events []Event) (AliasMove, []Event, error)
+	// AliasHistory lists the moves of one alias (every alias of kind and
+	// name when alias is ""), oldest first.
+	AliasHistory(ctx context.Context, kind, name, alias string) ([]AliasMove, error)
+
+	// PutApproval inserts a (normally pending) approval; errs.ErrConflict if
+	// the id exists.
+	PutApproval(ctx context.Context, a Approval, events []Event) (Approval, []Event, error)
+	// UpdateApproval decides an approval (compare-and-set on state) and
+	// applies u.Move, if set, in the same transaction.
+	UpdateApproval(ctx context.Context, u ApprovalUpdate, events []Event) (Approval, []Event, error)
+	Approval(ctx context.Context, id string) (Approval, error)
+	// Approvals lists approvals of name ("" all) in state ("" any), oldest first.
+	Approvals(ctx context.Context, name string, state ApprovalState) ([]Approval, error)
 
 	// AppendEvents stores events that describe no other row change.
 	AppendEvents(ctx context.Context, events []Event) ([]Event, error)

@@ -79,7 +79,6 @@ func (j *job) writeAdapter(ctx context.Context, r *recipe.Recipe, m *model.Model
 	return d, err
 }
 
-
 const peftPrefix = "base_model.model."
 
 // adapterConfig describes the trained adapter in PEFT's terms.

@@ -2,7 +2,6 @@ package worker
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
 	"math"
@@ -166,6 +165,7 @@ func (j *job) finetune(ctx context.Context, r *recipe.Recipe) error {
 	if err != nil {
 		return err
 	}
+	j.base = base
 	trainSet, labels, err := j.loadData(ctx, r, base.tok, r.Data.Split, nil)
 	if err != nil {
 		return err
@@ -177,24 +177,7 @@ func (j *job) finetune(ctx context.Context, r *recipe.Recipe) error {
 	if err != nil {
 		return fmt.Errorf("build model: %w", err)
 	}
-	opts := trainOptions(r)
-	tr, err := train.New(m, trainSet, opts, j.opts.Logger)
-	if err != nil {
-		return err
-	}
-	if r.Train.WarmupRatio > 0 && opts.WarmupSteps == 0 {
-		// The warmup length depends on the planned steps, known only now.
-		opts.WarmupSteps = int(math.Round(r.Train.WarmupRatio * float64(tr.TotalSteps())))
-		if tr, err = train.New(m, trainSet, opts, j.opts.Logger); err != nil {
-			return err
-		}
-	}
-	if j.spec.Resume != "" {
-		if err := j.resume(ctx, tr); err != nil {
-			return err
-		}
-	}
-	res, err := tr.Run(ctx, j.hooks(ctx))
+	res, err := j.train(ctx, r, m, trainSet)
 	if err != nil {
 		return err
 	}
@@ -215,9 +198,30 @@ func (j *job) finetune(ctx context.Context, r *recipe.Recipe) error {
 	if err != nil {
 		return err
 	}
-	raw, _ := json.Marshal(metrics)
-	j.emit(run.Message{Type: run.MsgResult, Step: int64(res.Step), Digest: digest, Metrics: raw})
-	return nil
+	return j.result(res.Step, digest, metrics)
+}
+
+// train runs the training loop over set, resuming from the spec's
+// checkpoint when it names one.
+func (j *job) train(ctx context.Context, r *recipe.Recipe, m *model.Model, set examples) (train.Result, error) {
+	opts := trainOptions(r)
+	tr, err := train.New(m, set, opts, j.opts.Logger)
+	if err != nil {
+		return train.Result{}, err
+	}
+	if r.Train.WarmupRatio > 0 && opts.WarmupSteps == 0 {
+		// The warmup length depends on the planned steps, known only now.
+		opts.WarmupSteps = int(math.Round(r.Train.WarmupRatio * float64(tr.TotalSteps())))
+		if tr, err = train.New(m, set, opts, j.opts.Logger); err != nil {
+			return train.Result{}, err
+		}
+	}
+	if j.spec.Resume != "" {
+		if err := j.resume(ctx, tr); err != nil {
+			return train.Result{}, err
+		}
+	}
+	return tr.Run(ctx, j.hooks(ctx))
 }
 
 func (j *job) resume(ctx context.Context, tr *train.Trainer) error {

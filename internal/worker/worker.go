@@ -11,9 +11,9 @@ package worker
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -85,6 +85,7 @@ type job struct {
 	out   *json.Encoder
 	blobs *local.Store
 	dir   string
+	base  *loaded // the base model, when the recipe has one
 }
 
 func (j *job) emit(m run.Message) {
@@ -111,15 +112,19 @@ func (j *job) run(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("worker: %w", err)
 	}
+	if r.Base != nil && j.spec.Inputs.Base.Manifest == "" {
+		return errs.Invalid("worker: recipe %s selects base %s but the spec resolved none", r.Name, r.Base.String())
+	}
 	switch r.Task {
 	case recipe.TaskClassify, recipe.TaskSFT:
-		if r.Base == nil || j.spec.Inputs.Base.Manifest == "" {
+		if r.Base == nil {
 			return errs.Invalid("worker: recipe %s: task %s needs a base model", r.Name, r.Task)
 		}
-	default:
-		return errs.Invalid("worker: recipe %s: task %s is not supported by this worker yet", r.Name, r.Task)
+		return j.finetune(ctx, r)
+	case recipe.TaskPretrain:
+		return j.pretrain(ctx, r)
 	}
-	return j.finetune(ctx, r)
+	return errs.Invalid("worker: recipe %s: task %s is not supported", r.Name, r.Task)
 }
 
 // readJSONBlob decodes a JSON blob.
@@ -162,4 +167,4 @@ func (j *job) putFile(ctx context.Context, name string, write func(io.Writer) er
 	return d, os.Remove(p)
 }
 
-var errStopped = errors.New("worker stopped")
+func bytesReader(b []byte) io.Reader { return bytes.NewReader(b) }

@@ -35,6 +35,15 @@ func setup(t *testing.T, task, records, src string) run.Spec {
 		t.Fatal(err)
 	}
 	md := putJSON(t, blobs, m)
+	if task == "text" {
+		r, err := recipe.Parse("r.yaml", []byte(src))
+		if err != nil {
+			t.Fatal(err)
+		}
+		norm, _ := r.Normalize()
+		return run.Spec{RunID: "run-t", Key: "k", Recipe: norm, BlobDir: blobs.Dir(), WorkDir: filepath.Join(dir, "work"),
+			Inputs: run.Inputs{Dataset: run.InputRef{Name: "d", ID: m.ID, Manifest: md}}}
+	}
 	tok, err := tokenizer.Train(func(yield func(string) bool) { yield(records) }, tokenizer.TrainOptions{VocabSize: 300, MinFrequency: 1, SpecialTokens: []string{"<|endoftext|>"}})
 	if err != nil {
 		t.Fatal(err)
@@ -166,5 +175,62 @@ region: local
 	spec.RunID = "run-t2"
 	if again := result(t, runWorker(t, spec)); again.Digest != res.Digest {
 		t.Fatalf("same spec gave adapters %s and %s", res.Digest, again.Digest)
+	}
+}
+
+func TestPretrainFromScratch(t *testing.T) {
+	var b strings.Builder
+	for i := 0; i < 60; i++ {
+		fmt.Fprintf(&b, "{\"id\":\"p%d\",\"text\":\"Call me Ishmael. Some years ago, never mind how long precisely, number %d.\"}\n", i, i)
+	}
+	src := `name: tiny-scratch
+task: pretrain
+model:
+  arch: LlamaForCausalLM
+  vocab_size: 320
+  hidden_size: 32
+  intermediate_size: 64
+  num_hidden_layers: 1
+  num_attention_heads: 2
+  num_key_value_heads: 1
+  max_position_embeddings: 64
+tokenizer:
+  train:
+    vocab_size: 300
+    min_frequency: 1
+data:
+  dataset: d
+method:
+  kind: full
+train:
+  max_steps: 8
+  batch_size: 4
+  learning_rate: 0.003
+  max_seq_len: 32
+seed: 1
+region: local
+`
+	spec := setup(t, "text", b.String(), src)
+	spec.Inputs.Base = run.InputRef{}
+	res := result(t, runWorker(t, spec))
+	var metrics map[string]float64
+	json.Unmarshal(res.Metrics, &metrics)
+	if res.Step != 8 || !(metrics["eval_perplexity"] > 1) || metrics["params"] == 0 {
+		t.Fatalf("result %+v metrics %v", res, metrics)
+	}
+	blobs, _ := local.Open(spec.BlobDir)
+	rc, err := blobs.Open(context.Background(), res.Digest)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var bm basemodel.Manifest
+	json.NewDecoder(rc).Decode(&bm)
+	rc.Close()
+	if bm.Arch != "LlamaForCausalLM" || bm.Fingerprint == "" || len(bm.Files) != 3 || bm.Config.VocabSize != 320 {
+		t.Fatalf("trained model manifest %+v", bm)
+	}
+	spec.RunID = "run-t2"
+	if again := result(t, runWorker(t, spec)); again.Digest != res.Digest {
+		t.Fatalf("same pretrain spec gave %s and %s", res.Digest, again.Digest)
 	}
 }

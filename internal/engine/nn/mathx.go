@@ -6,18 +6,12 @@ import "math"
 // reduction by ln 2 and a degree-6 polynomial. It is several times faster
 // than math.Exp and deterministic.
 func exp32(x float32) float32 {
-	if x < -87.33 {
-		return 0
-	}
-	if x > 88.72 {
-		return float32(math.Inf(1))
-	}
-	f := x*1.44269504088896341 + 0.5
-	n := int32(f)
-	if f < 0 && float32(n) != f {
-		n--
-	}
-	fn := float32(n)
+	// Clamp so 2^n stays a normal float32; exp(-87.3) underflows to ~1e-38.
+	x = max(min(x, 88.3762626647949), -87.3365447504)
+	// n = round(x·log2 e) via the 1.5·2²³ rounding trick, branch-free.
+	t := x*1.44269504088896341 + 12582912
+	n := int32(math.Float32bits(t)) - 0x4B400000
+	fn := t - 12582912
 	r := x - fn*0.693359375 - fn*-2.12194440e-4
 	p := float32(1.9875691500e-4)
 	p = p*r + 1.3981999507e-3
@@ -26,9 +20,6 @@ func exp32(x float32) float32 {
 	p = p*r + 1.6666665459e-1
 	p = p*r + 5.0000001201e-1
 	y := p*r*r + r + 1
-	if n > 127 {
-		return y * float32(math.Pow(2, float64(n)))
-	}
 	return y * math.Float32frombits(uint32(n+127)<<23)
 }
 

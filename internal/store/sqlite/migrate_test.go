@@ -56,7 +56,8 @@ func TestEmbeddedMigrations(t *testing.T) {
 	if err != nil || v != len(migs) {
 		t.Fatalf("SchemaVersion = %d, %v; want %d", v, err, len(migs))
 	}
-	for _, tbl := range []string{"dataset_versions", "base_versions", "recipe_versions", "runs", "run_logs", "aliases", "events", "schema_migrations"} {
+	for _, tbl := range []string{"dataset_versions", "base_versions", "recipe_versions", "runs", "run_logs", "aliases", "events", "schema_migrations",
+		"model_versions", "eval_reports", "alias_history", "approvals"} {
 		if !tables(t, s)[tbl] {
 			t.Errorf("table %s missing", tbl)
 		}

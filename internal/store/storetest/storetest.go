@@ -5,7 +5,9 @@
 //
 // The suite checks every method, the not-found and conflict kinds, version
 // numbering and reference resolution, run filters and compare-and-set, run
-// log paging, aliases, the event outbox (strictly increasing Seq, appended
+// log paging, aliases, model versions and their eval reports, alias moves
+// (compare-and-set, history), approvals (compare-and-set, decision and move
+// in one transaction), the event outbox (strictly increasing Seq, appended
 // atomically with the change it describes) and concurrent writers.
 //
 // This package imports internal/store and internal/errs (plus testing).
@@ -39,6 +41,11 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"UpdateRun", testUpdateRun},
 		{"RunLogs", testRunLogs},
 		{"Aliases", testAliases},
+		{"ModelVersions", testModelVersions},
+		{"EvalReports", testEvalReports},
+		{"AliasMoves", testAliasMoves},
+		{"AliasMoveRace", testAliasMoveRace},
+		{"Approvals", testApprovals},
 		{"Events", testEvents},
 		{"EventsAtomic", testEventsAtomic},
 		{"InvalidInput", testInvalid},
