@@ -158,6 +158,13 @@ func (c *Client) ImportBase(ctx context.Context, name, region string, tarStream 
 	return out, c.do(ctx, "POST", "/v1/bases/"+url.PathEscape(name)+"/versions", q, tarStream, "application/x-tar", &out)
 }
 
+// ImportBaseFromRun records the model a pretraining run produced as a base.
+func (c *Client) ImportBaseFromRun(ctx context.Context, name, runID string) (BaseImport, error) {
+	var out BaseImport
+	q := url.Values{"from_run": {runID}}
+	return out, c.do(ctx, "POST", "/v1/bases/"+url.PathEscape(name)+"/versions", q, nil, "", &out)
+}
+
 // Bases lists base versions, of one name or all.
 func (c *Client) Bases(ctx context.Context, name string) ([]BaseVersion, error) {
 	q := url.Values{}

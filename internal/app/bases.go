@@ -119,3 +119,34 @@ func (a *App) resolveBase(ctx context.Context, name, ref string) (store.BaseVers
 	}
 	return a.store.BaseVersion(ctx, name, al.Target)
 }
+
+// ImportBaseFromRun records the model a pretraining run produced as a base
+// version: the run's result is already a validated base-model manifest.
+func (a *App) ImportBaseFromRun(ctx context.Context, name, runID string) (api.BaseImport, error) {
+	if err := checkName("base model", name); err != nil {
+		return api.BaseImport{}, err
+	}
+	r, err := a.store.Run(ctx, runID)
+	if err != nil {
+		return api.BaseImport{}, err
+	}
+	if r.State != store.RunSucceeded {
+		return api.BaseImport{}, errs.Conflict("run %s is %s; only a succeeded pretraining run can become a base", runID, r.State)
+	}
+	var m basemodel.Manifest
+	if err := a.readJSON(ctx, r.Result, &m); err != nil || m.Fingerprint == "" {
+		return api.BaseImport{}, errs.Invalid("run %s produced an adapter, not a model; only full pretraining runs can become a base", runID)
+	}
+	if existing, err := a.store.BaseVersion(ctx, name, m.Fingerprint); err == nil {
+		return api.BaseImport{Version: toAPIBase(existing, &m)}, nil
+	}
+	v := store.BaseVersion{ID: m.Fingerprint, Name: name, Arch: m.Arch, Params: m.Params, Manifest: r.Result, Region: a.opts.Region,
+		CreatedAt: a.opts.Now().UTC()}
+	ev := a.event("base.version.created", v.ID, map[string]any{"name": name, "id": v.ID, "arch": v.Arch, "run": runID})
+	v, evs, err := a.store.PutBaseVersion(ctx, v, []store.Event{ev})
+	if err != nil {
+		return api.BaseImport{}, err
+	}
+	a.publish(evs)
+	return api.BaseImport{Version: toAPIBase(v, &m), Created: true}, nil
+}

@@ -58,12 +58,16 @@ func (a *App) ApplyRecipe(ctx context.Context, fileName string, src []byte) (api
 // checkSelectors makes sure the dataset and base a recipe names exist now,
 // so a typo is caught at apply time rather than when a run starts.
 func (a *App) checkSelectors(ctx context.Context, fileName string, r *recipe.Recipe) error {
-	if _, err := a.store.DatasetVersion(ctx, r.Data.Dataset, r.Data.Version); err != nil {
+	dv, err := a.store.DatasetVersion(ctx, r.Data.Dataset, r.Data.Version)
+	if err != nil {
 		if errors.Is(err, errs.ErrNotFound) {
 			return errs.NotFound("%s: data.dataset: dataset %q version %q does not exist; import it first with `tailor dataset import FILE --name %s`",
 				fileName, r.Data.Dataset, r.Data.Version, r.Data.Dataset)
 		}
 		return err
+	}
+	if err := checkDatasetTask(r, dv); err != nil {
+		return fmt.Errorf("%s: data.dataset: %w", fileName, err)
 	}
 	if r.Base != nil {
 		if _, err := a.resolveBase(ctx, r.Base.Name, r.Base.Ref); err != nil {
@@ -73,6 +77,16 @@ func (a *App) checkSelectors(ctx context.Context, fileName string, r *recipe.Rec
 			}
 			return err
 		}
+	}
+	return nil
+}
+
+// datasetTask is the dataset task each recipe task trains on.
+var datasetTask = map[recipe.Task]string{recipe.TaskClassify: "classify", recipe.TaskSFT: "sft", recipe.TaskPretrain: "text"}
+
+func checkDatasetTask(r *recipe.Recipe, dv store.DatasetVersion) error {
+	if want := datasetTask[r.Task]; dv.Task != want {
+		return errs.Invalid("recipe %s (task %s) needs a %s dataset, but %s@%s is a %s dataset", r.Name, r.Task, want, dv.Name, dv.ID[:12], dv.Task)
 	}
 	return nil
 }

@@ -32,6 +32,9 @@ func (a *App) StartRun(ctx context.Context, req api.RunStart) (api.Run, error) {
 	if err != nil {
 		return api.Run{}, fmt.Errorf("recipe %s: data.dataset %q@%s: %w", rv.Name, r.Data.Dataset, r.Data.Version, err)
 	}
+	if err := checkDatasetTask(r, dv); err != nil {
+		return api.Run{}, err
+	}
 	in.Dataset = run.InputRef{Name: dv.Name, ID: dv.ID, Manifest: dv.Manifest, Selector: r.Data.Dataset + "@" + r.Data.Version}
 	regions := map[string]string{"recipe " + rv.Name: r.Region, "dataset " + dv.Name: dv.Region}
 	if r.Base != nil {

@@ -4,11 +4,13 @@ import (
 	"flag"
 	"fmt"
 	"text/tabwriter"
+
+	"github.com/tailor-ml/tailor/api"
 )
 
 func baseCommand() *command {
 	return &command{name: "base", usage: "import, list and show base models", subs: []*command{
-		{name: "import", usage: "import DIR --name NAME (a Hugging Face model folder)", run: baseImport},
+		{name: "import", usage: "import DIR --name NAME (a Hugging Face model folder), or --from-run RUN --name NAME", run: baseImport},
 		{name: "list", usage: "list base versions", run: baseList},
 		{name: "show", usage: "show NAME[@VERSION|@ALIAS]", run: baseShow},
 	}}
@@ -20,7 +22,8 @@ func baseImport(e *env, args []string) error {
 	cf.register(fs, e)
 	name := fs.String("name", "", "base model name (required)")
 	region := fs.String("region", "", "region tag (default: the server's region)")
-	pos, err := parse(fs, args, 1, 1)
+	fromRun := fs.String("from-run", "", "register the model a succeeded pretraining run produced (no DIR)")
+	pos, err := parse(fs, args, 0, 1)
 	if err != nil {
 		return err
 	}
@@ -31,7 +34,15 @@ func baseImport(e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	res, err := c.ImportBaseDir(e.ctx, *name, *region, pos[0])
+	var res api.BaseImport
+	switch {
+	case *fromRun != "" && len(pos) == 0:
+		res, err = c.ImportBaseFromRun(e.ctx, *name, *fromRun)
+	case *fromRun == "" && len(pos) == 1:
+		res, err = c.ImportBaseDir(e.ctx, *name, *region, pos[0])
+	default:
+		return usagef("base import: give a model folder DIR or --from-run RUN, not both")
+	}
 	if err != nil {
 		return err
 	}

@@ -24,6 +24,7 @@ type Service interface {
 	DiffDatasets(ctx context.Context, name, a, b string) (json.RawMessage, error)
 
 	ImportBase(ctx context.Context, name, region string, tarStream io.Reader) (api.BaseImport, error)
+	ImportBaseFromRun(ctx context.Context, name, runID string) (api.BaseImport, error)
 	Bases(ctx context.Context, name string) ([]api.BaseVersion, error)
 	Base(ctx context.Context, name, ref string) (api.BaseVersion, error)
 
