@@ -95,6 +95,7 @@ func commands() []*command {
 		lineageCommand(),
 		eventsCommand(),
 		fsckCommand(),
+		corpusCommand(),
 		demoCommand(),
 		versionCommand(),
 	}

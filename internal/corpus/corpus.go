@@ -10,8 +10,8 @@
 //
 // It owns fetching, tarball reading, RFC 822/MIME message decoding and the
 // JSONL form of the records. Of Tailor's packages it imports only
-// internal/errs, and it must not
-// import the dataset, store or engine packages: callers import its output.
+// internal/errs; it must not import the dataset, store or engine packages
+// (callers import its output).
 package corpus
 
 import (

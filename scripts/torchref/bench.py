@@ -4,7 +4,10 @@ batches of 8 x 128 tokens, same cases as `go test -bench` in
 internal/engine/model: train_full, train_lora (r=8 on every linear),
 forward. Prints one line per case and thread count:
 
-    case threads torch_tok_s
+    case threads torch_tok_s torch_best_tok_s
+
+(mean over --iters steps, and the fastest single step: on a shared machine
+the fastest step is the least disturbed estimate).
 
 usage: /usr/bin/python3 bench.py [--threads 1,2] [--iters 10]"""
 import argparse
@@ -87,11 +90,13 @@ def main():
             m, params = build(case)
             for _ in range(2):
                 step(m, params, ids, targets, case)
-            t0 = time.perf_counter()
+            times = []
             for _ in range(a.iters):
+                t0 = time.perf_counter()
                 step(m, params, ids, targets, case)
-            dt = time.perf_counter() - t0
-            print(f"{case} {threads} {BATCH * SEQ * a.iters / dt:.0f}", flush=True)
+                times.append(time.perf_counter() - t0)
+            tok = BATCH * SEQ
+            print(f"{case} {threads} {tok * len(times) / sum(times):.0f} {tok / min(times):.0f}", flush=True)
 
 
 if __name__ == "__main__":

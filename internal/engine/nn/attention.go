@@ -106,10 +106,12 @@ func softmaxCausal[T Float](row []T, n int) {
 			mx = v
 		}
 	}
-	var sum T
 	for j, v := range row[:n] {
-		e := expT(v - mx)
-		row[j] = e
+		row[j] = v - mx
+	}
+	expInPlace(row[:n])
+	var sum T
+	for _, e := range row[:n] {
 		sum += e
 	}
 	inv := 1 / sum

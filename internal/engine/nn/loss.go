@@ -37,8 +37,10 @@ func CrossEntropy[T Float](rt *Runtime, logits []T, m, v int, targets []int32, d
 			}
 			d := dlogits[i*v : (i+1)*v]
 			for j, x := range row {
-				e := expT(x - mx)
-				d[j] = e
+				d[j] = x - mx
+			}
+			expInPlace(d)
+			for _, e := range d {
 				sum += e
 			}
 			rowLoss[i] = float64(mx) + math.Log(float64(sum)) - float64(xt)

@@ -7,7 +7,12 @@ import "math"
 // than math.Exp and deterministic.
 func exp32(x float32) float32 {
 	// Clamp so 2^n stays a normal float32; exp(-87.3) underflows to ~1e-38.
-	x = max(min(x, 88.3762626647949), -87.3365447504)
+	if x > 88.3762626647949 {
+		x = 88.3762626647949
+	}
+	if x < -87.3365447504 {
+		x = -87.3365447504
+	}
 	// n = round(x·log2 e) via the 1.5·2²³ rounding trick, branch-free.
 	t := x*1.44269504088896341 + 12582912
 	n := int32(math.Float32bits(t)) - 0x4B400000
@@ -29,4 +34,42 @@ func expT[T Float](x T) T {
 		return T(exp32(float32(x)))
 	}
 	return T(math.Exp(float64(x)))
+}
+
+// expInPlaceGo replaces every x[i] by exp32(x[i]); the body is written out
+// so the loop runs without a call per element. The cgo build uses a
+// vectorised C version of exactly these operations (same bits).
+func expInPlaceGo(xs []float32) {
+	for i, x := range xs {
+		// Plain comparisons: the min/max builtins order NaN and ±0 and
+		// compile to slower code.
+		if x > 88.3762626647949 {
+			x = 88.3762626647949
+		}
+		if x < -87.3365447504 {
+			x = -87.3365447504
+		}
+		t := x*1.44269504088896341 + 12582912
+		n := int32(math.Float32bits(t)) - 0x4B400000
+		fn := t - 12582912
+		r := x - fn*0.693359375 - fn*-2.12194440e-4
+		p := float32(1.9875691500e-4)
+		p = p*r + 1.3981999507e-3
+		p = p*r + 8.3334519073e-3
+		p = p*r + 4.1665795894e-2
+		p = p*r + 1.6666665459e-1
+		p = p*r + 5.0000001201e-1
+		xs[i] = (p*r*r + r + 1) * math.Float32frombits(uint32(n+127)<<23)
+	}
+}
+
+// expInPlace is expInPlace32 for float32 and math.Exp otherwise.
+func expInPlace[T Float](xs []T) {
+	if is32[T]() {
+		expInPlace32(as32(xs))
+		return
+	}
+	for i, x := range xs {
+		xs[i] = T(math.Exp(float64(x)))
+	}
 }

@@ -50,17 +50,17 @@ func (p *MLP[T]) Forward(rt *Runtime, x []T, m int, y []T) {
 		p.Gate.Forward(rt, x, m, p.gate)
 	}
 	rt.Parallel(m, func(lo, hi int) {
-		for i := lo * f; i < hi*f; i++ {
-			switch p.Act {
-			case SiLU:
-				g := p.gate[i]
-				s := sigmoid(g)
-				p.sig[i] = s
-				p.act[i] = g * s * p.up[i]
-			case GELUTanh:
-				p.act[i], _ = geluTanh(p.up[i])
-			default:
-				p.act[i], _ = geluErf(p.up[i])
+		a, b := lo*f, hi*f
+		switch p.Act {
+		case SiLU:
+			siluGLU(p.gate[a:b], p.up[a:b], p.sig[a:b], p.act[a:b])
+		case GELUTanh:
+			for i, x := range p.up[a:b] {
+				p.act[a+i], _ = geluTanh(x)
+			}
+		default:
+			for i, x := range p.up[a:b] {
+				p.act[a+i], _ = geluErf(x)
 			}
 		}
 	})
@@ -77,19 +77,25 @@ func (p *MLP[T]) Backward(rt *Runtime, x []T, dy, dx []T, accumulate bool) {
 		p.dgate = grow(p.dgate, m*f)
 	}
 	rt.Parallel(m, func(lo, hi int) {
-		for i := lo * f; i < hi*f; i++ {
-			d := p.dact[i]
-			switch p.Act {
-			case SiLU:
-				g, s := p.gate[i], p.sig[i]
-				p.dup[i] = d * g * s
-				p.dgate[i] = d * p.up[i] * s * (1 + g*(1-s))
-			case GELUTanh:
-				_, dv := geluTanh(p.up[i])
-				p.dup[i] = d * dv
-			default:
-				_, dv := geluErf(p.up[i])
-				p.dup[i] = d * dv
+		a, b := lo*f, hi*f
+		dact, dup := p.dact[a:b], p.dup[a:b]
+		switch p.Act {
+		case SiLU:
+			gate, up, sig, dgate := p.gate[a:b], p.up[a:b], p.sig[a:b], p.dgate[a:b]
+			for i, d := range dact {
+				g, s := gate[i], sig[i]
+				dup[i] = d * g * s
+				dgate[i] = d * up[i] * s * (1 + g*(1-s))
+			}
+		case GELUTanh:
+			for i, x := range p.up[a:b] {
+				_, dv := geluTanh(x)
+				dup[i] = dact[i] * dv
+			}
+		default:
+			for i, x := range p.up[a:b] {
+				_, dv := geluErf(x)
+				dup[i] = dact[i] * dv
 			}
 		}
 	})
@@ -100,6 +106,21 @@ func (p *MLP[T]) Backward(rt *Runtime, x []T, dy, dx []T, accumulate bool) {
 }
 
 func sigmoid[T Float](x T) T { return 1 / (1 + expT(-x)) }
+
+// siluGLU writes sig = σ(gate) and act = gate·σ(gate)·up.
+func siluGLU[T Float](gate, up, sig, act []T) {
+	n := len(gate)
+	up, sig, act = up[:n], sig[:n], act[:n]
+	for i, g := range gate {
+		sig[i] = -g
+	}
+	expInPlace(sig)
+	for i, g := range gate {
+		s := 1 / (1 + sig[i])
+		sig[i] = s
+		act[i] = g * s * up[i]
+	}
+}
 
 // geluTanh returns gelu_new(x) and its derivative.
 func geluTanh[T Float](x T) (T, T) {

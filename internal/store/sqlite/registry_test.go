@@ -1,0 +1,49 @@
+package sqlite
+
+import (
+	"path/filepath"
+	"testing"
+
+	"github.com/tailor-ml/tailor/internal/store"
+)
+
+// TestUpgradeToRegistry opens a file written with schema 1 only, then with
+// the embedded migrations: old rows survive and the registry tables work.
+func TestUpgradeToRegistry(t *testing.T) {
+	all, err := embeddedMigrations()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(all) < 2 || all[1].name != "0002_registry.sql" {
+		t.Fatalf("embedded migrations %v: want 0002_registry.sql second", all)
+	}
+	path := filepath.Join(t.TempDir(), "tailor.db")
+	s, err := open(path, Options{}, all[:1])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.SetAlias(ctx, store.Alias{Kind: "model", Name: "m", Alias: "champion", Target: "old"}, nil); err != nil {
+		t.Fatal(err)
+	}
+	if tables(t, s)["model_versions"] {
+		t.Fatal("schema 1 already has model_versions")
+	}
+	s.Close()
+
+	s = openFile(t, path)
+	defer s.Close()
+	if v, err := s.SchemaVersion(ctx); err != nil || v != len(all) {
+		t.Fatalf("schema version %d, %v; want %d", v, err, len(all))
+	}
+	// An alias set before the upgrade has no history; the first recorded
+	// move starts from its current target.
+	m, _, err := s.MoveAlias(ctx, store.AliasMove{Kind: "model", Name: "m", Alias: "champion", From: "old", To: "new",
+		Reason: "upgrade", Actor: "ana"}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h, err := s.AliasHistory(ctx, "model", "m", "champion")
+	if err != nil || len(h) != 1 || h[0] != m {
+		t.Errorf("history after upgrade %+v, %v; want [%+v]", h, err, m)
+	}
+}
