@@ -25,6 +25,7 @@ import (
 	"github.com/tailor-ml/tailor/internal/blob/local"
 	"github.com/tailor-ml/tailor/internal/bus"
 	"github.com/tailor-ml/tailor/internal/errs"
+	"github.com/tailor-ml/tailor/internal/registry"
 	"github.com/tailor-ml/tailor/internal/run"
 	"github.com/tailor-ml/tailor/internal/store"
 	"github.com/tailor-ml/tailor/internal/store/sqlite"
@@ -44,6 +45,9 @@ type Options struct {
 	Concurrency int
 	// WorkerCommand starts a worker (default: this executable, "worker", "train").
 	WorkerCommand []string
+	// RequireApproval names the model aliases whose moves need a second
+	// person's approval, e.g. {"champion": true}.
+	RequireApproval map[string]bool
 	// EngineVersion goes into every run key (required).
 	EngineVersion string
 	Logger        *slog.Logger
@@ -56,8 +60,9 @@ type App struct {
 	store  store.Store
 	blobs  *local.Store
 	bus    *bus.Bus
-	sched  *run.Scheduler
-	logger *slog.Logger
+	sched    *run.Scheduler
+	registry *registry.Registry
+	logger   *slog.Logger
 }
 
 // Open opens (creating if needed) the data directory and wires the parts.
@@ -109,16 +114,28 @@ func Open(opts Options) (*App, error) {
 		return nil, fmt.Errorf("open artifact store: %w", err)
 	}
 	a := &App{opts: opts, store: st, blobs: blobs, bus: bus.New(opts.Logger), logger: opts.Logger}
+	a.registry = registry.New(registry.Options{Store: st, Publisher: a.bus, RequireApproval: opts.RequireApproval, Now: opts.Now, Logger: opts.Logger})
 	a.sched = run.New(run.Options{
 		Store: st, Publisher: a.bus, Concurrency: opts.Concurrency, Logger: opts.Logger, Now: opts.Now,
 		Executor: &run.LocalExecutor{Command: opts.WorkerCommand, Logger: opts.Logger},
 		BlobDir:  blobs.Dir(), WorkDir: filepath.Join(opts.DataDir, "work"),
+		OnSucceeded: func(ctx context.Context, r store.Run) {
+			if err := a.registerRun(ctx, r); err != nil {
+				a.logger.Error("register succeeded run", "run", r.ID, "err", err)
+			}
+		},
 	})
 	return a, nil
 }
 
-// Start begins executing queued runs (and resumes interrupted ones).
-func (a *App) Start(ctx context.Context) error { return a.sched.Start(ctx) }
+// Start registers succeeded runs a crash left unregistered, then begins
+// executing queued runs (and resumes interrupted ones).
+func (a *App) Start(ctx context.Context) error {
+	if err := a.reconcile(ctx); err != nil {
+		return err
+	}
+	return a.sched.Start(ctx)
+}
 
 // Close waits for the scheduler (its context must be canceled first) and
 // closes the store.

@@ -48,6 +48,11 @@ func (a *App) StartRun(ctx context.Context, req api.RunStart) (api.Run, error) {
 	if err := a.checkResidency(regions); err != nil {
 		return api.Run{}, err
 	}
+	if r.Task == recipe.TaskClassify {
+		if in.Champion, in.ChampionBase, err = a.champion(ctx, rv.Name); err != nil {
+			return api.Run{}, err
+		}
+	}
 	key := run.Key(in)
 	if !req.Force {
 		prev, err := a.store.Runs(ctx, store.RunFilter{Key: key, States: []store.RunState{store.RunSucceeded}})

@@ -95,6 +95,8 @@ func commands() []*command {
 		lineageCommand(),
 		eventsCommand(),
 		fsckCommand(),
+		modelCommand(),
+		evalCommand(),
 		corpusCommand(),
 		demoCommand(),
 		versionCommand(),

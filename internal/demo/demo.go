@@ -20,6 +20,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
@@ -129,6 +130,10 @@ func Run(ctx context.Context, o Options) error {
 	if r.State != "succeeded" {
 		return fmt.Errorf("demo run %s %s: %s", r.ID, r.State, r.Error)
 	}
+	mv, err := promote(ctx, c, r, step)
+	if err != nil {
+		return err
+	}
 	lin, err := c.Lineage(ctx, r.ID)
 	if err != nil {
 		return err
@@ -137,7 +142,17 @@ func Run(ctx context.Context, o Options) error {
 	if err != nil {
 		return err
 	}
-	return summary(o.Out, r, lin, rep, time.Since(start), dataDir)
+	if err := summary(o.Out, r, mv, lin, rep, time.Since(start), dataDir); err != nil {
+		return err
+	}
+	if len(mv.Reports) > 0 {
+		body, err := c.EvalReport(ctx, mv.Reports[len(mv.Reports)-1].Digest)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(o.Out, "\n%s", body.Markdown)
+	}
+	return nil
 }
 
 func created(b bool) string {
@@ -231,14 +246,63 @@ train:
   checkpoint_every: 20
   max_seq_len: 48
 seed: 7
+eval:
+  suite:
+    - metric: accuracy
+      split: test
+    - metric: macro_f1
+      split: test
+  gates:
+    - metric: macro_f1
+      op: ">="
+      value: 0.8
+    - metric: macro_f1
+      not_worse_than: champion
+      epsilon: 0.02
+    - latency_p95_ms: 50
 region: local
 `
 
-func summary(w io.Writer, r api.Run, lin api.LineageNode, rep api.FsckReport, took time.Duration, dataDir string) error {
+// promote makes the run's model version the champion when its gates pass
+// and it is not the champion already.
+func promote(ctx context.Context, c *api.Client, r api.Run, step func(string, ...any)) (api.ModelVersion, error) {
+	vs, err := c.Models(ctx, "tickets-lora")
+	if err != nil {
+		return api.ModelVersion{}, err
+	}
+	var mv api.ModelVersion
+	for _, v := range vs {
+		if v.RunID == r.ID {
+			mv = v
+		}
+	}
+	if mv.ID == "" {
+		return mv, fmt.Errorf("demo: run %s was not registered as a model version", r.ID)
+	}
+	switch {
+	case slices.Contains(mv.Aliases, "champion"):
+		step("tickets-lora v%d is already the champion", mv.Version)
+	case mv.Verdict != "pass":
+		step("tickets-lora v%d failed its gates (%v): not promoted", mv.Version, mv.Reports)
+	default:
+		if _, err := c.Promote(ctx, "tickets-lora", api.Promote{Version: fmt.Sprintf("v%d", mv.Version), Alias: "champion",
+			Reason: "demo: gates passed", Actor: "demo"}); err != nil {
+			return mv, err
+		}
+		step("promoted tickets-lora v%d to champion (gates passed)", mv.Version)
+		if mv, err = c.Model(ctx, "tickets-lora", fmt.Sprintf("v%d", mv.Version)); err != nil {
+			return mv, err
+		}
+	}
+	return mv, nil
+}
+
+func summary(w io.Writer, r api.Run, mv api.ModelVersion, lin api.LineageNode, rep api.FsckReport, took time.Duration, dataDir string) error {
 	var m struct {
 		Steps        int     `json:"steps"`
 		FinalLoss    float64 `json:"final_loss"`
 		EvalAccuracy float64 `json:"eval_accuracy"`
+		EvalMacroF1  float64 `json:"eval_macro_f1"`
 		EvalExamples int     `json:"eval_examples"`
 		TokensPerS   float64 `json:"tokens_per_s"`
 		ElapsedS     float64 `json:"elapsed_s"`
@@ -250,7 +314,8 @@ func summary(w io.Writer, r api.Run, lin api.LineageNode, rep api.FsckReport, to
 	fmt.Fprintf(w, "%-28s %s\n", "adapter", r.Result)
 	fmt.Fprintf(w, "%-28s %d\n", "steps", m.Steps)
 	fmt.Fprintf(w, "%-28s %.4f\n", "final training loss", m.FinalLoss)
-	fmt.Fprintf(w, "%-28s %.3f on %d examples\n", "validation accuracy", m.EvalAccuracy, m.EvalExamples)
+	fmt.Fprintf(w, "%-28s %.3f accuracy, %.3f macro-F1 on %d examples\n", "test split", m.EvalAccuracy, m.EvalMacroF1, m.EvalExamples)
+	fmt.Fprintf(w, "%-28s %s v%d, verdict %s, aliases %v\n", "model version", mv.Name, mv.Version, mv.Verdict, mv.Aliases)
 	fmt.Fprintf(w, "%-28s %.3f (4 balanced classes)\n", "chance accuracy", 0.25)
 	fmt.Fprintf(w, "%-28s %.1f s, %.0f tokens/s\n", "training time", m.ElapsedS, m.TokensPerS)
 	fmt.Fprintf(w, "%-28s %d blobs verified, %d problems\n", "fsck", rep.Blobs, len(rep.Bad)+len(rep.Missing))

@@ -44,6 +44,15 @@ type Service interface {
 	// when ctx ends or the subscriber fell too far behind.
 	Subscribe(ctx context.Context) <-chan api.Event
 	Fsck(ctx context.Context) (api.FsckReport, error)
+
+	Models(ctx context.Context, name string) ([]api.ModelVersion, error)
+	Model(ctx context.Context, name, ref string) (api.ModelVersion, error)
+	Promote(ctx context.Context, name string, p api.Promote) (api.Promotion, error)
+	Rollback(ctx context.Context, name string, r api.Rollback) (api.AliasMove, error)
+	AliasHistory(ctx context.Context, name, alias string) ([]api.AliasMove, error)
+	Approvals(ctx context.Context, name, state string) ([]api.Approval, error)
+	Decide(ctx context.Context, id string, d api.Decision) (api.Approval, error)
+	EvalReport(ctx context.Context, digest string) (api.EvalReportBody, error)
 }
 
 // Options configure the handler.
@@ -76,6 +85,7 @@ func New(opts Options) http.Handler {
 	s.recipeRoutes(mux)
 	s.runRoutes(mux)
 	s.eventRoutes(mux)
+	s.modelRoutes(mux)
 	mux.Handle("GET /v1/lineage/{id}", s.handle(func(r *http.Request) (any, error) {
 		return s.svc.Lineage(r.Context(), r.PathValue("id"))
 	}))

@@ -17,8 +17,8 @@ const followPoll = 200 * time.Millisecond
 func (s *server) runRoutes(mux *http.ServeMux) {
 	mux.Handle("POST /v1/runs", s.handle(func(r *http.Request) (any, error) {
 		var req api.RunStart
-		if err := json.NewDecoder(http.MaxBytesReader(nil, r.Body, 1<<20)).Decode(&req); err != nil {
-			return nil, errs.Invalid("run start: body is not a JSON object like {\"recipe\": \"name\"}: %v", err)
+		if err := decodeBody(r, &req); err != nil {
+			return nil, err
 		}
 		return s.svc.StartRun(r.Context(), req)
 	}))

@@ -28,6 +28,11 @@ type Inputs struct {
 	Dataset InputRef `json:"dataset"`
 	Base    InputRef `json:"base,omitzero"`
 	Engine  string   `json:"engine"`
+	// Champion is the model version the candidate is compared with (its
+	// adapter manifest in Manifest) and ChampionBase that version's base.
+	// They shape the eval report only, so they are not part of the key.
+	Champion     InputRef `json:"champion,omitzero"`
+	ChampionBase InputRef `json:"champion_base,omitzero"`
 }
 
 // InputRef names one resolved input.

@@ -31,6 +31,9 @@ type Options struct {
 	Logger  *slog.Logger
 	// Now is the clock (default time.Now).
 	Now func() time.Time
+	// OnSucceeded, when set, is called after a run's success is committed
+	// (the application registers the adapter as a model version).
+	OnSucceeded func(ctx context.Context, r store.Run)
 }
 
 // Scheduler starts queued runs and supervises their workers.
@@ -276,6 +279,12 @@ func (s *Scheduler) supervise(ctx context.Context, id string, a *active) {
 		}
 		if err := s.transition(bg, id, store.RunRunning, store.RunSucceeded, u, "succeeded: adapter "+result.Digest); err != nil {
 			s.opts.Logger.Error("record run success", "run", id, "err", err)
+			return
+		}
+		if s.opts.OnSucceeded != nil {
+			if r, err := s.opts.Store.Run(bg, id); err == nil {
+				s.opts.OnSucceeded(bg, r)
+			}
 		}
 	}
 }

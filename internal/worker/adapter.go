@@ -22,6 +22,7 @@ type AdapterManifest struct {
 	Base    string        `json:"base"`    // base version id (fingerprint)
 	RunKey  string        `json:"run_key"` // run key that produced it
 	Labels  []string      `json:"labels,omitempty"`
+	Pooling string        `json:"pooling,omitempty"` // classification head pooling
 	Files   []AdapterFile `json:"files"`
 	Trained []string      `json:"trained"` // trained tensor names
 }
@@ -55,6 +56,9 @@ func (j *job) writeAdapter(ctx context.Context, r *recipe.Recipe, m *model.Model
 		return "", fmt.Errorf("write adapter: %w", err)
 	}
 	out := AdapterManifest{Format: "peft-lora", Task: string(r.Task), Base: j.spec.Inputs.Base.ID, RunKey: j.spec.Key, Labels: labels, Trained: names}
+	if r.Method.Head != nil && len(labels) > 0 {
+		out.Pooling = r.Method.Head.Pooling
+	}
 	entries, err := os.ReadDir(dir)
 	if err != nil {
 		return "", err

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"maps"
 	"math"
 	"path/filepath"
 	"slices"
@@ -55,8 +56,10 @@ type examples []engine.Example
 func (e examples) Len() int                     { return len(e) }
 func (e examples) Example(i int) engine.Example { return e[i] }
 
-// loadData reads one split of the dataset version and tokenizes it.
-func (j *job) loadData(ctx context.Context, r *recipe.Recipe, tok *tokenizer.Tokenizer, split string, labels []string) (examples, []string, error) {
+// loadData reads one split of the dataset version and tokenizes it. For
+// classification, labels fixes the class order (nil: the dataset's labels,
+// sorted).
+func (j *job) loadData(ctx context.Context, r *recipe.Recipe, tok *tokenizer.Tokenizer, split string, labels []string) ([]labeled, []string, error) {
 	var m data.Manifest
 	if err := j.readJSONBlob(ctx, j.spec.Inputs.Dataset.Manifest, &m); err != nil {
 		return nil, nil, fmt.Errorf("read dataset manifest: %w", err)
@@ -74,15 +77,20 @@ func (j *job) loadData(ctx context.Context, r *recipe.Recipe, tok *tokenizer.Tok
 	for i, l := range labels {
 		index[l] = i
 	}
-	var out examples
+	var out []labeled
 	err := data.ReadRecords(ctx, j.blobs, &m, split, func(rec data.Record) error {
+		l := labeled{id: rec.ID, text: rec.Text, label: rec.Label, fields: stringFields(rec.Metadata)}
 		switch r.Task {
 		case recipe.TaskClassify:
 			ids := tok.Encode(rec.Text, true)
 			if len(ids) == 0 {
 				return nil
 			}
-			out = append(out, engine.Example{Tokens: ids, Label: index[rec.Label]})
+			c, ok := index[rec.Label]
+			if !ok {
+				return errs.Invalid("dataset %s record %s: label %q is not one of the model's labels %v", m.ID, rec.ID, rec.Label, labels)
+			}
+			l.ex = engine.Example{Tokens: ids, Label: c}
 		case recipe.TaskSFT:
 			prompt, completion := rec.Prompt, rec.Completion
 			if len(rec.Messages) > 0 {
@@ -91,27 +99,51 @@ func (j *job) loadData(ctx context.Context, r *recipe.Recipe, tok *tokenizer.Tok
 					return err
 				}
 			}
-			p := tok.Encode(prompt, true)
-			c := tok.Encode(completion, false)
-			if eos := tok.EOS(); eos >= 0 {
-				c = append(c, eos)
-			}
-			ids := append(append([]int32{}, p...), c...)
-			mask := make([]bool, len(ids))
-			// Position i predicts token i+1: count the predictions of completion tokens.
-			for i := len(p) - 1; i < len(ids)-1; i++ {
-				if i >= 0 {
-					mask[i] = true
-				}
-			}
-			out = append(out, engine.Example{Tokens: ids, LossMask: mask, Label: -1})
+			l.text, l.label = prompt, completion
+			l.ex = sftExample(tok, prompt, completion)
 		}
+		out = append(out, l)
 		return nil
 	})
 	if err != nil {
 		return nil, nil, err
 	}
 	return out, labels, nil
+}
+
+// sftExample tokenizes prompt + completion + EOS with the loss on the
+// completion only: position i predicts token i+1.
+func sftExample(tok *tokenizer.Tokenizer, prompt, completion string) engine.Example {
+	p := tok.Encode(prompt, true)
+	c := tok.Encode(completion, false)
+	if eos := tok.EOS(); eos >= 0 {
+		c = append(c, eos)
+	}
+	ids := append(append([]int32{}, p...), c...)
+	mask := make([]bool, len(ids))
+	for i := max(len(p)-1, 0); i < len(ids)-1; i++ {
+		mask[i] = true
+	}
+	return engine.Example{Tokens: ids, LossMask: mask, Label: -1}
+}
+
+// stringFields keeps the string-valued metadata, for slicing reports.
+func stringFields(md map[string]any) map[string]string {
+	out := map[string]string{}
+	for k, v := range md {
+		if s, ok := v.(string); ok {
+			out[k] = s
+		}
+	}
+	return out
+}
+
+func examplesOf(set []labeled) examples {
+	out := make(examples, len(set))
+	for i, l := range set {
+		out[i] = l.ex
+	}
+	return out
 }
 
 // chatPair renders all but the last assistant turn as the prompt (with the
@@ -177,21 +209,31 @@ func (j *job) finetune(ctx context.Context, r *recipe.Recipe) error {
 	if err != nil {
 		return fmt.Errorf("build model: %w", err)
 	}
-	res, err := j.train(ctx, r, m, trainSet)
+	res, err := j.train(ctx, r, m, examplesOf(trainSet))
 	if err != nil {
 		return err
 	}
 	metrics := map[string]any{"steps": res.Step, "final_loss": res.Loss, "train_examples": len(trainSet),
 		"tokens": res.Tokens, "elapsed_s": res.Elapsed.Seconds(), "tokens_per_s": float64(res.Tokens) / math.Max(res.Elapsed.Seconds(), 1e-9)}
 	if r.Task == recipe.TaskClassify {
-		evalSet, _, err := j.loadData(ctx, r, base.tok, r.Data.EvalSplit, labels)
+		evalSet, _, err := j.loadData(ctx, r, base.tok, evalSplit(r), labels)
 		if err != nil {
 			return err
 		}
-		if acc, n, err := accuracy(m, evalSet, r.Train.BatchSize); err != nil {
-			return err
-		} else if n > 0 {
-			metrics["eval_split"], metrics["eval_examples"], metrics["eval_accuracy"] = r.Data.EvalSplit, n, acc
+		if len(evalSet) > 0 {
+			cand, err := predictClassify(m, evalSet, labels, r.Train.BatchSize)
+			if err != nil {
+				return err
+			}
+			champ, err := j.championPredictions(ctx, r, evalSet)
+			if err != nil {
+				return err
+			}
+			rm, err := j.report(ctx, r, trainSet, evalSet, cand, champ)
+			if err != nil {
+				return err
+			}
+			maps.Copy(metrics, rm)
 		}
 	}
 	digest, err := j.writeAdapter(ctx, r, m, base, labels)
@@ -258,36 +300,4 @@ func (j *job) hooks(ctx context.Context) train.Hooks {
 			return nil
 		},
 	}
-}
-
-// accuracy classifies examples in batches and returns the fraction right.
-func accuracy(m *model.Model, set examples, batch int) (float64, int, error) {
-	if batch <= 0 {
-		batch = 8
-	}
-	right := 0
-	for lo := 0; lo < len(set); lo += batch {
-		hi := min(lo+batch, len(set))
-		probs, err := m.Forward(engine.Batch{Examples: set[lo:hi]})
-		if err != nil {
-			return 0, 0, err
-		}
-		k := probs.Shape[len(probs.Shape)-1]
-		for i, ex := range set[lo:hi] {
-			row := probs.Data[i*k : (i+1)*k]
-			best := 0
-			for c := range row {
-				if row[c] > row[best] {
-					best = c
-				}
-			}
-			if best == ex.Label {
-				right++
-			}
-		}
-	}
-	if len(set) == 0 {
-		return 0, 0, nil
-	}
-	return float64(right) / float64(len(set)), len(set), nil
 }

@@ -1,0 +1,246 @@
+package app
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+
+	"github.com/tailor-ml/tailor/api"
+	"github.com/tailor-ml/tailor/internal/errs"
+	"github.com/tailor-ml/tailor/internal/eval"
+	"github.com/tailor-ml/tailor/internal/registry"
+	"github.com/tailor-ml/tailor/internal/run"
+	"github.com/tailor-ml/tailor/internal/store"
+)
+
+// runOutcome is what a finished training run reports in its metrics about
+// its adapter's evaluation (see internal/worker).
+type runOutcome struct {
+	Report      string   `json:"report"`
+	Verdict     string   `json:"verdict"`
+	FailedGates []string `json:"failed_gates"`
+	EvalDataset string   `json:"eval_dataset"`
+	EvalSplit   string   `json:"eval_split"`
+}
+
+// adapterHead is the part of a worker's adapter manifest the app reads.
+type adapterHead struct {
+	Format string `json:"format"`
+	Task   string `json:"task"`
+}
+
+// registerRun records the adapter of a succeeded run as a model version
+// named after its recipe, with its eval report. It is idempotent, so it runs
+// both when a run succeeds and when the server starts (to catch runs whose
+// registration a crash interrupted).
+func (a *App) registerRun(ctx context.Context, r store.Run) error {
+	if r.State != store.RunSucceeded || r.Result == "" {
+		return nil
+	}
+	var head adapterHead
+	if err := a.readJSON(ctx, r.Result, &head); err != nil || head.Format != "peft-lora" {
+		return nil // a pretraining run's model: it becomes a base, not a model version
+	}
+	var in run.Inputs
+	if err := json.Unmarshal(r.Inputs, &in); err != nil {
+		return fmt.Errorf("run %s inputs: %w", r.ID, err)
+	}
+	v, _, err := a.registry.Register(ctx, store.ModelVersion{Name: in.Recipe.Name, BaseID: r.BaseID, Adapter: r.Result, RunID: r.ID,
+		Task: head.Task, Lineage: r.Inputs})
+	if err != nil {
+		return fmt.Errorf("register run %s: %w", r.ID, err)
+	}
+	var out runOutcome
+	if len(r.Metrics) == 0 || json.Unmarshal(r.Metrics, &out) != nil || out.Report == "" {
+		return nil
+	}
+	for _, rep := range v.Reports {
+		if rep.Digest == out.Report {
+			return nil
+		}
+	}
+	verdict := store.Verdict(out.Verdict)
+	if verdict == "" {
+		verdict = "pass" // no gates: nothing failed
+	}
+	_, err = a.registry.AttachReport(ctx, v.ID, store.EvalReport{Digest: out.Report, DatasetID: out.EvalDataset, Split: out.EvalSplit,
+		Verdict: verdict, Failed: out.FailedGates})
+	if errors.Is(err, errs.ErrConflict) {
+		return nil
+	}
+	return err
+}
+
+// reconcile registers every succeeded run that is not yet a model version.
+func (a *App) reconcile(ctx context.Context) error {
+	runs, err := a.store.Runs(ctx, store.RunFilter{States: []store.RunState{store.RunSucceeded}})
+	if err != nil {
+		return err
+	}
+	for _, r := range runs {
+		if err := a.registerRun(ctx, r); err != nil {
+			a.logger.Error("register succeeded run", "run", r.ID, "err", err)
+		}
+	}
+	return nil
+}
+
+// champion resolves the model version a new run of recipe name is compared
+// with: the one behind the "champion" alias, with its base.
+func (a *App) champion(ctx context.Context, name string) (run.InputRef, run.InputRef, error) {
+	v, err := a.registry.Version(ctx, name, "champion")
+	if errors.Is(err, errs.ErrNotFound) {
+		return run.InputRef{}, run.InputRef{}, nil
+	}
+	if err != nil {
+		return run.InputRef{}, run.InputRef{}, err
+	}
+	bv, err := a.baseByID(ctx, v.BaseID)
+	if err != nil {
+		return run.InputRef{}, run.InputRef{}, fmt.Errorf("champion %s v%d: %w", name, v.Version, err)
+	}
+	return run.InputRef{Name: fmt.Sprintf("%s@v%d", name, v.Version), ID: v.ID, Version: v.Version, Manifest: v.Adapter},
+		run.InputRef{Name: bv.Name, ID: bv.ID, Version: bv.Version, Manifest: bv.Manifest}, nil
+}
+
+func (a *App) baseByID(ctx context.Context, id string) (store.BaseVersion, error) {
+	vs, err := a.store.BaseVersions(ctx, "")
+	if err != nil {
+		return store.BaseVersion{}, err
+	}
+	for _, v := range vs {
+		if v.ID == id {
+			return v, nil
+		}
+	}
+	return store.BaseVersion{}, errs.NotFound("base version %s", id)
+}
+
+func toAPIModel(v registry.Version) api.ModelVersion {
+	out := api.ModelVersion{ID: v.ID, Name: v.Name, Version: v.Version, BaseID: v.BaseID, Adapter: v.Adapter, RunID: v.RunID, Task: v.Task,
+		Labels: v.Labels, Lineage: v.Lineage, CreatedAt: v.CreatedAt, Verdict: string(v.Verdict), Aliases: v.Aliases, Reports: []api.EvalReportRef{}}
+	for _, r := range v.Reports {
+		out.Reports = append(out.Reports, api.EvalReportRef{Digest: r.Digest, DatasetID: r.DatasetID, Split: r.Split, Verdict: string(r.Verdict),
+			Failed: r.Failed, CreatedAt: r.CreatedAt})
+	}
+	return out
+}
+
+// Models lists model versions.
+func (a *App) Models(ctx context.Context, name string) ([]api.ModelVersion, error) {
+	vs, err := a.registry.Versions(ctx, name)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]api.ModelVersion, len(vs))
+	for i, v := range vs {
+		out[i] = toAPIModel(v)
+	}
+	return out, nil
+}
+
+// Model returns one model version by ref or alias.
+func (a *App) Model(ctx context.Context, name, ref string) (api.ModelVersion, error) {
+	v, err := a.registry.Version(ctx, name, ref)
+	if err != nil {
+		return api.ModelVersion{}, err
+	}
+	return toAPIModel(v), nil
+}
+
+// Promote points an alias at a version, subject to its gates and approvals.
+func (a *App) Promote(ctx context.Context, name string, p api.Promote) (api.Promotion, error) {
+	pr, err := a.registry.Promote(ctx, registry.PromoteRequest{Name: name, Version: p.Version, Alias: p.Alias, Reason: p.Reason,
+		Actor: p.Actor, Override: p.Override, OverrideReason: p.OverrideReason})
+	if err != nil {
+		return api.Promotion{}, err
+	}
+	var out api.Promotion
+	if pr.Move != nil {
+		m := toAPIMove(*pr.Move)
+		out.Move = &m
+	}
+	if pr.Approval != nil {
+		ap := toAPIApproval(*pr.Approval)
+		out.Approval = &ap
+	}
+	return out, nil
+}
+
+// Rollback moves an alias back to its previous target.
+func (a *App) Rollback(ctx context.Context, name string, r api.Rollback) (api.AliasMove, error) {
+	m, err := a.registry.Rollback(ctx, name, r.Alias, r.Reason, r.Actor)
+	if err != nil {
+		return api.AliasMove{}, err
+	}
+	return toAPIMove(m), nil
+}
+
+// AliasHistory lists alias moves.
+func (a *App) AliasHistory(ctx context.Context, name, alias string) ([]api.AliasMove, error) {
+	ms, err := a.registry.History(ctx, name, alias)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]api.AliasMove, len(ms))
+	for i, m := range ms {
+		out[i] = toAPIMove(m)
+	}
+	return out, nil
+}
+
+// Approvals lists approvals of a model.
+func (a *App) Approvals(ctx context.Context, name, state string) ([]api.Approval, error) {
+	as, err := a.registry.Approvals(ctx, name, store.ApprovalState(state))
+	if err != nil {
+		return nil, err
+	}
+	out := make([]api.Approval, len(as))
+	for i, ap := range as {
+		out[i] = toAPIApproval(ap)
+	}
+	return out, nil
+}
+
+// Decide approves or rejects a pending approval.
+func (a *App) Decide(ctx context.Context, id string, d api.Decision) (api.Approval, error) {
+	if d.Approve {
+		if _, err := a.registry.Approve(ctx, id, d.Actor, d.Reason); err != nil {
+			return api.Approval{}, err
+		}
+		ap, err := a.registry.Approval(ctx, id)
+		return toAPIApproval(ap), err
+	}
+	ap, err := a.registry.Reject(ctx, id, d.Actor, d.Reason)
+	return toAPIApproval(ap), err
+}
+
+// EvalReport returns a stored report with its Markdown rendering.
+func (a *App) EvalReport(ctx context.Context, digest string) (api.EvalReportBody, error) {
+	rc, err := a.blobs.Open(ctx, digest)
+	if err != nil {
+		return api.EvalReportBody{}, err
+	}
+	defer rc.Close()
+	raw, err := io.ReadAll(rc)
+	if err != nil {
+		return api.EvalReportBody{}, err
+	}
+	rep, err := eval.ParseReport(raw)
+	if err != nil {
+		return api.EvalReportBody{}, errs.Invalid("blob %s is not an eval report: %v", digest, err)
+	}
+	return api.EvalReportBody{Digest: digest, Report: raw, Markdown: rep.Markdown()}, nil
+}
+
+func toAPIMove(m store.AliasMove) api.AliasMove {
+	return api.AliasMove{Seq: m.Seq, Name: m.Name, Alias: m.Alias, From: m.From, To: m.To, Action: m.Action, Reason: m.Reason, Actor: m.Actor,
+		Override: m.Override, OverrideReason: m.OverrideReason, ApprovalID: m.ApprovalID, Time: m.Time}
+}
+
+func toAPIApproval(ap store.Approval) api.Approval {
+	return api.Approval{ID: ap.ID, Name: ap.Name, Alias: ap.Alias, Target: ap.Target, Reason: ap.Reason, Override: ap.Override,
+		RequestedBy: ap.RequestedBy, RequestedAt: ap.RequestedAt, State: string(ap.State), DecidedBy: ap.DecidedBy, DecisionReason: ap.DecisionReason}
+}

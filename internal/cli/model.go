@@ -1,0 +1,252 @@
+package cli
+
+import (
+	"flag"
+	"fmt"
+	"strings"
+	"text/tabwriter"
+
+	"github.com/tailor-ml/tailor/api"
+)
+
+func modelCommand() *command {
+	return &command{name: "model", usage: "list, show, promote and roll back model versions", subs: []*command{
+		{name: "list", usage: "list [NAME]: model versions with verdicts and aliases", run: modelList},
+		{name: "show", usage: "show NAME[@VERSION|@ALIAS]", run: modelShow},
+		{name: "promote", usage: "promote NAME VERSION --alias champion --reason TEXT [--override --override-reason TEXT]", run: modelPromote},
+		{name: "rollback", usage: "rollback NAME --alias champion --reason TEXT", run: modelRollback},
+		{name: "history", usage: "history NAME [--alias A]: every alias move", run: modelHistory},
+		{name: "approvals", usage: "approvals NAME [--state pending]", run: modelApprovals},
+		{name: "approve", usage: "approve APPROVAL --reason TEXT", run: func(e *env, args []string) error { return modelDecide(e, args, true) }},
+		{name: "reject", usage: "reject APPROVAL --reason TEXT", run: func(e *env, args []string) error { return modelDecide(e, args, false) }},
+	}}
+}
+
+// actorFlag is who the CLI says is acting: --actor, $TAILOR_ACTOR or $USER.
+func actorFlag(fs *flag.FlagSet, e *env) *string {
+	def := e.getenv("TAILOR_ACTOR")
+	if def == "" {
+		def = e.getenv("USER")
+	}
+	if def == "" {
+		def = "cli"
+	}
+	return fs.String("actor", def, "who is acting (env TAILOR_ACTOR, default $USER)")
+}
+
+func modelList(e *env, args []string) error {
+	fs := flag.NewFlagSet("model list", flag.ContinueOnError)
+	var cf clientFlags
+	cf.register(fs, e)
+	pos, err := parse(fs, args, 0, 1)
+	if err != nil {
+		return err
+	}
+	c, err := cf.client()
+	if err != nil {
+		return err
+	}
+	name := ""
+	if len(pos) == 1 {
+		name = pos[0]
+	}
+	vs, err := c.Models(e.ctx, name)
+	if err != nil {
+		return err
+	}
+	if cf.output == "json" {
+		return printJSON(e.stdout, vs)
+	}
+	tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "NAME\tVERSION\tTASK\tVERDICT\tALIASES\tRUN\tADAPTER\tCREATED")
+	for _, v := range vs {
+		fmt.Fprintf(tw, "%s\tv%d\t%s\t%s\t%s\t%s\t%s\t%s\n", v.Name, v.Version, v.Task, orNone(v.Verdict), orNone(strings.Join(v.Aliases, ",")),
+			orNone(v.RunID), short(v.Adapter), v.CreatedAt.Format("2006-01-02 15:04:05"))
+	}
+	return tw.Flush()
+}
+
+func modelShow(e *env, args []string) error {
+	fs := flag.NewFlagSet("model show", flag.ContinueOnError)
+	var cf clientFlags
+	cf.register(fs, e)
+	pos, err := parse(fs, args, 1, 1)
+	if err != nil {
+		return err
+	}
+	c, err := cf.client()
+	if err != nil {
+		return err
+	}
+	name, ref := splitRef(pos[0])
+	v, err := c.Model(e.ctx, name, ref)
+	if err != nil {
+		return err
+	}
+	if cf.output == "json" {
+		return printJSON(e.stdout, v)
+	}
+	fmt.Fprintf(e.stdout, "model    %s v%d\nid       %s\ntask     %s\nbase     %s\nadapter  %s\nrun      %s\naliases  %s\nverdict  %s\ncreated  %s\n",
+		v.Name, v.Version, v.ID, v.Task, v.BaseID, orNone(v.Adapter), orNone(v.RunID), orNone(strings.Join(v.Aliases, ", ")), orNone(v.Verdict),
+		v.CreatedAt.Format("2006-01-02 15:04:05"))
+	for _, r := range v.Reports {
+		fmt.Fprintf(e.stdout, "report   %s on %s/%s: %s\n", r.Digest, short(r.DatasetID), r.Split, r.Verdict)
+		for _, f := range r.Failed {
+			fmt.Fprintf(e.stdout, "         failed: %s\n", f)
+		}
+	}
+	return nil
+}
+
+func modelPromote(e *env, args []string) error {
+	fs := flag.NewFlagSet("model promote", flag.ContinueOnError)
+	var cf clientFlags
+	cf.register(fs, e)
+	var p api.Promote
+	fs.StringVar(&p.Alias, "alias", "champion", "alias to move")
+	fs.StringVar(&p.Reason, "reason", "", "why this version should serve (required)")
+	fs.BoolVar(&p.Override, "override", false, "promote despite failing or missing gates")
+	fs.StringVar(&p.OverrideReason, "override-reason", "", "why the gates are overridden (required with --override)")
+	actor := actorFlag(fs, e)
+	pos, err := parse(fs, args, 2, 2)
+	if err != nil {
+		return err
+	}
+	c, err := cf.client()
+	if err != nil {
+		return err
+	}
+	p.Version, p.Actor = pos[1], *actor
+	res, err := c.Promote(e.ctx, pos[0], p)
+	if err != nil {
+		return err
+	}
+	if cf.output == "json" {
+		return printJSON(e.stdout, res)
+	}
+	if res.Approval != nil {
+		fmt.Fprintf(e.stdout, "approval %s pending: %s@%s -> %s needs a second person (`tailor model approve %s --reason ...`)\n",
+			res.Approval.ID, pos[0], res.Approval.Alias, short(res.Approval.Target), res.Approval.ID)
+		return nil
+	}
+	m := res.Move
+	fmt.Fprintf(e.stdout, "%s@%s: %s -> %s (%s)\n", m.Name, m.Alias, orNone(short(m.From)), short(m.To), m.Reason)
+	return nil
+}
+
+func modelRollback(e *env, args []string) error {
+	fs := flag.NewFlagSet("model rollback", flag.ContinueOnError)
+	var cf clientFlags
+	cf.register(fs, e)
+	var r api.Rollback
+	fs.StringVar(&r.Alias, "alias", "champion", "alias to move back")
+	fs.StringVar(&r.Reason, "reason", "", "why (required)")
+	actor := actorFlag(fs, e)
+	pos, err := parse(fs, args, 1, 1)
+	if err != nil {
+		return err
+	}
+	c, err := cf.client()
+	if err != nil {
+		return err
+	}
+	r.Actor = *actor
+	m, err := c.Rollback(e.ctx, pos[0], r)
+	if err != nil {
+		return err
+	}
+	if cf.output == "json" {
+		return printJSON(e.stdout, m)
+	}
+	fmt.Fprintf(e.stdout, "%s@%s: %s -> %s (rollback: %s)\n", m.Name, m.Alias, short(m.From), short(m.To), m.Reason)
+	return nil
+}
+
+func modelHistory(e *env, args []string) error {
+	fs := flag.NewFlagSet("model history", flag.ContinueOnError)
+	var cf clientFlags
+	cf.register(fs, e)
+	alias := fs.String("alias", "", "only this alias")
+	pos, err := parse(fs, args, 1, 1)
+	if err != nil {
+		return err
+	}
+	c, err := cf.client()
+	if err != nil {
+		return err
+	}
+	ms, err := c.AliasHistory(e.ctx, pos[0], *alias)
+	if err != nil {
+		return err
+	}
+	if cf.output == "json" {
+		return printJSON(e.stdout, ms)
+	}
+	tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "TIME\tALIAS\tACTION\tFROM\tTO\tACTOR\tREASON")
+	for _, m := range ms {
+		reason := m.Reason
+		if m.Override {
+			reason += " [override: " + m.OverrideReason + "]"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", m.Time.Format("2006-01-02 15:04:05"), m.Alias, m.Action, orNone(short(m.From)), short(m.To), m.Actor, reason)
+	}
+	return tw.Flush()
+}
+
+func modelApprovals(e *env, args []string) error {
+	fs := flag.NewFlagSet("model approvals", flag.ContinueOnError)
+	var cf clientFlags
+	cf.register(fs, e)
+	state := fs.String("state", "", "pending, approved or rejected")
+	pos, err := parse(fs, args, 1, 1)
+	if err != nil {
+		return err
+	}
+	c, err := cf.client()
+	if err != nil {
+		return err
+	}
+	as, err := c.Approvals(e.ctx, pos[0], *state)
+	if err != nil {
+		return err
+	}
+	if cf.output == "json" {
+		return printJSON(e.stdout, as)
+	}
+	tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "ID\tSTATE\tALIAS\tTARGET\tREQUESTED BY\tREASON")
+	for _, a := range as {
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", a.ID, a.State, a.Alias, short(a.Target), a.RequestedBy, a.Reason)
+	}
+	return tw.Flush()
+}
+
+func modelDecide(e *env, args []string, approve bool) error {
+	name := "model reject"
+	if approve {
+		name = "model approve"
+	}
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	var cf clientFlags
+	cf.register(fs, e)
+	reason := fs.String("reason", "", "why (required)")
+	actor := actorFlag(fs, e)
+	pos, err := parse(fs, args, 1, 1)
+	if err != nil {
+		return err
+	}
+	c, err := cf.client()
+	if err != nil {
+		return err
+	}
+	a, err := c.Decide(e.ctx, pos[0], api.Decision{Approve: approve, Reason: *reason, Actor: *actor})
+	if err != nil {
+		return err
+	}
+	if cf.output == "json" {
+		return printJSON(e.stdout, a)
+	}
+	fmt.Fprintf(e.stdout, "%s %s by %s\n", a.ID, a.State, a.DecidedBy)
+	return nil
+}

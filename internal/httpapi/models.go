@@ -1,0 +1,58 @@
+package httpapi
+
+import (
+	"encoding/json"
+	"net/http"
+
+	"github.com/tailor-ml/tailor/api"
+	"github.com/tailor-ml/tailor/internal/errs"
+)
+
+func (s *server) modelRoutes(mux *http.ServeMux) {
+	mux.Handle("GET /v1/registry/models", s.handle(func(r *http.Request) (any, error) {
+		return s.svc.Models(r.Context(), r.URL.Query().Get("name"))
+	}))
+	mux.Handle("GET /v1/registry/models/{name}/versions/{ref}", s.handle(func(r *http.Request) (any, error) {
+		return s.svc.Model(r.Context(), r.PathValue("name"), r.PathValue("ref"))
+	}))
+	mux.Handle("POST /v1/registry/models/{name}/promote", s.handle(func(r *http.Request) (any, error) {
+		var p api.Promote
+		if err := decodeBody(r, &p); err != nil {
+			return nil, err
+		}
+		return s.svc.Promote(r.Context(), r.PathValue("name"), p)
+	}))
+	mux.Handle("POST /v1/registry/models/{name}/rollback", s.handle(func(r *http.Request) (any, error) {
+		var p api.Rollback
+		if err := decodeBody(r, &p); err != nil {
+			return nil, err
+		}
+		return s.svc.Rollback(r.Context(), r.PathValue("name"), p)
+	}))
+	mux.Handle("GET /v1/registry/models/{name}/history", s.handle(func(r *http.Request) (any, error) {
+		return s.svc.AliasHistory(r.Context(), r.PathValue("name"), r.URL.Query().Get("alias"))
+	}))
+	mux.Handle("GET /v1/registry/models/{name}/approvals", s.handle(func(r *http.Request) (any, error) {
+		return s.svc.Approvals(r.Context(), r.PathValue("name"), r.URL.Query().Get("state"))
+	}))
+	mux.Handle("POST /v1/registry/approvals/{id}", s.handle(func(r *http.Request) (any, error) {
+		var d api.Decision
+		if err := decodeBody(r, &d); err != nil {
+			return nil, err
+		}
+		return s.svc.Decide(r.Context(), r.PathValue("id"), d)
+	}))
+	mux.Handle("GET /v1/reports/{digest}", s.handle(func(r *http.Request) (any, error) {
+		return s.svc.EvalReport(r.Context(), r.PathValue("digest"))
+	}))
+}
+
+// decodeBody reads a small JSON request body into v.
+func decodeBody(r *http.Request, v any) error {
+	dec := json.NewDecoder(http.MaxBytesReader(nil, r.Body, 1<<20))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		return errs.Invalid("%s %s: request body: %v", r.Method, r.URL.Path, err)
+	}
+	return nil
+}
