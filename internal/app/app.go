@@ -56,10 +56,10 @@ type Options struct {
 
 // App implements the application's operations.
 type App struct {
-	opts   Options
-	store  store.Store
-	blobs  *local.Store
-	bus    *bus.Bus
+	opts     Options
+	store    store.Store
+	blobs    *local.Store
+	bus      *bus.Bus
 	sched    *run.Scheduler
 	registry *registry.Registry
 	logger   *slog.Logger
