@@ -183,23 +183,32 @@ func (r *Registry) view(ctx context.Context, v store.ModelVersion, aliases []sto
 }
 
 // Versions lists the versions of name, oldest first.
+//
+// An empty name lists the versions of every model (and no model is not an
+// error then).
 func (r *Registry) Versions(ctx context.Context, name string) ([]Version, error) {
-	if err := CheckName(name); err != nil {
-		return nil, err
+	if name != "" {
+		if err := CheckName(name); err != nil {
+			return nil, err
+		}
 	}
 	vs, err := r.opts.Store.ModelVersions(ctx, name)
 	if err != nil {
 		return nil, err
 	}
-	if len(vs) == 0 {
+	if len(vs) == 0 && name != "" {
 		return nil, errs.NotFound("model %q: not found; register a version first", name)
 	}
-	aliases, err := r.opts.Store.Aliases(ctx, Kind, name)
-	if err != nil {
-		return nil, err
-	}
 	out := make([]Version, 0, len(vs))
+	byName := map[string][]store.Alias{}
 	for _, v := range vs {
+		aliases, ok := byName[v.Name]
+		if !ok {
+			if aliases, err = r.opts.Store.Aliases(ctx, Kind, v.Name); err != nil {
+				return nil, err
+			}
+			byName[v.Name] = aliases
+		}
 		x, err := r.view(ctx, v, aliases)
 		if err != nil {
 			return nil, err

@@ -34,7 +34,7 @@ func (j *job) championPredictions(ctx context.Context, r *recipe.Recipe, set []l
 	}
 	retok := make([]labeled, len(set))
 	for i, s := range set {
-		s.ex.Tokens = tok.Encode(s.text, true)
+		s.ex.Tokens = truncate(tok.Encode(s.text, true), maxTokens(r, m.Config()))
 		s.ex.Label = index[s.label]
 		retok[i] = s
 	}

@@ -59,7 +59,10 @@ func (e examples) Example(i int) engine.Example { return e[i] }
 // loadData reads one split of the dataset version and tokenizes it. For
 // classification, labels fixes the class order (nil: the dataset's labels,
 // sorted).
-func (j *job) loadData(ctx context.Context, r *recipe.Recipe, tok *tokenizer.Tokenizer, split string, labels []string) ([]labeled, []string, error) {
+//
+// Examples are cut to maxLen tokens, the same way for training and
+// evaluation: classification keeps the first tokens, SFT the prompt's end.
+func (j *job) loadData(ctx context.Context, r *recipe.Recipe, tok *tokenizer.Tokenizer, split string, labels []string, maxLen int) ([]labeled, []string, error) {
 	var m data.Manifest
 	if err := j.readJSONBlob(ctx, j.spec.Inputs.Dataset.Manifest, &m); err != nil {
 		return nil, nil, fmt.Errorf("read dataset manifest: %w", err)
@@ -82,7 +85,7 @@ func (j *job) loadData(ctx context.Context, r *recipe.Recipe, tok *tokenizer.Tok
 		l := labeled{id: rec.ID, text: rec.Text, label: rec.Label, fields: stringFields(rec.Metadata)}
 		switch r.Task {
 		case recipe.TaskClassify:
-			ids := tok.Encode(rec.Text, true)
+			ids := truncate(tok.Encode(rec.Text, true), maxLen)
 			if len(ids) == 0 {
 				return nil
 			}
@@ -100,7 +103,7 @@ func (j *job) loadData(ctx context.Context, r *recipe.Recipe, tok *tokenizer.Tok
 				}
 			}
 			l.text, l.label = prompt, completion
-			l.ex = sftExample(tok, prompt, completion)
+			l.ex = sftExample(tok, prompt, completion, maxLen)
 		}
 		out = append(out, l)
 		return nil
@@ -112,12 +115,17 @@ func (j *job) loadData(ctx context.Context, r *recipe.Recipe, tok *tokenizer.Tok
 }
 
 // sftExample tokenizes prompt + completion + EOS with the loss on the
-// completion only: position i predicts token i+1.
-func sftExample(tok *tokenizer.Tokenizer, prompt, completion string) engine.Example {
+// completion only: position i predicts token i+1. Over maxLen, the
+// completion is cut at its end and the prompt loses its beginning.
+func sftExample(tok *tokenizer.Tokenizer, prompt, completion string, maxLen int) engine.Example {
 	p := tok.Encode(prompt, true)
 	c := tok.Encode(completion, false)
 	if eos := tok.EOS(); eos >= 0 {
 		c = append(c, eos)
+	}
+	if maxLen > 0 && len(p)+len(c) > maxLen {
+		c = truncate(c, maxLen-1)
+		p = p[len(p)-min(len(p), maxLen-len(c)):]
 	}
 	ids := append(append([]int32{}, p...), c...)
 	mask := make([]bool, len(ids))
@@ -125,6 +133,22 @@ func sftExample(tok *tokenizer.Tokenizer, prompt, completion string) engine.Exam
 		mask[i] = true
 	}
 	return engine.Example{Tokens: ids, LossMask: mask, Label: -1}
+}
+
+// truncate cuts ids to maxLen tokens (0: no limit).
+func truncate(ids []int32, maxLen int) []int32 {
+	if maxLen > 0 && len(ids) > maxLen {
+		return ids[:maxLen]
+	}
+	return ids
+}
+
+// maxTokens is the longest example a model takes under recipe r.
+func maxTokens(r *recipe.Recipe, cfg engine.Config) int {
+	if r.Train.MaxSeqLen > 0 && (cfg.MaxPositions == 0 || r.Train.MaxSeqLen < cfg.MaxPositions) {
+		return r.Train.MaxSeqLen
+	}
+	return cfg.MaxPositions
 }
 
 // stringFields keeps the string-valued metadata, for slicing reports.
@@ -198,7 +222,8 @@ func (j *job) finetune(ctx context.Context, r *recipe.Recipe) error {
 		return err
 	}
 	j.base = base
-	trainSet, labels, err := j.loadData(ctx, r, base.tok, r.Data.Split, nil)
+	maxLen := maxTokens(r, base.manifest.Config)
+	trainSet, labels, err := j.loadData(ctx, r, base.tok, r.Data.Split, nil, maxLen)
 	if err != nil {
 		return err
 	}
@@ -216,7 +241,7 @@ func (j *job) finetune(ctx context.Context, r *recipe.Recipe) error {
 	metrics := map[string]any{"steps": res.Step, "final_loss": res.Loss, "train_examples": len(trainSet),
 		"tokens": res.Tokens, "elapsed_s": res.Elapsed.Seconds(), "tokens_per_s": float64(res.Tokens) / math.Max(res.Elapsed.Seconds(), 1e-9)}
 	if r.Task == recipe.TaskClassify {
-		evalSet, _, err := j.loadData(ctx, r, base.tok, evalSplit(r), labels)
+		evalSet, _, err := j.loadData(ctx, r, base.tok, evalSplit(r), labels, maxLen)
 		if err != nil {
 			return err
 		}

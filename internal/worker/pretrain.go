@@ -95,7 +95,7 @@ func (j *job) pretrain(ctx context.Context, r *recipe.Recipe) error {
 	if err != nil {
 		return err
 	}
-	if ppl, n, err := perplexity(m, heldOut, r.Train.MaxSeqLen, r.Train.BatchSize); err != nil {
+	if ppl, n, err := perplexity(m, heldOut, r.Train.MaxSeqLen, r.Train.BatchSize, maxEvalTokens); err != nil {
 		return err
 	} else if n > 0 {
 		metrics["eval_split"], metrics["eval_tokens"], metrics["eval_perplexity"] = r.Data.EvalSplit, n, ppl
@@ -214,15 +214,20 @@ func paramCount(w map[string]engine.Tensor) int64 {
 	return n
 }
 
-// perplexity is exp of the mean next-token loss over examples, each cut to
-// maxLen tokens, summed in a fixed order in float64.
-func perplexity(m *model.Model, set examples, maxLen, batch int) (float64, int, error) {
+// maxEvalTokens bounds the held-out perplexity evaluation: the first
+// examples of the split, in order, up to this many predicted tokens.
+const maxEvalTokens = 65536
+
+// perplexity is exp of the mean next-token loss over the first examples (up
+// to limit predicted tokens), each cut to maxLen tokens, summed in a fixed
+// order in float64.
+func perplexity(m *model.Model, set examples, maxLen, batch, limit int) (float64, int, error) {
 	if batch <= 0 {
 		batch = 8
 	}
 	var nll float64
 	n := 0
-	for lo := 0; lo < len(set); lo += batch {
+	for lo := 0; lo < len(set) && n < limit; lo += batch {
 		rows := make([]engine.Example, 0, batch)
 		for _, ex := range set[lo:min(lo+batch, len(set))] {
 			if maxLen > 0 && len(ex.Tokens) > maxLen {

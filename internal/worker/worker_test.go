@@ -6,6 +6,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -15,6 +16,7 @@ import (
 	"github.com/tailor-ml/tailor/internal/data"
 	"github.com/tailor-ml/tailor/internal/engine"
 	"github.com/tailor-ml/tailor/internal/engine/tokenizer"
+	"github.com/tailor-ml/tailor/internal/eval"
 	"github.com/tailor-ml/tailor/internal/recipe"
 	"github.com/tailor-ml/tailor/internal/run"
 	"github.com/tailor-ml/tailor/internal/seedmodel"
@@ -232,5 +234,70 @@ region: local
 	spec.RunID = "run-t2"
 	if again := result(t, runWorker(t, spec)); again.Digest != res.Digest {
 		t.Fatalf("same pretrain spec gave %s and %s", res.Digest, again.Digest)
+	}
+}
+
+// TestClassifyReport: long texts are cut to the model's length for training
+// and evaluation alike, and the run ends with a stored eval report whose
+// failing gate is named.
+func TestClassifyReport(t *testing.T) {
+	var b strings.Builder
+	for i := 0; i < 200; i++ {
+		label, word := "ham", "meeting"
+		if i%2 == 1 {
+			label, word = "spam", "prize"
+		}
+		fmt.Fprintf(&b, "{\"id\":\"c%d\",\"text\":\"%s\",\"label\":%q,\"metadata\":{\"group\":\"g%d\"}}\n", i, strings.Repeat(word+" ", 150+i), label, i%3)
+	}
+	src := `name: long-cls
+task: classify
+base: b
+data:
+  dataset: d
+method:
+  kind: lora
+  lora:
+    rank: 4
+train:
+  max_steps: 10
+  batch_size: 8
+  learning_rate: 0.01
+seed: 2
+eval:
+  suite:
+    - metric: macro_f1
+      split: test
+  gates:
+    - metric: macro_f1
+      op: ">"
+      value: 0.5
+    - latency_p95_ms: 0.00001
+region: local
+`
+	spec := setup(t, "classify", b.String(), src) // max positions 128 < 150+ tokens
+	res := result(t, runWorker(t, spec))
+	var m struct {
+		Report      string   `json:"report"`
+		Verdict     string   `json:"verdict"`
+		FailedGates []string `json:"failed_gates"`
+		EvalSplit   string   `json:"eval_split"`
+	}
+	json.Unmarshal(res.Metrics, &m)
+	if m.Report == "" || m.Verdict != "fail" || len(m.FailedGates) != 1 || !strings.Contains(m.FailedGates[0], "p95_ms") || m.EvalSplit != "test" {
+		t.Fatalf("metrics %s", res.Metrics)
+	}
+	blobs, _ := local.Open(spec.BlobDir)
+	rc, err := blobs.Open(context.Background(), m.Report)
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw, _ := io.ReadAll(rc)
+	rc.Close()
+	rep, err := eval.ParseReport(raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := rep.Slice("group=g1"); !ok || len(rep.Baselines) == 0 {
+		t.Fatalf("report lacks the metadata slice or baselines: %s", raw)
 	}
 }

@@ -9,9 +9,15 @@ forward. Prints one line per case and thread count:
 (mean over --iters steps, and the fastest single step: on a shared machine
 the fastest step is the least disturbed estimate).
 
-usage: /usr/bin/python3 bench.py [--threads 1,2] [--iters 10]"""
+Each thread count runs in its own interpreter with OPENBLAS_NUM_THREADS and
+OMP_NUM_THREADS set to it, because torch.set_num_threads does not limit the
+OpenBLAS pool that torch's matrix products use; "default" runs with the
+environment as it is (here: 1 intra-op thread, OpenBLAS using every core).
+
+usage: /usr/bin/python3 bench.py [--threads default,1,2] [--iters 10]"""
 import argparse
 import os
+import subprocess
 import sys
 import time
 
@@ -77,15 +83,25 @@ def step(m, params, ids, targets, case):
 
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("--threads", default="1,2")
+    ap.add_argument("--threads", default="default,1,2")
+    ap.add_argument("--child", help=argparse.SUPPRESS)
     ap.add_argument("--iters", type=int, default=10)
     ap.add_argument("--cases", default="train_full,train_lora,forward")
     a = ap.parse_args()
+    if a.child is None:
+        for t in a.threads.split(","):
+            env = dict(os.environ)
+            if t != "default":
+                env["OPENBLAS_NUM_THREADS"] = env["OMP_NUM_THREADS"] = t
+            subprocess.run([sys.executable, __file__, "--child", t, "--iters", str(a.iters), "--cases", a.cases],
+                           env=env, check=True)
+        return
     g = torch.Generator().manual_seed(1)
     ids = torch.randint(0, CFG["vocab"], (BATCH, SEQ), generator=g)
     targets = torch.cat([ids[:, 1:], torch.full((BATCH, 1), -100)], dim=1)
-    for threads in [int(t) for t in a.threads.split(",")]:
-        torch.set_num_threads(threads)
+    for threads in [a.child]:
+        if threads != "default":
+            torch.set_num_threads(int(threads))
         for case in a.cases.split(","):
             m, params = build(case)
             for _ in range(2):

@@ -92,3 +92,13 @@ func split[T float32 | float64](w int, transA, transB bool, m, n, k int, a []T, 
 	run(0, total/w)
 	wg.Wait()
 }
+
+// Serial returns a GEMM that runs each product on the calling goroutine:
+// the inner GEMM of a Split, g itself otherwise. Callers that already
+// spread independent products over workers use it to avoid nesting.
+func Serial(g GEMM) GEMM {
+	if s, ok := g.(Split); ok {
+		return s.Inner
+	}
+	return g
+}

@@ -32,6 +32,7 @@ type Model struct {
 	score   *nn.Linear[f32]
 	loras   []*loraRef
 	params  []*engine.Param
+	dropPCG *rand.PCG
 	dropRNG *rand.Rand
 
 	acts activations
@@ -72,8 +73,9 @@ func New(cfg engine.Config, weights map[string]engine.Tensor, opts Options) (*Mo
 	}
 	m := &Model{cfg: c, fam: fam, opts: opts, base: base,
 		rt:      &nn.Runtime{GEMM: opts.GEMM, Workers: opts.Workers},
-		dropRNG: rand.New(rand.NewPCG(opts.Seed, 0xd50f)),
+		dropPCG: rand.NewPCG(opts.Seed, 0xd50f),
 	}
+	m.dropRNG = rand.New(m.dropPCG)
 	b := &builder{m: m, init: rand.New(rand.NewPCG(opts.Seed, 0x10a4)), targets: map[string]bool{}}
 	for _, t := range opts.LoRA.Targets {
 		b.targets[t] = false
@@ -87,6 +89,18 @@ func New(cfg engine.Config, weights map[string]engine.Tensor, opts Options) (*Mo
 		}
 	}
 	return m, nil
+}
+
+// RNGState returns the LoRA dropout generator's state, for checkpoints: a
+// run resumed with SetRNGState draws the same masks as an uninterrupted one.
+func (m *Model) RNGState() ([]byte, error) { return m.dropPCG.MarshalBinary() }
+
+// SetRNGState restores a state saved by RNGState.
+func (m *Model) SetRNGState(b []byte) error {
+	if err := m.dropPCG.UnmarshalBinary(b); err != nil {
+		return errs.Invalid("model: dropout RNG state: %v", err)
+	}
+	return nil
 }
 
 // Config returns the normalized configuration.

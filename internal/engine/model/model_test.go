@@ -335,3 +335,40 @@ func FuzzForward(f *testing.F) {
 		}
 	})
 }
+
+// TestRNGStateResume: restoring the dropout RNG state replays the same step.
+func TestRNGStateResume(t *testing.T) {
+	c := tinyLlama()
+	m, err := New(c, nil, Options{Method: LoRA, Seed: 5, LoRA: LoRAOptions{Rank: 2, Alpha: 4, Dropout: 0.3}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range m.Params() { // B starts at zero, which hides the masks
+		for i := range p.Data {
+			p.Data[i] += float32(i%5-2) * 0.05
+		}
+	}
+	b := parityBatch(c)
+	state, err := m.RNGState()
+	if err != nil {
+		t.Fatal(err)
+	}
+	first, _, err := m.ForwardBackward(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	second, _, _ := m.ForwardBackward(b)
+	if first == second {
+		t.Fatal("dropout masks did not change between steps")
+	}
+	if err := m.SetRNGState(state); err != nil {
+		t.Fatal(err)
+	}
+	again, _, _ := m.ForwardBackward(b)
+	if again != first {
+		t.Fatalf("replayed loss %v, first %v", again, first)
+	}
+	if err := m.SetRNGState([]byte("junk")); !errors.Is(err, errs.ErrInvalid) {
+		t.Fatalf("bad state: %v", err)
+	}
+}

@@ -2,6 +2,8 @@ package nn
 
 import (
 	"math"
+
+	"github.com/tailor-ml/tailor/internal/engine/gemm"
 )
 
 // SelfAttention is causal multi-head self-attention with grouped-query
@@ -10,8 +12,10 @@ import (
 // either separate (Q, K, V, Llama/Qwen2) or one fused QKV (GPT-2 c_attn,
 // output columns q | k | v). Rope is nil for learned positions.
 //
-// The core works on strided views of q, k and v with a query position
-// offset, so a key/value cache can later feed it rows from earlier steps.
+// The core (attend) reads q, k and v as strided per-head views and RoPE
+// takes a position offset, so a key/value cache can be added by letting
+// attend take tq query rows against tk ≥ tq cached key rows (the causal
+// limit of query row i becomes i + tk − tq); it is not built yet.
 type SelfAttention[T Float] struct {
 	Heads, KVHeads, HeadDim int
 	Q, K, V, QKV, O         *Linear[T]
@@ -70,32 +74,27 @@ func (a *SelfAttention[T]) Forward(rt *Runtime, x []T, batch, seq int, y []T) {
 }
 
 // attend computes probs = softmax(scale·q·kᵀ) (causal) and ctx = probs·v.
+// Work is split over (example, key/value head) pairs, each done entirely by
+// one worker with serial GEMMs, so the partition fixes every result.
 func (a *SelfAttention[T]) attend(rt *Runtime, batch, seq int) {
-	g, hd, tt := rt.GEMM, a.HeadDim, seq*seq
+	g, hd, tt := gemm.Serial(rt.GEMM), a.HeadDim, seq*seq
 	scale := T(1 / math.Sqrt(float64(hd)))
 	group := a.Heads / a.KVHeads
 	qd, _ := a.dims()
-	for b := 0; b < batch; b++ {
-		for h := 0; h < a.Heads; h++ {
-			kh := h / group
-			MatMul(g, false, true, seq, seq, hd, scale,
-				a.qv[b*seq*a.ldq+h*hd:], a.ldq, a.kv[b*seq*a.ldk+kh*hd:], a.ldk,
-				0, a.probs[(b*a.Heads+h)*tt:], seq)
-		}
-	}
-	rt.Parallel(batch*a.Heads*seq, func(lo, hi int) {
-		for r := lo; r < hi; r++ {
-			softmaxCausal(a.probs[r*seq:(r+1)*seq], r%seq+1)
+	rt.Parallel(batch*a.KVHeads, func(lo, hi int) {
+		for pair := lo; pair < hi; pair++ {
+			b, kh := pair/a.KVHeads, pair%a.KVHeads
+			k, v := a.kv[b*seq*a.ldk+kh*hd:], a.vv[b*seq*a.ldv+kh*hd:]
+			for h := kh * group; h < (kh+1)*group; h++ {
+				p := a.probs[(b*a.Heads+h)*tt : (b*a.Heads+h+1)*tt]
+				MatMul(g, false, true, seq, seq, hd, scale, a.qv[b*seq*a.ldq+h*hd:], a.ldq, k, a.ldk, 0, p, seq)
+				for i := 0; i < seq; i++ {
+					softmaxCausal(p[i*seq:(i+1)*seq], i+1)
+				}
+				MatMul(g, false, false, seq, hd, seq, 1, p, seq, v, a.ldv, 0, a.ctx[b*seq*qd+h*hd:], qd)
+			}
 		}
 	})
-	for b := 0; b < batch; b++ {
-		for h := 0; h < a.Heads; h++ {
-			kh := h / group
-			MatMul(g, false, false, seq, hd, seq, 1,
-				a.probs[(b*a.Heads+h)*tt:], seq, a.vv[b*seq*a.ldv+kh*hd:], a.ldv,
-				0, a.ctx[b*seq*qd+h*hd:], qd)
-		}
-	}
 }
 
 // softmaxCausal normalises row[:n] and zeroes row[n:].
@@ -145,47 +144,44 @@ func (a *SelfAttention[T]) Backward(rt *Runtime, x []T, dy, dx []T, accumulate b
 }
 
 func (a *SelfAttention[T]) attendBackward(rt *Runtime, batch, seq int) {
-	g, hd, tt := rt.GEMM, a.HeadDim, seq*seq
+	g, hd, tt := gemm.Serial(rt.GEMM), a.HeadDim, seq*seq
 	scale := T(1 / math.Sqrt(float64(hd)))
 	group := a.Heads / a.KVHeads
 	qd, _ := a.dims()
-	for b := 0; b < batch; b++ {
-		for h := 0; h < a.Heads; h++ {
-			kh := h / group
-			p, dp := a.probs[(b*a.Heads+h)*tt:], a.dprobs[(b*a.Heads+h)*tt:]
-			dctx := a.dctx[b*seq*qd+h*hd:]
-			MatMul(g, false, true, seq, seq, hd, 1, dctx, qd, a.vv[b*seq*a.ldv+kh*hd:], a.ldv, 0, dp, seq)
-			beta := T(1)
-			if h%group == 0 {
-				beta = 0
+	rt.Parallel(batch*a.KVHeads, func(lo, hi int) {
+		for pair := lo; pair < hi; pair++ {
+			b, kh := pair/a.KVHeads, pair%a.KVHeads
+			k, v := a.kv[b*seq*a.ldk+kh*hd:], a.vv[b*seq*a.ldv+kh*hd:]
+			dk, dv := a.dkv[b*seq*a.ldk+kh*hd:], a.dvv[b*seq*a.ldv+kh*hd:]
+			for h := kh * group; h < (kh+1)*group; h++ {
+				p := a.probs[(b*a.Heads+h)*tt : (b*a.Heads+h+1)*tt]
+				dp := a.dprobs[(b*a.Heads+h)*tt : (b*a.Heads+h+1)*tt]
+				dctx := a.dctx[b*seq*qd+h*hd:]
+				beta := T(1) // the group's first head overwrites dk, dv
+				if h == kh*group {
+					beta = 0
+				}
+				MatMul(g, false, true, seq, seq, hd, 1, dctx, qd, v, a.ldv, 0, dp, seq)
+				MatMul(g, true, false, seq, hd, seq, 1, p, seq, dctx, qd, beta, dv, a.ldv)
+				for i := 0; i < seq; i++ {
+					softmaxBackward(p[i*seq:(i+1)*seq], dp[i*seq:(i+1)*seq], i+1)
+				}
+				MatMul(g, false, false, seq, hd, seq, scale, dp, seq, k, a.ldk, 0, a.dqv[b*seq*a.ldq+h*hd:], a.ldq)
+				MatMul(g, true, false, seq, hd, seq, scale, dp, seq, a.qv[b*seq*a.ldq+h*hd:], a.ldq, beta, dk, a.ldk)
 			}
-			MatMul(g, true, false, seq, hd, seq, 1, p, seq, dctx, qd, beta, a.dvv[b*seq*a.ldv+kh*hd:], a.ldv)
-		}
-	}
-	rt.Parallel(batch*a.Heads*seq, func(lo, hi int) {
-		for r := lo; r < hi; r++ {
-			p, dp := a.probs[r*seq:(r+1)*seq], a.dprobs[r*seq:(r+1)*seq]
-			n := r%seq + 1
-			var dot T
-			for j, v := range p[:n] {
-				dot += v * dp[j]
-			}
-			for j, v := range p[:n] {
-				dp[j] = v * (dp[j] - dot)
-			}
-			zero(dp[n:])
 		}
 	})
-	for b := 0; b < batch; b++ {
-		for h := 0; h < a.Heads; h++ {
-			kh := h / group
-			ds := a.dprobs[(b*a.Heads+h)*tt:]
-			MatMul(g, false, false, seq, hd, seq, scale, ds, seq, a.kv[b*seq*a.ldk+kh*hd:], a.ldk, 0, a.dqv[b*seq*a.ldq+h*hd:], a.ldq)
-			beta := T(1)
-			if h%group == 0 {
-				beta = 0
-			}
-			MatMul(g, true, false, seq, hd, seq, scale, ds, seq, a.qv[b*seq*a.ldq+h*hd:], a.ldq, beta, a.dkv[b*seq*a.ldk+kh*hd:], a.ldk)
-		}
+}
+
+// softmaxBackward turns dp into dS = p ⊙ (dp − Σ p·dp) over the first n
+// entries and zeroes the rest.
+func softmaxBackward[T Float](p, dp []T, n int) {
+	var dot T
+	for j, v := range p[:n] {
+		dot += v * dp[j]
 	}
+	for j, v := range p[:n] {
+		dp[j] = v * (dp[j] - dot)
+	}
+	zero(dp[n:])
 }

@@ -1,0 +1,243 @@
+package serve_test
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"os"
+	"strings"
+	"testing"
+
+	"github.com/tailor-ml/tailor/internal/serve"
+)
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if fix != nil {
+		os.RemoveAll(fix.Dir)
+	}
+	os.Exit(code)
+}
+
+type chatResp struct {
+	ID      string `json:"id"`
+	Object  string `json:"object"`
+	Choices []struct {
+		Message      struct{ Role, Content string } `json:"message"`
+		Text         string                         `json:"text"`
+		Delta        struct{ Role, Content string } `json:"delta"`
+		FinishReason *string                        `json:"finish_reason"`
+	} `json:"choices"`
+	Usage *struct {
+		PromptTokens     int `json:"prompt_tokens"`
+		CompletionTokens int `json:"completion_tokens"`
+		TotalTokens      int `json:"total_tokens"`
+	} `json:"usage"`
+}
+
+// sse splits a text/event-stream body into its data payloads.
+func sse(t *testing.T, body []byte) []string {
+	t.Helper()
+	var out []string
+	sc := bufio.NewScanner(bytes.NewReader(body))
+	for sc.Scan() {
+		if d, ok := strings.CutPrefix(sc.Text(), "data: "); ok {
+			out = append(out, d)
+		} else if sc.Text() != "" {
+			t.Fatalf("unexpected SSE line %q", sc.Text())
+		}
+	}
+	return out
+}
+
+func TestChatCompletion(t *testing.T) {
+	w := newWorld(t, serve.Options{}, nil)
+	req := map[string]any{"model": "chat", "messages": []map[string]any{{"role": "user", "content": "hello, how are you?"}},
+		"max_tokens": 12, "temperature": 0}
+	resp, body := w.post(t, "/v1/chat/completions", req)
+	if resp.StatusCode != 200 {
+		t.Fatalf("status %d: %s", resp.StatusCode, body)
+	}
+	var whole chatResp
+	must(t, json.Unmarshal(body, &whole))
+	c := whole.Choices[0]
+	if whole.Object != "chat.completion" || c.Message.Role != "assistant" || c.FinishReason == nil || whole.Usage == nil ||
+		whole.Usage.CompletionTokens < 1 || whole.Usage.CompletionTokens > 12 || whole.Usage.TotalTokens != whole.Usage.PromptTokens+whole.Usage.CompletionTokens {
+		t.Fatalf("response %s", body)
+	}
+	if v := resp.Header.Get("X-Tailor-Model-Version"); v != "chat@v1" {
+		t.Fatalf("version header %q", v)
+	}
+	// Streamed, greedy: the same text in pieces, then finish, then [DONE].
+	req["stream"] = true
+	req["stream_options"] = map[string]any{"include_usage": true}
+	resp, body = w.post(t, "/v1/chat/completions", req)
+	if ct := resp.Header.Get("Content-Type"); ct != "text/event-stream" {
+		t.Fatalf("content type %q", ct)
+	}
+	events := sse(t, body)
+	if events[len(events)-1] != "[DONE]" {
+		t.Fatalf("stream does not end with [DONE]: %v", events)
+	}
+	var text strings.Builder
+	var finish string
+	var usageSeen bool
+	for i, e := range events[:len(events)-1] {
+		var ch chatResp
+		must(t, json.Unmarshal([]byte(e), &ch))
+		if ch.Object != "chat.completion.chunk" {
+			t.Fatalf("event %d: %s", i, e)
+		}
+		if len(ch.Choices) == 0 {
+			usageSeen = ch.Usage != nil && ch.Usage.CompletionTokens == whole.Usage.CompletionTokens
+			continue
+		}
+		text.WriteString(ch.Choices[0].Delta.Content)
+		if ch.Choices[0].FinishReason != nil {
+			finish = *ch.Choices[0].FinishReason
+		}
+	}
+	if text.String() != c.Message.Content || finish != *c.FinishReason || !usageSeen {
+		t.Fatalf("stream text %q finish %q usage %v; whole %q %q", text.String(), finish, usageSeen, c.Message.Content, *c.FinishReason)
+	}
+}
+
+func TestCompletionAndStop(t *testing.T) {
+	w := newWorld(t, serve.Options{}, nil)
+	base := map[string]any{"model": "tiny", "prompt": "the quick brown", "max_tokens": 20, "temperature": 0}
+	resp, body := w.post(t, "/v1/completions", base)
+	var full chatResp
+	must(t, json.Unmarshal(body, &full))
+	if resp.StatusCode != 200 || full.Object != "text_completion" || resp.Header.Get("X-Tailor-Model-Version") != "tiny@v1" {
+		t.Fatalf("status %d: %s", resp.StatusCode, body)
+	}
+	text := full.Choices[0].Text
+	// A stop sequence taken from the greedy text (an ASCII letter after the
+	// first character) cuts it at its first occurrence.
+	stop := ""
+	for i, r := range text {
+		if i > 0 && (r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z') {
+			stop = string(r)
+			break
+		}
+	}
+	if stop == "" {
+		t.Fatalf("greedy completion %q has no ASCII letter to stop at; change the prompt", text)
+	}
+	base["stop"] = stop
+	_, body = w.post(t, "/v1/completions", base)
+	var cut chatResp
+	must(t, json.Unmarshal(body, &cut))
+	want := text[:strings.Index(text, stop)]
+	if cut.Choices[0].Text != want || *cut.Choices[0].FinishReason != "stop" {
+		t.Fatalf("stop %q: got %q (%s), want %q", stop, cut.Choices[0].Text, *cut.Choices[0].FinishReason, want)
+	}
+	// Seeded sampling is reproducible.
+	delete(base, "stop")
+	base["temperature"], base["seed"], base["top_k"], base["top_p"] = 1.2, 42, 40, 0.9
+	_, a := w.post(t, "/v1/completions", base)
+	_, b := w.post(t, "/v1/completions", base)
+	var ra, rb chatResp
+	must(t, json.Unmarshal(a, &ra))
+	must(t, json.Unmarshal(b, &rb))
+	if ra.Choices[0].Text != rb.Choices[0].Text {
+		t.Fatalf("seeded sampling differs: %q vs %q", ra.Choices[0].Text, rb.Choices[0].Text)
+	}
+}
+
+func TestModelsAndUnknownModel(t *testing.T) {
+	w := newWorld(t, serve.Options{}, nil)
+	_, body := w.get(t, "/v1/models")
+	var list struct {
+		Object string `json:"object"`
+		Data   []struct{ ID, Object string }
+	}
+	must(t, json.Unmarshal(body, &list))
+	var ids []string
+	for _, d := range list.Data {
+		ids = append(ids, d.ID)
+	}
+	want := "chat@champion chat@v1 spam@challenger spam@champion spam@v1 spam@v2 tiny"
+	if strings.Join(ids, " ") != want || list.Object != "list" {
+		t.Fatalf("models %v, want %s", ids, want)
+	}
+	resp, body := w.get(t, "/v1/models/spam@v2")
+	if resp.StatusCode != 200 || !strings.Contains(string(body), `"id":"spam@v2"`) {
+		t.Fatalf("get model: %d %s", resp.StatusCode, body)
+	}
+	for _, path := range []string{"/v1/models/nope", "/v1/models/spam@v9"} {
+		if resp, body := w.get(t, path); resp.StatusCode != 404 || !strings.Contains(string(body), "model_not_found") {
+			t.Fatalf("%s: %d %s", path, resp.StatusCode, body)
+		}
+	}
+	for _, m := range []string{"nope", "spam@v9", "spam@nosuch", "BAD NAME"} {
+		resp, body := w.post(t, "/v1/chat/completions", map[string]any{"model": m, "messages": []map[string]string{{"role": "user", "content": "hi"}}})
+		var e struct {
+			Error struct{ Message, Type, Param, Code string } `json:"error"`
+		}
+		must(t, json.Unmarshal(body, &e))
+		if resp.StatusCode != 404 || e.Error.Type != "invalid_request_error" || e.Error.Param != "model" || e.Error.Code != "model_not_found" || e.Error.Message == "" {
+			t.Fatalf("model %q: %d %s", m, resp.StatusCode, body)
+		}
+	}
+}
+
+func TestValidation(t *testing.T) {
+	w := newWorld(t, serve.Options{MaxBodyBytes: 4096, MaxTokens: 64, MaxInputs: 3}, nil)
+	msgs := `"messages":[{"role":"user","content":"hi"}]`
+	cases := []struct {
+		name, path, body, param, code string
+	}{
+		{"max_tokens zero", "/v1/chat/completions", `{"model":"chat",` + msgs + `,"max_tokens":0}`, "max_tokens", "invalid_value"},
+		{"max_tokens over limit", "/v1/chat/completions", `{"model":"chat",` + msgs + `,"max_tokens":65}`, "max_tokens", "invalid_value"},
+		{"max_completion_tokens", "/v1/chat/completions", `{"model":"chat",` + msgs + `,"max_completion_tokens":-1}`, "max_completion_tokens", "invalid_value"},
+		{"temperature", "/v1/chat/completions", `{"model":"chat",` + msgs + `,"temperature":2.5}`, "temperature", "invalid_value"},
+		{"top_p", "/v1/completions", `{"model":"chat","prompt":"a","top_p":0}`, "top_p", "invalid_value"},
+		{"n", "/v1/chat/completions", `{"model":"chat",` + msgs + `,"n":2}`, "n", "unsupported_value"},
+		{"stop type", "/v1/chat/completions", `{"model":"chat",` + msgs + `,"stop":5}`, "", "invalid_json"},
+		{"stop count", "/v1/completions", `{"model":"chat","prompt":"a","stop":["a","b","c","d","e"]}`, "stop", "invalid_value"},
+		{"no model", "/v1/chat/completions", `{` + msgs + `}`, "model", "missing_required_parameter"},
+		{"no messages", "/v1/chat/completions", `{"model":"chat","messages":[]}`, "messages", "invalid_value"},
+		{"bad role", "/v1/chat/completions", `{"model":"chat","messages":[{"role":"robot","content":"x"}]}`, "messages[0].role", "invalid_value"},
+		{"bad json", "/v1/chat/completions", `{"model":`, "", "invalid_json"},
+		{"body too large", "/v1/completions", `{"model":"chat","prompt":"` + strings.Repeat("a", 5000) + `"}`, "", "request_too_large"},
+		{"two prompts", "/v1/completions", `{"model":"chat","prompt":["a","b"]}`, "prompt", "invalid_value"},
+		{"logprobs", "/v1/completions", `{"model":"chat","prompt":"a","logprobs":3}`, "logprobs", "unsupported_value"},
+		{"chat on classifier", "/v1/chat/completions", `{"model":"spam",` + msgs + `}`, "model", "model_not_supported"},
+		{"classify on generator", "/v1/classify", `{"model":"chat","input":"hi"}`, "model", "model_not_supported"},
+		{"classify no input", "/v1/classify", `{"model":"spam","input":[]}`, "input", "invalid_value"},
+		{"classify too many", "/v1/classify", `{"model":"spam","input":["a","b","c","d"]}`, "input", "invalid_value"},
+		{"classify input type", "/v1/classify", `{"model":"spam","input":{"a":1}}`, "", "invalid_json"},
+		{"context length", "/v1/completions", `{"model":"tiny","prompt":"` + strings.Repeat("zq ", 300) + `"}`, "messages", "context_length_exceeded"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			resp, body := w.post(t, c.path, c.body)
+			var e struct {
+				Error struct {
+					Message, Type string
+					Param, Code   *string
+				} `json:"error"`
+			}
+			must(t, json.Unmarshal(body, &e))
+			if resp.StatusCode != 400 || e.Error.Type != "invalid_request_error" || e.Error.Message == "" {
+				t.Fatalf("status %d body %s", resp.StatusCode, body)
+			}
+			if param := deref(e.Error.Param); param != c.param || deref(e.Error.Code) != c.code {
+				t.Fatalf("param %q code %q, want %q %q: %s", param, deref(e.Error.Code), c.param, c.code, body)
+			}
+		})
+	}
+	// Stop given as a string works.
+	resp, body := w.post(t, "/v1/completions", `{"model":"tiny","prompt":"the","max_tokens":3,"stop":"zzz"}`)
+	if resp.StatusCode != 200 {
+		t.Fatalf("stop string: %d %s", resp.StatusCode, body)
+	}
+}
+
+func deref(s *string) string {
+	if s == nil {
+		return ""
+	}
+	return *s
+}

@@ -1,0 +1,17 @@
+// Package serve is Tailor's inference server: an OpenAI-compatible HTTP API
+// (chat completions, completions, models, classify) over many adapters that
+// share one copy of each base model, with continuous batching, a bounded
+// queue (429 + Retry-After when full), hot swap of aliases, traffic policies
+// (all, canary, shadow), a sampled request log and Prometheus metrics.
+//
+// The model work sits behind the Engine interface (modelengine/ implements
+// it over engine/model); model names resolve through the Resolver interface,
+// which the composition root implements over the registry and store. The
+// request log lives in reqlog/, the load generator in loadgen/, and test
+// fixtures (tiny real models and adapters) in servetest/.
+//
+// Lock order: Server.mu before deployment state; a scheduler's mu is a leaf.
+//
+// This package imports errs, engine/tokenizer and its own sub-packages; it
+// must not import app, httpapi, cli, registry or store implementations.
+package serve

@@ -1,0 +1,77 @@
+package serve
+
+import (
+	"context"
+
+	"github.com/tailor-ml/tailor/internal/engine/tokenizer"
+)
+
+// Engine does the model work. Implementations keep one copy of each base in
+// memory and adapters resident by content digest, loading them on demand.
+// Rows of one call may name different adapters of different bases; an
+// implementation batches rows of the same base together.
+//
+// The interface is small on purpose so that an engine with per-row adapters
+// and a KV cache (engine/infer) can replace the recompute-the-prefix one.
+type Engine interface {
+	// Load makes t's model resident and warms it with one forward pass.
+	// It is safe to call concurrently and for a model already resident.
+	Load(ctx context.Context, t Target) (*Loaded, error)
+	// Classify returns class probabilities, one slice per row, in order.
+	Classify(ctx context.Context, rows []ClassifyRow) ([][]float32, error)
+	// Logits returns next-token logits (one vocabulary-sized slice per
+	// row) for each row's full token sequence. Seq identifies a sequence
+	// across steps, so that an engine with a cache can reuse its prefix;
+	// Release says a sequence is finished.
+	Logits(ctx context.Context, rows []StepRow) ([][]float32, error)
+	Release(seq uint64)
+	// Stats reports residency for the metrics.
+	Stats() EngineStats
+}
+
+// Loaded describes a resident model.
+type Loaded struct {
+	Target    Target
+	Tokenizer *tokenizer.Tokenizer
+	// Labels are the classes of a classification model (nil: a causal LM).
+	Labels       []string
+	MaxPositions int
+	VocabSize    int
+	// EOS lists the token ids that end a generation (config eos, the
+	// tokenizer's EOS and special end-of-turn tokens).
+	EOS []int32
+}
+
+// Classifier reports whether the model has a classification head.
+func (l *Loaded) Classifier() bool { return len(l.Labels) > 0 }
+
+// ClassifyRow is one input for Classify.
+type ClassifyRow struct {
+	Model  *Loaded
+	Tokens []int32
+}
+
+// StepRow is one sequence in a generation step.
+type StepRow struct {
+	Seq    uint64
+	Model  *Loaded
+	Tokens []int32
+}
+
+// EngineStats is what an engine holds in memory.
+type EngineStats struct {
+	Bases        int
+	BaseBytes    int64
+	Adapters     []AdapterStat
+	AdapterBytes int64
+	BudgetBytes  int64
+	Loads        int64 // adapter loads, on demand included
+	Evictions    int64
+}
+
+// AdapterStat is one resident adapter.
+type AdapterStat struct {
+	Digest string
+	Base   string
+	Bytes  int64
+}

@@ -1,0 +1,245 @@
+package modelengine_test
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"slices"
+	"testing"
+
+	"github.com/tailor-ml/tailor/internal/engine"
+	"github.com/tailor-ml/tailor/internal/engine/model"
+	"github.com/tailor-ml/tailor/internal/engine/peft"
+	"github.com/tailor-ml/tailor/internal/engine/safetensors"
+	"github.com/tailor-ml/tailor/internal/serve"
+	"github.com/tailor-ml/tailor/internal/serve/modelengine"
+	"github.com/tailor-ml/tailor/internal/serve/servetest"
+)
+
+// reference builds base + adapter directly with engine/model, as the worker
+// does, to compare the engine's batched, grouped results with.
+func reference(t *testing.T, f *servetest.Fixture, tg serve.Target, labels []string) *model.Model {
+	t.Helper()
+	w, err := safetensors.ReadDir(filepath.Join(f.Dir, "base"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	opts := model.Options{Method: model.LoRA, LoRA: model.LoRAOptions{Rank: 1, Alpha: 1, Targets: []string{"q_proj"}}}
+	var a *peft.Adapter
+	if tg.Adapter != "" {
+		ad, err := f.Loader().Adapter(context.Background(), tg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		a = ad.PEFT
+		opts.LoRA = model.LoRAOptions{Rank: a.Config.R, Alpha: a.Config.LoraAlpha, Targets: a.Config.TargetModules}
+		if len(labels) > 0 {
+			opts.Method, opts.Head = model.Head, model.HeadOptions{NumLabels: len(labels), Pooling: model.PoolLast}
+		}
+	}
+	m, err := model.New(f.Config, w, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range m.Params() {
+		if a == nil {
+			if len(p.Shape) == 2 && p.Shape[1] == 1 { // lora_B of the base-alone model stays zero
+				clear(p.Data)
+			}
+			continue
+		}
+		tn, ok := a.Tensors[p.Name]
+		if !ok {
+			tn = a.Tensors[peft.Prefix+p.Name]
+		}
+		copy(p.Data, tn.Data)
+	}
+	return m
+}
+
+func fixture(t *testing.T) *servetest.Fixture {
+	t.Helper()
+	f, err := servetest.New(t.TempDir(), servetest.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return f
+}
+
+func TestClassifyMatchesDirectModel(t *testing.T) {
+	f := fixture(t)
+	ctx := context.Background()
+	labels := []string{"ham", "spam"}
+	var targets []serve.Target
+	for s := uint64(1); s <= 3; s++ {
+		tg, err := f.Classifier(s, labels)
+		if err != nil {
+			t.Fatal(err)
+		}
+		targets = append(targets, tg)
+	}
+	e, err := modelengine.New(modelengine.Options{Loader: f.Loader()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var loaded []*serve.Loaded
+	for _, tg := range targets {
+		l, err := e.Load(ctx, tg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		loaded = append(loaded, l)
+	}
+	texts := []string{"win a free prize now", "lunch tomorrow?", "the report is ready", "cheap pills online, act now"}
+	// Rows interleave adapters, so one step runs three groups.
+	var rows []serve.ClassifyRow
+	for i, s := range texts {
+		rows = append(rows, serve.ClassifyRow{Model: loaded[i%3], Tokens: f.Tok.Encode(s, true)})
+		rows = append(rows, serve.ClassifyRow{Model: loaded[(i+1)%3], Tokens: f.Tok.Encode(s, true)})
+	}
+	got, err := e.Classify(ctx, rows)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, r := range rows {
+		k := slices.Index(loaded, r.Model)
+		m := reference(t, f, targets[k], labels)
+		want, err := m.Forward(engine.Batch{Examples: []engine.Example{{Tokens: r.Tokens}}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for j := range want.Data {
+			if d := got[i][j] - want.Data[j]; d > 1e-5 || d < -1e-5 {
+				t.Fatalf("row %d class %d: engine %g, direct model %g", i, j, got[i][j], want.Data[j])
+			}
+		}
+	}
+}
+
+func TestLogitsMatchDirectModel(t *testing.T) {
+	f := fixture(t)
+	ctx := context.Background()
+	gen, err := f.Generator(7)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e, err := modelengine.New(modelengine.Options{Loader: f.Loader()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	lg, err := e.Load(ctx, gen)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lb, err := e.Load(ctx, f.Base)
+	if err != nil {
+		t.Fatal(err)
+	}
+	toks := [][]int32{f.Tok.Encode("hello, how are", false), f.Tok.Encode("the quick brown fox jumps", false)}
+	rows := []serve.StepRow{{Seq: 1, Model: lg, Tokens: toks[0]}, {Seq: 2, Model: lb, Tokens: toks[1]}, {Seq: 3, Model: lg, Tokens: toks[1]}}
+	got, err := e.Logits(ctx, rows)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, r := range rows {
+		tg := gen
+		if r.Model == lb {
+			tg = f.Base
+		}
+		m := reference(t, f, tg, nil)
+		out, err := m.Forward(engine.Batch{Examples: []engine.Example{{Tokens: r.Tokens, Label: -1}}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		v := f.Config.VocabSize
+		want := out.Data[(len(r.Tokens)-1)*v : len(r.Tokens)*v]
+		for j := range want {
+			if d := got[i][j] - want[j]; d > 1e-4 || d < -1e-4 {
+				t.Fatalf("row %d token %d: engine %g, direct model %g", i, j, got[i][j], want[j])
+			}
+		}
+	}
+}
+
+func TestEvictionUnderBudget(t *testing.T) {
+	f := fixture(t)
+	ctx := context.Background()
+	var targets []serve.Target
+	for s := uint64(1); s <= 4; s++ {
+		tg, err := f.Classifier(s, []string{"a", "b"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		targets = append(targets, tg)
+	}
+	probe, err := modelengine.New(modelengine.Options{Loader: f.Loader()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := probe.Load(ctx, targets[0]); err != nil {
+		t.Fatal(err)
+	}
+	one := probe.Stats().AdapterBytes
+	if one <= 0 {
+		t.Fatalf("adapter bytes %d", one)
+	}
+	e, err := modelengine.New(modelengine.Options{Loader: f.Loader(), BudgetBytes: 2 * one})
+	if err != nil {
+		t.Fatal(err)
+	}
+	first := map[int][]float32{}
+	for round := 0; round < 2; round++ {
+		for i, tg := range targets {
+			l, err := e.Load(ctx, tg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			p, err := e.Classify(ctx, []serve.ClassifyRow{{Model: l, Tokens: f.Tok.Encode("win a prize", true)}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if round == 0 {
+				first[i] = p[0]
+			} else if !slices.Equal(first[i], p[0]) {
+				t.Fatalf("adapter %d after reload: %v, first %v", i, p[0], first[i])
+			}
+			if st := e.Stats(); st.AdapterBytes > st.BudgetBytes {
+				t.Fatalf("resident %d bytes over budget %d", st.AdapterBytes, st.BudgetBytes)
+			}
+		}
+	}
+	st := e.Stats()
+	if len(st.Adapters) != 2 || st.Evictions != 6 || st.Loads != 8 {
+		t.Fatalf("stats %+v: want 2 resident, 6 evictions, 8 loads", st)
+	}
+}
+
+func TestBadAdapterManifest(t *testing.T) {
+	cases := []struct{ name, src string }{
+		{"not json", "{"},
+		{"format", `{"format":"gguf","files":[{"name":"a","digest":"sha256:00","size":1}]}`},
+		{"no files", `{"format":"peft-lora","files":[]}`},
+		{"bad name", `{"format":"peft-lora","files":[{"name":"../x","digest":"d","size":1}]}`},
+		{"one label", `{"format":"peft-lora","labels":["a"],"files":[{"name":"a","digest":"d","size":1}]}`},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			if _, err := modelengine.ParseAdapterManifest([]byte(c.src)); err == nil {
+				t.Fatalf("accepted %s", c.src)
+			}
+		})
+	}
+}
+
+func FuzzParseAdapterManifest(f *testing.F) {
+	f.Add([]byte(`{"format":"peft-lora","task":"classify","labels":["a","b"],"files":[{"name":"adapter_config.json","digest":"sha256:00","size":3}]}`))
+	f.Add([]byte(`{}`))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		am, err := modelengine.ParseAdapterManifest(b)
+		if err == nil && (am.Format != "peft-lora" || len(am.Files) == 0) {
+			t.Fatalf("accepted %q", b)
+		}
+	})
+}
+
+func TestMain(m *testing.M) { os.Exit(m.Run()) }

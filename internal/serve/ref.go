@@ -1,0 +1,198 @@
+package serve
+
+import (
+	"context"
+	"fmt"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+
+	"github.com/tailor-ml/tailor/internal/errs"
+)
+
+// Ref is a parsed model address: "name" (a base alone, or a model's
+// champion, else its latest version), "name@alias" or "name@vN".
+type Ref struct {
+	Name    string
+	Alias   string // "" when Version is set or for a bare name
+	Version int    // N of "@vN"; 0 otherwise
+}
+
+// String returns the canonical form of the reference.
+func (r Ref) String() string {
+	switch {
+	case r.Version > 0:
+		return r.Name + "@v" + strconv.Itoa(r.Version)
+	case r.Alias != "":
+		return r.Name + "@" + r.Alias
+	}
+	return r.Name
+}
+
+var (
+	refNameRE  = regexp.MustCompile(`^[a-z0-9][a-z0-9._-]{0,63}$`)
+	refAliasRE = regexp.MustCompile(`^[a-z][a-z0-9_-]{0,62}$`)
+	refVerRE   = regexp.MustCompile(`^v([0-9]{1,9})$`)
+)
+
+// ParseRef reads a model address. Errors wrap errs.ErrInvalid and name the
+// part that is wrong.
+func ParseRef(s string) (Ref, error) {
+	name, after, hasAt := strings.Cut(s, "@")
+	if !refNameRE.MatchString(name) {
+		return Ref{}, errs.Invalid("model %q: the name must be 1-64 lower-case letters, digits, '.', '_' or '-'", s)
+	}
+	if !hasAt {
+		return Ref{Name: name}, nil
+	}
+	if m := refVerRE.FindStringSubmatch(after); m != nil {
+		n, _ := strconv.Atoi(m[1])
+		if n < 1 {
+			return Ref{}, errs.Invalid("model %q: versions start at v1", s)
+		}
+		return Ref{Name: name, Version: n}, nil
+	}
+	if !refAliasRE.MatchString(after) {
+		return Ref{}, errs.Invalid("model %q: after '@' write an alias (champion) or a version (v3)", s)
+	}
+	return Ref{Name: name, Alias: after}, nil
+}
+
+// Target is what a reference resolves to: a base version and an optional
+// adapter, and what serving needs to know about them.
+type Target struct {
+	Model     string // model (or base) name
+	Version   int    // version number within Model
+	VersionID string // content id of the model version (or base id)
+	// BaseID is the base version id; BaseManifest the blob digest of its
+	// basemodel.Manifest (what a Loader materializes).
+	BaseID       string
+	BaseManifest string
+	// Adapter is the blob digest of the adapter manifest; "" serves the
+	// base alone.
+	Adapter string
+	Task    string   // "classify", "sft", … ("" for a base)
+	Labels  []string // optional; the adapter manifest's labels win
+}
+
+// VersionName is what X-Tailor-Model-Version reports: "name@vN".
+func (t Target) VersionName() string { return fmt.Sprintf("%s@v%d", t.Model, t.Version) }
+
+// ModelEntry is one servable id for GET /v1/models.
+type ModelEntry struct {
+	ID      string // "tailor-tiny", "spam-lora@champion", "spam-lora@v3"
+	OwnedBy string
+	Created int64 // unix seconds
+	Target  Target
+}
+
+// Resolver maps model addresses to targets. The composition root implements
+// it over the registry and the store; MemResolver is an in-memory one.
+type Resolver interface {
+	// Resolve returns the target of ref, or an error wrapping
+	// errs.ErrNotFound. A bare name is a base when a base has that name,
+	// else the model's champion alias, else its latest version.
+	Resolve(ctx context.Context, ref Ref) (Target, error)
+	// Models lists every servable id.
+	Models(ctx context.Context) ([]ModelEntry, error)
+}
+
+// MemResolver is a Resolver held in memory, safe for concurrent use.
+type MemResolver struct {
+	mu       sync.RWMutex
+	bases    map[string]Target
+	versions map[string][]Target       // model name → versions (index = number-1)
+	aliases  map[string]map[string]int // model name → alias → version number
+}
+
+// NewMemResolver returns an empty resolver.
+func NewMemResolver() *MemResolver {
+	return &MemResolver{bases: map[string]Target{}, versions: map[string][]Target{}, aliases: map[string]map[string]int{}}
+}
+
+// AddBase registers a base served alone under t.Model.
+func (r *MemResolver) AddBase(t Target) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if t.Version == 0 {
+		t.Version = 1
+	}
+	r.bases[t.Model] = t
+}
+
+// AddVersion appends a version of t.Model and returns it with its number.
+func (r *MemResolver) AddVersion(t Target) Target {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	t.Version = len(r.versions[t.Model]) + 1
+	r.versions[t.Model] = append(r.versions[t.Model], t)
+	return t
+}
+
+// SetAlias points name@alias at version number v.
+func (r *MemResolver) SetAlias(name, alias string, v int) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if v < 1 || v > len(r.versions[name]) {
+		return errs.NotFound("model %s has no version v%d", name, v)
+	}
+	if r.aliases[name] == nil {
+		r.aliases[name] = map[string]int{}
+	}
+	r.aliases[name][alias] = v
+	return nil
+}
+
+// Resolve implements Resolver.
+func (r *MemResolver) Resolve(_ context.Context, ref Ref) (Target, error) {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	vs := r.versions[ref.Name]
+	switch {
+	case ref.Version > 0:
+		if ref.Version <= len(vs) {
+			return vs[ref.Version-1], nil
+		}
+	case ref.Alias == "latest" && len(vs) > 0:
+		return vs[len(vs)-1], nil
+	case ref.Alias != "":
+		if v, ok := r.aliases[ref.Name][ref.Alias]; ok {
+			return vs[v-1], nil
+		}
+	default:
+		if b, ok := r.bases[ref.Name]; ok {
+			return b, nil
+		}
+		if v, ok := r.aliases[ref.Name]["champion"]; ok {
+			return vs[v-1], nil
+		}
+		if len(vs) > 0 {
+			return vs[len(vs)-1], nil
+		}
+	}
+	return Target{}, errs.NotFound("model %q does not exist", ref.String())
+}
+
+// Models implements Resolver.
+func (r *MemResolver) Models(_ context.Context) ([]ModelEntry, error) {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	var out []ModelEntry
+	for name, b := range r.bases {
+		out = append(out, ModelEntry{ID: name, OwnedBy: "tailor", Target: b})
+	}
+	for name, vs := range r.versions {
+		for _, v := range vs {
+			out = append(out, ModelEntry{ID: v.VersionName(), OwnedBy: "tailor", Target: v})
+		}
+		for alias, n := range r.aliases[name] {
+			out = append(out, ModelEntry{ID: name + "@" + alias, OwnedBy: "tailor", Target: vs[n-1]})
+		}
+	}
+	slices.SortFunc(out, func(a, b ModelEntry) int { return strings.Compare(a.ID, b.ID) })
+	return out, nil
+}
+
+var _ Resolver = (*MemResolver)(nil)

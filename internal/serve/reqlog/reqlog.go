@@ -1,0 +1,322 @@
+// Package reqlog is the serving request log that the drift monitor reads: an
+// append-only JSON Lines log of sampled requests, each record with a
+// strictly increasing sequence number, rotated into segment files by size
+// and read back in order from any sequence number.
+//
+// On-disk format (docs/serving.md): a directory of segment files named
+// "requests-<first seq, 20 digits>.jsonl"; each line is one Record as JSON.
+// A segment is closed when it reaches MaxSegmentBytes; a torn last line
+// (a crash mid-write) is cut off when the log is reopened.
+//
+// It imports nothing from Tailor but errs.
+package reqlog
+
+import (
+	"bufio"
+	"bytes"
+	"crypto/sha256"
+	"encoding/binary"
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"regexp"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/tailor-ml/tailor/internal/errs"
+)
+
+// Record is one logged request.
+type Record struct {
+	Seq       int64     `json:"seq"`
+	Time      time.Time `json:"time"`
+	RequestID string    `json:"request_id"`
+	Endpoint  string    `json:"endpoint"` // "chat", "completion", "classify"
+	Model     string    `json:"model"`    // the id the client asked for
+	Version   string    `json:"version"`  // what answered: "name@vN"
+	VersionID string    `json:"version_id,omitempty"`
+	Variant   string    `json:"variant,omitempty"` // "champion", "challenger", "shadow", or "" (no policy)
+	Input     string    `json:"input"`
+	Output    string    `json:"output,omitempty"`
+	Label     string    `json:"label,omitempty"`
+	// Confidence is the predicted label's probability (classify).
+	Confidence       float64 `json:"confidence,omitempty"`
+	LatencyMS        float64 `json:"latency_ms"`
+	PromptTokens     int     `json:"prompt_tokens"`
+	CompletionTokens int     `json:"completion_tokens"`
+	Status           int     `json:"status"`
+	Error            string  `json:"error,omitempty"`
+}
+
+// Options configure Open. Zero values take the documented defaults.
+type Options struct {
+	Dir string // required
+	// SampleRate is the share of requests logged, in [0, 1] (default 0: log
+	// nothing; set 1 to log every request). The choice is deterministic:
+	// a request is logged when the first 8 bytes of sha256(request id),
+	// read big-endian, divided by 2^64 are below SampleRate.
+	SampleRate float64
+	// Redact lists regular expressions; every match in inputs and outputs
+	// is replaced by "[REDACTED]".
+	Redact []string
+	// MaxSegmentBytes rotates to a new segment past this size (default 64 MiB).
+	MaxSegmentBytes int64
+	Now             func() time.Time
+}
+
+// Writer appends records. It is safe for concurrent use.
+type Writer struct {
+	opts   Options
+	redact []*regexp.Regexp
+
+	mu   sync.Mutex
+	f    *os.File
+	size int64
+	next int64
+}
+
+const segPrefix, segSuffix = "requests-", ".jsonl"
+
+// Open opens (creating if needed) the log in opts.Dir and continues after
+// its last record.
+func Open(opts Options) (*Writer, error) {
+	if opts.Dir == "" {
+		return nil, errs.Invalid("request log: a directory is required")
+	}
+	if opts.SampleRate < 0 || opts.SampleRate > 1 {
+		return nil, errs.Invalid("request log: sample rate %g must be in [0, 1]", opts.SampleRate)
+	}
+	if opts.MaxSegmentBytes <= 0 {
+		opts.MaxSegmentBytes = 64 << 20
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	w := &Writer{opts: opts, next: 1}
+	for i, r := range opts.Redact {
+		re, err := regexp.Compile(r)
+		if err != nil {
+			return nil, errs.Invalid("request log: redact[%d] %q: %v", i, r, err)
+		}
+		w.redact = append(w.redact, re)
+	}
+	if err := os.MkdirAll(opts.Dir, 0o755); err != nil {
+		return nil, fmt.Errorf("request log: %w", err)
+	}
+	segs, err := segments(opts.Dir)
+	if err != nil {
+		return nil, err
+	}
+	if len(segs) > 0 {
+		if err := w.recover(segs[len(segs)-1]); err != nil {
+			return nil, err
+		}
+	}
+	return w, nil
+}
+
+// recover reopens the last segment, cuts a torn last line and finds the
+// next sequence number.
+func (w *Writer) recover(seg segment) error {
+	raw, err := os.ReadFile(seg.path)
+	if err != nil {
+		return fmt.Errorf("request log: %w", err)
+	}
+	good := bytes.LastIndexByte(raw, '\n') + 1
+	w.next = seg.first
+	for line := range bytes.Lines(raw[:good]) {
+		var r Record
+		if err := json.Unmarshal(line, &r); err != nil {
+			return errs.Invalid("request log %s: record after seq %d: %v", seg.path, w.next-1, err)
+		}
+		w.next = r.Seq + 1
+	}
+	f, err := os.OpenFile(seg.path, os.O_WRONLY, 0o644)
+	if err != nil {
+		return fmt.Errorf("request log: %w", err)
+	}
+	if err := f.Truncate(int64(good)); err != nil {
+		f.Close()
+		return fmt.Errorf("request log: %w", err)
+	}
+	if _, err := f.Seek(int64(good), 0); err != nil {
+		f.Close()
+		return err
+	}
+	w.f, w.size = f, int64(good)
+	return nil
+}
+
+// Sampled reports whether the request with this id is logged.
+func (w *Writer) Sampled(requestID string) bool {
+	if w == nil || w.opts.SampleRate <= 0 {
+		return false
+	}
+	if w.opts.SampleRate >= 1 {
+		return true
+	}
+	h := sha256.Sum256([]byte(requestID))
+	return float64(binary.BigEndian.Uint64(h[:8]))/(1<<64) < w.opts.SampleRate
+}
+
+// Redact applies the redaction rules to s.
+func (w *Writer) Redact(s string) string {
+	for _, re := range w.redact {
+		s = re.ReplaceAllString(s, "[REDACTED]")
+	}
+	return s
+}
+
+// Append redacts r's input and output, stamps it with the next sequence
+// number (and the time when unset) and writes it. It returns the sequence
+// number.
+func (w *Writer) Append(r Record) (int64, error) {
+	r.Input, r.Output = w.Redact(r.Input), w.Redact(r.Output)
+	if r.Time.IsZero() {
+		r.Time = w.opts.Now()
+	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	r.Seq = w.next
+	line, err := json.Marshal(r)
+	if err != nil {
+		return 0, fmt.Errorf("request log: %w", err)
+	}
+	line = append(line, '\n')
+	if w.f == nil || w.size+int64(len(line)) > w.opts.MaxSegmentBytes && w.size > 0 {
+		if err := w.rotate(); err != nil {
+			return 0, err
+		}
+	}
+	if _, err := w.f.Write(line); err != nil {
+		return 0, fmt.Errorf("request log: %w", err)
+	}
+	w.size += int64(len(line))
+	w.next++
+	return r.Seq, nil
+}
+
+func (w *Writer) rotate() error {
+	if w.f != nil {
+		if err := w.f.Close(); err != nil {
+			return fmt.Errorf("request log: %w", err)
+		}
+	}
+	path := filepath.Join(w.opts.Dir, fmt.Sprintf("%s%020d%s", segPrefix, w.next, segSuffix))
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o644)
+	if err != nil {
+		return fmt.Errorf("request log: %w", err)
+	}
+	w.f, w.size = f, 0
+	return nil
+}
+
+// Sync flushes the current segment to disk.
+func (w *Writer) Sync() error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.f == nil {
+		return nil
+	}
+	return w.f.Sync()
+}
+
+// Close closes the current segment.
+func (w *Writer) Close() error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.f == nil {
+		return nil
+	}
+	err := w.f.Close()
+	w.f = nil
+	return err
+}
+
+type segment struct {
+	path  string
+	first int64
+}
+
+// segments lists the log's segment files by first sequence number.
+func segments(dir string) ([]segment, error) {
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		return nil, fmt.Errorf("request log: %w", err)
+	}
+	var out []segment
+	for _, e := range ents {
+		name := e.Name()
+		num, ok := strings.CutPrefix(name, segPrefix)
+		if !ok || !strings.HasSuffix(num, segSuffix) {
+			continue
+		}
+		first, err := strconv.ParseInt(strings.TrimSuffix(num, segSuffix), 10, 64)
+		if err != nil || first < 1 {
+			continue
+		}
+		out = append(out, segment{path: filepath.Join(dir, name), first: first})
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].first < out[j].first })
+	return out, nil
+}
+
+// Reader reads the log in order.
+type Reader struct {
+	Dir string
+}
+
+// ReadFrom calls fn for every record with Seq >= seq, in order, until fn
+// returns false or the log ends. It returns the sequence number to read
+// from next time. A torn last line (a write in progress) ends the read
+// without error; a malformed record elsewhere is an error naming its file
+// and line.
+func (r *Reader) ReadFrom(seq int64, fn func(Record) bool) (next int64, err error) {
+	segs, err := segments(r.Dir)
+	if err != nil {
+		return seq, err
+	}
+	next = seq
+	for i, s := range segs {
+		if i+1 < len(segs) && segs[i+1].first <= seq {
+			continue // every record of s is older
+		}
+		cont, err := readSegment(s, seq, &next, fn)
+		if err != nil || !cont {
+			return next, err
+		}
+	}
+	return next, nil
+}
+
+func readSegment(s segment, seq int64, next *int64, fn func(Record) bool) (bool, error) {
+	f, err := os.Open(s.path)
+	if err != nil {
+		return false, fmt.Errorf("request log: %w", err)
+	}
+	defer f.Close()
+	br := bufio.NewReaderSize(f, 64<<10)
+	for line := 1; ; line++ {
+		b, err := br.ReadBytes('\n')
+		if len(b) == 0 || b[len(b)-1] != '\n' {
+			return true, nil // end, or a torn line still being written
+		}
+		var rec Record
+		if jerr := json.Unmarshal(b, &rec); jerr != nil {
+			return false, errs.Invalid("request log %s line %d: %v", s.path, line, jerr)
+		}
+		if rec.Seq >= seq {
+			*next = rec.Seq + 1
+			if !fn(rec) {
+				return false, nil
+			}
+		}
+		if err != nil {
+			return true, nil
+		}
+	}
+}

@@ -1,0 +1,387 @@
+package serve_test
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"math"
+	"net/http"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/tailor-ml/tailor/internal/serve"
+	"github.com/tailor-ml/tailor/internal/serve/modelengine"
+	"github.com/tailor-ml/tailor/internal/serve/reqlog"
+)
+
+// gated is a real engine whose steps wait while the gate is closed, so a
+// test can hold the batch busy and fill the queue deterministically.
+type gated struct {
+	*modelengine.Engine
+	mu   sync.Mutex
+	open chan struct{}
+}
+
+func (g *gated) wait(ctx context.Context) {
+	g.mu.Lock()
+	ch := g.open
+	g.mu.Unlock()
+	select {
+	case <-ch:
+	case <-ctx.Done():
+	}
+}
+
+func (g *gated) Logits(ctx context.Context, rows []serve.StepRow) ([][]float32, error) {
+	g.wait(ctx)
+	return g.Engine.Logits(ctx, rows)
+}
+
+func (g *gated) Classify(ctx context.Context, rows []serve.ClassifyRow) ([][]float32, error) {
+	g.wait(ctx)
+	return g.Engine.Classify(ctx, rows)
+}
+
+func (g *gated) release() { g.mu.Lock(); close(g.open); g.mu.Unlock() }
+
+func newGated(t *testing.T) *gated {
+	e, err := modelengine.New(modelengine.Options{Loader: sharedFixture(t).Loader()})
+	must(t, err)
+	return &gated{Engine: e, open: make(chan struct{})}
+}
+
+// metricValue reads one sample from /metrics ("" if absent).
+func (w *world) metricValue(t *testing.T, series string) string {
+	t.Helper()
+	_, body := w.get(t, "/metrics")
+	for _, line := range strings.Split(string(body), "\n") {
+		if v, ok := strings.CutPrefix(line, series+" "); ok {
+			return v
+		}
+	}
+	return ""
+}
+
+// waitFor polls cond until it holds (no timing assertion: the test's own
+// deadline bounds it).
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	for !cond() {
+		if t.Context().Err() != nil {
+			t.Fatalf("gave up waiting for %s", what)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+func TestBackpressure(t *testing.T) {
+	g := newGated(t)
+	w := newWorld(t, serve.Options{MaxBatch: 1, MaxQueue: 2, RetryAfter: 2 * time.Second}, g)
+	// Warm the model outside the gate (Load runs a forward).
+	g.release()
+	if st, _, _, body := w.classify(t, "spam", "warm"); st != 200 {
+		t.Fatalf("warm: %d %s", st, body)
+	}
+	g.mu.Lock()
+	g.open = make(chan struct{})
+	g.mu.Unlock()
+	base := w.f.Base.BaseID
+	type result struct {
+		status int
+		retry  string
+	}
+	results := make(chan result, 40)
+	var wg sync.WaitGroup
+	fire := func() {
+		defer wg.Done()
+		resp, _ := w.post(t, "/v1/completions", map[string]any{"model": "chat", "prompt": "hello", "max_tokens": 4})
+		results <- result{resp.StatusCode, resp.Header.Get("Retry-After")}
+	}
+	// One request runs (held at the gate), two wait; every other one is
+	// refused at once.
+	wg.Add(1)
+	go fire()
+	waitFor(t, "a running sequence", func() bool { return w.metricValue(t, `tailor_serve_running_batch_size{base="`+base+`"}`) == "1" })
+	wg.Add(2)
+	go fire()
+	go fire()
+	waitFor(t, "a full queue", func() bool { return w.metricValue(t, `tailor_serve_queue_depth{base="`+base+`"}`) == "2" })
+	for range 30 {
+		wg.Add(1)
+		go fire()
+	}
+	for range 30 {
+		r := <-results
+		if r.status != 429 || r.retry != "2" {
+			t.Fatalf("overloaded request: status %d Retry-After %q, want 429 and 2", r.status, r.retry)
+		}
+	}
+	g.release()
+	wg.Wait()
+	close(results)
+	for r := range results {
+		if r.status != 200 {
+			t.Fatalf("queued request finished with %d", r.status)
+		}
+	}
+	// Recovered: normal service, and the refusals are counted.
+	if st, _, _, body := w.classify(t, "spam", "after the storm"); st != 200 {
+		t.Fatalf("after overload: %d %s", st, body)
+	}
+	if v := w.metricValue(t, `tailor_serve_rejected_total{model="chat"}`); v != "30" {
+		t.Fatalf("rejected_total %q, want 30", v)
+	}
+}
+
+func TestClientDisconnectFreesSlot(t *testing.T) {
+	g := newGated(t)
+	g.release() // steps run freely; the request is long
+	w := newWorld(t, serve.Options{MaxBatch: 1, MaxTokens: 4096}, g)
+	ctx, cancel := context.WithCancel(context.Background())
+	body := strings.NewReader(`{"model":"tiny","prompt":"the","max_tokens":200,"stream":true,"temperature":1,"seed":1}`)
+	req, _ := http.NewRequestWithContext(ctx, "POST", w.http.URL+"/v1/completions", body)
+	resp, err := http.DefaultClient.Do(req)
+	must(t, err)
+	buf := make([]byte, 64)
+	resp.Body.Read(buf) // the stream has started
+	base := w.f.Base.BaseID
+	waitFor(t, "the running sequence", func() bool { return w.metricValue(t, `tailor_serve_running_batch_size{base="`+base+`"}`) == "1" })
+	cancel()
+	resp.Body.Close()
+	waitFor(t, "the slot to be freed", func() bool { return w.metricValue(t, `tailor_serve_running_batch_size{base="`+base+`"}`) == "0" })
+	// The next request gets the slot and completes.
+	r2, b2 := w.post(t, "/v1/completions", map[string]any{"model": "tiny", "prompt": "the", "max_tokens": 3})
+	if r2.StatusCode != 200 {
+		t.Fatalf("after disconnect: %d %s", r2.StatusCode, b2)
+	}
+}
+
+// answers returns each version's probabilities for the inputs, from
+// explicit version requests.
+func answers(t *testing.T, w *world, inputs []string) map[string][]float64 {
+	out := map[string][]float64{}
+	for _, v := range []string{"spam@v1", "spam@v2"} {
+		for _, in := range inputs {
+			st, got, c, body := w.classify(t, v, in)
+			if st != 200 || got != v {
+				t.Fatalf("%s: %d %s %s", v, st, got, body)
+			}
+			out[v+"\x00"+in] = []float64{c.Probabilities["ham"], c.Probabilities["spam"]}
+		}
+	}
+	return out
+}
+
+func TestHotSwapUnderLoad(t *testing.T) {
+	w := newWorld(t, serve.Options{MaxBatch: 8, MaxQueue: 256}, nil)
+	inputs := []string{"win a free prize now", "lunch tomorrow?", "the report is ready"}
+	want := answers(t, w, inputs)
+	ctx := context.Background()
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	seen := map[string]int{}
+	var failures []string
+	for c := range 6 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := 0; ; i++ {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				in := inputs[(c+i)%len(inputs)]
+				st, v, cl, body := w.classify(t, "spam@champion", in)
+				mu.Lock()
+				seen[v]++
+				p := want[v+"\x00"+in]
+				if st != 200 || p == nil || math.Abs(p[1]-cl.Probabilities["spam"]) > 1e-6 {
+					failures = append(failures, fmt.Sprintf("status %d version %q answer %v want %v: %s", st, v, cl.Probabilities, p, body))
+				}
+				mu.Unlock()
+			}
+		}()
+	}
+	for i := range 40 {
+		v := 1 + (i+1)%2
+		must(t, w.res.SetAlias("spam", "champion", v))
+		must(t, w.srv.AliasMoved(ctx, "spam", "champion"))
+		// Right after AliasMoved returns, new requests see the new version.
+		if _, got, _, _ := w.classify(t, "spam@champion", "x"); got != fmt.Sprintf("spam@v%d", v) {
+			t.Fatalf("after swap %d: served %s, want v%d", i, got, v)
+		}
+	}
+	close(stop)
+	wg.Wait()
+	if len(failures) > 0 {
+		t.Fatalf("%d failed or mismatched answers during swaps, first: %s", len(failures), failures[0])
+	}
+	if seen["spam@v1"] == 0 || seen["spam@v2"] == 0 || len(seen) != 2 {
+		t.Fatalf("versions seen %v", seen)
+	}
+	if v := w.metricValue(t, `tailor_serve_swaps_total{outcome="ok"}`); v == "" || v == "0" {
+		t.Fatalf("swaps_total %q", v)
+	}
+}
+
+func TestCanarySplitAndSticky(t *testing.T) {
+	w := newWorld(t, serve.Options{Seed: 7, MaxQueue: 256}, nil)
+	must(t, w.srv.Deploy(serve.Deployment{Model: "spam", Policy: serve.Policy{Kind: serve.PolicyCanary, Percent: 20}}))
+	const n = 2000
+	var mu sync.Mutex
+	counts := map[string]int{}
+	var wg sync.WaitGroup
+	jobs := make(chan int)
+	for range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for range jobs {
+				st, v, _, body := w.classify(t, "spam", "win a prize")
+				if st != 200 {
+					t.Errorf("status %d %s", st, body)
+				}
+				mu.Lock()
+				counts[v]++
+				mu.Unlock()
+			}
+		}()
+	}
+	for i := range n {
+		jobs <- i
+	}
+	close(jobs)
+	wg.Wait()
+	share := 100 * float64(counts["spam@v2"]) / n
+	if math.Abs(share-20) > 3 || counts["spam@v1"]+counts["spam@v2"] != n {
+		t.Fatalf("challenger share %.1f%% (%v), want 20 ± 3", share, counts)
+	}
+	// Sticky: a user key always gets the same variant, by field or header;
+	// and users split near the percentage too.
+	users := map[string]int{}
+	for u := range 300 {
+		user := fmt.Sprintf("user-%d", u)
+		_, first, _, _ := w.classify(t, "spam", "hi", "X-Tailor-User", user)
+		for range 3 {
+			_, v, _, _ := w.classify(t, "spam", "hi", "X-Tailor-User", user)
+			resp, body := w.post(t, "/v1/classify", map[string]any{"model": "spam", "input": "hi", "user": user})
+			if v != first || resp.Header.Get("X-Tailor-Model-Version") != first {
+				t.Fatalf("user %s got %s then %s / %s (%s)", user, first, v, resp.Header.Get("X-Tailor-Model-Version"), body)
+			}
+		}
+		users[first]++
+	}
+	if s := 100 * float64(users["spam@v2"]) / 300; s < 12 || s > 28 {
+		t.Fatalf("sticky users on the challenger: %.1f%% (%v)", s, users)
+	}
+	// Explicit versions bypass the policy.
+	if _, v, _, _ := w.classify(t, "spam@v1", "hi", "X-Tailor-User", "user-1"); v != "spam@v1" {
+		t.Fatalf("explicit version routed to %s", v)
+	}
+}
+
+func TestShadowNeverChangesAnswer(t *testing.T) {
+	logDir := t.TempDir()
+	lg, err := reqlog.Open(reqlog.Options{Dir: logDir, SampleRate: 1})
+	must(t, err)
+	w := newWorld(t, serve.Options{Log: lg}, nil)
+	inputs := []string{"win a free prize now", "lunch tomorrow?", "cheap pills online", "please call me back"}
+	champion := map[string]serve.Classification{}
+	for _, in := range inputs {
+		_, _, c, _ := w.classify(t, "spam@champion", in)
+		champion[in] = c
+	}
+	must(t, w.srv.Deploy(serve.Deployment{Model: "spam", Policy: serve.Policy{Kind: serve.PolicyShadow}}))
+	for round := range 3 {
+		if round == 2 {
+			// A challenger that fails every request (a generator adapter,
+			// asked to classify): shadow errors stay invisible.
+			bad := fixGen
+			bad.Model = "spam"
+			v := w.res.AddVersion(bad)
+			must(t, w.res.SetAlias("spam", "challenger", v.Version))
+			must(t, w.srv.AliasMoved(context.Background(), "spam", "challenger"))
+		}
+		for _, in := range inputs {
+			st, v, c, body := w.classify(t, "spam", in)
+			if st != 200 || v != "spam@v1" || c.Label != champion[in].Label || c.Probabilities["spam"] != champion[in].Probabilities["spam"] {
+				t.Fatalf("round %d %q: %d %s %+v, champion alone %+v (%s)", round, in, st, v, c, champion[in], body)
+			}
+		}
+	}
+	w.srv.Close() // waits for the mirrored requests
+	lg.Close()
+	variants := map[string]int{}
+	_, err = (&reqlog.Reader{Dir: logDir}).ReadFrom(1, func(r reqlog.Record) bool {
+		variants[r.Variant+" "+r.Version]++
+		return true
+	})
+	must(t, err)
+	if variants["shadow spam@v2"] != 8 || variants["shadow spam@v3"] != 4 || variants["champion spam@v1"] != 12 {
+		t.Fatalf("logged variants %v", variants)
+	}
+}
+
+func TestRequestLogAndMetrics(t *testing.T) {
+	logDir := t.TempDir()
+	lg, err := reqlog.Open(reqlog.Options{Dir: logDir, SampleRate: 1, Redact: []string{`\b\d{3}-\d{4}\b`}, MaxSegmentBytes: 700})
+	must(t, err)
+	w := newWorld(t, serve.Options{Log: lg}, nil)
+	for i := range 6 {
+		st, _, _, body := w.classify(t, "spam@v1", fmt.Sprintf("call 555-%04d now", i))
+		if st != 200 {
+			t.Fatalf("%d %s", st, body)
+		}
+	}
+	resp, _ := w.post(t, "/v1/chat/completions", map[string]any{"model": "chat", "max_tokens": 5, "seed": 3,
+		"messages": []map[string]string{{"role": "user", "content": "ring 555-1234"}}})
+	if resp.StatusCode != 200 {
+		t.Fatal(resp.Status)
+	}
+	w.post(t, "/v1/classify", map[string]any{"model": "missing", "input": "x"})
+	lg.Close()
+	var recs []reqlog.Record
+	_, err = (&reqlog.Reader{Dir: logDir}).ReadFrom(1, func(r reqlog.Record) bool { recs = append(recs, r); return true })
+	must(t, err)
+	if files, _ := filepath.Glob(filepath.Join(logDir, "*.jsonl")); len(recs) != 8 || len(files) < 2 {
+		t.Fatalf("%d records in %d files", len(recs), len(files))
+	}
+	for i, r := range recs {
+		if r.Seq != int64(i+1) || strings.Contains(r.Input, "555-") || r.RequestID == "" {
+			t.Fatalf("record %d: %+v", i, r)
+		}
+	}
+	if r := recs[0]; r.Label == "" || r.Confidence < 0.5 || r.Version != "spam@v1" || r.Endpoint != "classify" || r.PromptTokens == 0 {
+		t.Fatalf("classify record %+v", r)
+	}
+	if r := recs[6]; r.Endpoint != "chat" || r.Input != "ring [REDACTED]" || r.CompletionTokens == 0 || r.Version != "chat@v1" {
+		t.Fatalf("chat record %+v", r)
+	}
+	if r := recs[7]; r.Status != 404 || r.Error == "" {
+		t.Fatalf("error record %+v", r)
+	}
+	_, body := w.get(t, "/metrics")
+	for _, want := range []string{
+		`tailor_serve_requests_total{endpoint="classify",model="spam@v1",status="200"} 6`,
+		`tailor_serve_requests_total{endpoint="classify",model="missing",status="404"} 1`,
+		`tailor_serve_request_duration_seconds_count{model="spam@v1",status="200"} 6`,
+		`tailor_serve_request_duration_seconds_bucket{model="chat",status="200",le="+Inf"} 1`,
+		`# TYPE tailor_serve_request_duration_seconds histogram`,
+		`tailor_serve_generated_tokens_total{model="chat@v1"}`,
+		`tailor_serve_loaded_adapters 2`,
+		`tailor_serve_tokens_per_second `,
+	} {
+		if !strings.Contains(string(body), want) {
+			t.Fatalf("metrics lack %q:\n%s", want, body)
+		}
+	}
+	var probe map[string]any
+	if json.Unmarshal(body, &probe) == nil {
+		t.Fatal("metrics are JSON, want text exposition")
+	}
+}
