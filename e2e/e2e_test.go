@@ -3,6 +3,8 @@ package e2e
 import (
 	"encoding/json"
 	"fmt"
+	"io"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -166,6 +168,8 @@ func TestEndToEnd(t *testing.T) {
 		t.Fatalf("uninterrupted run: state %s result %s; resumed run result %s", forced.State, forced.Result, final.Result)
 	}
 
+	registryAndServing(t, srv, rfile, final.Result)
+
 	if out := srv.tailor("fsck"); !strings.Contains(out, "checked") {
 		t.Fatalf("fsck: %s", out)
 	}
@@ -217,4 +221,129 @@ func workersGone(t *testing.T, runID string) {
 	}
 	out, _ := exec.Command("pgrep", "-af", "worker train --run "+runID).Output()
 	t.Fatalf("workers still alive 5s after the server died:\n%s", out)
+}
+
+// registryAndServing promotes the trained model, serves it over the
+// OpenAI-compatible API, refuses a model whose gates fail, overrides with a
+// reason, and rolls back.
+func registryAndServing(t *testing.T, srv *server, rfile, adapter string) {
+	t.Helper()
+	var models []api.ModelVersion
+	srv.tailorJSON(&models, "model", "list")
+	if len(models) != 1 || models[0].Name != "mail-lora" || models[0].Adapter != adapter || models[0].Verdict != "pass" || len(models[0].Reports) != 2 { // one report per run: the resumed and the forced one
+		t.Fatalf("registered models: %+v", models)
+	}
+	srv.tailor("model", "promote", "mail-lora", "v1", "--alias", "champion", "--reason", "first model")
+	if md := srv.tailor("eval", "show", "mail-lora@champion"); !strings.Contains(md, "Baselines") || !strings.Contains(md, "macro_f1") {
+		t.Fatalf("eval show:\n%s", md)
+	}
+
+	var cls struct {
+		Model string `json:"model"`
+		Data  []struct {
+			Label  string             `json:"label"`
+			Scores map[string]float64 `json:"scores"`
+		} `json:"data"`
+	}
+	hdr := post(t, srv, "/v1/classify", `{"model":"mail-lora","input":["win free money offer","meeting notes project review"]}`, &cls)
+	if hdr.Get("X-Tailor-Model-Version") != "mail-lora@v1" || len(cls.Data) != 2 {
+		t.Fatalf("classify: %s %+v", hdr.Get("X-Tailor-Model-Version"), cls)
+	}
+	var list struct {
+		Data []struct {
+			ID string `json:"id"`
+		} `json:"data"`
+	}
+	get(t, srv, "/v1/models", &list)
+	var ids []string
+	for _, m := range list.Data {
+		ids = append(ids, m.ID)
+	}
+	for _, want := range []string{"tiny", "tiny@v1", "mail-lora", "mail-lora@v1", "mail-lora@champion"} {
+		if !slices.Contains(ids, want) {
+			t.Errorf("GET /v1/models lacks %s: %v", want, ids)
+		}
+	}
+	var comp struct {
+		Choices []struct {
+			Text string `json:"text"`
+		} `json:"choices"`
+	}
+	post(t, srv, "/v1/completions", `{"model":"tiny","prompt":"meeting notes","max_tokens":4}`, &comp)
+	if len(comp.Choices) != 1 {
+		t.Fatalf("completion: %+v", comp)
+	}
+
+	// A second version whose gate cannot pass: promotion is refused.
+	strict := strings.Replace(recipeYAML, "seed: 11\n", "seed: 12\neval:\n  gates:\n    - latency_p95_ms: 0.000001\n", 1)
+	os.WriteFile(rfile, []byte(strict), 0o644)
+	srv.tailor("recipe", "apply", rfile)
+	var r2 api.Run
+	srv.tailorJSON(&r2, "run", "start", "mail-lora", "--wait")
+	var v2 api.ModelVersion
+	srv.tailorJSON(&v2, "model", "show", "mail-lora@v2")
+	if v2.Verdict != "fail" || v2.RunID != r2.ID {
+		t.Fatalf("strict model: %+v", v2)
+	}
+	_, stderr, code := srv.tailorCode("model", "promote", "mail-lora", "v2", "--alias", "champion", "--reason", "try")
+	if code != 6 || !strings.Contains(stderr, "p95_ms") || !strings.Contains(stderr, "override") {
+		t.Fatalf("promoting a failing model: exit %d, %s", code, stderr)
+	}
+	srv.tailor("model", "promote", "mail-lora", "v2", "--alias", "champion", "--reason", "latency measured on a loaded box",
+		"--override", "--override-reason", "gate too strict for CI")
+	waitVersion(t, srv, "mail-lora@v2")
+	srv.tailor("model", "rollback", "mail-lora", "--alias", "champion", "--reason", "back to v1")
+	waitVersion(t, srv, "mail-lora@v1")
+	var moves []api.AliasMove
+	srv.tailorJSON(&moves, "model", "history", "mail-lora")
+	if len(moves) != 3 || !moves[1].Override || moves[1].OverrideReason != "gate too strict for CI" || moves[2].Action != "rollback" {
+		t.Fatalf("alias history: %+v", moves)
+	}
+}
+
+// waitVersion waits until classify answers from the given model version:
+// the server swaps adapters when an alias moves.
+func waitVersion(t *testing.T, srv *server, want string) {
+	t.Helper()
+	for i := 0; i < 100; i++ {
+		hdr := post(t, srv, "/v1/classify", `{"model":"mail-lora","input":"free prize"}`, nil)
+		if hdr.Get("X-Tailor-Model-Version") == want {
+			return
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	t.Fatalf("mail-lora never served %s", want)
+}
+
+func post(t *testing.T, srv *server, path, body string, out any) http.Header {
+	t.Helper()
+	resp, err := http.Post("http://"+srv.addr+path, "application/json", strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return decode(t, resp, path, out)
+}
+
+func get(t *testing.T, srv *server, path string, out any) http.Header {
+	t.Helper()
+	resp, err := http.Get("http://" + srv.addr + path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return decode(t, resp, path, out)
+}
+
+func decode(t *testing.T, resp *http.Response, path string, out any) http.Header {
+	t.Helper()
+	defer resp.Body.Close()
+	raw, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != 200 {
+		t.Fatalf("%s: HTTP %d: %s", path, resp.StatusCode, raw)
+	}
+	if out != nil {
+		if err := json.Unmarshal(raw, out); err != nil {
+			t.Fatalf("%s: %v: %s", path, err, raw)
+		}
+	}
+	return resp.Header
 }

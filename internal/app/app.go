@@ -13,6 +13,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/http"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -26,6 +27,9 @@ import (
 	"github.com/tailor-ml/tailor/internal/bus"
 	"github.com/tailor-ml/tailor/internal/errs"
 	"github.com/tailor-ml/tailor/internal/registry"
+	"github.com/tailor-ml/tailor/internal/serve"
+	"github.com/tailor-ml/tailor/internal/serve/modelengine"
+	"github.com/tailor-ml/tailor/internal/serve/reqlog"
 	"github.com/tailor-ml/tailor/internal/run"
 	"github.com/tailor-ml/tailor/internal/store"
 	"github.com/tailor-ml/tailor/internal/store/sqlite"
@@ -48,6 +52,13 @@ type Options struct {
 	// RequireApproval names the model aliases whose moves need a second
 	// person's approval, e.g. {"champion": true}.
 	RequireApproval map[string]bool
+	// ServeBudgetBytes bounds the adapter tensors resident for serving
+	// (default 256 MiB); RequestLogSampleRate is the fraction of served
+	// requests logged for monitoring (default 1); Redact lists regular
+	// expressions replaced by [REDACTED] in logged inputs.
+	ServeBudgetBytes     int64
+	RequestLogSampleRate float64
+	Redact               []string
 	// EngineVersion goes into every run key (required).
 	EngineVersion string
 	Logger        *slog.Logger
@@ -62,6 +73,8 @@ type App struct {
 	bus      *bus.Bus
 	sched    *run.Scheduler
 	registry *registry.Registry
+	serve    *serve.Server
+	reqlog   *reqlog.Writer
 	logger   *slog.Logger
 }
 
@@ -115,6 +128,10 @@ func Open(opts Options) (*App, error) {
 	}
 	a := &App{opts: opts, store: st, blobs: blobs, bus: bus.New(opts.Logger), logger: opts.Logger}
 	a.registry = registry.New(registry.Options{Store: st, Publisher: a.bus, RequireApproval: opts.RequireApproval, Now: opts.Now, Logger: opts.Logger})
+	if err := a.openServing(); err != nil {
+		st.Close()
+		return nil, err
+	}
 	a.sched = run.New(run.Options{
 		Store: st, Publisher: a.bus, Concurrency: opts.Concurrency, Logger: opts.Logger, Now: opts.Now,
 		Executor: &run.LocalExecutor{Command: opts.WorkerCommand, Logger: opts.Logger},
@@ -128,19 +145,53 @@ func Open(opts Options) (*App, error) {
 	return a, nil
 }
 
-// Start registers succeeded runs a crash left unregistered, then begins
-// executing queued runs (and resumes interrupted ones).
+// Start registers succeeded runs a crash left unregistered, follows model
+// events for serving, then begins executing queued runs (and resumes
+// interrupted ones).
 func (a *App) Start(ctx context.Context) error {
 	if err := a.reconcile(ctx); err != nil {
 		return err
 	}
+	go a.followModels(ctx)
 	return a.sched.Start(ctx)
 }
+
+// openServing builds the inference server: the engine over the artifact
+// store, the request log and the resolver over the registry.
+func (a *App) openServing() error {
+	workDir := filepath.Join(a.opts.DataDir, "work", "serve")
+	if err := os.MkdirAll(workDir, 0o755); err != nil {
+		return err
+	}
+	eng, err := modelengine.New(modelengine.Options{Loader: &modelengine.BlobLoader{Blobs: a.blobs, WorkDir: workDir},
+		BudgetBytes: a.opts.ServeBudgetBytes, Logger: a.logger})
+	if err != nil {
+		return fmt.Errorf("serving engine: %w", err)
+	}
+	rate := a.opts.RequestLogSampleRate
+	if rate == 0 {
+		rate = 1
+	}
+	a.reqlog, err = reqlog.Open(reqlog.Options{Dir: filepath.Join(a.opts.DataDir, "requests"), SampleRate: rate, Redact: a.opts.Redact})
+	if err != nil {
+		return fmt.Errorf("request log: %w", err)
+	}
+	a.serve, err = serve.New(serve.Options{Engine: eng, Resolver: &resolver{store: a.store, registry: a.registry}, Log: a.reqlog, Logger: a.logger})
+	return err
+}
+
+// Inference is the OpenAI-compatible handler (chat, completions, classify,
+// models, metrics).
+func (a *App) Inference() http.Handler { return a.serve.Handler() }
 
 // Close waits for the scheduler (its context must be canceled first) and
 // closes the store.
 func (a *App) Close() error {
 	a.sched.Wait()
+	a.serve.Close()
+	if err := a.reqlog.Close(); err != nil {
+		a.logger.Warn("close request log", "err", err)
+	}
 	a.bus.Close()
 	return a.store.Close()
 }

@@ -37,7 +37,7 @@ func newEnv(t *testing.T, opts app.Options) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := httptest.NewServer(httpapi.New(httpapi.Options{Service: a}))
+	srv := httptest.NewServer(httpapi.New(httpapi.Options{Service: a, Inference: a.Inference()}))
 	t.Cleanup(func() {
 		srv.Close()
 		a.Close()

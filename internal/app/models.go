@@ -97,7 +97,7 @@ func (a *App) champion(ctx context.Context, name string) (run.InputRef, run.Inpu
 	if err != nil {
 		return run.InputRef{}, run.InputRef{}, err
 	}
-	bv, err := a.baseByID(ctx, v.BaseID)
+	bv, err := baseByID(ctx, a.store, v.BaseID)
 	if err != nil {
 		return run.InputRef{}, run.InputRef{}, fmt.Errorf("champion %s v%d: %w", name, v.Version, err)
 	}
@@ -105,8 +105,8 @@ func (a *App) champion(ctx context.Context, name string) (run.InputRef, run.Inpu
 		run.InputRef{Name: bv.Name, ID: bv.ID, Version: bv.Version, Manifest: bv.Manifest}, nil
 }
 
-func (a *App) baseByID(ctx context.Context, id string) (store.BaseVersion, error) {
-	vs, err := a.store.BaseVersions(ctx, "")
+func baseByID(ctx context.Context, st store.Store, id string) (store.BaseVersion, error) {
+	vs, err := st.BaseVersions(ctx, "")
 	if err != nil {
 		return store.BaseVersion{}, err
 	}

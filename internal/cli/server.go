@@ -28,6 +28,10 @@ func runServer(e *env, args []string) error {
 	regions := fs.String("regions", "", "comma-separated region names recipes and datasets may use (default: --region)")
 	concurrency := fs.Int("concurrency", 1, "runs that train at once")
 	logLevel := fs.String("log-level", "info", "debug, info, warn or error")
+	budget := fs.Int64("serve-budget-bytes", 256<<20, "adapter bytes resident for serving")
+	sample := fs.Float64("request-log-sample", 1, "fraction of served requests logged for monitoring")
+	redact := fs.String("redact", "", "comma-separated regular expressions replaced by [REDACTED] in logged inputs")
+	approval := fs.String("require-approval", "", "comma-separated model aliases whose moves need a second person's approval")
 	if _, err := parse(fs, args, 0, 0); err != nil {
 		return err
 	}
@@ -40,7 +44,16 @@ func runServer(e *env, args []string) error {
 	}
 	logger := slog.New(slog.NewTextHandler(e.stderr, &slog.HandlerOptions{Level: level}))
 	opts := app.Options{DataDir: *dataDir, Region: *region, Concurrency: *concurrency, Logger: logger,
-		EngineVersion: engineVersion()}
+		EngineVersion: engineVersion(), ServeBudgetBytes: *budget, RequestLogSampleRate: *sample}
+	if *redact != "" {
+		opts.Redact = strings.Split(*redact, ",")
+	}
+	if *approval != "" {
+		opts.RequireApproval = map[string]bool{}
+		for _, al := range strings.Split(*approval, ",") {
+			opts.RequireApproval[al] = true
+		}
+	}
 	if *regions != "" {
 		opts.Regions = strings.Split(*regions, ",")
 	}
@@ -60,7 +73,7 @@ func runServer(e *env, args []string) error {
 		a.Close()
 		return fmt.Errorf("listen on %s: %w", *listen, err)
 	}
-	srv := &http.Server{Handler: httpapi.New(httpapi.Options{Service: a, Logger: logger}), ReadHeaderTimeout: 10 * time.Second}
+	srv := &http.Server{Handler: httpapi.New(httpapi.Options{Service: a, Logger: logger, Inference: a.Inference()}), ReadHeaderTimeout: 10 * time.Second}
 	logger.Info("tailor server listening", "addr", ln.Addr().String(), "data_dir", *dataDir, "engine", opts.EngineVersion)
 	fmt.Fprintf(e.stdout, "listening on %s\n", ln.Addr())
 	errc := make(chan error, 1)

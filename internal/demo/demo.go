@@ -68,7 +68,7 @@ func Run(ctx context.Context, o Options) error {
 	if err != nil {
 		return err
 	}
-	srv := &http.Server{Handler: httpapi.New(httpapi.Options{Service: a, Logger: o.Logger})}
+	srv := &http.Server{Handler: httpapi.New(httpapi.Options{Service: a, Logger: o.Logger, Inference: a.Inference()})}
 	go srv.Serve(ln)
 	defer srv.Close()
 	c := api.NewClient(ln.Addr().String(), nil)

@@ -61,6 +61,10 @@ type Options struct {
 	Logger  *slog.Logger
 	// MaxUpload bounds request bodies of imports (default 64 GiB).
 	MaxUpload int64
+	// Inference, when set, serves the OpenAI-compatible routes
+	// (/v1/chat/completions, /v1/completions, /v1/classify, /v1/models,
+	// /metrics) with its own error format.
+	Inference http.Handler
 }
 
 type server struct {
@@ -89,6 +93,11 @@ func New(opts Options) http.Handler {
 	mux.Handle("GET /v1/lineage/{id}", s.handle(func(r *http.Request) (any, error) {
 		return s.svc.Lineage(r.Context(), r.PathValue("id"))
 	}))
+	if opts.Inference != nil {
+		for _, p := range []string{"POST /v1/chat/completions", "POST /v1/completions", "POST /v1/classify", "GET /v1/models", "GET /v1/models/{id...}", "GET /metrics"} {
+			mux.Handle(p, opts.Inference)
+		}
+	}
 	mux.Handle("POST /v1/fsck", s.handle(func(r *http.Request) (any, error) { return s.svc.Fsck(r.Context()) }))
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, errs.NotFound("no route for %s %s; see docs/api.md", r.Method, r.URL.Path))

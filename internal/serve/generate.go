@@ -190,14 +190,14 @@ func (s *Server) serveGen(w http.ResponseWriter, r *http.Request, g genRequest, 
 	fail := func(err error, version string) {
 		st := s.writeError(w, err)
 		s.metrics.request(g.endpoint, g.modelID, st, s.opts.Now().Sub(start))
-		s.logGen(reqID, &g, version, "", "", genOutcome{err: err}, st, start)
+		s.logGen(reqID, &g, version, "", genOutcome{err: err}, st, start)
 	}
 	rt, err := s.route(r.Context(), g.modelID, g.user)
 	if err != nil {
 		fail(err, "")
 		return
 	}
-	j, text, err := s.startGen(r.Context(), &g, rt.model, reqID, start)
+	j, _, err := s.startGen(r.Context(), &g, rt.model, reqID, start)
 	if err != nil {
 		fail(err, rt.model.Target.VersionName())
 		return
@@ -223,7 +223,7 @@ func (s *Server) serveGen(w http.ResponseWriter, r *http.Request, g genRequest, 
 	}
 	s.metrics.request(g.endpoint, g.modelID, status, s.opts.Now().Sub(start))
 	s.metrics.tokens(rt.model.Target.VersionName(), out.promptTokens, out.completionTokens)
-	s.logGen(reqID, &g, rt.model.Target.VersionName(), rt.variant, text, out, status, start)
+	s.logGen(reqID, &g, rt.model.Target.VersionName(), rt.variant, out, status, start)
 }
 
 type usage struct {
@@ -324,7 +324,7 @@ func (s *Server) mirrorGen(g genRequest, l *Loaded, reqID string) {
 		ctx, cancel := context.WithTimeout(context.Background(), s.opts.ShadowTimeout)
 		defer cancel()
 		g.stream = false
-		j, text, err := s.startGen(ctx, &g, l, reqID, start)
+		j, _, err := s.startGen(ctx, &g, l, reqID, start)
 		if err != nil {
 			s.metrics.count(s.metrics.shadow, map[bool]string{true: "dropped", false: "error"}[err == errQueueFull])
 			return
@@ -337,16 +337,16 @@ func (s *Server) mirrorGen(g genRequest, l *Loaded, reqID string) {
 		} else {
 			s.metrics.count(s.metrics.shadow, "ok")
 		}
-		s.logGen(reqID, &g, l.Target.VersionName(), "shadow", text, out, status, start)
+		s.logGen(reqID, &g, l.Target.VersionName(), "shadow", out, status, start)
 	}()
 }
 
-func (s *Server) logGen(reqID string, g *genRequest, version, variant, input string, out genOutcome, status int, start time.Time) {
+func (s *Server) logGen(reqID string, g *genRequest, version, variant string, out genOutcome, status int, start time.Time) {
 	if !s.opts.Log.Sampled(reqID) {
 		return
 	}
 	// The log keeps what the user wrote (the last message), not the template.
-	input = g.prompt
+	input := g.prompt
 	if n := len(g.messages); n > 0 {
 		input = string(g.messages[n-1].Content)
 	}

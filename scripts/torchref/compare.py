@@ -4,10 +4,12 @@ bench.py on the same machine, one after the other, and prints
     case tailor_tok_s torch_tok_s ratio
 
 using, on both sides, the fastest single step of the best thread setting
-(on a shared machine the fastest step is the least disturbed estimate).
-The per-setting numbers are printed first.
+over --rounds alternating rounds (on a shared machine the fastest step is
+the least disturbed estimate, and alternating keeps a change in load from
+favouring one side). The per-setting numbers are printed first.
 
-usage (from the repository root): /usr/bin/python3 scripts/torchref/compare.py [--iters 10]"""
+usage (from the repository root):
+    /usr/bin/python3 scripts/torchref/compare.py [--iters 5] [--rounds 3]"""
 import argparse
 import os
 import re
@@ -45,11 +47,17 @@ def torch_bench(iters):
 
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("--iters", type=int, default=10)
+    ap.add_argument("--iters", type=int, default=5)
+    ap.add_argument("--rounds", type=int, default=3)
     a = ap.parse_args()
     env = " ".join(f"{k}={os.environ[k]}" for k in ("OPENBLAS_CORETYPE", "OPENBLAS_NUM_THREADS") if k in os.environ)
     print(f"# environment: {env or 'OPENBLAS_CORETYPE and OPENBLAS_NUM_THREADS unset'}")
-    tailor, torch = go_bench(a.iters), torch_bench(a.iters)
+    tailor, torch = {}, {}
+    for r in range(a.rounds):
+        print(f"# round {r + 1}")
+        for side, got in ((tailor, go_bench(a.iters)), (torch, torch_bench(a.iters))):
+            for k, v in got.items():
+                side[k] = max(side.get(k, 0), v)
     print("case tailor_tok_s torch_tok_s ratio")
     for case in GO_CASES.values():
         if case in tailor and case in torch:

@@ -1,0 +1,163 @@
+package app
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+
+	"github.com/tailor-ml/tailor/internal/bus"
+	"github.com/tailor-ml/tailor/internal/errs"
+	"github.com/tailor-ml/tailor/internal/registry"
+	"github.com/tailor-ml/tailor/internal/serve"
+	"github.com/tailor-ml/tailor/internal/store"
+)
+
+// resolver implements serve.Resolver over the registry and the base versions.
+type resolver struct {
+	store    store.Store
+	registry *registry.Registry
+}
+
+var _ serve.Resolver = (*resolver)(nil)
+
+// Resolve maps a served model id to what to load. A bare name is a base
+// when a base has that name, else the model's champion, else its latest
+// version; name@vN and name@alias address a model version (or, for a base
+// name, a base version).
+func (r *resolver) Resolve(ctx context.Context, ref serve.Ref) (serve.Target, error) {
+	if bv, err := r.base(ctx, ref); err == nil {
+		return baseTarget(bv), nil
+	} else if !errors.Is(err, errs.ErrNotFound) {
+		return serve.Target{}, err
+	}
+	sel := ref.Alias
+	switch {
+	case ref.Version > 0:
+		sel = fmt.Sprintf("v%d", ref.Version)
+	case sel == "":
+		if _, err := r.registry.Version(ctx, ref.Name, "champion"); err == nil {
+			sel = "champion"
+		} else {
+			sel = "latest"
+		}
+	}
+	v, err := r.registry.Version(ctx, ref.Name, sel)
+	if err != nil {
+		if errors.Is(err, errs.ErrNotFound) {
+			return serve.Target{}, errs.NotFound("model %s: no such base, model version or alias; see GET /v1/models", refString(ref))
+		}
+		return serve.Target{}, err
+	}
+	return r.modelTarget(ctx, v.ModelVersion)
+}
+
+func (r *resolver) base(ctx context.Context, ref serve.Ref) (store.BaseVersion, error) {
+	switch {
+	case ref.Version > 0:
+		return r.store.BaseVersion(ctx, ref.Name, fmt.Sprintf("v%d", ref.Version))
+	case ref.Alias != "":
+		al, err := r.store.Alias(ctx, "base", ref.Name, ref.Alias)
+		if err != nil {
+			return store.BaseVersion{}, err
+		}
+		return r.store.BaseVersion(ctx, ref.Name, al.Target)
+	}
+	return r.store.BaseVersion(ctx, ref.Name, "latest")
+}
+
+func baseTarget(bv store.BaseVersion) serve.Target {
+	return serve.Target{Model: bv.Name, Version: bv.Version, VersionID: bv.ID, BaseID: bv.ID, BaseManifest: bv.Manifest}
+}
+
+func (r *resolver) modelTarget(ctx context.Context, v store.ModelVersion) (serve.Target, error) {
+	bv, err := baseByID(ctx, r.store, v.BaseID)
+	if err != nil {
+		return serve.Target{}, fmt.Errorf("model %s v%d: %w", v.Name, v.Version, err)
+	}
+	return serve.Target{Model: v.Name, Version: v.Version, VersionID: v.ID, BaseID: v.BaseID, BaseManifest: bv.Manifest,
+		Adapter: v.Adapter, Task: v.Task}, nil
+}
+
+// Models lists every servable id: each base (bare and @vN), each model
+// version (@vN), each alias (@alias) and each model's bare name.
+func (r *resolver) Models(ctx context.Context) ([]serve.ModelEntry, error) {
+	var out []serve.ModelEntry
+	bases, err := r.store.BaseVersions(ctx, "")
+	if err != nil {
+		return nil, err
+	}
+	latestBase := map[string]store.BaseVersion{}
+	for _, b := range bases {
+		out = append(out, serve.ModelEntry{ID: fmt.Sprintf("%s@v%d", b.Name, b.Version), OwnedBy: "tailor", Created: b.CreatedAt.Unix(), Target: baseTarget(b)})
+		latestBase[b.Name] = b
+	}
+	for name, b := range latestBase {
+		out = append(out, serve.ModelEntry{ID: name, OwnedBy: "tailor", Created: b.CreatedAt.Unix(), Target: baseTarget(b)})
+	}
+	versions, err := r.registry.Versions(ctx, "")
+	if err != nil {
+		return nil, err
+	}
+	named := map[string]bool{}
+	for _, v := range versions {
+		t, err := r.modelTarget(ctx, v.ModelVersion)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, serve.ModelEntry{ID: fmt.Sprintf("%s@v%d", v.Name, v.Version), OwnedBy: "tailor", Created: v.CreatedAt.Unix(), Target: t})
+		for _, al := range v.Aliases {
+			out = append(out, serve.ModelEntry{ID: v.Name + "@" + al, OwnedBy: "tailor", Created: v.CreatedAt.Unix(), Target: t})
+		}
+		if _, isBase := latestBase[v.Name]; !isBase && !named[v.Name] {
+			named[v.Name] = true
+			if t, err := r.Resolve(ctx, serve.Ref{Name: v.Name}); err == nil {
+				out = append(out, serve.ModelEntry{ID: v.Name, OwnedBy: "tailor", Created: v.CreatedAt.Unix(), Target: t})
+			}
+		}
+	}
+	slices.SortFunc(out, func(a, b serve.ModelEntry) int { return strings.Compare(a.ID, b.ID) })
+	return out, nil
+}
+
+func refString(ref serve.Ref) string {
+	switch {
+	case ref.Version > 0:
+		return fmt.Sprintf("%s@v%d", ref.Name, ref.Version)
+	case ref.Alias != "":
+		return ref.Name + "@" + ref.Alias
+	}
+	return ref.Name
+}
+
+// followModels tells the inference server about alias moves and new
+// versions, from committed events, until ctx ends.
+func (a *App) followModels(ctx context.Context) {
+	for ctx.Err() == nil {
+		sub := a.bus.Subscribe(256)
+		for e := range sub.C {
+			var err error
+			switch e.Type {
+			case registry.EventAliasMoved:
+				var d struct{ Name, Alias string }
+				if err = json.Unmarshal(e.Data, &d); err == nil {
+					err = a.serve.AliasMoved(ctx, d.Name, d.Alias)
+				}
+			case registry.EventVersionRegistered:
+				var d struct{ Name string }
+				if err = json.Unmarshal(e.Data, &d); err == nil {
+					err = a.serve.ModelChanged(ctx, d.Name)
+				}
+			}
+			if err != nil {
+				a.logger.Warn("update served model", "event", e.Type, "subject", e.Subject, "err", err)
+			}
+		}
+		if ctx.Err() != nil || errors.Is(sub.Err(), bus.ErrClosed) {
+			return
+		}
+		a.logger.Warn("model event subscription ended; resubscribing", "err", sub.Err())
+	}
+}

@@ -1,0 +1,102 @@
+package serve_test
+
+import (
+	"encoding/json"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/tailor-ml/tailor/internal/serve"
+)
+
+const openaiDir = "../../scripts/openai"
+
+// openaiClient installs the pinned openai package into the cache (once)
+// and returns the install prefix.
+func openaiClient(t *testing.T) string {
+	t.Helper()
+	if os.Getenv("TAILOR_SKIP_NPM") == "1" {
+		t.Skip("TAILOR_SKIP_NPM=1: skipping the openai npm client check")
+	}
+	for _, bin := range []string{"node", "npm"} {
+		if _, err := exec.LookPath(bin); err != nil {
+			t.Fatalf("%s not found on PATH: the openai client check needs node and npm (install them, or set TAILOR_SKIP_NPM=1 to skip)", bin)
+		}
+	}
+	raw, err := os.ReadFile(filepath.Join(openaiDir, "package.json"))
+	must(t, err)
+	var pkg struct{ Dependencies map[string]string }
+	must(t, json.Unmarshal(raw, &pkg))
+	version := pkg.Dependencies["openai"]
+	cache := os.Getenv("TAILOR_CACHE")
+	if cache == "" {
+		home, err := os.UserHomeDir()
+		must(t, err)
+		cache = filepath.Join(home, ".cache", "tailor")
+	}
+	prefix := filepath.Join(cache, "openai-"+version)
+	installed := filepath.Join(prefix, "node_modules", "openai", "package.json")
+	if b, err := os.ReadFile(installed); err == nil && strings.Contains(string(b), `"version": "`+version+`"`) {
+		return prefix
+	}
+	must(t, os.MkdirAll(prefix, 0o755))
+	cmd := exec.Command("npm", "install", "--prefix", prefix, "--no-audit", "--no-fund", "--no-save", "openai@"+version)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("npm install openai@%s into %s: %v\n%s\n(needs the npm registry on first run)", version, prefix, err, out)
+	}
+	return prefix
+}
+
+func TestOfficialOpenAIClient(t *testing.T) {
+	prefix := openaiClient(t)
+	w := newWorld(t, serve.Options{}, nil)
+	cmd := exec.Command("node", filepath.Join(openaiDir, "client.js"), prefix, w.http.URL+"/v1")
+	cmd.Stderr = os.Stderr
+	raw, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("node client.js: %v", err)
+	}
+	type use struct{ Prompt_tokens, Completion_tokens, Total_tokens int }
+	var out struct {
+		Version string
+		Models  []string
+		Chat    struct {
+			Content, Finish, Object string
+			Usage                   use
+		}
+		Stream struct {
+			Content, Finish string
+			Usage           use
+			Chunks          int
+		}
+		Completion struct {
+			Text, Finish string
+			Usage        use
+		}
+		Unknown struct {
+			Status                     int
+			Code, Type, Param, Message string
+		}
+	}
+	must(t, json.Unmarshal(raw, &out))
+	t.Logf("openai %s: %s", out.Version, raw)
+	if !slices.Contains(out.Models, "spam@champion") || !slices.Contains(out.Models, "tiny") || !slices.Contains(out.Models, "chat@v1") {
+		t.Errorf("models %v", out.Models)
+	}
+	if out.Chat.Object != "chat.completion" || out.Chat.Finish == "" || out.Chat.Usage.Completion_tokens < 1 ||
+		out.Chat.Usage.Total_tokens != out.Chat.Usage.Prompt_tokens+out.Chat.Usage.Completion_tokens {
+		t.Errorf("chat %+v", out.Chat)
+	}
+	if out.Stream.Content != out.Chat.Content || out.Stream.Finish != out.Chat.Finish || out.Stream.Usage != out.Chat.Usage || out.Stream.Chunks < 3 {
+		t.Errorf("stream %+v differs from chat %+v", out.Stream, out.Chat)
+	}
+	if out.Completion.Finish == "" || out.Completion.Usage.Completion_tokens < 1 {
+		t.Errorf("completion %+v", out.Completion)
+	}
+	if u := out.Unknown; u.Status != 404 || u.Code != "model_not_found" || u.Type != "invalid_request_error" || u.Param != "model" {
+		t.Errorf("unknown model %+v", u)
+	}
+}
