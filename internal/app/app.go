@@ -27,10 +27,10 @@ import (
 	"github.com/tailor-ml/tailor/internal/bus"
 	"github.com/tailor-ml/tailor/internal/errs"
 	"github.com/tailor-ml/tailor/internal/registry"
+	"github.com/tailor-ml/tailor/internal/run"
 	"github.com/tailor-ml/tailor/internal/serve"
 	"github.com/tailor-ml/tailor/internal/serve/modelengine"
 	"github.com/tailor-ml/tailor/internal/serve/reqlog"
-	"github.com/tailor-ml/tailor/internal/run"
 	"github.com/tailor-ml/tailor/internal/store"
 	"github.com/tailor-ml/tailor/internal/store/sqlite"
 )
