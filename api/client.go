@@ -148,6 +148,22 @@ func (c *Client) DiffDatasets(ctx context.Context, name, a, b string) (json.RawM
 	return out, c.do(ctx, "GET", "/v1/datasets/"+url.PathEscape(name)+"/diff", q, nil, "", &out)
 }
 
+// DatasetRecords streams the records of a version (one split, or all when
+// split is "") as raw JSON lines to w.
+func (c *Client) DatasetRecords(ctx context.Context, name, ref, split string, w io.Writer) error {
+	q := url.Values{}
+	if split != "" {
+		q.Set("split", split)
+	}
+	resp, err := c.send(ctx, "GET", "/v1/datasets/"+url.PathEscape(name)+"/versions/"+url.PathEscape(orLatest(ref))+"/records", q, nil, "")
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	_, err = io.Copy(w, resp.Body)
+	return err
+}
+
 // ImportBase uploads a tar stream of a Hugging Face model folder.
 func (c *Client) ImportBase(ctx context.Context, name, region string, tarStream io.Reader) (BaseImport, error) {
 	q := url.Values{}

@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"net/url"
 	"os"
 	"path/filepath"
 	"sort"
@@ -72,4 +73,46 @@ func addFile(tw *tar.Writer, dir, name string) error {
 		return fmt.Errorf("pack %s: %w", name, err)
 	}
 	return nil
+}
+
+// ExportBase downloads every file of a base version into dir (created if
+// needed), each written to a temporary name and renamed into place.
+func (c *Client) ExportBase(ctx context.Context, name, ref, dir string) (BaseVersion, error) {
+	v, err := c.Base(ctx, name, ref)
+	if err != nil {
+		return v, err
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return v, err
+	}
+	for _, f := range v.Files {
+		if err := c.downloadFile(ctx, "/v1/bases/"+url.PathEscape(name)+"/versions/"+url.PathEscape(v.ID)+"/files/"+url.PathEscape(f.Name), filepath.Join(dir, f.Name)); err != nil {
+			return v, fmt.Errorf("export %s: %w", f.Name, err)
+		}
+	}
+	return v, nil
+}
+
+func (c *Client) downloadFile(ctx context.Context, path, dst string) error {
+	resp, err := c.send(ctx, "GET", path, nil, nil, "")
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	tmp, err := os.CreateTemp(filepath.Dir(dst), ".download-*")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(tmp.Name())
+	_, err = io.Copy(tmp, resp.Body)
+	if cerr := tmp.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Chmod(tmp.Name(), 0o644)
+	}
+	if err != nil {
+		return err
+	}
+	return os.Rename(tmp.Name(), dst)
 }

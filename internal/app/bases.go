@@ -150,3 +150,26 @@ func (a *App) ImportBaseFromRun(ctx context.Context, name, runID string) (api.Ba
 	a.publish(evs)
 	return api.BaseImport{Version: toAPIBase(v, &m), Created: true}, nil
 }
+
+// BaseFile streams one file of a base version to w.
+func (a *App) BaseFile(ctx context.Context, name, ref, file string, w io.Writer) error {
+	v, err := a.resolveBase(ctx, name, ref)
+	if err != nil {
+		return err
+	}
+	var m basemodel.Manifest
+	if err := a.readJSON(ctx, v.Manifest, &m); err != nil {
+		return err
+	}
+	f, ok := m.File(file)
+	if !ok {
+		return errs.NotFound("base %s v%d has no file %q", name, v.Version, file)
+	}
+	rc, err := a.blobs.Open(ctx, f.Digest)
+	if err != nil {
+		return err
+	}
+	defer rc.Close()
+	_, err = io.Copy(w, rc)
+	return err
+}

@@ -201,3 +201,20 @@ func (a *App) DiffDatasets(ctx context.Context, name, ra, rb string) (json.RawMe
 	}
 	return json.Marshal(d)
 }
+
+// DatasetRecords streams the records of one version (one split, or all
+// when split is "") as JSON lines to w.
+func (a *App) DatasetRecords(ctx context.Context, name, ref, split string, w io.Writer) error {
+	switch split {
+	case "", data.SplitTrain, data.SplitValidation, data.SplitTest:
+	default:
+		return errs.Invalid("split %q: want train, validation or test (or none for all)", split)
+	}
+	_, m, err := a.datasetVersion(ctx, name, ref)
+	if err != nil {
+		return err
+	}
+	enc := json.NewEncoder(w)
+	enc.SetEscapeHTML(false)
+	return data.ReadRecords(ctx, a.blobs, m, split, func(r data.Record) error { return enc.Encode(r) })
+}

@@ -13,6 +13,7 @@ func baseCommand() *command {
 		{name: "import", usage: "import DIR --name NAME (a Hugging Face model folder), or --from-run RUN --name NAME", run: baseImport},
 		{name: "list", usage: "list base versions", run: baseList},
 		{name: "show", usage: "show NAME[@VERSION|@ALIAS]", run: baseShow},
+		{name: "export", usage: "export NAME[@VERSION] --out DIR: write the model folder", run: baseExport},
 	}}
 }
 
@@ -111,5 +112,30 @@ func baseShow(e *env, args []string) error {
 	for _, f := range v.Files {
 		fmt.Fprintf(e.stdout, "  %-36s %12d  %s\n", f.Name, f.Size, f.Digest)
 	}
+	return nil
+}
+
+func baseExport(e *env, args []string) error {
+	fs := flag.NewFlagSet("base export", flag.ContinueOnError)
+	var cf clientFlags
+	cf.register(fs, e)
+	out := fs.String("out", "", "output folder (required)")
+	pos, err := parse(fs, args, 1, 1)
+	if err != nil {
+		return err
+	}
+	if *out == "" {
+		return usagef("base export: --out is required")
+	}
+	c, err := cf.client()
+	if err != nil {
+		return err
+	}
+	name, ref := splitRef(pos[0])
+	v, err := c.ExportBase(e.ctx, name, ref, *out)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(e.stderr, "%s v%d: %d files written to %s\n", v.Name, v.Version, len(v.Files), *out)
 	return nil
 }

@@ -17,6 +17,7 @@ func datasetCommand() *command {
 		{name: "list", usage: "list dataset versions", run: datasetList},
 		{name: "show", usage: "show NAME[@VERSION]", run: datasetShow},
 		{name: "diff", usage: "diff NAME A [B] (B defaults to latest)", run: datasetDiff},
+		{name: "export", usage: "export NAME[@VERSION] [--split train|validation|test]: records as JSON lines", run: datasetExport},
 	}}
 }
 
@@ -169,4 +170,21 @@ func orNone(s string) string {
 		return "-"
 	}
 	return s
+}
+
+func datasetExport(e *env, args []string) error {
+	fs := flag.NewFlagSet("dataset export", flag.ContinueOnError)
+	var cf clientFlags
+	cf.register(fs, e)
+	split := fs.String("split", "", "only this split")
+	pos, err := parse(fs, args, 1, 1)
+	if err != nil {
+		return err
+	}
+	c, err := cf.client()
+	if err != nil {
+		return err
+	}
+	name, ref := splitRef(pos[0])
+	return c.DatasetRecords(e.ctx, name, ref, *split, e.stdout)
 }

@@ -6,6 +6,7 @@ import (
 	"log/slog"
 
 	"github.com/tailor-ml/tailor/api"
+	"github.com/tailor-ml/tailor/internal/corpus"
 	"github.com/tailor-ml/tailor/internal/demo"
 )
 
@@ -16,6 +17,8 @@ func demoCommand() *command {
 func runDemo(e *env, args []string) error {
 	fs := flag.NewFlagSet("demo", flag.ContinueOnError)
 	dataDir := fs.String("data-dir", ".tailor-demo", "where the demo keeps its server data and inputs")
+	baseDir := fs.String("base-dir", "models/tailor-tiny", "the base model folder to customize")
+	cache := fs.String("cache", "", "npm tarball cache (default $TAILOR_CACHE/npm or ~/.cache/tailor/npm)")
 	verbose := fs.Bool("verbose", false, "log the server's work")
 	if _, err := parse(fs, args, 0, 0); err != nil {
 		return err
@@ -24,6 +27,6 @@ func runDemo(e *env, args []string) error {
 	if *verbose {
 		logger = slog.New(slog.NewTextHandler(e.stderr, nil))
 	}
-	return demo.Run(e.ctx, demo.Options{DataDir: *dataDir, EngineVersion: engineVersion(), Out: e.stdout, Logger: logger,
+	return demo.Run(e.ctx, demo.Options{DataDir: *dataDir, BaseDir: *baseDir, Corpus: corpus.Options{CacheDir: *cache}, EngineVersion: engineVersion(), Out: e.stdout, Logger: logger,
 		Follow: func(ctx context.Context, c *api.Client, id string) error { return followRun(e, c, id, false) }})
 }

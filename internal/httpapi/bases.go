@@ -1,6 +1,11 @@
 package httpapi
 
-import "net/http"
+import (
+	"net/http"
+
+	"github.com/tailor-ml/tailor/api"
+	"github.com/tailor-ml/tailor/internal/errs"
+)
 
 func (s *server) baseRoutes(mux *http.ServeMux) {
 	mux.Handle("POST /v1/bases/{name}/versions", s.handle(func(r *http.Request) (any, error) {
@@ -13,7 +18,30 @@ func (s *server) baseRoutes(mux *http.ServeMux) {
 	mux.Handle("GET /v1/bases", s.handle(func(r *http.Request) (any, error) {
 		return s.svc.Bases(r.Context(), r.URL.Query().Get("name"))
 	}))
+	mux.HandleFunc("GET /v1/bases/{name}/versions/{ref}/files/{file}", func(w http.ResponseWriter, r *http.Request) {
+		v, err := s.svc.Base(r.Context(), r.PathValue("name"), r.PathValue("ref"))
+		if err == nil && !hasFile(v, r.PathValue("file")) {
+			err = errs.NotFound("base %s v%d has no file %q", v.Name, v.Version, r.PathValue("file"))
+		}
+		if err != nil {
+			s.writeError(w, r, err)
+			return
+		}
+		w.Header().Set("Content-Type", "application/octet-stream")
+		if err := s.svc.BaseFile(r.Context(), r.PathValue("name"), r.PathValue("ref"), r.PathValue("file"), w); err != nil {
+			s.logger.Warn("stream base file", "err", err)
+		}
+	})
 	mux.Handle("GET /v1/bases/{name}/versions/{ref}", s.handle(func(r *http.Request) (any, error) {
 		return s.svc.Base(r.Context(), r.PathValue("name"), r.PathValue("ref"))
 	}))
+}
+
+func hasFile(v api.BaseVersion, name string) bool {
+	for _, f := range v.Files {
+		if f.Name == name {
+			return true
+		}
+	}
+	return false
 }

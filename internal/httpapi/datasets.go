@@ -22,6 +22,18 @@ func (s *server) datasetRoutes(mux *http.ServeMux) {
 	mux.Handle("GET /v1/datasets/{name}/versions/{ref}", s.handle(func(r *http.Request) (any, error) {
 		return s.svc.Dataset(r.Context(), r.PathValue("name"), r.PathValue("ref"))
 	}))
+	mux.HandleFunc("GET /v1/datasets/{name}/versions/{ref}/records", func(w http.ResponseWriter, r *http.Request) {
+		// Check the version first so a bad name gets a JSON error, not a
+		// truncated stream.
+		if _, err := s.svc.Dataset(r.Context(), r.PathValue("name"), r.PathValue("ref")); err != nil {
+			s.writeError(w, r, err)
+			return
+		}
+		w.Header().Set("Content-Type", "application/x-ndjson")
+		if err := s.svc.DatasetRecords(r.Context(), r.PathValue("name"), r.PathValue("ref"), r.URL.Query().Get("split"), w); err != nil {
+			s.logger.Warn("stream dataset records", "err", err)
+		}
+	})
 	mux.Handle("GET /v1/datasets/{name}/diff", s.handle(func(r *http.Request) (any, error) {
 		q := r.URL.Query()
 		return s.svc.DiffDatasets(r.Context(), r.PathValue("name"), q.Get("a"), q.Get("b"))

@@ -22,10 +22,12 @@ type Service interface {
 	Datasets(ctx context.Context, name string) ([]api.DatasetVersion, error)
 	Dataset(ctx context.Context, name, ref string) (api.DatasetDetail, error)
 	DiffDatasets(ctx context.Context, name, a, b string) (json.RawMessage, error)
+	DatasetRecords(ctx context.Context, name, ref, split string, w io.Writer) error
 
 	ImportBase(ctx context.Context, name, region string, tarStream io.Reader) (api.BaseImport, error)
 	ImportBaseFromRun(ctx context.Context, name, runID string) (api.BaseImport, error)
 	Bases(ctx context.Context, name string) ([]api.BaseVersion, error)
+	BaseFile(ctx context.Context, name, ref, file string, w io.Writer) error
 	Base(ctx context.Context, name, ref string) (api.BaseVersion, error)
 
 	ApplyRecipe(ctx context.Context, fileName string, src []byte) (api.RecipeApply, error)

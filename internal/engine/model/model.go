@@ -31,6 +31,7 @@ type Model struct {
 	lmHead  *nn.Linear[f32]
 	score   *nn.Linear[f32]
 	loras   []*loraRef
+	linears []*loraRef // every linear layer of the blocks, in build order
 	params  []*engine.Param
 	dropPCG *rand.PCG
 	dropRNG *rand.Rand
@@ -147,6 +148,7 @@ func (b *builder) linear(key string, in, out int, bias, transposed bool) *nn.Lin
 	if bias {
 		l.B, l.DB = b.weight(key+".bias", out)
 	}
+	b.m.linears = append(b.m.linears, &loraRef{key: key, lin: l})
 	lo := b.m.opts.LoRA
 	if lo.Rank <= 0 || b.full() {
 		return l
