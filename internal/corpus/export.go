@@ -19,7 +19,7 @@ const (
 // Export limits.
 const (
 	PassageRunes      = 1200 // longest pretraining passage
-	HeaderPromptRunes = 1500 // longest header prompt of the SFT example
+	HeaderPromptRunes = 600 // longest header prompt of the SFT example
 )
 
 // Summary describes what Export wrote.

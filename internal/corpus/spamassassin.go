@@ -196,8 +196,8 @@ const headerPrompt = "Extract the sender, subject and date of this email as JSON
 
 // WriteHeaderJSONL writes one SFT record per message (the format
 // `tailor dataset import --task sft` reads): prompt = an instruction and
-// the raw header block without its Received fields (relay hops, often
-// dozens of lines) cut to maxRunes characters (<= 0: no limit),
+// the message's addressing fields (see promptFields) as they appear in the
+// raw header, in their order, cut to maxRunes characters (<= 0: no limit),
 // completion = Header.JSON(), metadata = group and label. Order is recs'.
 func WriteHeaderJSONL(w io.Writer, recs []Record, maxRunes int) error {
 	type sft struct {
@@ -212,7 +212,7 @@ func WriteHeaderJSONL(w io.Writer, recs []Record, maxRunes int) error {
 	for i, r := range recs {
 		s := sft{
 			ID:         r.ID,
-			Prompt:     headerPrompt + truncateRunes(dropReceived(r.RawHeader), maxRunes),
+			Prompt:     headerPrompt + truncateRunes(keepFields(r.RawHeader, promptFields), maxRunes),
 			Completion: r.Header.JSON(),
 			Metadata:   map[string]string{"group": r.Metadata["group"], "label": r.Label},
 		}
@@ -223,9 +223,14 @@ func WriteHeaderJSONL(w io.Writer, recs []Record, maxRunes int) error {
 	return bw.Flush()
 }
 
-// dropReceived removes the Received fields, with their continuation lines,
-// from a raw header block.
-func dropReceived(raw string) string {
+// promptFields are the header fields the SFT prompt keeps: who, to whom,
+// what and when, plus two distractors. Relay hops and list headers (often
+// dozens of lines) are left out so the prompt fits a small model.
+var promptFields = []string{"from", "to", "cc", "reply-to", "subject", "date", "message-id", "x-mailer"}
+
+// keepFields keeps the named fields (case-insensitive), with their
+// continuation lines, of a raw header block, in their order.
+func keepFields(raw string, names []string) string {
 	var sb strings.Builder
 	skip := false
 	for line := range strings.SplitSeq(raw, "\n") {
@@ -234,7 +239,7 @@ func dropReceived(raw string) string {
 		}
 		if line[0] != ' ' && line[0] != '\t' {
 			name, _, _ := strings.Cut(line, ":")
-			skip = strings.EqualFold(strings.TrimSpace(name), "Received")
+			skip = !slices.Contains(names, strings.ToLower(strings.TrimSpace(name)))
 		}
 		if !skip {
 			sb.WriteString(line)

@@ -141,9 +141,9 @@ func TestWriteJSONL(t *testing.T) {
 	}
 }
 
-func TestDropReceived(t *testing.T) {
-	raw := "Return-Path: <a@x>\nReceived: from a\n\tby b\n    for c\nFrom: a@x\nreceived: again\nSubject: s\n"
-	if got, want := dropReceived(raw), "Return-Path: <a@x>\nFrom: a@x\nSubject: s\n"; got != want {
+func TestKeepFields(t *testing.T) {
+	raw := "Return-Path: <a@x>\nReceived: from a\n\tby b\n    for c\nFrom: a@x\n\t(Alice)\nreceived: again\nSUBJECT: s\n"
+	if got, want := keepFields(raw, promptFields), "From: a@x\n\t(Alice)\nSUBJECT: s\n"; got != want {
 		t.Errorf("got %q, want %q", got, want)
 	}
 }
