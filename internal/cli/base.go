@@ -1,7 +1,6 @@
 package cli
 
 import (
-	"flag"
 	"fmt"
 	"text/tabwriter"
 
@@ -18,22 +17,16 @@ func baseCommand() *command {
 }
 
 func baseImport(e *env, args []string) error {
-	fs := flag.NewFlagSet("base import", flag.ContinueOnError)
-	var cf clientFlags
-	cf.register(fs, e)
-	name := fs.String("name", "", "base model name (required)")
-	region := fs.String("region", "", "region tag (default: the server's region)")
-	fromRun := fs.String("from-run", "", "register the model a succeeded pretraining run produced (no DIR)")
-	pos, err := parse(fs, args, 0, 1)
+	cc := newClientCmd(e, "base import")
+	name := cc.fs.String("name", "", "base model name (required)")
+	region := cc.fs.String("region", "", "region tag (default: the server's region)")
+	fromRun := cc.fs.String("from-run", "", "register the model a succeeded pretraining run produced (no DIR)")
+	c, pos, err := cc.parse(args, 0, 1)
 	if err != nil {
 		return err
 	}
 	if *name == "" {
 		return usagef("base import: --name is required")
-	}
-	c, err := cf.client()
-	if err != nil {
-		return err
 	}
 	var res api.BaseImport
 	switch {
@@ -47,7 +40,7 @@ func baseImport(e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	if cf.output == "json" {
+	if cc.json() {
 		return printJSON(e.stdout, res)
 	}
 	v := res.Version
@@ -61,14 +54,9 @@ func baseImport(e *env, args []string) error {
 }
 
 func baseList(e *env, args []string) error {
-	fs := flag.NewFlagSet("base list", flag.ContinueOnError)
-	var cf clientFlags
-	cf.register(fs, e)
-	name := fs.String("name", "", "only this base model")
-	if _, err := parse(fs, args, 0, 0); err != nil {
-		return err
-	}
-	c, err := cf.client()
+	cc := newClientCmd(e, "base list")
+	name := cc.fs.String("name", "", "only this base model")
+	c, _, err := cc.parse(args, 0, 0)
 	if err != nil {
 		return err
 	}
@@ -76,7 +64,7 @@ func baseList(e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	if cf.output == "json" {
+	if cc.json() {
 		return printJSON(e.stdout, vs)
 	}
 	tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
@@ -88,14 +76,8 @@ func baseList(e *env, args []string) error {
 }
 
 func baseShow(e *env, args []string) error {
-	fs := flag.NewFlagSet("base show", flag.ContinueOnError)
-	var cf clientFlags
-	cf.register(fs, e)
-	pos, err := parse(fs, args, 1, 1)
-	if err != nil {
-		return err
-	}
-	c, err := cf.client()
+	cc := newClientCmd(e, "base show")
+	c, pos, err := cc.parse(args, 1, 1)
 	if err != nil {
 		return err
 	}
@@ -104,7 +86,7 @@ func baseShow(e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	if cf.output == "json" {
+	if cc.json() {
 		return printJSON(e.stdout, v)
 	}
 	fmt.Fprintf(e.stdout, "base         %s v%d\nfingerprint  %s\narch         %s\nparams       %d\nregion       %s\nmanifest     %s\ncreated      %s\nfiles:\n",
@@ -116,20 +98,14 @@ func baseShow(e *env, args []string) error {
 }
 
 func baseExport(e *env, args []string) error {
-	fs := flag.NewFlagSet("base export", flag.ContinueOnError)
-	var cf clientFlags
-	cf.register(fs, e)
-	out := fs.String("out", "", "output folder (required)")
-	pos, err := parse(fs, args, 1, 1)
+	cc := newClientCmd(e, "base export")
+	out := cc.fs.String("out", "", "output folder (required)")
+	c, pos, err := cc.parse(args, 1, 1)
 	if err != nil {
 		return err
 	}
 	if *out == "" {
 		return usagef("base export: --out is required")
-	}
-	c, err := cf.client()
-	if err != nil {
-		return err
 	}
 	name, ref := splitRef(pos[0])
 	v, err := c.ExportBase(e.ctx, name, ref, *out)

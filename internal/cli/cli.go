@@ -220,3 +220,29 @@ func short(id string) string {
 	}
 	return id
 }
+
+// clientCmd is a subcommand that talks to a server: its flag set holds
+// --server and --output besides its own flags.
+type clientCmd struct {
+	fs *flag.FlagSet
+	cf clientFlags
+}
+
+func newClientCmd(e *env, name string) *clientCmd {
+	cc := &clientCmd{fs: flag.NewFlagSet(name, flag.ContinueOnError)}
+	cc.cf.register(cc.fs, e)
+	return cc
+}
+
+// parse parses args (min to max positionals) and returns the client.
+func (cc *clientCmd) parse(args []string, minPos, maxPos int) (*api.Client, []string, error) {
+	pos, err := parse(cc.fs, args, minPos, maxPos)
+	if err != nil {
+		return nil, nil, err
+	}
+	c, err := cc.cf.client()
+	return c, pos, err
+}
+
+// json reports whether --output json was asked for.
+func (cc *clientCmd) json() bool { return cc.cf.output == "json" }

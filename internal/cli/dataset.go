@@ -2,7 +2,6 @@ package cli
 
 import (
 	"encoding/json"
-	"flag"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -22,27 +21,21 @@ func datasetCommand() *command {
 }
 
 func datasetImport(e *env, args []string) error {
-	fs := flag.NewFlagSet("dataset import", flag.ContinueOnError)
-	var cf clientFlags
-	cf.register(fs, e)
+	cc := newClientCmd(e, "dataset import")
 	var o api.DatasetImportOptions
-	fs.StringVar(&o.Name, "name", "", "dataset name (required)")
-	fs.StringVar(&o.Task, "task", "", "classify or sft (required unless --append)")
-	fs.StringVar(&o.Format, "format", "", "jsonl or csv (default: from the file extension)")
-	fs.StringVar(&o.Region, "region", "", "region tag (default: the server's region)")
-	fs.StringVar(&o.Owner, "owner", "", "owner tag")
-	fs.StringVar(&o.Split, "split", "", "train,validation,test ratios (default 0.8,0.1,0.1)")
-	fs.BoolVar(&o.Append, "append", false, "append the file's records to the latest version")
-	pos, err := parse(fs, args, 1, 1)
+	cc.fs.StringVar(&o.Name, "name", "", "dataset name (required)")
+	cc.fs.StringVar(&o.Task, "task", "", "classify or sft (required unless --append)")
+	cc.fs.StringVar(&o.Format, "format", "", "jsonl or csv (default: from the file extension)")
+	cc.fs.StringVar(&o.Region, "region", "", "region tag (default: the server's region)")
+	cc.fs.StringVar(&o.Owner, "owner", "", "owner tag")
+	cc.fs.StringVar(&o.Split, "split", "", "train,validation,test ratios (default 0.8,0.1,0.1)")
+	cc.fs.BoolVar(&o.Append, "append", false, "append the file's records to the latest version")
+	c, pos, err := cc.parse(args, 1, 1)
 	if err != nil {
 		return err
 	}
 	if o.Name == "" {
 		return usagef("dataset import: --name is required")
-	}
-	c, err := cf.client()
-	if err != nil {
-		return err
 	}
 	f, err := os.Open(pos[0])
 	if err != nil {
@@ -54,7 +47,7 @@ func datasetImport(e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	if cf.output == "json" {
+	if cc.json() {
 		return printJSON(e.stdout, res)
 	}
 	v := res.Version
@@ -68,14 +61,9 @@ func datasetImport(e *env, args []string) error {
 }
 
 func datasetList(e *env, args []string) error {
-	fs := flag.NewFlagSet("dataset list", flag.ContinueOnError)
-	var cf clientFlags
-	cf.register(fs, e)
-	name := fs.String("name", "", "only this dataset")
-	if _, err := parse(fs, args, 0, 0); err != nil {
-		return err
-	}
-	c, err := cf.client()
+	cc := newClientCmd(e, "dataset list")
+	name := cc.fs.String("name", "", "only this dataset")
+	c, _, err := cc.parse(args, 0, 0)
 	if err != nil {
 		return err
 	}
@@ -83,7 +71,7 @@ func datasetList(e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	if cf.output == "json" {
+	if cc.json() {
 		return printJSON(e.stdout, vs)
 	}
 	tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
@@ -95,14 +83,8 @@ func datasetList(e *env, args []string) error {
 }
 
 func datasetShow(e *env, args []string) error {
-	fs := flag.NewFlagSet("dataset show", flag.ContinueOnError)
-	var cf clientFlags
-	cf.register(fs, e)
-	pos, err := parse(fs, args, 1, 1)
-	if err != nil {
-		return err
-	}
-	c, err := cf.client()
+	cc := newClientCmd(e, "dataset show")
+	c, pos, err := cc.parse(args, 1, 1)
 	if err != nil {
 		return err
 	}
@@ -111,7 +93,7 @@ func datasetShow(e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	if cf.output == "json" {
+	if cc.json() {
 		return printJSON(e.stdout, d)
 	}
 	v := d.Version
@@ -128,14 +110,8 @@ func datasetShow(e *env, args []string) error {
 }
 
 func datasetDiff(e *env, args []string) error {
-	fs := flag.NewFlagSet("dataset diff", flag.ContinueOnError)
-	var cf clientFlags
-	cf.register(fs, e)
-	pos, err := parse(fs, args, 2, 3)
-	if err != nil {
-		return err
-	}
-	c, err := cf.client()
+	cc := newClientCmd(e, "dataset diff")
+	c, pos, err := cc.parse(args, 2, 3)
 	if err != nil {
 		return err
 	}
@@ -147,7 +123,7 @@ func datasetDiff(e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	if cf.output == "json" {
+	if cc.json() {
 		_, err := e.stdout.Write(append(d, '\n'))
 		return err
 	}
@@ -173,15 +149,9 @@ func orNone(s string) string {
 }
 
 func datasetExport(e *env, args []string) error {
-	fs := flag.NewFlagSet("dataset export", flag.ContinueOnError)
-	var cf clientFlags
-	cf.register(fs, e)
-	split := fs.String("split", "", "only this split")
-	pos, err := parse(fs, args, 1, 1)
-	if err != nil {
-		return err
-	}
-	c, err := cf.client()
+	cc := newClientCmd(e, "dataset export")
+	split := cc.fs.String("split", "", "only this split")
+	c, pos, err := cc.parse(args, 1, 1)
 	if err != nil {
 		return err
 	}

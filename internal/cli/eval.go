@@ -1,7 +1,6 @@
 package cli
 
 import (
-	"flag"
 	"fmt"
 	"strings"
 )
@@ -13,14 +12,8 @@ func evalCommand() *command {
 }
 
 func evalShow(e *env, args []string) error {
-	fs := flag.NewFlagSet("eval show", flag.ContinueOnError)
-	var cf clientFlags
-	cf.register(fs, e)
-	pos, err := parse(fs, args, 1, 1)
-	if err != nil {
-		return err
-	}
-	c, err := cf.client()
+	cc := newClientCmd(e, "eval show")
+	c, pos, err := cc.parse(args, 1, 1)
 	if err != nil {
 		return err
 	}
@@ -40,7 +33,7 @@ func evalShow(e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	if cf.output == "json" {
+	if cc.json() {
 		_, err := e.stdout.Write(append(rep.Report, '\n'))
 		return err
 	}

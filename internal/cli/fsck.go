@@ -1,7 +1,6 @@
 package cli
 
 import (
-	"flag"
 	"fmt"
 )
 
@@ -10,13 +9,8 @@ func fsckCommand() *command {
 }
 
 func fsck(e *env, args []string) error {
-	fs := flag.NewFlagSet("fsck", flag.ContinueOnError)
-	var cf clientFlags
-	cf.register(fs, e)
-	if _, err := parse(fs, args, 0, 0); err != nil {
-		return err
-	}
-	c, err := cf.client()
+	cc := newClientCmd(e, "fsck")
+	c, _, err := cc.parse(args, 0, 0)
 	if err != nil {
 		return err
 	}
@@ -24,7 +18,7 @@ func fsck(e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	if cf.output == "json" {
+	if cc.json() {
 		if err := printJSON(e.stdout, rep); err != nil {
 			return err
 		}

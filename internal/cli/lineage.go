@@ -1,7 +1,6 @@
 package cli
 
 import (
-	"flag"
 	"fmt"
 	"io"
 
@@ -13,14 +12,8 @@ func lineageCommand() *command {
 }
 
 func lineage(e *env, args []string) error {
-	fs := flag.NewFlagSet("lineage", flag.ContinueOnError)
-	var cf clientFlags
-	cf.register(fs, e)
-	pos, err := parse(fs, args, 1, 1)
-	if err != nil {
-		return err
-	}
-	c, err := cf.client()
+	cc := newClientCmd(e, "lineage")
+	c, pos, err := cc.parse(args, 1, 1)
 	if err != nil {
 		return err
 	}
@@ -28,7 +21,7 @@ func lineage(e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	if cf.output == "json" {
+	if cc.json() {
 		return printJSON(e.stdout, n)
 	}
 	printTree(e.stdout, &n, "", "")

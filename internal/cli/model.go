@@ -35,14 +35,8 @@ func actorFlag(fs *flag.FlagSet, e *env) *string {
 }
 
 func modelList(e *env, args []string) error {
-	fs := flag.NewFlagSet("model list", flag.ContinueOnError)
-	var cf clientFlags
-	cf.register(fs, e)
-	pos, err := parse(fs, args, 0, 1)
-	if err != nil {
-		return err
-	}
-	c, err := cf.client()
+	cc := newClientCmd(e, "model list")
+	c, pos, err := cc.parse(args, 0, 1)
 	if err != nil {
 		return err
 	}
@@ -54,7 +48,7 @@ func modelList(e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	if cf.output == "json" {
+	if cc.json() {
 		return printJSON(e.stdout, vs)
 	}
 	tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
@@ -67,14 +61,8 @@ func modelList(e *env, args []string) error {
 }
 
 func modelShow(e *env, args []string) error {
-	fs := flag.NewFlagSet("model show", flag.ContinueOnError)
-	var cf clientFlags
-	cf.register(fs, e)
-	pos, err := parse(fs, args, 1, 1)
-	if err != nil {
-		return err
-	}
-	c, err := cf.client()
+	cc := newClientCmd(e, "model show")
+	c, pos, err := cc.parse(args, 1, 1)
 	if err != nil {
 		return err
 	}
@@ -83,7 +71,7 @@ func modelShow(e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	if cf.output == "json" {
+	if cc.json() {
 		return printJSON(e.stdout, v)
 	}
 	fmt.Fprintf(e.stdout, "model    %s v%d\nid       %s\ntask     %s\nbase     %s\nadapter  %s\nrun      %s\naliases  %s\nverdict  %s\ncreated  %s\n",
@@ -99,20 +87,14 @@ func modelShow(e *env, args []string) error {
 }
 
 func modelPromote(e *env, args []string) error {
-	fs := flag.NewFlagSet("model promote", flag.ContinueOnError)
-	var cf clientFlags
-	cf.register(fs, e)
+	cc := newClientCmd(e, "model promote")
 	var p api.Promote
-	fs.StringVar(&p.Alias, "alias", "champion", "alias to move")
-	fs.StringVar(&p.Reason, "reason", "", "why this version should serve (required)")
-	fs.BoolVar(&p.Override, "override", false, "promote despite failing or missing gates")
-	fs.StringVar(&p.OverrideReason, "override-reason", "", "why the gates are overridden (required with --override)")
-	actor := actorFlag(fs, e)
-	pos, err := parse(fs, args, 2, 2)
-	if err != nil {
-		return err
-	}
-	c, err := cf.client()
+	cc.fs.StringVar(&p.Alias, "alias", "champion", "alias to move")
+	cc.fs.StringVar(&p.Reason, "reason", "", "why this version should serve (required)")
+	cc.fs.BoolVar(&p.Override, "override", false, "promote despite failing or missing gates")
+	cc.fs.StringVar(&p.OverrideReason, "override-reason", "", "why the gates are overridden (required with --override)")
+	actor := actorFlag(cc.fs, e)
+	c, pos, err := cc.parse(args, 2, 2)
 	if err != nil {
 		return err
 	}
@@ -121,7 +103,7 @@ func modelPromote(e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	if cf.output == "json" {
+	if cc.json() {
 		return printJSON(e.stdout, res)
 	}
 	if res.Approval != nil {
@@ -135,18 +117,12 @@ func modelPromote(e *env, args []string) error {
 }
 
 func modelRollback(e *env, args []string) error {
-	fs := flag.NewFlagSet("model rollback", flag.ContinueOnError)
-	var cf clientFlags
-	cf.register(fs, e)
+	cc := newClientCmd(e, "model rollback")
 	var r api.Rollback
-	fs.StringVar(&r.Alias, "alias", "champion", "alias to move back")
-	fs.StringVar(&r.Reason, "reason", "", "why (required)")
-	actor := actorFlag(fs, e)
-	pos, err := parse(fs, args, 1, 1)
-	if err != nil {
-		return err
-	}
-	c, err := cf.client()
+	cc.fs.StringVar(&r.Alias, "alias", "champion", "alias to move back")
+	cc.fs.StringVar(&r.Reason, "reason", "", "why (required)")
+	actor := actorFlag(cc.fs, e)
+	c, pos, err := cc.parse(args, 1, 1)
 	if err != nil {
 		return err
 	}
@@ -155,7 +131,7 @@ func modelRollback(e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	if cf.output == "json" {
+	if cc.json() {
 		return printJSON(e.stdout, m)
 	}
 	fmt.Fprintf(e.stdout, "%s@%s: %s -> %s (rollback: %s)\n", m.Name, m.Alias, short(m.From), short(m.To), m.Reason)
@@ -163,15 +139,9 @@ func modelRollback(e *env, args []string) error {
 }
 
 func modelHistory(e *env, args []string) error {
-	fs := flag.NewFlagSet("model history", flag.ContinueOnError)
-	var cf clientFlags
-	cf.register(fs, e)
-	alias := fs.String("alias", "", "only this alias")
-	pos, err := parse(fs, args, 1, 1)
-	if err != nil {
-		return err
-	}
-	c, err := cf.client()
+	cc := newClientCmd(e, "model history")
+	alias := cc.fs.String("alias", "", "only this alias")
+	c, pos, err := cc.parse(args, 1, 1)
 	if err != nil {
 		return err
 	}
@@ -179,7 +149,7 @@ func modelHistory(e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	if cf.output == "json" {
+	if cc.json() {
 		return printJSON(e.stdout, ms)
 	}
 	tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
@@ -195,15 +165,9 @@ func modelHistory(e *env, args []string) error {
 }
 
 func modelApprovals(e *env, args []string) error {
-	fs := flag.NewFlagSet("model approvals", flag.ContinueOnError)
-	var cf clientFlags
-	cf.register(fs, e)
-	state := fs.String("state", "", "pending, approved or rejected")
-	pos, err := parse(fs, args, 1, 1)
-	if err != nil {
-		return err
-	}
-	c, err := cf.client()
+	cc := newClientCmd(e, "model approvals")
+	state := cc.fs.String("state", "", "pending, approved or rejected")
+	c, pos, err := cc.parse(args, 1, 1)
 	if err != nil {
 		return err
 	}
@@ -211,7 +175,7 @@ func modelApprovals(e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	if cf.output == "json" {
+	if cc.json() {
 		return printJSON(e.stdout, as)
 	}
 	tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
@@ -227,16 +191,10 @@ func modelDecide(e *env, args []string, approve bool) error {
 	if approve {
 		name = "model approve"
 	}
-	fs := flag.NewFlagSet(name, flag.ContinueOnError)
-	var cf clientFlags
-	cf.register(fs, e)
-	reason := fs.String("reason", "", "why (required)")
-	actor := actorFlag(fs, e)
-	pos, err := parse(fs, args, 1, 1)
-	if err != nil {
-		return err
-	}
-	c, err := cf.client()
+	cc := newClientCmd(e, name)
+	reason := cc.fs.String("reason", "", "why (required)")
+	actor := actorFlag(cc.fs, e)
+	c, pos, err := cc.parse(args, 1, 1)
 	if err != nil {
 		return err
 	}
@@ -244,7 +202,7 @@ func modelDecide(e *env, args []string, approve bool) error {
 	if err != nil {
 		return err
 	}
-	if cf.output == "json" {
+	if cc.json() {
 		return printJSON(e.stdout, a)
 	}
 	fmt.Fprintf(e.stdout, "%s %s by %s\n", a.ID, a.State, a.DecidedBy)

@@ -1,7 +1,6 @@
 package cli
 
 import (
-	"flag"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -17,14 +16,8 @@ func recipeCommand() *command {
 }
 
 func recipeApply(e *env, args []string) error {
-	fs := flag.NewFlagSet("recipe apply", flag.ContinueOnError)
-	var cf clientFlags
-	cf.register(fs, e)
-	pos, err := parse(fs, args, 1, 1)
-	if err != nil {
-		return err
-	}
-	c, err := cf.client()
+	cc := newClientCmd(e, "recipe apply")
+	c, pos, err := cc.parse(args, 1, 1)
 	if err != nil {
 		return err
 	}
@@ -36,7 +29,7 @@ func recipeApply(e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	if cf.output == "json" {
+	if cc.json() {
 		return printJSON(e.stdout, res)
 	}
 	state := "created"
@@ -49,14 +42,9 @@ func recipeApply(e *env, args []string) error {
 }
 
 func recipeList(e *env, args []string) error {
-	fs := flag.NewFlagSet("recipe list", flag.ContinueOnError)
-	var cf clientFlags
-	cf.register(fs, e)
-	name := fs.String("name", "", "only this recipe")
-	if _, err := parse(fs, args, 0, 0); err != nil {
-		return err
-	}
-	c, err := cf.client()
+	cc := newClientCmd(e, "recipe list")
+	name := cc.fs.String("name", "", "only this recipe")
+	c, _, err := cc.parse(args, 0, 0)
 	if err != nil {
 		return err
 	}
@@ -64,7 +52,7 @@ func recipeList(e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	if cf.output == "json" {
+	if cc.json() {
 		return printJSON(e.stdout, vs)
 	}
 	tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
@@ -76,14 +64,8 @@ func recipeList(e *env, args []string) error {
 }
 
 func recipeShow(e *env, args []string) error {
-	fs := flag.NewFlagSet("recipe show", flag.ContinueOnError)
-	var cf clientFlags
-	cf.register(fs, e)
-	pos, err := parse(fs, args, 1, 1)
-	if err != nil {
-		return err
-	}
-	c, err := cf.client()
+	cc := newClientCmd(e, "recipe show")
+	c, pos, err := cc.parse(args, 1, 1)
 	if err != nil {
 		return err
 	}
@@ -92,7 +74,7 @@ func recipeShow(e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	if cf.output == "json" {
+	if cc.json() {
 		return printJSON(e.stdout, v)
 	}
 	fmt.Fprintf(e.stdout, "# recipe %s v%d, id %s, created %s\n%s", v.Name, v.Version, v.ID, v.CreatedAt.Format("2006-01-02 15:04:05"), v.Normalized)

@@ -2,7 +2,6 @@ package cli
 
 import (
 	"encoding/json"
-	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -24,16 +23,10 @@ func runCommand() *command {
 }
 
 func runStart(e *env, args []string) error {
-	fs := flag.NewFlagSet("run start", flag.ContinueOnError)
-	var cf clientFlags
-	cf.register(fs, e)
-	force := fs.Bool("force", false, "run again even if a run with the same key succeeded")
-	wait := fs.Bool("wait", false, "follow progress until the run ends")
-	pos, err := parse(fs, args, 1, 1)
-	if err != nil {
-		return err
-	}
-	c, err := cf.client()
+	cc := newClientCmd(e, "run start")
+	force := cc.fs.Bool("force", false, "run again even if a run with the same key succeeded")
+	wait := cc.fs.Bool("wait", false, "follow progress until the run ends")
+	c, pos, err := cc.parse(args, 1, 1)
 	if err != nil {
 		return err
 	}
@@ -47,14 +40,14 @@ func runStart(e *env, args []string) error {
 		fmt.Fprintf(e.stderr, "run %s queued (key %s)\n", r.ID, short(r.Key))
 	}
 	if *wait && !r.Reused {
-		if err := followRun(e, c, r.ID, cf.output == "json"); err != nil {
+		if err := followRun(e, c, r.ID, cc.json()); err != nil {
 			return err
 		}
 		if r, err = c.Run(e.ctx, r.ID); err != nil {
 			return err
 		}
 	}
-	if cf.output == "json" {
+	if cc.json() {
 		return printJSON(e.stdout, r)
 	}
 	fmt.Fprintln(e.stdout, r.ID)
@@ -139,14 +132,9 @@ func bar(step, total int64, width int) string {
 }
 
 func runList(e *env, args []string) error {
-	fs := flag.NewFlagSet("run list", flag.ContinueOnError)
-	var cf clientFlags
-	cf.register(fs, e)
-	state := fs.String("state", "", "only runs in this state")
-	if _, err := parse(fs, args, 0, 0); err != nil {
-		return err
-	}
-	c, err := cf.client()
+	cc := newClientCmd(e, "run list")
+	state := cc.fs.String("state", "", "only runs in this state")
+	c, _, err := cc.parse(args, 0, 0)
 	if err != nil {
 		return err
 	}
@@ -154,7 +142,7 @@ func runList(e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	if cf.output == "json" {
+	if cc.json() {
 		return printJSON(e.stdout, rs)
 	}
 	tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
@@ -166,14 +154,8 @@ func runList(e *env, args []string) error {
 }
 
 func runShow(e *env, args []string) error {
-	fs := flag.NewFlagSet("run show", flag.ContinueOnError)
-	var cf clientFlags
-	cf.register(fs, e)
-	pos, err := parse(fs, args, 1, 1)
-	if err != nil {
-		return err
-	}
-	c, err := cf.client()
+	cc := newClientCmd(e, "run show")
+	c, pos, err := cc.parse(args, 1, 1)
 	if err != nil {
 		return err
 	}
@@ -181,7 +163,7 @@ func runShow(e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	if cf.output == "json" {
+	if cc.json() {
 		return printJSON(e.stdout, r)
 	}
 	fmt.Fprintf(e.stdout, "run        %s\nstate      %s\nkey        %s\nstep       %d/%d\nattempt    %d\nrecipe     %s\ndataset    %s\nbase       %s\nengine     %s\ncheckpoint %s\nresult     %s\n",
@@ -197,20 +179,14 @@ func runShow(e *env, args []string) error {
 }
 
 func runLogs(e *env, args []string) error {
-	fs := flag.NewFlagSet("run logs", flag.ContinueOnError)
-	var cf clientFlags
-	cf.register(fs, e)
-	follow := fs.Bool("follow", false, "keep streaming until the run ends")
-	pos, err := parse(fs, args, 1, 1)
-	if err != nil {
-		return err
-	}
-	c, err := cf.client()
+	cc := newClientCmd(e, "run logs")
+	follow := cc.fs.Bool("follow", false, "keep streaming until the run ends")
+	c, pos, err := cc.parse(args, 1, 1)
 	if err != nil {
 		return err
 	}
 	return c.RunLogs(e.ctx, pos[0], 0, *follow, func(l api.RunLog) error {
-		if cf.output == "json" {
+		if cc.json() {
 			return printJSON(e.stdout, l)
 		}
 		var p api.Progress
@@ -227,14 +203,8 @@ func runLogs(e *env, args []string) error {
 }
 
 func runCancel(e *env, args []string) error {
-	fs := flag.NewFlagSet("run cancel", flag.ContinueOnError)
-	var cf clientFlags
-	cf.register(fs, e)
-	pos, err := parse(fs, args, 1, 1)
-	if err != nil {
-		return err
-	}
-	c, err := cf.client()
+	cc := newClientCmd(e, "run cancel")
+	c, pos, err := cc.parse(args, 1, 1)
 	if err != nil {
 		return err
 	}
@@ -242,7 +212,7 @@ func runCancel(e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	if cf.output == "json" {
+	if cc.json() {
 		return printJSON(e.stdout, r)
 	}
 	fmt.Fprintf(e.stdout, "%s %s\n", r.ID, r.State)
