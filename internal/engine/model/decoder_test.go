@@ -23,6 +23,9 @@ func adapted(t *testing.T, c engine.Config, w map[string]engine.Tensor, opts Opt
 	}
 	r := rand.New(rand.NewPCG(seed, 0xada))
 	spec := AdapterSpec{Tensors: map[string]engine.Tensor{}, Pooling: opts.Head.Pooling}
+	if opts.Method == Full { // the parameters are the shared base weights
+		return m, spec
+	}
 	if opts.LoRA.Rank > 0 {
 		spec.Scale = opts.LoRA.Alpha / float64(opts.LoRA.Rank)
 	}
