@@ -274,3 +274,39 @@ func TestEventsFollow(t *testing.T) {
 		t.Fatalf("second event is not the new import: %s", second.Data)
 	}
 }
+
+// TestFsckFindsCorruption: fsck re-hashes every blob, so a flipped byte in
+// a dataset chunk is reported, and a deleted blob shows as missing.
+func TestFsckFindsCorruption(t *testing.T) {
+	e := newEnv(t, app.Options{})
+	ctx := context.Background()
+	res, err := e.client.ImportDataset(ctx, strings.NewReader("{\"text\":\"a\",\"label\":\"x\"}\n{\"text\":\"b\",\"label\":\"y\"}\n"),
+		api.DatasetImportOptions{Name: "d", Task: "classify", FileName: "d.jsonl"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rep, err := e.client.Fsck(ctx)
+	if err != nil || len(rep.Bad)+len(rep.Missing) != 0 || rep.Blobs == 0 || rep.Refs == 0 {
+		t.Fatalf("clean store: %+v %v", rep, err)
+	}
+	chunk := res.Version.Chunks[0]
+	path := filepath.Join(e.dataDir, "blobs", "sha256", chunk[7:9], chunk[7:])
+	os.Chmod(path, 0o644)
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b[0] ^= 1
+	if err := os.WriteFile(path, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	rep, _ = e.client.Fsck(ctx)
+	if len(rep.Bad) != 1 || rep.Bad[0].Digest != chunk {
+		t.Fatalf("corrupt chunk not reported: %+v", rep)
+	}
+	os.Remove(path)
+	rep, _ = e.client.Fsck(ctx)
+	if len(rep.Missing) != 1 || rep.Missing[0].Digest != chunk || !strings.Contains(rep.Missing[0].Ref, "dataset d@") {
+		t.Fatalf("missing chunk not reported: %+v", rep)
+	}
+}

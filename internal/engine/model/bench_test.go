@@ -126,3 +126,51 @@ func benchForward(b *testing.B, opts Options) {
 	}
 	reportTokens(b, batch, &st)
 }
+
+// Decode benchmark shape: prompts of 16 tokens, 128 new tokens, greedy with
+// the KV cache (prefill included in the time). tok/s counts new tokens.
+const decodePrompt, decodeNew = 16, 128
+
+// BenchmarkDecodeB1 is greedy generation for one sequence.
+func BenchmarkDecodeB1(b *testing.B) { perWorkers(b, Options{}, benchDecode(1)) }
+
+// BenchmarkDecodeB8 is greedy generation for a batch of eight sequences.
+func BenchmarkDecodeB8(b *testing.B) { perWorkers(b, Options{}, benchDecode(8)) }
+
+func benchDecode(batch int) func(b *testing.B, opts Options) {
+	return func(b *testing.B, opts Options) {
+		c := benchConfig()
+		c.MaxPositions = 256 // 16 + 128 positions; RoPE has no learned table
+		w, err := RandomWeights(c, 1)
+		if err != nil {
+			b.Fatal(err)
+		}
+		d, err := NewDecoder(c, w, DecoderOptions{Workers: opts.Workers, GEMM: opts.GEMM})
+		if err != nil {
+			b.Fatal(err)
+		}
+		prompts := benchBatch(c, batch, decodePrompt)
+		rows := func() []Row {
+			rs := make([]Row, batch)
+			for i, ex := range prompts.Examples {
+				rs[i] = Row{Tokens: ex.Tokens}
+			}
+			return rs
+		}
+		if _, err := d.Greedy(rows(), decodeNew); err != nil { // warm buffers
+			b.Fatal(err)
+		}
+		var st stepTimer
+		b.ResetTimer()
+		for i := 0; i < b.N; i++ {
+			st.begin()
+			if _, err := d.Greedy(rows(), decodeNew); err != nil {
+				b.Fatal(err)
+			}
+			st.end()
+		}
+		n := batch * decodeNew
+		b.ReportMetric(float64(n*b.N)/b.Elapsed().Seconds(), "tok/s")
+		b.ReportMetric(float64(n)/st.best.Seconds(), "best_tok/s")
+	}
+}

@@ -200,7 +200,7 @@ func (d *Decoder) attention(layer int, a *nn.SelfAttention[f32], m int) {
 	}
 	for _, s := range b.segs {
 		if a.Rope != nil {
-			a.Rope.Apply(d.rt, q[s.off*ldq:], 1, s.n, c.Heads, ldq, 0, false)
+			a.Rope.Apply(d.rt, q[s.off*ldq:], 1, s.n, c.Heads, ldq, s.pos0, false)
 			a.Rope.Apply(d.rt, k[s.off*ldk:], 1, s.n, c.KVHeads, ldk, s.pos0, false)
 		}
 		ck, cv := s.cache.k[layer], s.cache.v[layer]
