@@ -94,7 +94,7 @@ type importer struct {
 	stream  hash.Hash           // sha256 over the canonical record stream
 	ids     map[[16]byte]uint32 // id hash -> line first seen (0: parent version)
 	chunks  *chunker
-	prof    *profiler
+	prof    *profilePipe
 	schema  *schemaBuilder
 	counts  SplitCounts
 	records int64
@@ -118,9 +118,10 @@ func Import(ctx context.Context, r io.Reader, opts ImportOptions, sink Sink) (*M
 		stream: sha256.New(),
 		ids:    map[[16]byte]uint32{},
 		chunks: &chunker{params: opts.Chunking, sink: sink},
-		prof:   newProfiler(opts.Task),
+		prof:   newProfilePipe(newProfiler(opts.Task)),
 		schema: newSchemaBuilder(),
 	}
+	defer im.prof.stop()
 	if opts.Append != nil {
 		if err := im.replayParent(ctx); err != nil {
 			return nil, fmt.Errorf("import: read parent version %s: %w", opts.Append.ID, err)
@@ -201,7 +202,7 @@ func (im *importer) account(rec *Record, line []byte, h idHash) {
 	im.records++
 	im.bytes += int64(len(line))
 	im.counts.add(splitOf(h, im.opts.Split))
-	im.prof.add(rec)
+	im.prof.add(rec, len(line))
 	im.schema.add(rec)
 }
 

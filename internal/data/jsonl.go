@@ -42,6 +42,7 @@ func ReadJSONL(ctx context.Context, r io.Reader, o ReadOptions, fn func(Record, 
 	}
 	lr := newLineReader(r, o.MaxRecordBytes)
 	pos := Pos{File: o.FileName}
+	fast := &fastJSONL{task: o.Task}
 	for {
 		line, err := lr.next()
 		pos.Line = lr.line
@@ -66,9 +67,12 @@ func ReadJSONL(ctx context.Context, r io.Reader, o ReadOptions, fn func(Record, 
 			}
 		}
 		pos.Record++
-		rec, err := decodeJSONLine(line, o.Task, pos, !lr.terminated)
-		if err != nil {
-			return err
+		rec, ok := fast.decode(line)
+		if !ok {
+			var err error
+			if rec, err = decodeJSONLine(line, o.Task, pos, !lr.terminated); err != nil {
+				return err
+			}
 		}
 		if err := fn(rec, pos); err != nil {
 			return err

@@ -76,7 +76,8 @@ type profiler struct {
 	words, wordChars                                int64
 	vocab                                           *kmv
 	uni, bi                                         *heavyHitters
-	word, prev, pair                                []byte
+	word, prev                                      []byte
+	prevRaw                                         uint64 // FNV state after prev, before mix64
 	wordLen                                         int64
 }
 
@@ -127,26 +128,66 @@ func (p *profiler) length(n int64) {
 	p.m2 += d * (float64(n) - p.mean)
 }
 
+// ASCII character classes, as the unicode package's tables classify them.
+const (
+	classOther uint8 = iota
+	classUpper
+	classLower
+	classDigit
+	classSpace
+	classPunct // punctuation or symbol
+)
+
+// asciiClass is the class of each ASCII character; it is filled once from
+// the unicode tables and never written again.
+var asciiClass = func() (t [utf8.RuneSelf]uint8) {
+	for c := rune(0); c < utf8.RuneSelf; c++ {
+		switch {
+		case c >= 'A' && c <= 'Z':
+			t[c] = classUpper
+		case c >= 'a' && c <= 'z':
+			t[c] = classLower
+		case c >= '0' && c <= '9':
+			t[c] = classDigit
+		case unicode.IsSpace(c):
+			t[c] = classSpace
+		case unicode.IsPunct(c) || unicode.IsSymbol(c):
+			t[c] = classPunct
+		}
+	}
+	return t
+}()
+
 // text scans one piece of text and returns its length in characters.
 func (p *profiler) text(s string) int64 {
 	var n int64
 	p.prev = p.prev[:0]
-	for _, c := range s {
+	for i := 0; i < len(s); {
 		n++
-		switch {
-		case c < utf8.RuneSelf && (c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z'):
-			p.letters++
-			p.word = append(p.word, byte(c)|0x20)
-			p.wordLen++
+		if c := s[i]; c < utf8.RuneSelf {
+			i++
+			switch asciiClass[c] {
+			case classUpper, classLower:
+				p.letters++
+				p.word = append(p.word, c|0x20)
+				p.wordLen++
+				continue
+			case classDigit:
+				p.digits++
+				p.word = append(p.word, c)
+				p.wordLen++
+				continue
+			case classSpace:
+				p.spaces++
+			case classPunct:
+				p.punct++
+			}
+			p.endWord()
 			continue
-		case c < utf8.RuneSelf && c >= '0' && c <= '9':
-			p.digits++
-			p.word = append(p.word, byte(c))
-			p.wordLen++
-			continue
-		case c >= utf8.RuneSelf:
-			p.nonASCII++
 		}
+		c, size := utf8.DecodeRuneInString(s[i:])
+		i += size
+		p.nonASCII++
 		switch {
 		case unicode.IsLetter(c) || unicode.IsDigit(c):
 			if unicode.IsLetter(c) {
@@ -169,21 +210,24 @@ func (p *profiler) text(s string) int64 {
 	return n
 }
 
-// endWord counts the word being built, if any.
+// endWord counts the word being built, if any. The bigram's hash continues
+// the previous word's FNV state over " " and the word, so the pair's bytes
+// are built only when the counter sees the pair for the first time.
 func (p *profiler) endWord() {
 	if len(p.word) == 0 {
 		return
 	}
 	p.words++
 	p.wordChars += p.wordLen
-	h := hashBytes(p.word)
+	raw := fnvAdd(fnvOffset, p.word)
+	h := mix64(raw)
 	p.vocab.add(h)
 	p.uni.add(p.word, h)
 	if len(p.prev) > 0 {
-		p.pair = append(append(append(p.pair[:0], p.prev...), ' '), p.word...)
-		p.bi.add(p.pair, hashBytes(p.pair))
+		p.bi.addPair(p.prev, p.word, mix64(fnvAdd(fnvAddByte(p.prevRaw, ' '), p.word)))
 	}
 	p.prev = append(p.prev[:0], p.word...)
+	p.prevRaw = raw
 	p.word = p.word[:0]
 	p.wordLen = 0
 }

@@ -63,10 +63,13 @@ func validateMessages(ms []Message, bad func(field, msg string) error) error {
 }
 
 // canonicalEncoder writes the canonical form of records: compact JSON, keys
-// sorted, no HTML escaping, one record per line ending in "\n".
+// sorted, no HTML escaping, one record per line ending in "\n". The common
+// shapes take appendCanonical; the rest encoding/json, which defines the form.
 type canonicalEncoder struct {
-	buf bytes.Buffer
-	enc *json.Encoder
+	line []byte
+	keys []string
+	buf  bytes.Buffer
+	enc  *json.Encoder
 }
 
 func newCanonicalEncoder() *canonicalEncoder {
@@ -78,6 +81,15 @@ func newCanonicalEncoder() *canonicalEncoder {
 
 // encode returns the canonical line of r; the slice is valid until the next call.
 func (c *canonicalEncoder) encode(r *Record) ([]byte, error) {
+	var ok bool
+	if c.line, ok = appendCanonical(c.line[:0], r, &c.keys); ok {
+		return c.line, nil
+	}
+	return c.encodeJSON(r)
+}
+
+// encodeJSON is encode through encoding/json.
+func (c *canonicalEncoder) encodeJSON(r *Record) ([]byte, error) {
 	c.buf.Reset()
 	if err := c.enc.Encode(r); err != nil {
 		return nil, fmt.Errorf("encode record: %w", err)

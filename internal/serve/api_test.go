@@ -157,7 +157,7 @@ func TestModelsAndUnknownModel(t *testing.T) {
 	for _, d := range list.Data {
 		ids = append(ids, d.ID)
 	}
-	want := "chat@champion chat@v1 spam@challenger spam@champion spam@v1 spam@v2 tiny"
+	want := "chat chat@champion chat@v1 spam spam@challenger spam@champion spam@v1 spam@v2 tiny"
 	if strings.Join(ids, " ") != want || list.Object != "list" {
 		t.Fatalf("models %v, want %s", ids, want)
 	}

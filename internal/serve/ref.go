@@ -190,6 +190,13 @@ func (r *MemResolver) Models(_ context.Context) ([]ModelEntry, error) {
 		for alias, n := range r.aliases[name] {
 			out = append(out, ModelEntry{ID: name + "@" + alias, OwnedBy: "tailor", Target: vs[n-1]})
 		}
+		if _, isBase := r.bases[name]; !isBase && len(vs) > 0 {
+			bare := vs[len(vs)-1]
+			if n, ok := r.aliases[name]["champion"]; ok {
+				bare = vs[n-1]
+			}
+			out = append(out, ModelEntry{ID: name, OwnedBy: "tailor", Target: bare})
+		}
 	}
 	slices.SortFunc(out, func(a, b ModelEntry) int { return strings.Compare(a.ID, b.ID) })
 	return out, nil

@@ -2,14 +2,18 @@
 d_model 256, 4 layers, 4 heads, ffn 1024, vocab 4096, tied embeddings) on
 batches of 8 x 128 tokens, same cases as `go test -bench` in
 internal/engine/model: train_full, train_lora (r=8 on every linear),
-forward. Prints one line per case and thread count:
+forward, and greedy generation with a KV cache (decode.py) at batch 1 and
+8, prompts of 16 tokens, 128 new tokens, prefill included (decode_b1,
+decode_b8; tok/s counts new tokens). Prints one line per case and thread
+count:
 
-    case threads torch_tok_s torch_best_tok_s
+    case threads torch_tok_s torch_best_tok_s peak_rss_kib
 
-(mean over --iters steps, and the fastest single step: on a shared machine
-the fastest step is the least disturbed estimate).
+(mean over --iters steps, the fastest single step: on a shared machine
+the fastest step is the least disturbed estimate, and the interpreter's
+peak resident memory).
 
-Each thread count runs in its own interpreter with OPENBLAS_NUM_THREADS and
+Each case and thread count runs in its own interpreter with OPENBLAS_NUM_THREADS and
 OMP_NUM_THREADS set to it, because torch.set_num_threads does not limit the
 OpenBLAS pool that torch's matrix products use; "default" runs with the
 environment as it is (here: 1 intra-op thread, OpenBLAS using every core).
@@ -17,6 +21,7 @@ environment as it is (here: 1 intra-op thread, OpenBLAS using every core).
 usage: /usr/bin/python3 bench.py [--threads default,1,2] [--iters 10]"""
 import argparse
 import os
+import resource
 import subprocess
 import sys
 import time
@@ -24,12 +29,14 @@ import time
 import torch
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import decode  # noqa: E402
 import models  # noqa: E402
 
 CFG = {"arch": "LlamaForCausalLM", "vocab": 4096, "hidden": 256, "intermediate": 1024, "layers": 4,
        "heads": 4, "kv_heads": 4, "head_dim": 64, "rope_theta": 10000.0, "norm_eps": 1e-5,
        "tie": True, "attention_bias": False, "activation": "silu"}
 BATCH, SEQ = 8, 128
+PROMPT, NEW = 16, 128
 TARGETS = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
 
 
@@ -86,15 +93,16 @@ def main():
     ap.add_argument("--threads", default="default,1,2")
     ap.add_argument("--child", help=argparse.SUPPRESS)
     ap.add_argument("--iters", type=int, default=10)
-    ap.add_argument("--cases", default="train_full,train_lora,forward")
+    ap.add_argument("--cases", default="train_full,train_lora,forward,decode_b1,decode_b8")
     a = ap.parse_args()
     if a.child is None:
         for t in a.threads.split(","):
             env = dict(os.environ)
             if t != "default":
                 env["OPENBLAS_NUM_THREADS"] = env["OMP_NUM_THREADS"] = t
-            subprocess.run([sys.executable, __file__, "--child", t, "--iters", str(a.iters), "--cases", a.cases],
-                           env=env, check=True)
+            for case in a.cases.split(","):
+                subprocess.run([sys.executable, __file__, "--child", t, "--iters", str(a.iters), "--cases", case],
+                               env=env, check=True)
         return
     g = torch.Generator().manual_seed(1)
     ids = torch.randint(0, CFG["vocab"], (BATCH, SEQ), generator=g)
@@ -103,6 +111,9 @@ def main():
         if threads != "default":
             torch.set_num_threads(int(threads))
         for case in a.cases.split(","):
+            if case.startswith("decode_b"):
+                bench_decode(case, threads, a.iters)
+                continue
             m, params = build(case)
             for _ in range(2):
                 step(m, params, ids, targets, case)
@@ -111,8 +122,25 @@ def main():
                 t0 = time.perf_counter()
                 step(m, params, ids, targets, case)
                 times.append(time.perf_counter() - t0)
-            tok = BATCH * SEQ
-            print(f"{case} {threads} {tok * len(times) / sum(times):.0f} {tok / min(times):.0f}", flush=True)
+            report(case, threads, BATCH * SEQ, times)
+
+
+def report(case, threads, tok, times):
+    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    print(f"{case} {threads} {tok * len(times) / sum(times):.0f} {tok / min(times):.0f} {rss}", flush=True)
+
+
+def bench_decode(case, threads, iters):
+    bsz = int(case[len("decode_b"):])
+    d = decode.KVDecoder(CFG, weights(torch.Generator().manual_seed(0)), PROMPT + NEW)
+    prompt = torch.randint(0, CFG["vocab"], (bsz, PROMPT), generator=torch.Generator().manual_seed(1))
+    d.greedy(prompt, NEW)
+    times = []
+    for _ in range(iters):
+        t0 = time.perf_counter()
+        d.greedy(prompt, NEW)
+        times.append(time.perf_counter() - t0)
+    report(case, threads, bsz * NEW, times)
 
 
 if __name__ == "__main__":

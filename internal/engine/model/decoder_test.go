@@ -350,8 +350,12 @@ func TestAdapterSpecErrors(t *testing.T) {
 		{"missing target", spec.Tensors, []string{"q_proj", "v_proj"}, "", "v_proj.lora_A.weight"},
 		{"half pair", edit(func(m map[string]engine.Tensor) { delete(m, a0) }), nil, "", "only one of lora_A and lora_B"},
 		{"shape", edit(func(m map[string]engine.Tensor) { m[a0] = engine.Tensor{Shape: []int{2, 5}, Data: make([]float32, 10)} }), nil, "", a0},
-		{"unknown", edit(func(m map[string]engine.Tensor) { m["base_model.model.model.layers.9.mlp.x.lora_A.weight"] = engine.Tensor{} }), nil, "", "layers.9.mlp.x"},
-		{"head shape", edit(func(m map[string]engine.Tensor) { m["score.weight"] = engine.Tensor{Shape: []int{2, 3}, Data: make([]float32, 6)} }), nil, "", "score.weight"},
+		{"unknown", edit(func(m map[string]engine.Tensor) {
+			m["base_model.model.model.layers.9.mlp.x.lora_A.weight"] = engine.Tensor{}
+		}), nil, "", "layers.9.mlp.x"},
+		{"head shape", edit(func(m map[string]engine.Tensor) {
+			m["score.weight"] = engine.Tensor{Shape: []int{2, 3}, Data: make([]float32, 6)}
+		}), nil, "", "score.weight"},
 		{"pooling", spec.Tensors, nil, "max", "pooling"},
 	}
 	for _, tc := range cases {

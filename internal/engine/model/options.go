@@ -4,6 +4,13 @@
 // engine/nn. It adds the customization methods (full fine-tune, LoRA with
 // PEFT names, a classification head) and implements engine.Trainable.
 //
+// For serving, Decoder runs one frozen base for many adapters at once:
+// per-sequence KV caches (key/value heads only), a batched prefill and
+// one-token decode steps over rows of different lengths and adapters. Each
+// base projection is one GEMM over all rows; each adapter's low-rank update
+// (and classification head) is applied to its own rows only, so no merged
+// copy of the base is made per adapter.
+//
 // It imports engine, engine/gemm, engine/nn and errs from Tailor, and
 // nothing that reads files: weights arrive as a map of tensors.
 package model

@@ -1,18 +1,27 @@
-// Package modelengine implements serve.Engine over engine/model: one copy of
-// each base in memory, adapters (LoRA and an optional classification head)
-// resident by content digest in an LRU under a byte budget, loaded on demand.
+// Package modelengine implements serve.Engine over engine/model's Decoder:
+// one copy of each base in memory, adapters (LoRA and an optional
+// classification head) resident by content digest in an LRU under a byte
+// budget, loaded on demand, and a KV cache per generating sequence.
 //
-// A step's rows are grouped by base, then by adapter; each group runs one
-// model.Forward. The models of one base share its weights: there is one
-// model.Model per adapter shape (method, rank, alpha, targets, labels,
-// pooling), and an adapter's tensors are copied into that model's
-// parameters before its group runs (skipped when they are already there).
-// Generation recomputes the whole prefix at every step (no KV cache): slow
-// but exact; engine/infer replaces this behind serve.Engine.
+// A call's rows are grouped by base only: the rows of one base run as one
+// batched Decoder step whatever their adapters (each base projection is one
+// GEMM over all rows; each adapter's low-rank update and head touch only
+// its own rows; no merged copy of the base is made per adapter).
+//
+// Generation: Logits receives each sequence's whole token list; the engine
+// keeps, per StepRow.Seq, a KV cache and the tokens it holds, and feeds only
+// what is new (the longest common prefix is kept, so a rewound or edited
+// sequence recomputes only its changed suffix; a repeated call recomputes
+// the last token). Seq 0 means no cache is kept. Release frees a
+// sequence's cache. Caches are bounded separately from adapters, by
+// CacheBudgetBytes: past it, the least recently used caches of sequences
+// not in the running step are dropped, and those sequences recompute their
+// prefix at their next step (results are the same; only time is lost).
 //
 // Lock order: Engine.mu, then a base's run lock is never taken while
 // holding Engine.mu (loads happen outside both; a step pins its adapters
-// under Engine.mu, then runs under the base lock).
+// under Engine.mu, then runs under the base lock, taking Engine.mu only
+// briefly for cache bookkeeping).
 //
 // It imports serve, engine, engine/model, engine/peft, engine/tokenizer,
 // basemodel and errs; never app, registry or store.
@@ -24,10 +33,8 @@ import (
 	"fmt"
 	"log/slog"
 	"slices"
-	"strings"
 	"sync"
 
-	"github.com/tailor-ml/tailor/internal/engine"
 	"github.com/tailor-ml/tailor/internal/engine/gemm"
 	"github.com/tailor-ml/tailor/internal/engine/model"
 	"github.com/tailor-ml/tailor/internal/errs"
@@ -41,6 +48,9 @@ type Options struct {
 	// 256 MiB). Least recently used adapters are evicted past it; an
 	// adapter in use by the running step is never evicted.
 	BudgetBytes int64
+	// CacheBudgetBytes bounds the bytes of resident KV caches (default
+	// 256 MiB); see the package comment for what happens past it.
+	CacheBudgetBytes int64
 	// Threads for matrix products and element-wise work (default 2).
 	Threads int
 	Logger  *slog.Logger
@@ -59,6 +69,11 @@ type Engine struct {
 	resident  int64               // adapter bytes
 	loads     int64
 	evictions int64
+
+	seqs       map[uint64]*sequence // generating sequences with a cache
+	seqLRU     *list.List           // of *sequence, front = most recent
+	cacheBytes int64
+	cacheDrops int64
 }
 
 var _ serve.Engine = (*Engine)(nil)
@@ -68,35 +83,38 @@ type flight struct {
 	err  error
 }
 
-// base is one base model and the models built over its weights.
+// base is one base model and the decoder that serves it.
 type base struct {
-	id      string
-	b       *Base
-	bytes   int64
-	eos     []int32
-	run     sync.Mutex // serializes forwards of the models below
-	shapes  map[string]*shaped
-	alone   *serve.Loaded // the base served without an adapter
-	aloneMu sync.Mutex
-}
-
-// shaped is one model.Model for adapters of one shape.
-type shaped struct {
-	m       *model.Model
-	params  []*engine.Param
-	current string // digest whose tensors are in params
-	head    bool
+	id    string
+	b     *Base
+	bytes int64
+	eos   []int32
+	run   sync.Mutex // serializes calls into dec
+	dec   *model.Decoder
+	alone *serve.Loaded // the base served without an adapter
 }
 
 type adapter struct {
 	digest string
 	base   *base
-	shape  string
-	data   [][]float32 // aligned with the shaped model's params
+	ad     *model.Adapter
 	bytes  int64
 	loaded *serve.Loaded
 	elem   *list.Element
 	pins   int
+}
+
+// sequence is one generating sequence's cache: the tokens it holds, for
+// which base and adapter. cache and tokens change under base.run; the rest
+// under Engine.mu.
+type sequence struct {
+	id      uint64
+	base    *base
+	adapter string
+	cache   *model.KVCache
+	tokens  []int32
+	bytes   int64
+	elem    *list.Element
 }
 
 // New returns an engine.
@@ -107,6 +125,9 @@ func New(opts Options) (*Engine, error) {
 	if opts.BudgetBytes <= 0 {
 		opts.BudgetBytes = 256 << 20
 	}
+	if opts.CacheBudgetBytes <= 0 {
+		opts.CacheBudgetBytes = 256 << 20
+	}
 	if opts.Threads < 1 {
 		opts.Threads = 2
 	}
@@ -114,7 +135,7 @@ func New(opts Options) (*Engine, error) {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
 	return &Engine{opts: opts, gemm: gemm.New(opts.Threads), bases: map[string]*base{}, adapters: map[string]*adapter{},
-		lru: list.New(), loading: map[string]*flight{}}, nil
+		lru: list.New(), loading: map[string]*flight{}, seqs: map[uint64]*sequence{}, seqLRU: list.New()}, nil
 }
 
 // once runs fn for key unless another goroutine is already running it, in
@@ -159,7 +180,12 @@ func (e *Engine) base(ctx context.Context, t serve.Target) (*base, error) {
 		if err != nil {
 			return fmt.Errorf("load base %s: %w", t.BaseID, err)
 		}
-		nb := &base{id: t.BaseID, b: b, shapes: map[string]*shaped{}, eos: eosIDs(b)}
+		dec, err := model.NewDecoder(b.Config, b.Weights, model.DecoderOptions{Workers: e.opts.Threads, GEMM: e.gemm})
+		if err != nil {
+			return fmt.Errorf("base %s: %w", t.BaseID, err)
+		}
+		nb := &base{id: t.BaseID, b: b, dec: dec, eos: eosIDs(b)}
+		nb.alone = e.loaded(nb, serve.Target{}, nil)
 		for _, w := range b.Weights {
 			nb.bytes += int64(len(w.Data)) * 4
 		}
@@ -203,9 +229,7 @@ func (e *Engine) Load(ctx context.Context, t serve.Target) (*serve.Loaded, error
 	}
 	var l *serve.Loaded
 	if t.Adapter == "" {
-		if l, err = e.baseAlone(b, t); err != nil {
-			return nil, err
-		}
+		l = b.aloneFor(t)
 	} else {
 		a, err := e.adapter(ctx, t, b)
 		if err != nil {
@@ -231,60 +255,11 @@ func (e *Engine) loaded(b *base, t serve.Target, labels []string) *serve.Loaded 
 		VocabSize: b.b.Config.VocabSize, EOS: b.eos}
 }
 
-// baseAlone returns the base served without an adapter. It runs on a LoRA
-// model whose single rank-1 adapter has B = 0, so its output is exactly the
-// base's, without the full fine-tune mode's gradient buffers.
-func (e *Engine) baseAlone(b *base, t serve.Target) (*serve.Loaded, error) {
-	b.aloneMu.Lock()
-	defer b.aloneMu.Unlock()
-	if b.alone == nil {
-		b.run.Lock()
-		_, err := b.shape("base", func() (*model.Model, error) {
-			target := "q_proj"
-			if b.b.Config.Arch == "GPT2LMHeadModel" {
-				target = "c_attn"
-			}
-			return model.New(b.b.Config, b.b.Weights, model.Options{Method: model.LoRA, Workers: e.opts.Threads, GEMM: e.gemm,
-				LoRA: model.LoRAOptions{Rank: 1, Alpha: 1, Targets: []string{target}}})
-		})
-		b.run.Unlock()
-		if err != nil {
-			return nil, fmt.Errorf("base %s: %w", b.id, err)
-		}
-		b.alone = e.loaded(b, t, nil)
-	}
+// aloneFor returns the base served without an adapter, for target t.
+func (b *base) aloneFor(t serve.Target) *serve.Loaded {
 	l := *b.alone
 	l.Target = t
-	return &l, nil
-}
-
-// shape returns the model for key, building it with build. b.run is held.
-func (b *base) shape(key string, build func() (*model.Model, error)) (*shaped, error) {
-	if s, ok := b.shapes[key]; ok {
-		return s, nil
-	}
-	m, err := build()
-	if err != nil {
-		return nil, err
-	}
-	s := &shaped{m: m, params: m.Params(), head: strings.HasPrefix(key, "head")}
-	b.shapes[key] = s
-	return s, nil
-}
-
-func shapeKey(a *Adapter) (string, model.Options) {
-	c := a.PEFT.Config
-	o := model.Options{Method: model.LoRA, LoRA: model.LoRAOptions{Rank: c.R, Alpha: c.LoraAlpha, Targets: c.TargetModules}}
-	kind := "lora"
-	if len(a.Labels) > 0 {
-		kind = "head"
-		o.Method = model.Head
-		o.Head = model.HeadOptions{NumLabels: len(a.Labels), Pooling: model.Pooling(a.Pooling)}
-	}
-	targets := slices.Clone(c.TargetModules)
-	slices.Sort(targets)
-	return fmt.Sprintf("%s r=%d alpha=%g targets=%s labels=%d pool=%s", kind, c.R, c.LoraAlpha,
-		strings.Join(targets, ","), len(a.Labels), a.Pooling), o
+	return &l
 }
 
 // adapter returns t's adapter, loading it if it is not resident, and
@@ -322,34 +297,19 @@ func (e *Engine) adapter(ctx context.Context, t serve.Target, b *base) (*adapter
 	return a, nil
 }
 
-// align builds (or finds) the shaped model for raw and lines its tensors up
-// with that model's parameters.
+// align checks raw against the base and wraps its tensors (used in place)
+// as a decoder adapter.
 func (e *Engine) align(b *base, t serve.Target, raw *Adapter) (*adapter, error) {
-	key, o := shapeKey(raw)
-	o.Workers, o.GEMM = e.opts.Threads, e.gemm
-	b.run.Lock()
-	defer b.run.Unlock()
-	s, err := b.shape(key, func() (*model.Model, error) { return model.New(b.b.Config, b.b.Weights, o) })
+	c := raw.PEFT.Config
+	ad, err := b.dec.NewAdapter(model.AdapterSpec{Tensors: raw.PEFT.Tensors, Scale: c.Scale(), Targets: c.TargetModules,
+		Pooling: model.Pooling(raw.Pooling)})
 	if err != nil {
 		return nil, err
 	}
-	a := &adapter{digest: t.Adapter, base: b, shape: key}
-	for _, p := range s.params {
-		tn, ok := raw.PEFT.Tensors[p.Name]
-		if !ok {
-			tn, ok = raw.PEFT.Tensors["base_model.model."+p.Name]
-		}
-		if !ok {
-			return nil, errs.Invalid("tensor %q is missing", p.Name)
-		}
-		if !slices.Equal(tn.Shape, p.Shape) {
-			return nil, errs.Invalid("tensor %q has shape %v, the model wants %v", p.Name, tn.Shape, p.Shape)
-		}
-		a.data = append(a.data, tn.Data)
-		a.bytes += int64(len(tn.Data)) * 4
+	if ad.Labels() != len(raw.Labels) {
+		return nil, errs.Invalid("the manifest lists %d labels, the head has %d classes", len(raw.Labels), ad.Labels())
 	}
-	a.loaded = e.loaded(b, t, raw.Labels)
-	return a, nil
+	return &adapter{digest: t.Adapter, base: b, ad: ad, bytes: ad.Bytes(), loaded: e.loaded(b, t, raw.Labels)}, nil
 }
 
 // evict drops least recently used unpinned adapters while over budget,
@@ -384,6 +344,3 @@ func (e *Engine) Stats() serve.EngineStats {
 	}
 	return st
 }
-
-// Release implements serve.Engine; without a cache there is nothing to free.
-func (e *Engine) Release(uint64) {}
