@@ -10,8 +10,8 @@ import (
 
 // Dataset files written by Export.
 const (
-	SpamPeriod1File  = "spam-period1.jsonl"     // classify: easy-ham-1, hard-ham-1, spam-1
-	SpamPeriod2File  = "spam-period2.jsonl"     // classify: easy-ham-2, spam-2
+	SpamPeriod1File  = "spam-period1.jsonl"      // classify: easy-ham-1, hard-ham-1, spam-1
+	SpamPeriod2File  = "spam-period2.jsonl"      // classify: easy-ham-2, spam-2
 	HeadersSFTFile   = "email-headers-sft.jsonl" // sft: headers → JSON {date, from, subject}
 	PretrainTextFile = "pretrain-text.jsonl"     // text: State of the Union + Moby Dick passages
 )
@@ -19,7 +19,7 @@ const (
 // Export limits.
 const (
 	PassageRunes      = 1200 // longest pretraining passage
-	HeaderPromptRunes = 600 // longest header prompt of the SFT example
+	HeaderPromptRunes = 600  // longest header prompt of the SFT example
 )
 
 // Summary describes what Export wrote.
