@@ -5,7 +5,8 @@
 // train/validation/test splits, and diffs between versions.
 //
 // Everything streams: a file of any size is imported in memory bounded by the
-// chunk size, the sketches of the profile, and a set of 16-byte id hashes.
+// chunk size, the sketches of the profile, a few batches of records queued
+// for the profile's goroutine, and a set of 16-byte id hashes.
 // Chunks go to a Sink and come back from a Source (blob.Store satisfies both);
 // the caller stores the Manifest and the store.DatasetVersion row.
 //

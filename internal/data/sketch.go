@@ -40,28 +40,95 @@ func mix64(h uint64) uint64 {
 // seen (k minimum values). With fewer than k distinct hashes it is exact.
 type kmv struct {
 	k    int
-	heap maxHeap // the k smallest hashes; root is the largest of them
-	set  map[uint64]struct{}
+	heap maxHeap  // the k smallest hashes; root is the largest of them
+	set  *hashSet // the same hashes
 }
 
-func newKMV(k int) *kmv { return &kmv{k: k, set: make(map[uint64]struct{}, k)} }
+func newKMV(k int) *kmv { return &kmv{k: k, set: newHashSet(k + 1)} }
 
 func (s *kmv) add(h uint64) {
 	full := len(s.heap) >= s.k
 	if full && h >= s.heap[0] {
 		return
 	}
-	if _, ok := s.set[h]; ok {
+	if !s.set.add(h) {
 		return
 	}
-	s.set[h] = struct{}{}
 	if !full {
 		heap.Push(&s.heap, h)
 		return
 	}
-	delete(s.set, s.heap[0])
+	s.set.remove(s.heap[0])
 	s.heap[0] = h
 	heap.Fix(&s.heap, 0)
+}
+
+// hashSet is a set of at most n uint64 hashes in an open-addressed table at
+// most a quarter full (linear probing, backward-shift deletes, no
+// tombstones); 0 has a flag of its own since it marks empty slots.
+type hashSet struct {
+	slots []uint64
+	zero  bool
+}
+
+func newHashSet(n int) *hashSet {
+	size := 16
+	for size < 4*n {
+		size <<= 1
+	}
+	return &hashSet{slots: make([]uint64, size)}
+}
+
+// find returns h's slot, or the empty slot where it would go.
+func (s *hashSet) find(h uint64) int {
+	mask := len(s.slots) - 1
+	i := int(h) & mask
+	for s.slots[i] != 0 && s.slots[i] != h {
+		i = (i + 1) & mask
+	}
+	return i
+}
+
+// add inserts h and reports whether it was new.
+func (s *hashSet) add(h uint64) bool {
+	if h == 0 {
+		added := !s.zero
+		s.zero = true
+		return added
+	}
+	i := s.find(h)
+	if s.slots[i] == h {
+		return false
+	}
+	s.slots[i] = h
+	return true
+}
+
+// remove deletes h, which must be in the set.
+func (s *hashSet) remove(h uint64) {
+	if h == 0 {
+		s.zero = false
+		return
+	}
+	mask := len(s.slots) - 1
+	i := s.find(h)
+	for {
+		s.slots[i] = 0
+		j := i
+		for {
+			j = (j + 1) & mask
+			if s.slots[j] == 0 {
+				return
+			}
+			home := int(s.slots[j]) & mask
+			// The hash at j may move to i unless its home lies in (i, j].
+			if i <= j && (home <= i || home > j) || i > j && home <= i && home > j {
+				s.slots[i] = s.slots[j]
+				i = j
+				break
+			}
+		}
+	}
 }
 
 func (s *kmv) estimate() int64 {

@@ -126,3 +126,34 @@ func TestNthSmallest(t *testing.T) {
 		}
 	}
 }
+
+// TestHashSetMatchesMap runs random adds and removes against a Go map,
+// with homes crowded at the end of the table so that probe clusters collide
+// and wrap around, and with 0 among the values.
+func TestHashSetMatchesMap(t *testing.T) {
+	rng := rand.New(rand.NewSource(9))
+	s, ref := newHashSet(300), map[uint64]bool{}
+	for step := 0; step < 200000; step++ {
+		h := uint64(rng.Intn(40))<<16 | uint64(2040+rng.Intn(8)) // homes 2040..2047 of 2048
+		if rng.Intn(50) == 0 {
+			h = 0
+		}
+		if rng.Intn(2) == 0 && len(ref) < 300 {
+			if got, want := s.add(h), !ref[h]; got != want {
+				t.Fatalf("step %d: add(%d) = %v, want %v", step, h, got, want)
+			}
+			ref[h] = true
+		} else if ref[h] {
+			if s.add(h) {
+				t.Fatalf("step %d: %d lost", step, h)
+			}
+			s.remove(h)
+			delete(ref, h)
+		}
+	}
+	for h := range ref {
+		if got := s.find(h); (h == 0 && !s.zero) || (h != 0 && s.slots[got] != h) {
+			t.Fatalf("%d missing from the set", h)
+		}
+	}
+}

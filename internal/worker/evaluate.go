@@ -3,7 +3,6 @@ package worker
 import (
 	"context"
 	"fmt"
-	"slices"
 	"sort"
 	"syscall"
 	"time"
@@ -46,17 +45,7 @@ func predictClassify(m *model.Model, set []labeled, labels []string, batch int) 
 		cpu := (cpuSeconds() - cpu0) / float64(len(rows))
 		k := probs.Shape[len(probs.Shape)-1]
 		for i, r := range rows {
-			row := probs.Data[i*k : (i+1)*k]
-			p := eval.Prediction{ID: r.id, Gold: r.label, Probs: map[string]float64{}, Latency: lat, CPUSeconds: cpu, Fields: r.fields}
-			best := 0
-			for c, v := range row {
-				p.Probs[labels[c]] = float64(v)
-				if v > row[best] {
-					best = c
-				}
-			}
-			p.Output = labels[best]
-			out = append(out, p)
+			out = append(out, classPrediction(r, probs.Data[i*k:(i+1)*k], labels, lat, cpu))
 		}
 	}
 	return out, nil
@@ -147,7 +136,12 @@ func sliceFields(set []labeled) []string {
 // report and returns its digest and verdict summary for the run metrics.
 func (j *job) report(ctx context.Context, r *recipe.Recipe, trainSet, evalSet []labeled, cand, champ []eval.Prediction) (map[string]any, error) {
 	gs, skipped := gates(r, len(champ) > 0)
-	opts := eval.Options{Task: eval.TaskClassify, Gates: gs, Bootstrap: eval.BootstrapOptions{Seed: uint64(r.Seed)}}
+	task := eval.TaskClassify
+	if r.Task != recipe.TaskClassify {
+		task = eval.TaskGenerate
+		trainSet = nil // baselines are for classification
+	}
+	opts := eval.Options{Task: task, Gates: gs, Bootstrap: eval.BootstrapOptions{Seed: uint64(r.Seed)}}
 	for _, f := range sliceFields(evalSet) {
 		opts.Slicers = append(opts.Slicers, eval.ByField(f))
 	}
@@ -160,7 +154,9 @@ func (j *job) report(ctx context.Context, r *recipe.Recipe, trainSet, evalSet []
 		in.Train = append(in.Train, eval.TextExample{Text: s.text, Label: s.label})
 	}
 	for _, s := range evalSet {
-		in.Test = append(in.Test, eval.TextExample{Text: s.text, Label: s.label})
+		if len(in.Train) > 0 {
+			in.Test = append(in.Test, eval.TextExample{Text: s.text, Label: s.label})
+		}
 	}
 	rep, err := eval.Evaluate(in, opts)
 	if err != nil {
@@ -177,6 +173,9 @@ func (j *job) report(ctx context.Context, r *recipe.Recipe, trainSet, evalSet []
 	out := map[string]any{"report": digest, "eval_split": evalSplit(r), "eval_dataset": j.spec.Inputs.Dataset.ID}
 	if all, ok := rep.Slice(eval.SliceAll); ok && all.Classify != nil {
 		out["eval_accuracy"], out["eval_macro_f1"], out["eval_examples"] = all.Classify.Accuracy, all.Classify.MacroF1, all.Classify.N
+	} else if ok && all.Generate != nil {
+		g := all.Generate
+		out["eval_exact_match"], out["eval_json_valid"], out["eval_token_f1"], out["eval_examples"] = g.ExactMatch, g.JSONValid, g.TokenF1, g.N
 	}
 	if rep.Verdict != nil {
 		verdict := "fail"
@@ -195,24 +194,4 @@ func (j *job) report(ctx context.Context, r *recipe.Recipe, trainSet, evalSet []
 		out["skipped_gates"] = skipped
 	}
 	return out, nil
-}
-
-// loadAdapterInto copies a stored PEFT adapter's tensors into the model's
-// trainable parameters (for a champion, or to serve).
-func loadAdapterInto(m *model.Model, tensors map[string]engine.Tensor) error {
-	for _, p := range m.Params() {
-		name := p.Name
-		if _, ok := tensors[name]; !ok {
-			name = peftPrefix + p.Name
-		}
-		t, ok := tensors[name]
-		if !ok {
-			return fmt.Errorf("adapter has no tensor %q", p.Name)
-		}
-		if !slices.Equal(t.Shape, p.Shape) {
-			return fmt.Errorf("adapter tensor %q has shape %v, the model wants %v", name, t.Shape, p.Shape)
-		}
-		copy(p.Data, t.Data)
-	}
-	return nil
 }

@@ -6,7 +6,6 @@ import (
 	"io"
 	"maps"
 	"math"
-	"path/filepath"
 	"slices"
 	"time"
 
@@ -15,7 +14,6 @@ import (
 	"github.com/tailor-ml/tailor/internal/engine"
 	"github.com/tailor-ml/tailor/internal/engine/gemm"
 	"github.com/tailor-ml/tailor/internal/engine/model"
-	"github.com/tailor-ml/tailor/internal/engine/safetensors"
 	"github.com/tailor-ml/tailor/internal/engine/tokenizer"
 	"github.com/tailor-ml/tailor/internal/engine/train"
 	"github.com/tailor-ml/tailor/internal/errs"
@@ -31,23 +29,11 @@ type loaded struct {
 }
 
 func (j *job) loadBase(ctx context.Context) (*loaded, error) {
-	var m basemodel.Manifest
-	if err := j.readJSONBlob(ctx, j.spec.Inputs.Base.Manifest, &m); err != nil {
-		return nil, fmt.Errorf("read base manifest: %w", err)
-	}
-	dir := filepath.Join(j.dir, "base")
-	if err := basemodel.Materialize(ctx, j.blobs, &m, dir); err != nil {
+	b, err := basemodel.Load(ctx, j.blobs, j.spec.Inputs.Base.Manifest, j.dir)
+	if err != nil {
 		return nil, err
 	}
-	w, err := safetensors.ReadDir(dir)
-	if err != nil {
-		return nil, fmt.Errorf("load base weights: %w", err)
-	}
-	tok, err := tokenizer.LoadDir(dir)
-	if err != nil {
-		return nil, fmt.Errorf("load base tokenizer: %w", err)
-	}
-	return &loaded{manifest: &m, weights: w, tok: tok}, nil
+	return &loaded{manifest: b.Manifest, weights: b.Weights, tok: b.Tokenizer}, nil
 }
 
 // examples is a train.Dataset over tokenized records.
@@ -240,6 +226,23 @@ func (j *job) finetune(ctx context.Context, r *recipe.Recipe) error {
 	}
 	metrics := map[string]any{"steps": res.Step, "final_loss": res.Loss, "train_examples": len(trainSet),
 		"tokens": res.Tokens, "elapsed_s": res.Elapsed.Seconds(), "tokens_per_s": float64(res.Tokens) / math.Max(res.Elapsed.Seconds(), 1e-9)}
+	if r.Task == recipe.TaskSFT {
+		evalSet, _, err := j.loadData(ctx, r, base.tok, evalSplit(r), nil, maxLen)
+		if err != nil {
+			return err
+		}
+		if len(evalSet) > 0 {
+			preds, err := j.generatePredictions(r, m, base, evalSet)
+			if err != nil {
+				return err
+			}
+			rm, err := j.report(ctx, r, nil, evalSet[:len(preds)], preds, nil)
+			if err != nil {
+				return err
+			}
+			maps.Copy(metrics, rm)
+		}
+	}
 	if r.Task == recipe.TaskClassify {
 		evalSet, _, err := j.loadData(ctx, r, base.tok, evalSplit(r), labels, maxLen)
 		if err != nil {

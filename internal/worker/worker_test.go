@@ -162,6 +162,15 @@ region: local
 	res := result(t, first)
 	var metrics map[string]float64
 	json.Unmarshal(res.Metrics, &metrics)
+	var gen struct {
+		Report   string  `json:"report"`
+		Examples int     `json:"eval_examples"`
+		JSON     float64 `json:"eval_json_valid"`
+	}
+	json.Unmarshal(res.Metrics, &gen)
+	if gen.Report == "" || gen.Examples == 0 {
+		t.Fatalf("SFT run was not evaluated by generation: %s", res.Metrics)
+	}
 	if res.Step != 12 || metrics["steps"] != 12 || !(metrics["final_loss"] > 0) {
 		t.Fatalf("result %+v metrics %v", res, metrics)
 	}

@@ -14,10 +14,10 @@ import (
 	"encoding/json"
 	"fmt"
 	"math/rand/v2"
-	"os"
 	"path/filepath"
 	"strings"
 
+	"github.com/tailor-ml/tailor/internal/adapter"
 	"github.com/tailor-ml/tailor/internal/basemodel"
 	"github.com/tailor-ml/tailor/internal/blob/local"
 	"github.com/tailor-ml/tailor/internal/engine"
@@ -146,26 +146,8 @@ func (f *Fixture) adapter(seed uint64, opts model.Options, cfg peft.Config, task
 		tensors[name] = engine.Tensor{Shape: p.Shape, Data: p.Data}
 	}
 	dir := filepath.Join(f.Dir, fmt.Sprintf("adapter-%s-%d", task, seed))
-	if err := peft.Write(dir, &peft.Adapter{Config: cfg, Tensors: tensors}); err != nil {
-		return serve.Target{}, err
-	}
-	am := modelengine.AdapterManifest{Format: "peft-lora", Task: task, Base: f.Base.BaseID, Labels: labels, Pooling: pooling}
-	ents, err := os.ReadDir(dir)
-	if err != nil {
-		return serve.Target{}, err
-	}
-	for _, en := range ents {
-		raw, err := os.ReadFile(filepath.Join(dir, en.Name()))
-		if err != nil {
-			return serve.Target{}, err
-		}
-		d, n, err := f.Blobs.Put(ctx, bytes.NewReader(raw))
-		if err != nil {
-			return serve.Target{}, err
-		}
-		am.Files = append(am.Files, basemodel.File{Name: en.Name(), Digest: d, Size: n})
-	}
-	d, err := putJSON(f.Blobs, am)
+	d, err := adapter.Write(ctx, f.Blobs, dir, &peft.Adapter{Config: cfg, Tensors: tensors},
+		adapter.Manifest{Task: task, Base: f.Base.BaseID, Labels: labels, Pooling: pooling})
 	if err != nil {
 		return serve.Target{}, err
 	}
