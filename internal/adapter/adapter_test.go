@@ -29,4 +29,3 @@ func FuzzParseManifest(f *testing.F) {
 		}
 	})
 }
-
