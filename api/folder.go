@@ -116,3 +116,43 @@ func (c *Client) downloadFile(ctx context.Context, path, dst string) error {
 	}
 	return os.Rename(tmp.Name(), dst)
 }
+
+// ExportModel downloads a model version in format (peft, merged or gguf)
+// and writes its files into dir.
+func (c *Client) ExportModel(ctx context.Context, name, ref, format, dir string) ([]string, error) {
+	q := url.Values{"format": {format}}
+	resp, err := c.send(ctx, "GET", "/v1/registry/models/"+url.PathEscape(name)+"/versions/"+url.PathEscape(orLatest(ref))+"/export", q, nil, "")
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, err
+	}
+	var names []string
+	tr := tar.NewReader(resp.Body)
+	for {
+		h, err := tr.Next()
+		if err == io.EOF {
+			return names, nil
+		}
+		if err != nil {
+			return names, fmt.Errorf("read export: %w", err)
+		}
+		if h.Name != filepath.Base(h.Name) || strings.HasPrefix(h.Name, ".") || h.Typeflag != tar.TypeReg {
+			return names, fmt.Errorf("export holds an unexpected entry %q", h.Name)
+		}
+		f, err := os.OpenFile(filepath.Join(dir, h.Name), os.O_CREATE|os.O_TRUNC|os.O_WRONLY, 0o644)
+		if err != nil {
+			return names, err
+		}
+		_, err = io.Copy(f, tr)
+		if cerr := f.Close(); err == nil {
+			err = cerr
+		}
+		if err != nil {
+			return names, err
+		}
+		names = append(names, h.Name)
+	}
+}

@@ -274,6 +274,23 @@ func registryAndServing(t *testing.T, srv *server, rfile, adapter string) {
 		t.Fatalf("completion: %+v", comp)
 	}
 
+	// Exports: the PEFT adapter, a merged Hugging Face classifier folder;
+	// GGUF is for causal LMs only.
+	out := filepath.Join(t.TempDir(), "export")
+	srv.tailor("model", "export", "mail-lora@champion", "--format", "peft", "--out", out+"/peft")
+	srv.tailor("model", "export", "mail-lora@champion", "--format", "merged", "--out", out+"/merged")
+	for _, f := range []string{"peft/adapter_config.json", "peft/adapter_model.safetensors", "merged/config.json", "merged/model.safetensors", "merged/tokenizer.json"} {
+		if _, err := os.Stat(filepath.Join(out, f)); err != nil {
+			t.Errorf("export: %v", err)
+		}
+	}
+	if conf, _ := os.ReadFile(filepath.Join(out, "merged/config.json")); !strings.Contains(string(conf), "LlamaForSequenceClassification") || !strings.Contains(string(conf), `"num_labels": 2`) {
+		t.Errorf("merged config: %s", conf)
+	}
+	if _, stderr, code := srv.tailorCode("model", "export", "mail-lora", "--format", "gguf", "--out", out+"/gguf"); code != 3 || !strings.Contains(stderr, "causal LM") {
+		t.Errorf("gguf export of a classifier: exit %d %s", code, stderr)
+	}
+
 	// A second version whose gate cannot pass: promotion is refused.
 	strict := strings.Replace(recipeYAML, "seed: 11\n", "seed: 12\neval:\n  gates:\n    - latency_p95_ms: 0.000001\n", 1)
 	os.WriteFile(rfile, []byte(strict), 0o644)

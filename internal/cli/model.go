@@ -3,6 +3,7 @@ package cli
 import (
 	"flag"
 	"fmt"
+	"path/filepath"
 	"strings"
 	"text/tabwriter"
 
@@ -16,6 +17,7 @@ func modelCommand() *command {
 		{name: "promote", usage: "promote NAME VERSION --alias champion --reason TEXT [--override --override-reason TEXT]", run: modelPromote},
 		{name: "rollback", usage: "rollback NAME --alias champion --reason TEXT", run: modelRollback},
 		{name: "history", usage: "history NAME [--alias A]: every alias move", run: modelHistory},
+		{name: "export", usage: "export NAME[@VERSION|@ALIAS] --format peft|merged|gguf --out DIR", run: modelExport},
 		{name: "approvals", usage: "approvals NAME [--state pending]", run: modelApprovals},
 		{name: "approve", usage: "approve APPROVAL --reason TEXT", run: func(e *env, args []string) error { return modelDecide(e, args, true) }},
 		{name: "reject", usage: "reject APPROVAL --reason TEXT", run: func(e *env, args []string) error { return modelDecide(e, args, false) }},
@@ -206,5 +208,27 @@ func modelDecide(e *env, args []string, approve bool) error {
 		return printJSON(e.stdout, a)
 	}
 	fmt.Fprintf(e.stdout, "%s %s by %s\n", a.ID, a.State, a.DecidedBy)
+	return nil
+}
+
+func modelExport(e *env, args []string) error {
+	cc := newClientCmd(e, "model export")
+	format := cc.fs.String("format", "peft", "peft (adapter files), merged (Hugging Face folder) or gguf (llama.cpp, Llama LMs)")
+	out := cc.fs.String("out", "", "output folder (required)")
+	c, pos, err := cc.parse(args, 1, 1)
+	if err != nil {
+		return err
+	}
+	if *out == "" {
+		return usagef("model export: --out is required")
+	}
+	name, ref := splitRef(pos[0])
+	files, err := c.ExportModel(e.ctx, name, ref, *format, *out)
+	if err != nil {
+		return err
+	}
+	for _, f := range files {
+		fmt.Fprintln(e.stdout, filepath.Join(*out, f))
+	}
 	return nil
 }

@@ -32,6 +32,15 @@ var fastSeeds = []string{
 	`{"te\u0078t":"x","label":"y"}`,
 	`{"prompt":"p","completion":"c","text":"t"}`,
 	`{"messages":[{"role":"user","content":"hi"},{"role":"assistant","content":"yo"}]}`,
+	`{"id":"c1", "messages": [ {"content":"q\n","role":"user"} , {"role":"assistant","content":"a"} ], "lang":"en"}`,
+	`{"messages":[{"role":"user","content":"hi","role":"assistant"}]}`,
+	`{"messages":[{"role":"user","content":"hi"}]}`,
+	`{"messages":[{"role":"bot","content":"hi"}]}`,
+	`{"messages":[]}`,
+	`{"messages":[{}]}`,
+	`{"messages":[{"role":"assistant","content":1}]}`,
+	`{"messages":[{"role":"assistant","content":"x","extra":"y"}]}`,
+	`{"messages":[{"role":"assistant","content":"x"}],"prompt":"p"}`,
 	`{"text":"tab	inside","label":"y"}`,
 	`{"text":"x","label":"y",}`,
 	`{"text":"x","label":"y"`,
@@ -129,6 +138,7 @@ func TestFastJSONLTakesCommonLines(t *testing.T) {
 	}{
 		{"synthetic", TaskClassify, gen.Bytes()},
 		{"classify.jsonl", TaskClassify, readFixture(t, "good/classify.jsonl")},
+		{"sft.jsonl", TaskSFT, readFixture(t, "good/sft.jsonl")},
 		{"seeds", TaskClassify, []byte(fastSeeds[0] + "\n" + fastSeeds[1] + "\n" + fastSeeds[2] + "\n" + fastSeeds[4] + "\n" + fastSeeds[5] + "\n")},
 	}
 	for _, tc := range tests {

@@ -9,8 +9,9 @@ import (
 
 // fastJSONL decodes the common shape of a JSONL line without encoding/json:
 // one object whose values are strings, numbers, booleans or null, plus a flat
-// "metadata" object of the same. It reports ok=false for anything else
-// (nested values, "messages", escaped keys, duplicate keys, lone
+// "metadata" object of the same and, for sft, "messages" as an array of
+// {role, content} string pairs. It reports ok=false for anything else
+// (other nested values, escaped keys, duplicate keys, lone
 // surrogates, invalid UTF-8, malformed JSON, a record that fails
 // validation), and the caller then decodes the line with decodeJSONLine,
 // which gives the same record or the documented error. The fuzz test
@@ -111,6 +112,7 @@ const (
 	seenPrompt
 	seenCompletion
 	seenMetadata
+	seenMessages
 )
 
 // field decodes the value of one top-level key into rec.
@@ -144,7 +146,11 @@ func (d *fastJSONL) field(s *fastState, rec *Record, key []byte, seen *uint8) bo
 		return d.metadata(s, rec)
 	case "messages":
 		if d.task == TaskSFT {
-			return false
+			if *seen&seenMessages != 0 {
+				return false
+			}
+			*seen |= seenMessages
+			return d.messages(s, rec)
 		}
 	}
 	if dst == nil { // a field the task does not know: folded into metadata
@@ -242,6 +248,74 @@ func (d *fastJSONL) metadata(s *fastState, rec *Record) bool {
 			return true
 		}
 		return false
+	}
+}
+
+// messages decodes a non-empty array of {role, content} objects.
+func (d *fastJSONL) messages(s *fastState, rec *Record) bool {
+	if s.next() != '[' {
+		return false
+	}
+	s.i++
+	var ms []Message
+	for {
+		m, ok := d.message(s)
+		if !ok {
+			return false
+		}
+		ms = append(ms, m)
+		switch s.next() {
+		case ',':
+			s.i++
+			continue
+		case ']':
+			s.i++
+			rec.Messages = ms
+			return true
+		}
+		return false
+	}
+}
+
+// message decodes one object with exactly the string keys role and content.
+func (d *fastJSONL) message(s *fastState) (m Message, ok bool) {
+	if s.next() != '{' {
+		return m, false
+	}
+	s.i++
+	var seen uint8
+	for {
+		if s.next() != '"' {
+			return m, false
+		}
+		key, ok := d.rawKey(s)
+		if !ok || s.next() != ':' {
+			return m, false
+		}
+		s.i++
+		if s.next() != '"' {
+			return m, false
+		}
+		v, ok := d.str(s)
+		switch {
+		case !ok:
+			return m, false
+		case string(key) == "role" && seen&1 == 0:
+			m.Role, seen = v, seen|1
+		case string(key) == "content" && seen&2 == 0:
+			m.Content, seen = v, seen|2
+		default:
+			return m, false
+		}
+		switch s.next() {
+		case ',':
+			s.i++
+			continue
+		case '}':
+			s.i++
+			return m, seen == 3
+		}
+		return m, false
 	}
 }
 

@@ -55,6 +55,7 @@ type Service interface {
 	Approvals(ctx context.Context, name, state string) ([]api.Approval, error)
 	Decide(ctx context.Context, id string, d api.Decision) (api.Approval, error)
 	EvalReport(ctx context.Context, digest string) (api.EvalReportBody, error)
+	ExportModel(ctx context.Context, name, ref, format string, w io.Writer) error
 }
 
 // Options configure the handler.
