@@ -85,5 +85,3 @@ func writeDirTar(w io.Writer, dir string) error {
 	}
 	return tw.Close()
 }
-
-
