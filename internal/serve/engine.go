@@ -11,8 +11,9 @@ import (
 // Rows of one call may name different adapters of different bases; an
 // implementation batches rows of the same base together.
 //
-// The interface is small on purpose so that an engine with per-row adapters
-// and a KV cache (engine/infer) can replace the recompute-the-prefix one.
+// The interface is small on purpose: modelengine implements it with
+// model.Decoder (per-row adapters in one batched step, a KV cache per
+// sequence), and another backend (a GPU one) can take its place.
 type Engine interface {
 	// Load makes t's model resident and warms it with one forward pass.
 	// It is safe to call concurrently and for a model already resident.
