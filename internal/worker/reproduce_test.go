@@ -53,10 +53,7 @@ func TestTailorTinyFirstSteps(t *testing.T) {
 	if core == nil {
 		t.Fatalf("engine %q names no BLAS core", gemm.Info())
 	}
-	want, ok := lin.FirstCheckpoint.SHA256[core[1]]
-	if !ok {
-		t.Skipf("no checkpoint digest recorded for BLAS core %s (recorded: %v); float results differ between kernels", core[1], lin.FirstCheckpoint.SHA256)
-	}
+	want, known := lin.FirstCheckpoint.SHA256[core[1]]
 	ctx := context.Background()
 	dir := t.TempDir()
 	sum, err := corpus.Export(ctx, filepath.Join(dir, "corpus"), corpus.Options{})
@@ -92,6 +89,11 @@ func TestTailorTinyFirstSteps(t *testing.T) {
 	spec := run.Spec{RunID: "run-repro", Key: "repro", Recipe: norm, BlobDir: blobs.Dir(), WorkDir: filepath.Join(dir, "work"),
 		Inputs: run.Inputs{Dataset: run.InputRef{Name: "pretrain-text", ID: m.ID, Manifest: putJSON(t, blobs, m)}}}
 	got := firstCheckpoint(t, spec, lin.FirstCheckpoint.Step)
+	if !known {
+		// Float results differ between BLAS kernels, so each core has its
+		// own digest; this one can be added to the lineage file.
+		t.Skipf("no digest recorded for BLAS core %s (recorded: %v); this core gives %s", core[1], lin.FirstCheckpoint.SHA256, got)
+	}
 	if got != want {
 		t.Fatalf("checkpoint at step %d is %s; lineage records %s for core %s", lin.FirstCheckpoint.Step, got, want, core[1])
 	}
