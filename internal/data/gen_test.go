@@ -99,3 +99,28 @@ func BenchmarkImport(b *testing.B) {
 		b.ReportMetric(float64(buf.Len())*float64(b.N)/1e6/s, "cpu-MB/s")
 	}
 }
+
+// BenchmarkProfile feeds ~20 MB of generated records, decoded beforehand,
+// to the profiler alone: the import's busiest goroutine.
+func BenchmarkProfile(b *testing.B) {
+	var buf bytes.Buffer
+	if _, err := writeSynthetic(&buf, 20_000_000, 1); err != nil {
+		b.Fatal(err)
+	}
+	b.SetBytes(int64(buf.Len()))
+	var recs []Record
+	err := ReadJSONL(context.Background(), &buf, ReadOptions{Task: TaskClassify}, func(r Record, _ Pos) error {
+		recs = append(recs, r)
+		return nil
+	})
+	if err != nil {
+		b.Fatal(err)
+	}
+	for b.Loop() {
+		p := newProfiler(TaskClassify)
+		for i := range recs {
+			p.add(&recs[i])
+		}
+		p.finish()
+	}
+}

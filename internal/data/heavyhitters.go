@@ -17,18 +17,21 @@ import (
 //
 // The table is open-addressed with linear probing, at most half full, in
 // 16-byte slots; a prune deletes in place by backward shifting (no
-// tombstones). Key bytes live in one arena, compacted once dead keys fill
-// three quarters of it, so counting allocates nothing and strings are made only for
-// the final top. Cost: O(1) per add, amortized O(1) per new key plus a
-// selection among the keys tied at the prune threshold.
+// tombstones). Key bytes live in one arena, compacted at a prune once it
+// holds four times the live bytes left by the last compaction, so counting
+// allocates nothing and strings are made only for the final top. Cost: O(1)
+// per add, amortized O(1) per new key plus a selection among the keys tied
+// at the prune threshold.
 type heavyHitters struct {
 	cap   int
 	slots []hhSlot // len is a power of two ≥ 2·cap
 	meta  []hhMeta // parallel to slots
 	live  int
 	arena []byte // key bytes; dead bytes of dropped keys until compacted
-	dead  int    // dead bytes in arena
-	floor int64
+	// compactAt is the arena length that triggers a compaction: four times
+	// the live bytes left by the last one.
+	compactAt int
+	floor     int64
 	// Scratch space of prune and compact.
 	spareArena []byte
 	hist       []int
@@ -57,7 +60,7 @@ func newHeavyHitters(capacity int) *heavyHitters {
 	for n < 2*capacity { // at most cap+1 live keys: at most half full
 		n <<= 1
 	}
-	return &heavyHitters{cap: capacity, slots: make([]hhSlot, n), meta: make([]hhMeta, n), hist: make([]int, hhHist+1)}
+	return &heavyHitters{cap: capacity, slots: make([]hhSlot, n), meta: make([]hhMeta, n), hist: make([]int, 4*(hhHist+2))}
 }
 
 // add counts one occurrence of key, whose hashBytes is h; key is copied
@@ -130,14 +133,13 @@ func (s *heavyHitters) prune() {
 		i := (start + k) & mask
 		e := s.slots[i]
 		if e.count != 0 && (e.count < threshold || e.count == threshold && e.h > lastTied) {
-			s.dead += int(s.meta[i].size)
 			s.remove(i)
 			s.live--
 			continue
 		}
 		k++
 	}
-	if s.dead > 3*(len(s.arena)-s.dead) {
+	if len(s.arena) >= s.compactAt {
 		s.compact()
 	}
 }
@@ -177,7 +179,7 @@ func (s *heavyHitters) compact() {
 		}
 	}
 	s.arena, s.spareArena = arena, s.arena
-	s.dead = 0
+	s.compactAt = 4 * len(arena)
 }
 
 // threshold returns the keep-th highest count and how many counts are
@@ -185,11 +187,27 @@ func (s *heavyHitters) compact() {
 // it in one pass unless keep counts or more share the histogram's top
 // bucket; then it sorts them.
 func (s *heavyHitters) threshold(keep int) (threshold int64, above int) {
+	// Four histograms, summed after, so that runs of equal counts do not
+	// serialize on one counter; bucket hhHist+1 counts the empty slots.
+	const w = hhHist + 2
 	clear(s.hist)
-	for _, e := range s.slots {
-		if e.count != 0 {
-			s.hist[min(e.count-s.floor, hhHist)]++
+	h0, h1, h2, h3 := s.hist[:w], s.hist[w:2*w], s.hist[2*w:3*w], s.hist[3*w:4*w]
+	bucket := func(c int64) int {
+		d := int(min(c-s.floor, hhHist))
+		if c == 0 {
+			d = hhHist + 1
 		}
+		return d
+	}
+	slots := s.slots // len is a multiple of 4
+	for i := 0; i+3 < len(slots); i += 4 {
+		h0[bucket(slots[i].count)]++
+		h1[bucket(slots[i+1].count)]++
+		h2[bucket(slots[i+2].count)]++
+		h3[bucket(slots[i+3].count)]++
+	}
+	for v := range h0 {
+		h0[v] += h1[v] + h2[v] + h3[v]
 	}
 	if s.hist[hhHist] < keep {
 		above = s.hist[hhHist]

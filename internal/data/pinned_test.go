@@ -153,3 +153,38 @@ func writeRich(w io.Writer, task string, size, seed int64) (int64, error) {
 	}
 	return n, nil
 }
+
+// TestProfilePipelineMatchesInline wants the same profile bytes whether the
+// profiler runs inline or in its goroutines (records, then bigrams), for
+// every task: the pipeline only moves work, in a fixed order.
+func TestProfilePipelineMatchesInline(t *testing.T) {
+	tests := []struct {
+		task string
+		gen  func(w io.Writer, size, seed int64) (int64, error)
+	}{
+		{TaskClassify, writeSynthetic}, {TaskClassify, richGen(TaskClassify)}, {TaskSFT, richGen(TaskSFT)}, {TaskText, richGen(TaskText)},
+	}
+	for _, tc := range tests {
+		t.Run(tc.task, func(t *testing.T) {
+			var in bytes.Buffer
+			if _, err := tc.gen(&in, 1<<20, 21); err != nil {
+				t.Fatal(err)
+			}
+			inline, pipe := newProfiler(tc.task), newProfilePipe(newProfiler(tc.task))
+			defer pipe.stop()
+			err := ReadJSONL(context.Background(), &in, ReadOptions{Task: tc.task}, func(r Record, _ Pos) error {
+				inline.add(&r)
+				pipe.add(&r, len(r.Text)+len(r.Prompt))
+				return nil
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			a, _ := json.Marshal(inline.finish())
+			b, _ := json.Marshal(pipe.finish())
+			if !bytes.Equal(a, b) {
+				t.Errorf("profiles differ:\ninline %s\npipe   %s", a, b)
+			}
+		})
+	}
+}

@@ -75,16 +75,17 @@ type profiler struct {
 	total, letters, digits, spaces, punct, nonASCII int64
 	words, wordChars                                int64
 	vocab                                           *kmv
-	uni, bi                                         *heavyHitters
-	word, prev                                      []byte
-	prevRaw                                         uint64 // FNV state after prev, before mix64
-	wordLen                                         int64
+	uni                                             *heavyHitters
+	bi                                              *bigrams
+	pairs                                           *bigramPipe // nil: bigrams counted inline
+	word                                            []byte      // text's buffer, kept between calls
+	first                                           bool        // the next word starts a text
 }
 
 func newProfiler(task string) *profiler {
 	return &profiler{
 		task: task, labels: map[string]int64{}, hist: make([]int64, len(lengthEdges)+1),
-		vocab: newKMV(kmvK), uni: newHeavyHitters(hhUnigrams), bi: newHeavyHitters(hhBigrams),
+		vocab: newKMV(kmvK), uni: newHeavyHitters(hhUnigrams), bi: &bigrams{hh: newHeavyHitters(hhBigrams)},
 	}
 }
 
@@ -128,108 +129,105 @@ func (p *profiler) length(n int64) {
 	p.m2 += d * (float64(n) - p.mean)
 }
 
-// ASCII character classes, as the unicode package's tables classify them.
-const (
-	classOther uint8 = iota
-	classUpper
-	classLower
-	classDigit
-	classSpace
-	classPunct // punctuation or symbol
-)
+// asciiInfo describes one ASCII character as the unicode package's tables
+// classify it: lower is its lower-case form when it is a letter or digit
+// (part of a word), else 0; the flags are 0 or 1 so they can be added.
+type asciiInfo struct {
+	lower                       byte
+	letter, digit, space, punct uint8
+}
 
-// asciiClass is the class of each ASCII character; it is filled once from
-// the unicode tables and never written again.
-var asciiClass = func() (t [utf8.RuneSelf]uint8) {
+// asciiTable is filled once from the unicode tables and never written again.
+var asciiTable = func() (t [utf8.RuneSelf]asciiInfo) {
 	for c := rune(0); c < utf8.RuneSelf; c++ {
+		e := &t[c]
 		switch {
-		case c >= 'A' && c <= 'Z':
-			t[c] = classUpper
-		case c >= 'a' && c <= 'z':
-			t[c] = classLower
-		case c >= '0' && c <= '9':
-			t[c] = classDigit
+		case unicode.IsLetter(c):
+			e.lower, e.letter = byte(unicode.ToLower(c)), 1
+		case unicode.IsDigit(c):
+			e.lower, e.digit = byte(c), 1
 		case unicode.IsSpace(c):
-			t[c] = classSpace
+			e.space = 1
 		case unicode.IsPunct(c) || unicode.IsSymbol(c):
-			t[c] = classPunct
+			e.punct = 1
 		}
 	}
 	return t
 }()
 
-// text scans one piece of text and returns its length in characters.
+// text scans one piece of text and returns its length in characters. The
+// counters live in locals while it runs and are added to p at the end.
 func (p *profiler) text(s string) int64 {
-	var n int64
-	p.prev = p.prev[:0]
+	var n, letters, digits, spaces, punct, nonASCII, wordLen int64
+	word := p.word[:0]
+	p.first = true
 	for i := 0; i < len(s); {
 		n++
 		if c := s[i]; c < utf8.RuneSelf {
 			i++
-			switch asciiClass[c] {
-			case classUpper, classLower:
-				p.letters++
-				p.word = append(p.word, c|0x20)
-				p.wordLen++
+			e := &asciiTable[c]
+			letters += int64(e.letter) // branch-free: letters and digits mix in words
+			digits += int64(e.digit)
+			if e.lower != 0 {
+				word = append(word, e.lower)
+				wordLen++
 				continue
-			case classDigit:
-				p.digits++
-				p.word = append(p.word, c)
-				p.wordLen++
-				continue
-			case classSpace:
-				p.spaces++
-			case classPunct:
-				p.punct++
 			}
-			p.endWord()
+			spaces += int64(e.space)
+			punct += int64(e.punct)
+			word, wordLen = p.endWord(word, wordLen)
 			continue
 		}
 		c, size := utf8.DecodeRuneInString(s[i:])
 		i += size
-		p.nonASCII++
+		nonASCII++
 		switch {
 		case unicode.IsLetter(c) || unicode.IsDigit(c):
 			if unicode.IsLetter(c) {
-				p.letters++
+				letters++
 			} else {
-				p.digits++
+				digits++
 			}
-			p.word = utf8.AppendRune(p.word, unicode.ToLower(c))
-			p.wordLen++
+			word = utf8.AppendRune(word, unicode.ToLower(c))
+			wordLen++
 			continue
 		case unicode.IsSpace(c):
-			p.spaces++
+			spaces++
 		case unicode.IsPunct(c) || unicode.IsSymbol(c):
-			p.punct++
+			punct++
 		}
-		p.endWord()
+		word, wordLen = p.endWord(word, wordLen)
 	}
-	p.endWord()
+	p.word, _ = p.endWord(word, wordLen)
 	p.total += n
+	p.letters += letters
+	p.digits += digits
+	p.spaces += spaces
+	p.punct += punct
+	p.nonASCII += nonASCII
 	return n
 }
 
-// endWord counts the word being built, if any. The bigram's hash continues
-// the previous word's FNV state over " " and the word, so the pair's bytes
-// are built only when the counter sees the pair for the first time.
-func (p *profiler) endWord() {
-	if len(p.word) == 0 {
-		return
+// endWord counts the word being built, if any, of wordLen characters, and
+// returns the emptied buffer. Bigrams are counted inline or, after
+// countPairsApart, in a goroutine of their own.
+func (p *profiler) endWord(word []byte, wordLen int64) ([]byte, int64) {
+	if len(word) == 0 {
+		return word, 0
 	}
 	p.words++
-	p.wordChars += p.wordLen
-	raw := fnvAdd(fnvOffset, p.word)
+	p.wordChars += wordLen
+	raw := fnvAdd(fnvOffset, word)
 	h := mix64(raw)
 	p.vocab.add(h)
-	p.uni.add(p.word, h)
-	if len(p.prev) > 0 {
-		p.bi.addPair(p.prev, p.word, mix64(fnvAdd(fnvAddByte(p.prevRaw, ' '), p.word)))
+	p.uni.add(word, h)
+	if p.pairs != nil {
+		p.pairs.word(word, raw, p.first)
+	} else {
+		p.bi.word(word, raw, p.first)
 	}
-	p.prev = append(p.prev[:0], p.word...)
-	p.prevRaw = raw
-	p.word = p.word[:0]
-	p.wordLen = 0
+	p.first = false
+	return word[:0], 0
 }
 
 func round6(x float64) float64 { return math.Round(x*floatDigits) / floatDigits }
@@ -241,7 +239,39 @@ func frac(a, b int64) float64 {
 	return round6(float64(a) / float64(b))
 }
 
+// countPairsApart moves the bigram counting to a goroutine of its own; finish
+// or stopPairs ends it.
+func (p *profiler) countPairsApart() { p.pairs = newBigramPipe(p.bi) }
+
+// stopPairs waits for the bigram goroutine, if any, to count what it was
+// given and end.
+func (p *profiler) stopPairs() {
+	if p.pairs != nil {
+		p.pairs.stop()
+	}
+}
+
+// bigrams counts the pairs of consecutive words within one text.
+type bigrams struct {
+	hh      *heavyHitters
+	prev    []byte
+	prevRaw uint64 // FNV state after prev, before mix64
+}
+
+// word takes the next word, whose FNV state (before mix64) is raw; first
+// says it starts a text. The pair's hash continues the previous word's
+// state over " " and the word, so its bytes are built only when the counter
+// sees the pair for the first time.
+func (b *bigrams) word(w []byte, raw uint64, first bool) {
+	if !first {
+		b.hh.addPair(b.prev, w, mix64(fnvAdd(fnvAddByte(b.prevRaw, ' '), w)))
+	}
+	b.prev = append(b.prev[:0], w...)
+	b.prevRaw = raw
+}
+
 func (p *profiler) finish() *Profile {
+	p.stopPairs()
 	out := &Profile{
 		Records:     p.records,
 		OtherLabels: p.otherLabels,
@@ -256,7 +286,7 @@ func (p *profiler) finish() *Profile {
 		},
 		Words:    WordStats{Count: p.words, MeanLength: frac(p.wordChars, p.words), Vocabulary: p.vocab.estimate()},
 		Unigrams: p.uni.top(topNGrams),
-		Bigrams:  p.bi.top(topNGrams),
+		Bigrams:  p.bi.hh.top(topNGrams),
 	}
 	if p.records > 1 {
 		out.Length.Std = round6(math.Sqrt(p.m2 / float64(p.records)))

@@ -1,6 +1,7 @@
 package data
 
-// profilePipe runs a profiler in a goroutine of its own: the importer hands
+// profilePipe runs a profiler in a goroutine of its own (and its bigram
+// counter in another, see bigramPipe): the importer hands
 // it records in input order, in batches over a channel with one consumer, so
 // the profiler sees exactly the sequence it would see if called directly and
 // the profile does not depend on scheduling. Memory in flight is bounded by
@@ -23,6 +24,7 @@ const (
 )
 
 func newProfilePipe(p *profiler) *profilePipe {
+	p.countPairsApart()
 	pp := &profilePipe{
 		prof: p, full: make(chan []Record, pipeDepth),
 		free: make(chan []Record, pipeDepth+1), done: make(chan struct{}),
@@ -74,4 +76,78 @@ func (pp *profilePipe) stop() {
 		close(pp.full)
 	}
 	<-pp.done
+	pp.prof.stopPairs()
+}
+
+// bigramPipe hands words to a bigrams counter in a goroutine of its own, in
+// order, in batches of at most wordBatchBytes of words (or one longer word)
+// and wordBatchWords words; memory in flight is pipeDepth+2 batches.
+type bigramPipe struct {
+	batch  *wordBatch
+	full   chan *wordBatch
+	free   chan *wordBatch
+	done   chan struct{}
+	closed bool
+}
+
+// wordBatch holds words back to back with, for each, its end in bytes, its
+// FNV state and whether it starts a text.
+type wordBatch struct {
+	bytes []byte
+	ends  []int
+	raws  []uint64
+	first []bool
+}
+
+const (
+	wordBatchBytes = 64 << 10
+	wordBatchWords = 8 << 10
+)
+
+func newBigramPipe(b *bigrams) *bigramPipe {
+	bp := &bigramPipe{full: make(chan *wordBatch, pipeDepth), free: make(chan *wordBatch, pipeDepth+1), done: make(chan struct{})}
+	for range pipeDepth + 1 {
+		bp.free <- &wordBatch{}
+	}
+	bp.batch = <-bp.free
+	go bp.run(b)
+	return bp
+}
+
+func (bp *bigramPipe) run(b *bigrams) {
+	defer close(bp.done)
+	for wb := range bp.full {
+		start := 0
+		for i, end := range wb.ends {
+			b.word(wb.bytes[start:end], wb.raws[i], wb.first[i])
+			start = end
+		}
+		wb.bytes, wb.ends, wb.raws, wb.first = wb.bytes[:0], wb.ends[:0], wb.raws[:0], wb.first[:0]
+		bp.free <- wb
+	}
+}
+
+// word queues one word (copied).
+func (bp *bigramPipe) word(w []byte, raw uint64, first bool) {
+	wb := bp.batch
+	wb.bytes = append(wb.bytes, w...)
+	wb.ends = append(wb.ends, len(wb.bytes))
+	wb.raws = append(wb.raws, raw)
+	wb.first = append(wb.first, first)
+	if len(wb.bytes) >= wordBatchBytes || len(wb.ends) >= wordBatchWords {
+		bp.full <- wb
+		bp.batch = <-bp.free
+	}
+}
+
+// stop sends the last batch and waits for the goroutine to count it and end.
+func (bp *bigramPipe) stop() {
+	if !bp.closed {
+		bp.closed = true
+		if len(bp.batch.ends) > 0 {
+			bp.full <- bp.batch
+		}
+		close(bp.full)
+	}
+	<-bp.done
 }
