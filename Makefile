@@ -24,7 +24,7 @@ unit:
 	$(GO) test -count=1 -timeout 25m ./...
 
 fuzz:
-	FUZZTIME=$${FUZZTIME:-4s} scripts/fuzz.sh
+	scripts/fuzz.sh
 
 # Engine speed against PyTorch on the same machine (see README).
 bench-engine: deps
