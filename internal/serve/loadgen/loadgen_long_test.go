@@ -24,5 +24,5 @@ func TestLong50Adapters(t *testing.T) {
 }
 
 func TestLongSwapUnderLoad(t *testing.T) {
-	swapUnderLoad(t, 4000, 200, longModel)
+	swapUnderLoad(t, 4000, 200, longModel, true)
 }
