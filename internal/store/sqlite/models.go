@@ -4,7 +4,6 @@ import (
 	"context"
 	"database/sql"
 	"encoding/json"
-	"errors"
 	"fmt"
 
 	"github.com/tailor-ml/tailor/internal/errs"
@@ -92,38 +91,21 @@ func (s *Store) PutModelVersion(ctx context.Context, v store.ModelVersion, event
 
 // ModelVersion resolves ref ("", "latest", "v<N>", "<N>" or an id) within name.
 func (s *Store) ModelVersion(ctx context.Context, name, refStr string) (store.ModelVersion, error) {
-	cond, args := parseRef(refStr).where(name)
-	v, err := scanModel(s.r.QueryRowContext(ctx, `SELECT `+modelCols+` FROM model_versions WHERE `+cond, args...))
-	if errors.Is(err, sql.ErrNoRows) {
-		return v, notFound("model", name, refStr)
-	}
-	if err != nil {
-		return v, fmt.Errorf("model %q version %q: %w", name, refStr, err)
-	}
-	return v, nil
+	return versionByRef(ctx, s, modelTable, scanModel, name, parseRef(refStr), refStr)
 }
 
 // ModelVersionByID finds a model version by id alone (the oldest row when
 // several names share the same content).
 func (s *Store) ModelVersionByID(ctx context.Context, id string) (store.ModelVersion, error) {
-	v, err := scanModel(s.r.QueryRowContext(ctx, `SELECT `+modelCols+` FROM model_versions WHERE id = ? ORDER BY seq LIMIT 1`, id))
-	if errors.Is(err, sql.ErrNoRows) {
-		return v, errs.NotFound("model version %q: not found", id)
-	}
-	if err != nil {
-		return v, fmt.Errorf("model version %q: %w", id, err)
-	}
-	return v, nil
+	return versionByID(ctx, s, modelTable, scanModel, id)
 }
 
 // ModelVersions lists versions of name (all models for ""), oldest first.
 func (s *Store) ModelVersions(ctx context.Context, name string) ([]store.ModelVersion, error) {
-	rows, err := s.r.QueryContext(ctx, `SELECT `+modelCols+` FROM model_versions WHERE ? = '' OR name = ? ORDER BY seq`, name, name)
-	if err != nil {
-		return nil, fmt.Errorf("list model versions: %w", err)
-	}
-	return collect(rows, scanModel)
+	return versionList(ctx, s, modelTable, scanModel, name)
 }
+
+var modelTable = table{"model", "model_versions", modelCols}
 
 const reportCols = `model_version_id, digest, dataset_id, split, verdict, failed, created_at`
 

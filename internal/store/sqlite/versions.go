@@ -115,25 +115,12 @@ func (s *Store) PutDatasetVersion(ctx context.Context, v store.DatasetVersion, e
 
 // DatasetVersion returns version id of name, or the newest for "" / "latest".
 func (s *Store) DatasetVersion(ctx context.Context, name, id string) (store.DatasetVersion, error) {
-	r := ref{latest: id == "" || id == "latest", id: id}
-	cond, args := r.where(name)
-	v, err := scanDataset(s.r.QueryRowContext(ctx, `SELECT `+datasetCols+` FROM dataset_versions WHERE `+cond, args...))
-	if errors.Is(err, sql.ErrNoRows) {
-		return v, notFound("dataset", name, id)
-	}
-	if err != nil {
-		return v, fmt.Errorf("dataset %q version %q: %w", name, id, err)
-	}
-	return v, nil
+	return versionByRef(ctx, s, table{"dataset", "dataset_versions", datasetCols}, scanDataset, name, ref{latest: id == "" || id == "latest", id: id}, id)
 }
 
 // DatasetVersions lists versions of name (all datasets for ""), oldest first.
 func (s *Store) DatasetVersions(ctx context.Context, name string) ([]store.DatasetVersion, error) {
-	rows, err := s.r.QueryContext(ctx, `SELECT `+datasetCols+` FROM dataset_versions WHERE ? = '' OR name = ? ORDER BY seq`, name, name)
-	if err != nil {
-		return nil, fmt.Errorf("list dataset versions: %w", err)
-	}
-	return collect(rows, scanDataset)
+	return versionList(ctx, s, table{"dataset", "dataset_versions", datasetCols}, scanDataset, name)
 }
 
 // collect scans every row with scan and closes rows.
@@ -201,24 +188,12 @@ func (s *Store) PutBaseVersion(ctx context.Context, v store.BaseVersion, events 
 
 // BaseVersion resolves ref ("", "latest", "v<N>", "<N>" or an id) within name.
 func (s *Store) BaseVersion(ctx context.Context, name, refStr string) (store.BaseVersion, error) {
-	cond, args := parseRef(refStr).where(name)
-	v, err := scanBase(s.r.QueryRowContext(ctx, `SELECT `+baseCols+` FROM base_versions WHERE `+cond, args...))
-	if errors.Is(err, sql.ErrNoRows) {
-		return v, notFound("base", name, refStr)
-	}
-	if err != nil {
-		return v, fmt.Errorf("base %q version %q: %w", name, refStr, err)
-	}
-	return v, nil
+	return versionByRef(ctx, s, table{"base", "base_versions", baseCols}, scanBase, name, parseRef(refStr), refStr)
 }
 
 // BaseVersions lists versions of name (all bases for ""), oldest first.
 func (s *Store) BaseVersions(ctx context.Context, name string) ([]store.BaseVersion, error) {
-	rows, err := s.r.QueryContext(ctx, `SELECT `+baseCols+` FROM base_versions WHERE ? = '' OR name = ? ORDER BY seq`, name, name)
-	if err != nil {
-		return nil, fmt.Errorf("list base versions: %w", err)
-	}
-	return collect(rows, scanBase)
+	return versionList(ctx, s, table{"base", "base_versions", baseCols}, scanBase, name)
 }
 
 const recipeCols = `id, name, version, normalized, created_at`
@@ -278,35 +253,55 @@ func (s *Store) PutRecipeVersion(ctx context.Context, v store.RecipeVersion, eve
 
 // RecipeVersion resolves ref ("", "latest", "v<N>", "<N>" or an id) within name.
 func (s *Store) RecipeVersion(ctx context.Context, name, refStr string) (store.RecipeVersion, error) {
-	cond, args := parseRef(refStr).where(name)
-	v, err := scanRecipe(s.r.QueryRowContext(ctx, `SELECT `+recipeCols+` FROM recipe_versions WHERE `+cond, args...))
-	if errors.Is(err, sql.ErrNoRows) {
-		return v, notFound("recipe", name, refStr)
-	}
-	if err != nil {
-		return v, fmt.Errorf("recipe %q version %q: %w", name, refStr, err)
-	}
-	return v, nil
+	return versionByRef(ctx, s, table{"recipe", "recipe_versions", recipeCols}, scanRecipe, name, parseRef(refStr), refStr)
 }
 
 // RecipeVersionByID finds a recipe version by id alone (the oldest row when
 // several names share the same text).
 func (s *Store) RecipeVersionByID(ctx context.Context, id string) (store.RecipeVersion, error) {
-	v, err := scanRecipe(s.r.QueryRowContext(ctx, `SELECT `+recipeCols+` FROM recipe_versions WHERE id = ? ORDER BY seq LIMIT 1`, id))
-	if errors.Is(err, sql.ErrNoRows) {
-		return v, errs.NotFound("recipe version %q: not found", id)
-	}
-	if err != nil {
-		return v, fmt.Errorf("recipe version %q: %w", id, err)
-	}
-	return v, nil
+	return versionByID(ctx, s, table{"recipe", "recipe_versions", recipeCols}, scanRecipe, id)
 }
 
 // RecipeVersions lists versions of name (all recipes for ""), oldest first.
 func (s *Store) RecipeVersions(ctx context.Context, name string) ([]store.RecipeVersion, error) {
-	rows, err := s.r.QueryContext(ctx, `SELECT `+recipeCols+` FROM recipe_versions WHERE ? = '' OR name = ? ORDER BY seq`, name, name)
-	if err != nil {
-		return nil, fmt.Errorf("list recipe versions: %w", err)
+	return versionList(ctx, s, table{"recipe", "recipe_versions", recipeCols}, scanRecipe, name)
+}
+
+// table names a versioned table: the noun errors use, the table, its columns.
+type table struct{ noun, name, cols string }
+
+// versionByRef reads the row of name that r selects; refStr is how the
+// caller wrote it, for the error.
+func versionByRef[T any](ctx context.Context, s *Store, t table, scan func(scanner) (T, error), name string, r ref, refStr string) (T, error) {
+	cond, args := r.where(name)
+	v, err := scan(s.r.QueryRowContext(ctx, `SELECT `+t.cols+` FROM `+t.name+` WHERE `+cond, args...))
+	if errors.Is(err, sql.ErrNoRows) {
+		return v, notFound(t.noun, name, refStr)
 	}
-	return collect(rows, scanRecipe)
+	if err != nil {
+		return v, fmt.Errorf("%s %q version %q: %w", t.noun, name, refStr, err)
+	}
+	return v, nil
+}
+
+// versionByID reads a row by id alone (the oldest when several names share
+// the same content).
+func versionByID[T any](ctx context.Context, s *Store, t table, scan func(scanner) (T, error), id string) (T, error) {
+	v, err := scan(s.r.QueryRowContext(ctx, `SELECT `+t.cols+` FROM `+t.name+` WHERE id = ? ORDER BY seq LIMIT 1`, id))
+	if errors.Is(err, sql.ErrNoRows) {
+		return v, errs.NotFound("%s version %q: not found", t.noun, id)
+	}
+	if err != nil {
+		return v, fmt.Errorf("%s version %q: %w", t.noun, id, err)
+	}
+	return v, nil
+}
+
+// versionList lists the rows of name (all names for ""), oldest first.
+func versionList[T any](ctx context.Context, s *Store, t table, scan func(scanner) (T, error), name string) ([]T, error) {
+	rows, err := s.r.QueryContext(ctx, `SELECT `+t.cols+` FROM `+t.name+` WHERE ? = '' OR name = ? ORDER BY seq`, name, name)
+	if err != nil {
+		return nil, fmt.Errorf("list %s versions: %w", t.noun, err)
+	}
+	return collect(rows, scan)
 }
