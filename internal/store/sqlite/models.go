@@ -65,22 +65,9 @@ func (s *Store) PutModelVersion(ctx context.Context, v store.ModelVersion, event
 		return v, nil, err
 	}
 	var out []store.Event
-	err = s.write(ctx, func(tx *sql.Tx) error {
-		dup, err := s.exists(ctx, tx, `SELECT 1 FROM model_versions WHERE name = ? AND id = ?`, v.Name, v.ID)
-		if err != nil {
-			return err
-		}
-		if dup {
-			return errs.Conflict("already exists")
-		}
-		if v.Version, err = nextVersion(ctx, tx, "model_versions", v.Name); err != nil {
-			return err
-		}
-		if _, err := tx.ExecContext(ctx, `INSERT INTO model_versions (`+modelCols+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-			v.ID, v.Name, v.Version, v.BaseID, v.Adapter, v.RunID, v.Task, labels, lineage, created); err != nil {
-			return err
-		}
-		out, err = s.appendEvents(ctx, tx, events)
+	v.Version, out, err = s.putNumbered(ctx, modelTable, v.Name, v.ID, events, func(tx *sql.Tx, version int) error {
+		_, err := tx.ExecContext(ctx, `INSERT INTO model_versions (`+modelCols+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+			v.ID, v.Name, version, v.BaseID, v.Adapter, v.RunID, v.Task, labels, lineage, created)
 		return err
 	})
 	if err != nil {
@@ -104,8 +91,6 @@ func (s *Store) ModelVersionByID(ctx context.Context, id string) (store.ModelVer
 func (s *Store) ModelVersions(ctx context.Context, name string) ([]store.ModelVersion, error) {
 	return versionList(ctx, s, modelTable, scanModel, name)
 }
-
-var modelTable = table{"model", "model_versions", modelCols}
 
 const reportCols = `model_version_id, digest, dataset_id, split, verdict, failed, created_at`
 

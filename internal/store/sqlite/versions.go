@@ -115,12 +115,12 @@ func (s *Store) PutDatasetVersion(ctx context.Context, v store.DatasetVersion, e
 
 // DatasetVersion returns version id of name, or the newest for "" / "latest".
 func (s *Store) DatasetVersion(ctx context.Context, name, id string) (store.DatasetVersion, error) {
-	return versionByRef(ctx, s, table{"dataset", "dataset_versions", datasetCols}, scanDataset, name, ref{latest: id == "" || id == "latest", id: id}, id)
+	return versionByRef(ctx, s, datasetTable, scanDataset, name, ref{latest: id == "" || id == "latest", id: id}, id)
 }
 
 // DatasetVersions lists versions of name (all datasets for ""), oldest first.
 func (s *Store) DatasetVersions(ctx context.Context, name string) ([]store.DatasetVersion, error) {
-	return versionList(ctx, s, table{"dataset", "dataset_versions", datasetCols}, scanDataset, name)
+	return versionList(ctx, s, datasetTable, scanDataset, name)
 }
 
 // collect scans every row with scan and closes rows.
@@ -162,22 +162,9 @@ func (s *Store) PutBaseVersion(ctx context.Context, v store.BaseVersion, events 
 		return v, nil, err
 	}
 	var out []store.Event
-	err = s.write(ctx, func(tx *sql.Tx) error {
-		dup, err := s.exists(ctx, tx, `SELECT 1 FROM base_versions WHERE name = ? AND id = ?`, v.Name, v.ID)
-		if err != nil {
-			return err
-		}
-		if dup {
-			return errs.Conflict("already exists")
-		}
-		if v.Version, err = nextVersion(ctx, tx, "base_versions", v.Name); err != nil {
-			return err
-		}
-		if _, err := tx.ExecContext(ctx, `INSERT INTO base_versions (`+baseCols+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
-			v.ID, v.Name, v.Version, v.Arch, v.Params, v.Manifest, v.Region, created); err != nil {
-			return err
-		}
-		out, err = s.appendEvents(ctx, tx, events)
+	v.Version, out, err = s.putNumbered(ctx, baseTable, v.Name, v.ID, events, func(tx *sql.Tx, version int) error {
+		_, err := tx.ExecContext(ctx, `INSERT INTO base_versions (`+baseCols+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
+			v.ID, v.Name, version, v.Arch, v.Params, v.Manifest, v.Region, created)
 		return err
 	})
 	if err != nil {
@@ -188,12 +175,12 @@ func (s *Store) PutBaseVersion(ctx context.Context, v store.BaseVersion, events 
 
 // BaseVersion resolves ref ("", "latest", "v<N>", "<N>" or an id) within name.
 func (s *Store) BaseVersion(ctx context.Context, name, refStr string) (store.BaseVersion, error) {
-	return versionByRef(ctx, s, table{"base", "base_versions", baseCols}, scanBase, name, parseRef(refStr), refStr)
+	return versionByRef(ctx, s, baseTable, scanBase, name, parseRef(refStr), refStr)
 }
 
 // BaseVersions lists versions of name (all bases for ""), oldest first.
 func (s *Store) BaseVersions(ctx context.Context, name string) ([]store.BaseVersion, error) {
-	return versionList(ctx, s, table{"base", "base_versions", baseCols}, scanBase, name)
+	return versionList(ctx, s, baseTable, scanBase, name)
 }
 
 const recipeCols = `id, name, version, normalized, created_at`
@@ -227,22 +214,9 @@ func (s *Store) PutRecipeVersion(ctx context.Context, v store.RecipeVersion, eve
 		v.Normalized = []byte{}
 	}
 	var out []store.Event
-	err = s.write(ctx, func(tx *sql.Tx) error {
-		dup, err := s.exists(ctx, tx, `SELECT 1 FROM recipe_versions WHERE name = ? AND id = ?`, v.Name, v.ID)
-		if err != nil {
-			return err
-		}
-		if dup {
-			return errs.Conflict("already exists")
-		}
-		if v.Version, err = nextVersion(ctx, tx, "recipe_versions", v.Name); err != nil {
-			return err
-		}
-		if _, err := tx.ExecContext(ctx, `INSERT INTO recipe_versions (`+recipeCols+`) VALUES (?, ?, ?, ?, ?)`,
-			v.ID, v.Name, v.Version, v.Normalized, created); err != nil {
-			return err
-		}
-		out, err = s.appendEvents(ctx, tx, events)
+	v.Version, out, err = s.putNumbered(ctx, recipeTable, v.Name, v.ID, events, func(tx *sql.Tx, version int) error {
+		_, err := tx.ExecContext(ctx, `INSERT INTO recipe_versions (`+recipeCols+`) VALUES (?, ?, ?, ?, ?)`,
+			v.ID, v.Name, version, v.Normalized, created)
 		return err
 	})
 	if err != nil {
@@ -253,22 +227,56 @@ func (s *Store) PutRecipeVersion(ctx context.Context, v store.RecipeVersion, eve
 
 // RecipeVersion resolves ref ("", "latest", "v<N>", "<N>" or an id) within name.
 func (s *Store) RecipeVersion(ctx context.Context, name, refStr string) (store.RecipeVersion, error) {
-	return versionByRef(ctx, s, table{"recipe", "recipe_versions", recipeCols}, scanRecipe, name, parseRef(refStr), refStr)
+	return versionByRef(ctx, s, recipeTable, scanRecipe, name, parseRef(refStr), refStr)
 }
 
 // RecipeVersionByID finds a recipe version by id alone (the oldest row when
 // several names share the same text).
 func (s *Store) RecipeVersionByID(ctx context.Context, id string) (store.RecipeVersion, error) {
-	return versionByID(ctx, s, table{"recipe", "recipe_versions", recipeCols}, scanRecipe, id)
+	return versionByID(ctx, s, recipeTable, scanRecipe, id)
 }
 
 // RecipeVersions lists versions of name (all recipes for ""), oldest first.
 func (s *Store) RecipeVersions(ctx context.Context, name string) ([]store.RecipeVersion, error) {
-	return versionList(ctx, s, table{"recipe", "recipe_versions", recipeCols}, scanRecipe, name)
+	return versionList(ctx, s, recipeTable, scanRecipe, name)
 }
 
 // table names a versioned table: the noun errors use, the table, its columns.
 type table struct{ noun, name, cols string }
+
+// The versioned tables.
+var (
+	datasetTable = table{"dataset", "dataset_versions", datasetCols}
+	baseTable    = table{"base", "base_versions", baseCols}
+	recipeTable  = table{"recipe", "recipe_versions", recipeCols}
+	modelTable   = table{"model", "model_versions", modelCols}
+)
+
+// putNumbered inserts a new row of name in t under the next version number
+// of name, with its events, in one transaction: (name, id) must be new, and
+// insert writes the row given its number.
+func (s *Store) putNumbered(ctx context.Context, t table, name, id string, events []store.Event, insert func(tx *sql.Tx, version int) error) (int, []store.Event, error) {
+	var version int
+	var out []store.Event
+	err := s.write(ctx, func(tx *sql.Tx) error {
+		dup, err := s.exists(ctx, tx, `SELECT 1 FROM `+t.name+` WHERE name = ? AND id = ?`, name, id)
+		if err != nil {
+			return err
+		}
+		if dup {
+			return errs.Conflict("already exists")
+		}
+		if version, err = nextVersion(ctx, tx, t.name, name); err != nil {
+			return err
+		}
+		if err := insert(tx, version); err != nil {
+			return err
+		}
+		out, err = s.appendEvents(ctx, tx, events)
+		return err
+	})
+	return version, out, err
+}
 
 // versionByRef reads the row of name that r selects; refStr is how the
 // caller wrote it, for the error.
