@@ -1,6 +1,7 @@
 package worker
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"sort"
@@ -166,7 +167,7 @@ func (j *job) report(ctx context.Context, r *recipe.Recipe, trainSet, evalSet []
 	if err != nil {
 		return nil, err
 	}
-	digest, _, err := j.blobs.Put(ctx, bytesReader(raw))
+	digest, _, err := j.blobs.Put(ctx, bytes.NewReader(raw))
 	if err != nil {
 		return nil, err
 	}

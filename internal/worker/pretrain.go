@@ -1,6 +1,7 @@
 package worker
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -202,7 +203,7 @@ func (j *job) writeModel(ctx context.Context, r *recipe.Recipe, cfg engine.Confi
 	if err != nil {
 		return "", err
 	}
-	d, _, err := j.blobs.Put(ctx, bytesReader(raw))
+	d, _, err := j.blobs.Put(ctx, bytes.NewReader(raw))
 	return d, err
 }
 

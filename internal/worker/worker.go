@@ -11,7 +11,6 @@ package worker
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -166,5 +165,3 @@ func (j *job) putFile(ctx context.Context, name string, write func(io.Writer) er
 	}
 	return d, os.Remove(p)
 }
-
-func bytesReader(b []byte) io.Reader { return bytes.NewReader(b) }
