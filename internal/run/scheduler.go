@@ -45,8 +45,9 @@ type Scheduler struct {
 	wg      sync.WaitGroup
 }
 
+// active is a run this scheduler launched; guarded by Scheduler.mu.
 type active struct {
-	proc     Process
+	proc     Process // nil while the worker is starting
 	canceled bool
 }
 
@@ -131,7 +132,9 @@ func (s *Scheduler) Cancel(ctx context.Context, id string) (store.Run, error) {
 		a := s.running[id]
 		if a != nil {
 			a.canceled = true
-			a.proc.Kill()
+			if a.proc != nil { // else launch kills it as soon as it starts
+				a.proc.Kill()
+			}
 		}
 		s.mu.Unlock()
 		if a == nil {
@@ -163,7 +166,9 @@ func (s *Scheduler) loop(ctx context.Context) {
 		case <-ctx.Done():
 			s.mu.Lock()
 			for _, a := range s.running {
-				a.proc.Kill()
+				if a.proc != nil {
+					a.proc.Kill()
+				}
 			}
 			s.mu.Unlock()
 			return
@@ -207,7 +212,19 @@ func (s *Scheduler) launch(ctx context.Context, r store.Run) error {
 	if spec.Resume != "" {
 		msg = fmt.Sprintf("attempt %d resuming from checkpoint at step %d", attempt, r.Step)
 	}
+	// Register the run before it is marked running, so a Cancel that sees
+	// the running state always finds it here (its process may not exist yet).
+	a := &active{}
+	s.mu.Lock()
+	s.running[r.ID] = a
+	s.mu.Unlock()
+	forget := func() {
+		s.mu.Lock()
+		delete(s.running, r.ID)
+		s.mu.Unlock()
+	}
 	if err := s.transition(ctx, r.ID, store.RunQueued, store.RunRunning, u, msg); err != nil {
+		forget()
 		if errors.Is(err, errs.ErrConflict) {
 			return nil // canceled or taken meanwhile
 		}
@@ -215,11 +232,14 @@ func (s *Scheduler) launch(ctx context.Context, r store.Run) error {
 	}
 	proc, err := s.opts.Executor.Start(ctx, spec)
 	if err != nil {
+		forget()
 		return s.fail(ctx, r.ID, store.RunRunning, err)
 	}
-	a := &active{proc: proc}
 	s.mu.Lock()
-	s.running[r.ID] = a
+	a.proc = proc
+	if a.canceled {
+		proc.Kill() // canceled while starting; supervise records it
+	}
 	s.mu.Unlock()
 	s.wg.Add(1)
 	go s.supervise(ctx, r.ID, a)
