@@ -20,8 +20,14 @@ build:
 vet:
 	$(GO) vet ./...
 
+# Under TAILOR_REFERENCES=require a missing reference tool (torch, numpy,
+# scipy, sklearn, node packages) fails its test instead of skipping; the log
+# then lists which references ran.
+REFLOG := $(CURDIR)/bin/references.log
 unit:
-	$(GO) test -count=1 -timeout 25m ./...
+	@mkdir -p bin && rm -f $(REFLOG)
+	TAILOR_REFERENCES=require TAILOR_REFERENCES_LOG=$(REFLOG) $(GO) test -count=1 -timeout 25m ./...
+	@scripts/references-summary.sh $(REFLOG)
 
 fuzz:
 	scripts/fuzz.sh

@@ -10,9 +10,9 @@ import (
 	"strconv"
 	"strings"
 	"testing"
-)
 
-const refPython = "/usr/bin/python3"
+	"github.com/tailor-ml/tailor/internal/reference"
+)
 
 // synthText generates a labelled text set that is learnable but not
 // trivially so: four topics of unequal frequency with their own words,
@@ -88,9 +88,7 @@ type sklearnResult struct {
 }
 
 func TestTFIDFBaselineMatchesSklearn(t *testing.T) {
-	if err := exec.Command(refPython, "-c", "import sklearn").Run(); err != nil {
-		t.Skipf("skipping: %s cannot import sklearn (%v); install python3-sklearn to compare the Go baseline with scikit-learn", refPython, err)
-	}
+	refPython := reference.Python(t, "sklearn")
 	train, test := synthText(1, 600), synthText(2, 300)
 	dir := t.TempDir()
 	trainPath, testPath := filepath.Join(dir, "train.jsonl"), filepath.Join(dir, "test.jsonl")

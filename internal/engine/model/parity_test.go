@@ -13,9 +13,10 @@ import (
 	"testing"
 
 	"github.com/tailor-ml/tailor/internal/engine"
+	"github.com/tailor-ml/tailor/internal/reference"
 )
 
-const python = "/usr/bin/python3"
+const python = reference.PythonPath
 
 func tinyLlama() engine.Config {
 	return engine.Config{Arch: "LlamaForCausalLM", VocabSize: 64, Hidden: 32, Intermediate: 48, Layers: 2,
@@ -104,9 +105,7 @@ func parityBatch(c engine.Config) engine.Batch {
 
 func torchAvailable(t *testing.T) {
 	t.Helper()
-	if err := exec.Command(python, "-c", "import torch").Run(); err != nil {
-		t.Skipf("parity needs %s with torch (import torch failed: %v)", python, err)
-	}
+	reference.Python(t, "torch")
 }
 
 // TestTorchParity builds the same tiny models in Go and in torch from one

@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 	"unicode/utf8"
+
+	"github.com/tailor-ml/tailor/internal/reference"
 )
 
 // The npm reference checks: our encoder against gpt-3-encoder's JavaScript
@@ -23,14 +25,7 @@ const npmrefDir = "../../../scripts/npmref"
 // TAILOR_SKIP_NPM=1, in which case it skips.
 func requireNode(t *testing.T) {
 	t.Helper()
-	if os.Getenv("TAILOR_SKIP_NPM") == "1" {
-		t.Skip("TAILOR_SKIP_NPM=1: skipping the npm reference check")
-	}
-	for _, bin := range []string{"node", "npm"} {
-		if _, err := exec.LookPath(bin); err != nil {
-			t.Fatalf("%s not found on PATH: the npm reference check needs node and npm (install them, or set TAILOR_SKIP_NPM=1 to skip)", bin)
-		}
-	}
+	reference.Node(t, "tokenizers")
 }
 
 // npmFetch prepares the named reference and returns its directory.

@@ -14,6 +14,7 @@ import (
 	"testing"
 
 	"github.com/tailor-ml/tailor/internal/errs"
+	"github.com/tailor-ml/tailor/internal/reference"
 )
 
 // smallTrainer returns a trainer that has run a few steps, and its options.
@@ -171,10 +172,7 @@ func TestCheckpointGolden(t *testing.T) {
 // TestCheckpointReadableAsSafetensors reads a checkpoint with an
 // independent Python/numpy safetensors parser when one is available.
 func TestCheckpointReadableAsSafetensors(t *testing.T) {
-	const py = "/usr/bin/python3"
-	if err := exec.Command(py, "-c", "import numpy").Run(); err != nil {
-		t.Skipf("%s with numpy not available: %v", py, err)
-	}
+	py := reference.Python(t, "numpy")
 	tr, _ := smallTrainer(t, 3)
 	path := filepath.Join(t.TempDir(), "ck.safetensors")
 	var b bytes.Buffer

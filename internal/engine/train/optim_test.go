@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/tailor-ml/tailor/internal/engine"
+	"github.com/tailor-ml/tailor/internal/reference"
 )
 
 type torchCase struct {
@@ -88,10 +89,7 @@ func TestOptimizersMatchTorchGolden(t *testing.T) {
 // TestOptimizersMatchTorchLive regenerates the reference with Debian's
 // python3 and torch when present, so the golden file cannot drift.
 func TestOptimizersMatchTorchLive(t *testing.T) {
-	const py = "/usr/bin/python3"
-	if err := exec.Command(py, "-c", "import torch").Run(); err != nil {
-		t.Skipf("%s with torch not available: %v", py, err)
-	}
+	py := reference.Python(t, "torch")
 	out, err := exec.Command(py, "testdata/torch_optim.py").Output()
 	if err != nil {
 		t.Fatalf("run torch reference: %v", err)

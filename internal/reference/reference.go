@@ -1,0 +1,118 @@
+// Package reference finds the independent tools that tests compare Tailor
+// against: Python modules (torch, numpy, scipy, sklearn) and Node.js with
+// npm. A test names what it needs; when it is missing the test skips with
+// the reason, or, under TAILOR_REFERENCES=require (which `make test` sets),
+// fails, so a broken install can never read as a pass.
+//
+// Each check that finds its tool appends "NAME<TAB>TEST" to the file named
+// by TAILOR_REFERENCES_LOG, when set, so the test log can say which
+// references ran (scripts/references-summary.sh prints it).
+//
+// TAILOR_SKIP_NPM=1 skips the npm references outside require mode.
+//
+// This package imports only the standard library.
+package reference
+
+import (
+	"fmt"
+	"os"
+	"os/exec"
+	"strings"
+	"sync"
+	"testing"
+)
+
+// PythonPath is the interpreter whose Debian packages are the references.
+const PythonPath = "/usr/bin/python3"
+
+// Required reports whether missing references fail instead of skip.
+func Required() bool { return os.Getenv("TAILOR_REFERENCES") == "require" }
+
+var (
+	mu      sync.Mutex
+	checked = map[string]error{} // memo per process: "python:torch" → import error
+)
+
+// Python returns the reference interpreter after checking that it imports
+// every module; otherwise it skips or fails t (see the package comment).
+func Python(t testing.TB, modules ...string) string {
+	t.Helper()
+	for _, m := range modules {
+		err := probe("python:"+m, func() error {
+			out, err := exec.Command(PythonPath, "-c", "import "+m).CombinedOutput()
+			if err != nil {
+				return fmt.Errorf("%s -c 'import %s': %v: %s", PythonPath, m, err, strings.TrimSpace(lastLine(out)))
+			}
+			return nil
+		})
+		missing(t, m, err, "install the Debian package python3-"+m+" (scripts/deps.sh does)")
+		ran(t, m)
+	}
+	return PythonPath
+}
+
+// Node checks that node and npm are on PATH; otherwise it skips or fails t.
+// what names the npm reference (e.g. "openai", "node-llama-cpp") for the log.
+func Node(t testing.TB, what string) {
+	t.Helper()
+	if os.Getenv("TAILOR_SKIP_NPM") == "1" && !Required() {
+		t.Skipf("TAILOR_SKIP_NPM=1: skipping the %s reference", what)
+	}
+	for _, bin := range []string{"node", "npm"} {
+		err := probe("bin:"+bin, func() error {
+			_, err := exec.LookPath(bin)
+			return err
+		})
+		missing(t, what, err, "install nodejs and npm (scripts/deps.sh does)")
+	}
+	ran(t, "npm:"+what)
+}
+
+func probe(key string, fn func() error) error {
+	mu.Lock()
+	defer mu.Unlock()
+	if err, ok := checked[key]; ok {
+		return err
+	}
+	err := fn()
+	checked[key] = err
+	return err
+}
+
+func missing(t testing.TB, what string, err error, fix string) {
+	t.Helper()
+	if err == nil {
+		return
+	}
+	if Required() {
+		t.Fatalf("reference %s is missing (TAILOR_REFERENCES=require): %v; %s", what, err, fix)
+	}
+	t.Skipf("reference %s is missing: %v; %s (TAILOR_REFERENCES=require turns this skip into a failure)", what, err, fix)
+}
+
+// ran records that t compares against reference name.
+func ran(t testing.TB, name string) {
+	t.Helper()
+	t.Logf("reference: %s", name)
+	path := os.Getenv("TAILOR_REFERENCES_LOG")
+	if path == "" {
+		return
+	}
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o644)
+	if err != nil {
+		t.Fatalf("reference log: %v", err)
+	}
+	defer f.Close()
+	// One short write per line: O_APPEND keeps lines whole across processes.
+	if _, err := fmt.Fprintf(f, "%s\t%s\n", name, t.Name()); err != nil {
+		t.Fatalf("reference log: %v", err)
+	}
+}
+
+func lastLine(b []byte) string {
+	s := strings.TrimSpace(string(b))
+	if i := strings.LastIndexByte(s, '\n'); i >= 0 {
+		return s[i+1:]
+	}
+	return s
+}
