@@ -40,7 +40,7 @@ type Loaded struct {
 	// MaxInputTokens is where classification cuts an input, as training
 	// did (the adapter's max_seq_len, at most MaxPositions).
 	MaxInputTokens int
-	VocabSize    int
+	VocabSize      int
 	// EOS lists the token ids that end a generation (config eos, the
 	// tokenizer's EOS and special end-of-turn tokens).
 	EOS []int32
