@@ -228,8 +228,7 @@ func psiDetector(name string, ref, cur []int64, refEx, curEx map[int]string, o O
 	if math.IsNaN(ne) {
 		return DetectorResult{Name: name, Statistic: math.NaN()}
 	}
-	rp, cp := Smooth(toFloat(ref), o.Epsilon), Smooth(toFloat(cur), o.Epsilon)
-	psi, terms := PSI(rp, cp)
+	psi, terms, rp, cp := PSICounts(toFloat(ref), toFloat(cur), o.Epsilon)
 	d := DetectorResult{Name: name, Statistic: psi, Threshold: o.PSIThreshold + float64(k-1)/ne}
 	order := make([]int, len(terms))
 	for i := range order {
@@ -237,6 +236,9 @@ func psiDetector(name string, ref, cur []int64, refEx, curEx map[int]string, o O
 	}
 	sort.SliceStable(order, func(a, b int) bool { return terms[order[a]] > terms[order[b]] })
 	for _, b := range order[:min(o.TopFeatures, len(order))] {
+		if terms[b] <= 0 {
+			break
+		}
 		ex := refEx[b]
 		if ex == "" {
 			ex = curEx[b]

@@ -250,7 +250,7 @@ func TestReferenceGolden(t *testing.T) {
 	}
 	for i, c := range in.Divergence {
 		t.Run("divergence/"+c.Name, func(t *testing.T) {
-			psi, _ := PSI(Smooth(c.Ref, c.Epsilon), Smooth(c.Cur, c.Epsilon))
+			psi, _, _, _ := PSICounts(c.Ref, c.Cur, c.Epsilon)
 			m.checkStat(t, "psi", psi, want.Divergence[i].PSI)
 			m.checkStat(t, "js", JSDistance(c.Ref, c.Cur), want.Divergence[i].JS)
 		})

@@ -64,6 +64,28 @@ func Smooth(counts []float64, eps float64) []float64 {
 	return out
 }
 
+// PSICounts is PSI on bucket counts: buckets empty in both histograms are
+// dropped (they carry no information, and smoothing them would add a bias
+// that grows with the bucket count), the rest are smoothed with Smooth(eps)
+// and compared by PSI. Dropped buckets get a zero term.
+func PSICounts(ref, cur []float64, eps float64) (float64, []float64, []float64, []float64) {
+	var keep []int
+	var r, c []float64
+	for i := range ref {
+		if ref[i] > 0 || cur[i] > 0 {
+			keep = append(keep, i)
+			r, c = append(r, ref[i]), append(c, cur[i])
+		}
+	}
+	rp, cp := Smooth(r, eps), Smooth(c, eps)
+	psi, t := PSI(rp, cp)
+	terms, rfull, cfull := make([]float64, len(ref)), make([]float64, len(ref)), make([]float64, len(ref))
+	for j, i := range keep {
+		terms[i], rfull[i], cfull[i] = t[j], rp[j], cp[j]
+	}
+	return psi, terms, rfull, cfull
+}
+
 // PSI is the population stability index between a reference distribution
 // ref and a current distribution cur (both proportions, both > 0):
 //

@@ -26,12 +26,15 @@ def chisq(case):
 def divergence(case):
     ref = np.array(case["ref"], dtype=float)
     cur = np.array(case["cur"], dtype=float)
+    js = float(jensenshannon(ref, cur, base=2))  # on all buckets, no smoothing
     eps = case["epsilon"]
-    # PSI on pseudo-count smoothed proportions: (c + eps) / (N + K*eps).
+    # PSI on pseudo-count smoothed proportions, (c + eps) / (N + K*eps),
+    # over the K buckets non-empty in at least one histogram.
+    keep = (ref > 0) | (cur > 0)
+    ref, cur = ref[keep], cur[keep]
     rp = (ref + eps) / (ref.sum() + len(ref) * eps)
     cp = (cur + eps) / (cur.sum() + len(cur) * eps)
     psi = float(np.sum((cp - rp) * np.log(cp / rp)))
-    js = float(jensenshannon(ref, cur, base=2))
     return {"name": case["name"], "psi": psi, "js": js}
 
 
