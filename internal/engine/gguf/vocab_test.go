@@ -13,7 +13,7 @@ import (
 
 const tinyDir = "../../../models/tailor-tiny"
 
-func tinyTokenizerJSON(t *testing.T) []byte {
+func tinyTokenizerJSON(t testing.TB) []byte {
 	t.Helper()
 	b, err := os.ReadFile(tinyDir + "/tokenizer.json")
 	if err != nil {
@@ -68,9 +68,9 @@ func TestVocabChatML(t *testing.T) {
 	}
 }
 
-// withPre returns tailor-tiny's tokenizer.json with its pre_tokenizer
+// WithPre returns tailor-tiny's tokenizer.json with its pre_tokenizer
 // (and ignore_merges) replaced.
-func withPre(t *testing.T, pre string, ignoreMerges bool) []byte {
+func WithPre(t testing.TB, pre string, ignoreMerges bool) []byte {
 	t.Helper()
 	s := string(tinyTokenizerJSON(t))
 	old := `"pre_tokenizer": {"type": "ByteLevel", "add_prefix_space": false, "trim_offsets": true, "use_regex": true}`
@@ -101,14 +101,14 @@ func TestVocabPreTokenizers(t *testing.T) {
 	cfg := engine.Config{VocabSize: 8192, BOSTokenID: -1, EOSTokenID: 0}
 	for _, v := range PreTokenizerVariants {
 		t.Run(v.Name, func(t *testing.T) {
-			info, err := Vocab(withPre(t, v.JSON, v.IgnoreMerges), nil, cfg)
+			info, err := Vocab(WithPre(t, v.JSON, v.IgnoreMerges), nil, cfg)
 			if err != nil || info.Pre != v.Pre {
 				t.Fatalf("pre %q, %v; want %q", info.Pre, err, v.Pre)
 			}
 		})
 	}
 	refused := []struct {
-		name, pre string
+		name, pre    string
 		ignoreMerges bool
 		edit         func(string) string
 		want         string
@@ -132,7 +132,7 @@ func TestVocabPreTokenizers(t *testing.T) {
 	}
 	for _, c := range refused {
 		t.Run(c.name, func(t *testing.T) {
-			s := string(withPre(t, c.pre, c.ignoreMerges))
+			s := string(WithPre(t, c.pre, c.ignoreMerges))
 			if c.edit != nil {
 				s = c.edit(s)
 			}
