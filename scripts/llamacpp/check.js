@@ -7,7 +7,7 @@
 //   "chat": [{"messages": [...], "add_generation_prompt": true}],
 //                                          // the GGUF's chat template, rendered by @huggingface/jinja
 //   "greedy": [{"tokens": [ids], "n": 32}], // temperature 0, token ids in and out, and the text
-//   "bench": {"tokens": [ids], "n": 128}    // decode tokens/s, single stream
+//   "bench": {"tokens": [ids], "n": 128, "rounds": 3} // decode tokens/s, single stream, best round
 // }]}
 'use strict';
 const path = require('path');
@@ -60,18 +60,25 @@ async function main() {
         seq.dispose();
       }
       if (m.bench) {
-        const seq = context.getSequence();
-        let first = 0, n = 0;
-        const t0 = process.hrtime.bigint();
-        for await (const tok of seq.evaluate(m.bench.tokens, { temperature: 0 })) {
-          void tok;
-          n++;
-          if (n === 1) first = process.hrtime.bigint();
-          if (n >= m.bench.n + 1) break;
+        // Best of `rounds` (default 3) fresh sequences: prefill, first
+        // token, then `n` timed decode steps.
+        let best = null;
+        for (let round = 0; round < (m.bench.rounds || 3); round++) {
+          const seq = context.getSequence();
+          let first = 0n, n = 0;
+          const t0 = process.hrtime.bigint();
+          for await (const tok of seq.evaluate(m.bench.tokens, { temperature: 0 })) {
+            void tok;
+            n++;
+            if (n === 1) first = process.hrtime.bigint();
+            if (n >= m.bench.n + 1) break;
+          }
+          const end = process.hrtime.bigint();
+          const b = { prefillAndFirstMs: Number(first - t0) / 1e6, decoded: n - 1, decodeMs: Number(end - first) / 1e6 };
+          if (best === null || b.decodeMs / b.decoded < best.decodeMs / best.decoded) best = b;
+          seq.dispose();
         }
-        const end = process.hrtime.bigint();
-        r.bench = { prefillAndFirstMs: Number(first - t0) / 1e6, decoded: n - 1, decodeMs: Number(end - first) / 1e6 };
-        seq.dispose();
+        r.bench = best;
       }
       await context.dispose();
     }

@@ -136,9 +136,9 @@ type llamaResult struct {
 	LlamaCpp any
 	Threads  int
 	Models   []struct {
-		Pre    string
-		Tokens [][]int32
-		Chat   []string
+		Pre        string
+		Tokens     [][]int32
+		Chat       []string
 		Greedy     [][]int32
 		GreedyText []string
 		Bench      struct {
