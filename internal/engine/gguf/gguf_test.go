@@ -330,6 +330,12 @@ func FuzzRead(f *testing.F) {
 	}
 	f.Add(b.Bytes())
 	f.Add(b.Bytes()[:200])
+	cfg.Hidden, cfg.HeadDim, cfg.Intermediate = 32, 16, 32 // rows of whole Q8_0 blocks
+	var q bytes.Buffer
+	if err := WriteLlama(&q, cfg, tinyWeights(cfg), tinyTokenizer(), Q8_0); err != nil {
+		f.Fatal(err)
+	}
+	f.Add(q.Bytes())
 	f.Add([]byte("GGUF\x03\x00\x00\x00\xff\xff\xff\xff\xff\xff\xff\xff\x00\x00\x00\x00\x00\x00\x00\x00"))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		file, err := Read(bytes.NewReader(data), int64(len(data)))

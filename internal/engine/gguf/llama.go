@@ -23,7 +23,7 @@ const (
 // TokenizerInfo is what GGUF's tokenizer.ggml.* keys carry.
 type TokenizerInfo struct {
 	Model        string    // "gpt2" (byte-level BPE) or "llama" (SentencePiece)
-	Pre          string    // pre-tokenizer name, e.g. "default", "llama-bpe", "smollm"
+	Pre          string    // tokenizer.ggml.pre: gpt-2, smollm, llama-bpe, qwen2 (see Vocab)
 	Tokens       []string  // by id; padded with "[PAD<i>]" up to cfg.VocabSize
 	Scores       []float32 // optional, by id (SentencePiece)
 	TokenTypes   []int32   // optional, by id (Token* constants); default normal
