@@ -9,6 +9,7 @@ import (
 	"reflect"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/tailor-ml/tailor/internal/serve"
@@ -305,5 +306,55 @@ func TestClassifyTruncatesAsTraining(t *testing.T) {
 				t.Fatalf("strict request: %d %s, want 400 context_length_exceeded", resp.StatusCode, raw)
 			}
 		})
+	}
+}
+
+// recorder is an Observer that keeps what it is told.
+type recorder struct {
+	mu  sync.Mutex
+	obs []serve.Observation
+}
+
+func (r *recorder) Observe(o serve.Observation) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.obs = append(r.obs, o)
+}
+
+// TestObserverSeesEveryClassification: the observer gets one observation
+// per answered input, with the answer, and input ids feedback can name.
+func TestObserverSeesEveryClassification(t *testing.T) {
+	rec := &recorder{}
+	w := newWorld(t, serve.Options{Observer: rec}, nil)
+	resp, raw := w.post(t, "/v1/classify", `{"model":"spam","input":["win money now","lunch at noon"]}`)
+	if resp.StatusCode != 200 {
+		t.Fatalf("%d %s", resp.StatusCode, raw)
+	}
+	var got struct {
+		Data []struct {
+			Label         string
+			Probabilities map[string]float64
+		}
+	}
+	must(t, json.Unmarshal(raw, &got))
+	id := resp.Header.Get("X-Tailor-Request-Id")
+	rec.mu.Lock()
+	defer rec.mu.Unlock()
+	if len(rec.obs) != 2 {
+		t.Fatalf("%d observations, want 2", len(rec.obs))
+	}
+	for i, o := range rec.obs {
+		want := id
+		if i > 0 {
+			want = fmt.Sprintf("%s#%d", id, i)
+		}
+		if o.RequestID != want || o.Model != "spam" || o.Variant != "primary" || o.Label != got.Data[i].Label || o.Input == "" {
+			t.Errorf("observation %d: %+v, want id %s and label %s", i, o, want, got.Data[i].Label)
+		}
+		for k, name := range o.Labels {
+			if o.Probs[k] != got.Data[i].Probabilities[name] {
+				t.Errorf("observation %d: p(%s) %v, answered %v", i, name, o.Probs[k], got.Data[i].Probabilities[name])
+			}
+		}
 	}
 }

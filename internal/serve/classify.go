@@ -55,6 +55,7 @@ func (s *Server) handleClassify(w http.ResponseWriter, r *http.Request) {
 		"model": req.Model, "data": res, "usage": map[string]int{"prompt_tokens": toks, "total_tokens": toks}})
 	s.metrics.tokens(version, toks, 0)
 	done(http.StatusOK, version, rt.variant, res, toks, nil)
+	s.observeClassify(reqID, start, &req, rt.model, rt.variant, res)
 }
 
 func (s *Server) checkClassify(req *ClassifyRequest) error {
@@ -143,6 +144,7 @@ func (s *Server) mirrorClassify(req ClassifyRequest, l *Loaded, reqID string) {
 			s.metrics.count(s.metrics.shadow, "error")
 		default:
 			s.metrics.count(s.metrics.shadow, "ok")
+			s.observeClassify(reqID, start, &req, l, "shadow", res)
 		}
 		s.logClassify(reqID, &req, l.Target.VersionName(), "shadow", res, toks, status, err, start)
 	}()

@@ -47,6 +47,9 @@ type Options struct {
 	ShadowTimeout time.Duration
 	// NewID names requests (default "req-" + 16 random hex characters).
 	NewID func() string
+	// Observer, when set, is told every classification answered (primary
+	// and shadow); see Observer.
+	Observer Observer
 }
 
 func (o *Options) defaults() error {

@@ -1,0 +1,61 @@
+package serve
+
+import (
+	"fmt"
+	"time"
+)
+
+// Observer is the seam between serving and continuous adaptation: the
+// server tells it every classification it answered, primary and shadow,
+// after the answer is written, whatever runs the model (this process or a
+// supervised child behind Engine). Observe must not block the request: an
+// implementation queues and, when full, drops and counts.
+type Observer interface {
+	Observe(Observation)
+}
+
+// Observation is one classified input.
+type Observation struct {
+	// RequestID is the request's id (X-Tailor-Request-Id); for a request
+	// with several inputs, input i > 0 is "<id>#<i>". Feedback names it.
+	RequestID string
+	Time      time.Time
+	Model     string // registry model that answered (Target.Model)
+	VersionID string // its version id
+	Variant   string // "primary", "champion"/"challenger" under a canary, or "shadow"
+	Input     string
+	// Keep says the request log's policy keeps this request's input
+	// (sampled): only then may the observer store Input.
+	Keep      bool
+	Labels    []string
+	Label     string
+	Probs     []float64 // over Labels
+	Truncated bool
+}
+
+// InputID names input i of a request for feedback.
+func InputID(requestID string, i int) string {
+	if i == 0 {
+		return requestID
+	}
+	return fmt.Sprintf("%s#%d", requestID, i)
+}
+
+// observeClassify reports every answered input of a classify request.
+func (s *Server) observeClassify(reqID string, at time.Time, req *ClassifyRequest, l *Loaded, variant string, res []Classification) {
+	if s.opts.Observer == nil || l == nil {
+		return
+	}
+	if variant == "" {
+		variant = "primary"
+	}
+	keep := s.opts.Log != nil && s.opts.Log.Sampled(reqID)
+	for i, c := range res {
+		probs := make([]float64, len(l.Labels))
+		for k, name := range l.Labels {
+			probs[k] = c.Probabilities[name]
+		}
+		s.opts.Observer.Observe(Observation{RequestID: InputID(reqID, i), Time: at, Model: l.Target.Model, VersionID: l.Target.VersionID,
+			Variant: variant, Input: req.Input[i], Keep: keep, Labels: l.Labels, Label: c.Label, Probs: probs, Truncated: c.Truncated})
+	}
+}
