@@ -33,7 +33,7 @@ type Inputs struct {
 	// They shape the eval report only, so they are not part of the key.
 	Champion     InputRef `json:"champion,omitzero"`
 	ChampionBase InputRef `json:"champion_base,omitzero"`
-	// Kind is KindTrain ("") or KindEval. An eval run evaluates Model (a
+	// Kind is KindTrain (""), KindEval or KindProfile. An eval run evaluates Model (a
 	// registered model version: ID, Name, Version, and its adapter
 	// manifest in Manifest) over Base, trained by Recipe, on Split of
 	// Dataset.
@@ -46,6 +46,9 @@ type Inputs struct {
 const (
 	KindTrain = ""
 	KindEval  = "eval"
+	// KindProfile builds the drift monitor's reference profile of Model
+	// from its training Dataset (train texts, outputs on validation).
+	KindProfile = "profile"
 )
 
 // InputRef names one resolved input.
@@ -61,9 +64,12 @@ type InputRef struct {
 // version. The same key on the same engine gives the same adapter bytes.
 func Key(in Inputs) string {
 	parts := []string{"tailor-run-key/1", in.Recipe.ID, in.Dataset.ID, in.Base.ID, in.Engine}
-	if in.Kind == KindEval {
+	switch in.Kind {
+	case KindEval:
 		// The champion shapes an eval run's report, so it is an input.
 		parts = []string{"tailor-eval-key/1", in.Model.ID, in.Dataset.ID, in.Split, in.Recipe.ID, in.Base.ID, in.Champion.ID, in.Engine}
+	case KindProfile:
+		parts = []string{"tailor-profile-key/1", in.Model.ID, in.Dataset.ID, in.Recipe.ID, in.Base.ID, in.Engine}
 	}
 	h := sha256.New()
 	for _, s := range parts {

@@ -115,7 +115,16 @@ func (j *job) pretrain(ctx context.Context, r *recipe.Recipe) error {
 	return j.result(res.Step, digest, metrics)
 }
 
+// result emits the run's result: the output digest and its metrics. A
+// metric that is not a finite number is left out: JSON cannot carry it,
+// and it means "unknown" (a run resumed from its last checkpoint runs no
+// step, so its final loss is NaN).
 func (j *job) result(step int, digest string, metrics map[string]any) error {
+	for k, v := range metrics {
+		if f, ok := v.(float64); ok && (math.IsNaN(f) || math.IsInf(f, 0)) {
+			delete(metrics, k)
+		}
+	}
 	raw, err := json.Marshal(metrics)
 	if err != nil {
 		return err

@@ -114,8 +114,11 @@ func (j *job) run(ctx context.Context) error {
 	if r.Base != nil && j.spec.Inputs.Base.Manifest == "" {
 		return errs.Invalid("worker: recipe %s selects base %s but the spec resolved none", r.Name, r.Base.String())
 	}
-	if j.spec.Inputs.Kind == run.KindEval {
+	switch j.spec.Inputs.Kind {
+	case run.KindEval:
 		return j.evaluate(ctx, r)
+	case run.KindProfile:
+		return j.profile(ctx, r)
 	}
 	switch r.Task {
 	case recipe.TaskClassify, recipe.TaskSFT:

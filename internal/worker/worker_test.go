@@ -187,6 +187,20 @@ region: local
 	if again := result(t, runWorker(t, spec)); again.Digest != res.Digest {
 		t.Fatalf("same spec gave adapters %s and %s", res.Digest, again.Digest)
 	}
+	// Killed right after its last checkpoint, the run resumes with no step
+	// left: it must still succeed, with the same adapter (it once failed
+	// encoding a NaN final loss).
+	var last string
+	for _, m := range first {
+		if m.Type == run.MsgCheckpoint {
+			last = m.Digest
+		}
+	}
+	spec.RunID, spec.Resume = "run-t3", last
+	resumed := result(t, runWorker(t, spec))
+	if resumed.Digest != res.Digest || resumed.Step != 12 {
+		t.Fatalf("resumed at the last checkpoint: step %d adapter %s, want step 12 and %s", resumed.Step, resumed.Digest, res.Digest)
+	}
 }
 
 func TestPretrainFromScratch(t *testing.T) {
