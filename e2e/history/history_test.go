@@ -4,6 +4,8 @@ import (
 	"context"
 	"flag"
 	"fmt"
+	"regexp"
+	"sort"
 	"strings"
 	"testing"
 	"time"
@@ -81,6 +83,7 @@ func runHistory(t *testing.T, cfg config) Result {
 			list = append(list[:show:show], fmt.Sprintf("… and %d more", len(r.Anomalies)-show))
 		}
 		t.Errorf("%d anomalies:\n%s", len(r.Anomalies), strings.Join(list, "\n"))
+		t.Logf("anomalies by shape:\n%s", shapes(r.Anomalies))
 		logRefusals(t, d.history)
 	}
 	return r
@@ -101,4 +104,27 @@ func logRefusals(t *testing.T, h []Op) {
 		seen[k] = true
 		t.Logf("example %s: %s", k, op.Err)
 	}
+}
+
+var (
+	reOp     = regexp.MustCompile(`\(client .*\)$`)
+	reID     = regexp.MustCompile(`[0-9a-f]{12,}|run-[0-9a-f]+|c\d+-o\d+(-r\d+)?`)
+	reNumber = regexp.MustCompile(`\d+`)
+)
+
+// shapes counts anomalies by their text with ids and numbers blanked, so
+// thousands of lost records read as one line.
+func shapes(anomalies []string) string {
+	n := map[string]int{}
+	for _, a := range anomalies {
+		a = reOp.ReplaceAllString(a, "(op)")
+		a = reID.ReplaceAllString(a, "ID")
+		n[reNumber.ReplaceAllString(a, "N")]++
+	}
+	var lines []string
+	for s, k := range n {
+		lines = append(lines, fmt.Sprintf("%6d × %s", k, s))
+	}
+	sort.Strings(lines)
+	return strings.Join(lines, "\n")
 }
