@@ -43,7 +43,19 @@ func NewClient(base string, hc *http.Client) *Client {
 }
 
 func (c *Client) do(ctx context.Context, method, path string, q url.Values, body io.Reader, ctype string, out any) error {
-	resp, err := c.send(ctx, method, path, q, body, ctype)
+	return c.doHeader(ctx, method, path, q, contentType(ctype), body, out)
+}
+
+// contentType is the request header that names ctype ("" sends none).
+func contentType(ctype string) http.Header {
+	if ctype == "" {
+		return nil
+	}
+	return http.Header{"Content-Type": {ctype}}
+}
+
+func (c *Client) doHeader(ctx context.Context, method, path string, q url.Values, hdr http.Header, body io.Reader, out any) error {
+	resp, err := c.send(ctx, method, path, q, body, hdr)
 	if err != nil {
 		return err
 	}
@@ -58,7 +70,7 @@ func (c *Client) do(ctx context.Context, method, path string, q url.Values, body
 	return nil
 }
 
-func (c *Client) send(ctx context.Context, method, path string, q url.Values, body io.Reader, ctype string) (*http.Response, error) {
+func (c *Client) send(ctx context.Context, method, path string, q url.Values, body io.Reader, hdr http.Header) (*http.Response, error) {
 	u := c.base + path
 	if len(q) > 0 {
 		u += "?" + q.Encode()
@@ -67,8 +79,8 @@ func (c *Client) send(ctx context.Context, method, path string, q url.Values, bo
 	if err != nil {
 		return nil, err
 	}
-	if ctype != "" {
-		req.Header.Set("Content-Type", ctype)
+	for k, vs := range hdr {
+		req.Header[k] = vs
 	}
 	resp, err := c.http.Do(req)
 	if err != nil {
@@ -101,7 +113,15 @@ type DatasetImportOptions struct {
 	Owner    string
 	Split    string // "0.8,0.1,0.1"; empty for the default
 	Append   bool   // new version = latest version + these records
+	// ExpectParent makes the import a compare-and-set: it fails with 409
+	// (kind "conflict") unless the dataset's latest version is this id, or,
+	// for "none", unless the dataset has no version yet. Sent as If-Match /
+	// If-None-Match: *. Empty: the new version follows whatever is latest.
+	ExpectParent string
 }
+
+// ExpectNone is DatasetImportOptions.ExpectParent for "no version yet".
+const ExpectNone = "none"
 
 // ImportDataset streams r to the server as a new dataset version.
 func (c *Client) ImportDataset(ctx context.Context, r io.Reader, o DatasetImportOptions) (DatasetImport, error) {
@@ -120,8 +140,16 @@ func (c *Client) ImportDataset(ctx context.Context, r io.Reader, o DatasetImport
 	if o.Append {
 		q.Set("append", "true")
 	}
+	hdr := contentType("application/octet-stream")
+	switch o.ExpectParent {
+	case "":
+	case ExpectNone:
+		hdr.Set("If-None-Match", "*")
+	default:
+		hdr.Set("If-Match", `"`+o.ExpectParent+`"`)
+	}
 	var out DatasetImport
-	err := c.do(ctx, "POST", "/v1/datasets/"+url.PathEscape(o.Name)+"/versions", q, r, "application/octet-stream", &out)
+	err := c.doHeader(ctx, "POST", "/v1/datasets/"+url.PathEscape(o.Name)+"/versions", q, hdr, r, &out)
 	return out, err
 }
 
@@ -155,7 +183,7 @@ func (c *Client) DatasetRecords(ctx context.Context, name, ref, split string, w 
 	if split != "" {
 		q.Set("split", split)
 	}
-	resp, err := c.send(ctx, "GET", "/v1/datasets/"+url.PathEscape(name)+"/versions/"+url.PathEscape(orLatest(ref))+"/records", q, nil, "")
+	resp, err := c.send(ctx, "GET", "/v1/datasets/"+url.PathEscape(name)+"/versions/"+url.PathEscape(orLatest(ref))+"/records", q, nil, nil)
 	if err != nil {
 		return err
 	}
@@ -259,7 +287,7 @@ func (c *Client) RunLogs(ctx context.Context, id string, after int64, follow boo
 	if follow {
 		q.Set("follow", "true")
 	}
-	resp, err := c.send(ctx, "GET", "/v1/runs/"+url.PathEscape(id)+"/logs", q, nil, "")
+	resp, err := c.send(ctx, "GET", "/v1/runs/"+url.PathEscape(id)+"/logs", q, nil, nil)
 	if err != nil {
 		return err
 	}
@@ -280,7 +308,7 @@ func (c *Client) Events(ctx context.Context, after int64, follow bool, fn func(E
 	if follow {
 		q.Set("follow", "true")
 	}
-	resp, err := c.send(ctx, "GET", "/v1/events", q, nil, "")
+	resp, err := c.send(ctx, "GET", "/v1/events", q, nil, nil)
 	if err != nil {
 		return err
 	}

@@ -94,7 +94,7 @@ func (c *Client) ExportBase(ctx context.Context, name, ref, dir string) (BaseVer
 }
 
 func (c *Client) downloadFile(ctx context.Context, path, dst string) error {
-	resp, err := c.send(ctx, "GET", path, nil, nil, "")
+	resp, err := c.send(ctx, "GET", path, nil, nil, nil)
 	if err != nil {
 		return err
 	}
@@ -121,7 +121,7 @@ func (c *Client) downloadFile(ctx context.Context, path, dst string) error {
 // and writes its files into dir.
 func (c *Client) ExportModel(ctx context.Context, name, ref, format, dir string) ([]string, error) {
 	q := url.Values{"format": {format}}
-	resp, err := c.send(ctx, "GET", "/v1/registry/models/"+url.PathEscape(name)+"/versions/"+url.PathEscape(orLatest(ref))+"/export", q, nil, "")
+	resp, err := c.send(ctx, "GET", "/v1/registry/models/"+url.PathEscape(name)+"/versions/"+url.PathEscape(orLatest(ref))+"/export", q, nil, nil)
 	if err != nil {
 		return nil, err
 	}

@@ -123,7 +123,8 @@ type Run struct {
 	CreatedAt     time.Time       `json:"created_at"`
 	StartedAt     time.Time       `json:"started_at,omitzero"`
 	FinishedAt    time.Time       `json:"finished_at,omitzero"`
-	// Reused is true when start returned an earlier succeeded run with the same key.
+	// Reused is true when start returned an earlier queued, running or
+	// succeeded run with the same key instead of creating one.
 	Reused bool `json:"reused,omitempty"`
 }
 

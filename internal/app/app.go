@@ -76,6 +76,8 @@ type App struct {
 	serve    *serve.Server
 	reqlog   *reqlog.Writer
 	logger   *slog.Logger
+	// datasets serializes imports of one dataset name in this process.
+	datasets nameLocks
 }
 
 // Open opens (creating if needed) the data directory and wires the parts.

@@ -39,6 +39,13 @@ func (a *App) ImportDataset(ctx context.Context, r io.Reader, o api.DatasetImpor
 		}
 		opts.Split = split
 	}
+	// From reading latest to recording the new version, this import owns
+	// the name: the version it builds on is the one it records as parent.
+	unlock, err := a.datasets.lock(ctx, o.Name)
+	if err != nil {
+		return api.DatasetImport{}, fmt.Errorf("import dataset %q: wait for earlier imports: %w", o.Name, err)
+	}
+	defer unlock()
 	var parent store.DatasetVersion
 	latest, err := a.store.DatasetVersion(ctx, o.Name, "latest")
 	switch {
@@ -46,6 +53,14 @@ func (a *App) ImportDataset(ctx context.Context, r io.Reader, o api.DatasetImpor
 		parent = latest
 	case !errors.Is(err, errs.ErrNotFound):
 		return api.DatasetImport{}, err
+	}
+	if exp := o.ExpectParent; exp != "" {
+		if exp == api.ExpectNone {
+			exp = ""
+		}
+		if exp != parent.ID {
+			return api.DatasetImport{}, staleParent(&store.StaleParentError{Name: o.Name, Expected: exp, Latest: parent.ID})
+		}
 	}
 	if o.Append {
 		if parent.ID == "" {
@@ -88,6 +103,10 @@ func (a *App) ImportDataset(ctx context.Context, r io.Reader, o api.DatasetImpor
 		Region: o.Region, Owner: o.Owner, Parent: parent.ID, CreatedAt: a.opts.Now().UTC()}
 	ev := a.event("dataset.version.created", v.ID, map[string]any{"name": v.Name, "id": v.ID, "records": v.Records, "parent": v.Parent})
 	evs, err := a.store.PutDatasetVersion(ctx, v, []store.Event{ev})
+	if stale := (*store.StaleParentError)(nil); errors.As(err, &stale) {
+		// Another process recorded a version since we read latest.
+		return api.DatasetImport{}, staleParent(stale)
+	}
 	if errors.Is(err, errs.ErrConflict) {
 		existing, gerr := a.store.DatasetVersion(ctx, o.Name, m.ID)
 		if gerr != nil {
@@ -101,6 +120,11 @@ func (a *App) ImportDataset(ctx context.Context, r io.Reader, o api.DatasetImpor
 	a.publish(evs)
 	a.logger.Info("dataset version created", "name", v.Name, "id", v.ID, "records", v.Records)
 	return api.DatasetImport{Version: a.toAPIDataset(v, m), Created: true, ChunksReused: reused, ChunksTotal: len(m.Chunks)}, nil
+}
+
+// staleParent says what to do when an import's parent is not latest.
+func staleParent(e *store.StaleParentError) error {
+	return fmt.Errorf("import dataset: %w; nothing was stored: read the latest version (`tailor dataset show %s`) and send the import again", e, e.Name)
 }
 
 // countStaged counts the manifest's chunks that this import wrote (the rest

@@ -16,8 +16,9 @@ import (
 )
 
 // StartRun resolves every selector of a stored recipe to an exact version,
-// checks residency, computes the run key, and queues the run — or returns
-// the earlier succeeded run with the same key unless Force is set.
+// checks residency, computes the run key, and queues the run — or, unless
+// Force is set, returns the run with the same key that is queued, running
+// or succeeded (one run per key, however many start it at once).
 func (a *App) StartRun(ctx context.Context, req api.RunStart) (api.Run, error) {
 	rv, err := a.resolveRecipe(ctx, req.Recipe)
 	if err != nil {
@@ -53,25 +54,20 @@ func (a *App) StartRun(ctx context.Context, req api.RunStart) (api.Run, error) {
 			return api.Run{}, err
 		}
 	}
-	key := run.Key(in)
-	if !req.Force {
-		prev, err := a.store.Runs(ctx, store.RunFilter{Key: key, States: []store.RunState{store.RunSucceeded}})
-		if err != nil {
-			return api.Run{}, err
-		}
-		if len(prev) > 0 {
-			out := toAPIRun(prev[len(prev)-1])
-			out.Reused = true
-			return out, nil
-		}
-	}
 	inputs, _ := json.Marshal(in)
-	sr, err := a.sched.Submit(ctx, store.Run{ID: newRunID(), Key: key, RecipeID: rv.ID, DatasetID: dv.ID, BaseID: in.Base.ID,
-		EngineVersion: a.opts.EngineVersion, Inputs: inputs})
+	sr := store.Run{ID: newRunID(), Key: run.Key(in), RecipeID: rv.ID, DatasetID: dv.ID, BaseID: in.Base.ID,
+		EngineVersion: a.opts.EngineVersion, Inputs: inputs}
+	if req.Force {
+		sr, err := a.sched.Submit(ctx, sr)
+		return toAPIRun(sr), err
+	}
+	sr, created, err := a.sched.SubmitOnce(ctx, sr)
 	if err != nil {
 		return api.Run{}, err
 	}
-	return toAPIRun(sr), nil
+	out := toAPIRun(sr)
+	out.Reused = !created
+	return out, nil
 }
 
 // checkResidency refuses a run when any input lives outside the region this

@@ -2,18 +2,24 @@ package httpapi
 
 import (
 	"net/http"
+	"strings"
 
 	"github.com/tailor-ml/tailor/api"
+	"github.com/tailor-ml/tailor/internal/errs"
 )
 
 func (s *server) datasetRoutes(mux *http.ServeMux) {
 	mux.Handle("POST /v1/datasets/{name}/versions", s.handle(func(r *http.Request) (any, error) {
 		q := r.URL.Query()
+		expect, err := expectParent(r.Header)
+		if err != nil {
+			return nil, err
+		}
 		body := http.MaxBytesReader(nil, r.Body, s.opts.MaxUpload)
 		return s.svc.ImportDataset(r.Context(), body, api.DatasetImportOptions{
 			Name: r.PathValue("name"), Task: q.Get("task"), Format: q.Get("format"),
 			FileName: q.Get("filename"), Region: q.Get("region"), Owner: q.Get("owner"),
-			Split: q.Get("split"), Append: q.Get("append") == "true",
+			Split: q.Get("split"), Append: q.Get("append") == "true", ExpectParent: expect,
 		})
 	}))
 	mux.Handle("GET /v1/datasets", s.handle(func(r *http.Request) (any, error) {
@@ -38,4 +44,26 @@ func (s *server) datasetRoutes(mux *http.ServeMux) {
 		q := r.URL.Query()
 		return s.svc.DiffDatasets(r.Context(), r.PathValue("name"), q.Get("a"), q.Get("b"))
 	}))
+}
+
+// expectParent reads an import's precondition: If-Match: "<version id>"
+// (the latest version must be that one) or If-None-Match: * (the dataset
+// must have no version yet).
+func expectParent(h http.Header) (string, error) {
+	match, none := h.Get("If-Match"), h.Get("If-None-Match")
+	switch {
+	case match != "" && none != "":
+		return "", errs.Invalid("send If-Match or If-None-Match, not both")
+	case none == "*":
+		return api.ExpectNone, nil
+	case none != "":
+		return "", errs.Invalid("If-None-Match %q: only * (no version yet) is supported", none)
+	case match == "":
+		return "", nil
+	}
+	id := strings.TrimPrefix(strings.TrimSuffix(match, `"`), `"`)
+	if id == "" || id == "*" || strings.ContainsAny(id, `", `) {
+		return "", errs.Invalid(`If-Match %q: want one quoted version id, such as "3f2a…"`, match)
+	}
+	return id, nil
 }

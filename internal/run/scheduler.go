@@ -112,6 +112,25 @@ func (s *Scheduler) Submit(ctx context.Context, r store.Run) (store.Run, error) 
 	return s.opts.Store.Run(ctx, r.ID)
 }
 
+// SubmitOnce is Submit unless a queued, running or succeeded run already
+// has r.Key: then it returns that run and false, atomically, so concurrent
+// starts of one key make one run.
+func (s *Scheduler) SubmitOnce(ctx context.Context, r store.Run) (store.Run, bool, error) {
+	r.State = store.RunQueued
+	r.CreatedAt = s.opts.Now().UTC()
+	got, created, evs, err := s.opts.Store.CreateRunOnce(ctx, r, []store.Event{s.stateEvent(r.ID, "", store.RunQueued, 0, "")})
+	if err != nil {
+		return store.Run{}, false, fmt.Errorf("queue run: %w", err)
+	}
+	if !created {
+		return got, false, nil
+	}
+	s.publish(evs)
+	s.Wake()
+	got, err = s.opts.Store.Run(ctx, r.ID)
+	return got, true, err
+}
+
 // Cancel stops a queued or running run. Canceling a finished run is a conflict.
 func (s *Scheduler) Cancel(ctx context.Context, id string) (store.Run, error) {
 	r, err := s.opts.Store.Run(ctx, id)

@@ -17,7 +17,10 @@ package store
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"time"
+
+	"github.com/tailor-ml/tailor/internal/errs"
 )
 
 // DatasetVersion is one immutable version of a named dataset.
@@ -33,6 +36,28 @@ type DatasetVersion struct {
 	Parent    string    `json:"parent,omitempty"` // previous version of the same name at import time
 	CreatedAt time.Time `json:"created_at"`
 }
+
+// StaleParentError is returned when a dataset version's expected parent is
+// no longer the newest version of its name. It is an errs.ErrConflict.
+type StaleParentError struct {
+	Name     string
+	Expected string // the parent the writer read ("" = no version)
+	Latest   string // the newest version now ("" = none)
+}
+
+func (e *StaleParentError) Error() string {
+	exp, cur := e.Expected, e.Latest
+	if exp == "" {
+		exp = "none"
+	}
+	if cur == "" {
+		cur = "none"
+	}
+	return fmt.Sprintf("dataset %q changed meanwhile: its latest version is %s, not %s", e.Name, cur, exp)
+}
+
+// Unwrap makes the error an errs.ErrConflict.
+func (e *StaleParentError) Unwrap() error { return errs.ErrConflict }
 
 // BaseVersion is one imported base-model checkpoint.
 type BaseVersion struct {
@@ -243,7 +268,10 @@ type RunUpdate struct {
 
 // Store is the metadata store. Lists return rows oldest first.
 type Store interface {
-	// PutDatasetVersion inserts v; errs.ErrConflict if (Name, ID) exists.
+	// PutDatasetVersion inserts v as the newest version of v.Name.
+	// v.Parent is a compare-and-set: unless it is the id of the newest
+	// version of v.Name ("" = the name has no version yet), the insert fails
+	// with a *StaleParentError. errs.ErrConflict if (Name, ID) exists.
 	PutDatasetVersion(ctx context.Context, v DatasetVersion, events []Event) ([]Event, error)
 	// DatasetVersion returns the version of name with id, or, when id is ""
 	// or "latest", the newest version of name.
@@ -270,6 +298,11 @@ type Store interface {
 
 	// CreateRun inserts r; errs.ErrConflict if the id exists.
 	CreateRun(ctx context.Context, r Run, events []Event) ([]Event, error)
+	// CreateRunOnce inserts r unless a queued, running or succeeded run
+	// already has r.Key; then it inserts nothing and returns that run (the
+	// newest such) and false. The check and the insert are one transaction,
+	// so concurrent callers with one key create one run.
+	CreateRunOnce(ctx context.Context, r Run, events []Event) (Run, bool, []Event, error)
 	Run(ctx context.Context, id string) (Run, error)
 	Runs(ctx context.Context, f RunFilter) ([]Run, error)
 	// UpdateRun applies u atomically and returns the run as stored after it.

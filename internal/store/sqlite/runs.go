@@ -93,16 +93,42 @@ func (s *Store) normalizeRun(r store.Run) store.Run {
 
 // CreateRun inserts r (state queued when empty) and events.
 func (s *Store) CreateRun(ctx context.Context, r store.Run, events []store.Event) ([]store.Event, error) {
+	_, _, out, err := s.createRun(ctx, r, events, false)
+	return out, err
+}
+
+// CreateRunOnce inserts r unless a queued, running or succeeded run has
+// r.Key, in one transaction; then it returns that run and false.
+func (s *Store) CreateRunOnce(ctx context.Context, r store.Run, events []store.Event) (store.Run, bool, []store.Event, error) {
+	if err := required("create run", "key", r.Key); err != nil {
+		return store.Run{}, false, nil, err
+	}
+	return s.createRun(ctx, r, events, true)
+}
+
+func (s *Store) createRun(ctx context.Context, r store.Run, events []store.Event, once bool) (store.Run, bool, []store.Event, error) {
 	if err := required("create run", "id", r.ID); err != nil {
-		return nil, err
+		return store.Run{}, false, nil, err
 	}
 	r = s.normalizeRun(r)
 	args, err := runArgs(r)
 	if err != nil {
-		return nil, fmt.Errorf("create run: %w", err)
+		return store.Run{}, false, nil, fmt.Errorf("create run: %w", err)
 	}
 	var out []store.Event
+	var existing *store.Run
 	err = s.write(ctx, func(tx *sql.Tx) error {
+		if once {
+			prev, err := scanRun(tx.QueryRowContext(ctx, `SELECT `+runCols+` FROM runs WHERE key = ? AND state IN (?, ?, ?) ORDER BY seq DESC LIMIT 1`,
+				r.Key, store.RunQueued, store.RunRunning, store.RunSucceeded))
+			switch {
+			case err == nil:
+				existing = &prev
+				return nil
+			case !errors.Is(err, sql.ErrNoRows):
+				return err
+			}
+		}
 		dup, err := s.exists(ctx, tx, `SELECT 1 FROM runs WHERE id = ?`, r.ID)
 		if err != nil {
 			return err
@@ -117,10 +143,13 @@ func (s *Store) CreateRun(ctx context.Context, r store.Run, events []store.Event
 		out, err = s.appendEvents(ctx, tx, events)
 		return err
 	})
-	if err != nil {
-		return nil, fmt.Errorf("create run: %w", err)
+	switch {
+	case err != nil:
+		return store.Run{}, false, nil, fmt.Errorf("create run: %w", err)
+	case existing != nil:
+		return *existing, false, nil, nil
 	}
-	return out, nil
+	return r, true, out, nil
 }
 
 // Run returns run id.

@@ -100,6 +100,14 @@ func (s *Store) PutDatasetVersion(ctx context.Context, v store.DatasetVersion, e
 		if dup {
 			return errs.Conflict("already exists")
 		}
+		var latest string
+		err = tx.QueryRowContext(ctx, `SELECT id FROM dataset_versions WHERE name = ? ORDER BY seq DESC LIMIT 1`, v.Name).Scan(&latest)
+		if err != nil && !errors.Is(err, sql.ErrNoRows) {
+			return err
+		}
+		if latest != v.Parent {
+			return &store.StaleParentError{Name: v.Name, Expected: v.Parent, Latest: latest}
+		}
 		if _, err := tx.ExecContext(ctx, `INSERT INTO dataset_versions (`+datasetCols+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 			v.ID, v.Name, v.Task, v.Manifest, v.Records, v.Bytes, v.Region, v.Owner, v.Parent, created); err != nil {
 			return err

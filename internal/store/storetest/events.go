@@ -15,22 +15,22 @@ func testTimes(t *testing.T, s store.Store) {
 	zones := []*time.Location{time.UTC, time.FixedZone("X", -7*3600-1800), time.FixedZone("Y", 13*3600)}
 	for i, loc := range zones {
 		created := time.Date(2024, 2, 29, 23, 59, 59, 999999999-i, loc)
-		v := dataset("times", fmt.Sprint(i), 0)
+		v := dataset(fmt.Sprint("times-", i), fmt.Sprint(i), 0)
 		v.CreatedAt = created
 		_, err := s.PutDatasetVersion(ctx, v, nil)
 		must(t, err)
-		got, err := s.DatasetVersion(ctx, "times", v.ID)
+		got, err := s.DatasetVersion(ctx, v.Name, v.ID)
 		must(t, err)
 		if !got.CreatedAt.Equal(created) || got.CreatedAt != created.UTC() {
 			t.Errorf("zone %s: stored %v, read back %v", loc, created, got.CreatedAt)
 		}
 	}
 	// A zero CreatedAt is filled in by the store.
-	v := dataset("times", "now", 0)
+	v := dataset("times-now", "now", 0)
 	v.CreatedAt = time.Time{}
 	_, err := s.PutDatasetVersion(ctx, v, nil)
 	must(t, err)
-	got, err := s.DatasetVersion(ctx, "times", v.ID)
+	got, err := s.DatasetVersion(ctx, v.Name, v.ID)
 	must(t, err)
 	if got.CreatedAt.IsZero() || got.CreatedAt.Location() != time.UTC {
 		t.Errorf("zero CreatedAt stored as %v, want a UTC time", got.CreatedAt)

@@ -13,6 +13,7 @@ func testDatasets(t *testing.T, s store.Store) {
 	// v3 is inserted last but carries an older CreatedAt: "latest" follows
 	// insertion order, not the timestamp.
 	v3 := dataset("reviews", "three", -5)
+	v3.Parent = v2.ID
 	other := dataset("tickets", "one", 2) // same id, different name
 	for i, v := range []store.DatasetVersion{v1, v2, v3, other} {
 		prev := lastSeq(t, s)
