@@ -7,10 +7,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"math/rand"
 	"net/http"
-	"net/url"
 	"sort"
 	"sync"
 	"sync/atomic"
@@ -244,51 +242,10 @@ func (d *driver) importOp(ctx context.Context, c *api.Client, op *Op, read *late
 		}
 		fmt.Fprintf(&body, "{\"id\":%q,\"text\":\"record %s about the project\",\"label\":%q}\n", id, id, label)
 	}
-	res, err := d.importDataset(ctx, op.Dataset, body.Bytes(), appendMode, op.ExpectParent)
+	res, err := c.ImportDataset(ctx, &body, api.DatasetImportOptions{Name: op.Dataset, Task: "classify", Format: "jsonl",
+		Append: appendMode, ExpectParent: op.ExpectParent})
 	op.Imported = res
 	setOutcome(op, err)
-}
-
-// importDataset posts a dataset import over raw HTTP, since the
-// precondition travels as If-Match / If-None-Match headers.
-func (d *driver) importDataset(ctx context.Context, name string, body []byte, appendMode bool, expect string) (api.DatasetImport, error) {
-	q := url.Values{"task": {"classify"}, "format": {"jsonl"}}
-	if appendMode {
-		q.Set("append", "true")
-	}
-	req, err := http.NewRequestWithContext(ctx, "POST", d.base+"/v1/datasets/"+url.PathEscape(name)+"/versions?"+q.Encode(), bytes.NewReader(body))
-	if err != nil {
-		return api.DatasetImport{}, err
-	}
-	req.Header.Set("Content-Type", "application/octet-stream")
-	switch expect {
-	case "":
-	case NoParent:
-		req.Header.Set("If-None-Match", "*")
-	default:
-		req.Header.Set("If-Match", `"`+expect+`"`)
-	}
-	resp, err := d.hc.Do(req)
-	if err != nil {
-		return api.DatasetImport{}, err
-	}
-	defer resp.Body.Close()
-	raw, err := io.ReadAll(resp.Body)
-	if err != nil {
-		return api.DatasetImport{}, err
-	}
-	if resp.StatusCode/100 != 2 {
-		var eb api.ErrorBody
-		if json.Unmarshal(raw, &eb) != nil || eb.Error.Message == "" {
-			eb.Error = api.Error{Kind: "internal", Message: fmt.Sprintf("HTTP %d: %s", resp.StatusCode, bytes.TrimSpace(raw))}
-		}
-		return api.DatasetImport{}, &api.StatusError{Status: resp.StatusCode, Err: eb.Error}
-	}
-	var out api.DatasetImport
-	if err := json.Unmarshal(raw, &out); err != nil {
-		return out, fmt.Errorf("decode import answer: %w", err)
-	}
-	return out, nil
 }
 
 // setOutcome classifies err: nil is OK, a 4xx a definite failure, anything

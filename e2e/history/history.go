@@ -65,7 +65,7 @@ const (
 
 // NoParent is the ExpectParent value meaning "the dataset has no version
 // yet" (If-None-Match: *).
-const NoParent = "none"
+const NoParent = api.ExpectNone
 
 // Op is one invocation and its result.
 type Op struct {
