@@ -145,7 +145,15 @@ func (s *server) killRestart() error {
 	_ = cmd.Process.Signal(syscall.SIGKILL)
 	<-done
 	fmt.Fprintf(s.logs, "---- killed with SIGKILL (kill %d); restarting ----\n", s.Kills)
-	return s.start()
+	if err := s.start(); err != nil {
+		// Release the clients waiting for the server: their operations
+		// fail from now on, and the test with them.
+		s.mu.Lock()
+		close(s.up)
+		s.mu.Unlock()
+		return err
+	}
+	return nil
 }
 
 // stop ends the server with SIGTERM, as an operator would.
