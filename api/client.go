@@ -258,6 +258,16 @@ func (c *Client) StartRun(ctx context.Context, s RunStart) (Run, error) {
 	return out, c.do(ctx, "POST", "/v1/runs", nil, body, "application/json", &out)
 }
 
+// StartEval queues an eval run of a model version on a dataset split.
+func (c *Client) StartEval(ctx context.Context, s EvalStart) (Run, error) {
+	body, err := c.jsonBody(s)
+	if err != nil {
+		return Run{}, err
+	}
+	var out Run
+	return out, c.do(ctx, "POST", "/v1/evals", nil, body, "application/json", &out)
+}
+
 // Runs lists runs, optionally filtered by state.
 func (c *Client) Runs(ctx context.Context, state string) ([]Run, error) {
 	q := url.Values{}

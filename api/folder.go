@@ -117,8 +117,9 @@ func (c *Client) downloadFile(ctx context.Context, path, dst string) error {
 	return os.Rename(tmp.Name(), dst)
 }
 
-// ExportModel downloads a model version in format (peft, merged or gguf)
-// and writes its files into dir.
+// ExportModel downloads a model version in format (peft, merged, gguf, or
+// gguf:f32, gguf:f16, gguf:q8_0 to choose the GGUF tensor type) and writes
+// its files into dir.
 func (c *Client) ExportModel(ctx context.Context, name, ref, format, dir string) ([]string, error) {
 	q := url.Values{"format": {format}}
 	resp, err := c.send(ctx, "GET", "/v1/registry/models/"+url.PathEscape(name)+"/versions/"+url.PathEscape(orLatest(ref))+"/export", q, nil, nil)

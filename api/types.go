@@ -103,6 +103,19 @@ type RunStart struct {
 	Force bool `json:"force,omitempty"`
 }
 
+// EvalStart asks for an eval run: a registered model version on one split
+// of a dataset version.
+type EvalStart struct {
+	// Model is "name", "name@v3", "name@champion" or "name@<id>".
+	Model string `json:"model"`
+	// Dataset is "name" (latest) or "name@<version id>".
+	Dataset string `json:"dataset"`
+	// Split is train, validation or test (default test).
+	Split string `json:"split,omitempty"`
+	// Force evaluates again even if an equal eval run succeeded.
+	Force bool `json:"force,omitempty"`
+}
+
 // Run is one execution of recipe × dataset version × base version.
 type Run struct {
 	ID            string          `json:"id"`

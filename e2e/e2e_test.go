@@ -237,6 +237,22 @@ func registryAndServing(t *testing.T, srv *server, rfile, adapter string) {
 	if md := srv.tailor("eval", "show", "mail-lora@champion"); !strings.Contains(md, "Baselines") || !strings.Contains(md, "macro_f1") {
 		t.Fatalf("eval show:\n%s", md)
 	}
+	// An eval run: the champion on another split, its report attached to
+	// the version; the same eval again is the same run.
+	if md := srv.tailor("eval", "run", "mail-lora@champion", "--dataset", "mail", "--split", "validation", "--wait"); !strings.Contains(md, "macro_f1") {
+		t.Fatalf("eval run:\n%s", md)
+	}
+	var ev1, ev2 api.Run
+	srv.tailorJSON(&ev1, "eval", "run", "mail-lora@v1", "--dataset", "mail", "--split", "validation")
+	srv.tailorJSON(&ev2, "eval", "run", "mail-lora", "--dataset", "mail", "--split", "validation")
+	if !ev1.Reused || ev2.ID != ev1.ID || ev1.State != "succeeded" {
+		t.Fatalf("repeated eval run: %+v then %+v, want the same succeeded run", ev1, ev2)
+	}
+	var v1 api.ModelVersion
+	srv.tailorJSON(&v1, "model", "show", "mail-lora@v1")
+	if n := len(v1.Reports); n != 3 || v1.Reports[2].Split != "validation" || v1.Reports[2].DatasetID == "" {
+		t.Fatalf("reports after the eval run: %+v", v1.Reports)
+	}
 
 	var cls struct {
 		Model string `json:"model"`

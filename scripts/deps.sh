@@ -4,7 +4,7 @@
 # numerical references, Node.js/npm for reference tokenizers and corpus fetch.
 set -euo pipefail
 need=()
-for p in build-essential libopenblas-dev python3-torch python3-numpy python3-sklearn nodejs npm ca-certificates; do
+for p in build-essential libopenblas-dev python3-torch python3-numpy python3-scipy python3-sklearn nodejs npm ca-certificates; do
 	# nodejs/npm may come from outside Debian's packages (as on CI images):
 	# count them as present when the commands exist.
 	case $p in

@@ -35,6 +35,10 @@ type Manifest struct {
 	Pooling string           `json:"pooling,omitempty"` // classification head pooling
 	Files   []basemodel.File `json:"files"`
 	Trained []string         `json:"trained,omitempty"` // trained tensor names
+	// MaxSeqLen is the token count training cut inputs to (the recipe's
+	// max_seq_len within the base's positions); serving cuts the same way.
+	// 0 in manifests written before it was recorded.
+	MaxSeqLen int `json:"max_seq_len,omitempty"`
 }
 
 // ParseManifest decodes and checks a manifest.

@@ -9,6 +9,7 @@ import (
 	"io"
 	"maps"
 	"slices"
+	"strings"
 
 	"github.com/tailor-ml/tailor/internal/adapter"
 	"github.com/tailor-ml/tailor/internal/basemodel"
@@ -24,8 +25,31 @@ import (
 const (
 	ExportPEFT   = "peft"   // adapter_config.json + adapter_model.safetensors, as PEFT loads them
 	ExportMerged = "merged" // a Hugging Face folder with the adapter folded into the weights
-	ExportGGUF   = "gguf"   // model.gguf (f16) for llama.cpp and Ollama; Llama causal LMs only
+	ExportGGUF   = "gguf"   // model.gguf for llama.cpp and Ollama; Llama causal LMs only
 )
+
+// An export format is one string everywhere (CLI --format, the HTTP
+// ?format= parameter, ExportModel): peft, merged, gguf, or gguf:TYPE with
+// TYPE f16 (what gguf alone means), f32 or q8_0, the ggml tensor type of
+// the matrices.
+
+// parseFormat splits a format into its kind and, for gguf, tensor type.
+func parseFormat(format string) (string, gguf.DType, error) {
+	kind, typ, hasType := strings.Cut(format, ":")
+	switch {
+	case kind == ExportGGUF && !hasType:
+		return kind, gguf.F16, nil
+	case kind == ExportGGUF:
+		dt, err := gguf.ParseDType(typ)
+		if err != nil {
+			return "", 0, errs.Invalid("export format %q: %v", format, err)
+		}
+		return kind, dt, nil
+	case (kind == ExportPEFT || kind == ExportMerged) && !hasType:
+		return kind, 0, nil
+	}
+	return "", 0, errs.Invalid("export format %q: want peft, merged, gguf or gguf:f32|f16|q8_0", format)
+}
 
 // ExportModel writes a model version as a tar stream of files in format.
 func (a *App) ExportModel(ctx context.Context, name, ref, format string, w io.Writer) error {
@@ -33,16 +57,15 @@ func (a *App) ExportModel(ctx context.Context, name, ref, format string, w io.Wr
 	if err != nil {
 		return err
 	}
-	switch format {
-	case ExportPEFT, ExportMerged, ExportGGUF:
-	default:
-		return errs.Invalid("export format %q: want peft, merged or gguf", format)
+	kind, dtype, err := parseFormat(format)
+	if err != nil {
+		return err
 	}
-	if v.Adapter == "" && format == ExportPEFT {
+	if v.Adapter == "" && kind == ExportPEFT {
 		return errs.Invalid("model %s v%d is a base alone: it has no adapter to export as peft", name, v.Version)
 	}
 	tw := tar.NewWriter(w)
-	files, err := a.exportFiles(ctx, v.BaseID, v.Adapter, format)
+	files, err := a.exportFiles(ctx, v.BaseID, v.Adapter, kind, dtype)
 	if err != nil {
 		return fmt.Errorf("export %s v%d: %w", name, v.Version, err)
 	}
@@ -59,7 +82,7 @@ func (a *App) ExportModel(ctx context.Context, name, ref, format string, w io.Wr
 
 // exportFiles builds the exported files in memory (models served here are
 // small; a large-model export would stream through a worker).
-func (a *App) exportFiles(ctx context.Context, baseID, adapterDigest, format string) (map[string][]byte, error) {
+func (a *App) exportFiles(ctx context.Context, baseID, adapterDigest, format string, dtype gguf.DType) (map[string][]byte, error) {
 	dir := a.opts.DataDir + "/work"
 	if format == ExportPEFT {
 		ad, err := adapter.Load(ctx, a.blobs, adapterDigest, dir)
@@ -95,12 +118,12 @@ func (a *App) exportFiles(ctx context.Context, baseID, adapterDigest, format str
 		if len(labels) > 0 || b.Manifest.Config.Arch != "LlamaForCausalLM" {
 			return nil, errs.Invalid("gguf export needs a Llama causal LM; this model is a %s%s", b.Manifest.Config.Arch, headNote(labels))
 		}
-		info, err := ggufTokenizer(out["tokenizer.json"], b.Manifest.Config)
+		info, err := gguf.Vocab(out["tokenizer.json"], out["tokenizer_config.json"], b.Manifest.Config)
 		if err != nil {
 			return nil, err
 		}
 		var buf bytes.Buffer
-		if err := gguf.WriteLlama(&buf, b.Manifest.Config, weights, info, gguf.F16); err != nil {
+		if err := gguf.WriteLlama(&buf, b.Manifest.Config, weights, info, dtype); err != nil {
 			return nil, err
 		}
 		return map[string][]byte{"model.gguf": buf.Bytes()}, nil
@@ -203,61 +226,4 @@ func (a *App) blobFiles(ctx context.Context, fs []basemodel.File) (map[string][]
 		out[f.Name] = b
 	}
 	return out, nil
-}
-
-// ggufTokenizer reads a byte-level BPE tokenizer.json into GGUF's form.
-func ggufTokenizer(tokJSON []byte, cfg engine.Config) (gguf.TokenizerInfo, error) {
-	var t struct {
-		Model struct {
-			Type   string            `json:"type"`
-			Vocab  map[string]int    `json:"vocab"`
-			Merges []json.RawMessage `json:"merges"`
-		} `json:"model"`
-		AddedTokens []struct {
-			ID      int    `json:"id"`
-			Content string `json:"content"`
-			Special bool   `json:"special"`
-		} `json:"added_tokens"`
-	}
-	if err := json.Unmarshal(tokJSON, &t); err != nil {
-		return gguf.TokenizerInfo{}, errs.Invalid("tokenizer.json: %v", err)
-	}
-	if t.Model.Type != "BPE" {
-		return gguf.TokenizerInfo{}, errs.Invalid("gguf export: tokenizer model %q is not BPE", t.Model.Type)
-	}
-	info := gguf.TokenizerInfo{Model: "gpt2", Pre: "default", Tokens: make([]string, cfg.VocabSize), BOS: cfg.BOSTokenID, EOS: cfg.EOSTokenID, UNK: -1, PAD: -1}
-	for tok, id := range t.Model.Vocab {
-		if id >= 0 && id < len(info.Tokens) {
-			info.Tokens[id] = tok
-		}
-	}
-	info.TokenTypes = make([]int32, cfg.VocabSize)
-	for _, at := range t.AddedTokens {
-		if at.ID >= 0 && at.ID < len(info.Tokens) {
-			info.Tokens[at.ID] = at.Content
-			if at.Special {
-				info.TokenTypes[at.ID] = gguf.TokenControl
-			}
-		}
-	}
-	for i, tok := range info.Tokens {
-		if tok == "" {
-			info.Tokens[i] = fmt.Sprintf("[PAD%d]", i)
-			info.TokenTypes[i] = gguf.TokenUnused
-		} else if info.TokenTypes[i] == 0 {
-			info.TokenTypes[i] = gguf.TokenNormal
-		}
-	}
-	for _, raw := range t.Model.Merges {
-		var s string
-		if json.Unmarshal(raw, &s) == nil {
-			info.Merges = append(info.Merges, s)
-			continue
-		}
-		var pair []string
-		if json.Unmarshal(raw, &pair) == nil && len(pair) == 2 {
-			info.Merges = append(info.Merges, pair[0]+" "+pair[1])
-		}
-	}
-	return info, nil
 }

@@ -48,28 +48,47 @@ func TestExportGGUF(t *testing.T) {
 	if _, _, err := a.registry.Register(ctx, store.ModelVersion{Name: "tiny-lm", BaseID: bi.Version.ID, Task: "sft"}); err != nil {
 		t.Fatal(err)
 	}
-	var out bytes.Buffer
-	if err := a.ExportModel(ctx, "tiny-lm", "v1", ExportGGUF, &out); err != nil {
-		t.Fatal(err)
+	for _, c := range []struct {
+		format   string
+		q        gguf.DType
+		fileType uint32
+	}{{"gguf", gguf.F16, 1}, {"gguf:f32", gguf.F32, 0}, {"gguf:f16", gguf.F16, 1}, {"gguf:q8_0", gguf.Q8_0, 7}} {
+		var out bytes.Buffer
+		if err := a.ExportModel(ctx, "tiny-lm", "v1", c.format, &out); err != nil {
+			t.Fatalf("%s: %v", c.format, err)
+		}
+		tr := tar.NewReader(&out)
+		h, err := tr.Next()
+		if err != nil || h.Name != "model.gguf" {
+			t.Fatalf("%s: export entry %v %v", c.format, h, err)
+		}
+		raw, _ := io.ReadAll(tr)
+		f, err := gguf.Read(bytes.NewReader(raw), int64(len(raw)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if v, ok := f.Value("general.architecture"); !ok || v != "llama" {
+			t.Fatalf("general.architecture = %v", v)
+		}
+		if v, _ := f.Value("general.file_type"); v != c.fileType {
+			t.Errorf("%s: general.file_type = %v, want %d", c.format, v, c.fileType)
+		}
+		if v, _ := f.Value("tokenizer.ggml.pre"); v != gguf.PreGPT2 {
+			t.Errorf("%s: tokenizer.ggml.pre = %v, want %s", c.format, v, gguf.PreGPT2)
+		}
+		if q, err := f.Tensor("blk.0.attn_q.weight"); err != nil || len(q.Data) != 32*32 {
+			t.Fatalf("blk.0.attn_q.weight: %v", err)
+		}
+		for _, ti := range f.Tensors {
+			if ti.Name == "blk.0.attn_q.weight" && ti.Type != c.q {
+				t.Errorf("%s: attn_q stored as %v, want %v", c.format, ti.Type, c.q)
+			}
+		}
 	}
-	tr := tar.NewReader(&out)
-	h, err := tr.Next()
-	if err != nil || h.Name != "model.gguf" {
-		t.Fatalf("export entry %v %v", h, err)
-	}
-	raw, _ := io.ReadAll(tr)
-	f, err := gguf.Read(bytes.NewReader(raw), int64(len(raw)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if v, ok := f.Value("general.architecture"); !ok || v != "llama" {
-		t.Fatalf("general.architecture = %v", v)
-	}
-	if q, err := f.Tensor("blk.0.attn_q.weight"); err != nil || len(q.Data) != 32*32 {
-		t.Fatalf("blk.0.attn_q.weight: %v", err)
-	}
-	if err := a.ExportModel(ctx, "tiny-lm", "v1", "onnx", io.Discard); err == nil || !strings.Contains(err.Error(), "peft, merged or gguf") {
-		t.Fatalf("unknown format: %v", err)
+	for _, bad := range []string{"onnx", "gguf:q4_0", "peft:f16", "gguf:"} {
+		if err := a.ExportModel(ctx, "tiny-lm", "v1", bad, io.Discard); err == nil || !strings.Contains(err.Error(), "gguf:f32|f16|q8_0") && !strings.Contains(err.Error(), "want f32, f16 or q8_0") {
+			t.Errorf("format %q: %v", bad, err)
+		}
 	}
 }
 

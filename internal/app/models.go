@@ -39,13 +39,16 @@ func (a *App) registerRun(ctx context.Context, r store.Run) error {
 	if r.State != store.RunSucceeded || r.Result == "" {
 		return nil
 	}
-	var head adapterHead
-	if err := a.readJSON(ctx, r.Result, &head); err != nil || head.Format != "peft-lora" {
-		return nil // a pretraining run's model: it becomes a base, not a model version
-	}
 	var in run.Inputs
 	if err := json.Unmarshal(r.Inputs, &in); err != nil {
 		return fmt.Errorf("run %s inputs: %w", r.ID, err)
+	}
+	if in.Kind == run.KindEval {
+		return a.attachEvalRun(ctx, r, in)
+	}
+	var head adapterHead
+	if err := a.readJSON(ctx, r.Result, &head); err != nil || head.Format != "peft-lora" {
+		return nil // a pretraining run's model: it becomes a base, not a model version
 	}
 	v, _, err := a.registry.Register(ctx, store.ModelVersion{Name: in.Recipe.Name, BaseID: r.BaseID, Adapter: r.Result, RunID: r.ID,
 		Task: head.Task, Lineage: r.Inputs})
@@ -56,19 +59,19 @@ func (a *App) registerRun(ctx context.Context, r store.Run) error {
 	if len(r.Metrics) == 0 || json.Unmarshal(r.Metrics, &out) != nil || out.Report == "" {
 		return nil
 	}
-	for _, rep := range v.Reports {
-		if rep.Digest == out.Report {
-			return nil
-		}
-	}
+	return a.attachReport(ctx, v.ID, out)
+}
+
+// attachReport attaches a run's eval report to a model version, once.
+func (a *App) attachReport(ctx context.Context, modelVersionID string, out runOutcome) error {
 	verdict := store.Verdict(out.Verdict)
 	if verdict == "" {
 		verdict = "pass" // no gates: nothing failed
 	}
-	_, err = a.registry.AttachReport(ctx, v.ID, store.EvalReport{Digest: out.Report, DatasetID: out.EvalDataset, Split: out.EvalSplit,
+	_, err := a.registry.AttachReport(ctx, modelVersionID, store.EvalReport{Digest: out.Report, DatasetID: out.EvalDataset, Split: out.EvalSplit,
 		Verdict: verdict, Failed: out.FailedGates})
 	if errors.Is(err, errs.ErrConflict) {
-		return nil
+		return nil // attached already (a restart registers again)
 	}
 	return err
 }

@@ -57,17 +57,7 @@ func (a *App) StartRun(ctx context.Context, req api.RunStart) (api.Run, error) {
 	inputs, _ := json.Marshal(in)
 	sr := store.Run{ID: newRunID(), Key: run.Key(in), RecipeID: rv.ID, DatasetID: dv.ID, BaseID: in.Base.ID,
 		EngineVersion: a.opts.EngineVersion, Inputs: inputs}
-	if req.Force {
-		sr, err := a.sched.Submit(ctx, sr)
-		return toAPIRun(sr), err
-	}
-	sr, created, err := a.sched.SubmitOnce(ctx, sr)
-	if err != nil {
-		return api.Run{}, err
-	}
-	out := toAPIRun(sr)
-	out.Reused = !created
-	return out, nil
+	return a.submit(ctx, sr, req.Force)
 }
 
 // checkResidency refuses a run when any input lives outside the region this

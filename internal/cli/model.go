@@ -17,7 +17,7 @@ func modelCommand() *command {
 		{name: "promote", usage: "promote NAME VERSION --alias champion --reason TEXT [--override --override-reason TEXT]", run: modelPromote},
 		{name: "rollback", usage: "rollback NAME --alias champion --reason TEXT", run: modelRollback},
 		{name: "history", usage: "history NAME [--alias A]: every alias move", run: modelHistory},
-		{name: "export", usage: "export NAME[@VERSION|@ALIAS] --format peft|merged|gguf --out DIR", run: modelExport},
+		{name: "export", usage: "export NAME[@VERSION|@ALIAS] --format peft|merged|gguf[:f32|f16|q8_0] --out DIR", run: modelExport},
 		{name: "approvals", usage: "approvals NAME [--state pending]", run: modelApprovals},
 		{name: "approve", usage: "approve APPROVAL --reason TEXT", run: func(e *env, args []string) error { return modelDecide(e, args, true) }},
 		{name: "reject", usage: "reject APPROVAL --reason TEXT", run: func(e *env, args []string) error { return modelDecide(e, args, false) }},
@@ -213,7 +213,7 @@ func modelDecide(e *env, args []string, approve bool) error {
 
 func modelExport(e *env, args []string) error {
 	cc := newClientCmd(e, "model export")
-	format := cc.fs.String("format", "peft", "peft (adapter files), merged (Hugging Face folder) or gguf (llama.cpp, Llama LMs)")
+	format := cc.fs.String("format", "peft", "peft (adapter files), merged (Hugging Face folder), or gguf (llama.cpp, Llama LMs; f16) with an optional tensor type: gguf:f32, gguf:f16, gguf:q8_0")
 	out := cc.fs.String("out", "", "output folder (required)")
 	c, pos, err := cc.parse(args, 1, 1)
 	if err != nil {

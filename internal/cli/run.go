@@ -34,24 +34,31 @@ func runStart(e *env, args []string) error {
 	if err != nil {
 		return err
 	}
+	return reportStart(e, c, r, *wait, cc.json())
+}
+
+// reportStart says whether a start queued a run or found one with the same
+// key, optionally follows it to its end, and prints it.
+func reportStart(e *env, c *api.Client, r api.Run, wait, asJSON bool) error {
+	var err error
 	if r.Reused {
-		fmt.Fprintf(e.stderr, "run %s with the same key already succeeded; use --force to run again\n", r.ID)
+		fmt.Fprintf(e.stderr, "run %s with the same key is %s; use --force to run again\n", r.ID, r.State)
 	} else {
 		fmt.Fprintf(e.stderr, "run %s queued (key %s)\n", r.ID, short(r.Key))
 	}
-	if *wait && !r.Reused {
-		if err := followRun(e, c, r.ID, cc.json()); err != nil {
+	if wait && r.State != "succeeded" {
+		if err := followRun(e, c, r.ID, asJSON); err != nil {
 			return err
 		}
 		if r, err = c.Run(e.ctx, r.ID); err != nil {
 			return err
 		}
 	}
-	if cc.json() {
+	if asJSON {
 		return printJSON(e.stdout, r)
 	}
 	fmt.Fprintln(e.stdout, r.ID)
-	if *wait && r.State != "succeeded" {
+	if wait && r.State != "succeeded" {
 		return fmt.Errorf("run %s %s: %s", r.ID, r.State, r.Error)
 	}
 	return nil

@@ -35,6 +35,7 @@ type Service interface {
 	Recipe(ctx context.Context, name, ref string) (api.RecipeVersion, error)
 
 	StartRun(ctx context.Context, s api.RunStart) (api.Run, error)
+	StartEval(ctx context.Context, s api.EvalStart) (api.Run, error)
 	Runs(ctx context.Context, state string) ([]api.Run, error)
 	Run(ctx context.Context, id string) (api.Run, error)
 	CancelRun(ctx context.Context, id string) (api.Run, error)

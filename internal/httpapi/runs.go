@@ -22,6 +22,13 @@ func (s *server) runRoutes(mux *http.ServeMux) {
 		}
 		return s.svc.StartRun(r.Context(), req)
 	}))
+	mux.Handle("POST /v1/evals", s.handle(func(r *http.Request) (any, error) {
+		var req api.EvalStart
+		if err := decodeBody(r, &req); err != nil {
+			return nil, err
+		}
+		return s.svc.StartEval(r.Context(), req)
+	}))
 	mux.Handle("GET /v1/runs", s.handle(func(r *http.Request) (any, error) {
 		return s.svc.Runs(r.Context(), r.URL.Query().Get("state"))
 	}))

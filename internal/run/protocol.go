@@ -33,7 +33,20 @@ type Inputs struct {
 	// They shape the eval report only, so they are not part of the key.
 	Champion     InputRef `json:"champion,omitzero"`
 	ChampionBase InputRef `json:"champion_base,omitzero"`
+	// Kind is KindTrain ("") or KindEval. An eval run evaluates Model (a
+	// registered model version: ID, Name, Version, and its adapter
+	// manifest in Manifest) over Base, trained by Recipe, on Split of
+	// Dataset.
+	Kind  string   `json:"kind,omitempty"`
+	Model InputRef `json:"model,omitzero"`
+	Split string   `json:"split,omitempty"`
 }
+
+// Run kinds.
+const (
+	KindTrain = ""
+	KindEval  = "eval"
+)
 
 // InputRef names one resolved input.
 type InputRef struct {
@@ -47,8 +60,13 @@ type InputRef struct {
 // Key is the run key: sha256 over the resolved input ids and the engine
 // version. The same key on the same engine gives the same adapter bytes.
 func Key(in Inputs) string {
+	parts := []string{"tailor-run-key/1", in.Recipe.ID, in.Dataset.ID, in.Base.ID, in.Engine}
+	if in.Kind == KindEval {
+		// The champion shapes an eval run's report, so it is an input.
+		parts = []string{"tailor-eval-key/1", in.Model.ID, in.Dataset.ID, in.Split, in.Recipe.ID, in.Base.ID, in.Champion.ID, in.Engine}
+	}
 	h := sha256.New()
-	for _, s := range []string{"tailor-run-key/1", in.Recipe.ID, in.Dataset.ID, in.Base.ID, in.Engine} {
+	for _, s := range parts {
 		h.Write([]byte(s))
 		h.Write([]byte{0})
 	}

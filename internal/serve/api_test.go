@@ -4,7 +4,10 @@ import (
 	"bufio"
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"os"
+	"reflect"
+	"slices"
 	"strings"
 	"testing"
 
@@ -157,7 +160,7 @@ func TestModelsAndUnknownModel(t *testing.T) {
 	for _, d := range list.Data {
 		ids = append(ids, d.ID)
 	}
-	want := "chat chat@champion chat@v1 spam spam@challenger spam@champion spam@v1 spam@v2 tiny"
+	want := "chat chat@champion chat@v1 short short@v1 spam spam@challenger spam@champion spam@v1 spam@v2 tiny"
 	if strings.Join(ids, " ") != want || list.Object != "list" {
 		t.Fatalf("models %v, want %s", ids, want)
 	}
@@ -240,4 +243,67 @@ func deref(s *string) string {
 		return ""
 	}
 	return *s
+}
+
+// TestClassifyTruncatesAsTraining: an input longer than the model was
+// trained on is cut to the same first tokens training kept (the adapter
+// manifest's max_seq_len, else the base's positions), unless the request
+// asks for strictness.
+func TestClassifyTruncatesAsTraining(t *testing.T) {
+	w := newWorld(t, serve.Options{}, nil)
+	long := strings.Repeat("zq ", 300)
+	type result struct {
+		Data []struct {
+			Label         string
+			Probabilities map[string]float64
+			Truncated     bool
+		}
+		Usage struct {
+			PromptTokens int `json:"prompt_tokens"`
+		}
+	}
+	classify := func(t *testing.T, body string) result {
+		t.Helper()
+		resp, raw := w.post(t, "/v1/classify", body)
+		if resp.StatusCode != 200 {
+			t.Fatalf("status %d: %s", resp.StatusCode, raw)
+		}
+		var r result
+		must(t, json.Unmarshal(raw, &r))
+		return r
+	}
+	tok := w.f.Tok
+	cases := []struct {
+		name, model string
+		limit       int
+	}{
+		{"adapter max_seq_len", "short", 8},
+		{"base positions", "spam", w.f.Config.MaxPositions},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			full := tok.Encode(long, true)
+			if len(full) <= c.limit {
+				t.Fatalf("input has %d tokens, not over %d", len(full), c.limit)
+			}
+			got := classify(t, fmt.Sprintf(`{"model":%q,"input":%q}`, c.model, long))
+			if !got.Data[0].Truncated || got.Usage.PromptTokens != c.limit {
+				t.Fatalf("truncated=%v prompt_tokens=%d, want true and %d", got.Data[0].Truncated, got.Usage.PromptTokens, c.limit)
+			}
+			// The answer is the model's answer on the kept prefix.
+			prefix := tok.Decode(full[:c.limit], true)
+			if !slices.Equal(tok.Encode(prefix, true), full[:c.limit]) {
+				t.Fatalf("fixture: the decoded prefix %q does not re-encode to the same tokens", prefix)
+			}
+			same := classify(t, fmt.Sprintf(`{"model":%q,"input":%q}`, c.model, prefix))
+			if same.Data[0].Truncated || same.Data[0].Label != got.Data[0].Label ||
+				!reflect.DeepEqual(same.Data[0].Probabilities, got.Data[0].Probabilities) {
+				t.Errorf("truncated input %+v differs from its prefix %+v", got.Data[0], same.Data[0])
+			}
+			resp, raw := w.post(t, "/v1/classify", fmt.Sprintf(`{"model":%q,"input":%q,"truncate":false}`, c.model, long))
+			if resp.StatusCode != 400 || !strings.Contains(string(raw), "context_length_exceeded") {
+				t.Fatalf("strict request: %d %s, want 400 context_length_exceeded", resp.StatusCode, raw)
+			}
+		})
+	}
 }

@@ -15,6 +15,8 @@ type Classification struct {
 	Label         string             `json:"label"`
 	Confidence    float64            `json:"confidence"`
 	Probabilities map[string]float64 `json:"probabilities"`
+	// Truncated is set when the input was cut to the model's input length.
+	Truncated bool `json:"truncated,omitempty"`
 }
 
 func (s *Server) handleClassify(w http.ResponseWriter, r *http.Request) {
@@ -73,14 +75,21 @@ func (s *Server) classify(ctx context.Context, req *ClassifyRequest, l *Loaded) 
 		return nil, 0, badRequest("model", "model_not_supported", "model %s has no classification head; use /v1/chat/completions or /v1/completions", req.Model)
 	}
 	rows := make([]ClassifyRow, len(req.Input))
+	truncated := make([]bool, len(req.Input))
+	limit := l.MaxInputTokens
+	if limit <= 0 || limit > l.MaxPositions {
+		limit = l.MaxPositions
+	}
 	toks := 0
 	for i, in := range req.Input {
 		t := l.Tokenizer.Encode(in, true)
 		switch {
 		case len(t) == 0:
 			return nil, 0, badRequest("input", "invalid_value", "input[%d] encodes to no tokens", i)
-		case len(t) > l.MaxPositions:
-			return nil, 0, badRequest("input", "context_length_exceeded", "input[%d] has %d tokens; model %s takes at most %d", i, len(t), req.Model, l.MaxPositions)
+		case len(t) > limit && req.Truncate != nil && !*req.Truncate:
+			return nil, 0, badRequest("input", "context_length_exceeded", "input[%d] has %d tokens; model %s takes at most %d (omit \"truncate\": false to cut it as training did)", i, len(t), req.Model, limit)
+		case len(t) > limit:
+			t, truncated[i] = t[:limit], true
 		}
 		rows[i] = ClassifyRow{Model: l, Tokens: t}
 		toks += len(t)
@@ -110,7 +119,7 @@ func (s *Server) classify(ctx context.Context, req *ClassifyRequest, l *Loaded) 
 				best = k
 			}
 		}
-		c.Label, c.Confidence = l.Labels[best], float64(p[best])
+		c.Label, c.Confidence, c.Truncated = l.Labels[best], float64(p[best]), truncated[i]
 		out[i] = c
 	}
 	return out, toks, nil

@@ -37,7 +37,10 @@ type Loaded struct {
 	// Labels are the classes of a classification model (nil: a causal LM).
 	Labels       []string
 	MaxPositions int
-	VocabSize    int
+	// MaxInputTokens is where classification cuts an input, as training
+	// did (the adapter's max_seq_len, at most MaxPositions).
+	MaxInputTokens int
+	VocabSize      int
 	// EOS lists the token ids that end a generation (config eos, the
 	// tokenizer's EOS and special end-of-turn tokens).
 	EOS []int32

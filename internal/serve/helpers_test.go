@@ -35,6 +35,9 @@ var (
 	fixErr  error
 	fixCls  [3]serve.Target
 	fixGen  serve.Target
+	// fixShort is a classifier trained (so its manifest says) on inputs
+	// cut to 8 tokens.
+	fixShort serve.Target
 )
 
 // sharedFixture builds the model files once per test binary.
@@ -55,7 +58,12 @@ func sharedFixture(t *testing.T) *servetest.Fixture {
 				return
 			}
 		}
-		fixGen, fixErr = fix.Generator(11)
+		if fixGen, fixErr = fix.Generator(11); fixErr != nil {
+			return
+		}
+		fix.MaxSeqLen = 8
+		fixShort, fixErr = fix.Classifier(21, labels)
+		fix.MaxSeqLen = 0
 	})
 	if fixErr != nil {
 		t.Fatal(fixErr)
@@ -75,6 +83,9 @@ func newWorld(t *testing.T, opts serve.Options, eng serve.Engine) *world {
 	g := fixGen
 	g.Model = "chat"
 	w.res.AddVersion(g)
+	short := fixShort
+	short.Model = "short"
+	w.res.AddVersion(short)
 	must(t, w.res.SetAlias("spam", "champion", 1))
 	must(t, w.res.SetAlias("spam", "challenger", 2))
 	must(t, w.res.SetAlias("chat", "champion", 1))

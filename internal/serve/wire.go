@@ -187,6 +187,10 @@ type ClassifyRequest struct {
 	Model string  `json:"model"`
 	Input Strings `json:"input"`
 	User  string  `json:"user"`
+	// Truncate, true by default, cuts an input longer than the model was
+	// trained on to its first max_seq_len tokens, as training did; false
+	// answers 400 context_length_exceeded instead.
+	Truncate *bool `json:"truncate,omitempty"`
 }
 
 // check validates the sampling fields and returns the effective values.

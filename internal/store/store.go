@@ -356,6 +356,50 @@ type Store interface {
 	// Approvals lists approvals of name ("" all) in state ("" any), oldest first.
 	Approvals(ctx context.Context, name string, state ApprovalState) ([]Approval, error)
 
+	// PutPredictions records answered requests, assigning Seq; a request id
+	// and variant already recorded is skipped.
+	PutPredictions(ctx context.Context, ps []Prediction) error
+	Predictions(ctx context.Context, f PredictionFilter) ([]Prediction, error)
+	// Prediction returns the non-shadow prediction of a request id.
+	Prediction(ctx context.Context, requestID string) (Prediction, error)
+
+	// PutFeedback records the label of a predicted request, once: the same
+	// feedback again returns the stored row and false; a different label
+	// for the same request is errs.ErrConflict; an unknown request id is
+	// errs.ErrNotFound.
+	PutFeedback(ctx context.Context, f Feedback, events []Event) (Feedback, bool, []Event, error)
+	// PendingFeedback lists feedback on model not yet accumulated whose
+	// input was kept, with its prediction, oldest first, at most limit.
+	PendingFeedback(ctx context.Context, model string, limit int) ([]Labelled, error)
+	FeedbackStats(ctx context.Context, model string) (FeedbackStats, error)
+	// MarkFeedback records that the feedback of requestIDs is in dataset
+	// version dataset; rows already marked are left alone.
+	MarkFeedback(ctx context.Context, requestIDs []string, dataset string, events []Event) ([]Event, error)
+	// Feedbacks returns the feedback for these request ids (missing ones
+	// are left out).
+	Feedbacks(ctx context.Context, requestIDs []string) ([]Feedback, error)
+
+	// PutSpec inserts v, assigning Version within (Kind, Name);
+	// errs.ErrConflict if (Kind, Name, ID) exists.
+	PutSpec(ctx context.Context, v SpecVersion, events []Event) (SpecVersion, []Event, error)
+	// Spec resolves ref ("", "latest", "v<N>", "<N>" or an id) within kind
+	// and name.
+	Spec(ctx context.Context, kind, name, ref string) (SpecVersion, error)
+	// Specs lists the versions of kind (of name, or of every name for "").
+	Specs(ctx context.Context, kind, name string) ([]SpecVersion, error)
+
+	// MonitorState returns a monitor's state; errs.ErrNotFound before the
+	// first save.
+	MonitorState(ctx context.Context, name string) (MonitorState, error)
+	// SaveMonitorState stores st, appends the closed windows and the
+	// events, in one transaction. ifCursor is a compare-and-set: unless the
+	// stored cursor equals it (-1: no state stored yet) the save fails with
+	// errs.ErrConflict, so two processes never count a prediction twice.
+	SaveMonitorState(ctx context.Context, st MonitorState, ifCursor int64, windows []MonitorWindow, events []Event) ([]Event, error)
+	// MonitorWindows lists a monitor's windows with Index > after, oldest
+	// first, at most limit (0: all).
+	MonitorWindows(ctx context.Context, name string, after int64, limit int) ([]MonitorWindow, error)
+
 	// AppendEvents stores events that describe no other row change.
 	AppendEvents(ctx context.Context, events []Event) ([]Event, error)
 	// Events returns events with Seq > after, at most limit (0: all).

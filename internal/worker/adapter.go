@@ -20,7 +20,8 @@ func (j *job) writeAdapter(ctx context.Context, r *recipe.Recipe, m *model.Model
 		tensors[p.Name] = engine.Tensor{Shape: p.Shape, Data: p.Data}
 		names = append(names, p.Name)
 	}
-	man := adapter.Manifest{Task: string(r.Task), Base: j.spec.Inputs.Base.ID, RunKey: j.spec.Key, Labels: labels, Trained: names}
+	man := adapter.Manifest{Task: string(r.Task), Base: j.spec.Inputs.Base.ID, RunKey: j.spec.Key, Labels: labels, Trained: names,
+		MaxSeqLen: maxTokens(r, base.manifest.Config)}
 	if r.Method.Head != nil && len(labels) > 0 {
 		man.Pooling = r.Method.Head.Pooling
 	}

@@ -135,7 +135,7 @@ func sliceFields(set []labeled) []string {
 // report evaluates the candidate on the eval split with baselines on the
 // train split, and the champion's predictions when given. It stores the
 // report and returns its digest and verdict summary for the run metrics.
-func (j *job) report(ctx context.Context, r *recipe.Recipe, trainSet, evalSet []labeled, cand, champ []eval.Prediction) (map[string]any, error) {
+func (j *job) report(ctx context.Context, r *recipe.Recipe, split string, trainSet, evalSet []labeled, cand, champ []eval.Prediction) (map[string]any, error) {
 	gs, skipped := gates(r, len(champ) > 0)
 	task := eval.TaskClassify
 	if r.Task != recipe.TaskClassify {
@@ -147,7 +147,7 @@ func (j *job) report(ctx context.Context, r *recipe.Recipe, trainSet, evalSet []
 		opts.Slicers = append(opts.Slicers, eval.ByField(f))
 	}
 	in := eval.Input{
-		Inputs: eval.Inputs{ModelID: j.spec.Key, DatasetID: j.spec.Inputs.Dataset.ID, Split: evalSplit(r),
+		Inputs: eval.Inputs{ModelID: j.spec.Key, DatasetID: j.spec.Inputs.Dataset.ID, Split: split,
 			ChampionID: j.spec.Inputs.Champion.ID, Hashes: map[string]string{"recipe": j.spec.Inputs.Recipe.ID, "base": j.spec.Inputs.Base.ID}},
 		Candidate: cand, Champion: champ,
 	}
@@ -171,7 +171,7 @@ func (j *job) report(ctx context.Context, r *recipe.Recipe, trainSet, evalSet []
 	if err != nil {
 		return nil, err
 	}
-	out := map[string]any{"report": digest, "eval_split": evalSplit(r), "eval_dataset": j.spec.Inputs.Dataset.ID}
+	out := map[string]any{"report": digest, "eval_split": split, "eval_dataset": j.spec.Inputs.Dataset.ID}
 	if all, ok := rep.Slice(eval.SliceAll); ok && all.Classify != nil {
 		out["eval_accuracy"], out["eval_macro_f1"], out["eval_examples"] = all.Classify.Accuracy, all.Classify.MacroF1, all.Classify.N
 	} else if ok && all.Generate != nil {

@@ -236,7 +236,7 @@ func (j *job) finetune(ctx context.Context, r *recipe.Recipe) error {
 			if err != nil {
 				return err
 			}
-			rm, err := j.report(ctx, r, nil, evalSet[:len(preds)], preds, nil)
+			rm, err := j.report(ctx, r, evalSplit(r), nil, evalSet[:len(preds)], preds, nil)
 			if err != nil {
 				return err
 			}
@@ -257,7 +257,7 @@ func (j *job) finetune(ctx context.Context, r *recipe.Recipe) error {
 			if err != nil {
 				return err
 			}
-			rm, err := j.report(ctx, r, trainSet, evalSet, cand, champ)
+			rm, err := j.report(ctx, r, evalSplit(r), trainSet, evalSet, cand, champ)
 			if err != nil {
 				return err
 			}

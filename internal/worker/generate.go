@@ -7,6 +7,7 @@ import (
 	"github.com/tailor-ml/tailor/internal/engine"
 	"github.com/tailor-ml/tailor/internal/engine/gemm"
 	"github.com/tailor-ml/tailor/internal/engine/model"
+	"github.com/tailor-ml/tailor/internal/engine/tokenizer"
 	"github.com/tailor-ml/tailor/internal/eval"
 	"github.com/tailor-ml/tailor/internal/recipe"
 )
@@ -22,9 +23,6 @@ const (
 // cache, batched) on the trained model: the base plus the trained adapter,
 // or the fully trained weights.
 func (j *job) generatePredictions(r *recipe.Recipe, m *model.Model, base *loaded, set []labeled) ([]eval.Prediction, error) {
-	if len(set) > maxGenerateEval {
-		set = set[:maxGenerateEval]
-	}
 	cfg := base.manifest.Config
 	tok := base.tok
 	weights := base.weights
@@ -44,6 +42,15 @@ func (j *job) generatePredictions(r *recipe.Recipe, m *model.Model, base *loaded
 		if ad, err = dec.NewAdapter(model.AdapterSpec{Tensors: tensors, Scale: l.Alpha / float64(l.Rank), Targets: l.Targets}); err != nil {
 			return nil, err
 		}
+	}
+	return j.generateWith(r, dec, ad, cfg, tok, set)
+}
+
+// generateWith answers the eval prompts of set (at most maxGenerateEval)
+// greedily with dec and adapter ad (nil: the decoder's own weights).
+func (j *job) generateWith(r *recipe.Recipe, dec *model.Decoder, ad *model.Adapter, cfg engine.Config, tok *tokenizer.Tokenizer, set []labeled) ([]eval.Prediction, error) {
+	if len(set) > maxGenerateEval {
+		set = set[:maxGenerateEval]
 	}
 	maxNew := 1
 	for _, s := range set {

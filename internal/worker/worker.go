@@ -114,6 +114,9 @@ func (j *job) run(ctx context.Context) error {
 	if r.Base != nil && j.spec.Inputs.Base.Manifest == "" {
 		return errs.Invalid("worker: recipe %s selects base %s but the spec resolved none", r.Name, r.Base.String())
 	}
+	if j.spec.Inputs.Kind == run.KindEval {
+		return j.evaluate(ctx, r)
+	}
 	switch r.Task {
 	case recipe.TaskClassify, recipe.TaskSFT:
 		if r.Base == nil {

@@ -7,8 +7,12 @@
 // offset), zero padding to the alignment (32 bytes), then tensor data, each
 // tensor starting at an aligned offset. All integers are little-endian.
 //
-// This package imports only internal/errs, internal/engine and
-// internal/engine/safetensors (for the float16 conversion).
+// It also owns the mapping of a Hugging Face tokenizer to GGUF's
+// tokenizer.ggml.* keys (vocab.go) and ggml's Q8_0 block format (quant.go).
+//
+// This package imports only internal/errs, internal/engine,
+// internal/engine/safetensors (for the float16 conversion) and
+// internal/engine/tokenizer (to check a tokenizer before mapping it).
 package gguf
 
 import (
@@ -51,13 +55,14 @@ const (
 	TypeFloat64
 )
 
-// DType is a ggml tensor type; only F32 and F16 are written or read.
+// DType is a ggml tensor type; F32, F16 and Q8_0 are written and read.
 type DType uint32
 
-// The ggml tensor types this package handles.
+// The ggml tensor types this package handles (ggml_type values).
 const (
-	F32 DType = 0
-	F16 DType = 1
+	F32  DType = 0
+	F16  DType = 1
+	Q8_0 DType = 8 // blocks of 32 values: an fp16 scale and 32 int8 (see quant.go)
 )
 
 // KV is one metadata entry. Value holds uint8…int64, float32, float64,
@@ -77,8 +82,11 @@ type tensorOut struct {
 }
 
 func (t tensorOut) nbytes() uint64 {
-	if t.dtype == F16 {
+	switch t.dtype {
+	case F16:
 		return uint64(len(t.data)) * 2
+	case Q8_0:
+		return uint64(len(t.data)) / BlockQ8_0 * blockQ8_0Bytes
 	}
 	return uint64(len(t.data)) * 4
 }
@@ -233,10 +241,15 @@ func write(w io.Writer, kvs []KV, tensors []tensorOut) error {
 	e.bytes(make([]byte, align(e.n)-e.n))
 	start := e.n
 	for _, t := range tensors {
-		for _, v := range t.data {
-			if t.dtype == F16 {
+		switch t.dtype {
+		case Q8_0:
+			e.bytes(QuantizeQ8_0(t.data))
+		case F16:
+			for _, v := range t.data {
 				e.u16(safetensors.F32ToF16(v))
-			} else {
+			}
+		default:
+			for _, v := range t.data {
 				e.u32(math.Float32bits(v))
 			}
 		}

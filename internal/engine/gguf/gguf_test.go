@@ -172,7 +172,7 @@ func tinyWeights(cfg engine.Config) map[string]engine.Tensor {
 }
 
 func tinyTokenizer() TokenizerInfo {
-	return TokenizerInfo{Model: "gpt2", Pre: "default",
+	return TokenizerInfo{Model: "gpt2", Pre: PreGPT2,
 		Tokens: []string{"<unk>", "<s>", "</s>", "a", "b", "c", "ab", "abc", "Ġ", "Ċ"},
 		Merges: []string{"a b", "ab c"}, BOS: 1, EOS: 2, UNK: 0, PAD: -1, AddBOS: true,
 		ChatTemplate: "{{ messages }}"}
@@ -209,7 +209,7 @@ func TestWriteLlamaRoundTrip(t *testing.T) {
 				"llama.feed_forward_length": uint32(12), "llama.attention.head_count": uint32(2),
 				"llama.attention.head_count_kv": uint32(1), "llama.rope.dimension_count": uint32(4),
 				"llama.attention.layer_norm_rms_epsilon": float32(1e-5), "llama.rope.freq_base": float32(10000),
-				"llama.vocab_size": uint32(12), "tokenizer.ggml.model": "gpt2", "tokenizer.ggml.pre": "default",
+				"llama.vocab_size": uint32(12), "tokenizer.ggml.model": "gpt2", "tokenizer.ggml.pre": PreGPT2,
 				"tokenizer.ggml.bos_token_id": uint32(1), "tokenizer.ggml.eos_token_id": uint32(2),
 				"tokenizer.ggml.unknown_token_id": uint32(0), "tokenizer.ggml.add_bos_token": true,
 				"tokenizer.ggml.add_eos_token": false, "tokenizer.ggml.merges": []string{"a b", "ab c"},
@@ -330,6 +330,12 @@ func FuzzRead(f *testing.F) {
 	}
 	f.Add(b.Bytes())
 	f.Add(b.Bytes()[:200])
+	cfg.Hidden, cfg.HeadDim, cfg.Intermediate = 32, 16, 32 // rows of whole Q8_0 blocks
+	var q bytes.Buffer
+	if err := WriteLlama(&q, cfg, tinyWeights(cfg), tinyTokenizer(), Q8_0); err != nil {
+		f.Fatal(err)
+	}
+	f.Add(q.Bytes())
 	f.Add([]byte("GGUF\x03\x00\x00\x00\xff\xff\xff\xff\xff\xff\xff\xff\x00\x00\x00\x00\x00\x00\x00\x00"))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		file, err := Read(bytes.NewReader(data), int64(len(data)))

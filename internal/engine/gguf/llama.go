@@ -23,7 +23,7 @@ const (
 // TokenizerInfo is what GGUF's tokenizer.ggml.* keys carry.
 type TokenizerInfo struct {
 	Model        string    // "gpt2" (byte-level BPE) or "llama" (SentencePiece)
-	Pre          string    // pre-tokenizer name, e.g. "default", "llama-bpe", "smollm"
+	Pre          string    // tokenizer.ggml.pre: gpt-2, smollm, llama-bpe, qwen2 (see Vocab)
 	Tokens       []string  // by id; padded with "[PAD<i>]" up to cfg.VocabSize
 	Scores       []float32 // optional, by id (SentencePiece)
 	TokenTypes   []int32   // optional, by id (Token* constants); default normal
@@ -51,8 +51,10 @@ type TokenizerInfo struct {
 //     K uses the key-value head count;
 //   - rope_scaling llama3 becomes a rope_freqs.weight tensor of per-pair
 //     frequency divisors; linear becomes llama.rope.scaling.{type,factor};
-//   - with dtype F16, matrices are stored as F16 and 1-D tensors (norms,
-//     rope_freqs) stay F32.
+//   - with dtype F16 or Q8_0, matrices are stored as that type and 1-D
+//     tensors (norms, rope_freqs) stay F32; with Q8_0, a matrix whose rows
+//     are not whole blocks of 32 is stored as F16, as the converter's
+//     --outtype q8_0 does.
 //
 // Dims are written innermost first (a [out, in] matrix has dims [in, out]).
 // The output is deterministic.
@@ -60,8 +62,8 @@ func WriteLlama(w io.Writer, cfg engine.Config, weights map[string]engine.Tensor
 	if cfg.Arch != "LlamaForCausalLM" {
 		return errs.Invalid("gguf: architecture %q is not supported (supported: LlamaForCausalLM)", cfg.Arch)
 	}
-	if dtype != F32 && dtype != F16 {
-		return errs.Invalid("gguf: dtype %d is not supported (supported: F32, F16)", dtype)
+	if dtype != F32 && dtype != F16 && dtype != Q8_0 {
+		return errs.Invalid("gguf: tensor type %v is not supported (supported: f32, f16, q8_0)", dtype)
 	}
 	kvs, err := llamaMetadata(cfg, tok, dtype)
 	if err != nil {
@@ -75,13 +77,9 @@ func WriteLlama(w io.Writer, cfg engine.Config, weights map[string]engine.Tensor
 }
 
 func llamaMetadata(cfg engine.Config, tok TokenizerInfo, dtype DType) ([]KV, error) {
-	fileType := uint32(0) // ALL_F32
-	if dtype == F16 {
-		fileType = 1 // MOSTLY_F16
-	}
 	m := map[string]any{
 		"general.architecture":                   "llama",
-		"general.file_type":                      fileType,
+		"general.file_type":                      fileType(dtype),
 		"llama.context_length":                   uint32(cfg.MaxPositions),
 		"llama.embedding_length":                 uint32(cfg.Hidden),
 		"llama.block_count":                      uint32(cfg.Layers),
@@ -240,7 +238,8 @@ func llamaTensors(cfg engine.Config, weights map[string]engine.Tensor, dtype DTy
 	return out, nil
 }
 
-// newTensor reverses the shape into GGUF dims; 1-D tensors stay F32.
+// newTensor reverses the shape into GGUF dims; 1-D tensors stay F32, and
+// Q8_0 falls back to F16 for rows that are not whole blocks.
 func newTensor(name string, shape []int, data []float32, dtype DType) tensorOut {
 	dims := make([]uint64, len(shape))
 	for i, d := range shape {
@@ -248,6 +247,9 @@ func newTensor(name string, shape []int, data []float32, dtype DType) tensorOut 
 	}
 	if len(shape) <= 1 {
 		dtype = F32
+	}
+	if dtype == Q8_0 && shape[len(shape)-1]%BlockQ8_0 != 0 {
+		dtype = F16
 	}
 	return tensorOut{name: name, dims: dims, dtype: dtype, data: data}
 }

@@ -311,11 +311,19 @@ func (t TensorInfo) nbytes() (uint64, error) {
 		size = 4
 	case F16:
 		size = 2
+	case Q8_0:
+		size = 1 // per block of 32 values; scaled below
+		if len(t.Dims) == 0 || t.Dims[0]%BlockQ8_0 != 0 {
+			return 0, errs.Invalid("gguf: tensor %q: Q8_0 rows of %v values are not whole blocks of %d", t.Name, t.Dims, BlockQ8_0)
+		}
 	default:
-		return 0, errs.Invalid("gguf: tensor %q: ggml type %d is not supported (supported: F32, F16)", t.Name, t.Type)
+		return 0, errs.Invalid("gguf: tensor %q: ggml type %d is not supported (supported: F32, F16, Q8_0)", t.Name, t.Type)
 	}
 	n := size
-	for _, d := range t.Dims {
+	for i, d := range t.Dims {
+		if t.Type == Q8_0 && i == 0 {
+			d = d / BlockQ8_0 * blockQ8_0Bytes
+		}
 		if d != 0 && n > math.MaxInt64/d {
 			return 0, errs.Invalid("gguf: tensor %q: dims %v are too large", t.Name, t.Dims)
 		}
@@ -343,11 +351,13 @@ func (f *File) Tensor(name string) (engine.Tensor, error) {
 		for i, d := range t.Dims {
 			shape[len(t.Dims)-1-i] = int(d)
 		}
-		dt := safetensors.F32
-		if t.Type == F16 {
-			dt = safetensors.F16
+		switch t.Type {
+		case Q8_0:
+			return engine.Tensor{Shape: shape, Data: DequantizeQ8_0(raw)}, nil
+		case F16:
+			return engine.Tensor{Shape: shape, Data: safetensors.Decode(safetensors.F16, raw)}, nil
 		}
-		return engine.Tensor{Shape: shape, Data: safetensors.Decode(dt, raw)}, nil
+		return engine.Tensor{Shape: shape, Data: safetensors.Decode(safetensors.F32, raw)}, nil
 	}
 	return engine.Tensor{}, errs.NotFound("gguf: tensor %q not found", name)
 }

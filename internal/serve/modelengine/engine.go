@@ -252,7 +252,7 @@ func (e *Engine) Load(ctx context.Context, t serve.Target) (*serve.Loaded, error
 
 func (e *Engine) loaded(b *base, t serve.Target, labels []string) *serve.Loaded {
 	return &serve.Loaded{Target: t, Tokenizer: b.b.Tokenizer, Labels: labels, MaxPositions: b.b.Config.MaxPositions,
-		VocabSize: b.b.Config.VocabSize, EOS: b.eos}
+		MaxInputTokens: b.b.Config.MaxPositions, VocabSize: b.b.Config.VocabSize, EOS: b.eos}
 }
 
 // aloneFor returns the base served without an adapter, for target t.
@@ -309,7 +309,11 @@ func (e *Engine) align(b *base, t serve.Target, raw *Adapter) (*adapter, error) 
 	if ad.Labels() != len(raw.Labels) {
 		return nil, errs.Invalid("the manifest lists %d labels, the head has %d classes", len(raw.Labels), ad.Labels())
 	}
-	return &adapter{digest: t.Adapter, base: b, ad: ad, bytes: ad.Bytes(), loaded: e.loaded(b, t, raw.Labels)}, nil
+	l := e.loaded(b, t, raw.Labels)
+	if raw.MaxSeqLen > 0 && raw.MaxSeqLen < l.MaxInputTokens {
+		l.MaxInputTokens = raw.MaxSeqLen
+	}
+	return &adapter{digest: t.Adapter, base: b, ad: ad, bytes: ad.Bytes(), loaded: l}, nil
 }
 
 // evict drops least recently used unpinned adapters while over budget,

@@ -32,6 +32,8 @@ type Adapter struct {
 	Task    string
 	Labels  []string // classification labels; nil for a causal LM adapter
 	Pooling string   // classification head pooling
+	// MaxSeqLen is the input length training truncated to (0: unknown).
+	MaxSeqLen int
 }
 
 // BlobLoader reads bases and adapters from the artifact store: the base's
@@ -59,5 +61,6 @@ func (l *BlobLoader) Adapter(ctx context.Context, t serve.Target) (*Adapter, err
 	if err != nil {
 		return nil, err
 	}
-	return &Adapter{PEFT: a.PEFT, Task: a.Manifest.Task, Labels: a.Manifest.Labels, Pooling: a.Manifest.Pooling}, nil
+	return &Adapter{PEFT: a.PEFT, Task: a.Manifest.Task, Labels: a.Manifest.Labels, Pooling: a.Manifest.Pooling,
+		MaxSeqLen: a.Manifest.MaxSeqLen}, nil
 }

@@ -43,6 +43,9 @@ type Fixture struct {
 	Base   serve.Target // the base alone, model "tiny"
 	Config engine.Config
 	Tok    *tokenizer.Tokenizer
+	// MaxSeqLen goes into the manifests of adapters stored while it is set
+	// (the input length their training cut to).
+	MaxSeqLen int
 }
 
 // Options size the base model. Zero values take the defaults in brackets.
@@ -145,9 +148,9 @@ func (f *Fixture) adapter(seed uint64, opts model.Options, cfg peft.Config, task
 		}
 		tensors[name] = engine.Tensor{Shape: p.Shape, Data: p.Data}
 	}
-	dir := filepath.Join(f.Dir, fmt.Sprintf("adapter-%s-%d", task, seed))
+	dir := filepath.Join(f.Dir, fmt.Sprintf("adapter-%s-%d-%d", task, seed, f.MaxSeqLen))
 	d, err := adapter.Write(ctx, f.Blobs, dir, &peft.Adapter{Config: cfg, Tensors: tensors},
-		adapter.Manifest{Task: task, Base: f.Base.BaseID, Labels: labels, Pooling: pooling})
+		adapter.Manifest{Task: task, Base: f.Base.BaseID, Labels: labels, Pooling: pooling, MaxSeqLen: f.MaxSeqLen})
 	if err != nil {
 		return serve.Target{}, err
 	}
