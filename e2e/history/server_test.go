@@ -1,0 +1,204 @@
+package history
+
+import (
+	"bufio"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+)
+
+var tailorBin string
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "tailor-history-bin")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	tailorBin = filepath.Join(dir, "tailor")
+	build := exec.Command("go", "build", "-o", tailorBin, "../../cmd/tailor")
+	build.Stdout, build.Stderr = os.Stderr, os.Stderr
+	if err := build.Run(); err != nil {
+		fmt.Fprintln(os.Stderr, "build tailor:", err)
+		os.Exit(1)
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	if templateDir != "" {
+		os.RemoveAll(filepath.Dir(templateDir))
+	}
+	os.Exit(code)
+}
+
+// server is a `tailor server` child process that can be killed with
+// SIGKILL and restarted on the same data dir and port.
+type server struct {
+	t       testing.TB
+	dataDir string
+	logs    *tailBuffer
+
+	mu    sync.Mutex
+	addr  string // host:port; fixed by the first start
+	cmd   *exec.Cmd
+	done  chan error
+	up    chan struct{} // closed while an incarnation is listening
+	Kills int
+}
+
+// startServer starts a server on dataDir and a free loopback port.
+func startServer(t testing.TB, dataDir string) *server {
+	t.Helper()
+	s := &server{t: t, dataDir: dataDir, logs: &tailBuffer{max: 1 << 20}, up: make(chan struct{})}
+	if err := s.start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(s.stop)
+	return s
+}
+
+func (s *server) start() error {
+	listen := s.addr
+	if listen == "" {
+		listen = "127.0.0.1:0"
+	}
+	var lastErr error
+	// A restart may find the port briefly held; try a few times.
+	for try := 0; try < 20; try++ {
+		addr, err := s.spawn(listen)
+		if err == nil {
+			s.mu.Lock()
+			s.addr = addr
+			close(s.up)
+			s.mu.Unlock()
+			return nil
+		}
+		lastErr = err
+		time.Sleep(250 * time.Millisecond)
+	}
+	return lastErr
+}
+
+func (s *server) spawn(listen string) (string, error) {
+	cmd := exec.Command(tailorBin, "server", "--data-dir", s.dataDir, "--listen", listen, "--log-level", "info")
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		return "", err
+	}
+	cmd.Stderr = s.logs
+	if err := cmd.Start(); err != nil {
+		return "", err
+	}
+	done := make(chan error, 1)
+	lines := make(chan string, 1)
+	go func() {
+		sc := bufio.NewScanner(stdout)
+		for sc.Scan() {
+			if a, ok := strings.CutPrefix(sc.Text(), "listening on "); ok {
+				lines <- a
+			}
+		}
+	}()
+	go func() { done <- cmd.Wait() }()
+	select {
+	case addr := <-lines:
+		s.mu.Lock()
+		s.cmd, s.done = cmd, done
+		s.mu.Unlock()
+		return addr, nil
+	case err := <-done:
+		return "", fmt.Errorf("server exited before listening: %v\n%s", err, s.logs.tail(4096))
+	case <-time.After(2 * time.Minute):
+		_ = cmd.Process.Kill()
+		<-done
+		return "", fmt.Errorf("server did not listen within 2 minutes\n%s", s.logs.tail(4096))
+	}
+}
+
+// Addr is the server's host:port; it stays the same across restarts.
+func (s *server) Addr() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.addr
+}
+
+// ready returns a channel that is closed while the server listens.
+func (s *server) ready() <-chan struct{} {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.up
+}
+
+// killRestart sends SIGKILL, as a crash or `kill -9` would, waits for the
+// process to die, and starts a new one on the same data dir and port.
+func (s *server) killRestart() error {
+	s.mu.Lock()
+	cmd, done := s.cmd, s.done
+	s.up = make(chan struct{})
+	s.Kills++
+	s.mu.Unlock()
+	_ = cmd.Process.Signal(syscall.SIGKILL)
+	<-done
+	fmt.Fprintf(s.logs, "---- killed with SIGKILL (kill %d); restarting ----\n", s.Kills)
+	if err := s.start(); err != nil {
+		// Release the clients waiting for the server: their operations
+		// fail from now on, and the test with them.
+		s.mu.Lock()
+		close(s.up)
+		s.mu.Unlock()
+		return err
+	}
+	return nil
+}
+
+// stop ends the server with SIGTERM, as an operator would.
+func (s *server) stop() {
+	s.mu.Lock()
+	cmd, done := s.cmd, s.done
+	s.cmd = nil
+	s.mu.Unlock()
+	if cmd == nil {
+		return
+	}
+	_ = cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-done:
+	case <-time.After(30 * time.Second):
+		_ = cmd.Process.Kill()
+		<-done
+	}
+	if s.t.Failed() {
+		s.t.Logf("server log (tail):\n%s", s.logs.tail(8<<10))
+	}
+}
+
+// tailBuffer keeps the last max bytes written to it.
+type tailBuffer struct {
+	mu  sync.Mutex
+	max int
+	b   []byte
+}
+
+func (w *tailBuffer) Write(p []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.b = append(w.b, p...)
+	if len(w.b) > w.max {
+		w.b = append(w.b[:0], w.b[len(w.b)-w.max/2:]...)
+	}
+	return len(p), nil
+}
+
+func (w *tailBuffer) tail(n int) string {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if len(w.b) > n {
+		return string(w.b[len(w.b)-n:])
+	}
+	return string(w.b)
+}
