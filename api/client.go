@@ -396,3 +396,49 @@ func ignoreCanceled(err error) error {
 	}
 	return err
 }
+
+// ApplyMonitor stores a monitor spec (a new version only if it changed).
+func (c *Client) ApplyMonitor(ctx context.Context, fileName string, yamlText []byte) (MonitorApply, error) {
+	var out MonitorApply
+	q := url.Values{"filename": {fileName}}
+	return out, c.do(ctx, "POST", "/v1/monitors", q, bytes.NewReader(yamlText), "application/yaml", &out)
+}
+
+// Monitors lists every monitor's status.
+func (c *Client) Monitors(ctx context.Context) ([]MonitorStatus, error) {
+	var out []MonitorStatus
+	return out, c.do(ctx, "GET", "/v1/monitors", nil, nil, "", &out)
+}
+
+// Monitor returns one monitor's status.
+func (c *Client) Monitor(ctx context.Context, name string) (MonitorStatus, error) {
+	var out MonitorStatus
+	return out, c.do(ctx, "GET", "/v1/monitors/"+url.PathEscape(name), nil, nil, "", &out)
+}
+
+// MonitorWindows lists a monitor's evaluated windows with index > after
+// (-1: all).
+func (c *Client) MonitorWindows(ctx context.Context, name string, after int64) ([]MonitorWindow, error) {
+	var out []MonitorWindow
+	q := url.Values{"after": {strconv.FormatInt(after, 10)}}
+	return out, c.do(ctx, "GET", "/v1/monitors/"+url.PathEscape(name)+"/windows", q, nil, "", &out)
+}
+
+// PostFeedback sends the true label of a served request.
+func (c *Client) PostFeedback(ctx context.Context, f Feedback) (FeedbackResult, error) {
+	body, err := c.jsonBody(f)
+	if err != nil {
+		return FeedbackResult{}, err
+	}
+	var out FeedbackResult
+	return out, c.do(ctx, "POST", "/v1/feedback", nil, body, "application/json", &out)
+}
+
+// AccumulateFeedback turns model's pending labels into a new version of its
+// feedback dataset now (nil: nothing was pending).
+func (c *Client) AccumulateFeedback(ctx context.Context, model string) (*DatasetVersion, error) {
+	var out struct {
+		Accumulated *DatasetVersion `json:"accumulated"`
+	}
+	return out.Accumulated, c.do(ctx, "POST", "/v1/feedback/"+url.PathEscape(model)+"/accumulate", nil, nil, "", &out)
+}

@@ -197,3 +197,79 @@ type FsckIssue struct {
 	Problem string `json:"problem"`
 	Ref     string `json:"ref,omitempty"` // what refers to it
 }
+
+// Feedback is the true label (classify) or completion (sft) of one served
+// request, named by the X-Tailor-Request-Id it was answered with (input
+// i > 0 of a multi-input request: "<id>#<i>").
+type Feedback struct {
+	RequestID  string `json:"request_id"`
+	Label      string `json:"label,omitempty"`
+	Completion string `json:"completion,omitempty"`
+	Actor      string `json:"actor,omitempty"`
+}
+
+// FeedbackResult is what POST /v1/feedback answers. Created is false when
+// the same feedback was recorded before. Accumulated names the feedback
+// dataset version this label made, when it completed the policy's batch.
+type FeedbackResult struct {
+	RequestID   string          `json:"request_id"`
+	Model       string          `json:"model"`
+	Label       string          `json:"label,omitempty"`
+	Completion  string          `json:"completion,omitempty"`
+	Created     bool            `json:"created"`
+	Accumulated *DatasetVersion `json:"accumulated,omitempty"`
+}
+
+// MonitorApply is the result of applying a monitor spec.
+type MonitorApply struct {
+	Version SpecVersion `json:"version"`
+	Created bool        `json:"created"`
+}
+
+// SpecVersion is one version of a monitor or trigger spec.
+type SpecVersion struct {
+	Kind       string    `json:"kind"`
+	ID         string    `json:"id"`
+	Name       string    `json:"name"`
+	Version    int       `json:"version"`
+	Normalized string    `json:"normalized"`
+	CreatedAt  time.Time `json:"created_at"`
+}
+
+// MonitorStatus is where one monitor stands.
+type MonitorStatus struct {
+	Spec       SpecVersion    `json:"spec"`
+	Model      string         `json:"model"`
+	Alias      string         `json:"alias"`
+	VersionID  string         `json:"version_id,omitempty"` // the version it watches
+	Profile    string         `json:"profile,omitempty"`    // reference profile blob; "" while it is built
+	ProfileRun string         `json:"profile_run,omitempty"`
+	Cursor     int64          `json:"cursor"`
+	Windows    int            `json:"windows"`
+	Drifted    int            `json:"drifted"`
+	OpenCount  int            `json:"open_count"` // requests in the open window
+	Feedback   FeedbackStats  `json:"feedback"`
+	Last       *MonitorWindow `json:"last,omitempty"`
+}
+
+// FeedbackStats counts a model's feedback.
+type FeedbackStats struct {
+	Total   int64 `json:"total"`
+	Pending int64 `json:"pending"`
+	NoText  int64 `json:"no_text"`
+}
+
+// MonitorWindow is one evaluated window: the detectors' result, and the
+// realised accuracy over the feedback received so far for its requests.
+type MonitorWindow struct {
+	Index            int64           `json:"index"`
+	VersionID        string          `json:"version_id"`
+	FirstSeq         int64           `json:"first_seq"`
+	LastSeq          int64           `json:"last_seq"`
+	Count            int             `json:"count"`
+	Drifted          bool            `json:"drifted"`
+	Time             time.Time       `json:"time"`
+	Result           json.RawMessage `json:"result"`
+	Labelled         int             `json:"labelled"`
+	RealisedAccuracy *float64        `json:"realised_accuracy,omitempty"`
+}

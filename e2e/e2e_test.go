@@ -169,6 +169,7 @@ func TestEndToEnd(t *testing.T) {
 	}
 
 	registryAndServing(t, srv, rfile, final.Result)
+	srv = adaptation(t, srv, work, dataDir)
 
 	if out := srv.tailor("fsck"); !strings.Contains(out, "checked") {
 		t.Fatalf("fsck: %s", out)

@@ -19,6 +19,7 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/tailor-ml/tailor/api"
@@ -76,8 +77,13 @@ type App struct {
 	serve    *serve.Server
 	reqlog   *reqlog.Writer
 	logger   *slog.Logger
-	// datasets serializes imports of one dataset name in this process.
+	// datasets serializes imports of one dataset name in this process,
+	// feedback the accumulation of one model's labels.
 	datasets nameLocks
+	feedback nameLocks
+	recorder *recorder
+	monitors *monitors
+	started  atomic.Bool
 }
 
 // Open opens (creating if needed) the data directory and wires the parts.
@@ -129,6 +135,8 @@ func Open(opts Options) (*App, error) {
 		return nil, fmt.Errorf("open artifact store: %w", err)
 	}
 	a := &App{opts: opts, store: st, blobs: blobs, bus: bus.New(opts.Logger), logger: opts.Logger}
+	a.recorder = newRecorder(st, opts.Logger)
+	a.monitors = newMonitors(a)
 	a.registry = registry.New(registry.Options{Store: st, Publisher: a.bus, RequireApproval: opts.RequireApproval, Now: opts.Now, Logger: opts.Logger})
 	if err := a.openServing(); err != nil {
 		st.Close()
@@ -151,10 +159,13 @@ func Open(opts Options) (*App, error) {
 // events for serving, then begins executing queued runs (and resumes
 // interrupted ones).
 func (a *App) Start(ctx context.Context) error {
+	a.started.Store(true)
 	if err := a.reconcile(ctx); err != nil {
 		return err
 	}
 	go a.followModels(ctx)
+	go a.recorder.run(ctx)
+	go a.monitors.run(ctx)
 	return a.sched.Start(ctx)
 }
 
@@ -178,7 +189,8 @@ func (a *App) openServing() error {
 	if err != nil {
 		return fmt.Errorf("request log: %w", err)
 	}
-	a.serve, err = serve.New(serve.Options{Engine: eng, Resolver: &resolver{store: a.store, registry: a.registry}, Log: a.reqlog, Logger: a.logger})
+	a.serve, err = serve.New(serve.Options{Engine: eng, Resolver: &resolver{store: a.store, registry: a.registry}, Log: a.reqlog, Logger: a.logger,
+		Observer: a.recorder})
 	return err
 }
 
@@ -190,6 +202,9 @@ func (a *App) Inference() http.Handler { return a.serve.Handler() }
 // closes the store.
 func (a *App) Close() error {
 	a.sched.Wait()
+	if a.started.Load() {
+		<-a.recorder.done // its last batch is stored
+	}
 	a.serve.Close()
 	if err := a.reqlog.Close(); err != nil {
 		a.logger.Warn("close request log", "err", err)

@@ -9,6 +9,7 @@ import (
 	"github.com/tailor-ml/tailor/internal/data"
 	"github.com/tailor-ml/tailor/internal/errs"
 	"github.com/tailor-ml/tailor/internal/recipe"
+	"github.com/tailor-ml/tailor/internal/registry"
 	"github.com/tailor-ml/tailor/internal/run"
 	"github.com/tailor-ml/tailor/internal/store"
 )
@@ -27,25 +28,11 @@ func (a *App) StartEval(ctx context.Context, req api.EvalStart) (api.Run, error)
 	if err != nil {
 		return api.Run{}, fmt.Errorf("eval %s: %w", req.Model, err)
 	}
-	if mv.RunID == "" || mv.Adapter == "" {
-		return api.Run{}, errs.Invalid("eval %s: model version v%d was not trained by a run here, so its recipe (preprocessing, gates) is unknown", req.Model, mv.Version)
-	}
-	trained, err := a.store.Run(ctx, mv.RunID)
+	src, err := a.trainedBy(ctx, mv)
 	if err != nil {
-		return api.Run{}, fmt.Errorf("eval %s: its training run: %w", req.Model, err)
+		return api.Run{}, fmt.Errorf("eval %s: %w", req.Model, err)
 	}
-	var tin run.Inputs
-	if err := json.Unmarshal(trained.Inputs, &tin); err != nil {
-		return api.Run{}, fmt.Errorf("eval %s: run %s inputs: %w", req.Model, trained.ID, err)
-	}
-	rv, err := a.store.RecipeVersionByID(ctx, trained.RecipeID)
-	if err != nil {
-		return api.Run{}, fmt.Errorf("eval %s: recipe: %w", req.Model, err)
-	}
-	r, err := recipe.Parse(rv.Name+"@v"+fmt.Sprint(rv.Version), rv.Normalized)
-	if err != nil {
-		return api.Run{}, fmt.Errorf("stored recipe %s no longer parses: %w", rv.ID, err)
-	}
+	rv, r, bv := src.recipeVersion, src.recipe, src.base
 	dsName, dsRef := splitSelector(req.Dataset)
 	if dsName == "" {
 		return api.Run{}, errs.Invalid("eval %s: name a dataset with --dataset NAME[@VERSION]", req.Model)
@@ -66,17 +53,12 @@ func (a *App) StartEval(ctx context.Context, req api.EvalStart) (api.Run, error)
 	default:
 		return api.Run{}, errs.Invalid("eval %s: split %q: want train, validation or test", req.Model, split)
 	}
-	bv, err := baseByID(ctx, a.store, mv.BaseID)
-	if err != nil {
-		return api.Run{}, fmt.Errorf("eval %s: base: %w", req.Model, err)
-	}
 	if err := a.checkResidency(map[string]string{"dataset " + dv.Name: dv.Region, "base " + bv.Name: bv.Region}); err != nil {
 		return api.Run{}, err
 	}
-	in := run.Inputs{Kind: run.KindEval, Recipe: tin.Recipe, Engine: a.opts.EngineVersion, Split: split,
+	in := run.Inputs{Kind: run.KindEval, Recipe: src.inputs.Recipe, Engine: a.opts.EngineVersion, Split: split,
 		Dataset: run.InputRef{Name: dv.Name, ID: dv.ID, Manifest: dv.Manifest, Selector: req.Dataset},
-		Base:    run.InputRef{Name: bv.Name, ID: bv.ID, Version: bv.Version, Manifest: bv.Manifest},
-		Model:   run.InputRef{Name: fmt.Sprintf("%s@v%d", mv.Name, mv.Version), ID: mv.ID, Version: mv.Version, Manifest: mv.Adapter, Selector: req.Model}}
+		Base:    src.baseRef(), Model: src.modelRef(req.Model)}
 	if r.Task == recipe.TaskClassify {
 		if in.Champion, in.ChampionBase, err = a.champion(ctx, mv.Name); err != nil {
 			return api.Run{}, err
@@ -125,4 +107,49 @@ func (a *App) attachEvalRun(ctx context.Context, r store.Run, in run.Inputs) err
 		return fmt.Errorf("eval run %s succeeded without a report", r.ID)
 	}
 	return a.attachReport(ctx, in.Model.ID, out)
+}
+
+// source is how a registered model version was made: its training run's
+// inputs, recipe and base.
+type source struct {
+	version       registry.Version
+	inputs        run.Inputs
+	recipeVersion store.RecipeVersion
+	recipe        *recipe.Recipe
+	base          store.BaseVersion
+}
+
+// trainedBy finds how mv was made; a version no run here trained has no
+// known recipe (preprocessing, gates) and is refused.
+func (a *App) trainedBy(ctx context.Context, mv registry.Version) (*source, error) {
+	if mv.RunID == "" || mv.Adapter == "" {
+		return nil, errs.Invalid("model version %s v%d was not trained by a run here, so its recipe (preprocessing, gates) is unknown", mv.Name, mv.Version)
+	}
+	trained, err := a.store.Run(ctx, mv.RunID)
+	if err != nil {
+		return nil, fmt.Errorf("its training run: %w", err)
+	}
+	s := &source{version: mv}
+	if err := json.Unmarshal(trained.Inputs, &s.inputs); err != nil {
+		return nil, fmt.Errorf("run %s inputs: %w", trained.ID, err)
+	}
+	if s.recipeVersion, err = a.store.RecipeVersionByID(ctx, trained.RecipeID); err != nil {
+		return nil, fmt.Errorf("recipe: %w", err)
+	}
+	if s.recipe, err = recipe.Parse(s.recipeVersion.Name+"@v"+fmt.Sprint(s.recipeVersion.Version), s.recipeVersion.Normalized); err != nil {
+		return nil, fmt.Errorf("stored recipe %s no longer parses: %w", s.recipeVersion.ID, err)
+	}
+	if s.base, err = baseByID(ctx, a.store, mv.BaseID); err != nil {
+		return nil, fmt.Errorf("base: %w", err)
+	}
+	return s, nil
+}
+
+func (s *source) baseRef() run.InputRef {
+	return run.InputRef{Name: s.base.Name, ID: s.base.ID, Version: s.base.Version, Manifest: s.base.Manifest}
+}
+
+func (s *source) modelRef(selector string) run.InputRef {
+	v := s.version
+	return run.InputRef{Name: fmt.Sprintf("%s@v%d", v.Name, v.Version), ID: v.ID, Version: v.Version, Manifest: v.Adapter, Selector: selector}
 }

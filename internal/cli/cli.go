@@ -97,6 +97,8 @@ func commands() []*command {
 		fsckCommand(),
 		modelCommand(),
 		evalCommand(),
+		monitorCommand(),
+		feedbackCommand(),
 		corpusCommand(),
 		demoCommand(),
 		versionCommand(),

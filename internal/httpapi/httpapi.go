@@ -57,6 +57,13 @@ type Service interface {
 	Decide(ctx context.Context, id string, d api.Decision) (api.Approval, error)
 	EvalReport(ctx context.Context, digest string) (api.EvalReportBody, error)
 	ExportModel(ctx context.Context, name, ref, format string, w io.Writer) error
+
+	ApplyMonitor(ctx context.Context, fileName string, src []byte) (api.MonitorApply, error)
+	Monitors(ctx context.Context) ([]api.MonitorStatus, error)
+	Monitor(ctx context.Context, name string) (api.MonitorStatus, error)
+	MonitorWindows(ctx context.Context, name string, after int64) ([]api.MonitorWindow, error)
+	PostFeedback(ctx context.Context, f api.Feedback) (api.FeedbackResult, error)
+	AccumulateFeedback(ctx context.Context, model string) (*api.DatasetVersion, error)
 }
 
 // Options configure the handler.
@@ -94,6 +101,7 @@ func New(opts Options) http.Handler {
 	s.runRoutes(mux)
 	s.eventRoutes(mux)
 	s.modelRoutes(mux)
+	s.adaptationRoutes(mux)
 	mux.Handle("GET /v1/lineage/{id}", s.handle(func(r *http.Request) (any, error) {
 		return s.svc.Lineage(r.Context(), r.PathValue("id"))
 	}))

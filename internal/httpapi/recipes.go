@@ -8,18 +8,28 @@ import (
 	"github.com/tailor-ml/tailor/internal/errs"
 )
 
-// maxRecipeBytes bounds a recipe upload; recipes are small YAML files.
-const maxRecipeBytes = 1 << 20
+// maxSpecBytes bounds a recipe, monitor or trigger upload: small YAML files.
+const maxSpecBytes = 1 << 20
+
+// readSpec reads an uploaded YAML document (a recipe, monitor or trigger)
+// and the file name it came from (?filename=).
+func readSpec(r *http.Request, what string) (string, []byte, error) {
+	src, err := io.ReadAll(io.LimitReader(r.Body, maxSpecBytes+1))
+	if err != nil {
+		return "", nil, fmt.Errorf("read %s: %w", what, err)
+	}
+	name := r.URL.Query().Get("filename")
+	if len(src) > maxSpecBytes {
+		return "", nil, errs.Invalid("%s: %s is larger than %d bytes", name, what, maxSpecBytes)
+	}
+	return name, src, nil
+}
 
 func (s *server) recipeRoutes(mux *http.ServeMux) {
 	mux.Handle("POST /v1/recipes", s.handle(func(r *http.Request) (any, error) {
-		src, err := io.ReadAll(io.LimitReader(r.Body, maxRecipeBytes+1))
+		name, src, err := readSpec(r, "recipe")
 		if err != nil {
-			return nil, fmt.Errorf("read recipe: %w", err)
-		}
-		name := r.URL.Query().Get("filename")
-		if len(src) > maxRecipeBytes {
-			return nil, errs.Invalid("%s: recipe is larger than %d bytes", name, maxRecipeBytes)
+			return nil, err
 		}
 		return s.svc.ApplyRecipe(r.Context(), name, src)
 	}))

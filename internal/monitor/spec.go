@@ -141,6 +141,9 @@ func (s *Spec) check() error {
 		if w.Every != "" {
 			return bad("window.every", "is for time windows; count windows take size")
 		}
+		if minCount := s.Options().withDefaults().MinCount; w.Size < minCount {
+			return bad("window.size", "%d is below detectors.min_count %d: such windows would never be flagged; raise the size or lower min_count", w.Size, minCount)
+		}
 	case TimeWindows:
 		d, err := time.ParseDuration(w.Every)
 		if err != nil || d < time.Second {

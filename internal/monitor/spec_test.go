@@ -35,6 +35,7 @@ func TestParseSpec(t *testing.T) {
 		want []string
 	}{
 		{"small-window.bad.yaml", []string{"small-window.bad.yaml:6", "window.size", "10 to 1000000"}},
+		{"below-min-count.bad.yaml", []string{":6", "window.size", "min_count 30"}},
 		{"window-kind.bad.yaml", []string{":5", "window.kind", `"hourly"`}},
 		{"unknown-field.bad.yaml", []string{"line 7", "detector"}},
 		{"bad-every.bad.yaml", []string{":6", "window.every", `"soon"`}},

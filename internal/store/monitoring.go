@@ -19,6 +19,9 @@ type Prediction struct {
 	Probs     map[string]float64 `json:"probs,omitempty"`
 	Text      string             `json:"text,omitempty"`
 	Truncated bool               `json:"truncated,omitempty"`
+	// Features are what the drift monitor extracted from the input when it
+	// was answered (nil when no monitor watched that version then).
+	Features json.RawMessage `json:"features,omitempty"`
 }
 
 // PredictionFilter selects predictions: of Model ("" any), with Seq >

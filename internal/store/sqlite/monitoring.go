@@ -12,17 +12,18 @@ import (
 	"github.com/tailor-ml/tailor/internal/store"
 )
 
-const predictionCols = `seq, request_id, time, model, version_id, variant, label, probs, text, truncated`
+const predictionCols = `seq, request_id, time, model, version_id, variant, label, probs, text, truncated, features`
 
 func scanPrediction(sc scanner) (store.Prediction, error) {
 	var p store.Prediction
 	var at string
 	var probs sql.NullString
 	var trunc int
-	if err := sc.Scan(&p.Seq, &p.RequestID, &at, &p.Model, &p.VersionID, &p.Variant, &p.Label, &probs, &p.Text, &trunc); err != nil {
+	var features sql.NullString
+	if err := sc.Scan(&p.Seq, &p.RequestID, &at, &p.Model, &p.VersionID, &p.Variant, &p.Label, &probs, &p.Text, &trunc, &features); err != nil {
 		return p, err
 	}
-	p.Truncated = trunc != 0
+	p.Truncated, p.Features = trunc != 0, rawJSON(features)
 	if probs.Valid {
 		if err := json.Unmarshal([]byte(probs.String), &p.Probs); err != nil {
 			return p, fmt.Errorf("prediction %s probs: %w", p.RequestID, err)
@@ -40,9 +41,9 @@ func (s *Store) PutPredictions(ctx context.Context, ps []store.Prediction) error
 		return nil
 	}
 	type row struct {
-		p     store.Prediction
-		at    string
-		probs any
+		p               store.Prediction
+		at              string
+		probs, features any
 	}
 	rows := make([]row, len(ps))
 	for i, p := range ps {
@@ -58,18 +59,22 @@ func (s *Store) PutPredictions(ctx context.Context, ps []store.Prediction) error
 		if err != nil {
 			return fmt.Errorf("%s: probs: %w", what, err)
 		}
-		rows[i] = row{p, at, probs}
+		features, err := nullJSON(what+": features", p.Features)
+		if err != nil {
+			return err
+		}
+		rows[i] = row{p, at, probs, features}
 	}
 	err := s.write(ctx, func(tx *sql.Tx) error {
-		st, err := tx.PrepareContext(ctx, `INSERT INTO predictions (request_id, time, model, version_id, variant, label, probs, text, truncated)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (request_id, variant) DO NOTHING`)
+		st, err := tx.PrepareContext(ctx, `INSERT INTO predictions (request_id, time, model, version_id, variant, label, probs, text, truncated, features)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (request_id, variant) DO NOTHING`)
 		if err != nil {
 			return err
 		}
 		defer st.Close()
 		for _, r := range rows {
 			p := r.p
-			if _, err := st.ExecContext(ctx, p.RequestID, r.at, p.Model, p.VersionID, p.Variant, p.Label, r.probs, p.Text, boolInt(p.Truncated)); err != nil {
+			if _, err := st.ExecContext(ctx, p.RequestID, r.at, p.Model, p.VersionID, p.Variant, p.Label, r.probs, p.Text, boolInt(p.Truncated), r.features); err != nil {
 				return err
 			}
 		}
@@ -181,7 +186,7 @@ func (s *Store) PutFeedback(ctx context.Context, f store.Feedback, events []stor
 // PendingFeedback lists unaccumulated feedback with a kept input.
 func (s *Store) PendingFeedback(ctx context.Context, model string, limit int) ([]store.Labelled, error) {
 	rows, err := s.r.QueryContext(ctx, `SELECT f.request_id, f.model, f.label, f.completion, f.actor, f.time, f.dataset,
-		p.seq, p.request_id, p.time, p.model, p.version_id, p.variant, p.label, p.probs, p.text, p.truncated
+		p.seq, p.request_id, p.time, p.model, p.version_id, p.variant, p.label, p.probs, p.text, p.truncated, p.features
 		FROM feedback f JOIN predictions p ON p.request_id = f.request_id AND p.variant != 'shadow'
 		WHERE f.model = ? AND f.dataset = '' AND p.text != '' ORDER BY f.time, f.request_id LIMIT ?`, model, limitArg(limit))
 	if err != nil {
@@ -190,14 +195,14 @@ func (s *Store) PendingFeedback(ctx context.Context, model string, limit int) ([
 	return collect(rows, func(sc scanner) (store.Labelled, error) {
 		var l store.Labelled
 		var fat, pat string
-		var probs sql.NullString
+		var probs, features sql.NullString
 		var trunc int
 		f, p := &l.Feedback, &l.Prediction
 		if err := sc.Scan(&f.RequestID, &f.Model, &f.Label, &f.Completion, &f.Actor, &fat, &f.Dataset,
-			&p.Seq, &p.RequestID, &pat, &p.Model, &p.VersionID, &p.Variant, &p.Label, &probs, &p.Text, &trunc); err != nil {
+			&p.Seq, &p.RequestID, &pat, &p.Model, &p.VersionID, &p.Variant, &p.Label, &probs, &p.Text, &trunc, &features); err != nil {
 			return l, err
 		}
-		p.Truncated = trunc != 0
+		p.Truncated, p.Features = trunc != 0, rawJSON(features)
 		if probs.Valid {
 			if err := json.Unmarshal([]byte(probs.String), &p.Probs); err != nil {
 				return l, err

@@ -12,7 +12,7 @@ import (
 
 func prediction(req, model, variant string, i int, text string) store.Prediction {
 	return store.Prediction{RequestID: req, Time: at(i), Model: model, VersionID: hexID(model), Variant: variant,
-		Label: "spam", Probs: map[string]float64{"ham": 0.25, "spam": 0.75}, Text: text}
+		Label: "spam", Probs: map[string]float64{"ham": 0.25, "spam": 0.75}, Text: text, Features: json.RawMessage(`{"bytes":9}`)}
 }
 
 // testPredictions: ordered by seq, filtered by model, shadows apart,
@@ -30,7 +30,7 @@ func testPredictions(t *testing.T, s store.Store) {
 	if len(all) != 3 || all[0].RequestID != "r1" || all[1].RequestID != "r2" || all[2].RequestID != "r3" {
 		t.Fatalf("predictions: %+v", all)
 	}
-	if all[0].Text != "win money" || all[0].Probs["spam"] != 0.75 || !all[0].Time.Equal(at(0)) {
+	if all[0].Text != "win money" || all[0].Probs["spam"] != 0.75 || !all[0].Time.Equal(at(0)) || string(all[0].Features) != `{"bytes":9}` {
 		t.Errorf("round trip: %+v", all[0])
 	}
 	spam, err := s.Predictions(ctx, store.PredictionFilter{Model: "spam", After: all[0].Seq})

@@ -15,6 +15,7 @@ CREATE TABLE predictions (
     probs      TEXT,
     text       TEXT    NOT NULL,
     truncated  INTEGER NOT NULL,
+    features   TEXT,
     UNIQUE (request_id, variant)
 );
 CREATE INDEX predictions_model ON predictions (model, seq);
