@@ -168,7 +168,8 @@ func Evaluate(p *Profile, w *Window, o Options) (*Result, error) {
 	acc, f1 := CBPE(p.Calibration, w.Preds, w.Probs)
 	r.Performance = Performance{ExpectedAccuracy: nanZero(acc), ExpectedMacroF1: nanZero(f1), ReferenceAccuracy: p.Accuracy,
 		Realised: Realise(w.Preds, w.Truth, len(p.Labels))}
-	addScore(DetectorResult{Name: DetectCBPEAccuracy, Statistic: p.Accuracy - acc, Threshold: o.AccuracyDrop})
+	level, spread := p.expected()
+	addScore(DetectorResult{Name: DetectCBPEAccuracy, Statistic: level - acc, Threshold: cbpeThreshold(spread, w.Count, o)})
 
 	var adj []Adjusted
 	if o.Correction == BH {
@@ -185,6 +186,32 @@ func Evaluate(p *Profile, w *Window, o Options) (*Result, error) {
 	}
 	return r, nil
 }
+
+// cbpeThreshold is the drop in expected accuracy that alarms:
+// AccuracyDrop plus the one-sided sampling margin at Level of a mean of n
+// per-request calibrated probabilities whose spread is spread,
+// z·spread/√n. A small window of in-distribution traffic so does not
+// alarm on sampling noise alone.
+func cbpeThreshold(spread float64, n int, o Options) float64 {
+	if n <= 0 {
+		return math.NaN()
+	}
+	return o.AccuracyDrop - normQuantile(o.Level)*spread/math.Sqrt(float64(n))
+}
+
+// expected is the in-distribution level and spread of CBPE's per-request
+// estimate: measured on validation, or for a profile built before those
+// were kept, the validation accuracy A and the Bernoulli bound √(A(1 − A)).
+func (p *Profile) expected() (level, spread float64) {
+	if p.ExpectedAccuracy > 0 {
+		return p.ExpectedAccuracy, p.ExpectedSpread
+	}
+	a := min(max(p.Accuracy, 0), 1)
+	return a, math.Sqrt(a * (1 - a))
+}
+
+// normQuantile is the standard normal quantile Φ⁻¹(p), 0 < p < 1.
+func normQuantile(p float64) float64 { return -math.Sqrt2 * math.Erfcinv(2*p) }
 
 // labelChi2 compares predicted-label counts with the reference proportions
 // (reference counts + 0.5 each, so a label the champion never predicted on

@@ -48,7 +48,14 @@ type Profile struct {
 	Confidences []float64     `json:"confidences"` // champion's max probability per validation text, sorted
 	Accuracy    float64       `json:"accuracy"`    // champion's validation accuracy (labelled texts)
 	Calibration []Calibration `json:"calibration"` // one per label
-	Embeddings  [][]float64   `json:"embeddings,omitempty"`
+	// ExpectedAccuracy is CBPE's estimate on validation itself, the mean
+	// of the calibrated probability of each served label, and
+	// ExpectedSpread those probabilities' standard deviation: the
+	// in-distribution level and noise that cbpe_accuracy compares a
+	// window with. Zero in profiles built before they existed.
+	ExpectedAccuracy float64     `json:"expected_accuracy,omitempty"`
+	ExpectedSpread   float64     `json:"expected_spread,omitempty"`
+	Embeddings       [][]float64 `json:"embeddings,omitempty"`
 }
 
 // Calibration maps a class probability to a calibrated one by histogram
@@ -138,12 +145,14 @@ func BuildProfile(labels []string, train []string, val []Sample, o ProfileOption
 	ex := p.Extractor()
 	var rx, rn []float64
 	correct, labelled := 0, 0
+	preds := make([]int, 0, len(val))
 	for _, s := range val {
 		f := ex.Extract(Request{Text: s.Text, Probs: s.Probs, Label: s.Label})
 		p.Tokens += int64(f.Tokens)
 		p.RareTokens += int64(f.RareTokens)
 		rx, rn = append(rx, float64(f.RareTokens)), append(rn, float64(f.Tokens))
 		p.Predictions[f.Pred]++
+		preds = append(preds, f.Pred)
 		p.Confidences = append(p.Confidences, f.Confidence)
 		if f.Truth >= 0 {
 			labelled++
@@ -161,6 +170,13 @@ func BuildProfile(labels []string, train []string, val []Sample, o ProfileOption
 		p.Accuracy = float64(correct) / float64(labelled)
 	}
 	p.Calibration = fitCalibration(val, li, len(labels), o.CalibrationBins)
+	var qs []float64
+	for i, s := range val {
+		if q, _ := CBPE(p.Calibration, preds[i:i+1], [][]float64{s.Probs}); !math.IsNaN(q) {
+			qs = append(qs, q)
+		}
+	}
+	p.ExpectedAccuracy, p.ExpectedSpread = meanStd(qs)
 	return p, nil
 }
 
@@ -370,4 +386,20 @@ func (p *Profile) Validate() error {
 		}
 	}
 	return nil
+}
+
+// meanStd is the mean and the population standard deviation of xs, summed
+// in order.
+func meanStd(xs []float64) (mean, std float64) {
+	if len(xs) == 0 {
+		return 0, 0
+	}
+	for _, x := range xs {
+		mean += x
+	}
+	mean /= float64(len(xs))
+	for _, x := range xs {
+		std += (x - mean) * (x - mean)
+	}
+	return mean, math.Sqrt(std / float64(len(xs)))
 }
