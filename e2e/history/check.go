@@ -26,6 +26,11 @@ import (
 //     from/to it answered; refused moves are absent, indeterminate ones at
 //     most once, nothing else is there; the history chains
 //     (move[i].From == move[i-1].To);
+//   - feedback: every acknowledged label is in the latest version of the
+//     model's feedback dataset exactly once, with the label sent; a refused
+//     one never, an indeterminate one at most once; nothing is there that
+//     no op labelled; the feedback dataset's versions form one linear,
+//     append-only chain that holds every version an accumulation answered;
 //   - fsck found nothing bad or missing.
 func Check(h []Op, f Final) Result {
 	r := Result{ByKind: map[string]int{}, Checked: map[string]int{}}
@@ -48,6 +53,7 @@ func Check(h []Op, f Final) Result {
 	c.recipes(h, f)
 	c.runs(h, f)
 	c.aliases(h, f)
+	c.feedback(h, f)
 	for _, is := range f.Fsck.Bad {
 		c.flag("fsck: bad blob %s: %s", is.Digest, is.Problem)
 	}
@@ -414,4 +420,72 @@ func sortedKeys[V any](m map[string]V) []string {
 	}
 	sort.Strings(out)
 	return out
+}
+
+// feedback checks the feedback dataset against the labels posted.
+func (c *checker) feedback(h []Op, f Final) {
+	st := f.Feedback
+	name := f.FeedbackModel + "-feedback"
+	byID := map[string]api.DatasetVersion{}
+	for i, v := range st.Versions {
+		byID[v.ID] = v
+		switch {
+		case i == 0 && v.Parent != "":
+			c.flag("dataset %s: first version %s has parent %s", name, short(v.ID), short(v.Parent))
+		case i > 0 && v.Parent != st.Versions[i-1].ID:
+			c.flag("dataset %s: version %d (%s) has parent %q, but the version before it is %s: the chain is not linear",
+				name, i, short(v.ID), short(v.Parent), short(st.Versions[i-1].ID))
+		case i > 0 && v.Records <= st.Versions[i-1].Records:
+			c.flag("dataset %s: version %d (%s) holds %d records, its parent %d: an accumulation added nothing or removed some",
+				name, i, short(v.ID), v.Records, st.Versions[i-1].Records)
+		}
+		if n, ok := st.ReadBack[v.ID]; ok && n >= 0 && int64(n) != v.Records {
+			c.flag("dataset %s: version %s claims %d records and streams %d", name, short(v.ID), v.Records, n)
+		}
+	}
+	for _, e := range st.ReadErrors {
+		c.flag("dataset %s: %s", name, e)
+	}
+	if len(st.Versions) > 0 && st.Latest != st.Versions[len(st.Versions)-1].ID {
+		c.flag("dataset %s: latest is %s but the newest listed version is %s", name, short(st.Latest), short(st.Versions[len(st.Versions)-1].ID))
+	}
+	c.r.Checked["feedback_versions"] += len(st.Versions)
+	seen := map[string]int{}
+	for _, id := range st.LatestRecords {
+		seen[id]++
+	}
+	sent := map[string]Op{}
+	for _, op := range h {
+		switch {
+		case op.Kind == Accumulate && op.Outcome == OK && op.Accumulated != nil:
+			if _, ok := byID[op.Accumulated.ID]; !ok {
+				c.flag("%s: answered version %s, which is not listed", op, short(op.Accumulated.ID))
+			}
+		case op.Kind == Feedback:
+			sent[op.Request] = op
+			n := seen[op.Request]
+			switch op.Outcome {
+			case OK:
+				c.r.Checked["feedback_acknowledged"]++
+				if n != 1 {
+					c.flag("%s: acknowledged label is %d times in latest %s (want once)", op, n, short(st.Latest))
+				} else if got := f.FeedbackLabels[op.Request]; got != op.Label {
+					c.flag("%s: latest holds label %q", op, got)
+				}
+			case Fail:
+				if n != 0 {
+					c.flag("%s: refused label is in latest %d times", op, n)
+				}
+			default:
+				if n > 1 {
+					c.flag("%s: indeterminate label is in latest %d times", op, n)
+				}
+			}
+		}
+	}
+	for _, id := range sortedKeys(seen) {
+		if _, ok := sent[id]; !ok {
+			c.flag("dataset %s: latest holds record %s, which no op labelled", name, id)
+		}
+	}
 }

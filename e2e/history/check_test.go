@@ -10,7 +10,8 @@ import (
 // fixture is a small consistent history and its final state: dataset d
 // grows v1 → v2 → v3, one refused and one indeterminate append, a
 // re-import; one recipe applied twice; one run started twice; an alias
-// promoted and rolled back.
+// promoted and rolled back; two labels acknowledged, one refused, one
+// indeterminate, accumulated into two feedback versions.
 func fixture() ([]Op, Final) {
 	ver := func(id, parent string, n int64) api.DatasetVersion {
 		return api.DatasetVersion{ID: id, Name: "d", Parent: parent, Records: n}
@@ -22,6 +23,7 @@ func fixture() ([]Op, Final) {
 		return api.AliasMove{Seq: seq, Name: "m", Alias: "champion", From: from, To: to, Reason: reason}
 	}
 	v1, v2, v3 := ver("v1", "", 1), ver("v2", "v1", 2), ver("v3", "v2", 4)
+	fv1, fv2 := ver("fv1", "", 1), ver("fv2", "fv1", 2)
 	m2, m3 := move(2, "m1", "m2", "p1"), move(3, "m2", "m1", "rb1")
 	run := api.Run{ID: "run1", Key: "k1", RecipeID: "rv1", State: "succeeded"}
 	reused := run
@@ -41,6 +43,11 @@ func fixture() ([]Op, Final) {
 		{Client: 3, Index: 1, Kind: Rollback, Model: "m", Alias: "champion", Tag: "rb1", Outcome: OK, Move: &m3},
 		{Client: 3, Index: 2, Kind: Promote, Model: "m", Alias: "champion", Target: "v1", Tag: "p2", Outcome: Fail, Status: 409},
 		{Client: 3, Index: 3, Kind: Promote, Model: "m", Alias: "champion", Target: "v2", Tag: "p3", Outcome: Unknown},
+		{Client: 4, Kind: Feedback, Model: "m", Request: "q1", Label: "ham", Outcome: OK},
+		{Client: 4, Index: 1, Kind: Accumulate, Model: "m", Outcome: OK, Accumulated: &fv1},
+		{Client: 4, Index: 2, Kind: Feedback, Model: "m", Request: "q2", Label: "spam", Outcome: OK},
+		{Client: 4, Index: 3, Kind: Feedback, Model: "m", Request: "q3", Label: "spam", Outcome: Fail, Status: 404},
+		{Client: 4, Index: 4, Kind: Feedback, Model: "m", Request: "q4", Label: "ham", Outcome: Unknown},
 	}
 	f := Final{
 		Datasets: map[string]DatasetState{"d": {
@@ -49,11 +56,19 @@ func fixture() ([]Op, Final) {
 			LatestRecords: []string{"a1", "b1", "c1", "c2"},
 			ReadBack:      map[string]int{"v1": 1, "v2": 2, "v3": 4},
 		}},
-		Recipes:   map[string][]api.RecipeVersion{"r": {{ID: "rv9", Name: "r"}}},
-		Runs:      []api.Run{run},
-		Aliases:   map[string][]api.AliasMove{"m@champion": {move(1, "", "m1", "setup"), m2, m3}},
-		SetupTags: []string{"setup"},
-		Fsck:      api.FsckReport{Blobs: 10},
+		Recipes:       map[string][]api.RecipeVersion{"r": {{ID: "rv9", Name: "r"}}},
+		Runs:          []api.Run{run},
+		Aliases:       map[string][]api.AliasMove{"m@champion": {move(1, "", "m1", "setup"), m2, m3}},
+		SetupTags:     []string{"setup"},
+		FeedbackModel: "m",
+		Feedback: DatasetState{
+			Versions:      []api.DatasetVersion{fv1, fv2},
+			Latest:        "fv2",
+			LatestRecords: []string{"q1", "q2"},
+			ReadBack:      map[string]int{"fv1": 1, "fv2": 2},
+		},
+		FeedbackLabels: map[string]string{"q1": "ham", "q2": "spam"},
+		Fsck:           api.FsckReport{Blobs: 10},
 	}
 	return h, f
 }
@@ -161,6 +176,34 @@ func TestCheckFlagsBadHistories(t *testing.T) {
 			f.Recipes["r"] = append(f.Recipes["r"], api.RecipeVersion{ID: "rv10", Name: "r"})
 			return h
 		}, "answered 2 versions"},
+		{"lost label", func(h []Op, f *Final) []Op {
+			f.Feedback.LatestRecords = []string{"q2"}
+			return h
+		}, "acknowledged label is 0 times in latest"},
+		{"label twice", func(h []Op, f *Final) []Op {
+			f.Feedback.LatestRecords = append(f.Feedback.LatestRecords, "q1")
+			return h
+		}, "acknowledged label is 2 times in latest"},
+		{"label changed", func(h []Op, f *Final) []Op {
+			f.FeedbackLabels["q2"] = "ham"
+			return h
+		}, `latest holds label "ham"`},
+		{"refused label accumulated", func(h []Op, f *Final) []Op {
+			f.Feedback.LatestRecords = append(f.Feedback.LatestRecords, "q3")
+			return h
+		}, "refused label is in latest"},
+		{"phantom label", func(h []Op, f *Final) []Op {
+			f.Feedback.LatestRecords = append(f.Feedback.LatestRecords, "q9")
+			return h
+		}, "latest holds record q9, which no op labelled"},
+		{"accumulation lost its version", func(h []Op, f *Final) []Op {
+			f.Feedback.Versions = f.Feedback.Versions[1:]
+			return h
+		}, "answered version fv1, which is not listed"},
+		{"accumulation shrank the dataset", func(h []Op, f *Final) []Op {
+			f.Feedback.Versions[1].Records = 1
+			return h
+		}, "an accumulation added nothing or removed some"},
 		{"fsck unclean", func(h []Op, f *Final) []Op {
 			f.Fsck.Missing = []api.FsckIssue{{Digest: "sha256:00", Problem: "missing", Ref: "dataset d@v2"}}
 			return h
@@ -175,7 +218,7 @@ func TestCheckFlagsBadHistories(t *testing.T) {
 				if len(r.Anomalies) != 0 {
 					t.Fatalf("consistent history flagged:\n%s", strings.Join(r.Anomalies, "\n"))
 				}
-				if r.Operations != 14 || r.Acknowledged != 10 || r.Conflicts != 2 || r.Indeterminate != 2 {
+				if r.Operations != 19 || r.Acknowledged != 13 || r.Conflicts != 2 || r.Rejected != 1 || r.Indeterminate != 3 {
 					t.Fatalf("counts: %s", r)
 				}
 				return

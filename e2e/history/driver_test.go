@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"math/rand"
 	"net/http"
 	"sort"
@@ -121,6 +122,22 @@ func (d *driver) client(ctx context.Context, id int) {
 				op.Records = append(op.Records, fmt.Sprintf("%s-r%d", tag, r))
 			}
 		}
+		if q := rng.Float64(); q < 0.10 {
+			op.Model = d.w.Model
+			if q < 0.085 {
+				op.Kind = Feedback
+				if !d.feedbackOp(ctx, c, &op, tag, rng) {
+					continue
+				}
+			} else {
+				op.Kind = Accumulate
+				v, err := c.AccumulateFeedback(ctx, op.Model)
+				op.Accumulated = v
+				setOutcome(&op, err)
+			}
+			d.record(op)
+			continue
+		}
 		p := rng.Float64()
 		switch {
 		case p < 0.60:
@@ -188,6 +205,36 @@ func (d *driver) client(ctx context.Context, id int) {
 		}
 		d.record(op)
 	}
+}
+
+// feedbackOp classifies a text with op.Model's served alias and labels the
+// answer. It returns false when the classification got no answer: then no
+// label is sent.
+func (d *driver) feedbackOp(ctx context.Context, c *api.Client, op *Op, tag string, rng *rand.Rand) bool {
+	body, _ := json.Marshal(map[string]string{"model": op.Model, "input": "message " + tag + " about the project"})
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, d.base+"/v1/classify", bytes.NewReader(body))
+	if err != nil {
+		panic(err)
+	}
+	req.Header.Set("Content-Type", "application/json")
+	res, err := d.hc.Do(req)
+	if err == nil {
+		_, _ = io.Copy(io.Discard, res.Body)
+		res.Body.Close()
+		op.Request = res.Header.Get("X-Tailor-Request-Id")
+	}
+	if err != nil || res.StatusCode != http.StatusOK || op.Request == "" {
+		d.skip()
+		return false
+	}
+	op.Label = []string{"ham", "spam"}[rng.Intn(2)]
+	res2, err := c.PostFeedback(ctx, api.Feedback{RequestID: op.Request, Label: op.Label, Actor: fmt.Sprintf("c%d", op.Client)})
+	op.Labelled = res2
+	setOutcome(op, err)
+	if op.Outcome == OK && (res2.Label != op.Label || res2.RequestID != op.Request) {
+		op.Outcome, op.Err = Fail, fmt.Sprintf("feedback answered %+v", res2)
+	}
+	return true
 }
 
 // readLatest reads the latest version of op.Dataset (and, with records, its
@@ -302,6 +349,24 @@ func (d *driver) final(ctx context.Context) (Final, error) {
 		}
 		f.Recipes[name] = vs
 	}
+	// A last accumulation takes in every label still pending.
+	f.FeedbackModel = d.w.Model
+	if _, err := c.AccumulateFeedback(ctx, d.w.Model); err != nil {
+		return f, fmt.Errorf("accumulate feedback: %w", err)
+	}
+	if f.Feedback, err = readDataset(ctx, c, d.w.Model+"-feedback", 0, rng); err != nil {
+		return f, err
+	}
+	if f.Feedback.Latest != "" {
+		recs, err := records(ctx, c, d.w.Model+"-feedback", f.Feedback.Latest)
+		if err != nil {
+			return f, err
+		}
+		f.FeedbackLabels = map[string]string{}
+		for _, r := range recs {
+			f.FeedbackLabels[r.ID] = r.Label
+		}
+	}
 	hist, err := c.AliasHistory(ctx, d.w.Model, d.w.Alias)
 	if err != nil {
 		return f, err
@@ -360,11 +425,23 @@ func readDataset(ctx context.Context, c *api.Client, name string, n int, rng *ra
 
 // recordIDs streams a version's records and returns their ids.
 func recordIDs(ctx context.Context, c *api.Client, name, ref string) ([]string, error) {
+	recs, err := records(ctx, c, name, ref)
+	ids := make([]string, len(recs))
+	for i, r := range recs {
+		ids[i] = r.ID
+	}
+	return ids, err
+}
+
+type record struct{ ID, Label string }
+
+// records streams a version's records and returns their ids and labels.
+func records(ctx context.Context, c *api.Client, name, ref string) ([]record, error) {
 	var buf bytes.Buffer
 	if err := c.DatasetRecords(ctx, name, ref, "", &buf); err != nil {
 		return nil, err
 	}
-	var ids []string
+	var out []record
 	sc := bufio.NewScanner(&buf)
 	sc.Buffer(make([]byte, 64<<10), 16<<20)
 	for sc.Scan() {
@@ -373,12 +450,13 @@ func recordIDs(ctx context.Context, c *api.Client, name, ref string) ([]string, 
 			continue
 		}
 		var rec struct {
-			ID string `json:"id"`
+			ID    string `json:"id"`
+			Label string `json:"label"`
 		}
 		if err := json.Unmarshal(line, &rec); err != nil {
 			return nil, fmt.Errorf("record line %q: %w", line, err)
 		}
-		ids = append(ids, rec.ID)
+		out = append(out, record{rec.ID, rec.Label})
 	}
-	return ids, sc.Err()
+	return out, sc.Err()
 }

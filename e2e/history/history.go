@@ -61,6 +61,11 @@ const (
 	Promote Kind = "promote"
 	// Rollback moves Model's Alias back to its previous target.
 	Rollback Kind = "rollback"
+	// Feedback posts the true Label of Request, a classification of Model
+	// served just before; only an answered classification is labelled.
+	Feedback Kind = "feedback"
+	// Accumulate appends Model's pending labels to its feedback dataset.
+	Accumulate Kind = "accumulate"
 )
 
 // NoParent is the ExpectParent value meaning "the dataset has no version
@@ -88,6 +93,10 @@ type Op struct {
 	Target string
 	Tag    string // unique reason of a Promote or Rollback, to find it in history
 
+	// Feedback.
+	Request string // the X-Tailor-Request-Id of the labelled answer
+	Label   string
+
 	// Result.
 	Outcome Outcome
 	Status  int    // HTTP status of a refusal or 5xx; 0 when there was none
@@ -97,6 +106,10 @@ type Op struct {
 	Applied  api.RecipeApply   // ApplyRecipe
 	Run      api.Run           // StartRun
 	Move     *api.AliasMove    // Promote, Rollback
+	Labelled api.FeedbackResult // Feedback
+	// Accumulated is the feedback dataset version an Accumulate made, or
+	// nil when nothing was pending.
+	Accumulated *api.DatasetVersion
 }
 
 func (op Op) String() string {
@@ -116,6 +129,10 @@ func (op Op) String() string {
 		s += fmt.Sprintf(" %s@%s -> %s (%s)", op.Model, op.Alias, op.Target, op.Tag)
 	case Rollback:
 		s += fmt.Sprintf(" %s@%s (%s)", op.Model, op.Alias, op.Tag)
+	case Feedback:
+		s += fmt.Sprintf(" %s %s=%s", op.Model, op.Request, op.Label)
+	case Accumulate:
+		s += " " + op.Model
 	}
 	s += ": " + op.Outcome.String()
 	if op.Status != 0 {
@@ -153,7 +170,13 @@ type Final struct {
 	SetupTags []string
 	// SetupRecords are record ids imported before the history started.
 	SetupRecords []string
-	Fsck         api.FsckReport
+	// FeedbackModel is the model whose answers were labelled, and
+	// Feedback its feedback dataset after a last accumulation, with
+	// FeedbackLabels the label of each record of its latest version.
+	FeedbackModel  string
+	Feedback       DatasetState
+	FeedbackLabels map[string]string
+	Fsck           api.FsckReport
 }
 
 // Result sums up a history and lists its anomalies.
