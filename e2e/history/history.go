@@ -102,10 +102,10 @@ type Op struct {
 	Status  int    // HTTP status of a refusal or 5xx; 0 when there was none
 	Err     string // error text of a Fail or Unknown
 
-	Imported api.DatasetImport // Append, Import, Reimport
-	Applied  api.RecipeApply   // ApplyRecipe
-	Run      api.Run           // StartRun
-	Move     *api.AliasMove    // Promote, Rollback
+	Imported api.DatasetImport  // Append, Import, Reimport
+	Applied  api.RecipeApply    // ApplyRecipe
+	Run      api.Run            // StartRun
+	Move     *api.AliasMove     // Promote, Rollback
 	Labelled api.FeedbackResult // Feedback
 	// Accumulated is the feedback dataset version an Accumulate made, or
 	// nil when nothing was pending.
