@@ -416,6 +416,13 @@ func (c *Client) Monitor(ctx context.Context, name string) (MonitorStatus, error
 	return out, c.do(ctx, "GET", "/v1/monitors/"+url.PathEscape(name), nil, nil, "", &out)
 }
 
+// MonitorProfile returns a monitor's reference profile as JSON (the
+// layout of internal/monitor's Profile).
+func (c *Client) MonitorProfile(ctx context.Context, name string) (json.RawMessage, error) {
+	var out json.RawMessage
+	return out, c.do(ctx, "GET", "/v1/monitors/"+url.PathEscape(name)+"/profile", nil, nil, "", &out)
+}
+
 // MonitorWindows lists a monitor's evaluated windows with index > after
 // (-1: all).
 func (c *Client) MonitorWindows(ctx context.Context, name string, after int64) ([]MonitorWindow, error) {

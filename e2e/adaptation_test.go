@@ -94,6 +94,16 @@ func adaptation(t *testing.T, srv *server, work, dataDir string) *server {
 	srv.tailorJSON(&champ, "model", "show", "mail-lora@champion")
 	waitMonitor(t, srv, "reference profile", func(m api.MonitorStatus) bool { return m.Profile != "" && m.VersionID == champ.ID })
 
+	var prof struct {
+		Labels   []string `json:"labels"`
+		Accuracy float64  `json:"accuracy"`
+		Texts    int64    `json:"texts"`
+	}
+	get(t, srv, "/v1/monitors/mail-watch/profile", &prof)
+	if len(prof.Labels) != 2 || prof.Texts == 0 {
+		t.Fatalf("reference profile: %+v", prof)
+	}
+
 	normal := corpusTexts(t, 700, 760)
 	normalIDs := classifyAll(t, srv, normal)
 	classifyAll(t, srv, shifted(90))

@@ -166,6 +166,31 @@ func (a *App) monitorStatus(ctx context.Context, s activeSpec) (api.MonitorStatu
 	return out, nil
 }
 
+// MonitorProfile returns the reference profile (monitor.Profile's JSON) a
+// monitor compares windows with.
+func (a *App) MonitorProfile(ctx context.Context, name string) (json.RawMessage, error) {
+	if _, err := a.store.Spec(ctx, specMonitor, name, "latest"); err != nil {
+		return nil, err
+	}
+	st, err := a.store.MonitorState(ctx, name)
+	if errors.Is(err, errs.ErrNotFound) || err == nil && st.Profile == "" {
+		return nil, errs.NotFound("monitor %s has no reference profile yet: its profile run builds it (see `tailor monitor show %s`)", name, name)
+	}
+	if err != nil {
+		return nil, err
+	}
+	rc, err := a.blobs.Open(ctx, st.Profile)
+	if err != nil {
+		return nil, err
+	}
+	defer rc.Close()
+	var raw json.RawMessage
+	if err := json.NewDecoder(rc).Decode(&raw); err != nil {
+		return nil, fmt.Errorf("profile %s: %w", st.Profile, err)
+	}
+	return raw, nil
+}
+
 // MonitorWindows lists a monitor's evaluated windows after index after,
 // with the realised accuracy of the feedback received so far.
 func (a *App) MonitorWindows(ctx context.Context, name string, after int64) ([]api.MonitorWindow, error) {

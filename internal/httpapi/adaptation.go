@@ -34,6 +34,9 @@ func (s *server) adaptationRoutes(mux *http.ServeMux) {
 		}
 		return s.svc.MonitorWindows(r.Context(), r.PathValue("name"), after)
 	}))
+	mux.Handle("GET /v1/monitors/{name}/profile", s.handle(func(r *http.Request) (any, error) {
+		return s.svc.MonitorProfile(r.Context(), r.PathValue("name"))
+	}))
 	mux.Handle("POST /v1/feedback", s.handle(func(r *http.Request) (any, error) {
 		var f api.Feedback
 		if err := decodeBody(r, &f); err != nil {

@@ -62,6 +62,7 @@ type Service interface {
 	Monitors(ctx context.Context) ([]api.MonitorStatus, error)
 	Monitor(ctx context.Context, name string) (api.MonitorStatus, error)
 	MonitorWindows(ctx context.Context, name string, after int64) ([]api.MonitorWindow, error)
+	MonitorProfile(ctx context.Context, name string) (json.RawMessage, error)
 	PostFeedback(ctx context.Context, f api.Feedback) (api.FeedbackResult, error)
 	AccumulateFeedback(ctx context.Context, model string) (*api.DatasetVersion, error)
 }
