@@ -8,7 +8,6 @@ import (
 	"slices"
 	"strings"
 
-	"github.com/tailor-ml/tailor/internal/bus"
 	"github.com/tailor-ml/tailor/internal/errs"
 	"github.com/tailor-ml/tailor/internal/registry"
 	"github.com/tailor-ml/tailor/internal/serve"
@@ -133,31 +132,25 @@ func refString(ref serve.Ref) string {
 }
 
 // followModels tells the inference server about alias moves and new
-// versions, from committed events, until ctx ends.
+// versions, from committed events, until ctx ends. An event the bus could
+// not deliver is read back from the store, so no alias move is lost.
 func (a *App) followModels(ctx context.Context) {
-	for ctx.Err() == nil {
-		sub := a.bus.Subscribe(256)
-		for e := range sub.C {
-			var err error
-			switch e.Type {
-			case registry.EventAliasMoved:
-				var d struct{ Name, Alias string }
-				if err = json.Unmarshal(e.Data, &d); err == nil {
-					err = a.serve.AliasMoved(ctx, d.Name, d.Alias)
-				}
-			case registry.EventVersionRegistered:
-				var d struct{ Name string }
-				if err = json.Unmarshal(e.Data, &d); err == nil {
-					err = a.serve.ModelChanged(ctx, d.Name)
-				}
+	followEvents(ctx, a.bus, a.store, a.logger, 256, func(e store.Event) {
+		var err error
+		switch e.Type {
+		case registry.EventAliasMoved:
+			var d struct{ Name, Alias string }
+			if err = json.Unmarshal(e.Data, &d); err == nil {
+				err = a.serve.AliasMoved(ctx, d.Name, d.Alias)
 			}
-			if err != nil {
-				a.logger.Warn("update served model", "event", e.Type, "subject", e.Subject, "err", err)
+		case registry.EventVersionRegistered:
+			var d struct{ Name string }
+			if err = json.Unmarshal(e.Data, &d); err == nil {
+				err = a.serve.ModelChanged(ctx, d.Name)
 			}
 		}
-		if ctx.Err() != nil || errors.Is(sub.Err(), bus.ErrClosed) {
-			return
+		if err != nil {
+			a.logger.Warn("update served model", "event", e.Type, "subject", e.Subject, "err", err)
 		}
-		a.logger.Warn("model event subscription ended; resubscribing", "err", sub.Err())
-	}
+	})
 }

@@ -1,0 +1,71 @@
+package app
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+
+	"github.com/tailor-ml/tailor/internal/bus"
+	"github.com/tailor-ml/tailor/internal/store"
+)
+
+// followEvents hands every event committed after it starts to handle, in
+// seq order and once each, until ctx ends or the bus closes. It follows the
+// bus; when the bus drops it for falling behind (an *bus.OverflowError), it
+// subscribes again and first reads from the store every event from the
+// first one it missed, so a slow consumer loses nothing.
+func followEvents(ctx context.Context, b *bus.Bus, st store.Store, logger *slog.Logger, buffer int, handle func(store.Event)) {
+	var last int64 // seq of the last event handled; 0: none yet
+	var resume int64
+	for ctx.Err() == nil {
+		sub := b.Subscribe(buffer)
+		if resume > 0 {
+			// Subscribed first, then read: an event committed meanwhile
+			// is either in the store or on the new subscription.
+			if err := replayEvents(ctx, st, resume-1, func(e store.Event) {
+				if e.Seq > last {
+					handle(e)
+					last = e.Seq
+				}
+			}); err != nil {
+				logger.Error("replay missed events from the store", "after", resume-1, "err", err)
+			}
+		}
+		for e := range sub.C {
+			if e.Seq <= last {
+				continue // replayed already
+			}
+			handle(e)
+			last = e.Seq
+		}
+		err := sub.Err()
+		if ctx.Err() != nil || errors.Is(err, bus.ErrClosed) {
+			return
+		}
+		var oe *bus.OverflowError
+		if errors.As(err, &oe) {
+			resume = oe.MissedSeq
+		} else {
+			resume = last + 1
+		}
+		logger.Warn("event subscription ended; resubscribing and replaying from the store", "from_seq", resume, "err", err)
+	}
+}
+
+// replayEvents hands every stored event after seq after to fn, in pages.
+func replayEvents(ctx context.Context, st store.Store, after int64, fn func(store.Event)) error {
+	const page = 1000
+	for {
+		evs, err := st.Events(ctx, after, page)
+		if err != nil {
+			return err
+		}
+		for _, e := range evs {
+			fn(e)
+			after = e.Seq
+		}
+		if len(evs) < page {
+			return nil
+		}
+	}
+}

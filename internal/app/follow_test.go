@@ -1,0 +1,95 @@
+package app
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/tailor-ml/tailor/internal/bus"
+	"github.com/tailor-ml/tailor/internal/store"
+	"github.com/tailor-ml/tailor/internal/store/sqlite"
+)
+
+// TestFollowEventsLosesNothingOnOverflow: a consumer stuck on its first
+// event makes the bus drop its subscription; once it moves again it gets
+// every committed event exactly once, in order, the missed ones read back
+// from the SQLite store.
+func TestFollowEventsLosesNothingOnOverflow(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	st, err := sqlite.Open(filepath.Join(t.TempDir(), "t.db"), sqlite.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	b := bus.New(nil)
+	defer b.Close()
+
+	release := make(chan struct{})
+	got := make(chan store.Event, 100)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		first := true
+		followEvents(ctx, b, st, slog.New(slog.DiscardHandler), 2, func(e store.Event) {
+			if first {
+				first = false
+				<-release
+			}
+			got <- e
+		})
+	}()
+	for b.Subscribers() == 0 {
+		time.Sleep(time.Millisecond)
+	}
+	const n = 20
+	for i := range n {
+		evs, err := st.AppendEvents(ctx, []store.Event{{Type: "model.alias.moved", Subject: fmt.Sprintf("e%d", i), Time: time.Now()}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		b.Publish(evs...)
+	}
+	if b.Subscribers() != 0 {
+		t.Fatal("the stuck subscriber was not dropped: the test forces no overflow")
+	}
+	close(release)
+	for i := range n {
+		select {
+		case e := <-got:
+			if want := fmt.Sprintf("e%d", i); e.Subject != want {
+				t.Fatalf("event %d is %s (seq %d), want %s", i, e.Subject, e.Seq, want)
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatalf("only %d of %d events handled after the overflow", i, n)
+		}
+	}
+	// After catching up it follows the bus again.
+	evs, err := st.AppendEvents(ctx, []store.Event{{Type: "model.alias.moved", Subject: "after", Time: time.Now()}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for b.Subscribers() == 0 {
+		time.Sleep(time.Millisecond)
+	}
+	b.Publish(evs...)
+	select {
+	case e := <-got:
+		if e.Subject != "after" {
+			t.Fatalf("after catching up: got %s", e.Subject)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("no event after catching up")
+	}
+	select {
+	case e := <-got:
+		t.Fatalf("event %s handled twice", e.Subject)
+	default:
+	}
+	cancel()
+	b.Close()
+	<-done
+}
