@@ -113,6 +113,9 @@ type DatasetImportOptions struct {
 	Owner    string
 	Split    string // "0.8,0.1,0.1"; empty for the default
 	Append   bool   // new version = latest version + these records
+	// SkipExisting, with Append, skips records whose id is already in the
+	// latest version, so retrying an append whose answer was lost is safe.
+	SkipExisting bool
 	// ExpectParent makes the import a compare-and-set: it fails with 409
 	// (kind "conflict") unless the dataset's latest version is this id, or,
 	// for "none", unless the dataset has no version yet. Sent as If-Match /
@@ -139,6 +142,9 @@ func (c *Client) ImportDataset(ctx context.Context, r io.Reader, o DatasetImport
 	set("split", o.Split)
 	if o.Append {
 		q.Set("append", "true")
+	}
+	if o.SkipExisting {
+		q.Set("skip_existing", "true")
 	}
 	hdr := contentType("application/octet-stream")
 	switch o.ExpectParent {

@@ -74,6 +74,9 @@ func (a *App) ImportDataset(ctx context.Context, r io.Reader, o api.DatasetImpor
 			opts.Task = pm.Task
 		}
 		opts.Append, opts.Src = &pm, a.blobs
+		opts.SkipExisting = o.SkipExisting
+	} else if o.SkipExisting {
+		return api.DatasetImport{}, errs.Invalid("skip existing: only with append")
 	}
 	st, err := a.newStage()
 	if err != nil {

@@ -80,8 +80,9 @@ type feedbackRecord struct {
 
 // AccumulateFeedback appends every pending label of model (with its kept
 // input) to the model's feedback dataset as a new version, and marks them.
-// It is safe to repeat: a crash between the import and the marking imports
-// the same records again, which changes nothing.
+// It is safe to repeat: after a crash between the import and the marking,
+// the next call appends with SkipExisting, so the records already in the
+// dataset are skipped (the version is unchanged) and then marked.
 func (a *App) AccumulateFeedback(ctx context.Context, model string) (*api.DatasetVersion, error) {
 	spec, err := a.monitorOf(ctx, model)
 	if err != nil {
@@ -116,7 +117,7 @@ func (a *App) AccumulateFeedback(ctx context.Context, model string) (*api.Datase
 	}
 	o := api.DatasetImportOptions{Name: dataset, FileName: dataset + ".jsonl", Format: "jsonl"}
 	if _, err := a.store.DatasetVersion(ctx, dataset, "latest"); err == nil {
-		o.Append = true
+		o.Append, o.SkipExisting = true, true
 	} else if errors.Is(err, errs.ErrNotFound) {
 		o.Task = "classify"
 	} else {

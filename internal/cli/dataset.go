@@ -30,6 +30,7 @@ func datasetImport(e *env, args []string) error {
 	cc.fs.StringVar(&o.Owner, "owner", "", "owner tag")
 	cc.fs.StringVar(&o.Split, "split", "", "train,validation,test ratios (default 0.8,0.1,0.1)")
 	cc.fs.BoolVar(&o.Append, "append", false, "append the file's records to the latest version")
+	cc.fs.BoolVar(&o.SkipExisting, "skip-existing", false, "with --append, skip records whose id the latest version already has (a safe retry)")
 	cc.fs.StringVar(&o.ExpectParent, "expect-parent", "", "fail (exit 5) unless the latest version is this id (\"none\": no version yet)")
 	c, pos, err := cc.parse(args, 1, 1)
 	if err != nil {

@@ -204,6 +204,22 @@ func TestAppendReusesChunks(t *testing.T) {
 	if !errors.Is(err, errs.ErrInvalid) || !strings.Contains(err.Error(), `f.jsonl:1: field "id": duplicate id "r001999" (first at the parent version)`) {
 		t.Errorf("err = %v", err)
 	}
+	// SkipExisting makes a retried append idempotent: the ids the parent
+	// has are dropped, so the version is the one the first append made, and
+	// a retry that brings nothing new gives back the parent itself.
+	skip := func(in []byte) (*Manifest, error) {
+		return Import(ctx, bytes.NewReader(in), ImportOptions{FileName: "f.jsonl", Append: mA, Src: st, SkipExisting: true}, st)
+	}
+	if m, err := skip(genClassify(base-1, extra+1)); err != nil || m.ID != mC.ID || m.Records != base+extra {
+		t.Errorf("skip-existing append = %v, %v; want version %s", m, err, mC.ID)
+	}
+	if m, err := skip(genClassify(base-3, 3)); err != nil || m.ID != mA.ID {
+		t.Errorf("skip-existing append of known records = %v, %v; want the parent %s", m, err, mA.ID)
+	}
+	dupIn := append(genClassify(base, 1), genClassify(base, 1)...)
+	if _, err := skip(dupIn); !errors.Is(err, errs.ErrInvalid) || !strings.Contains(err.Error(), `f.jsonl:2: field "id": duplicate id "r002000" (first at line 1)`) {
+		t.Errorf("a duplicate within the input must still fail: %v", err)
+	}
 }
 
 func TestSplitDeterministic(t *testing.T) {

@@ -33,6 +33,10 @@ type ImportOptions struct {
 	Append *Manifest
 	// Src reads the Append version's chunks; required with Append.
 	Src Source
+	// SkipExisting, with Append, drops an input record whose id is already
+	// in the parent version instead of failing, so a retried append is
+	// idempotent. Duplicates within the input still fail.
+	SkipExisting bool
 }
 
 // resolve fills defaults and checks the options.
@@ -177,7 +181,7 @@ func (im *importer) add(ctx context.Context, rec Record, pos Pos) error {
 	}
 	h := hashID(rec.ID)
 	if first, dup := im.ids[h.key()]; dup {
-		if derived { // same content as an earlier record: keep the first
+		if derived || (first == 0 && im.opts.SkipExisting) { // keep the first
 			im.dups++
 			return nil
 		}

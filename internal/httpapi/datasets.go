@@ -2,6 +2,7 @@ package httpapi
 
 import (
 	"net/http"
+	"net/url"
 	"strings"
 
 	"github.com/tailor-ml/tailor/api"
@@ -15,11 +16,19 @@ func (s *server) datasetRoutes(mux *http.ServeMux) {
 		if err != nil {
 			return nil, err
 		}
+		appendTo, err := queryBool(q, "append")
+		if err != nil {
+			return nil, err
+		}
+		skip, err := queryBool(q, "skip_existing")
+		if err != nil {
+			return nil, err
+		}
 		body := http.MaxBytesReader(nil, r.Body, s.opts.MaxUpload)
 		return s.svc.ImportDataset(r.Context(), body, api.DatasetImportOptions{
 			Name: r.PathValue("name"), Task: q.Get("task"), Format: q.Get("format"),
 			FileName: q.Get("filename"), Region: q.Get("region"), Owner: q.Get("owner"),
-			Split: q.Get("split"), Append: q.Get("append") == "true", ExpectParent: expect,
+			Split: q.Get("split"), Append: appendTo, SkipExisting: skip, ExpectParent: expect,
 		})
 	}))
 	mux.Handle("GET /v1/datasets", s.handle(func(r *http.Request) (any, error) {
@@ -66,4 +75,17 @@ func expectParent(h http.Header) (string, error) {
 		return "", errs.Invalid(`If-Match %q: want one quoted version id, such as "3f2a…"`, match)
 	}
 	return id, nil
+}
+
+// queryBool reads an optional true/false query parameter; anything else is
+// a 400 naming the parameter, never a silent false.
+func queryBool(q url.Values, name string) (bool, error) {
+	switch v := q.Get(name); v {
+	case "", "false", "0":
+		return false, nil
+	case "true", "1":
+		return true, nil
+	default:
+		return false, errs.Invalid("query parameter %s=%q: want true or false", name, v)
+	}
 }
