@@ -16,7 +16,6 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
-	"regexp"
 	"slices"
 	"strings"
 	"sync/atomic"
@@ -27,6 +26,7 @@ import (
 	"github.com/tailor-ml/tailor/internal/blob/local"
 	"github.com/tailor-ml/tailor/internal/bus"
 	"github.com/tailor-ml/tailor/internal/errs"
+	"github.com/tailor-ml/tailor/internal/ident"
 	"github.com/tailor-ml/tailor/internal/registry"
 	"github.com/tailor-ml/tailor/internal/run"
 	"github.com/tailor-ml/tailor/internal/serve"
@@ -219,11 +219,17 @@ func (a *App) Store() store.Store { return a.store }
 // Blobs exposes the artifact store.
 func (a *App) Blobs() blob.Store { return a.blobs }
 
-var nameRE = regexp.MustCompile(`^[a-z0-9][a-z0-9._-]{0,63}$`)
-
 func checkName(kind, name string) error {
-	if !nameRE.MatchString(name) {
-		return errs.Invalid("%s name %q: use 1-64 lower-case letters, digits, '.', '_' or '-', starting with a letter or digit", kind, name)
+	return ident.Name(kind, name)
+}
+
+// freeText returns the first failed check of a request's free-text fields
+// (ident.Label, ident.Text), as a 400 naming the field.
+func freeText(checks ...error) error {
+	for _, err := range checks {
+		if err != nil {
+			return err
+		}
 	}
 	return nil
 }

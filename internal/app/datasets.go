@@ -6,12 +6,14 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"strconv"
 	"strings"
 
 	"github.com/tailor-ml/tailor/api"
 	"github.com/tailor-ml/tailor/internal/data"
 	"github.com/tailor-ml/tailor/internal/errs"
+	"github.com/tailor-ml/tailor/internal/ident"
 	"github.com/tailor-ml/tailor/internal/store"
 )
 
@@ -30,6 +32,9 @@ func (a *App) ImportDataset(ctx context.Context, r io.Reader, o api.DatasetImpor
 	}
 	if o.Owner == "" {
 		o.Owner = a.opts.Owner
+	}
+	if err := freeText(ident.Label("owner", o.Owner), ident.Label("filename", o.FileName)); err != nil {
+		return api.DatasetImport{}, err
 	}
 	opts := data.ImportOptions{Name: o.Name, Task: o.Task, Format: o.Format, FileName: o.FileName, Region: o.Region, Owner: o.Owner}
 	if o.Split != "" {
@@ -150,10 +155,13 @@ func parseSplit(s string) (data.SplitRatios, error) {
 	var v [3]float64
 	for i, p := range parts {
 		f, err := strconv.ParseFloat(strings.TrimSpace(p), 64)
-		if err != nil || f < 0 {
-			return data.SplitRatios{}, errs.Invalid("split %q: ratio %q is not a non-negative number", s, p)
+		if err != nil || !(f >= 0 && f <= 1) {
+			return data.SplitRatios{}, errs.Invalid("split %q: ratio %q is not a number between 0 and 1", s, p)
 		}
 		v[i] = f
+	}
+	if sum := v[0] + v[1] + v[2]; math.Abs(sum-1) > 1e-9 {
+		return data.SplitRatios{}, errs.Invalid("split %q: the ratios sum to %g; they must sum to 1", s, sum)
 	}
 	return data.SplitRatios{Train: v[0], Validation: v[1], Test: v[2]}, nil
 }

@@ -10,6 +10,7 @@ import (
 
 	"github.com/tailor-ml/tailor/api"
 	"github.com/tailor-ml/tailor/internal/errs"
+	"github.com/tailor-ml/tailor/internal/ident"
 	"github.com/tailor-ml/tailor/internal/monitor"
 	"github.com/tailor-ml/tailor/internal/store"
 )
@@ -20,6 +21,9 @@ import (
 func (a *App) PostFeedback(ctx context.Context, f api.Feedback) (api.FeedbackResult, error) {
 	if strings.TrimSpace(f.RequestID) == "" {
 		return api.FeedbackResult{}, errs.Invalid("feedback: request_id is required: the X-Tailor-Request-Id the answer carried")
+	}
+	if err := freeText(ident.Label("actor", f.Actor), ident.Label("label", f.Label)); err != nil {
+		return api.FeedbackResult{}, err
 	}
 	fb := store.Feedback{RequestID: f.RequestID, Label: f.Label, Completion: f.Completion, Actor: f.Actor, Time: a.opts.Now().UTC()}
 	ev := a.event("feedback.received", f.RequestID, map[string]any{"request_id": f.RequestID, "label": f.Label})

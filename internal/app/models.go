@@ -10,6 +10,7 @@ import (
 	"github.com/tailor-ml/tailor/api"
 	"github.com/tailor-ml/tailor/internal/errs"
 	"github.com/tailor-ml/tailor/internal/eval"
+	"github.com/tailor-ml/tailor/internal/ident"
 	"github.com/tailor-ml/tailor/internal/registry"
 	"github.com/tailor-ml/tailor/internal/run"
 	"github.com/tailor-ml/tailor/internal/store"
@@ -155,6 +156,9 @@ func (a *App) Model(ctx context.Context, name, ref string) (api.ModelVersion, er
 
 // Promote points an alias at a version, subject to its gates and approvals.
 func (a *App) Promote(ctx context.Context, name string, p api.Promote) (api.Promotion, error) {
+	if err := freeText(ident.Label("actor", p.Actor), ident.Text("reason", p.Reason), ident.Text("override_reason", p.OverrideReason)); err != nil {
+		return api.Promotion{}, err
+	}
 	pr, err := a.registry.Promote(ctx, registry.PromoteRequest{Name: name, Version: p.Version, Alias: p.Alias, Reason: p.Reason,
 		Actor: p.Actor, Override: p.Override, OverrideReason: p.OverrideReason})
 	if err != nil {
@@ -174,6 +178,9 @@ func (a *App) Promote(ctx context.Context, name string, p api.Promote) (api.Prom
 
 // Rollback moves an alias back to its previous target.
 func (a *App) Rollback(ctx context.Context, name string, r api.Rollback) (api.AliasMove, error) {
+	if err := freeText(ident.Label("actor", r.Actor), ident.Text("reason", r.Reason)); err != nil {
+		return api.AliasMove{}, err
+	}
 	m, err := a.registry.Rollback(ctx, name, r.Alias, r.Reason, r.Actor)
 	if err != nil {
 		return api.AliasMove{}, err
@@ -209,6 +216,9 @@ func (a *App) Approvals(ctx context.Context, name, state string) ([]api.Approval
 
 // Decide approves or rejects a pending approval.
 func (a *App) Decide(ctx context.Context, id string, d api.Decision) (api.Approval, error) {
+	if err := freeText(ident.Label("actor", d.Actor), ident.Text("reason", d.Reason)); err != nil {
+		return api.Approval{}, err
+	}
 	if d.Approve {
 		if _, err := a.registry.Approve(ctx, id, d.Actor, d.Reason); err != nil {
 			return api.Approval{}, err

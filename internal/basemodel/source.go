@@ -131,6 +131,9 @@ func (t *TarSource) Next() (Entry, error) {
 		if errors.Is(err, io.EOF) {
 			return Entry{}, io.EOF
 		}
+		if err != nil && errs.Kind(err) != "internal" {
+			return Entry{}, fmt.Errorf("tar stream: %w", err) // the request body's own error
+		}
 		if err != nil {
 			return Entry{}, errs.Invalid("tar stream: %v", err)
 		}
@@ -143,6 +146,25 @@ func (t *TarSource) Next() (Entry, error) {
 		if h.Typeflag != tar.TypeReg {
 			return Entry{}, errs.Invalid("tar stream: entry %q is not a regular file (type %q)", h.Name, h.Typeflag)
 		}
-		return Entry{Name: h.Name, Size: h.Size, Body: t.tr}, nil
+		return Entry{Name: h.Name, Size: h.Size, Body: tarBody{name: h.Name, size: h.Size, r: t.tr}}, nil
 	}
+}
+
+// tarBody reads one entry; a stream that ends inside the entry is invalid
+// input naming the entry, not an internal error.
+type tarBody struct {
+	name string
+	size int64
+	r    io.Reader
+}
+
+func (b tarBody) Read(p []byte) (int, error) {
+	n, err := b.r.Read(p)
+	if err == nil || errors.Is(err, io.EOF) || errs.Kind(err) != "internal" {
+		return n, err
+	}
+	if errors.Is(err, io.ErrUnexpectedEOF) {
+		return n, errs.Invalid("tar stream: entry %q (%d bytes): the stream ends inside it (truncated tar?)", b.name, b.size)
+	}
+	return n, errs.Invalid("tar stream: entry %q: %v", b.name, err)
 }

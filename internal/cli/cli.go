@@ -56,7 +56,7 @@ func ExitCode(err error) int {
 		return ExitConflict
 	case "forbidden":
 		return ExitForbidden
-	case "unavailable":
+	case "unavailable", "timeout":
 		return ExitUnavailable
 	}
 	return ExitInternal

@@ -27,6 +27,7 @@ func TestExitCode(t *testing.T) {
 		{errs.Conflict("x"), ExitConflict},
 		{errs.Forbidden("x"), ExitForbidden},
 		{errs.Unavailable("x"), ExitUnavailable},
+		{errs.Timeout("x"), ExitUnavailable},
 		{&api.StatusError{Status: 404, Err: api.Error{Kind: "not_found", Message: "m"}}, ExitNotFound},
 		{fmt.Errorf("ctx: %w", &api.StatusError{Status: 400, Err: api.Error{Kind: "invalid"}}), ExitInvalid},
 	}

@@ -32,6 +32,8 @@ func runServer(e *env, args []string) error {
 	sample := fs.Float64("request-log-sample", 1, "fraction of served requests logged for monitoring")
 	redact := fs.String("redact", "", "comma-separated regular expressions replaced by [REDACTED] in logged inputs")
 	approval := fs.String("require-approval", "", "comma-separated model aliases whose moves need a second person's approval")
+	maxUploads := fs.Int("max-uploads", 4, "dataset and base imports served at once; more wait up to 30 s, then answer 503 with Retry-After")
+	bodyIdle := fs.Duration("body-idle-timeout", 30*time.Second, "the longest a request body may stall before the request fails with 408")
 	if _, err := parse(fs, args, 0, 0); err != nil {
 		return err
 	}
@@ -73,7 +75,8 @@ func runServer(e *env, args []string) error {
 		a.Close()
 		return fmt.Errorf("listen on %s: %w", *listen, err)
 	}
-	srv := &http.Server{Handler: httpapi.New(httpapi.Options{Service: a, Logger: logger, Inference: a.Inference()}), ReadHeaderTimeout: 10 * time.Second}
+	srv := httpapi.NewServer(httpapi.Options{Service: a, Logger: logger, Inference: a.Inference(),
+		MaxUploads: *maxUploads, BodyIdleTimeout: *bodyIdle})
 	logger.Info("tailor server listening", "addr", ln.Addr().String(), "data_dir", *dataDir, "engine", opts.EngineVersion)
 	fmt.Fprintf(e.stdout, "listening on %s\n", ln.Addr())
 	errc := make(chan error, 1)

@@ -21,10 +21,14 @@ var (
 	ErrConflict    = errors.New("conflict")
 	ErrForbidden   = errors.New("forbidden")
 	ErrUnavailable = errors.New("unavailable")
+	// ErrTimeout is a client that stopped sending in the middle of a
+	// request; retrying is safe.
+	ErrTimeout = errors.New("timeout")
 )
 
 // Kind names the root kind of err: "not_found", "invalid", "conflict",
-// "forbidden", "unavailable", or "internal" when err wraps none of them.
+// "forbidden", "unavailable", "timeout", or "internal" when err wraps none
+// of them.
 func Kind(err error) string {
 	switch {
 	case err == nil:
@@ -39,6 +43,8 @@ func Kind(err error) string {
 		return "forbidden"
 	case errors.Is(err, ErrUnavailable):
 		return "unavailable"
+	case errors.Is(err, ErrTimeout):
+		return "timeout"
 	}
 	return "internal"
 }
@@ -67,6 +73,9 @@ func Forbidden(format string, args ...any) error { return wrapf(ErrForbidden, fo
 
 // Unavailable returns an error of kind ErrUnavailable with the formatted message.
 func Unavailable(format string, args ...any) error { return wrapf(ErrUnavailable, format, args...) }
+
+// Timeout returns an error of kind ErrTimeout with the formatted message.
+func Timeout(format string, args ...any) error { return wrapf(ErrTimeout, format, args...) }
 
 func wrapf(kind error, format string, args ...any) error {
 	// fmt.Errorf keeps any %w in args reachable through errors.Is as well.

@@ -19,6 +19,7 @@ func TestKind(t *testing.T) {
 		{Conflict("exists"), "conflict"},
 		{Forbidden("region"), "forbidden"},
 		{Unavailable("busy"), "unavailable"},
+		{Timeout("stalled"), "timeout"},
 		{fmt.Errorf("x: %w", ErrInvalid), "invalid"},
 	}
 	for _, tt := range tests {

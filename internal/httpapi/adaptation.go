@@ -9,7 +9,7 @@ import (
 )
 
 // adaptationRoutes serve continuous adaptation: monitors and feedback.
-func (s *server) adaptationRoutes(mux *http.ServeMux) {
+func (s *server) adaptationRoutes(mux *router) {
 	mux.Handle("POST /v1/monitors", s.handle(func(r *http.Request) (any, error) {
 		name, src, err := readSpec(r, "monitor")
 		if err != nil {

@@ -1,17 +1,23 @@
 package httpapi
 
 import (
+	"io"
 	"net/http"
 
 	"github.com/tailor-ml/tailor/api"
 	"github.com/tailor-ml/tailor/internal/errs"
 )
 
-func (s *server) baseRoutes(mux *http.ServeMux) {
+func (s *server) baseRoutes(mux *router) {
 	mux.Handle("POST /v1/bases/{name}/versions", s.handle(func(r *http.Request) (any, error) {
 		if run := r.URL.Query().Get("from_run"); run != "" {
 			return s.svc.ImportBaseFromRun(r.Context(), r.PathValue("name"), run)
 		}
+		release, err := s.upload(r.Context())
+		if err != nil {
+			return nil, err
+		}
+		defer release()
 		body := http.MaxBytesReader(nil, r.Body, s.opts.MaxUpload)
 		return s.svc.ImportBase(r.Context(), r.PathValue("name"), r.URL.Query().Get("region"), body)
 	}))
@@ -27,10 +33,9 @@ func (s *server) baseRoutes(mux *http.ServeMux) {
 			s.writeError(w, r, err)
 			return
 		}
-		w.Header().Set("Content-Type", "application/octet-stream")
-		if err := s.svc.BaseFile(r.Context(), r.PathValue("name"), r.PathValue("ref"), r.PathValue("file"), w); err != nil {
-			s.logger.Warn("stream base file", "err", err)
-		}
+		s.stream(w, r, "application/octet-stream", func(w io.Writer) error {
+			return s.svc.BaseFile(r.Context(), r.PathValue("name"), r.PathValue("ref"), r.PathValue("file"), w)
+		})
 	})
 	mux.Handle("GET /v1/bases/{name}/versions/{ref}", s.handle(func(r *http.Request) (any, error) {
 		return s.svc.Base(r.Context(), r.PathValue("name"), r.PathValue("ref"))

@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"io"
 	"net/http"
 	"net/url"
 	"strings"
@@ -9,7 +10,7 @@ import (
 	"github.com/tailor-ml/tailor/internal/errs"
 )
 
-func (s *server) datasetRoutes(mux *http.ServeMux) {
+func (s *server) datasetRoutes(mux *router) {
 	mux.Handle("POST /v1/datasets/{name}/versions", s.handle(func(r *http.Request) (any, error) {
 		q := r.URL.Query()
 		expect, err := expectParent(r.Header)
@@ -24,6 +25,11 @@ func (s *server) datasetRoutes(mux *http.ServeMux) {
 		if err != nil {
 			return nil, err
 		}
+		release, err := s.upload(r.Context())
+		if err != nil {
+			return nil, err
+		}
+		defer release()
 		body := http.MaxBytesReader(nil, r.Body, s.opts.MaxUpload)
 		return s.svc.ImportDataset(r.Context(), body, api.DatasetImportOptions{
 			Name: r.PathValue("name"), Task: q.Get("task"), Format: q.Get("format"),
@@ -44,10 +50,9 @@ func (s *server) datasetRoutes(mux *http.ServeMux) {
 			s.writeError(w, r, err)
 			return
 		}
-		w.Header().Set("Content-Type", "application/x-ndjson")
-		if err := s.svc.DatasetRecords(r.Context(), r.PathValue("name"), r.PathValue("ref"), r.URL.Query().Get("split"), w); err != nil {
-			s.logger.Warn("stream dataset records", "err", err)
-		}
+		s.stream(w, r, "application/x-ndjson", func(w io.Writer) error {
+			return s.svc.DatasetRecords(r.Context(), r.PathValue("name"), r.PathValue("ref"), r.URL.Query().Get("split"), w)
+		})
 	})
 	mux.Handle("GET /v1/datasets/{name}/diff", s.handle(func(r *http.Request) (any, error) {
 		q := r.URL.Query()

@@ -8,9 +8,12 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
+	"strings"
+	"time"
 
 	"github.com/tailor-ml/tailor/api"
 	"github.com/tailor-ml/tailor/internal/errs"
@@ -73,28 +76,57 @@ type Options struct {
 	Logger  *slog.Logger
 	// MaxUpload bounds request bodies of imports (default 64 GiB).
 	MaxUpload int64
+	// MaxUploads bounds the dataset and base imports served at once; one
+	// more answers 503 with Retry-After (default 4).
+	MaxUploads int
+	// UploadWait is how long an import waits for one of those slots
+	// (default 30 s).
+	UploadWait time.Duration
+	// BodyIdleTimeout is the longest a request body may stall between two
+	// reads before the request fails with 408 (default 30 s).
+	BodyIdleTimeout time.Duration
 	// Inference, when set, serves the OpenAI-compatible routes
 	// (/v1/chat/completions, /v1/completions, /v1/classify, /v1/models,
 	// /metrics) with its own error format.
 	Inference http.Handler
 }
 
+func (o *Options) defaults() {
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	if o.MaxUpload <= 0 {
+		o.MaxUpload = 64 << 30
+	}
+	if o.MaxUploads <= 0 {
+		o.MaxUploads = 4
+	}
+	if o.UploadWait <= 0 {
+		o.UploadWait = 30 * time.Second
+	}
+	if o.BodyIdleTimeout <= 0 {
+		o.BodyIdleTimeout = 30 * time.Second
+	}
+}
+
 type server struct {
-	svc    Service
-	logger *slog.Logger
-	opts   Options
+	svc     Service
+	logger  *slog.Logger
+	opts    Options
+	uploads chan struct{} // one token per import in progress
 }
 
 // New returns the /v1/ handler.
 func New(opts Options) http.Handler {
-	if opts.Logger == nil {
-		opts.Logger = slog.New(slog.DiscardHandler)
-	}
-	if opts.MaxUpload <= 0 {
-		opts.MaxUpload = 64 << 30
-	}
-	s := &server{svc: opts.Service, logger: opts.Logger, opts: opts}
-	mux := http.NewServeMux()
+	h, _ := newRouter(opts)
+	return h
+}
+
+// newRouter builds the handler and the router that knows its routes.
+func newRouter(opts Options) (http.Handler, *router) {
+	opts.defaults()
+	s := &server{svc: opts.Service, logger: opts.Logger, opts: opts, uploads: make(chan struct{}, opts.MaxUploads)}
+	mux := &router{mux: http.NewServeMux()}
 	mux.Handle("GET /v1/health", s.handle(func(r *http.Request) (any, error) { return map[string]string{"status": "ok"}, nil }))
 	s.datasetRoutes(mux)
 	s.baseRoutes(mux)
@@ -107,15 +139,58 @@ func New(opts Options) http.Handler {
 		return s.svc.Lineage(r.Context(), r.PathValue("id"))
 	}))
 	if opts.Inference != nil {
-		for _, p := range []string{"POST /v1/chat/completions", "POST /v1/completions", "POST /v1/classify", "GET /v1/models", "GET /v1/models/{id...}", "GET /metrics"} {
+		for _, p := range InferenceRoutes {
 			mux.Handle(p, opts.Inference)
 		}
 	}
 	mux.Handle("POST /v1/fsck", s.handle(func(r *http.Request) (any, error) { return s.svc.Fsck(r.Context()) }))
-	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+	mux.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		if allow := mux.allowed(r); len(allow) > 0 {
+			w.Header().Set("Allow", strings.Join(allow, ", "))
+			s.writeError(w, r, errMethod{fmt.Sprintf("%s %s: method not allowed; allowed: %s (docs/api.md)", r.Method, r.URL.Path, strings.Join(allow, ", "))})
+			return
+		}
 		s.writeError(w, r, errs.NotFound("no route for %s %s; see docs/api.md", r.Method, r.URL.Path))
 	})
-	return mux
+	return guardBodies(mux.mux, opts.BodyIdleTimeout), mux
+}
+
+// InferenceRoutes are the routes served by Options.Inference.
+var InferenceRoutes = []string{"POST /v1/chat/completions", "POST /v1/completions", "POST /v1/classify", "GET /v1/models", "GET /v1/models/{id...}", "GET /metrics"}
+
+// errMethod is a known path asked with a method it does not serve.
+type errMethod struct{ msg string }
+
+func (e errMethod) Error() string { return e.msg }
+
+// router is the mux plus the patterns registered on it, so that a wrong
+// method is told which ones the path takes, and tests can hold the routes
+// against docs/openapi.yaml.
+type router struct {
+	mux      *http.ServeMux
+	patterns []string
+}
+
+func (m *router) Handle(pattern string, h http.Handler) {
+	m.patterns = append(m.patterns, pattern)
+	m.mux.Handle(pattern, h)
+}
+
+func (m *router) HandleFunc(pattern string, h func(http.ResponseWriter, *http.Request)) {
+	m.Handle(pattern, http.HandlerFunc(h))
+}
+
+// allowed lists the methods some route serves r's path with.
+func (m *router) allowed(r *http.Request) []string {
+	var out []string
+	for _, method := range []string{http.MethodGet, http.MethodHead, http.MethodPost, http.MethodPut, http.MethodPatch, http.MethodDelete} {
+		probe := r.Clone(r.Context())
+		probe.Method = method
+		if _, pattern := m.mux.Handler(probe); pattern != "/" && pattern != "" {
+			out = append(out, method)
+		}
+	}
+	return out
 }
 
 // handle adapts a handler that returns (value, error) and writes either.
@@ -143,6 +218,11 @@ func Status(err error) int {
 		return http.StatusForbidden
 	case "unavailable":
 		return http.StatusServiceUnavailable
+	case "timeout":
+		return http.StatusRequestTimeout
+	}
+	if errors.As(err, new(errMethod)) {
+		return http.StatusMethodNotAllowed
 	}
 	var mbe *http.MaxBytesError
 	if errors.As(err, &mbe) {
@@ -154,13 +234,48 @@ func Status(err error) int {
 func (s *server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	status := Status(err)
 	kind := errs.Kind(err)
-	if status == http.StatusRequestEntityTooLarge {
+	switch status {
+	case http.StatusRequestEntityTooLarge, http.StatusMethodNotAllowed:
 		kind = "invalid"
+	case http.StatusServiceUnavailable:
+		w.Header().Set("Retry-After", "1")
 	}
 	if status == http.StatusInternalServerError {
 		s.logger.Error("request failed", "method", r.Method, "path", r.URL.Path, "err", err)
 	}
 	writeJSON(w, status, api.ErrorBody{Error: api.Error{Kind: kind, Message: err.Error()}})
+}
+
+// stream answers with what fn writes. An error before the first byte is an
+// ordinary error response (a bad parameter is a 400, not an empty 200);
+// after it, the stream is cut and the error logged.
+func (s *server) stream(w http.ResponseWriter, r *http.Request, contentType string, fn func(io.Writer) error) {
+	sw := &startWriter{w: w, contentType: contentType}
+	if err := fn(sw); err != nil {
+		if !sw.started {
+			s.writeError(w, r, err)
+			return
+		}
+		s.logger.Warn("stream cut", "method", r.Method, "path", r.URL.Path, "err", err)
+	}
+	if !sw.started {
+		w.Header().Set("Content-Type", contentType)
+	}
+}
+
+// startWriter sets the content type on the first write and remembers it.
+type startWriter struct {
+	w           http.ResponseWriter
+	contentType string
+	started     bool
+}
+
+func (s *startWriter) Write(p []byte) (int, error) {
+	if !s.started {
+		s.started = true
+		s.w.Header().Set("Content-Type", s.contentType)
+	}
+	return s.w.Write(p)
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {

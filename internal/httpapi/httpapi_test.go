@@ -20,6 +20,7 @@ func TestStatus(t *testing.T) {
 		{errs.Conflict("x"), http.StatusConflict},
 		{errs.Forbidden("x"), http.StatusForbidden},
 		{errs.Unavailable("x"), http.StatusServiceUnavailable},
+		{errs.Timeout("x"), http.StatusRequestTimeout},
 		{&http.MaxBytesError{Limit: 1}, http.StatusRequestEntityTooLarge},
 		{errors.New("disk on fire"), http.StatusInternalServerError},
 	}

@@ -9,7 +9,7 @@ import (
 	"github.com/tailor-ml/tailor/internal/errs"
 )
 
-func (s *server) modelRoutes(mux *http.ServeMux) {
+func (s *server) modelRoutes(mux *router) {
 	mux.Handle("GET /v1/registry/models", s.handle(func(r *http.Request) (any, error) {
 		return s.svc.Models(r.Context(), r.URL.Query().Get("name"))
 	}))

@@ -25,7 +25,7 @@ func readSpec(r *http.Request, what string) (string, []byte, error) {
 	return name, src, nil
 }
 
-func (s *server) recipeRoutes(mux *http.ServeMux) {
+func (s *server) recipeRoutes(mux *router) {
 	mux.Handle("POST /v1/recipes", s.handle(func(r *http.Request) (any, error) {
 		name, src, err := readSpec(r, "recipe")
 		if err != nil {

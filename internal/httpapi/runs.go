@@ -14,7 +14,7 @@ import (
 // followPoll is how often a followed run log looks for new lines.
 const followPoll = 200 * time.Millisecond
 
-func (s *server) runRoutes(mux *http.ServeMux) {
+func (s *server) runRoutes(mux *router) {
 	mux.Handle("POST /v1/runs", s.handle(func(r *http.Request) (any, error) {
 		var req api.RunStart
 		if err := decodeBody(r, &req); err != nil {
@@ -51,7 +51,11 @@ func (s *server) runLogs(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
-	follow := q.Get("follow") == "true"
+	follow, err := queryBool(q, "follow")
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
 	if _, err := s.svc.Run(r.Context(), id); err != nil {
 		s.writeError(w, r, err)
 		return
@@ -106,7 +110,7 @@ func parseSeq(s string) (int64, error) {
 	return n, nil
 }
 
-func (s *server) eventRoutes(mux *http.ServeMux) {
+func (s *server) eventRoutes(mux *router) {
 	mux.HandleFunc("GET /v1/events", s.events)
 }
 
@@ -120,7 +124,11 @@ func (s *server) events(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
-	follow := q.Get("follow") == "true"
+	follow, err := queryBool(q, "follow")
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
 	var live <-chan api.Event
 	if follow {
 		live = s.svc.Subscribe(r.Context())

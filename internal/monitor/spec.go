@@ -7,13 +7,13 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"regexp"
 	"strings"
 	"time"
 
 	"gopkg.in/yaml.v3"
 
 	"github.com/tailor-ml/tailor/internal/errs"
+	"github.com/tailor-ml/tailor/internal/ident"
 )
 
 // Spec declares one monitor: which served model alias it watches, how
@@ -58,8 +58,6 @@ type SpecFeedback struct {
 	// trigger may ask for one sooner).
 	Every int `yaml:"every,omitempty" json:"every,omitempty"`
 }
-
-var specName = regexp.MustCompile(`^[a-z0-9][a-z0-9._-]{0,62}$`)
 
 // ParseSpec reads a monitor spec from YAML. Errors name the file, the line
 // and the field.
@@ -123,11 +121,11 @@ func lineOf(n *yaml.Node, path string) int {
 
 func (s *Spec) check() error {
 	switch {
-	case !specName.MatchString(s.Name):
-		return bad("name", "%q: use 1-63 lower-case letters, digits, '.', '_' or '-'", s.Name)
-	case !specName.MatchString(s.Model):
+	case !ident.IsName(s.Name):
+		return bad("name", "%q: use %s", s.Name, ident.NameRule)
+	case !ident.IsName(s.Model):
 		return bad("model", "%q: name a registered model, such as spam-lora", s.Model)
-	case !specName.MatchString(s.Alias):
+	case !ident.IsAlias(s.Alias):
 		return bad("alias", "%q: name the served alias to watch, such as champion", s.Alias)
 	case len(s.Description) > 1024:
 		return bad("description", "%d characters; at most 1024", len(s.Description))
@@ -164,8 +162,8 @@ func (s *Spec) check() error {
 	case d.PSIThreshold < 0 || d.JSThreshold < 0 || d.AccuracyDrop < 0 || d.MinCount < 0:
 		return bad("detectors", "thresholds and min_count must not be negative")
 	}
-	if f := s.Feedback; f.Dataset != "" && !specName.MatchString(f.Dataset) {
-		return bad("feedback.dataset", "%q: use 1-63 lower-case letters, digits, '.', '_' or '-'", f.Dataset)
+	if f := s.Feedback; f.Dataset != "" && !ident.IsName(f.Dataset) {
+		return bad("feedback.dataset", "%q: use %s", f.Dataset, ident.NameRule)
 	} else if f.Every < 0 || f.Every > 1_000_000 {
 		return bad("feedback.every", "%d: want 1 to 1000000 labels per version", f.Every)
 	}

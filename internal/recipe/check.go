@@ -6,6 +6,8 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+
+	"github.com/tailor-ml/tailor/internal/ident"
 )
 
 // Enumerations a recipe may use.
@@ -96,8 +98,8 @@ func (r *Recipe) checkHeader() error {
 	switch {
 	case r.Name == "":
 		return r.errf("name", "required (lowercase letters, digits, '.', '_', '-')")
-	case len(r.Name) > 100 || !nameRE.MatchString(r.Name):
-		return r.errf("name", "invalid name %q: use at most 100 lowercase letters, digits, '.', '_', '-', starting with a letter or digit", r.Name)
+	case !ident.IsName(r.Name):
+		return r.errf("name", "invalid name %q: use %s", r.Name, ident.NameRule)
 	case len(r.Description) > 4096:
 		return r.errf("description", "longer than 4096 characters")
 	case r.Task == "":

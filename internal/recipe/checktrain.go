@@ -3,6 +3,8 @@ package recipe
 import (
 	"slices"
 	"strings"
+
+	"github.com/tailor-ml/tailor/internal/ident"
 )
 
 func (r *Recipe) checkTrain() error {
@@ -100,7 +102,7 @@ func (r *Recipe) checkGate(p string, g Gate, suite []string) error {
 		switch {
 		case g.Op != "" || g.Value != 0:
 			return r.errf(p, "use either op and value, or not_worse_than and epsilon, not both")
-		case !aliasRE.MatchString(g.NotWorseThan):
+		case !ident.IsAlias(g.NotWorseThan):
 			return r.errf(p+".not_worse_than", "invalid alias %q (a lowercase word like champion)", g.NotWorseThan)
 		case g.Epsilon < 0:
 			return r.errf(p+".epsilon", "must be >= 0, got %v", g.Epsilon)

@@ -5,6 +5,7 @@ import (
 	"strings"
 
 	"github.com/tailor-ml/tailor/internal/errs"
+	"github.com/tailor-ml/tailor/internal/ident"
 )
 
 // RefKind says what the part after "@" in a selector names.
@@ -30,7 +31,6 @@ var (
 	modelNameRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]*(/[A-Za-z0-9][A-Za-z0-9._-]*)?$`)
 	versionRE   = regexp.MustCompile(`^v[1-9][0-9]{0,8}$`)
 	idPrefixRE  = regexp.MustCompile(`^[0-9a-f]{7,64}$`)
-	aliasRE     = regexp.MustCompile(`^[a-z][a-z0-9_-]{0,62}$`)
 )
 
 // ParseSelector parses "name", "name@latest", "name@v3", "name@<id prefix>"
@@ -55,7 +55,7 @@ func ParseSelector(s string) (Selector, error) {
 		return Selector{Name: name, Ref: ref, Kind: RefVersion}, nil
 	case idPrefixRE.MatchString(ref):
 		return Selector{Name: name, Ref: ref, Kind: RefID}, nil
-	case aliasRE.MatchString(ref):
+	case ident.IsAlias(ref):
 		return Selector{Name: name, Ref: ref, Kind: RefAlias}, nil
 	}
 	return Selector{}, errs.Invalid("invalid selector %q: %q is not a version (v3), an id prefix (7+ hex digits) or an alias (lowercase word like champion)", s, ref)

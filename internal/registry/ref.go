@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"github.com/tailor-ml/tailor/internal/errs"
+	"github.com/tailor-ml/tailor/internal/ident"
 )
 
 // Ref is a parsed model version reference. Exactly one field is set.
@@ -31,10 +32,8 @@ func (r Ref) String() string {
 }
 
 var (
-	aliasRE = regexp.MustCompile(`^[a-z][a-z0-9_-]{0,62}$`)
-	nameRE  = regexp.MustCompile(`^[a-z0-9][a-z0-9._-]{0,63}$`)
-	idRE    = regexp.MustCompile(`^[0-9a-f]{64}$`)
-	digits  = regexp.MustCompile(`^v?[0-9]+$`)
+	idRE   = regexp.MustCompile(`^[0-9a-f]{64}$`)
+	digits = regexp.MustCompile(`^v?[0-9]+$`)
 )
 
 // ParseRef reads "latest" (or ""), "v<N>" / "<N>" with N ≥ 1, a 64-hex
@@ -51,7 +50,7 @@ func ParseRef(s string) (Ref, error) {
 		return Ref{Number: n}, nil
 	case idRE.MatchString(s):
 		return Ref{ID: s}, nil
-	case aliasRE.MatchString(s):
+	case ident.IsAlias(s):
 		return Ref{Alias: s}, nil
 	}
 	return Ref{}, errs.Invalid("version %q: want latest, v<N>, <N>, a 64-hex version id or an alias name", s)
@@ -60,8 +59,8 @@ func ParseRef(s string) (Ref, error) {
 // CheckAlias reports whether name can name an alias: [a-z][a-z0-9_-]*, at
 // most 63 characters, and not "latest" or "v<N>", which name versions.
 func CheckAlias(name string) error {
-	if !aliasRE.MatchString(name) {
-		return errs.Invalid("alias %q: use a lower-case letter then up to 62 lower-case letters, digits, '_' or '-'", name)
+	if err := ident.Alias(name); err != nil {
+		return err
 	}
 	if name == "latest" || digits.MatchString(name) {
 		return errs.Invalid("alias %q: reserved for version references; choose another name", name)
@@ -71,8 +70,5 @@ func CheckAlias(name string) error {
 
 // CheckName reports whether name can name a model.
 func CheckName(name string) error {
-	if !nameRE.MatchString(name) {
-		return errs.Invalid("model name %q: use 1-64 lower-case letters, digits, '.', '_' or '-', starting with a letter or digit", name)
-	}
-	return nil
+	return ident.Name("model", name)
 }

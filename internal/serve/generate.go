@@ -211,7 +211,7 @@ func (s *Server) serveGen(w http.ResponseWriter, r *http.Request, g genRequest, 
 	if g.stream {
 		out = s.streamGen(w, &g, j, reqID, start)
 		if out.err != nil {
-			status = toAPIError(out.err).status
+			status = statusOf(out.err)
 		}
 	} else {
 		out = collect(j)

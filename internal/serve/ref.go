@@ -10,6 +10,7 @@ import (
 	"sync"
 
 	"github.com/tailor-ml/tailor/internal/errs"
+	"github.com/tailor-ml/tailor/internal/ident"
 )
 
 // Ref is a parsed model address: "name" (a base alone, or a model's
@@ -32,17 +33,15 @@ func (r Ref) String() string {
 }
 
 var (
-	refNameRE  = regexp.MustCompile(`^[a-z0-9][a-z0-9._-]{0,63}$`)
-	refAliasRE = regexp.MustCompile(`^[a-z][a-z0-9_-]{0,62}$`)
-	refVerRE   = regexp.MustCompile(`^v([0-9]{1,9})$`)
+	refVerRE = regexp.MustCompile(`^v([0-9]{1,9})$`)
 )
 
 // ParseRef reads a model address. Errors wrap errs.ErrInvalid and name the
 // part that is wrong.
 func ParseRef(s string) (Ref, error) {
 	name, after, hasAt := strings.Cut(s, "@")
-	if !refNameRE.MatchString(name) {
-		return Ref{}, errs.Invalid("model %q: the name must be 1-64 lower-case letters, digits, '.', '_' or '-'", s)
+	if !ident.IsName(name) {
+		return Ref{}, errs.Invalid("model %q: the name must be %s", s, ident.NameRule)
 	}
 	if !hasAt {
 		return Ref{Name: name}, nil
@@ -54,7 +53,7 @@ func ParseRef(s string) (Ref, error) {
 		}
 		return Ref{Name: name, Version: n}, nil
 	}
-	if !refAliasRE.MatchString(after) {
+	if !ident.IsAlias(after) {
 		return Ref{}, errs.Invalid("model %q: after '@' write an alias (champion) or a version (v3)", s)
 	}
 	return Ref{Name: name, Alias: after}, nil

@@ -157,6 +157,30 @@ func TestClientDisconnectFreesSlot(t *testing.T) {
 	if r2.StatusCode != 200 {
 		t.Fatalf("after disconnect: %d %s", r2.StatusCode, b2)
 	}
+	// A client that leaves while its unstreamed answer is computed: both
+	// disconnects are their own outcome in /metrics, not a server error.
+	ctx2, cancel2 := context.WithCancel(context.Background())
+	req2, _ := http.NewRequestWithContext(ctx2, "POST", w.http.URL+"/v1/completions",
+		strings.NewReader(`{"model":"tiny","prompt":"the","max_tokens":200,"temperature":1,"seed":1}`))
+	done := make(chan error, 1)
+	go func() {
+		resp, err := http.DefaultClient.Do(req2)
+		if err == nil {
+			resp.Body.Close()
+		}
+		done <- err
+	}()
+	waitFor(t, "the second running sequence", func() bool { return w.metricValue(t, `tailor_serve_running_batch_size{base="`+base+`"}`) == "1" })
+	cancel2()
+	<-done
+	waitFor(t, "both disconnects counted as 499", func() bool {
+		return w.metricValue(t, `tailor_serve_requests_total{endpoint="completion",model="tiny",status="499"}`) == "2"
+	})
+	for _, st := range []string{"500", "503"} {
+		if v := w.metricValue(t, `tailor_serve_requests_total{endpoint="completion",model="tiny",status="`+st+`"}`); v != "" {
+			t.Errorf("a disconnect was counted as %s (%s)", st, v)
+		}
+	}
 }
 
 // answers returns each version's probabilities for the inputs, from

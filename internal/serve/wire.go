@@ -2,6 +2,7 @@ package serve
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -58,8 +59,25 @@ func toAPIError(err error) *apiError {
 	return &apiError{status: http.StatusInternalServerError, Message: err.Error(), Type: "server_error"}
 }
 
+// StatusClientClosed is the status recorded (in /metrics and the request
+// log) for a request whose client went away before the answer: nginx's 499.
+// Nothing reaches the client; counting it as a server error would page
+// someone for a client's impatience.
+const StatusClientClosed = 499
+
+// statusOf is the status err is recorded with.
+func statusOf(err error) int {
+	if errors.Is(err, context.Canceled) {
+		return StatusClientClosed
+	}
+	return toAPIError(err).status
+}
+
 // writeError writes err as {"error": {...}}; a 429 carries Retry-After.
 func (s *Server) writeError(w http.ResponseWriter, err error) int {
+	if st := statusOf(err); st == StatusClientClosed {
+		return st
+	}
 	ae := toAPIError(err)
 	if ae.status == http.StatusTooManyRequests {
 		w.Header().Set("Retry-After", strconv.Itoa(max(1, int(s.opts.RetryAfter.Seconds()+0.5))))
