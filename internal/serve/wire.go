@@ -11,7 +11,7 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/tailor-ml/tailor/internal/errs"
+	"github.com/tailor-ml/tailor/internal/httpapi"
 )
 
 // apiError is an OpenAI-style error: status plus the body's fields.
@@ -36,27 +36,29 @@ func badRequest(param, code, format string, a ...any) *apiError {
 	return e
 }
 
-// toAPIError maps an error kind to an OpenAI-style error.
+// toAPIError dresses an error as an OpenAI-style error. The status comes
+// from the one mapping of error kinds (httpapi.Status); only the body's
+// type and code are OpenAI's.
 func toAPIError(err error) *apiError {
 	var ae *apiError
 	if errors.As(err, &ae) {
 		return ae
 	}
-	switch errs.Kind(err) {
-	case "not_found":
+	status := httpapi.Status(err)
+	switch {
+	case status == http.StatusNotFound:
 		e := badRequest("model", "model_not_found", "%v", err)
-		e.status = http.StatusNotFound
+		e.status = status
 		return e
-	case "invalid":
-		return badRequest("", "", "%v", err)
-	case "unavailable":
-		if errors.Is(err, errQueueFull) {
-			code := "queue_full"
-			return &apiError{status: http.StatusTooManyRequests, Message: err.Error(), Type: "server_overloaded", Code: &code}
-		}
-		return &apiError{status: http.StatusServiceUnavailable, Message: err.Error(), Type: "server_error"}
+	case errors.Is(err, errQueueFull):
+		code := "queue_full"
+		return &apiError{status: http.StatusTooManyRequests, Message: err.Error(), Type: "server_overloaded", Code: &code}
+	case status < 500:
+		e := badRequest("", "", "%v", err)
+		e.status = status
+		return e
 	}
-	return &apiError{status: http.StatusInternalServerError, Message: err.Error(), Type: "server_error"}
+	return &apiError{status: status, Message: err.Error(), Type: "server_error"}
 }
 
 // StatusClientClosed is the status recorded (in /metrics and the request
