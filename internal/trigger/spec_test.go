@@ -98,3 +98,24 @@ func must(t testing.TB, err error) {
 		t.Fatal(err)
 	}
 }
+
+// TestShippedTriggersParse: the example triggers parse.
+func TestShippedTriggersParse(t *testing.T) {
+	files, err := filepath.Glob(filepath.Join("..", "..", "recipes", "triggers", "*.yaml"))
+	if err != nil || len(files) == 0 {
+		t.Fatalf("example triggers: %v, %v", files, err)
+	}
+	for _, f := range files {
+		src, err := os.ReadFile(f)
+		must(t, err)
+		s, err := ParseSpec(filepath.Base(f), src)
+		if err != nil {
+			t.Errorf("%s: %v", f, err)
+			continue
+		}
+		if s.Name == "spam-retrain" && (s.On.Event != OnFeedback || s.When.MinNewRecords != 100 || s.Do[0].Retrain.Recipe != "spam-lora-incremental" ||
+			s.Do[1].PromoteIfPass.Alias != "champion" || s.DebounceDuration().String() != "1m0s" || s.Limits.MaxConcurrent != 1) {
+			t.Errorf("spam-retrain.yaml says something else: %+v", s)
+		}
+	}
+}
