@@ -25,7 +25,9 @@ type gatedOps struct {
 	autoGates bool // runs end at once
 }
 
-func newGatedOps(auto bool) *gatedOps { return &gatedOps{gates: map[string]chan struct{}{}, autoGates: auto} }
+func newGatedOps(auto bool) *gatedOps {
+	return &gatedOps{gates: map[string]chan struct{}{}, autoGates: auto}
+}
 
 func (g *gatedOps) record(c string) {
 	g.mu.Lock()
@@ -85,7 +87,9 @@ func (g *gatedOps) Promote(_ context.Context, model string, version int, alias, 
 	return "", nil
 }
 
-func (g *gatedOps) Rollback(context.Context, string, string, string) (string, error) { panic("not used") }
+func (g *gatedOps) Rollback(context.Context, string, string, string) (string, error) {
+	panic("not used")
+}
 
 func (g *gatedOps) Webhook(_ context.Context, url string, _ bool, _ []byte) (int, error) {
 	g.record("webhook " + url)
