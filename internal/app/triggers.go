@@ -512,8 +512,8 @@ func (t *triggers) execute(ctx context.Context, f store.Firing, spec *trigger.Sp
 			return nil
 		}
 		r, err := trigger.Do(ctx, t.ops, spec, trigger.Firing{Trigger: f.Trigger, Event: ev, Results: results}, i, save)
-		if ctx.Err() != nil {
-			return // shutting down: resumed at step i on the next start
+		if err != nil && ctx.Err() != nil {
+			return // interrupted by shutdown: resumed at step i on the next start
 		}
 		results = withResult(results, i, r)
 		next := f
@@ -534,7 +534,9 @@ func (t *triggers) execute(ctx context.Context, f store.Firing, spec *trigger.Sp
 				events = append(events, a.event(eventTriggerDone, f.Trigger, map[string]any{"trigger": f.Trigger, "event_seq": f.EventSeq, "state": next.State}))
 			}
 		}
-		stored, evs, uerr := a.store.UpdateFiring(ctx, next, store.FiringRunning, i, events)
+		// A finished step is recorded even when shutdown began meanwhile
+		// (Close waits for this), so a restart does not do it again.
+		stored, evs, uerr := a.store.UpdateFiring(context.WithoutCancel(ctx), next, store.FiringRunning, i, events)
 		if uerr != nil {
 			a.logger.Error("triggers: record step", "trigger", f.Trigger, "event", f.EventSeq, "step", i, "err", uerr)
 			return
@@ -546,6 +548,9 @@ func (t *triggers) execute(ctx context.Context, f store.Firing, spec *trigger.Sp
 			return
 		}
 		a.logger.Info("trigger action done", "trigger", f.Trigger, "event", f.EventSeq, "step", i, "action", r.Action, "outcome", r.Outcome)
+		if ctx.Err() != nil {
+			return
+		}
 	}
 }
 
