@@ -83,6 +83,7 @@ type App struct {
 	feedback nameLocks
 	recorder *recorder
 	monitors *monitors
+	triggers *triggers
 	started  atomic.Bool
 }
 
@@ -137,6 +138,7 @@ func Open(opts Options) (*App, error) {
 	a := &App{opts: opts, store: st, blobs: blobs, bus: bus.New(opts.Logger), logger: opts.Logger}
 	a.recorder = newRecorder(st, opts.Logger)
 	a.monitors = newMonitors(a)
+	a.triggers = newTriggers(a)
 	a.registry = registry.New(registry.Options{Store: st, Publisher: a.bus, RequireApproval: opts.RequireApproval, Now: opts.Now, Logger: opts.Logger})
 	if err := a.openServing(); err != nil {
 		st.Close()
@@ -156,7 +158,8 @@ func Open(opts Options) (*App, error) {
 }
 
 // Start registers succeeded runs a crash left unregistered, follows model
-// events for serving, then begins executing queued runs (and resumes
+// events for serving, starts the monitors and the triggers (which resume
+// interrupted firings), then begins executing queued runs (and resumes
 // interrupted ones).
 func (a *App) Start(ctx context.Context) error {
 	a.started.Store(true)
@@ -166,6 +169,7 @@ func (a *App) Start(ctx context.Context) error {
 	go a.followModels(ctx)
 	go a.recorder.run(ctx)
 	go a.monitors.run(ctx)
+	a.triggers.start(ctx)
 	return a.sched.Start(ctx)
 }
 
@@ -210,6 +214,9 @@ func (a *App) Close() error {
 		a.logger.Warn("close request log", "err", err)
 	}
 	a.bus.Close()
+	if a.started.Load() {
+		a.triggers.wait() // its loops end with ctx and the bus
+	}
 	return a.store.Close()
 }
 

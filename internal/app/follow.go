@@ -9,14 +9,19 @@ import (
 	"github.com/tailor-ml/tailor/internal/store"
 )
 
-// followEvents hands every event committed after it starts to handle, in
-// seq order and once each, until ctx ends or the bus closes. It follows the
-// bus; when the bus drops it for falling behind (an *bus.OverflowError), it
-// subscribes again and first reads from the store every event from the
-// first one it missed, so a slow consumer loses nothing.
-func followEvents(ctx context.Context, b *bus.Bus, st store.Store, logger *slog.Logger, buffer int, handle func(store.Event)) {
+// followEvents hands every event committed after seq after (after < 0:
+// every event committed after it starts) to handle, in seq order and once
+// each, until ctx ends or the bus closes. It follows the bus; when the bus
+// drops it for falling behind (an *bus.OverflowError), it subscribes again
+// and first reads from the store every event from the first one it missed,
+// so a slow consumer loses nothing. With after >= 0 it starts that way too:
+// subscribed, it first reads the stored events after after.
+func followEvents(ctx context.Context, b *bus.Bus, st store.Store, logger *slog.Logger, buffer int, after int64, handle func(store.Event)) {
 	var last int64 // seq of the last event handled; 0: none yet
 	var resume int64
+	if after >= 0 {
+		last, resume = after, after+1
+	}
 	for ctx.Err() == nil {
 		sub := b.Subscribe(buffer)
 		if resume > 0 {

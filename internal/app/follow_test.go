@@ -34,7 +34,7 @@ func TestFollowEventsLosesNothingOnOverflow(t *testing.T) {
 	go func() {
 		defer close(done)
 		first := true
-		followEvents(ctx, b, st, slog.New(slog.DiscardHandler), 2, func(e store.Event) {
+		followEvents(ctx, b, st, slog.New(slog.DiscardHandler), 2, -1, func(e store.Event) {
 			if first {
 				first = false
 				<-release

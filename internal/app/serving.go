@@ -135,7 +135,7 @@ func refString(ref serve.Ref) string {
 // versions, from committed events, until ctx ends. An event the bus could
 // not deliver is read back from the store, so no alias move is lost.
 func (a *App) followModels(ctx context.Context) {
-	followEvents(ctx, a.bus, a.store, a.logger, 256, func(e store.Event) {
+	followEvents(ctx, a.bus, a.store, a.logger, 256, -1, func(e store.Event) {
 		var err error
 		switch e.Type {
 		case registry.EventAliasMoved:

@@ -99,6 +99,7 @@ func commands() []*command {
 		evalCommand(),
 		monitorCommand(),
 		feedbackCommand(),
+		triggerCommand(),
 		corpusCommand(),
 		demoCommand(),
 		versionCommand(),

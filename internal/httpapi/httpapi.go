@@ -68,6 +68,11 @@ type Service interface {
 	MonitorProfile(ctx context.Context, name string) (json.RawMessage, error)
 	PostFeedback(ctx context.Context, f api.Feedback) (api.FeedbackResult, error)
 	AccumulateFeedback(ctx context.Context, model string) (*api.DatasetVersion, error)
+
+	ApplyTrigger(ctx context.Context, fileName string, src []byte) (api.TriggerApply, error)
+	Triggers(ctx context.Context) ([]api.TriggerStatus, error)
+	Trigger(ctx context.Context, name string) (api.TriggerStatus, error)
+	TriggerHistory(ctx context.Context, name string) ([]api.Firing, error)
 }
 
 // Options configure the handler.
@@ -135,6 +140,7 @@ func newRouter(opts Options) (http.Handler, *router) {
 	s.eventRoutes(mux)
 	s.modelRoutes(mux)
 	s.adaptationRoutes(mux)
+	s.triggerRoutes(mux)
 	mux.Handle("GET /v1/lineage/{id}", s.handle(func(r *http.Request) (any, error) {
 		return s.svc.Lineage(r.Context(), r.PathValue("id"))
 	}))

@@ -1,7 +1,7 @@
 // Package store defines Tailor's metadata store: the versioned nouns
 // (dataset, base model, recipe and model versions), runs and their logs,
 // eval reports attached to model versions, aliases with their move history,
-// promotion approvals, and the event outbox.
+// promotion approvals, monitoring, trigger firings, and the event outbox.
 //
 // Implementations live in sub-packages (sqlite/, later postgres/) and must
 // pass the conformance suite in storetest/. Every mutating method takes the
@@ -399,6 +399,27 @@ type Store interface {
 	// MonitorWindows lists a monitor's windows with Index > after, oldest
 	// first, at most limit (0: all).
 	MonitorWindows(ctx context.Context, name string, after int64, limit int) ([]MonitorWindow, error)
+
+	// ClaimFiring records f unless its key exists: (Trigger, EventSeq), or
+	// (Trigger, Tick) when Tick is set. Then it inserts nothing, appends no
+	// events and returns the stored firing and false. Otherwise it inserts
+	// f with events in one transaction; with EventSeq 0 and a Tick, the
+	// firing takes the seq of the first of events.
+	ClaimFiring(ctx context.Context, f Firing, events []Event) (Firing, bool, []Event, error)
+	// UpdateFiring stores f's State, Step, Results, Error and UpdatedAt,
+	// with events, in one transaction. It is a compare-and-set: unless the
+	// stored firing is in ifState at step ifStep it fails with
+	// errs.ErrConflict (errs.ErrNotFound when there is none).
+	UpdateFiring(ctx context.Context, f Firing, ifState FiringState, ifStep int, events []Event) (Firing, []Event, error)
+	// Firing returns the firing of trigger for event seq.
+	Firing(ctx context.Context, trigger string, eventSeq int64) (Firing, error)
+	// Firings lists firings, oldest (lowest EventSeq) first.
+	Firings(ctx context.Context, f FiringFilter) ([]Firing, error)
+	// TriggerCursor is the seq of the last event the triggers handled;
+	// errs.ErrNotFound before the first save.
+	TriggerCursor(ctx context.Context) (int64, error)
+	// SaveTriggerCursor moves the cursor forward to seq (never back).
+	SaveTriggerCursor(ctx context.Context, seq int64) error
 
 	// AppendEvents stores events that describe no other row change.
 	AppendEvents(ctx context.Context, events []Event) ([]Event, error)

@@ -57,7 +57,7 @@ func TestEmbeddedMigrations(t *testing.T) {
 		t.Fatalf("SchemaVersion = %d, %v; want %d", v, err, len(migs))
 	}
 	for _, tbl := range []string{"dataset_versions", "base_versions", "recipe_versions", "runs", "run_logs", "aliases", "events", "schema_migrations",
-		"model_versions", "eval_reports", "alias_history", "approvals"} {
+		"model_versions", "eval_reports", "alias_history", "approvals", "trigger_firings", "trigger_cursor"} {
 		if !tables(t, s)[tbl] {
 			t.Errorf("table %s missing", tbl)
 		}

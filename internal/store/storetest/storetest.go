@@ -7,7 +7,8 @@
 // numbering and reference resolution, run filters and compare-and-set, run
 // log paging, aliases, model versions and their eval reports, alias moves
 // (compare-and-set, history), approvals (compare-and-set, decision and move
-// in one transaction), the event outbox (strictly increasing Seq, appended
+// in one transaction), trigger firings (idempotent claims, compare-and-set
+// steps) and their cursor, the event outbox (strictly increasing Seq, appended
 // atomically with the change it describes) and concurrent writers.
 //
 // This package imports internal/store and internal/errs (plus testing).
@@ -53,6 +54,9 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"Feedback", testFeedback},
 		{"Specs", testSpecs},
 		{"MonitorState", testMonitorState},
+		{"Firings", testFirings},
+		{"ScheduleFirings", testScheduleFirings},
+		{"TriggerCursor", testTriggerCursor},
 		{"Events", testEvents},
 		{"EventsAtomic", testEventsAtomic},
 		{"InvalidInput", testInvalid},

@@ -1,0 +1,85 @@
+package api
+
+import (
+	"bytes"
+	"context"
+	"net/url"
+	"time"
+)
+
+// TriggerApply is the answer to applying a trigger spec.
+type TriggerApply struct {
+	Version SpecVersion `json:"version"`
+	Created bool        `json:"created"`
+}
+
+// TriggerStatus is one trigger: its newest spec version and its firings.
+type TriggerStatus struct {
+	Spec    SpecVersion `json:"spec"`
+	Event   string      `json:"event"` // drift, feedback, base or schedule
+	Firings int         `json:"firings"`
+	Running int         `json:"running"` // pending or running now
+	Skipped int         `json:"skipped"`
+	Failed  int         `json:"failed"`
+	Last    *Firing     `json:"last,omitempty"`
+}
+
+// Firing is one event acted on by one trigger. (Trigger, EventSeq) is its
+// idempotency key.
+type Firing struct {
+	Trigger     string    `json:"trigger"`
+	EventSeq    int64     `json:"event_seq"`
+	Tick        time.Time `json:"tick,omitzero"` // schedule firings: the cron time
+	EventType   string    `json:"event_type"`
+	SpecID      string    `json:"spec_id"`
+	SpecVersion int       `json:"spec_version"`
+	// State is pending, running, done, failed or skipped (debounced).
+	State string `json:"state"`
+	// Step is the index of the next action (= the number done).
+	Step      int            `json:"step"`
+	Results   []ActionResult `json:"results"`
+	Reason    string         `json:"reason,omitempty"`
+	Error     string         `json:"error,omitempty"`
+	CreatedAt time.Time      `json:"created_at"`
+	UpdatedAt time.Time      `json:"updated_at"`
+}
+
+// ActionResult is what one action of a firing did.
+type ActionResult struct {
+	Action    string `json:"action"`
+	Outcome   string `json:"outcome,omitempty"`
+	RunID     string `json:"run_id,omitempty"`
+	Model     string `json:"model,omitempty"`
+	Version   int    `json:"version,omitempty"`
+	VersionID string `json:"version_id,omitempty"`
+	Alias     string `json:"alias,omitempty"`
+	Promoted  bool   `json:"promoted,omitempty"`
+	Approval  string `json:"approval,omitempty"`
+	Status    int    `json:"status,omitempty"`
+	Error     string `json:"error,omitempty"`
+}
+
+// ApplyTrigger stores a trigger spec (a new version only if it changed).
+func (c *Client) ApplyTrigger(ctx context.Context, fileName string, yamlText []byte) (TriggerApply, error) {
+	var out TriggerApply
+	q := url.Values{"filename": {fileName}}
+	return out, c.do(ctx, "POST", "/v1/triggers", q, bytes.NewReader(yamlText), "application/yaml", &out)
+}
+
+// Triggers lists every trigger.
+func (c *Client) Triggers(ctx context.Context) ([]TriggerStatus, error) {
+	var out []TriggerStatus
+	return out, c.do(ctx, "GET", "/v1/triggers", nil, nil, "", &out)
+}
+
+// Trigger returns one trigger.
+func (c *Client) Trigger(ctx context.Context, name string) (TriggerStatus, error) {
+	var out TriggerStatus
+	return out, c.do(ctx, "GET", "/v1/triggers/"+url.PathEscape(name), nil, nil, "", &out)
+}
+
+// TriggerHistory lists a trigger's firings, oldest first.
+func (c *Client) TriggerHistory(ctx context.Context, name string) ([]Firing, error) {
+	var out []Firing
+	return out, c.do(ctx, "GET", "/v1/triggers/"+url.PathEscape(name)+"/history", nil, nil, "", &out)
+}
