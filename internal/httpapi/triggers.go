@@ -6,7 +6,7 @@ import (
 
 // triggerRoutes serve triggers: apply a spec, list, show, and the history
 // of firings.
-func (s *server) triggerRoutes(mux *http.ServeMux) {
+func (s *server) triggerRoutes(mux *router) {
 	mux.Handle("POST /v1/triggers", s.handle(func(r *http.Request) (any, error) {
 		name, src, err := readSpec(r, "trigger")
 		if err != nil {
