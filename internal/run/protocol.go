@@ -40,6 +40,16 @@ type Inputs struct {
 	Kind  string   `json:"kind,omitempty"`
 	Model InputRef `json:"model,omitzero"`
 	Split string   `json:"split,omitempty"`
+	// Init, Replay and Forgetting are set for an incremental run (a recipe
+	// with incremental:). Init is the model version whose adapter and head
+	// training starts from (its adapter manifest in Manifest; it was
+	// trained on Base), Replay the dataset version whose records are
+	// replayed, Forgetting the dataset version the forgetting gate compares
+	// on. They change the adapter and its verdict, so they are part of the
+	// key.
+	Init       InputRef `json:"init,omitzero"`
+	Replay     InputRef `json:"replay,omitzero"`
+	Forgetting InputRef `json:"forgetting,omitzero"`
 }
 
 // Run kinds.
@@ -64,6 +74,9 @@ type InputRef struct {
 // version. The same key on the same engine gives the same adapter bytes.
 func Key(in Inputs) string {
 	parts := []string{"tailor-run-key/1", in.Recipe.ID, in.Dataset.ID, in.Base.ID, in.Engine}
+	if in.Init.ID != "" {
+		parts = append(parts, "incremental", in.Init.ID, in.Init.Manifest, in.Replay.ID, in.Forgetting.ID)
+	}
 	switch in.Kind {
 	case KindEval:
 		// The champion shapes an eval run's report, so it is an input.

@@ -1,0 +1,131 @@
+package app
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/tailor-ml/tailor/api"
+	"github.com/tailor-ml/tailor/internal/engine"
+	"github.com/tailor-ml/tailor/internal/engine/tokenizer"
+	"github.com/tailor-ml/tailor/internal/errs"
+	"github.com/tailor-ml/tailor/internal/registry"
+	"github.com/tailor-ml/tailor/internal/run"
+	"github.com/tailor-ml/tailor/internal/seedmodel"
+	"github.com/tailor-ml/tailor/internal/store"
+)
+
+// importSeedBase imports a random tiny Llama as base name and returns its id.
+func importSeedBase(t *testing.T, a *App, name string, seed uint64) string {
+	t.Helper()
+	tok, err := tokenizer.Train(func(yield func(string) bool) { yield("the quick brown fox jumps over the lazy dog") },
+		tokenizer.TrainOptions{VocabSize: 280, MinFrequency: 1, SpecialTokens: []string{"<|endoftext|>"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tj, _ := tok.MarshalJSON()
+	cfg := engine.Config{Arch: "LlamaForCausalLM", VocabSize: 288, Hidden: 32, Intermediate: 64, Layers: 1, Heads: 4, KVHeads: 2, HeadDim: 8,
+		MaxPositions: 64, RopeTheta: 10000, NormEps: 1e-5, Activation: "silu", BOSTokenID: -1, EOSTokenID: -1, TorchDtype: "float32"}
+	dir := filepath.Join(t.TempDir(), name)
+	if err := seedmodel.Write(dir, cfg, tj, seed); err != nil {
+		t.Fatal(err)
+	}
+	var tarBuf bytes.Buffer
+	if err := writeDirTar(&tarBuf, dir); err != nil {
+		t.Fatal(err)
+	}
+	bi, err := a.ImportBase(context.Background(), name, "", &tarBuf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return bi.Version.ID
+}
+
+// TestStartIncrementalRun: an incremental run resolves the champion, the
+// replay and forgetting datasets into its inputs and key; it dedupes on the
+// same champion, moves to a new key with a new champion, and is refused
+// with no champion or a champion on another base.
+func TestStartIncrementalRun(t *testing.T) {
+	ctx := context.Background()
+	a, err := Open(Options{DataDir: t.TempDir(), EngineVersion: "test", WorkerCommand: []string{"/bin/false"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	baseA := importSeedBase(t, a, "tiny", 5)
+	baseB := importSeedBase(t, a, "other", 6)
+	importDS := func(name string, n int) store.DatasetVersion {
+		var b strings.Builder
+		for i := range n {
+			fmt.Fprintf(&b, "{\"id\":\"%s%d\",\"text\":\"message %d\",\"label\":%q}\n", name, i, i, []string{"ham", "spam"}[i%2])
+		}
+		di, err := a.ImportDataset(ctx, strings.NewReader(b.String()), api.DatasetImportOptions{Name: name, Task: "classify", FileName: name + ".jsonl"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		dv, err := a.store.DatasetVersion(ctx, name, di.Version.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return dv
+	}
+	spam := importDS("spam", 40)
+	importDS("spam-lora-feedback", 20)
+	const src = "name: spam-lora\ntask: classify\nbase: tiny\ndata: {dataset: spam-lora-feedback}\nmethod: {kind: head}\n" +
+		"incremental: {from: champion, replay: {ratio: 0.5}}\nregion: local\n"
+	if _, err := a.ApplyRecipe(ctx, "inc.yaml", []byte(src)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := a.StartRun(ctx, api.RunStart{Recipe: "spam-lora"}); !errors.Is(err, errs.ErrNotFound) || !strings.Contains(err.Error(), "champion") {
+		t.Fatalf("start with no champion: %v, want not found naming the alias", err)
+	}
+	lineage, _ := json.Marshal(run.Inputs{Dataset: run.InputRef{Name: spam.Name, ID: spam.ID, Manifest: spam.Manifest}})
+	champion := func(base, adapter string) registry.Version {
+		v, _, err := a.registry.Register(ctx, store.ModelVersion{Name: "spam-lora", BaseID: base, Adapter: adapter, Task: "classify", Lineage: lineage})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := a.registry.Promote(ctx, registry.PromoteRequest{Name: "spam-lora", Version: fmt.Sprintf("v%d", v.Version), Alias: "champion",
+			Reason: "test", Actor: "test", Override: true, OverrideReason: "no report in this test"}); err != nil {
+			t.Fatal(err)
+		}
+		return v
+	}
+	start := func() (api.Run, run.Inputs) {
+		t.Helper()
+		r, err := a.StartRun(ctx, api.RunStart{Recipe: "spam-lora"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var in run.Inputs
+		if err := json.Unmarshal(r.Inputs, &in); err != nil {
+			t.Fatal(err)
+		}
+		return r, in
+	}
+	v1 := champion(baseA, "sha256:"+baseID("adapter-1"))
+	r1, in := start()
+	if in.Init.ID != v1.ID || in.Init.Manifest != v1.Adapter || in.Replay.ID != spam.ID || in.Forgetting.ID != spam.ID || in.Replay.Manifest != spam.Manifest {
+		t.Fatalf("inputs %+v", in)
+	}
+	if r1.Key != run.Key(in) {
+		t.Fatalf("run key %s, Key(inputs) %s", r1.Key, run.Key(in))
+	}
+	if again, _ := start(); again.ID != r1.ID || !again.Reused {
+		t.Fatalf("same champion: run %s (reused %v), want %s", again.ID, again.Reused, r1.ID)
+	}
+	v2 := champion(baseA, "sha256:"+baseID("adapter-2"))
+	r2, in2 := start()
+	if r2.Key == r1.Key || in2.Init.ID != v2.ID {
+		t.Fatalf("a new champion must give a new key: %s vs %s, init %s", r2.Key, r1.Key, in2.Init.ID)
+	}
+	champion(baseB, "sha256:"+baseID("adapter-3"))
+	if _, err := a.StartRun(ctx, api.RunStart{Recipe: "spam-lora"}); !errors.Is(err, errs.ErrInvalid) || !strings.Contains(err.Error(), "base") {
+		t.Fatalf("champion on another base: %v, want invalid naming the base", err)
+	}
+}
