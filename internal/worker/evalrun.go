@@ -118,7 +118,7 @@ func (j *job) evaluate(ctx context.Context, r *recipe.Recipe) error {
 	default:
 		return errs.Invalid("worker: eval run: task %s has no evaluation", r.Task)
 	}
-	metrics, err := j.report(ctx, r, split, nil, set, cand, champ)
+	metrics, err := j.report(ctx, r, split, nil, set, cand, champ, nil)
 	if err != nil {
 		return err
 	}
