@@ -6,9 +6,11 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/tailor-ml/tailor/api"
 	"github.com/tailor-ml/tailor/internal/engine"
@@ -128,4 +130,101 @@ func TestStartIncrementalRun(t *testing.T) {
 	if _, err := a.StartRun(ctx, api.RunStart{Recipe: "spam-lora"}); !errors.Is(err, errs.ErrInvalid) || !strings.Contains(err.Error(), "base") {
 		t.Fatalf("champion on another base: %v, want invalid naming the base", err)
 	}
+}
+
+// TestIncrementalRunEndToEnd trains and promotes a champion with real
+// worker processes, then retrains it incrementally on new labels that
+// contradict the old ones: the run's report carries the forgetting gate,
+// which fails, and Promote refuses the candidate.
+func TestIncrementalRunEndToEnd(t *testing.T) {
+	t.Setenv(workerEnv, "1")
+	ctx, cancel := context.WithCancel(context.Background())
+	a, err := Open(Options{DataDir: t.TempDir(), EngineVersion: "test", WorkerCommand: []string{os.Args[0]}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		cancel()
+		a.Close()
+	}()
+	if err := a.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	importSeedBase(t, a, "tiny", 5)
+	importRecords := func(name string, n int, flip bool) {
+		var b strings.Builder
+		words := [][]string{{"meeting", "notes", "lunch"}, {"prize", "cash", "winner"}}
+		for i := range n {
+			c := i % 2
+			label := []string{"ham", "spam"}[c]
+			if flip {
+				label = []string{"spam", "ham"}[c]
+			}
+			fmt.Fprintf(&b, "{\"id\":\"%s%d\",\"text\":\"the %s for you %d\",\"label\":%q}\n", name, i, words[c][i%3], i, label)
+		}
+		if _, err := a.ImportDataset(ctx, strings.NewReader(b.String()), api.DatasetImportOptions{Name: name, Task: "classify", FileName: name + ".jsonl"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	importRecords("mail", 200, false)
+	importRecords("mail-feedback", 80, true)
+	const first = "name: mail\ntask: classify\nbase: tiny\ndata: {dataset: mail}\nmethod: {kind: lora, lora: {rank: 4}}\n" +
+		"train: {max_steps: 30, batch_size: 16, learning_rate: 0.01, max_seq_len: 32}\nseed: 1\nregion: local\n"
+	version := func(src string) api.ModelVersion {
+		t.Helper()
+		if _, err := a.ApplyRecipe(ctx, "mail.yaml", []byte(src)); err != nil {
+			t.Fatal(err)
+		}
+		r, err := a.StartRun(ctx, api.RunStart{Recipe: "mail"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		deadline := time.Now().Add(2 * time.Minute)
+		for time.Now().Before(deadline) {
+			if r, err = a.Run(ctx, r.ID); err != nil {
+				t.Fatal(err)
+			}
+			if r.State == "failed" || r.State == "canceled" {
+				logs, _ := a.RunLogs(ctx, r.ID, 0)
+				t.Fatalf("run %s %s: %s (logs %v)", r.ID, r.State, r.Error, logs)
+			}
+			if r.State == "succeeded" {
+				vs, err := a.Models(ctx, "mail")
+				if err != nil && !errors.Is(err, errs.ErrNotFound) {
+					t.Fatal(err)
+				}
+				for _, v := range vs {
+					if v.RunID == r.ID && len(v.Reports) > 0 {
+						return v
+					}
+				}
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+		t.Fatalf("run %s not registered with a report in time (state %s)", r.ID, r.State)
+		return api.ModelVersion{}
+	}
+	v1 := version(first)
+	if _, err := a.Promote(ctx, "mail", api.Promote{Version: fmt.Sprintf("v%d", v1.Version), Alias: "champion", Reason: "first", Actor: "test"}); err != nil {
+		t.Fatal(err)
+	}
+	v2 := version(strings.Replace(first, "dataset: mail}", "dataset: mail-feedback}", 1) +
+		"incremental: {replay: {ratio: 0}, forgetting: {split: test, epsilon: 0.01}}\n")
+	var lin run.Inputs
+	if err := json.Unmarshal(v2.Lineage, &lin); err != nil || lin.Init.ID != v1.ID {
+		t.Fatalf("v2 lineage %s (%v): want init %s", v2.Lineage, err, v1.ID)
+	}
+	rep := v2.Reports[len(v2.Reports)-1]
+	body, err := a.EvalReport(ctx, rep.Digest)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.Verdict != "fail" || !strings.Contains(body.Markdown, "## Forgetting") || len(rep.Failed) == 0 || !strings.HasPrefix(rep.Failed[len(rep.Failed)-1], "forgetting:") {
+		t.Fatalf("report %+v\n%s", rep, body.Markdown)
+	}
+	_, err = a.Promote(ctx, "mail", api.Promote{Version: fmt.Sprintf("v%d", v2.Version), Alias: "champion", Reason: "retrained", Actor: "test"})
+	if err == nil || !strings.Contains(err.Error(), "forgetting") {
+		t.Fatalf("promoting a candidate that forgot: %v, want a refusal naming the forgetting gate", err)
+	}
+	t.Logf("refused: %v", err)
 }
