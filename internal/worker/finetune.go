@@ -257,55 +257,50 @@ func (j *job) finetune(ctx context.Context, r *recipe.Recipe) error {
 	if init != nil {
 		metrics["init"], metrics["new_examples"], metrics["replay_examples"] = j.spec.Inputs.Init.Name, newRecords, len(trainSet)-newRecords
 	}
-	if r.Task == recipe.TaskSFT {
-		evalSet, _, err := j.loadData(ctx, r, base.tok, evalSplit(r), nil, maxLen)
-		if err != nil {
-			return err
-		}
-		if len(evalSet) > 0 {
-			preds, err := j.generatePredictions(r, m, base, evalSet)
-			if err != nil {
-				return err
-			}
-			rm, err := j.report(ctx, r, evalSplit(r), nil, evalSet[:len(preds)], preds, nil, nil)
-			if err != nil {
-				return err
-			}
-			maps.Copy(metrics, rm)
-		}
+	rm, err := j.evalReport(ctx, r, m, base, trainSet, labels, maxLen, init != nil)
+	if err != nil {
+		return err
 	}
-	if r.Task == recipe.TaskClassify {
-		evalSet, _, err := j.loadData(ctx, r, base.tok, evalSplit(r), labels, maxLen)
-		if err != nil {
-			return err
-		}
-		if len(evalSet) > 0 {
-			cand, err := predictClassify(m, evalSet, labels, r.Train.BatchSize)
-			if err != nil {
-				return err
-			}
-			champ, err := j.championPredictions(ctx, r, evalSet)
-			if err != nil {
-				return err
-			}
-			var forget *eval.ForgettingInput
-			if init != nil {
-				if forget, err = j.forgetting(ctx, r, m, base, labels, maxLen); err != nil {
-					return err
-				}
-			}
-			rm, err := j.report(ctx, r, evalSplit(r), trainSet, evalSet, cand, champ, forget)
-			if err != nil {
-				return err
-			}
-			maps.Copy(metrics, rm)
-		}
-	}
+	maps.Copy(metrics, rm)
 	digest, err := j.writeAdapter(ctx, r, m, base, labels)
 	if err != nil {
 		return err
 	}
 	return j.result(res.Step, digest, metrics)
+}
+
+// evalReport evaluates the trained model m on the recipe's eval split
+// (nothing when it has no records) and returns the report's metrics: for
+// classify with the champion's predictions, baselines on trainSet and, for
+// an incremental run, the forgetting gate.
+func (j *job) evalReport(ctx context.Context, r *recipe.Recipe, m *model.Model, base *loaded, trainSet []labeled, labels []string,
+	maxLen int, incremental bool) (map[string]any, error) {
+	evalSet, _, err := j.loadData(ctx, r, base.tok, evalSplit(r), labels, maxLen)
+	if err != nil || len(evalSet) == 0 {
+		return nil, err
+	}
+	if r.Task == recipe.TaskSFT {
+		preds, err := j.generatePredictions(r, m, base, evalSet)
+		if err != nil {
+			return nil, err
+		}
+		return j.report(ctx, r, evalSplit(r), nil, evalSet[:len(preds)], preds, nil, nil)
+	}
+	cand, err := predictClassify(m, evalSet, labels, r.Train.BatchSize)
+	if err != nil {
+		return nil, err
+	}
+	champ, err := j.championPredictions(ctx, r, evalSet)
+	if err != nil {
+		return nil, err
+	}
+	var forget *eval.ForgettingInput
+	if incremental {
+		if forget, err = j.forgetting(ctx, r, m, base, labels, maxLen); err != nil {
+			return nil, err
+		}
+	}
+	return j.report(ctx, r, evalSplit(r), trainSet, evalSet, cand, champ, forget)
 }
 
 // train runs the training loop over set, resuming from the spec's
