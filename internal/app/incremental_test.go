@@ -214,6 +214,17 @@ func TestIncrementalRunEndToEnd(t *testing.T) {
 	if err := json.Unmarshal(v2.Lineage, &lin); err != nil || lin.Init.ID != v1.ID {
 		t.Fatalf("v2 lineage %s (%v): want init %s", v2.Lineage, err, v1.ID)
 	}
+	graph, err := a.Lineage(ctx, v2.RunID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kinds := map[string]string{}
+	for _, c := range graph.Children {
+		kinds[c.Kind] = c.ID
+	}
+	if kinds["init"] != v1.ID || kinds["replay"] == "" || kinds["forgetting"] == "" {
+		t.Fatalf("lineage of the incremental run lacks its init, replay or forgetting input: %v", kinds)
+	}
 	rep := v2.Reports[len(v2.Reports)-1]
 	body, err := a.EvalReport(ctx, rep.Digest)
 	if err != nil {
