@@ -233,9 +233,38 @@ func TestIncrementalRunEndToEnd(t *testing.T) {
 	if rep.Verdict != "fail" || !strings.Contains(body.Markdown, "## Forgetting") || len(rep.Failed) == 0 || !strings.HasPrefix(rep.Failed[len(rep.Failed)-1], "forgetting:") {
 		t.Fatalf("report %+v\n%s", rep, body.Markdown)
 	}
-	_, err = a.Promote(ctx, "mail", api.Promote{Version: fmt.Sprintf("v%d", v2.Version), Alias: "champion", Reason: "retrained", Actor: "test"})
-	if err == nil || !strings.Contains(err.Error(), "forgetting") {
-		t.Fatalf("promoting a candidate that forgot: %v, want a refusal naming the forgetting gate", err)
+	promote := func() error {
+		_, err := a.Promote(ctx, "mail", api.Promote{Version: fmt.Sprintf("v%d", v2.Version), Alias: "champion", Reason: "retrained", Actor: "test"})
+		return err
 	}
-	t.Logf("refused: %v", err)
+	if err := promote(); err == nil || !strings.Contains(err.Error(), "forgetting") {
+		t.Fatalf("promoting a candidate that forgot: %v, want a refusal naming the forgetting gate", err)
+	} else {
+		t.Logf("refused: %v", err)
+	}
+	// A later eval run of the candidate keeps the forgetting gate, so a
+	// fresh report cannot pass it by leaving the gate out.
+	er, err := a.StartEval(ctx, api.EvalStart{Model: fmt.Sprintf("mail@v%d", v2.Version), Dataset: "mail", Split: "validation"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for deadline := time.Now().Add(time.Minute); ; time.Sleep(50 * time.Millisecond) {
+		v, err := a.Model(ctx, "mail", fmt.Sprintf("v%d", v2.Version))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(v.Reports) > len(v2.Reports) {
+			last := v.Reports[len(v.Reports)-1]
+			if last.Verdict != "fail" || !strings.HasPrefix(last.Failed[len(last.Failed)-1], "forgetting:") {
+				t.Fatalf("eval run report %+v: want the forgetting gate failing", last)
+			}
+			break
+		}
+		if r, _ := a.Run(ctx, er.ID); r.State == "failed" || time.Now().After(deadline) {
+			t.Fatalf("eval run %s: %s %s", er.ID, r.State, r.Error)
+		}
+	}
+	if err := promote(); err == nil || !strings.Contains(err.Error(), "forgetting") {
+		t.Fatalf("after the eval run: %v, want a refusal naming the forgetting gate", err)
+	}
 }

@@ -46,7 +46,8 @@ type Inputs struct {
 	// trained on Base), Replay the dataset version whose records are
 	// replayed, Forgetting the dataset version the forgetting gate compares
 	// on. They change the adapter and its verdict, so they are part of the
-	// key.
+	// key. An eval run of a model trained incrementally carries its Init
+	// and Forgetting, so its report has the forgetting gate too.
 	Init       InputRef `json:"init,omitzero"`
 	Replay     InputRef `json:"replay,omitzero"`
 	Forgetting InputRef `json:"forgetting,omitzero"`
@@ -74,15 +75,16 @@ type InputRef struct {
 // version. The same key on the same engine gives the same adapter bytes.
 func Key(in Inputs) string {
 	parts := []string{"tailor-run-key/1", in.Recipe.ID, in.Dataset.ID, in.Base.ID, in.Engine}
-	if in.Init.ID != "" {
-		parts = append(parts, "incremental", in.Init.ID, in.Init.Manifest, in.Replay.ID, in.Forgetting.ID)
-	}
 	switch in.Kind {
 	case KindEval:
 		// The champion shapes an eval run's report, so it is an input.
 		parts = []string{"tailor-eval-key/1", in.Model.ID, in.Dataset.ID, in.Split, in.Recipe.ID, in.Base.ID, in.Champion.ID, in.Engine}
 	case KindProfile:
 		parts = []string{"tailor-profile-key/1", in.Model.ID, in.Dataset.ID, in.Recipe.ID, in.Base.ID, in.Engine}
+	}
+	if in.Init.ID != "" {
+		// An incremental run, or an eval run of its model (forgetting gate).
+		parts = append(parts, "incremental", in.Init.ID, in.Init.Manifest, in.Replay.ID, in.Forgetting.ID)
 	}
 	h := sha256.New()
 	for _, s := range parts {

@@ -25,6 +25,12 @@ func TestKeyIncremental(t *testing.T) {
 	if Key(inc) == Key(plain) || Key(inc) != Key(same) {
 		t.Fatal("an incremental run's key must differ from the plain run's and be stable")
 	}
+	ev := Inputs{Kind: KindEval, Model: InputRef{ID: "mv2"}, Dataset: InputRef{ID: "d"}, Split: "test", Recipe: InputRef{ID: "r"}, Engine: "e"}
+	evInc := ev
+	evInc.Init, evInc.Forgetting = inc.Init, inc.Forgetting
+	if Key(ev) == Key(evInc) {
+		t.Error("an eval run with a forgetting gate must not reuse the key of one without")
+	}
 	for name, edit := range map[string]func(*Inputs){
 		"new champion":       func(in *Inputs) { in.Init = InputRef{ID: "mv2", Manifest: "a2"} },
 		"replay version":     func(in *Inputs) { in.Replay.ID = "d1" },

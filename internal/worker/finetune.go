@@ -296,7 +296,10 @@ func (j *job) evalReport(ctx context.Context, r *recipe.Recipe, m *model.Model, 
 	}
 	var forget *eval.ForgettingInput
 	if incremental {
-		if forget, err = j.forgetting(ctx, r, m, base, labels, maxLen); err != nil {
+		predict := func(set []labeled) ([]eval.Prediction, error) {
+			return predictClassify(m, set, labels, r.Train.BatchSize)
+		}
+		if forget, err = j.forgetting(ctx, r, base.tok, labels, maxLen, predict); err != nil {
 			return nil, err
 		}
 	}

@@ -11,6 +11,7 @@ import (
 	"github.com/tailor-ml/tailor/internal/adapter"
 	"github.com/tailor-ml/tailor/internal/engine/model"
 	"github.com/tailor-ml/tailor/internal/engine/peft"
+	"github.com/tailor-ml/tailor/internal/engine/tokenizer"
 	"github.com/tailor-ml/tailor/internal/engine/train"
 	"github.com/tailor-ml/tailor/internal/errs"
 	"github.com/tailor-ml/tailor/internal/eval"
@@ -124,18 +125,20 @@ func replay(fresh, pool []labeled, ratio float64, seed uint64) []labeled {
 	return out
 }
 
-// forgetting evaluates the trained model m and the model it started from on
-// the forgetting split, for the report's forgetting gate.
-func (j *job) forgetting(ctx context.Context, r *recipe.Recipe, m *model.Model, base *loaded, labels []string, maxLen int) (*eval.ForgettingInput, error) {
+// forgetting evaluates a candidate (by predict) and the model it started
+// from on the forgetting split, for the report's forgetting gate. tok and
+// maxLen prepare the records as the candidate's training did.
+func (j *job) forgetting(ctx context.Context, r *recipe.Recipe, tok *tokenizer.Tokenizer, labels []string, maxLen int,
+	predict func([]labeled) ([]eval.Prediction, error)) (*eval.ForgettingInput, error) {
 	in, f := j.spec.Inputs, r.Incremental.Forgetting
-	set, _, err := j.loadDataFrom(ctx, in.Forgetting.Manifest, r, base.tok, f.Split, labels, maxLen)
+	set, _, err := j.loadDataFrom(ctx, in.Forgetting.Manifest, r, tok, f.Split, labels, maxLen)
 	if err != nil {
 		return nil, fmt.Errorf("forgetting dataset %s: %w", in.Forgetting.Name, err)
 	}
 	if len(set) == 0 {
 		return nil, errs.Invalid("forgetting dataset %s@%s: split %q has no records; set incremental.forgetting.split or dataset", in.Forgetting.Name, short(in.Forgetting.ID), f.Split)
 	}
-	cand, err := predictClassify(m, set, labels, r.Train.BatchSize)
+	cand, err := predict(set)
 	if err != nil {
 		return nil, err
 	}
