@@ -1,6 +1,7 @@
 // Package recipes holds the recipes Tailor ships: the pretraining recipe of
 // its own base model (tailor-tiny.yaml), the SpamAssassin classifier the demo
-// trains (spam-lora.yaml) and an SFT example (email-headers-sft.yaml). They
+// trains (spam-lora.yaml), its incremental retraining on labelled feedback
+// (spam-lora-incremental.yaml) and an SFT example (email-headers-sft.yaml). They
 // are plain files for users to copy, embedded so the demo needs no checkout.
 package recipes
 

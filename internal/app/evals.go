@@ -66,6 +66,11 @@ func (a *App) StartEval(ctx context.Context, req api.EvalStart) (api.Run, error)
 		if in.Champion.ID == mv.ID {
 			in.Champion, in.ChampionBase = run.InputRef{}, run.InputRef{}
 		}
+		// A model trained incrementally keeps its forgetting gate: a later
+		// report must not pass it by leaving the gate out.
+		if r.Incremental != nil && src.inputs.Init.ID != "" {
+			in.Init, in.Forgetting = src.inputs.Init, src.inputs.Forgetting
+		}
 	}
 	inputs, _ := json.Marshal(in)
 	sr := store.Run{ID: newRunID(), Key: run.Key(in), RecipeID: rv.ID, DatasetID: dv.ID, BaseID: bv.ID,

@@ -58,6 +58,14 @@ func (a *App) Lineage(ctx context.Context, id string) (api.LineageNode, error) {
 		}
 		root.Children = append(root.Children, bn)
 	}
+	if in.Init.ID != "" {
+		root.Children = append(root.Children,
+			&api.LineageNode{Kind: "init", ID: in.Init.ID, Name: in.Init.Name, Hash: in.Init.Manifest,
+				Detail: "model version whose adapter and head training started from, selector " + in.Init.Selector},
+			&api.LineageNode{Kind: "replay", ID: in.Replay.ID, Name: in.Replay.Name, Hash: in.Replay.ID, Detail: "replayed dataset, selector " + in.Replay.Selector},
+			&api.LineageNode{Kind: "forgetting", ID: in.Forgetting.ID, Name: in.Forgetting.Name, Hash: in.Forgetting.ID,
+				Detail: "forgetting gate dataset, selector " + in.Forgetting.Selector})
+	}
 	root.Children = append(root.Children, &api.LineageNode{Kind: "engine", ID: in.Engine, Name: in.Engine})
 	return *root, nil
 }

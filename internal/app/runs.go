@@ -46,6 +46,11 @@ func (a *App) StartRun(ctx context.Context, req api.RunStart) (api.Run, error) {
 		in.Base = run.InputRef{Name: bv.Name, ID: bv.ID, Version: bv.Version, Manifest: bv.Manifest, Selector: r.Base.String()}
 		regions["base "+bv.Name] = bv.Region
 	}
+	if r.Incremental != nil {
+		if err := a.resolveIncremental(ctx, r, rv.Name, &in, regions); err != nil {
+			return api.Run{}, err
+		}
+	}
 	if err := a.checkResidency(regions); err != nil {
 		return api.Run{}, err
 	}

@@ -149,17 +149,43 @@ func PairedBootstrap(metric string, candidate, champion *Scores, opts BootstrapO
 	idx := make([]int, candidate.n)
 	ds := make([]float64, opts.Resamples)
 	for b := range ds {
-		for i := range idx {
-			idx[i] = rng.intn(candidate.n)
-		}
+		rng.resample(idx)
 		if ds[b], err = delta(idx); err != nil {
 			return BootstrapResult{}, err
 		}
 	}
-	slices.Sort(ds)
-	k := int(math.Floor((1-opts.Confidence)*float64(opts.Resamples) + 1e-9))
-	res.Lower = ds[min(k, len(ds)-1)]
+	res.Lower = lowerQuantile(ds, opts.Confidence)
 	return res, nil
+}
+
+// lowerQuantile sorts ds and returns d_(k), k = ⌊(1−confidence)·B⌋
+// (0-based), PairedBootstrap's one-sided lower bound.
+func lowerQuantile(ds []float64, confidence float64) float64 {
+	slices.Sort(ds)
+	k := int(math.Floor((1-confidence)*float64(len(ds)) + 1e-9))
+	return ds[min(k, len(ds)-1)]
+}
+
+// BootstrapIndices returns the resamples PairedBootstrap draws for n
+// examples under opts (defaults filled): Resamples slices of n indices. It
+// exists so that independent implementations can be checked on exactly the
+// same draws.
+func BootstrapIndices(n int, opts BootstrapOptions) [][]int {
+	opts = opts.withDefaults()
+	rng := splitMix64{state: opts.Seed}
+	out := make([][]int, max(opts.Resamples, 0))
+	for b := range out {
+		out[b] = make([]int, n)
+		rng.resample(out[b])
+	}
+	return out
+}
+
+// resample fills idx with len(idx) indices uniform in [0, len(idx)).
+func (r *splitMix64) resample(idx []int) {
+	for i := range idx {
+		idx[i] = r.intn(len(idx))
+	}
 }
 
 // splitMix64 is Steele, Lea and Flood's SplitMix64: a fixed, documented

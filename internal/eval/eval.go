@@ -89,6 +89,9 @@ type Input struct {
 	// Train and Test, when Train is non-empty, are the text/label splits the
 	// baselines fit and score on (classify only).
 	Train, Test []TextExample
+	// Forgetting, when set, adds the forgetting gate of an incremental
+	// run: the report gets a Forgetting section and its verdict the gate.
+	Forgetting *ForgettingInput
 }
 
 // Evaluate computes every metric, slice, baseline and gate for one
@@ -119,26 +122,46 @@ func Evaluate(in Input, opts Options) (*Report, error) {
 			return nil, err
 		}
 	}
+	if err := decideGates(rep, cand, in, opts); err != nil {
+		return nil, err
+	}
+	if f := in.Forgetting; f != nil {
+		fg, err := ForgettingGate(*f)
+		if err != nil {
+			return nil, err
+		}
+		rep.Forgetting = &fg
+		if rep.Verdict == nil {
+			rep.Verdict = &Verdict{Pass: true}
+		}
+		rep.Verdict.Pass = rep.Verdict.Pass && fg.Gate.Pass
+		rep.Verdict.Gates = append(rep.Verdict.Gates, fg.Gate)
+	}
+	return rep, nil
+}
+
+// decideGates sets rep.Verdict from opts.Gates (none: no verdict).
+func decideGates(rep *Report, cand *Scores, in Input, opts Options) error {
 	if len(opts.Gates) == 0 {
-		return rep, nil
+		return nil
 	}
 	gi := GateInput{Report: rep, Candidate: cand, Bootstrap: opts.Bootstrap}
 	if len(in.Champion) > 0 {
 		champ, err := alignChampion(in.Candidate, in.Champion)
 		if err != nil {
-			return nil, err
+			return err
 		}
 		if gi.Champion, err = Score(opts.Task, champ, opts.Generate); err != nil {
-			return nil, fmt.Errorf("champion: %w", err)
+			return fmt.Errorf("champion: %w", err)
 		}
 		gi.SliceIndex = sliceIndex(in.Candidate, opts.Slicers)
 	}
 	v, err := Decide(opts.Gates, gi)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	rep.Verdict = &v
-	return rep, nil
+	return nil
 }
 
 // alignChampion returns the champion predictions in candidate order: by ID

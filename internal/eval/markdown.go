@@ -22,6 +22,17 @@ func (r *Report) Markdown() string {
 		}
 		b.WriteString("\n")
 	}
+	if f := r.Forgetting; f != nil {
+		fmt.Fprintf(&b, "## Forgetting (%s split %s, %d records)\n\n", mdCell(f.DatasetID), mdCell(f.Split), f.N)
+		mdRow(&b, "metric", "candidate", "champion", "delta", "lower bound", "epsilon", "result")
+		mdRow(&b, "---", "---:", "---:", "---:", "---:", "---:", "---")
+		delta, lower := 0.0, f.Gate.Observed
+		if bs := f.Gate.Bootstrap; bs != nil {
+			delta = bs.Delta
+		}
+		mdRow(&b, f.Metric, fmtNum(f.Candidate), fmtNum(f.Champion), fmtSigned(delta), fmtSigned(lower), fmtNum(f.Gate.Gate.Epsilon), passWord(f.Gate.Pass))
+		b.WriteString("\n")
+	}
 	switch r.Task {
 	case TaskGenerate:
 		r.mdGenerate(&b)

@@ -38,6 +38,10 @@ type Report struct {
 	Cost      *Cost          `json:"cost,omitempty"`
 	Baselines []Baseline     `json:"baselines,omitempty"`
 	Verdict   *Verdict       `json:"verdict,omitempty"`
+	// Forgetting compares an incremental run's candidate with the model it
+	// started from on that model's earlier test split; its gate is also in
+	// Verdict.
+	Forgetting *Forgetting `json:"forgetting,omitempty"`
 }
 
 // Slice returns the metrics of the named slice.

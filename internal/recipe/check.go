@@ -85,7 +85,7 @@ func oneOf(noun, v string, allowed []string) string {
 func (r *Recipe) check() error {
 	for _, f := range []func() error{
 		r.checkFinite, r.checkHeader, r.checkModel, r.checkData, r.checkMethod,
-		r.checkTrain, r.checkEval, r.checkBudget,
+		r.checkTrain, r.checkEval, r.checkBudget, r.checkIncremental,
 	} {
 		if err := f(); err != nil {
 			return err
@@ -324,10 +324,79 @@ func (r *Recipe) checkFinite() error {
 	for i, g := range r.Eval.Gates {
 		fs = append(fs, numField{index("eval.gates", i) + ".value", g.Value}, numField{index("eval.gates", i) + ".epsilon", g.Epsilon})
 	}
+	if x := r.Incremental; x != nil {
+		fs = append(fs, numField{"incremental.replay.ratio", x.Replay.Ratio}, numField{"incremental.forgetting.epsilon", x.Forgetting.Epsilon},
+			numField{"incremental.forgetting.confidence", x.Forgetting.Confidence})
+	}
 	for _, f := range fs {
 		if math.IsNaN(f.v) || math.IsInf(f.v, 0) {
 			return r.errf(f.path, "expected a finite number, got %v", f.v)
 		}
 	}
 	return nil
+}
+
+// forgettingMetrics are the metrics a forgetting gate may compare.
+var forgettingMetrics = []string{"accuracy", "macro_f1"}
+
+// MaxReplayRatio caps incremental.replay.ratio.
+const MaxReplayRatio = 100
+
+func (r *Recipe) checkIncremental() error {
+	x := r.Incremental
+	if x == nil {
+		return nil
+	}
+	f := x.Forgetting
+	switch {
+	case r.Task != TaskClassify:
+		return r.errf("incremental", "only task classify can be trained incrementally (it starts from an adapter and a classification head), not %s", r.Task)
+	case r.Method.Kind == "full":
+		return r.errf("incremental", "method kind full has no adapter to start from; use lora or head")
+	case x.From == "" || len(x.From) > 64 || !identRE.MatchString(x.From):
+		return r.errf("incremental.from", "invalid alias %q (an alias of model %s, e.g. champion)", x.From, r.Name)
+	case !(x.Replay.Ratio >= 0 && x.Replay.Ratio <= MaxReplayRatio):
+		return r.errf("incremental.replay.ratio", "must be between 0 and %d (replayed records per new training record), got %v", MaxReplayRatio, x.Replay.Ratio)
+	case !identRE.MatchString(f.Split):
+		return r.errf("incremental.forgetting.split", "invalid split name %q", f.Split)
+	case !slices.Contains(forgettingMetrics, f.Metric):
+		return r.errf("incremental.forgetting.metric", "%s", oneOf("forgetting metric", f.Metric, forgettingMetrics))
+	case !(f.Epsilon >= 0 && f.Epsilon <= 1):
+		return r.errf("incremental.forgetting.epsilon", "must be between 0 and 1, got %v", f.Epsilon)
+	case !(f.Confidence > 0 && f.Confidence < 1):
+		return r.errf("incremental.forgetting.confidence", "must be > 0 and < 1, got %v", f.Confidence)
+	case f.Resamples < 1 || f.Resamples > 100000:
+		return r.errf("incremental.forgetting.resamples", "must be between 1 and 100000, got %d", f.Resamples)
+	}
+	for _, d := range []struct{ path, v string }{{"incremental.replay.dataset", x.Replay.Dataset}, {"incremental.forgetting.dataset", f.Dataset}} {
+		if err := checkDatasetRef(d.v); err != nil {
+			return r.errf(d.path, "%s", err.Error())
+		}
+	}
+	return nil
+}
+
+// checkDatasetRef accepts "" (the default), NAME and NAME@VERSION.
+func checkDatasetRef(s string) error {
+	if s == "" {
+		return nil
+	}
+	name, version, hasVersion := strings.Cut(s, "@")
+	switch {
+	case !identRE.MatchString(name):
+		return fmt.Errorf("invalid dataset %q (want NAME or NAME@VERSION, e.g. spam or spam@v3)", s)
+	case hasVersion && version != "latest" && !versionRE.MatchString(version) && !idPrefixRE.MatchString(version):
+		return fmt.Errorf("invalid version %q in %q (want latest, v3 or an id prefix of 7+ hex digits)", version, s)
+	}
+	return nil
+}
+
+// SplitDatasetRef splits NAME[@VERSION] into the name and the version
+// ("latest" when none is given).
+func SplitDatasetRef(s string) (name, version string) {
+	name, version, ok := strings.Cut(s, "@")
+	if !ok {
+		version = DefaultDataVersion
+	}
+	return name, version
 }

@@ -20,6 +20,14 @@ const (
 	DefaultRopeTheta       = 10000.0
 	DefaultRMSNormEps      = 1e-5
 	DefaultMinFrequency    = 2
+	// Incremental runs (see Incremental).
+	DefaultIncrementalFrom      = "champion"
+	DefaultReplayRatio          = 1.0
+	DefaultForgettingSplit      = "test"
+	DefaultForgettingMetric     = "macro_f1"
+	DefaultForgettingEpsilon    = 0.01
+	DefaultForgettingConfidence = 0.95
+	DefaultForgettingResamples  = 1000
 )
 
 // knownModules are the module names LoRA may target, in canonical order.
@@ -59,6 +67,7 @@ func (r *Recipe) applyDefaults() {
 	r.defaultModel()
 	r.defaultMethod()
 	r.defaultTrain()
+	r.defaultIncremental()
 	if r.Eval.Suite == nil {
 		r.Eval.Suite = []SuiteItem{}
 	}
@@ -184,5 +193,34 @@ func (r *Recipe) defaultTrain() {
 	}
 	if !r.has("train.checkpoint_every") {
 		t.CheckpointEvery = DefaultCheckpointEvery
+	}
+}
+
+func (r *Recipe) defaultIncremental() {
+	x := r.Incremental
+	if x == nil {
+		return
+	}
+	if !r.has("incremental.from") {
+		x.From = DefaultIncrementalFrom
+	}
+	if !r.has("incremental.replay.ratio") {
+		x.Replay.Ratio = DefaultReplayRatio
+	}
+	f := &x.Forgetting
+	if !r.has("incremental.forgetting.split") {
+		f.Split = DefaultForgettingSplit
+	}
+	if !r.has("incremental.forgetting.metric") {
+		f.Metric = DefaultForgettingMetric
+	}
+	if !r.has("incremental.forgetting.epsilon") {
+		f.Epsilon = DefaultForgettingEpsilon
+	}
+	if !r.has("incremental.forgetting.confidence") {
+		f.Confidence = DefaultForgettingConfidence
+	}
+	if !r.has("incremental.forgetting.resamples") {
+		f.Resamples = DefaultForgettingResamples
 	}
 }

@@ -14,10 +14,10 @@ func TestDocsExamples(t *testing.T) {
 		t.Skipf("docs not present: %v", err)
 	}
 	blocks := yamlBlocks(string(doc))
-	if len(blocks) < 4 {
-		t.Fatalf("docs/recipes.md has %d yaml examples, want at least 4", len(blocks))
+	files := []string{"lora-classifier", "head-classifier", "sft", "pretrain-scratch", "incremental"}
+	if len(blocks) < len(files) {
+		t.Fatalf("docs/recipes.md has %d yaml examples, want at least %d", len(blocks), len(files))
 	}
-	files := []string{"lora-classifier", "head-classifier", "sft", "pretrain-scratch"}
 	for i, name := range files {
 		t.Run(name, func(t *testing.T) {
 			want := string(readTestdata(t, name+".good.yaml"))

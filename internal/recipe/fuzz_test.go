@@ -22,6 +22,7 @@ func FuzzParse(f *testing.F) {
 	}
 	f.Add([]byte(baseRecipe))
 	f.Add([]byte("name: a\ntask: sft\nbase: m\ndata: {dataset: d}\ntrain: {weight_decay: -0.0, learning_rate: 1e-7}\nregion: local\n"))
+	f.Add([]byte("name: a\ntask: classify\nbase: m\ndata: {dataset: d}\nincremental: {from: prod, replay: {dataset: s@v2, ratio: 0}, forgetting: {split: validation, metric: accuracy}}\nregion: local\n"))
 	f.Fuzz(func(t *testing.T, src []byte) {
 		r, err := Parse("f.yaml", src)
 		if err != nil {

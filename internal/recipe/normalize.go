@@ -51,6 +51,9 @@ func (r *Recipe) Normalize() ([]byte, error) {
 	w.float(1, "max_cost_usd", r.Budget.MaxCostUSD)
 	w.float(1, "max_energy_kwh", r.Budget.MaxEnergyKWh)
 	w.str(0, "region", r.Region)
+	if x := r.Incremental; x != nil {
+		w.writeIncremental(x)
+	}
 	return w.buf.Bytes(), nil
 }
 
@@ -227,4 +230,20 @@ func (w *writer) strList(level int, k string, vs []string) {
 		w.buf.WriteString(strconv.Quote(v))
 		w.buf.WriteByte('\n')
 	}
+}
+
+func (w *writer) writeIncremental(x *Incremental) {
+	w.key(0, "incremental")
+	w.str(1, "from", x.From)
+	w.key(1, "replay")
+	w.str(2, "dataset", x.Replay.Dataset)
+	w.float(2, "ratio", x.Replay.Ratio)
+	f := x.Forgetting
+	w.key(1, "forgetting")
+	w.str(2, "dataset", f.Dataset)
+	w.str(2, "split", f.Split)
+	w.str(2, "metric", f.Metric)
+	w.float(2, "epsilon", f.Epsilon)
+	w.float(2, "confidence", f.Confidence)
+	w.int(2, "resamples", int64(f.Resamples))
 }

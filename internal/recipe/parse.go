@@ -34,6 +34,33 @@ func (d *decoder) recipe(n *yaml.Node, r *Recipe) error {
 		{"eval", func(n *yaml.Node, path string) error { return d.eval(n, path, &r.Eval) }},
 		{"budget", func(n *yaml.Node, path string) error { return d.budget(n, path, &r.Budget) }},
 		{"region", d.setStr(&r.Region)},
+		{"incremental", func(n *yaml.Node, path string) error {
+			r.Incremental = &Incremental{}
+			return d.incremental(n, path, r.Incremental)
+		}},
+	})
+}
+
+func (d *decoder) incremental(n *yaml.Node, path string, x *Incremental) error {
+	return d.mapping(n, path, []field{
+		{"from", d.setStr(&x.From)},
+		{"replay", func(n *yaml.Node, path string) error {
+			return d.mapping(n, path, []field{
+				{"dataset", d.setStr(&x.Replay.Dataset)},
+				{"ratio", d.setFloat(&x.Replay.Ratio)},
+			})
+		}},
+		{"forgetting", func(n *yaml.Node, path string) error {
+			f := &x.Forgetting
+			return d.mapping(n, path, []field{
+				{"dataset", d.setStr(&f.Dataset)},
+				{"split", d.setStr(&f.Split)},
+				{"metric", d.setStr(&f.Metric)},
+				{"epsilon", d.setFloat(&f.Epsilon)},
+				{"confidence", d.setFloat(&f.Confidence)},
+				{"resamples", d.setInt(&f.Resamples)},
+			})
+		}},
 	})
 }
 

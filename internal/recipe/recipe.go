@@ -52,6 +52,9 @@ type Recipe struct {
 	Eval      Eval
 	Budget    Budget
 	Region    string
+	// Incremental, when set, retrains the model behind an alias of this
+	// recipe's model on new data plus a replay sample (task classify).
+	Incremental *Incremental
 
 	file string         // the file name errors carry
 	pos  map[string]pos // field path → position of its value
@@ -158,6 +161,37 @@ type Gate struct {
 	Value        float64
 	NotWorseThan string
 	Epsilon      float64
+}
+
+// Incremental starts training from the adapter and head of the model
+// version behind alias From of this recipe's model (its name), on the
+// recipe's dataset plus a replay sample, and adds a forgetting gate.
+type Incremental struct {
+	From       string // alias, default "champion"
+	Replay     Replay
+	Forgetting Forgetting
+}
+
+// Replay is the sample of earlier data mixed into the new training data.
+type Replay struct {
+	// Dataset is NAME or NAME@VERSION; "" (the default) is the dataset
+	// version the From model was trained on.
+	Dataset string
+	// Ratio is the number of replayed records per new training record
+	// (default 1; 0: no replay).
+	Ratio float64
+}
+
+// Forgetting is the gate that the candidate is not worse than the From
+// model on the From model's earlier test split beyond Epsilon, by a paired
+// bootstrap.
+type Forgetting struct {
+	Dataset    string  // NAME or NAME@VERSION; "" (default): the From model's training dataset version
+	Split      string  // default "test"
+	Metric     string  // accuracy | macro_f1 (default)
+	Epsilon    float64 // default 0.01
+	Confidence float64 // default 0.95
+	Resamples  int     // default 1000
 }
 
 // Budget caps a run; zero means no cap.

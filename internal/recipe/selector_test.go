@@ -49,3 +49,13 @@ func TestParseSelector(t *testing.T) {
 		})
 	}
 }
+
+func TestSplitDatasetRef(t *testing.T) {
+	for _, tc := range []struct{ in, name, version string }{
+		{"spam", "spam", "latest"}, {"spam@v3", "spam", "v3"}, {"spam@3fa9c1e", "spam", "3fa9c1e"},
+	} {
+		if n, v := SplitDatasetRef(tc.in); n != tc.name || v != tc.version {
+			t.Errorf("SplitDatasetRef(%q) = %q, %q; want %q, %q", tc.in, n, v, tc.name, tc.version)
+		}
+	}
+}

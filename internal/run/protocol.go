@@ -40,6 +40,17 @@ type Inputs struct {
 	Kind  string   `json:"kind,omitempty"`
 	Model InputRef `json:"model,omitzero"`
 	Split string   `json:"split,omitempty"`
+	// Init, Replay and Forgetting are set for an incremental run (a recipe
+	// with incremental:). Init is the model version whose adapter and head
+	// training starts from (its adapter manifest in Manifest; it was
+	// trained on Base), Replay the dataset version whose records are
+	// replayed, Forgetting the dataset version the forgetting gate compares
+	// on. They change the adapter and its verdict, so they are part of the
+	// key. An eval run of a model trained incrementally carries its Init
+	// and Forgetting, so its report has the forgetting gate too.
+	Init       InputRef `json:"init,omitzero"`
+	Replay     InputRef `json:"replay,omitzero"`
+	Forgetting InputRef `json:"forgetting,omitzero"`
 }
 
 // Run kinds.
@@ -70,6 +81,10 @@ func Key(in Inputs) string {
 		parts = []string{"tailor-eval-key/1", in.Model.ID, in.Dataset.ID, in.Split, in.Recipe.ID, in.Base.ID, in.Champion.ID, in.Engine}
 	case KindProfile:
 		parts = []string{"tailor-profile-key/1", in.Model.ID, in.Dataset.ID, in.Recipe.ID, in.Base.ID, in.Engine}
+	}
+	if in.Init.ID != "" {
+		// An incremental run, or an eval run of its model (forgetting gate).
+		parts = append(parts, "incremental", in.Init.ID, in.Init.Manifest, in.Replay.ID, in.Forgetting.ID)
 	}
 	h := sha256.New()
 	for _, s := range parts {

@@ -100,6 +100,7 @@ func (j *job) evaluate(ctx context.Context, r *recipe.Recipe) error {
 	}
 	j.logf("evaluating %s on %s@%s split %s (%d examples)", in.Model.Name, in.Dataset.Name, short(in.Dataset.ID), split, len(set))
 	var cand, champ []eval.Prediction
+	var forget *eval.ForgettingInput
 	switch r.Task {
 	case recipe.TaskClassify:
 		if cand, err = m.classify(r, set); err != nil {
@@ -107,6 +108,12 @@ func (j *job) evaluate(ctx context.Context, r *recipe.Recipe) error {
 		}
 		if in.Champion.Manifest != "" && in.Champion.ID != in.Model.ID {
 			if champ, err = j.championPredictions(ctx, r, set); err != nil {
+				return err
+			}
+		}
+		if r.Incremental != nil && in.Init.Manifest != "" && in.Forgetting.Manifest != "" {
+			predict := func(set []labeled) ([]eval.Prediction, error) { return m.classify(r, set) }
+			if forget, err = j.forgetting(ctx, r, m.base.Tokenizer, labels, maxLen, predict); err != nil {
 				return err
 			}
 		}
@@ -118,7 +125,7 @@ func (j *job) evaluate(ctx context.Context, r *recipe.Recipe) error {
 	default:
 		return errs.Invalid("worker: eval run: task %s has no evaluation", r.Task)
 	}
-	metrics, err := j.report(ctx, r, split, nil, set, cand, champ)
+	metrics, err := j.report(ctx, r, split, nil, set, cand, champ, forget)
 	if err != nil {
 		return err
 	}

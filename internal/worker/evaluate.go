@@ -135,7 +135,8 @@ func sliceFields(set []labeled) []string {
 // report evaluates the candidate on the eval split with baselines on the
 // train split, and the champion's predictions when given. It stores the
 // report and returns its digest and verdict summary for the run metrics.
-func (j *job) report(ctx context.Context, r *recipe.Recipe, split string, trainSet, evalSet []labeled, cand, champ []eval.Prediction) (map[string]any, error) {
+func (j *job) report(ctx context.Context, r *recipe.Recipe, split string, trainSet, evalSet []labeled, cand, champ []eval.Prediction,
+	forget *eval.ForgettingInput) (map[string]any, error) {
 	gs, skipped := gates(r, len(champ) > 0)
 	task := eval.TaskClassify
 	if r.Task != recipe.TaskClassify {
@@ -149,7 +150,7 @@ func (j *job) report(ctx context.Context, r *recipe.Recipe, split string, trainS
 	in := eval.Input{
 		Inputs: eval.Inputs{ModelID: j.spec.Key, DatasetID: j.spec.Inputs.Dataset.ID, Split: split,
 			ChampionID: j.spec.Inputs.Champion.ID, Hashes: map[string]string{"recipe": j.spec.Inputs.Recipe.ID, "base": j.spec.Inputs.Base.ID}},
-		Candidate: cand, Champion: champ,
+		Candidate: cand, Champion: champ, Forgetting: forget,
 	}
 	for _, s := range trainSet {
 		in.Train = append(in.Train, eval.TextExample{Text: s.text, Label: s.label})
@@ -193,6 +194,12 @@ func (j *job) report(ctx context.Context, r *recipe.Recipe, split string, trainS
 	}
 	if len(skipped) > 0 {
 		out["skipped_gates"] = skipped
+	}
+	if f := rep.Forgetting; f != nil {
+		out["forgetting_candidate"], out["forgetting_champion"], out["forgetting_pass"] = f.Candidate, f.Champion, f.Gate.Pass
+		if b := f.Gate.Bootstrap; b != nil {
+			out["forgetting_delta"], out["forgetting_lower"] = b.Delta, b.Lower
+		}
 	}
 	return out, nil
 }

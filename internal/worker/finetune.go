@@ -17,6 +17,7 @@ import (
 	"github.com/tailor-ml/tailor/internal/engine/tokenizer"
 	"github.com/tailor-ml/tailor/internal/engine/train"
 	"github.com/tailor-ml/tailor/internal/errs"
+	"github.com/tailor-ml/tailor/internal/eval"
 	"github.com/tailor-ml/tailor/internal/recipe"
 	"github.com/tailor-ml/tailor/internal/run"
 )
@@ -49,8 +50,14 @@ func (e examples) Example(i int) engine.Example { return e[i] }
 // Examples are cut to maxLen tokens, the same way for training and
 // evaluation: classification keeps the first tokens, SFT the prompt's end.
 func (j *job) loadData(ctx context.Context, r *recipe.Recipe, tok *tokenizer.Tokenizer, split string, labels []string, maxLen int) ([]labeled, []string, error) {
+	return j.loadDataFrom(ctx, j.spec.Inputs.Dataset.Manifest, r, tok, split, labels, maxLen)
+}
+
+// loadDataFrom is loadData on the dataset version whose manifest has the
+// given digest.
+func (j *job) loadDataFrom(ctx context.Context, manifest string, r *recipe.Recipe, tok *tokenizer.Tokenizer, split string, labels []string, maxLen int) ([]labeled, []string, error) {
 	var m data.Manifest
-	if err := j.readJSONBlob(ctx, j.spec.Inputs.Dataset.Manifest, &m); err != nil {
+	if err := j.readJSONBlob(ctx, manifest, &m); err != nil {
 		return nil, nil, fmt.Errorf("read dataset manifest: %w", err)
 	}
 	if r.Task == recipe.TaskClassify && labels == nil {
@@ -209,16 +216,37 @@ func (j *job) finetune(ctx context.Context, r *recipe.Recipe) error {
 	}
 	j.base = base
 	maxLen := maxTokens(r, base.manifest.Config)
-	trainSet, labels, err := j.loadData(ctx, r, base.tok, r.Data.Split, nil, maxLen)
+	init, err := j.loadInit(ctx, r)
+	if err != nil {
+		return err
+	}
+	var labels []string
+	if init != nil {
+		labels = init.Manifest.Labels // the head's class order is the champion's
+	}
+	trainSet, labels, err := j.loadData(ctx, r, base.tok, r.Data.Split, labels, maxLen)
 	if err != nil {
 		return err
 	}
 	if len(trainSet) == 0 {
 		return errs.Invalid("dataset %s: split %q has no records to train on", j.spec.Inputs.Dataset.ID, r.Data.Split)
 	}
+	newRecords := len(trainSet)
+	if init != nil {
+		if trainSet, err = j.withReplay(ctx, r, base, trainSet, labels, maxLen); err != nil {
+			return err
+		}
+	}
 	m, err := model.New(base.manifest.Config, base.weights, modelOptions(r, len(labels), j.opts.Threads))
 	if err != nil {
 		return fmt.Errorf("build model: %w", err)
+	}
+	if init != nil {
+		if err := initFrom(m, init); err != nil {
+			return fmt.Errorf("start from %s: %w", j.spec.Inputs.Init.Name, err)
+		}
+		j.logf("starting from %s (%s): %d new and %d replayed training records", j.spec.Inputs.Init.Name, j.spec.Inputs.Init.ID,
+			newRecords, len(trainSet)-newRecords)
 	}
 	res, err := j.train(ctx, r, m, examplesOf(trainSet))
 	if err != nil {
@@ -226,49 +254,56 @@ func (j *job) finetune(ctx context.Context, r *recipe.Recipe) error {
 	}
 	metrics := map[string]any{"steps": res.Step, "final_loss": res.Loss, "train_examples": len(trainSet),
 		"tokens": res.Tokens, "elapsed_s": res.Elapsed.Seconds(), "tokens_per_s": float64(res.Tokens) / math.Max(res.Elapsed.Seconds(), 1e-9)}
-	if r.Task == recipe.TaskSFT {
-		evalSet, _, err := j.loadData(ctx, r, base.tok, evalSplit(r), nil, maxLen)
-		if err != nil {
-			return err
-		}
-		if len(evalSet) > 0 {
-			preds, err := j.generatePredictions(r, m, base, evalSet)
-			if err != nil {
-				return err
-			}
-			rm, err := j.report(ctx, r, evalSplit(r), nil, evalSet[:len(preds)], preds, nil)
-			if err != nil {
-				return err
-			}
-			maps.Copy(metrics, rm)
-		}
+	if init != nil {
+		metrics["init"], metrics["new_examples"], metrics["replay_examples"] = j.spec.Inputs.Init.Name, newRecords, len(trainSet)-newRecords
 	}
-	if r.Task == recipe.TaskClassify {
-		evalSet, _, err := j.loadData(ctx, r, base.tok, evalSplit(r), labels, maxLen)
-		if err != nil {
-			return err
-		}
-		if len(evalSet) > 0 {
-			cand, err := predictClassify(m, evalSet, labels, r.Train.BatchSize)
-			if err != nil {
-				return err
-			}
-			champ, err := j.championPredictions(ctx, r, evalSet)
-			if err != nil {
-				return err
-			}
-			rm, err := j.report(ctx, r, evalSplit(r), trainSet, evalSet, cand, champ)
-			if err != nil {
-				return err
-			}
-			maps.Copy(metrics, rm)
-		}
+	rm, err := j.evalReport(ctx, r, m, base, trainSet, labels, maxLen, init != nil)
+	if err != nil {
+		return err
 	}
+	maps.Copy(metrics, rm)
 	digest, err := j.writeAdapter(ctx, r, m, base, labels)
 	if err != nil {
 		return err
 	}
 	return j.result(res.Step, digest, metrics)
+}
+
+// evalReport evaluates the trained model m on the recipe's eval split
+// (nothing when it has no records) and returns the report's metrics: for
+// classify with the champion's predictions, baselines on trainSet and, for
+// an incremental run, the forgetting gate.
+func (j *job) evalReport(ctx context.Context, r *recipe.Recipe, m *model.Model, base *loaded, trainSet []labeled, labels []string,
+	maxLen int, incremental bool) (map[string]any, error) {
+	evalSet, _, err := j.loadData(ctx, r, base.tok, evalSplit(r), labels, maxLen)
+	if err != nil || len(evalSet) == 0 {
+		return nil, err
+	}
+	if r.Task == recipe.TaskSFT {
+		preds, err := j.generatePredictions(r, m, base, evalSet)
+		if err != nil {
+			return nil, err
+		}
+		return j.report(ctx, r, evalSplit(r), nil, evalSet[:len(preds)], preds, nil, nil)
+	}
+	cand, err := predictClassify(m, evalSet, labels, r.Train.BatchSize)
+	if err != nil {
+		return nil, err
+	}
+	champ, err := j.championPredictions(ctx, r, evalSet)
+	if err != nil {
+		return nil, err
+	}
+	var forget *eval.ForgettingInput
+	if incremental {
+		predict := func(set []labeled) ([]eval.Prediction, error) {
+			return predictClassify(m, set, labels, r.Train.BatchSize)
+		}
+		if forget, err = j.forgetting(ctx, r, base.tok, labels, maxLen, predict); err != nil {
+			return nil, err
+		}
+	}
+	return j.report(ctx, r, evalSplit(r), trainSet, evalSet, cand, champ, forget)
 }
 
 // train runs the training loop over set, resuming from the spec's
