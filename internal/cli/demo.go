@@ -11,7 +11,7 @@ import (
 )
 
 func demoCommand() *command {
-	return &command{name: "demo", usage: "run the end-to-end demo on the embedded defaults [--data-dir DIR]", run: runDemo}
+	return &command{name: "demo", usage: "run the end-to-end demo on the embedded defaults [--data-dir DIR] [--act one|drift] [--label-share 0.3]", run: runDemo}
 }
 
 func runDemo(e *env, args []string) error {
@@ -20,13 +20,22 @@ func runDemo(e *env, args []string) error {
 	baseDir := fs.String("base-dir", "models/tailor-tiny", "the base model folder to customize")
 	cache := fs.String("cache", "", "npm tarball cache (default $TAILOR_CACHE/npm or ~/.cache/tailor/npm)")
 	verbose := fs.Bool("verbose", false, "log the server's work")
+	act := fs.String("act", "", "one: train, gate, promote and serve only; drift: act one (reused when done) then act two, continuous adaptation; default both")
+	share := fs.Float64("label-share", 0.3, "act two: share of period-2 requests whose label arrives late")
 	if _, err := parse(fs, args, 0, 0); err != nil {
 		return err
+	}
+	if *act != "" && *act != "one" && *act != "drift" {
+		return usagef("demo: --act %q: use one or drift", *act)
+	}
+	if *share <= 0 || *share > 1 {
+		return usagef("demo: --label-share %v: use a share in (0, 1]", *share)
 	}
 	logger := slog.New(slog.DiscardHandler)
 	if *verbose {
 		logger = slog.New(slog.NewTextHandler(e.stderr, nil))
 	}
 	return demo.Run(e.ctx, demo.Options{DataDir: *dataDir, BaseDir: *baseDir, Corpus: corpus.Options{CacheDir: *cache}, EngineVersion: engineVersion(), Out: e.stdout, Logger: logger,
+		Act: *act, Drift: demo.DriftOptions{LabelShare: *share},
 		Follow: func(ctx context.Context, c *api.Client, id string) error { return followRun(e, c, id, false) }})
 }

@@ -10,6 +10,13 @@
 // model, promotes it to champion when its gates pass, and prints a summary.
 // Every step is idempotent: a second run finds the same versions and run
 // key and reuses the earlier results.
+//
+// Act two (drift.go) then closes the continuous-adaptation loop on the
+// served champion: a monitor, an incremental retraining recipe and a
+// trigger are applied, period-1 then period-2 mail is replayed as traffic
+// with late labels for a share of it, and the demo waits while drift is
+// detected, labels accumulate, the trigger retrains and the gates promote
+// (or refuse) the result, then prints the timeline and writes a plot.
 package demo
 
 import (
@@ -18,7 +25,6 @@ import (
 	"io"
 	"log/slog"
 	"net"
-	"net/http"
 	"os"
 	"path/filepath"
 	"slices"
@@ -43,6 +49,11 @@ type Options struct {
 	Logger        *slog.Logger
 	// Follow shows a run's progress until it ends (the CLI's progress bar).
 	Follow func(ctx context.Context, c *api.Client, runID string) error
+	// Act is "one" (train, gate, promote, serve), "drift" (make sure act
+	// one is in place, reusing it, then act two: continuous adaptation), or
+	// "" for both.
+	Act   string
+	Drift DriftOptions
 }
 
 const (
@@ -88,7 +99,7 @@ func Run(ctx context.Context, o Options) error {
 	if err != nil {
 		return err
 	}
-	srv := &http.Server{Handler: httpapi.New(httpapi.Options{Service: a, Logger: o.Logger, Inference: a.Inference()})}
+	srv := httpapi.NewServer(httpapi.Options{Service: a, Logger: o.Logger, Inference: a.Inference()})
 	go srv.Serve(ln)
 	defer srv.Close()
 	c := api.NewClient(ln.Addr().String(), nil)
@@ -148,7 +159,10 @@ func Run(ctx context.Context, o Options) error {
 	if err := os.WriteFile(reportPath, []byte(rep.Markdown), 0o644); err != nil {
 		return err
 	}
-	return summary(o.Out, r, mv, rep, reportPath, time.Since(start))
+	if err := summary(o.Out, r, mv, rep, reportPath, time.Since(start)); err != nil || o.Act == "one" {
+		return err
+	}
+	return drift(ctx, c, o, dataDir, step)
 }
 
 func importFile(ctx context.Context, c *api.Client, name, path string) (api.DatasetImport, error) {

@@ -344,7 +344,7 @@ func (s *Spec) checkAction(i int, a Action, retrained bool) error {
 	switch kind {
 	case ActRetrain:
 		if !nameRE.MatchString(a.Retrain.Recipe) {
-			return bad(at+".recipe", "%q: name a stored recipe, such as spam-lora-incremental", a.Retrain.Recipe)
+			return bad(at+".recipe", "%q: name a stored recipe, such as spam-lora", a.Retrain.Recipe)
 		}
 	case ActEvaluate:
 		e := a.Evaluate
