@@ -23,6 +23,10 @@ type StatusError struct {
 
 func (e *StatusError) Error() string { return e.Err.Message }
 
+// ErrUnreachable is wrapped by every error of a request that never got an
+// answer from the server (refused, reset, DNS): retrying later may work.
+var ErrUnreachable = errors.New("cannot reach tailor server")
+
 // Client talks to a Tailor server over HTTP.
 type Client struct {
 	base string
@@ -83,8 +87,11 @@ func (c *Client) send(ctx context.Context, method, path string, q url.Values, bo
 		req.Header[k] = vs
 	}
 	resp, err := c.http.Do(req)
+	if err != nil && ctx.Err() == nil {
+		return nil, fmt.Errorf("%w at %s (is `tailor server` running? set --server or TAILOR_SERVER): %w", ErrUnreachable, c.base, err)
+	}
 	if err != nil {
-		return nil, fmt.Errorf("reach tailor server at %s (is `tailor server` running? set --server or TAILOR_SERVER): %w", c.base, err)
+		return nil, err
 	}
 	if resp.StatusCode/100 != 2 {
 		defer resp.Body.Close()

@@ -43,6 +43,9 @@ func ExitCode(err error) int {
 		return ExitUsage
 	}
 	kind := errs.Kind(err)
+	if errors.Is(err, api.ErrUnreachable) {
+		kind = "unavailable"
+	}
 	var se *api.StatusError
 	if errors.As(err, &se) {
 		kind = se.Err.Kind

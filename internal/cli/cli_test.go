@@ -28,6 +28,7 @@ func TestExitCode(t *testing.T) {
 		{errs.Forbidden("x"), ExitForbidden},
 		{errs.Unavailable("x"), ExitUnavailable},
 		{errs.Timeout("x"), ExitUnavailable},
+		{fmt.Errorf("list: %w", fmt.Errorf("%w at x: refused", api.ErrUnreachable)), ExitUnavailable},
 		{&api.StatusError{Status: 404, Err: api.Error{Kind: "not_found", Message: "m"}}, ExitNotFound},
 		{fmt.Errorf("ctx: %w", &api.StatusError{Status: 400, Err: api.Error{Kind: "invalid"}}), ExitInvalid},
 	}
@@ -84,7 +85,7 @@ func TestUnknownSubcommand(t *testing.T) {
 func TestUnreachableServerSaysWhatToDo(t *testing.T) {
 	var out, errOut bytes.Buffer
 	code := Main([]string{"run", "list", "--server", "127.0.0.1:1"}, nil, &out, &errOut)
-	if code != ExitInternal || !strings.Contains(errOut.String(), "TAILOR_SERVER") {
+	if code != ExitUnavailable || !strings.Contains(errOut.String(), "TAILOR_SERVER") {
 		t.Fatalf("exit %d stderr %q", code, errOut.String())
 	}
 }
