@@ -77,12 +77,18 @@ func TestStartIncrementalRun(t *testing.T) {
 		return dv
 	}
 	spam := importDS("spam", 40)
-	importDS("spam-lora-feedback", 20)
 	const src = "name: spam-lora\ntask: classify\nbase: tiny\ndata: {dataset: spam-lora-feedback}\nmethod: {kind: head}\n" +
 		"incremental: {from: champion, replay: {ratio: 0.5}}\nregion: local\n"
+	// The feedback dataset has no version yet: an incremental recipe may be
+	// applied before labels arrive; a full one may not.
 	if _, err := a.ApplyRecipe(ctx, "inc.yaml", []byte(src)); err != nil {
-		t.Fatal(err)
+		t.Fatalf("incremental recipe before its feedback dataset exists: %v", err)
 	}
+	full := strings.Replace(src, "incremental: {from: champion, replay: {ratio: 0.5}}\n", "", 1)
+	if _, err := a.ApplyRecipe(ctx, "full.yaml", []byte(full)); !errors.Is(err, errs.ErrNotFound) || !strings.Contains(err.Error(), `full.yaml: data.dataset: dataset "spam-lora-feedback"`) {
+		t.Fatalf("full recipe naming a missing dataset: %v, want not found at apply", err)
+	}
+	importDS("spam-lora-feedback", 20)
 	if _, err := a.StartRun(ctx, api.RunStart{Recipe: "spam-lora"}); !errors.Is(err, errs.ErrNotFound) || !strings.Contains(err.Error(), "champion") {
 		t.Fatalf("start with no champion: %v, want not found naming the alias", err)
 	}

@@ -56,9 +56,17 @@ func (a *App) ApplyRecipe(ctx context.Context, fileName string, src []byte) (api
 }
 
 // checkSelectors makes sure the dataset and base a recipe names exist now,
-// so a typo is caught at apply time rather than when a run starts.
+// so a typo is caught at apply time rather than when a run starts. An
+// incremental recipe may name the latest version of a dataset that has
+// none yet: its data is typically the feedback dataset a monitor fills as
+// labels arrive, and its runs start (from a trigger) once it exists.
 func (a *App) checkSelectors(ctx context.Context, fileName string, r *recipe.Recipe) error {
 	dv, err := a.store.DatasetVersion(ctx, r.Data.Dataset, r.Data.Version)
+	if errors.Is(err, errs.ErrNotFound) && r.Incremental != nil && (r.Data.Version == "" || r.Data.Version == "latest") {
+		a.logger.Info("incremental recipe names a dataset with no version yet", "recipe", r.Name, "dataset", r.Data.Dataset)
+		err = nil
+		dv.Task = datasetTask[r.Task]
+	}
 	if err != nil {
 		if errors.Is(err, errs.ErrNotFound) {
 			return errs.NotFound("%s: data.dataset: dataset %q version %q does not exist; import it first with `tailor dataset import FILE --name %s`",

@@ -28,6 +28,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"time"
 
 	"github.com/tailor-ml/tailor/api"
@@ -126,7 +127,9 @@ func Run(ctx context.Context, o Options) error {
 	}
 	step("recipe %s v%d %s (%s)", ra.Version.Name, ra.Version.Version, ra.Version.ID[:12], created(ra.Created))
 
-	r, err := c.StartRun(ctx, api.RunStart{Recipe: modelName})
+	// The exact version applied: after act two, spam-lora's latest recipe
+	// is the incremental one.
+	r, err := c.StartRun(ctx, api.RunStart{Recipe: modelName + "@v" + strconv.Itoa(ra.Version.Version)})
 	if err != nil {
 		return err
 	}
