@@ -20,7 +20,7 @@ func runDemo(e *env, args []string) error {
 	baseDir := fs.String("base-dir", "models/tailor-tiny", "the base model folder to customize")
 	cache := fs.String("cache", "", "npm tarball cache (default $TAILOR_CACHE/npm or ~/.cache/tailor/npm)")
 	verbose := fs.Bool("verbose", false, "log the server's work")
-	act := fs.String("act", "", "one: train, gate, promote and serve only; drift: act one (reused when done) then act two, continuous adaptation; default both")
+	act := fs.String("act", "", "one (the default): train, gate, promote and serve; drift: act one (reused when done) then act two, continuous adaptation")
 	share := fs.Float64("label-share", 0.3, "act two: share of period-2 requests whose label arrives late")
 	if _, err := parse(fs, args, 0, 0); err != nil {
 		return err

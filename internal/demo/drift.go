@@ -27,6 +27,7 @@ const (
 	monitorFile     = "monitors/spam-watch.yaml"
 	incrementalFile = "spam-lora-incremental.yaml"
 	triggerFile     = "triggers/spam-retrain.yaml"
+	triggerName     = "spam-retrain"
 	feedbackLag     = 50 // requests between an answer and its label
 )
 
@@ -221,7 +222,7 @@ func drift(ctx context.Context, c *api.Client, o Options, dataDir string, step f
 	ws = ws[len(startWindows):]
 	timeline(o.Out, evs, ws, log, len(p1), start)
 	if after.ID == before.ID {
-		return fmt.Errorf("act two: the loop did not promote a new %s within %s; see `tailor events` and `tailor trigger history`", modelName, d.Wait)
+		return refused(ctx, c, o, before, log, ws, len(p1), filepath.Join(dataDir, "drift.svg"), step)
 	}
 	return compare(ctx, c, o, before, after, log, ws, len(p1), filepath.Join(dataDir, "drift.svg"), step)
 }
@@ -316,14 +317,40 @@ func waitFor(ctx context.Context, limit time.Duration, ok func() (bool, error)) 
 	}
 }
 
-// waitLoop waits until the champion moves off before, or limit passes,
-// and returns the champion then.
+// settled reports whether the trigger has finished acting: it has fired,
+// and none of its firings is pending or running.
+func settled(fs []api.Firing) bool {
+	fired := false
+	for _, f := range fs {
+		switch f.State {
+		case "pending", "running":
+			return false
+		case "done", "failed":
+			fired = true
+		}
+	}
+	return fired
+}
+
+// waitLoop waits until the champion moves off before, or the trigger has
+// settled for three polls in a row (every label is sent by then, so no
+// firing can come), or limit passes, and returns the champion then.
 func waitLoop(ctx context.Context, c *api.Client, before api.ModelVersion, limit time.Duration) (api.ModelVersion, error) {
 	now := before
+	calm := 0
 	err := waitFor(ctx, limit, func() (bool, error) {
 		var err error
-		now, err = c.Model(ctx, modelName, "champion")
-		return now.ID != before.ID, err
+		if now, err = c.Model(ctx, modelName, "champion"); err != nil || now.ID != before.ID {
+			return true, err
+		}
+		fs, err := c.TriggerHistory(ctx, triggerName)
+		if err != nil {
+			return false, err
+		}
+		if calm = map[bool]int{true: calm + 1, false: 0}[settled(fs)]; calm >= 3 {
+			return true, nil
+		}
+		return false, nil
 	})
 	if err != nil && !errors.Is(err, ctx.Err()) && now.ID == before.ID {
 		return now, nil // the caller reports that nothing was promoted
@@ -536,4 +563,44 @@ func applyTrigger(ctx context.Context, c *api.Client, step func(string, ...any))
 	}
 	step("trigger %s v%d (%s): on 100 new labels, retrain incrementally, promote if the gates pass", ta.Version.Name, ta.Version.Version, created(ta.Created))
 	return nil
+}
+
+// refused ends act two when the loop settled without a promotion: the
+// gates kept every candidate out of production. It prints why, the
+// accuracy per window and the plot, and is not an error: refusing a worse
+// model is the loop working.
+func refused(ctx context.Context, c *api.Client, o Options, champ api.ModelVersion, log []served, ws []api.MonitorWindow, switchAt int, plotPath string, step func(string, ...any)) error {
+	fs, err := c.TriggerHistory(ctx, triggerName)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(o.Out, "\nthe loop settled without a promotion: %s v%d stays champion; what each firing did:\n", modelName, champ.Version)
+	for _, f := range fs {
+		fmt.Fprintf(o.Out, "  event %d (%s): %s\n", f.EventSeq, f.State, firingOutcome(f))
+	}
+	fmt.Fprintf(o.Out, "\naccuracy per window of served traffic (true labels)\n")
+	for _, row := range windowAccuracy(log, 100) {
+		fmt.Fprintf(o.Out, "  requests %4d–%4d  period %d  %-24s accuracy %.3f\n", row.from, row.to-1, row.period, row.versions, row.acc)
+	}
+	panels, markers := driftPlot(log, ws, switchAt)
+	if err := writeSVG(plotPath, fmt.Sprintf("%s: period-1 then period-2 mail; no candidate passed its gates", modelName), len(log), panels, markers); err != nil {
+		return err
+	}
+	step("plot of the monitored statistics and accuracy: %s", plotPath)
+	return nil
+}
+
+// firingOutcome is one line of what a firing's actions did.
+func firingOutcome(f api.Firing) string {
+	if f.State == "skipped" {
+		return f.Reason
+	}
+	var parts []string
+	for _, r := range f.Results {
+		parts = append(parts, r.Action+": "+r.Outcome)
+	}
+	if f.Error != "" {
+		parts = append(parts, "error: "+f.Error)
+	}
+	return strings.Join(parts, "; ")
 }

@@ -134,3 +134,29 @@ func TestDriftPlotIsWellFormedSVG(t *testing.T) {
 		t.Errorf("%d polylines, want 3 (accuracy, CBPE, alarm ratio)", polylines)
 	}
 }
+
+func TestSettled(t *testing.T) {
+	f := func(states ...string) []api.Firing {
+		var out []api.Firing
+		for _, s := range states {
+			out = append(out, api.Firing{State: s})
+		}
+		return out
+	}
+	tests := []struct {
+		fs   []api.Firing
+		want bool
+	}{
+		{nil, false},                             // not fired yet
+		{f("skipped"), false},                    // only debounced: nothing acted
+		{f("done", "skipped", "done"), true},     // every firing finished
+		{f("done", "failed"), true},              // a failure is an end too
+		{f("done", "running"), false},            // a retrain is still going
+		{f("pending", "done", "skipped"), false}, // waiting for a slot
+	}
+	for i, tt := range tests {
+		if got := settled(tt.fs); got != tt.want {
+			t.Errorf("%d: settled(%v) = %v", i, tt.fs, got)
+		}
+	}
+}
