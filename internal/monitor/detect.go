@@ -142,16 +142,24 @@ func Evaluate(p *Profile, w *Window, o Options) (*Result, error) {
 
 	ks := KS2Samp(p.Lengths, w.Lengths)
 	addTest(DetectKSLength, ks.D, ks.PValue, "")
+	// Version 2 profiles test the share of requests with an unknown byte
+	// by Fisher's exact test (requests are independent, and the share is
+	// rare); per-request byte counts are too heavy-tailed for the
+	// quasi-binomial byte rate of version 1.
 	ub := RateTest(float64(p.UnknownBytes), float64(p.Bytes), float64(w.UnknownBytes), float64(w.Bytes), p.UnknownPhi)
+	if p.Version >= 2 {
+		ub = RateTest(float64(p.UnknownTexts), float64(p.Texts), float64(w.UnknownTexts), float64(w.Count), 1)
+		ub.PValue = FisherExact(w.UnknownTexts, int64(w.Count), p.UnknownTexts, p.Texts)
+	}
 	addTest(DetectUnknownBytes, ub.Z, ub.PValue, "")
 	rt := RateTest(float64(p.RareTokens), float64(p.Tokens), float64(w.RareTokens), float64(w.Tokens), p.RarePhi)
 	addTest(DetectRareTokens, rt.Z, rt.PValue, "")
-	psiU := psiDetector(DetectPSIUnigrams, p.Unigrams, w.Unigrams, p.UnigramExamples, w.UnigramExamples, o)
-	psiC := psiDetector(DetectPSIChar3, p.Char3, w.Char3, p.Char3Examples, w.Char3Examples, o)
+	psiU := psiDetector(DetectPSIUnigrams, p.Unigrams, w.Unigrams, p.UnigramExamples, w.UnigramExamples, p.UnigramPhi, o)
+	psiC := psiDetector(DetectPSIChar3, p.Char3, w.Char3, p.Char3Examples, w.Char3Examples, p.Char3Phi, o)
 	addScore(psiU)
 	addScore(psiC)
-	addScore(jsDetector(DetectJSUnigrams, p.Unigrams, w.Unigrams, psiU.Top, o))
-	addScore(jsDetector(DetectJSChar3, p.Char3, w.Char3, psiC.Top, o))
+	addScore(jsDetector(DetectJSUnigrams, p.Unigrams, w.Unigrams, psiU.Top, p.UnigramPhi, o))
+	addScore(jsDetector(DetectJSChar3, p.Char3, w.Char3, psiC.Top, p.Char3Phi, o))
 	if len(p.Embeddings) < 2 || len(w.Embeddings) < 2 {
 		addTest(DetectMMDEmbeddings, 0, 0, "no embeddings in the reference or the window")
 	} else if len(w.Embeddings[0]) != len(p.Embeddings[0]) || !sameDim(w.Embeddings) {
@@ -250,8 +258,12 @@ func nEff(ref, cur []int64) (n float64, k int) {
 	return a * b / (a + b), k
 }
 
-func psiDetector(name string, ref, cur []int64, refEx, curEx map[int]string, o Options) DetectorResult {
+// psiDetector and jsDetector take φ, the reference's n-gram dispersion
+// (1 when unknown): the noise floor grows with it, as n-grams that cluster
+// within a request count as fewer independent draws (N_eff/φ).
+func psiDetector(name string, ref, cur []int64, refEx, curEx map[int]string, phi float64, o Options) DetectorResult {
 	ne, k := nEff(ref, cur)
+	ne /= math.Max(phi, 1)
 	if math.IsNaN(ne) {
 		return DetectorResult{Name: name, Statistic: math.NaN()}
 	}
@@ -275,8 +287,9 @@ func psiDetector(name string, ref, cur []int64, refEx, curEx map[int]string, o O
 	return d
 }
 
-func jsDetector(name string, ref, cur []int64, top []TopFeature, o Options) DetectorResult {
+func jsDetector(name string, ref, cur []int64, top []TopFeature, phi float64, o Options) DetectorResult {
 	ne, k := nEff(ref, cur)
+	ne /= math.Max(phi, 1)
 	if math.IsNaN(ne) {
 		return DetectorResult{Name: name, Statistic: math.NaN()}
 	}

@@ -11,8 +11,10 @@ import (
 	"github.com/tailor-ml/tailor/internal/errs"
 )
 
-// ProfileVersion is the reference profile format version.
-const ProfileVersion = 1
+// ProfileVersion is the reference profile format version. Version 2 adds
+// UnknownTexts and the n-gram dispersions; version 1 profiles still decode
+// and are judged as before (see Evaluate).
+const ProfileVersion = 2
 
 // Profile is the reference a window is compared against. Text statistics
 // come from the reference texts (training plus validation), except the
@@ -32,8 +34,17 @@ type Profile struct {
 	Bytes        int64     `json:"bytes"`
 	UnknownBytes int64     `json:"unknown_bytes"`
 	UnknownPhi   float64   `json:"unknown_phi"` // dispersion of per-text unknown-byte counts
-	Unigrams     []int64   `json:"unigrams"`    // hashed token counts, len Buckets
-	Char3        []int64   `json:"char3"`       // hashed character 3-gram counts, len Buckets
+	// UnknownTexts counts the texts with at least one unknown byte
+	// (version 2).
+	UnknownTexts int64 `json:"unknown_texts,omitempty"`
+	// UnigramPhi and Char3Phi are the over-dispersion of per-text n-gram
+	// bucket counts around the pooled proportions (version 2; see
+	// HistDispersion): n-grams cluster within a text, so a window's
+	// histogram varies more than a multinomial of its n-gram count.
+	UnigramPhi float64 `json:"unigram_phi,omitempty"`
+	Char3Phi   float64 `json:"char3_phi,omitempty"`
+	Unigrams   []int64 `json:"unigrams"` // hashed token counts, len Buckets
+	Char3      []int64 `json:"char3"`    // hashed character 3-gram counts, len Buckets
 	// Examples name, per non-empty bucket, the most frequent n-gram in it
 	// (ties: the lexically smallest).
 	UnigramExamples map[int]string `json:"unigram_examples"`
@@ -218,6 +229,9 @@ func (p *Profile) textStats(texts []string, o ProfileOptions) {
 		u := UnknownBytes(t)
 		p.Bytes += int64(len(t))
 		p.UnknownBytes += int64(u)
+		if u > 0 {
+			p.UnknownTexts++
+		}
 		ux, un = append(ux, float64(u)), append(un, float64(len(t)))
 		toks := Tokenize(t)
 		countGrams(toks, p.Unigrams, uniEx, p.Buckets)
@@ -225,6 +239,8 @@ func (p *Profile) textStats(texts []string, o ProfileOptions) {
 	}
 	slices.Sort(p.Lengths)
 	p.UnknownPhi = Dispersion(ux, un)
+	p.UnigramPhi = HistDispersion(texts, p.Unigrams, p.Buckets, func(toks []string) []string { return toks })
+	p.Char3Phi = HistDispersion(texts, p.Char3, p.Buckets, Char3Grams)
 	p.UnigramExamples, p.Char3Examples = topExamples(uniEx), topExamples(c3Ex)
 }
 
@@ -322,8 +338,8 @@ func (p *Profile) Validate() error {
 		return errs.Invalid("profile: "+format+"; rebuild it with BuildProfile", a...)
 	}
 	switch {
-	case p.Version != ProfileVersion:
-		return bad("version %d, want %d", p.Version, ProfileVersion)
+	case p.Version < 1 || p.Version > ProfileVersion:
+		return bad("version %d, want 1 to %d", p.Version, ProfileVersion)
 	case p.Buckets <= 0 || p.Buckets > 1<<20:
 		return bad("buckets %d out of range (1..%d)", p.Buckets, 1<<20)
 	case len(p.Labels) < 2:

@@ -2,6 +2,7 @@ package monitor
 
 import (
 	"math"
+	"slices"
 	"sort"
 
 	"gonum.org/v1/gonum/stat/distuv"
@@ -266,4 +267,82 @@ func finiteOrder(p []float64) []int {
 	}
 	sort.SliceStable(idx, func(a, b int) bool { return p[idx[a]] < p[idx[b]] })
 	return idx
+}
+
+// HistDispersion is the Pearson estimate of the over-dispersion of per-text
+// n-gram bucket counts x_ib (n_i n-grams in text i) around the pooled
+// bucket proportions p_b = hist_b / Σ hist:
+//
+//	φ = Σ_i Σ_b (x_ib − n_i·p_b)² / (n_i·p_b) / ((R − 1)(K − 1))
+//
+// over the R texts with n-grams and the K non-empty buckets; per text the
+// inner sum is Σ_b x_ib²/(n_i·p_b) − n_i. Under a multinomial φ is 1;
+// clustering makes it larger. It is floored at 1 (and 1 when R < 2 or
+// K < 2). grams turns a text's tokens into the n-grams hist counts.
+func HistDispersion(texts []string, hist []int64, buckets int, grams func([]string) []string) float64 {
+	var total float64
+	k := 0
+	for _, c := range hist {
+		total += float64(c)
+		if c > 0 {
+			k++
+		}
+	}
+	if total == 0 || k < 2 {
+		return 1
+	}
+	var chi float64
+	r := 0
+	counts := map[int]float64{}
+	for _, t := range texts {
+		gs := grams(Tokenize(t))
+		if len(gs) == 0 {
+			continue
+		}
+		r++
+		clear(counts)
+		for _, g := range gs {
+			counts[Bucket(g, buckets)]++
+		}
+		n := float64(len(gs))
+		keys := make([]int, 0, len(counts))
+		for b := range counts {
+			keys = append(keys, b)
+		}
+		slices.Sort(keys) // a fixed summation order
+		for _, b := range keys {
+			x := counts[b]
+			chi += x * x / (n * float64(hist[b]) / total)
+		}
+		chi -= n
+	}
+	if r < 2 {
+		return 1
+	}
+	return math.Max(1, chi/float64((r-1)*(k-1)))
+}
+
+// FisherExact is the two-sided Fisher exact test of a share: x of n in the
+// window against xr of nr in the reference, as scipy.stats.fisher_exact on
+// [[x, n−x], [xr, nr−xr]]: the hypergeometric probability of every table
+// with the same margins that is no more likely than the observed one
+// (with scipy's relative tolerance 1e-7). Exact where a z-test is not: the
+// shares it serves (requests with an unknown byte) are rare.
+func FisherExact(x, n, xr, nr int64) float64 {
+	total, k := n+nr, x+xr
+	if n <= 0 || nr <= 0 || k == 0 || k == total {
+		return 1
+	}
+	lg := func(v int64) float64 { r, _ := math.Lgamma(float64(v) + 1); return r }
+	logC := func(a, b int64) float64 { return lg(a) - lg(b) - lg(a-b) }
+	den := logC(total, n)
+	pmf := func(i int64) float64 { return math.Exp(logC(k, i) + logC(total-k, n-i) - den) }
+	obs := pmf(x)
+	var p float64
+	for i := max(0, n+k-total); i <= min(n, k); i++ {
+		if q := pmf(i); q <= obs*(1+1e-7) {
+			p += q
+		}
+	}
+	return math.Min(1, p)
 }

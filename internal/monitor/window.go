@@ -56,6 +56,7 @@ type Window struct {
 	Count        int       `json:"count"`
 	Bytes        int64     `json:"bytes"`
 	UnknownBytes int64     `json:"unknown_bytes"`
+	UnknownTexts int64     `json:"unknown_texts,omitempty"` // requests with an unknown byte
 	Tokens       int64     `json:"tokens"`
 	RareTokens   int64     `json:"rare_tokens"`
 	Lengths      []float64 `json:"lengths"` // byte length per request, arrival order
@@ -82,6 +83,9 @@ func (w *Window) add(f Features, maxEmb int) {
 	w.Count++
 	w.Bytes += int64(f.Bytes)
 	w.UnknownBytes += int64(f.UnknownBytes)
+	if f.UnknownBytes > 0 {
+		w.UnknownTexts++
+	}
 	w.Tokens += int64(f.Tokens)
 	w.RareTokens += int64(f.RareTokens)
 	w.Lengths = append(w.Lengths, float64(f.Bytes))
