@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -23,9 +24,14 @@ type StatusError struct {
 
 func (e *StatusError) Error() string { return e.Err.Message }
 
-// ErrUnreachable is wrapped by every error of a request that never got an
-// answer from the server (refused, reset, DNS): retrying later may work.
-var ErrUnreachable = errors.New("cannot reach tailor server")
+// ErrUnreachable is wrapped by the error of a request that could not be
+// sent (connection refused, DNS): nothing happened, retrying later is safe.
+// ErrNoAnswer is wrapped when the request was sent but its answer was lost
+// (connection reset or closed): it may or may not have taken effect.
+var (
+	ErrUnreachable = errors.New("cannot reach tailor server")
+	ErrNoAnswer    = errors.New("no answer")
+)
 
 // Client talks to a Tailor server over HTTP.
 type Client struct {
@@ -88,7 +94,10 @@ func (c *Client) send(ctx context.Context, method, path string, q url.Values, bo
 	}
 	resp, err := c.http.Do(req)
 	if err != nil && ctx.Err() == nil {
-		return nil, fmt.Errorf("%w at %s (is `tailor server` running? set --server or TAILOR_SERVER): %w", ErrUnreachable, c.base, err)
+		if opErr := (*net.OpError)(nil); errors.As(err, &opErr) && opErr.Op == "dial" {
+			return nil, fmt.Errorf("%w at %s (is `tailor server` running? set --server or TAILOR_SERVER): %w", ErrUnreachable, c.base, err)
+		}
+		return nil, fmt.Errorf("%w from %s: the request may or may not have taken effect; read the state before retrying: %w", ErrNoAnswer, c.base, err)
 	}
 	if err != nil {
 		return nil, err

@@ -79,6 +79,11 @@ func runHistory(t *testing.T, cfg config) Result {
 		r.Operations, r.Acknowledged, r.Conflicts, r.Rejected, r.Indeterminate, d.skipped.Load(), len(r.Anomalies))
 	t.Logf("by kind: %v", r.ByKind)
 	t.Logf("checked: %v", r.Checked)
+	if r.Rejected > 0 && len(r.Anomalies) == 0 {
+		// A 4xx other than 409 is a definite refusal the workload did not
+		// expect; say which, so it can be told from a bug.
+		logRefusals(t, d.history)
+	}
 	if len(r.Anomalies) > 0 {
 		const show = 60
 		list := r.Anomalies

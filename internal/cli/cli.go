@@ -43,7 +43,7 @@ func ExitCode(err error) int {
 		return ExitUsage
 	}
 	kind := errs.Kind(err)
-	if errors.Is(err, api.ErrUnreachable) {
+	if errors.Is(err, api.ErrUnreachable) || errors.Is(err, api.ErrNoAnswer) {
 		kind = "unavailable"
 	}
 	var se *api.StatusError

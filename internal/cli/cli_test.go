@@ -29,6 +29,7 @@ func TestExitCode(t *testing.T) {
 		{errs.Unavailable("x"), ExitUnavailable},
 		{errs.Timeout("x"), ExitUnavailable},
 		{fmt.Errorf("list: %w", fmt.Errorf("%w at x: refused", api.ErrUnreachable)), ExitUnavailable},
+		{fmt.Errorf("import: %w", fmt.Errorf("%w from x: EOF", api.ErrNoAnswer)), ExitUnavailable},
 		{&api.StatusError{Status: 404, Err: api.Error{Kind: "not_found", Message: "m"}}, ExitNotFound},
 		{fmt.Errorf("ctx: %w", &api.StatusError{Status: 400, Err: api.Error{Kind: "invalid"}}), ExitInvalid},
 	}
