@@ -1,19 +1,13 @@
 package monitor
 
 import (
-	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
-	"errors"
-	"fmt"
-	"strings"
 	"time"
 
-	"gopkg.in/yaml.v3"
-
-	"github.com/tailor-ml/tailor/internal/errs"
 	"github.com/tailor-ml/tailor/internal/ident"
+	"github.com/tailor-ml/tailor/internal/specyaml"
 )
 
 // Spec declares one monitor: which served model alias it watches, how
@@ -62,62 +56,15 @@ type SpecFeedback struct {
 // ParseSpec reads a monitor spec from YAML. Errors name the file, the line
 // and the field.
 func ParseSpec(file string, src []byte) (*Spec, error) {
-	var root yaml.Node
-	if err := yaml.Unmarshal(src, &root); err != nil {
-		return nil, errs.Invalid("%s: %v", file, strings.TrimPrefix(err.Error(), "yaml: "))
-	}
-	if len(root.Content) == 0 {
-		return nil, errs.Invalid("%s: empty document; a monitor needs name, model, alias and window", file)
-	}
-	dec := yaml.NewDecoder(bytes.NewReader(src))
-	dec.KnownFields(true)
 	var s Spec
-	if err := dec.Decode(&s); err != nil {
-		var te *yaml.TypeError
-		if errors.As(err, &te) {
-			return nil, errs.Invalid("%s: %s", file, strings.Join(te.Errors, "; "))
-		}
-		return nil, errs.Invalid("%s: %v", file, strings.TrimPrefix(err.Error(), "yaml: "))
-	}
-	if err := s.check(); err != nil {
-		var fe *fieldError
-		if errors.As(err, &fe) {
-			return nil, errs.Invalid("%s:%d: %s: %s", file, lineOf(root.Content[0], fe.field), fe.field, fe.msg)
-		}
+	if err := specyaml.Decode(file, src, "monitor needs name, model, alias and window", &s, s.check); err != nil {
 		return nil, err
 	}
 	return &s, nil
 }
 
-type fieldError struct{ field, msg string }
-
-func (e *fieldError) Error() string { return e.field + ": " + e.msg }
-
-func bad(field, format string, args ...any) error {
-	return &fieldError{field: field, msg: fmt.Sprintf(format, args...)}
-}
-
-// lineOf finds the line of a dotted field path in a mapping node (the
-// deepest key found; 1 when none).
-func lineOf(n *yaml.Node, path string) int {
-	line := 1
-	for _, key := range strings.Split(path, ".") {
-		if n.Kind != yaml.MappingNode {
-			return line
-		}
-		found := false
-		for i := 0; i+1 < len(n.Content); i += 2 {
-			if n.Content[i].Value == key {
-				line, n, found = n.Content[i].Line, n.Content[i+1], true
-				break
-			}
-		}
-		if !found {
-			return line
-		}
-	}
-	return line
-}
+// bad reports a broken rule of a field (specyaml.Bad).
+var bad = specyaml.Bad
 
 func (s *Spec) check() error {
 	switch {

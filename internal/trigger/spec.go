@@ -1,21 +1,16 @@
 package trigger
 
 import (
-	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"net/url"
 	"regexp"
-	"strconv"
 	"strings"
 	"time"
 
-	"gopkg.in/yaml.v3"
-
-	"github.com/tailor-ml/tailor/internal/errs"
+	"github.com/tailor-ml/tailor/internal/specyaml"
 )
 
 // The events a trigger can react to (the value of on.event).
@@ -159,74 +154,15 @@ var selectorRE = regexp.MustCompile(`^[a-z0-9][a-z0-9._-]{0,62}(@[A-Za-z0-9._-]{
 // ParseSpec reads a trigger spec from YAML. Errors name the file, the line
 // and the field; unknown fields are refused.
 func ParseSpec(file string, src []byte) (*Spec, error) {
-	var root yaml.Node
-	if err := yaml.Unmarshal(src, &root); err != nil {
-		return nil, errs.Invalid("%s: %v", file, strings.TrimPrefix(err.Error(), "yaml: "))
-	}
-	if len(root.Content) == 0 {
-		return nil, errs.Invalid("%s: empty document; a trigger needs name, on and do", file)
-	}
-	dec := yaml.NewDecoder(bytes.NewReader(src))
-	dec.KnownFields(true)
 	var s Spec
-	if err := dec.Decode(&s); err != nil {
-		var te *yaml.TypeError
-		if errors.As(err, &te) {
-			return nil, errs.Invalid("%s: %s", file, strings.Join(te.Errors, "; "))
-		}
-		return nil, errs.Invalid("%s: %v", file, strings.TrimPrefix(err.Error(), "yaml: "))
-	}
-	if err := s.check(); err != nil {
-		var fe *fieldError
-		if errors.As(err, &fe) {
-			return nil, errs.Invalid("%s:%d: %s: %s", file, lineOf(root.Content[0], fe.field), fe.field, fe.msg)
-		}
+	if err := specyaml.Decode(file, src, "trigger needs name, on and do", &s, s.check); err != nil {
 		return nil, err
 	}
 	return &s, nil
 }
 
-type fieldError struct{ field, msg string }
-
-func (e *fieldError) Error() string { return e.field + ": " + e.msg }
-
-func bad(field, format string, args ...any) error {
-	return &fieldError{field: field, msg: fmt.Sprintf(format, args...)}
-}
-
-// lineOf finds the line of a field path such as "do[1].retrain.recipe" in
-// a mapping node (the deepest part found; 1 when none).
-func lineOf(n *yaml.Node, path string) int {
-	line := 1
-	for _, part := range strings.Split(path, ".") {
-		key, idx := part, -1
-		if i := strings.IndexByte(part, '['); i > 0 && strings.HasSuffix(part, "]") {
-			key = part[:i]
-			idx, _ = strconv.Atoi(part[i+1 : len(part)-1])
-		}
-		if n.Kind != yaml.MappingNode {
-			return line
-		}
-		found := false
-		for i := 0; i+1 < len(n.Content); i += 2 {
-			if n.Content[i].Value == key {
-				line, n, found = n.Content[i].Line, n.Content[i+1], true
-				break
-			}
-		}
-		if !found {
-			return line
-		}
-		if idx >= 0 {
-			if n.Kind != yaml.SequenceNode || idx >= len(n.Content) {
-				return line
-			}
-			n = n.Content[idx]
-			line = n.Line
-		}
-	}
-	return line
-}
+// bad reports a broken rule of a field (specyaml.Bad).
+var bad = specyaml.Bad
 
 func (s *Spec) check() error {
 	switch {
