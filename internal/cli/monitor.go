@@ -3,8 +3,6 @@ package cli
 import (
 	"encoding/json"
 	"fmt"
-	"os"
-	"path/filepath"
 	"text/tabwriter"
 
 	"github.com/tailor-ml/tailor/api"
@@ -20,29 +18,9 @@ func monitorCommand() *command {
 }
 
 func monitorApply(e *env, args []string) error {
-	cc := newClientCmd(e, "monitor apply")
-	c, pos, err := cc.parse(args, 1, 1)
-	if err != nil {
-		return err
-	}
-	src, err := os.ReadFile(pos[0])
-	if err != nil {
-		return fmt.Errorf("monitor apply: %w", err)
-	}
-	res, err := c.ApplyMonitor(e.ctx, filepath.Base(pos[0]), src)
-	if err != nil {
-		return err
-	}
-	if cc.json() {
-		return printJSON(e.stdout, res)
-	}
-	state := "created"
-	if !res.Created {
-		state = "unchanged"
-	}
-	fmt.Fprintf(e.stderr, "monitor %s v%d: %s\n", res.Version.Name, res.Version.Version, state)
-	fmt.Fprintln(e.stdout, res.Version.ID)
-	return nil
+	return applyFile(e, "monitor", args, (*api.Client).ApplyMonitor, func(r api.MonitorApply) applied {
+		return applied{name: r.Version.Name, id: r.Version.ID, version: r.Version.Version, created: r.Created}
+	})
 }
 
 func monitorList(e *env, args []string) error {

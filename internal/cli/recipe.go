@@ -2,9 +2,9 @@ package cli
 
 import (
 	"fmt"
-	"os"
-	"path/filepath"
 	"text/tabwriter"
+
+	"github.com/tailor-ml/tailor/api"
 )
 
 func recipeCommand() *command {
@@ -16,29 +16,9 @@ func recipeCommand() *command {
 }
 
 func recipeApply(e *env, args []string) error {
-	cc := newClientCmd(e, "recipe apply")
-	c, pos, err := cc.parse(args, 1, 1)
-	if err != nil {
-		return err
-	}
-	src, err := os.ReadFile(pos[0])
-	if err != nil {
-		return fmt.Errorf("recipe apply: %w", err)
-	}
-	res, err := c.ApplyRecipe(e.ctx, filepath.Base(pos[0]), src)
-	if err != nil {
-		return err
-	}
-	if cc.json() {
-		return printJSON(e.stdout, res)
-	}
-	state := "created"
-	if !res.Created {
-		state = "unchanged"
-	}
-	fmt.Fprintf(e.stderr, "recipe %s v%d: %s\n", res.Version.Name, res.Version.Version, state)
-	fmt.Fprintln(e.stdout, res.Version.ID)
-	return nil
+	return applyFile(e, "recipe", args, (*api.Client).ApplyRecipe, func(r api.RecipeApply) applied {
+		return applied{name: r.Version.Name, id: r.Version.ID, version: r.Version.Version, created: r.Created}
+	})
 }
 
 func recipeList(e *env, args []string) error {

@@ -2,10 +2,10 @@ package cli
 
 import (
 	"fmt"
-	"os"
-	"path/filepath"
 	"strings"
 	"text/tabwriter"
+
+	"github.com/tailor-ml/tailor/api"
 )
 
 func triggerCommand() *command {
@@ -18,29 +18,9 @@ func triggerCommand() *command {
 }
 
 func triggerApply(e *env, args []string) error {
-	cc := newClientCmd(e, "trigger apply")
-	c, pos, err := cc.parse(args, 1, 1)
-	if err != nil {
-		return err
-	}
-	src, err := os.ReadFile(pos[0])
-	if err != nil {
-		return fmt.Errorf("trigger apply: %w", err)
-	}
-	res, err := c.ApplyTrigger(e.ctx, filepath.Base(pos[0]), src)
-	if err != nil {
-		return err
-	}
-	if cc.json() {
-		return printJSON(e.stdout, res)
-	}
-	state := "created"
-	if !res.Created {
-		state = "unchanged"
-	}
-	fmt.Fprintf(e.stderr, "trigger %s v%d: %s\n", res.Version.Name, res.Version.Version, state)
-	fmt.Fprintln(e.stdout, res.Version.ID)
-	return nil
+	return applyFile(e, "trigger", args, (*api.Client).ApplyTrigger, func(r api.TriggerApply) applied {
+		return applied{name: r.Version.Name, id: r.Version.ID, version: r.Version.Version, created: r.Created}
+	})
 }
 
 func triggerList(e *env, args []string) error {
