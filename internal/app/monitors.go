@@ -12,6 +12,7 @@ import (
 	"github.com/tailor-ml/tailor/internal/errs"
 	"github.com/tailor-ml/tailor/internal/monitor"
 	"github.com/tailor-ml/tailor/internal/run"
+	"github.com/tailor-ml/tailor/internal/specyaml"
 	"github.com/tailor-ml/tailor/internal/store"
 )
 
@@ -44,27 +45,35 @@ func (a *App) ApplyMonitor(ctx context.Context, fileName string, src []byte) (ap
 	if err != nil {
 		return api.MonitorApply{}, err
 	}
-	id, err := s.ID()
-	if err != nil {
-		return api.MonitorApply{}, err
+	v, created, err := a.putSpec(ctx, specMonitor, s.Name, norm, "monitor.version.created", map[string]any{"model": s.Model, "alias": s.Alias})
+	if created {
+		a.monitors.wake()
 	}
-	if v, err := a.store.Spec(ctx, specMonitor, s.Name, id); err == nil {
-		return api.MonitorApply{Version: toAPISpec(v)}, nil
+	return api.MonitorApply{Version: v, Created: created}, err
+}
+
+// putSpec stores a spec version of kind from its normalized form (its id
+// is the form's sha256), with eventType carrying name, id and data, or
+// returns the version already stored with that id (created false).
+func (a *App) putSpec(ctx context.Context, kind, name string, norm []byte, eventType string, data map[string]any) (api.SpecVersion, bool, error) {
+	id := specyaml.ID(norm)
+	if v, err := a.store.Spec(ctx, kind, name, id); err == nil {
+		return toAPISpec(v), false, nil
 	}
-	ev := a.event("monitor.version.created", id, map[string]any{"name": s.Name, "id": id, "model": s.Model, "alias": s.Alias})
-	v, evs, err := a.store.PutSpec(ctx, store.SpecVersion{Kind: specMonitor, ID: id, Name: s.Name, Normalized: norm, CreatedAt: a.opts.Now().UTC()},
+	data["name"], data["id"] = name, id
+	ev := a.event(eventType, id, data)
+	v, evs, err := a.store.PutSpec(ctx, store.SpecVersion{Kind: kind, ID: id, Name: name, Normalized: norm, CreatedAt: a.opts.Now().UTC()},
 		[]store.Event{ev})
-	if errors.Is(err, errs.ErrConflict) {
-		if v, err := a.store.Spec(ctx, specMonitor, s.Name, id); err == nil {
-			return api.MonitorApply{Version: toAPISpec(v)}, nil
+	if errors.Is(err, errs.ErrConflict) { // stored concurrently
+		if v, err := a.store.Spec(ctx, kind, name, id); err == nil {
+			return toAPISpec(v), false, nil
 		}
 	}
 	if err != nil {
-		return api.MonitorApply{}, err
+		return api.SpecVersion{}, false, err
 	}
 	a.publish(evs)
-	a.monitors.wake()
-	return api.MonitorApply{Version: toAPISpec(v), Created: true}, nil
+	return toAPISpec(v), true, nil
 }
 
 func toAPISpec(v store.SpecVersion) api.SpecVersion {

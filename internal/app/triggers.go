@@ -66,27 +66,11 @@ func (a *App) ApplyTrigger(ctx context.Context, fileName string, src []byte) (ap
 	if err != nil {
 		return api.TriggerApply{}, err
 	}
-	id, err := s.ID()
-	if err != nil {
-		return api.TriggerApply{}, err
+	v, created, err := a.putSpec(ctx, specTrigger, s.Name, norm, eventTriggerCreated, map[string]any{"event": s.On.Event})
+	if created {
+		a.triggers.wake()
 	}
-	if v, err := a.store.Spec(ctx, specTrigger, s.Name, id); err == nil {
-		return api.TriggerApply{Version: toAPISpec(v)}, nil
-	}
-	ev := a.event(eventTriggerCreated, id, map[string]any{"name": s.Name, "id": id, "event": s.On.Event})
-	v, evs, err := a.store.PutSpec(ctx, store.SpecVersion{Kind: specTrigger, ID: id, Name: s.Name, Normalized: norm, CreatedAt: a.opts.Now().UTC()},
-		[]store.Event{ev})
-	if errors.Is(err, errs.ErrConflict) {
-		if v, err := a.store.Spec(ctx, specTrigger, s.Name, id); err == nil {
-			return api.TriggerApply{Version: toAPISpec(v)}, nil
-		}
-	}
-	if err != nil {
-		return api.TriggerApply{}, err
-	}
-	a.publish(evs)
-	a.triggers.wake()
-	return api.TriggerApply{Version: toAPISpec(v), Created: true}, nil
+	return api.TriggerApply{Version: v, Created: created}, err
 }
 
 // activeTrigger is the newest version of one trigger, and when its first

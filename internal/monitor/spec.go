@@ -1,8 +1,6 @@
 package monitor
 
 import (
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"time"
 
@@ -138,8 +136,7 @@ func (s *Spec) ID() (string, error) {
 	if err != nil {
 		return "", err
 	}
-	sum := sha256.Sum256(n)
-	return hex.EncodeToString(sum[:]), nil
+	return specyaml.ID(n), nil
 }
 
 // Options are the detector options the spec sets.

@@ -6,6 +6,8 @@ package specyaml
 
 import (
 	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"strconv"
@@ -90,4 +92,10 @@ func LineOf(n *yaml.Node, path string) int {
 		}
 	}
 	return line
+}
+
+// ID is a stored spec's content id: the sha256 of its normalized form.
+func ID(normalized []byte) string {
+	sum := sha256.Sum256(normalized)
+	return hex.EncodeToString(sum[:])
 }

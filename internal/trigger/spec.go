@@ -1,8 +1,6 @@
 package trigger
 
 import (
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"net/url"
@@ -362,6 +360,5 @@ func (s *Spec) ID() (string, error) {
 	if err != nil {
 		return "", err
 	}
-	sum := sha256.Sum256(n)
-	return hex.EncodeToString(sum[:]), nil
+	return specyaml.ID(n), nil
 }
