@@ -80,33 +80,44 @@ func toAPISpec(v store.SpecVersion) api.SpecVersion {
 	return api.SpecVersion{Kind: v.Kind, ID: v.ID, Name: v.Name, Version: v.Version, Normalized: string(v.Normalized), CreatedAt: v.CreatedAt}
 }
 
-// activeSpec is the newest version of one monitor spec.
-type activeSpec struct {
+// storedSpec is the newest stored version of one spec, parsed, and when
+// its name's first version was stored.
+type storedSpec[S any] struct {
 	version store.SpecVersion
-	spec    *monitor.Spec
+	spec    S
+	since   time.Time
 }
 
-// monitorSpecs returns the newest version of every monitor, by name.
-func (a *App) monitorSpecs(ctx context.Context) ([]activeSpec, error) {
-	all, err := a.store.Specs(ctx, specMonitor, "")
+// activeSpec is the newest version of one monitor spec.
+type activeSpec = storedSpec[*monitor.Spec]
+
+// newestSpecs returns the newest version of every spec of kind, one per
+// name in the order the names first appeared, parsed again by parse.
+func newestSpecs[S any](ctx context.Context, st store.Store, kind string, parse func(file string, src []byte) (S, error)) ([]storedSpec[S], error) {
+	all, err := st.Specs(ctx, kind, "")
 	if err != nil {
 		return nil, err
 	}
 	latest := map[string]int{}
-	var out []activeSpec
+	var out []storedSpec[S]
 	for _, v := range all { // oldest first: a later version replaces
-		s, err := monitor.ParseSpec(v.Name, specYAML(v.Normalized))
+		s, err := parse(v.Name, specYAML(v.Normalized))
 		if err != nil {
-			return nil, fmt.Errorf("stored monitor %s v%d no longer parses: %w", v.Name, v.Version, err)
+			return nil, fmt.Errorf("stored %s %s v%d no longer parses: %w", kind, v.Name, v.Version, err)
 		}
 		if i, ok := latest[v.Name]; ok {
-			out[i] = activeSpec{v, s}
+			out[i].version, out[i].spec = v, s
 			continue
 		}
 		latest[v.Name] = len(out)
-		out = append(out, activeSpec{v, s})
+		out = append(out, storedSpec[S]{version: v, spec: s, since: v.CreatedAt})
 	}
 	return out, nil
+}
+
+// monitorSpecs returns the newest version of every monitor, by name.
+func (a *App) monitorSpecs(ctx context.Context) ([]activeSpec, error) {
+	return newestSpecs(ctx, a.store, specMonitor, monitor.ParseSpec)
 }
 
 // specYAML: a normalized spec is JSON, which is YAML.
@@ -139,7 +150,7 @@ func (a *App) Monitor(ctx context.Context, name string) (api.MonitorStatus, erro
 	if err != nil {
 		return api.MonitorStatus{}, err
 	}
-	return a.monitorStatus(ctx, activeSpec{v, s})
+	return a.monitorStatus(ctx, activeSpec{version: v, spec: s})
 }
 
 func (a *App) monitorStatus(ctx context.Context, s activeSpec) (api.MonitorStatus, error) {

@@ -75,33 +75,11 @@ func (a *App) ApplyTrigger(ctx context.Context, fileName string, src []byte) (ap
 
 // activeTrigger is the newest version of one trigger, and when its first
 // version was applied (it reacts to nothing older).
-type activeTrigger struct {
-	version store.SpecVersion
-	spec    *trigger.Spec
-	since   time.Time
-}
+type activeTrigger = storedSpec[*trigger.Spec]
 
 // triggerSpecs returns the newest version of every trigger, by name.
 func (a *App) triggerSpecs(ctx context.Context) ([]activeTrigger, error) {
-	all, err := a.store.Specs(ctx, specTrigger, "")
-	if err != nil {
-		return nil, err
-	}
-	latest := map[string]int{}
-	var out []activeTrigger
-	for _, v := range all { // oldest first: a later version replaces
-		s, err := trigger.ParseSpec(v.Name, specYAML(v.Normalized))
-		if err != nil {
-			return nil, fmt.Errorf("stored trigger %s v%d no longer parses: %w", v.Name, v.Version, err)
-		}
-		if i, ok := latest[v.Name]; ok {
-			out[i].version, out[i].spec = v, s
-			continue
-		}
-		latest[v.Name] = len(out)
-		out = append(out, activeTrigger{version: v, spec: s, since: v.CreatedAt})
-	}
-	return out, nil
+	return newestSpecs(ctx, a.store, specTrigger, trigger.ParseSpec)
 }
 
 // Triggers lists every trigger with a summary of its firings.
