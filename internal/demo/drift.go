@@ -464,12 +464,18 @@ func compare(ctx context.Context, c *api.Client, o Options, before, after api.Mo
 		b, a := results[fmt.Sprintf("v%d/%s", before.Version, ds)], results[fmt.Sprintf("v%d/%s", after.Version, ds)]
 		fmt.Fprintf(o.Out, "  %-18s acc %.3f  F1 %.3f    acc %.3f  F1 %.3f\n", ds, b.acc, b.f1, a.acc, a.f1)
 	}
+	title := fmt.Sprintf("%s: period-1 then period-2 mail; v%d before, v%d after the loop", modelName, before.Version, after.Version)
+	return servedReport(o, log, ws, switchAt, plotPath, title, step)
+}
+
+// servedReport prints the accuracy per window of the served traffic and
+// writes the plot of the monitored statistics and accuracy.
+func servedReport(o Options, log []served, ws []api.MonitorWindow, switchAt int, plotPath, title string, step func(string, ...any)) error {
 	fmt.Fprintf(o.Out, "\naccuracy per window of served traffic (true labels)\n")
 	for _, row := range windowAccuracy(log, 100) {
 		fmt.Fprintf(o.Out, "  requests %4d–%4d  period %d  %-24s accuracy %.3f\n", row.from, row.to-1, row.period, row.versions, row.acc)
 	}
 	panels, markers := driftPlot(log, ws, switchAt)
-	title := fmt.Sprintf("%s: period-1 then period-2 mail; v%d before, v%d after the loop", modelName, before.Version, after.Version)
 	if err := writeSVG(plotPath, title, len(log), panels, markers); err != nil {
 		return err
 	}
@@ -578,16 +584,7 @@ func refused(ctx context.Context, c *api.Client, o Options, champ api.ModelVersi
 	for _, f := range fs {
 		fmt.Fprintf(o.Out, "  event %d (%s): %s\n", f.EventSeq, f.State, firingOutcome(f))
 	}
-	fmt.Fprintf(o.Out, "\naccuracy per window of served traffic (true labels)\n")
-	for _, row := range windowAccuracy(log, 100) {
-		fmt.Fprintf(o.Out, "  requests %4d–%4d  period %d  %-24s accuracy %.3f\n", row.from, row.to-1, row.period, row.versions, row.acc)
-	}
-	panels, markers := driftPlot(log, ws, switchAt)
-	if err := writeSVG(plotPath, fmt.Sprintf("%s: period-1 then period-2 mail; no candidate passed its gates", modelName), len(log), panels, markers); err != nil {
-		return err
-	}
-	step("plot of the monitored statistics and accuracy: %s", plotPath)
-	return nil
+	return servedReport(o, log, ws, switchAt, plotPath, fmt.Sprintf("%s: period-1 then period-2 mail; no candidate passed its gates", modelName), step)
 }
 
 // firingOutcome is one line of what a firing's actions did.
