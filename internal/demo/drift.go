@@ -347,10 +347,12 @@ func waitLoop(ctx context.Context, c *api.Client, before api.ModelVersion, limit
 		if err != nil {
 			return false, err
 		}
-		if calm = map[bool]int{true: calm + 1, false: 0}[settled(fs)]; calm >= 3 {
-			return true, nil
+		if !settled(fs) {
+			calm = 0
+			return false, nil
 		}
-		return false, nil
+		calm++
+		return calm >= 3, nil
 	})
 	if err != nil && !errors.Is(err, ctx.Err()) && now.ID == before.ID {
 		return now, nil // the caller reports that nothing was promoted

@@ -77,8 +77,8 @@ func statusOf(err error) int {
 
 // writeError writes err as {"error": {...}}; a 429 carries Retry-After.
 func (s *Server) writeError(w http.ResponseWriter, err error) int {
-	if st := statusOf(err); st == StatusClientClosed {
-		return st
+	if errors.Is(err, context.Canceled) { // nobody to answer
+		return StatusClientClosed
 	}
 	ae := toAPIError(err)
 	if ae.status == http.StatusTooManyRequests {
