@@ -25,6 +25,7 @@ import (
 	"github.com/tailor-ml/tailor/internal/blob"
 	"github.com/tailor-ml/tailor/internal/blob/local"
 	"github.com/tailor-ml/tailor/internal/bus"
+	"github.com/tailor-ml/tailor/internal/data"
 	"github.com/tailor-ml/tailor/internal/errs"
 	"github.com/tailor-ml/tailor/internal/ident"
 	"github.com/tailor-ml/tailor/internal/registry"
@@ -60,6 +61,9 @@ type Options struct {
 	ServeBudgetBytes     int64
 	RequestLogSampleRate float64
 	Redact               []string
+	// ImportCacheBytes bounds the importer states kept in memory so an
+	// append does not read its parent's records again (default 256 MiB).
+	ImportCacheBytes int64
 	// EngineVersion goes into every run key (required).
 	EngineVersion string
 	Logger        *slog.Logger
@@ -81,6 +85,7 @@ type App struct {
 	// feedback the accumulation of one model's labels.
 	datasets nameLocks
 	feedback nameLocks
+	imports  *data.Cache // importer states of recent dataset versions
 	recorder *recorder
 	monitors *monitors
 	triggers *triggers
@@ -135,7 +140,8 @@ func Open(opts Options) (*App, error) {
 		st.Close()
 		return nil, fmt.Errorf("open artifact store: %w", err)
 	}
-	a := &App{opts: opts, store: st, blobs: blobs, bus: bus.New(opts.Logger), logger: opts.Logger}
+	a := &App{opts: opts, store: st, blobs: blobs, bus: bus.New(opts.Logger), logger: opts.Logger,
+		imports: data.NewCache(opts.ImportCacheBytes)}
 	a.recorder = newRecorder(st, opts.Logger)
 	a.monitors = newMonitors(a)
 	a.triggers = newTriggers(a)

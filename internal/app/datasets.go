@@ -36,7 +36,8 @@ func (a *App) ImportDataset(ctx context.Context, r io.Reader, o api.DatasetImpor
 	if err := freeText(ident.Label("owner", o.Owner), ident.Label("filename", o.FileName)); err != nil {
 		return api.DatasetImport{}, err
 	}
-	opts := data.ImportOptions{Name: o.Name, Task: o.Task, Format: o.Format, FileName: o.FileName, Region: o.Region, Owner: o.Owner}
+	opts := data.ImportOptions{Name: o.Name, Task: o.Task, Format: o.Format, FileName: o.FileName, Region: o.Region, Owner: o.Owner,
+		Cache: a.imports}
 	if o.Split != "" {
 		split, err := parseSplit(o.Split)
 		if err != nil {

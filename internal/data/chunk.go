@@ -13,8 +13,10 @@ import (
 // record whose id hash has its low Bits bits zero, once it holds MinRecords,
 // and at the latest at MaxRecords records or MaxBytes bytes. A boundary
 // depends only on the records since the previous boundary, so the same
-// record stream always gives the same chunks and appending records changes
-// only the last chunk.
+// record stream always gives the same chunks. An append reopens the
+// parent's last chunk when the input, not the rule, ended it, so appending
+// records changes only the last chunk and gives the chunks a single import
+// of all the records would.
 type Chunking struct {
 	Bits       int   `json:"bits"`        // default 10: about 1024 records per chunk
 	MinRecords int   `json:"min_records"` // default 64
@@ -61,15 +63,30 @@ type chunker struct {
 func (c *chunker) add(ctx context.Context, line []byte, h idHash) error {
 	c.buf.Write(line)
 	c.records++
-	mask := uint64(1)<<c.params.Bits - 1
-	low := binary.BigEndian.Uint64(h[24:32])
-	if c.records < int64(c.params.MinRecords) {
-		return nil
-	}
-	if low&mask == 0 || c.records >= int64(c.params.MaxRecords) || int64(c.buf.Len()) >= c.params.MaxBytes {
+	if c.params.cuts(c.records, int64(c.buf.Len()), h) {
 		return c.flush(ctx)
 	}
 	return nil
+}
+
+// cuts is the boundary rule: a chunk of records records and size bytes
+// whose last record has id hash h ends there.
+func (c Chunking) cuts(records, size int64, h idHash) bool {
+	if records < int64(c.MinRecords) {
+		return false
+	}
+	mask := uint64(1)<<c.Bits - 1
+	low := binary.BigEndian.Uint64(h[24:32])
+	return low&mask == 0 || records >= int64(c.MaxRecords) || size >= c.MaxBytes
+}
+
+// reopen makes the records of an open last chunk (one the boundary rule
+// did not end: the input ended there) the start of the next chunk, as if
+// they had just been added.
+func (c *chunker) reopen(tail []byte, records int64) {
+	c.buf.Reset()
+	c.buf.Write(tail)
+	c.records = records
 }
 
 // flush writes the pending records, if any, as one chunk.

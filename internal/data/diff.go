@@ -51,7 +51,7 @@ func Diff(ctx context.Context, src Source, a, b *Manifest) (*DiffResult, error) 
 	// id hash -> content hash for the records of A outside shared chunks.
 	seen := map[[16]byte][16]byte{}
 	for _, c := range onlyA {
-		err := readChunk(ctx, src, c, func(line []byte, rec Record) error {
+		err := readChunk(ctx, src, c, a.Task, func(line []byte, rec Record) error {
 			seen[hashID(rec.ID).key()] = contentKey(line)
 			return nil
 		})
@@ -63,7 +63,7 @@ func Diff(ctx context.Context, src Source, a, b *Manifest) (*DiffResult, error) 
 		if shared[c.Digest] {
 			continue
 		}
-		err := readChunk(ctx, src, c, func(line []byte, rec Record) error {
+		err := readChunk(ctx, src, c, b.Task, func(line []byte, rec Record) error {
 			k := hashID(rec.ID).key()
 			old, ok := seen[k]
 			switch {
@@ -82,7 +82,7 @@ func Diff(ctx context.Context, src Source, a, b *Manifest) (*DiffResult, error) 
 		}
 	}
 	res.Removed = int64(len(seen))
-	if err := removedExamples(ctx, src, onlyA, seen, res); err != nil {
+	if err := removedExamples(ctx, src, a.Task, onlyA, seen, res); err != nil {
 		return nil, fmt.Errorf("diff %s: %w", a.ID, err)
 	}
 	if a.Profile != nil && b.Profile != nil {
@@ -92,12 +92,12 @@ func Diff(ctx context.Context, src Source, a, b *Manifest) (*DiffResult, error) 
 }
 
 // removedExamples rescans A's own chunks for the first removed ids.
-func removedExamples(ctx context.Context, src Source, onlyA []Chunk, left map[[16]byte][16]byte, res *DiffResult) error {
+func removedExamples(ctx context.Context, src Source, task string, onlyA []Chunk, left map[[16]byte][16]byte, res *DiffResult) error {
 	if len(left) == 0 {
 		return nil
 	}
 	for _, c := range onlyA {
-		err := readChunk(ctx, src, c, func(_ []byte, rec Record) error {
+		err := readChunk(ctx, src, c, task, func(_ []byte, rec Record) error {
 			if _, ok := left[hashID(rec.ID).key()]; ok {
 				res.RemovedExamples = append(res.RemovedExamples, rec.ID)
 			}

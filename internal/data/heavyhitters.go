@@ -1,6 +1,7 @@
 package data
 
 import (
+	"bytes"
 	"slices"
 	"sort"
 )
@@ -276,19 +277,51 @@ type NGram struct {
 	Error int64  `json:"error,omitempty"`
 }
 
-// top returns the n highest counts, ties broken by string ascending.
+// top returns the n highest counts, ties broken by string ascending. It
+// selects with a heap of n slots, so strings are made for those n only.
 func (s *heavyHitters) top(n int) []NGram {
-	all := make([]NGram, 0, s.live)
-	for i, e := range s.slots {
-		if e.count != 0 {
-			all = append(all, NGram{Gram: string(s.key(i)), Count: e.count, Error: s.meta[i].err})
+	// below reports whether slot i ranks below slot j.
+	below := func(i, j int) bool {
+		if ci, cj := s.slots[i].count, s.slots[j].count; ci != cj {
+			return ci < cj
+		}
+		return bytes.Compare(s.key(i), s.key(j)) > 0
+	}
+	// h is a min-heap by rank: its root is the lowest-ranked slot kept.
+	h := make([]int, 0, n)
+	down := func(i int) {
+		for {
+			l, m := 2*i+1, i
+			if l < len(h) && below(h[l], h[m]) {
+				m = l
+			}
+			if r := l + 1; r < len(h) && below(h[r], h[m]) {
+				m = r
+			}
+			if m == i {
+				return
+			}
+			h[i], h[m] = h[m], h[i]
+			i = m
 		}
 	}
-	sort.Slice(all, func(i, j int) bool {
-		if all[i].Count != all[j].Count {
-			return all[i].Count > all[j].Count
+	for i, e := range s.slots {
+		switch {
+		case e.count == 0 || n == 0:
+		case len(h) < n:
+			h = append(h, i)
+			for j := len(h) - 1; j > 0 && below(h[j], h[(j-1)/2]); j = (j - 1) / 2 {
+				h[j], h[(j-1)/2] = h[(j-1)/2], h[j]
+			}
+		case below(h[0], i):
+			h[0] = i
+			down(0)
 		}
-		return all[i].Gram < all[j].Gram
-	})
-	return all[:min(n, len(all))]
+	}
+	sort.Slice(h, func(a, b int) bool { return below(h[b], h[a]) })
+	out := make([]NGram, len(h))
+	for k, i := range h {
+		out[k] = NGram{Gram: string(s.key(i)), Count: s.slots[i].count, Error: s.meta[i].err}
+	}
+	return out
 }

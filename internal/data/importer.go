@@ -1,6 +1,7 @@
 package data
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -9,6 +10,7 @@ import (
 	"io"
 	"math"
 	"path/filepath"
+	"slices"
 	"strings"
 
 	"github.com/tailor-ml/tailor/internal/errs"
@@ -37,6 +39,10 @@ type ImportOptions struct {
 	// in the parent version instead of failing, so a retried append is
 	// idempotent. Duplicates within the input still fail.
 	SkipExisting bool
+	// Cache, when set, keeps the state this import ends in, and an append
+	// whose parent's state it holds reads none of the parent's records.
+	// The manifest is the same either way.
+	Cache *Cache
 }
 
 // resolve fills defaults and checks the options.
@@ -93,12 +99,19 @@ func firstOf(a, b string) string {
 
 // importer holds the streaming state of one Import.
 type importer struct {
-	opts    ImportOptions
-	enc     *canonicalEncoder
-	stream  hash.Hash           // sha256 over the canonical record stream
-	ids     map[[16]byte]uint32 // id hash -> line first seen (0: parent version)
-	chunks  *chunker
-	prof    *profilePipe
+	opts   ImportOptions
+	enc    *canonicalEncoder
+	stream hash.Hash             // sha256 over the canonical record stream
+	parent map[[16]byte]struct{} // id hashes of the parent's records
+	ids    map[[16]byte]uint32   // id hash -> line of the input it was read at
+	chunks *chunker
+	// profiler is the profile's state; prof runs it once resume has
+	// decided where it starts.
+	profiler *profiler
+	prof     *profilePipe
+	// replay lists the parent's chunks to read when its state was not
+	// cached.
+	replay  []Chunk
 	schema  *schemaBuilder
 	counts  SplitCounts
 	records int64
@@ -111,7 +124,8 @@ type importer struct {
 // the canonical records to sink in content-defined chunks, and returns the
 // manifest of the new version. Memory stays bounded by one chunk, the
 // profile's sketches and 16 bytes (plus map overhead) per record id. On error
-// no manifest is returned; chunks already written are unreferenced.
+// no manifest is returned; chunks already written are unreferenced. With
+// opts.Cache, the state it ends in is kept there for the next append.
 func Import(ctx context.Context, r io.Reader, opts ImportOptions, sink Sink) (*Manifest, error) {
 	if err := opts.resolve(); err != nil {
 		return nil, err
@@ -120,13 +134,20 @@ func Import(ctx context.Context, r io.Reader, opts ImportOptions, sink Sink) (*M
 		opts:   opts,
 		enc:    newCanonicalEncoder(),
 		stream: sha256.New(),
+		parent: map[[16]byte]struct{}{},
 		ids:    map[[16]byte]uint32{},
 		chunks: &chunker{params: opts.Chunking, sink: sink},
-		prof:   newProfilePipe(newProfiler(opts.Task)),
 		schema: newSchemaBuilder(),
 	}
-	defer im.prof.stop()
 	if opts.Append != nil {
+		im.resume()
+	}
+	if im.profiler == nil {
+		im.profiler = newProfiler(opts.Task)
+	}
+	im.prof = newProfilePipe(im.profiler)
+	defer im.prof.stop()
+	if im.replay != nil {
 		if err := im.replayParent(ctx); err != nil {
 			return nil, fmt.Errorf("import: read parent version %s: %w", opts.Append.ID, err)
 		}
@@ -142,31 +163,90 @@ func Import(ctx context.Context, r io.Reader, opts ImportOptions, sink Sink) (*M
 	if im.read == 0 {
 		return nil, Pos{File: opts.FileName}.invalidf("empty: no records")
 	}
+	var tail []byte
+	tailRecords := im.chunks.records
+	if opts.Cache != nil {
+		tail = bytes.Clone(im.chunks.buf.Bytes())
+	}
 	if err := im.chunks.flush(ctx); err != nil {
 		return nil, fmt.Errorf("import %s: %w", opts.FileName, err)
 	}
-	return im.manifest(), nil
+	m := im.manifest()
+	if opts.Cache != nil {
+		opts.Cache.put(im.state(m, tail, tailRecords))
+	}
+	return m, nil
+}
+
+// cacheKey names the state of version id, whose chunks are chunks, under
+// these options.
+func (im *importer) cacheKey(id string, chunks []Chunk) cacheKey {
+	k := cacheKey{id: id, task: im.opts.Task, split: im.opts.Split, chunking: im.opts.Chunking}
+	if len(chunks) > 0 {
+		k.last = chunks[len(chunks)-1].Digest
+	}
+	return k
+}
+
+// resume starts from the parent's cached state, or else arranges for
+// replayParent to read the parent's records.
+func (im *importer) resume() {
+	p := im.opts.Append
+	st := im.opts.Cache.take(im.cacheKey(p.ID, p.Chunks))
+	if st == nil {
+		im.replay = p.Chunks
+		return
+	}
+	im.stream, im.profiler, im.schema, im.parent = st.stream, st.prof, st.schema, st.ids
+	im.counts, im.records, im.bytes = st.counts, st.records, st.bytes
+	im.chunks.chunks = slices.Clone(p.Chunks)
+	if st.tailRecords > 0 {
+		im.chunks.chunks = im.chunks.chunks[:len(p.Chunks)-1]
+		im.chunks.reopen(st.tail, st.tailRecords)
+	}
 }
 
 // replayParent feeds the parent's records through the ids, stream hash,
-// profile and split counts, and reuses its chunks as they are.
+// profile and split counts. It reuses the parent's chunks as they are but
+// for an open last chunk, whose records start the next chunk.
 func (im *importer) replayParent(ctx context.Context) error {
-	for _, c := range im.opts.Append.Chunks {
-		err := readChunk(ctx, im.opts.Src, c, func(line []byte, rec Record) error {
+	for i, c := range im.replay {
+		var tail []byte
+		last := i == len(im.replay)-1
+		var lastHash idHash
+		err := readChunk(ctx, im.opts.Src, c, im.opts.Task, func(line []byte, rec Record) error {
 			h := hashID(rec.ID)
-			if _, dup := im.ids[h.key()]; dup {
+			if _, dup := im.parent[h.key()]; dup {
 				return errs.Invalid("chunk %s: duplicate id %q", c.Digest, rec.ID)
 			}
-			im.ids[h.key()] = 0
+			im.parent[h.key()] = struct{}{}
 			im.account(&rec, line, h)
+			if last {
+				tail, lastHash = append(tail, line...), h
+			}
 			return nil
 		})
 		if err != nil {
 			return err
 		}
+		if last && !im.opts.Chunking.cuts(c.Records, c.Bytes, lastHash) {
+			im.chunks.reopen(tail, c.Records)
+			continue
+		}
 		im.chunks.chunks = append(im.chunks.chunks, c)
 	}
 	return nil
+}
+
+// state is the importer's state after the last record of version m, for
+// the cache; tail and tailRecords are the records the chunker held at the
+// end (none when the rule ended the last chunk).
+func (im *importer) state(m *Manifest, tail []byte, tailRecords int64) *importState {
+	for k := range im.ids {
+		im.parent[k] = struct{}{}
+	}
+	return &importState{key: im.cacheKey(m.ID, m.Chunks), stream: im.stream, prof: im.profiler, schema: im.schema, ids: im.parent,
+		counts: im.counts, records: im.records, bytes: im.bytes, tail: tail, tailRecords: tailRecords}
 }
 
 // add takes one validated input record.
@@ -180,13 +260,15 @@ func (im *importer) add(ctx context.Context, rec Record, pos Pos) error {
 		return pos.invalidf("%v", err)
 	}
 	h := hashID(rec.ID)
-	if first, dup := im.ids[h.key()]; dup {
-		if derived || (first == 0 && im.opts.SkipExisting) { // keep the first
+	first, dup := im.ids[h.key()]
+	_, inParent := im.parent[h.key()]
+	if dup || inParent {
+		if derived || (inParent && im.opts.SkipExisting) { // keep the first
 			im.dups++
 			return nil
 		}
 		where := "the parent version"
-		if first > 0 {
+		if dup {
 			where = fmt.Sprintf("line %d", first)
 		}
 		return pos.fieldf("id", "duplicate id %q (first at %s)", rec.ID, where)

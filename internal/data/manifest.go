@@ -182,7 +182,7 @@ func ReadRecords(ctx context.Context, src Source, m *Manifest, split string, fn 
 		return errs.Invalid("unknown split %q: want train, validation, test or empty for all", split)
 	}
 	for _, c := range m.Chunks {
-		err := readChunk(ctx, src, c, func(_ []byte, rec Record) error {
+		err := readChunk(ctx, src, c, m.Task, func(_ []byte, rec Record) error {
 			if split != "" && splitOf(hashID(rec.ID), m.Split.Ratios) != split {
 				return nil
 			}
@@ -196,8 +196,8 @@ func ReadRecords(ctx context.Context, src Source, m *Manifest, split string, fn 
 }
 
 // readChunk streams the canonical lines of one chunk with their decoded
-// records and verifies the chunk's digest at the end.
-func readChunk(ctx context.Context, src Source, c Chunk, fn func(line []byte, rec Record) error) error {
+// records (validated for task) and verifies the chunk's digest at the end.
+func readChunk(ctx context.Context, src Source, c Chunk, task string, fn func(line []byte, rec Record) error) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
@@ -208,6 +208,7 @@ func readChunk(ctx context.Context, src Source, c Chunk, fn func(line []byte, re
 	defer rc.Close()
 	h := sha256.New()
 	lr := newLineReader(io.TeeReader(rc, h), int(min(c.Bytes, math.MaxInt32)))
+	fast := &fastJSONL{task: task}
 	var n int64
 	for {
 		line, err := lr.next()
@@ -217,11 +218,14 @@ func readChunk(ctx context.Context, src Source, c Chunk, fn func(line []byte, re
 		if err != nil {
 			return errs.Invalid("chunk %s line %d: %v", c.Digest, lr.line, err)
 		}
-		var rec Record
-		d := json.NewDecoder(bytes.NewReader(line))
-		d.UseNumber()
-		if err := d.Decode(&rec); err != nil || rec.ID == "" {
-			return errs.Invalid("chunk %s line %d: not a canonical record: %v", c.Digest, lr.line, err)
+		rec, ok := fast.decode(line)
+		if !ok {
+			// Nested metadata, or a damaged chunk (its digest check fails below).
+			d := json.NewDecoder(bytes.NewReader(line))
+			d.UseNumber()
+			if err := d.Decode(&rec); err != nil || rec.ID == "" {
+				return errs.Invalid("chunk %s line %d: not a canonical record: %v", c.Digest, lr.line, err)
+			}
 		}
 		n++
 		if err := fn(append(line, '\n'), rec); err != nil {

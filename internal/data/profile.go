@@ -1,6 +1,7 @@
 package data
 
 import (
+	"maps"
 	"math"
 	"unicode"
 	"unicode/utf8"
@@ -292,7 +293,7 @@ func (p *profiler) finish() *Profile {
 		out.Length.Std = round6(math.Sqrt(p.m2 / float64(p.records)))
 	}
 	if p.task == TaskClassify {
-		out.Labels = p.labels
+		out.Labels = maps.Clone(p.labels) // p.labels may live on in a Cache
 	}
 	return out
 }

@@ -103,8 +103,10 @@ func TestHeavyHittersMatchReference(t *testing.T) {
 			if got.floor != want.floor || got.live != len(want.index) {
 				t.Fatalf("floor %d live %d, reference %d %d", got.floor, got.live, want.floor, len(want.index))
 			}
-			if g, w := got.top(tc.cap), want.top(tc.cap); !reflect.DeepEqual(g, w) {
-				t.Errorf("top differs:\n got %v\nwant %v", g[:min(5, len(g))], w[:min(5, len(w))])
+			for _, n := range []int{0, 1, 7, 50, tc.cap, 2 * tc.cap} {
+				if g, w := got.top(n), want.top(n); !reflect.DeepEqual(g, w) {
+					t.Errorf("top(%d) differs:\n got %v\nwant %v", n, g[:min(5, len(g))], w[:min(5, len(w))])
+				}
 			}
 		})
 	}
