@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"regexp"
 
 	"github.com/tailor-ml/tailor/api"
 	"github.com/tailor-ml/tailor/internal/basemodel"
@@ -100,24 +99,14 @@ func (a *App) Base(ctx context.Context, name, ref string) (api.BaseVersion, erro
 	return toAPIBase(v, &m), nil
 }
 
-var versionRef = regexp.MustCompile(`^(v?[0-9]+|[0-9a-f]{6,64}|latest|)$`)
-
-// resolveBase resolves "", "latest", "v3", "3", an id (prefix) or an alias.
+// resolveBase resolves ref in ident.ParseRef's grammar: "", "latest", "v3",
+// "3", an id or its prefix, or an alias.
 func (a *App) resolveBase(ctx context.Context, name, ref string) (store.BaseVersion, error) {
-	if versionRef.MatchString(ref) {
-		v, err := a.store.BaseVersion(ctx, name, ref)
-		if err == nil || !errors.Is(err, errs.ErrNotFound) {
-			return v, err
-		}
-	}
-	al, err := a.store.Alias(ctx, "base", name, ref)
+	v, err := a.store.BaseVersion(ctx, name, ref)
 	if errors.Is(err, errs.ErrNotFound) {
-		return store.BaseVersion{}, errs.NotFound("base model %s@%s: no such version or alias; see `tailor base list`", name, ref)
+		return v, errs.NotFound("base model %s@%s: no such version or alias; see `tailor base list`", name, ref)
 	}
-	if err != nil {
-		return store.BaseVersion{}, err
-	}
-	return a.store.BaseVersion(ctx, name, al.Target)
+	return v, err
 }
 
 // ImportBaseFromRun records the model a pretraining run produced as a base

@@ -8,6 +8,7 @@ import (
 	"github.com/tailor-ml/tailor/api"
 	"github.com/tailor-ml/tailor/internal/data"
 	"github.com/tailor-ml/tailor/internal/errs"
+	"github.com/tailor-ml/tailor/internal/ident"
 	"github.com/tailor-ml/tailor/internal/recipe"
 	"github.com/tailor-ml/tailor/internal/registry"
 	"github.com/tailor-ml/tailor/internal/run"
@@ -20,11 +21,14 @@ import (
 // The report is attached to the model version when the run succeeds. Equal
 // inputs reuse the earlier run unless Force is set.
 func (a *App) StartEval(ctx context.Context, req api.EvalStart) (api.Run, error) {
-	name, ref := splitSelector(req.Model)
-	if name == "" {
+	if req.Model == "" {
 		return api.Run{}, errs.Invalid("eval: name a model, such as spam-lora@champion (see `tailor model list`)")
 	}
-	mv, err := a.registry.Version(ctx, name, ref)
+	model, err := ident.ParseAddress("model", req.Model)
+	if err != nil {
+		return api.Run{}, fmt.Errorf("eval: %w", err)
+	}
+	mv, err := a.registry.Version(ctx, model.Name, model.Ref.String())
 	if err != nil {
 		return api.Run{}, fmt.Errorf("eval %s: %w", req.Model, err)
 	}
@@ -33,11 +37,14 @@ func (a *App) StartEval(ctx context.Context, req api.EvalStart) (api.Run, error)
 		return api.Run{}, fmt.Errorf("eval %s: %w", req.Model, err)
 	}
 	rv, r, bv := src.recipeVersion, src.recipe, src.base
-	dsName, dsRef := splitSelector(req.Dataset)
-	if dsName == "" {
+	if req.Dataset == "" {
 		return api.Run{}, errs.Invalid("eval %s: name a dataset with --dataset NAME[@VERSION]", req.Model)
 	}
-	dv, err := a.store.DatasetVersion(ctx, dsName, dsRef)
+	ds, err := ident.ParseAddress("dataset", req.Dataset)
+	if err != nil {
+		return api.Run{}, fmt.Errorf("eval %s: %w", req.Model, err)
+	}
+	dv, err := a.store.DatasetVersion(ctx, ds.Name, ds.Ref.String())
 	if err != nil {
 		return api.Run{}, fmt.Errorf("eval %s: dataset %s: %w", req.Model, req.Dataset, err)
 	}
@@ -92,16 +99,6 @@ func (a *App) submit(ctx context.Context, sr store.Run, force bool) (api.Run, er
 	out := toAPIRun(sr)
 	out.Reused = !created
 	return out, nil
-}
-
-// splitSelector splits "name@ref" (ref "" when absent).
-func splitSelector(s string) (name, ref string) {
-	for i := range s {
-		if s[i] == '@' {
-			return s[:i], s[i+1:]
-		}
-	}
-	return s, ""
 }
 
 // attachEvalRun attaches a succeeded eval run's report to the model

@@ -7,6 +7,7 @@ import (
 	"fmt"
 
 	"github.com/tailor-ml/tailor/internal/errs"
+	"github.com/tailor-ml/tailor/internal/ident"
 	"github.com/tailor-ml/tailor/internal/recipe"
 	"github.com/tailor-ml/tailor/internal/run"
 )
@@ -45,7 +46,11 @@ func (a *App) resolveIncremental(ctx context.Context, r *recipe.Recipe, name str
 		field, ref string
 		dst        *run.InputRef
 	}{{"incremental.replay.dataset", x.Replay.Dataset, &in.Replay}, {"incremental.forgetting.dataset", x.Forgetting.Dataset, &in.Forgetting}} {
-		dname, dver := recipe.SplitDatasetRef(d.ref)
+		addr, err := ident.ParseAddress("dataset", d.ref)
+		if d.ref != "" && err != nil {
+			return fmt.Errorf("recipe %s: %s: %w", name, d.field, err)
+		}
+		dname, dver := addr.Name, addr.Ref.String()
 		if d.ref == "" {
 			if lin.Dataset.ID == "" {
 				return errs.Invalid("recipe %s: %s: %s records no training dataset; name one (NAME or NAME@VERSION)", name, d.field, what)

@@ -32,21 +32,16 @@ func (r *resolver) Resolve(ctx context.Context, ref serve.Ref) (serve.Target, er
 	} else if !errors.Is(err, errs.ErrNotFound) {
 		return serve.Target{}, err
 	}
-	sel := ref.Alias
-	switch {
-	case ref.Version > 0:
-		sel = fmt.Sprintf("v%d", ref.Version)
-	case sel == "":
+	sel := ref.Ref.String()
+	if !ref.HasRef {
 		if _, err := r.registry.Version(ctx, ref.Name, "champion"); err == nil {
 			sel = "champion"
-		} else {
-			sel = "latest"
 		}
 	}
 	v, err := r.registry.Version(ctx, ref.Name, sel)
 	if err != nil {
 		if errors.Is(err, errs.ErrNotFound) {
-			return serve.Target{}, errs.NotFound("model %s: no such base, model version or alias; see GET /v1/models", refString(ref))
+			return serve.Target{}, errs.NotFound("model %s: no such base, model version or alias; see GET /v1/models", ref)
 		}
 		return serve.Target{}, err
 	}
@@ -54,17 +49,7 @@ func (r *resolver) Resolve(ctx context.Context, ref serve.Ref) (serve.Target, er
 }
 
 func (r *resolver) base(ctx context.Context, ref serve.Ref) (store.BaseVersion, error) {
-	switch {
-	case ref.Version > 0:
-		return r.store.BaseVersion(ctx, ref.Name, fmt.Sprintf("v%d", ref.Version))
-	case ref.Alias != "":
-		al, err := r.store.Alias(ctx, "base", ref.Name, ref.Alias)
-		if err != nil {
-			return store.BaseVersion{}, err
-		}
-		return r.store.BaseVersion(ctx, ref.Name, al.Target)
-	}
-	return r.store.BaseVersion(ctx, ref.Name, "latest")
+	return r.store.BaseVersion(ctx, ref.Name, ref.Ref.String())
 }
 
 func baseTarget(bv store.BaseVersion) serve.Target {
@@ -119,16 +104,6 @@ func (r *resolver) Models(ctx context.Context) ([]serve.ModelEntry, error) {
 	}
 	slices.SortFunc(out, func(a, b serve.ModelEntry) int { return strings.Compare(a.ID, b.ID) })
 	return out, nil
-}
-
-func refString(ref serve.Ref) string {
-	switch {
-	case ref.Version > 0:
-		return fmt.Sprintf("%s@v%d", ref.Name, ref.Version)
-	case ref.Alias != "":
-		return ref.Name + "@" + ref.Alias
-	}
-	return ref.Name
 }
 
 // followModels tells the inference server about alias moves and new

@@ -213,9 +213,9 @@ func (r *Recipe) checkData() error {
 	switch {
 	case x.Dataset == "":
 		return r.errf("data.dataset", "required (the name of an imported dataset)")
-	case !identRE.MatchString(x.Dataset):
-		return r.errf("data.dataset", "invalid dataset name %q", x.Dataset)
-	case x.Version != "latest" && !versionRE.MatchString(x.Version) && !idPrefixRE.MatchString(x.Version):
+	case !ident.IsName(x.Dataset):
+		return r.errf("data.dataset", "invalid dataset name %q: use %s", x.Dataset, ident.NameRule)
+	case !datasetVersion(x.Version):
 		return r.errf("data.version", "invalid version %q (want latest, v3 or an id prefix of 7+ hex digits)", x.Version)
 	case !identRE.MatchString(x.Split):
 		return r.errf("data.split", "invalid split name %q", x.Split)
@@ -381,22 +381,19 @@ func checkDatasetRef(s string) error {
 	if s == "" {
 		return nil
 	}
-	name, version, hasVersion := strings.Cut(s, "@")
+	a, err := ident.ParseAddress("dataset", s)
 	switch {
-	case !identRE.MatchString(name):
-		return fmt.Errorf("invalid dataset %q (want NAME or NAME@VERSION, e.g. spam or spam@v3)", s)
-	case hasVersion && version != "latest" && !versionRE.MatchString(version) && !idPrefixRE.MatchString(version):
-		return fmt.Errorf("invalid version %q in %q (want latest, v3 or an id prefix of 7+ hex digits)", version, s)
+	case err != nil:
+		return err
+	case a.Ref.Kind == ident.RefAlias:
+		return fmt.Errorf("invalid version %q in %q (want latest, v3 or an id prefix of 7+ hex digits; datasets have no aliases)", a.Ref.Alias, s)
 	}
 	return nil
 }
 
-// SplitDatasetRef splits NAME[@VERSION] into the name and the version
-// ("latest" when none is given).
-func SplitDatasetRef(s string) (name, version string) {
-	name, version, ok := strings.Cut(s, "@")
-	if !ok {
-		version = DefaultDataVersion
-	}
-	return name, version
+// datasetVersion reports whether v can name a dataset version: any
+// reference but an alias, since datasets have none.
+func datasetVersion(v string) bool {
+	r, err := ident.ParseRef(v)
+	return err == nil && r.Kind != ident.RefAlias
 }

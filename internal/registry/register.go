@@ -9,7 +9,10 @@ import (
 	"github.com/tailor-ml/tailor/internal/store"
 )
 
-var digestRE = regexp.MustCompile(`^sha256:[0-9a-f]{64}$`)
+var (
+	digestRE = regexp.MustCompile(`^sha256:[0-9a-f]{64}$`)
+	idRE     = regexp.MustCompile(`^[0-9a-f]{64}$`)
+)
 
 // checkVersion validates the caller's fields of a version to register.
 func checkVersion(v store.ModelVersion) error {

@@ -135,30 +135,17 @@ func label(v store.ModelVersion) string {
 	return fmt.Sprintf("model %q v%d", v.Name, v.Version)
 }
 
-// resolve finds the version of name that ref names; ref may be an alias.
+// resolve finds the version of name that ref names (ident.ParseRef's
+// grammar; the store resolves aliases too).
 func (r *Registry) resolve(ctx context.Context, name, refStr string) (store.ModelVersion, error) {
 	if err := CheckName(name); err != nil {
 		return store.ModelVersion{}, err
 	}
-	ref, err := ParseRef(refStr)
-	if err != nil {
-		return store.ModelVersion{}, fmt.Errorf("model %q: %w", name, err)
-	}
-	if ref.Alias == "" {
-		v, err := r.opts.Store.ModelVersion(ctx, name, ref.String())
-		if errs.Kind(err) == "not_found" {
-			return v, errs.NotFound("model %s@%s: no such version; see `tailor model list %s`", name, refStr, name)
-		}
-		return v, err
-	}
-	a, err := r.opts.Store.Alias(ctx, Kind, name, ref.Alias)
+	v, err := r.opts.Store.ModelVersion(ctx, name, refStr)
 	if errs.Kind(err) == "not_found" {
-		return store.ModelVersion{}, errs.NotFound("model %s@%s: no such version or alias; see `tailor model list %s`", name, refStr, name)
+		return v, errs.NotFound("model %s@%s: no such version or alias; see `tailor model list %s`", name, refStr, name)
 	}
-	if err != nil {
-		return store.ModelVersion{}, err
-	}
-	return r.opts.Store.ModelVersion(ctx, name, a.Target)
+	return v, err
 }
 
 // view adds reports, verdict and aliases to v.

@@ -8,48 +8,6 @@ import (
 	"github.com/tailor-ml/tailor/internal/serve"
 )
 
-func TestParseRef(t *testing.T) {
-	cases := []struct {
-		in, want string
-		ok       bool
-	}{
-		{"tailor-tiny", "tailor-tiny", true},
-		{"spam-lora@champion", "spam-lora@champion", true},
-		{"spam-lora@v3", "spam-lora@v3", true},
-		{"spam-lora@v0", "", false},
-		{"spam-lora@", "", false},
-		{"Spam", "", false},
-		{"a@b@c", "", false},
-		{"", "", false},
-	}
-	for _, c := range cases {
-		t.Run(c.in, func(t *testing.T) {
-			r, err := serve.ParseRef(c.in)
-			if (err == nil) != c.ok || c.ok && r.String() != c.want {
-				t.Fatalf("ParseRef(%q) = %v, %v", c.in, r, err)
-			}
-		})
-	}
-}
-
-func FuzzParseRef(f *testing.F) {
-	for _, s := range []string{"tiny", "spam@champion", "spam@v12", "x@", "@v1", "a.b_c-d@latest"} {
-		f.Add(s)
-	}
-	f.Fuzz(func(t *testing.T, s string) {
-		r, err := serve.ParseRef(s)
-		if err != nil {
-			if !strings.Contains(err.Error(), "model") {
-				t.Fatalf("error does not name the field: %v", err)
-			}
-			return
-		}
-		if back, err := serve.ParseRef(r.String()); err != nil || back != r {
-			t.Fatalf("%q: round trip %v → %q → %v, %v", s, r, r.String(), back, err)
-		}
-	})
-}
-
 func TestParseDeployments(t *testing.T) {
 	cases := []struct {
 		name, src, errHas string

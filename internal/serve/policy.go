@@ -11,6 +11,7 @@ import (
 	"strings"
 
 	"github.com/tailor-ml/tailor/internal/errs"
+	"github.com/tailor-ml/tailor/internal/ident"
 )
 
 // Policy kinds.
@@ -39,7 +40,7 @@ type Deployment struct {
 
 // Check validates d and fills its defaults.
 func (d *Deployment) Check() error {
-	if _, err := ParseRef(d.Model); err != nil || strings.Contains(d.Model, "@") {
+	if r, err := ParseRef(d.Model); err != nil || r.HasRef {
 		return errs.Invalid("deployment: field \"model\" %q must be a bare model name", d.Model)
 	}
 	p := &d.Policy
@@ -50,7 +51,7 @@ func (d *Deployment) Check() error {
 		p.Challenger = "challenger"
 	}
 	for field, a := range map[string]string{"champion": p.Champion, "challenger": p.Challenger, "alias": p.Alias} {
-		if _, err := ParseRef(d.Model + "@" + a); a != "" && err != nil {
+		if _, err := ident.ParseRef(a); a != "" && err != nil {
 			return errs.Invalid("deployment %s: field \"policy.%s\" %q is not an alias or version", d.Model, field, a)
 		}
 	}
@@ -138,7 +139,7 @@ func (s *Server) route(ctx context.Context, id, user string) (routed, error) {
 	s.mu.RLock()
 	d, ok := s.deployments[ref.Name]
 	s.mu.RUnlock()
-	if !ok || ref.Alias != "" || ref.Version != 0 {
+	if !ok || ref.HasRef {
 		l, err := s.resolve(ctx, ref)
 		return routed{model: l}, err
 	}

@@ -3,9 +3,7 @@ package serve
 import (
 	"context"
 	"fmt"
-	"regexp"
 	"slices"
-	"strconv"
 	"strings"
 	"sync"
 
@@ -13,51 +11,14 @@ import (
 	"github.com/tailor-ml/tailor/internal/ident"
 )
 
-// Ref is a parsed model address: "name" (a base alone, or a model's
-// champion, else its latest version), "name@alias" or "name@vN".
-type Ref struct {
-	Name    string
-	Alias   string // "" when Version is set or for a bare name
-	Version int    // N of "@vN"; 0 otherwise
-}
+// Ref is a parsed model address, "name" or "name@ref" in the one grammar
+// of ident.ParseAddress: a bare name serves a base alone, else the model's
+// champion, else its latest version; "@" takes a version (v3 or 3), an id
+// or its prefix, an alias, or latest.
+type Ref = ident.Address
 
-// String returns the canonical form of the reference.
-func (r Ref) String() string {
-	switch {
-	case r.Version > 0:
-		return r.Name + "@v" + strconv.Itoa(r.Version)
-	case r.Alias != "":
-		return r.Name + "@" + r.Alias
-	}
-	return r.Name
-}
-
-var (
-	refVerRE = regexp.MustCompile(`^v([0-9]{1,9})$`)
-)
-
-// ParseRef reads a model address. Errors wrap errs.ErrInvalid and name the
-// part that is wrong.
-func ParseRef(s string) (Ref, error) {
-	name, after, hasAt := strings.Cut(s, "@")
-	if !ident.IsName(name) {
-		return Ref{}, errs.Invalid("model %q: the name must be %s", s, ident.NameRule)
-	}
-	if !hasAt {
-		return Ref{Name: name}, nil
-	}
-	if m := refVerRE.FindStringSubmatch(after); m != nil {
-		n, _ := strconv.Atoi(m[1])
-		if n < 1 {
-			return Ref{}, errs.Invalid("model %q: versions start at v1", s)
-		}
-		return Ref{Name: name, Version: n}, nil
-	}
-	if !ident.IsAlias(after) {
-		return Ref{}, errs.Invalid("model %q: after '@' write an alias (champion) or a version (v3)", s)
-	}
-	return Ref{Name: name, Alias: after}, nil
-}
+// ParseRef reads a model address; errors wrap errs.ErrInvalid.
+func ParseRef(s string) (Ref, error) { return ident.ParseAddress("model", s) }
 
 // Target is what a reference resolves to: a base version and an optional
 // adapter, and what serving needs to know about them.
@@ -150,17 +111,7 @@ func (r *MemResolver) Resolve(_ context.Context, ref Ref) (Target, error) {
 	defer r.mu.RUnlock()
 	vs := r.versions[ref.Name]
 	switch {
-	case ref.Version > 0:
-		if ref.Version <= len(vs) {
-			return vs[ref.Version-1], nil
-		}
-	case ref.Alias == "latest" && len(vs) > 0:
-		return vs[len(vs)-1], nil
-	case ref.Alias != "":
-		if v, ok := r.aliases[ref.Name][ref.Alias]; ok {
-			return vs[v-1], nil
-		}
-	default:
+	case !ref.HasRef:
 		if b, ok := r.bases[ref.Name]; ok {
 			return b, nil
 		}
@@ -169,6 +120,29 @@ func (r *MemResolver) Resolve(_ context.Context, ref Ref) (Target, error) {
 		}
 		if len(vs) > 0 {
 			return vs[len(vs)-1], nil
+		}
+	case ref.Ref.Kind == ident.RefVersion:
+		if ref.Ref.Version <= len(vs) {
+			return vs[ref.Ref.Version-1], nil
+		}
+	case ref.Ref.Kind == ident.RefLatest && len(vs) > 0:
+		return vs[len(vs)-1], nil
+	case ref.Ref.Kind == ident.RefAlias:
+		if v, ok := r.aliases[ref.Name][ref.Ref.Alias]; ok {
+			return vs[v-1], nil
+		}
+	case ref.Ref.Kind == ident.RefID:
+		var found []Target
+		for _, v := range vs {
+			if strings.HasPrefix(v.VersionID, ref.Ref.ID) {
+				found = append(found, v)
+			}
+		}
+		if len(found) == 1 {
+			return found[0], nil
+		}
+		if len(found) > 1 {
+			return Target{}, errs.Invalid("model %q: %d versions have ids starting so; write more of the id", ref.String(), len(found))
 		}
 	}
 	return Target{}, errs.NotFound("model %q does not exist", ref.String())

@@ -1,6 +1,8 @@
 package serve_test
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
 	"testing"
 
@@ -21,7 +23,8 @@ func (m *memFixture) AddBase(t *testing.T, name string) {
 func (m *memFixture) AddVersion(t *testing.T, model, base string) string {
 	m.n++
 	adapter := fmt.Sprintf("sha256:adapter-%d", m.n)
-	m.MemResolver.AddVersion(serve.Target{Model: model, VersionID: adapter, BaseID: "base-" + base, BaseManifest: "sha256:m-" + base, Adapter: adapter})
+	id := sha256.Sum256([]byte(adapter))
+	m.MemResolver.AddVersion(serve.Target{Model: model, VersionID: hex.EncodeToString(id[:]), BaseID: "base-" + base, BaseManifest: "sha256:m-" + base, Adapter: adapter})
 	return adapter
 }
 

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/tailor-ml/tailor/internal/errs"
+	"github.com/tailor-ml/tailor/internal/ident"
 	"github.com/tailor-ml/tailor/internal/serve/reqlog"
 )
 
@@ -195,14 +196,14 @@ func (s *Server) resolve(ctx context.Context, ref Ref) (*Loaded, error) {
 // model finish on it; nothing waits and nothing fails during the swap. The
 // app calls it for every model.alias.moved event.
 func (s *Server) AliasMoved(ctx context.Context, name, alias string) error {
-	return s.refresh(ctx, func(r Ref) bool { return r.Name == name && (r.Alias == alias || r.Alias == "" && r.Version == 0) },
-		Ref{Name: name, Alias: alias})
+	want := Ref{Name: name, Ref: ident.Ref{Kind: ident.RefAlias, Alias: alias}, HasRef: true}
+	return s.refresh(ctx, func(r Ref) bool { return r.Name == name && (r.Ref == want.Ref || !r.HasRef) }, want)
 }
 
 // ModelChanged refreshes every cached reference of name (call it when a new
 // version is registered: "name@latest" and a bare name may move).
 func (s *Server) ModelChanged(ctx context.Context, name string) error {
-	return s.refresh(ctx, func(r Ref) bool { return r.Name == name && r.Version == 0 }, Ref{})
+	return s.refresh(ctx, func(r Ref) bool { return r.Name == name && !r.Ref.Fixed() }, Ref{})
 }
 
 // refresh re-resolves the cached references that match, loading the new

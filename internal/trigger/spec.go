@@ -4,10 +4,10 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/url"
-	"regexp"
 	"strings"
 	"time"
 
+	"github.com/tailor-ml/tailor/internal/ident"
 	"github.com/tailor-ml/tailor/internal/specyaml"
 )
 
@@ -144,10 +144,11 @@ func (a Action) Kind() string {
 	return kinds[0]
 }
 
-var nameRE = regexp.MustCompile(`^[a-z0-9][a-z0-9._-]{0,62}$`)
-
-// selectorRE is "name" or "name@ref".
-var selectorRE = regexp.MustCompile(`^[a-z0-9][a-z0-9._-]{0,62}(@[A-Za-z0-9._-]{1,80})?$`)
+// isAddress reports whether s is "name" or "name@ref" (ident's grammar).
+func isAddress(s string) bool {
+	_, err := ident.ParseAddress("model", s)
+	return err == nil
+}
 
 // ParseSpec reads a trigger spec from YAML. Errors name the file, the line
 // and the field; unknown fields are refused.
@@ -164,8 +165,8 @@ var bad = specyaml.Bad
 
 func (s *Spec) check() error {
 	switch {
-	case !nameRE.MatchString(s.Name):
-		return bad("name", "%q: use 1-63 lower-case letters, digits, '.', '_' or '-'", s.Name)
+	case !ident.IsName(s.Name):
+		return bad("name", "%q: use %s", s.Name, ident.NameRule)
 	case len(s.Description) > 1024:
 		return bad("description", "%d characters; at most 1024", len(s.Description))
 	}
@@ -204,8 +205,8 @@ func (s *Spec) check() error {
 func (s *Spec) checkOn() error {
 	o := s.On
 	for _, f := range []struct{ field, v string }{{"on.model", o.Model}, {"on.monitor", o.Monitor}, {"on.base", o.Base}} {
-		if f.v != "" && !nameRE.MatchString(f.v) {
-			return bad(f.field, "%q: use 1-63 lower-case letters, digits, '.', '_' or '-'", f.v)
+		if f.v != "" && !ident.IsName(f.v) {
+			return bad(f.field, "%q: use %s", f.v, ident.NameRule)
 		}
 	}
 	only := func(field, v string, events ...string) error {
@@ -277,7 +278,7 @@ func (s *Spec) checkAction(i int, a Action, retrained bool) error {
 	at += "." + kind
 	switch kind {
 	case ActRetrain:
-		if !nameRE.MatchString(a.Retrain.Recipe) {
+		if !ident.IsName(a.Retrain.Recipe) {
 			return bad(at+".recipe", "%q: name a stored recipe, such as spam-lora", a.Retrain.Recipe)
 		}
 	case ActEvaluate:
@@ -285,10 +286,10 @@ func (s *Spec) checkAction(i int, a Action, retrained bool) error {
 		if e.Model == "" && !retrained {
 			return bad(at+".model", "no model: name one (such as spam-lora@champion) or retrain before evaluating")
 		}
-		if e.Model != "" && !selectorRE.MatchString(e.Model) {
+		if e.Model != "" && !isAddress(e.Model) {
 			return bad(at+".model", "%q: want name or name@ref, such as spam-lora@champion", e.Model)
 		}
-		if !selectorRE.MatchString(e.Dataset) {
+		if !isAddress(e.Dataset) {
 			return bad(at+".dataset", "%q: want name or name@version, such as spam-holdout", e.Dataset)
 		}
 		switch e.Split {
@@ -300,7 +301,7 @@ func (s *Spec) checkAction(i int, a Action, retrained bool) error {
 		if !retrained {
 			return bad(at, "promotes the version a retrain made: put a retrain before it")
 		}
-		if !nameRE.MatchString(a.PromoteIfPass.Alias) {
+		if ident.CheckAliasName(a.PromoteIfPass.Alias) != nil {
 			return bad(at+".alias", "%q: name an alias, such as champion", a.PromoteIfPass.Alias)
 		}
 	case ActRollback:
@@ -308,10 +309,10 @@ func (s *Spec) checkAction(i int, a Action, retrained bool) error {
 		if r.Model == "" && s.On.Event != OnDrift && s.On.Event != OnFeedback {
 			return bad(at+".model", "a %s event names no model: say which model to roll back", s.On.Event)
 		}
-		if r.Model != "" && !nameRE.MatchString(r.Model) {
+		if r.Model != "" && !ident.IsName(r.Model) {
 			return bad(at+".model", "%q: name a registered model, such as spam-lora", r.Model)
 		}
-		if !nameRE.MatchString(r.Alias) {
+		if ident.CheckAliasName(r.Alias) != nil {
 			return bad(at+".alias", "%q: name an alias, such as champion", r.Alias)
 		}
 	case ActWebhook:

@@ -32,37 +32,56 @@ func RunResolver(t *testing.T, newFixture func(t *testing.T) ResolverFixture) {
 	a1 := f.AddVersion(t, "spam", "tiny")
 	a2 := f.AddVersion(t, "spam", "tiny")
 
-	resolve := func(ref serve.Ref) serve.Target {
+	resolve := func(addr string) serve.Target {
 		t.Helper()
+		ref, err := serve.ParseRef(addr)
+		if err != nil {
+			t.Fatal(err)
+		}
 		got, err := f.Resolve(ctx, ref)
 		if err != nil {
-			t.Fatalf("Resolve(%+v): %v", ref, err)
+			t.Fatalf("Resolve(%s): %v", addr, err)
 		}
 		return got
 	}
-	if b := resolve(serve.Ref{Name: "tiny"}); b.Model != "tiny" || b.Adapter != "" || b.BaseID == "" {
+	if b := resolve("tiny"); b.Model != "tiny" || b.Adapter != "" || b.BaseID == "" {
 		t.Errorf("bare base name: %+v", b)
 	}
-	if v := resolve(serve.Ref{Name: "spam"}); v.Adapter != a2 || v.Version != 2 {
+	if v := resolve("spam"); v.Adapter != a2 || v.Version != 2 {
 		t.Errorf("bare model name without a champion should be the latest version: %+v", v)
 	}
-	if v := resolve(serve.Ref{Name: "spam", Version: 1}); v.Adapter != a1 || v.Version != 1 || v.Model != "spam" {
-		t.Errorf("spam@v1: %+v", v)
+	v1 := resolve("spam@v1")
+	if v1.Adapter != a1 || v1.Version != 1 || v1.Model != "spam" {
+		t.Errorf("spam@v1: %+v", v1)
+	}
+	// One grammar with the registry: a bare number, latest and an id
+	// prefix name versions too.
+	for _, addr := range []string{"spam@1", "spam@" + v1.VersionID, "spam@" + v1.VersionID[:7]} {
+		if v := resolve(addr); v.Adapter != a1 || v.Version != 1 {
+			t.Errorf("%s: %+v", addr, v)
+		}
+	}
+	if v := resolve("spam@latest"); v.Adapter != a2 {
+		t.Errorf("spam@latest: %+v", v)
 	}
 	f.SetAlias(t, "spam", "champion", 1)
-	if v := resolve(serve.Ref{Name: "spam"}); v.Adapter != a1 {
+	if v := resolve("spam"); v.Adapter != a1 {
 		t.Errorf("bare model name with a champion should be the champion: %+v", v)
 	}
-	if v := resolve(serve.Ref{Name: "spam", Alias: "champion"}); v.Adapter != a1 {
+	if v := resolve("spam@champion"); v.Adapter != a1 {
 		t.Errorf("spam@champion: %+v", v)
 	}
 	f.SetAlias(t, "spam", "challenger", 2)
-	if v := resolve(serve.Ref{Name: "spam", Alias: "challenger"}); v.Adapter != a2 {
+	if v := resolve("spam@challenger"); v.Adapter != a2 {
 		t.Errorf("spam@challenger: %+v", v)
 	}
-	for _, ref := range []serve.Ref{{Name: "nosuch"}, {Name: "spam", Version: 9}, {Name: "spam", Alias: "nosuch"}} {
+	for _, addr := range []string{"nosuch", "spam@v9", "spam@nosuch", "spam@0123456"} {
+		ref, err := serve.ParseRef(addr)
+		if err != nil {
+			t.Fatal(err)
+		}
 		if _, err := f.Resolve(ctx, ref); !errors.Is(err, errs.ErrNotFound) {
-			t.Errorf("Resolve(%+v) = %v, want a not-found error", ref, err)
+			t.Errorf("Resolve(%s) = %v, want a not-found error", addr, err)
 		}
 	}
 	entries, err := f.Models(ctx)

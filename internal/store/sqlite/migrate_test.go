@@ -174,28 +174,3 @@ func FuzzParseMigrationName(f *testing.F) {
 		}
 	})
 }
-
-func FuzzParseRef(f *testing.F) {
-	for _, s := range []string{"", "latest", "v1", "2", "v0", "v-1", "+3", "v+3", "abc", "99999999999999999999999"} {
-		f.Add(s)
-	}
-	f.Fuzz(func(t *testing.T, s string) {
-		r := parseRef(s)
-		n := 0
-		if r.latest {
-			n++
-		}
-		if r.version > 0 {
-			n++
-		}
-		if r.id != "" {
-			n++
-		}
-		if n != 1 {
-			t.Fatalf("parseRef(%q) = %+v: want exactly one of latest, version, id", s, r)
-		}
-		if r.id != "" && r.id != s {
-			t.Fatalf("parseRef(%q) id %q", s, r.id)
-		}
-	})
-}

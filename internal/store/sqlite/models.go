@@ -78,7 +78,7 @@ func (s *Store) PutModelVersion(ctx context.Context, v store.ModelVersion, event
 
 // ModelVersion resolves ref ("", "latest", "v<N>", "<N>" or an id) within name.
 func (s *Store) ModelVersion(ctx context.Context, name, refStr string) (store.ModelVersion, error) {
-	return versionByRef(ctx, s, modelTable, scanModel, name, parseRef(refStr), refStr)
+	return versionByRef(ctx, s, modelTable, scanModel, name, refStr)
 }
 
 // ModelVersionByID finds a model version by id alone (the oldest row when

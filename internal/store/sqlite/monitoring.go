@@ -336,7 +336,10 @@ func (s *Store) PutSpec(ctx context.Context, v store.SpecVersion, events []store
 
 // Spec resolves ref within kind and name.
 func (s *Store) Spec(ctx context.Context, kind, name, refStr string) (store.SpecVersion, error) {
-	cond, args := parseRef(refStr).where(name)
+	cond, args, err := s.refCond(ctx, table{noun: kind, name: "specs", numbered: true}, name, refStr)
+	if err != nil {
+		return store.SpecVersion{}, err
+	}
 	v, err := scanSpec(s.r.QueryRowContext(ctx, `SELECT `+specCols+` FROM specs WHERE kind = ? AND `+cond, append([]any{kind}, args...)...))
 	if errors.Is(err, sql.ErrNoRows) {
 		return v, notFound(kind, name, refStr)

@@ -5,44 +5,54 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
-	"strconv"
-	"strings"
 
 	"github.com/tailor-ml/tailor/internal/errs"
+	"github.com/tailor-ml/tailor/internal/ident"
 	"github.com/tailor-ml/tailor/internal/store"
 )
 
-// ref is a parsed version reference: latest, a version number, or an id.
-type ref struct {
-	latest  bool
-	version int
-	id      string
-}
-
-// parseRef reads "" / "latest", "v<N>" / "<N>", or anything else as an id.
-func parseRef(s string) ref {
-	if s == "" || s == "latest" {
-		return ref{latest: true}
+// refCond returns the SQL condition and arguments that select the version
+// of name that refStr names in table t: latest, a version number (for
+// tables without numbers, the Nth version by age), a content id or a
+// prefix of one (refused when two versions share it), or an alias, read
+// from the aliases of t's alias kind. ident.ParseRef is the grammar.
+func (s *Store) refCond(ctx context.Context, t table, name, refStr string) (string, []any, error) {
+	r, err := ident.ParseRef(refStr)
+	if err != nil {
+		return "", nil, fmt.Errorf("%s %q: %w", t.noun, name, err)
 	}
-	num := strings.TrimPrefix(s, "v")
-	if num != "" && num[0] != '+' && num[0] != '-' {
-		if n, err := strconv.Atoi(num); err == nil && n > 0 {
-			return ref{version: n}
+	if r.Kind == ident.RefAlias {
+		if t.aliases == "" {
+			return "", nil, notFound(t.noun, name, refStr)
+		}
+		a, err := s.Alias(ctx, t.aliases, name, r.Alias)
+		if err != nil {
+			return "", nil, err
+		}
+		if r, err = ident.ParseRef(a.Target); err != nil || r.Kind == ident.RefAlias {
+			return "", nil, fmt.Errorf("%s %q alias %q points at %q, not a version", t.noun, name, a.Alias, a.Target)
 		}
 	}
-	return ref{id: s}
-}
-
-// where returns the SQL condition and arguments that select r within name.
-func (r ref) where(name string) (string, []any) {
 	switch {
-	case r.latest:
-		return "name = ? ORDER BY seq DESC LIMIT 1", []any{name}
-	case r.version > 0:
-		return "name = ? AND version = ?", []any{name, r.version}
-	default:
-		return "name = ? AND id = ?", []any{name, r.id}
+	case r.Kind == ident.RefLatest:
+		return "name = ? ORDER BY seq DESC LIMIT 1", []any{name}, nil
+	case r.Kind == ident.RefVersion && t.numbered:
+		return "name = ? AND version = ?", []any{name, r.Version}, nil
+	case r.Kind == ident.RefVersion:
+		return "name = ? ORDER BY seq LIMIT 1 OFFSET ?", []any{name, r.Version - 1}, nil
+	case r.IsPrefix():
+		var n int
+		err := s.r.QueryRowContext(ctx, `SELECT COUNT(DISTINCT id) FROM `+t.name+` WHERE name = ? AND substr(id, 1, ?) = ?`,
+			name, len(r.ID), r.ID).Scan(&n)
+		if err != nil {
+			return "", nil, fmt.Errorf("%s %q version %q: %w", t.noun, name, refStr, err)
+		}
+		if n > 1 {
+			return "", nil, errs.Invalid("%s %q version %q: %d versions have ids starting so; write more of the id", t.noun, name, refStr, n)
+		}
+		return "name = ? AND substr(id, 1, ?) = ? ORDER BY seq LIMIT 1", []any{name, len(r.ID), r.ID}, nil
 	}
+	return "name = ? AND id = ?", []any{name, r.ID}, nil
 }
 
 func (s *Store) exists(ctx context.Context, tx *sql.Tx, query string, args ...any) (bool, error) {
@@ -123,7 +133,7 @@ func (s *Store) PutDatasetVersion(ctx context.Context, v store.DatasetVersion, e
 
 // DatasetVersion returns version id of name, or the newest for "" / "latest".
 func (s *Store) DatasetVersion(ctx context.Context, name, id string) (store.DatasetVersion, error) {
-	return versionByRef(ctx, s, datasetTable, scanDataset, name, ref{latest: id == "" || id == "latest", id: id}, id)
+	return versionByRef(ctx, s, datasetTable, scanDataset, name, id)
 }
 
 // DatasetVersions lists versions of name (all datasets for ""), oldest first.
@@ -183,7 +193,7 @@ func (s *Store) PutBaseVersion(ctx context.Context, v store.BaseVersion, events 
 
 // BaseVersion resolves ref ("", "latest", "v<N>", "<N>" or an id) within name.
 func (s *Store) BaseVersion(ctx context.Context, name, refStr string) (store.BaseVersion, error) {
-	return versionByRef(ctx, s, baseTable, scanBase, name, parseRef(refStr), refStr)
+	return versionByRef(ctx, s, baseTable, scanBase, name, refStr)
 }
 
 // BaseVersions lists versions of name (all bases for ""), oldest first.
@@ -235,7 +245,7 @@ func (s *Store) PutRecipeVersion(ctx context.Context, v store.RecipeVersion, eve
 
 // RecipeVersion resolves ref ("", "latest", "v<N>", "<N>" or an id) within name.
 func (s *Store) RecipeVersion(ctx context.Context, name, refStr string) (store.RecipeVersion, error) {
-	return versionByRef(ctx, s, recipeTable, scanRecipe, name, parseRef(refStr), refStr)
+	return versionByRef(ctx, s, recipeTable, scanRecipe, name, refStr)
 }
 
 // RecipeVersionByID finds a recipe version by id alone (the oldest row when
@@ -250,14 +260,21 @@ func (s *Store) RecipeVersions(ctx context.Context, name string) ([]store.Recipe
 }
 
 // table names a versioned table: the noun errors use, the table, its columns.
-type table struct{ noun, name, cols string }
+// table describes a versioned table: the noun its messages use, its name
+// and columns, whether it numbers versions, and the kind of its aliases
+// ("" when it has none).
+type table struct {
+	noun, name, cols string
+	numbered         bool
+	aliases          string
+}
 
 // The versioned tables.
 var (
-	datasetTable = table{"dataset", "dataset_versions", datasetCols}
-	baseTable    = table{"base", "base_versions", baseCols}
-	recipeTable  = table{"recipe", "recipe_versions", recipeCols}
-	modelTable   = table{"model", "model_versions", modelCols}
+	datasetTable = table{noun: "dataset", name: "dataset_versions", cols: datasetCols}
+	baseTable    = table{noun: "base", name: "base_versions", cols: baseCols, numbered: true, aliases: "base"}
+	recipeTable  = table{noun: "recipe", name: "recipe_versions", cols: recipeCols, numbered: true}
+	modelTable   = table{noun: "model", name: "model_versions", cols: modelCols, numbered: true, aliases: "model"}
 )
 
 // putNumbered inserts a new row of name in t under the next version number
@@ -288,9 +305,13 @@ func (s *Store) putNumbered(ctx context.Context, t table, name, id string, event
 
 // versionByRef reads the row of name that r selects; refStr is how the
 // caller wrote it, for the error.
-func versionByRef[T any](ctx context.Context, s *Store, t table, scan func(scanner) (T, error), name string, r ref, refStr string) (T, error) {
-	cond, args := r.where(name)
-	v, err := scan(s.r.QueryRowContext(ctx, `SELECT `+t.cols+` FROM `+t.name+` WHERE `+cond, args...))
+func versionByRef[T any](ctx context.Context, s *Store, t table, scan func(scanner) (T, error), name, refStr string) (T, error) {
+	var v T
+	cond, args, err := s.refCond(ctx, t, name, refStr)
+	if err != nil {
+		return v, err
+	}
+	v, err = scan(s.r.QueryRowContext(ctx, `SELECT `+t.cols+` FROM `+t.name+` WHERE `+cond, args...))
 	if errors.Is(err, sql.ErrNoRows) {
 		return v, notFound(t.noun, name, refStr)
 	}

@@ -72,10 +72,12 @@ func testModelVersions(t *testing.T, s store.Store) {
 			equal(t, "model version", got, tc.want)
 		})
 	}
-	for _, ref := range []string{"v9", "0", "nope"} {
+	for _, ref := range []string{"v9", "nope"} {
 		_, err := s.ModelVersion(ctx, "sentiment", ref)
 		wantKind(t, "ref "+ref, err, errs.ErrNotFound, `"sentiment"`, ref)
 	}
+	_, err = s.ModelVersion(ctx, "sentiment", "0")
+	wantKind(t, "ref 0", err, errs.ErrInvalid, `"sentiment"`, `"0"`)
 	_, err = s.ModelVersion(ctx, "missing", "")
 	wantKind(t, "unknown name", err, errs.ErrNotFound, `"missing"`)
 

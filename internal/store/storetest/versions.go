@@ -95,8 +95,12 @@ func testBases(t *testing.T, s store.Store) {
 		want store.BaseVersion
 	}{
 		{"", d}, {"latest", d}, {"v2", stored[1]}, {"2", stored[1]}, {"v1", stored[0]},
-		{hexID("c"), stored[2]},
+		{hexID("c"), stored[2]}, {hexID("c")[:7], stored[2]}, {hexID("b")[:12], stored[1]}, {"pinned", stored[1]},
 	}
+	// An alias resolves to the version it points at; ident.ParseRef is the
+	// grammar of every reference.
+	_, err = s.SetAlias(ctx, store.Alias{Kind: "base", Name: "smollm", Alias: "pinned", Target: stored[1].ID, UpdatedAt: at(0)}, nil)
+	must(t, err)
 	for _, tc := range tests {
 		t.Run("ref "+tc.ref, func(t *testing.T) {
 			got, err := s.BaseVersion(ctx, "smollm", tc.ref)
@@ -104,9 +108,13 @@ func testBases(t *testing.T, s store.Store) {
 			equal(t, "base", got, tc.want)
 		})
 	}
-	for _, ref := range []string{"v9", "9", "v0", "nope", hexID("zzz")} {
+	for _, ref := range []string{"v9", "9", "nope", hexID("zzz"), hexID("zzz")[:7]} {
 		_, err := s.BaseVersion(ctx, "smollm", ref)
 		wantKind(t, "ref "+ref, err, errs.ErrNotFound, `"smollm"`, ref)
+	}
+	for _, ref := range []string{"v0", "0", "Pinned", "v1234567890"} {
+		_, err := s.BaseVersion(ctx, "smollm", ref)
+		wantKind(t, "ref "+ref, err, errs.ErrInvalid, `"smollm"`, ref)
 	}
 	_, err = s.BaseVersion(ctx, "missing", "")
 	wantKind(t, "unknown name", err, errs.ErrNotFound, `"missing"`)
@@ -116,6 +124,15 @@ func testBases(t *testing.T, s store.Store) {
 	list, err = s.BaseVersions(ctx, "")
 	must(t, err)
 	equal(t, "list all", list, append(append([]store.BaseVersion{}, stored...), q))
+	// A prefix two versions share is refused, naming the count.
+	for _, tail := range []string{"0000", "1111"} {
+		v := base("twins", "t"+tail, 0)
+		v.ID = hexID("t")[:60] + tail
+		_, _, err := s.PutBaseVersion(ctx, v, nil)
+		must(t, err)
+	}
+	_, err = s.BaseVersion(ctx, "twins", hexID("t")[:10])
+	wantKind(t, "shared prefix", err, errs.ErrInvalid, `"twins"`, "2 versions", "write more of the id")
 }
 
 func testRecipes(t *testing.T, s store.Store) {
