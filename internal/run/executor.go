@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -89,17 +90,41 @@ type localProcess struct {
 	once   sync.Once
 }
 
+// maxMessageBytes bounds one line of a worker's stdout.
+const maxMessageBytes = 8 << 20
+
+// read turns the worker's stdout into messages until it ends. A line over
+// maxMessageBytes is skipped (and logged), never left unread: a worker
+// blocked on a full pipe would hang its run.
 func (p *localProcess) read(r io.Reader, logger *slog.Logger) {
 	defer close(p.msgs)
-	sc := bufio.NewScanner(r)
-	sc.Buffer(make([]byte, 64<<10), 8<<20)
-	for sc.Scan() {
-		var m Message
-		if err := json.Unmarshal(sc.Bytes(), &m); err != nil {
-			logger.Warn("worker wrote a line that is not a message", "line", sc.Text())
+	br := bufio.NewReaderSize(r, 64<<10)
+	var line []byte
+	size := 0 // bytes of the current line, kept or not
+	for {
+		chunk, err := br.ReadSlice('\n')
+		size += len(chunk)
+		if size <= maxMessageBytes {
+			line = append(line, chunk...)
+		}
+		if errors.Is(err, bufio.ErrBufferFull) {
 			continue
 		}
-		p.msgs <- m
+		switch {
+		case size > maxMessageBytes:
+			logger.Warn("worker wrote a line over the message limit; skipped", "bytes", size, "limit", maxMessageBytes)
+		case len(bytes.TrimSpace(line)) > 0:
+			var m Message
+			if err := json.Unmarshal(line, &m); err != nil {
+				logger.Warn("worker wrote a line that is not a message", "line", string(line[:min(len(line), 200)]))
+				break
+			}
+			p.msgs <- m
+		}
+		line, size = line[:0], 0
+		if err != nil {
+			return
+		}
 	}
 }
 

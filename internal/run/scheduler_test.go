@@ -2,6 +2,7 @@ package run
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -44,6 +45,13 @@ func fakeWorker(mode string) int {
 		out.Encode(Message{Type: MsgProgress, Step: 2, TotalSteps: 2, Loss: 0.25})
 		metrics, _ := json.Marshal(map[string]string{"resume": spec.Resume, "recipe": string(spec.Recipe)})
 		out.Encode(Message{Type: MsgResult, Step: 2, Digest: "sha256:adapter", Metrics: metrics})
+		return 0
+	case "longline":
+		// A line over the message limit is skipped, and what follows still
+		// arrives: the supervisor keeps reading, so the worker never blocks.
+		out.Encode(Message{Type: MsgProgress, Step: 1, TotalSteps: 1, Loss: 0.5})
+		os.Stdout.Write(append(bytes.Repeat([]byte("x"), 9<<20), '\n'))
+		out.Encode(Message{Type: MsgResult, Step: 1, Digest: "sha256:adapter"})
 		return 0
 	case "fail":
 		fmt.Fprintln(os.Stderr, "out of memory loading base weights")
@@ -174,6 +182,15 @@ func TestRunSucceeds(t *testing.T) {
 	}
 	if all := strings.Join(text, "\n"); !strings.Contains(all, `"loss":0.25`) || !strings.Contains(all, "checkpoint at step 1") {
 		t.Fatalf("logs:\n%s", all)
+	}
+}
+
+func TestOversizedLine(t *testing.T) {
+	st := openStore(t, filepath.Join(t.TempDir(), "t.db"))
+	f := newFixture(t, st, "longline", 1)
+	submit(t, f, "run-l")
+	if r := waitState(t, st, "run-l", store.RunSucceeded); r.Result != "sha256:adapter" {
+		t.Fatalf("run %+v", r)
 	}
 }
 

@@ -44,12 +44,14 @@ func New(threads int) GEMM {
 }
 
 // Info describes the GEMM library for the engine version string that run
-// keys hash: library configuration, kernel (core) name and OpenBLAS's own
-// thread count. Hash it together with the GEMM's Name, which adds the split.
+// keys hash: library configuration and kernel (core) name. It leaves out
+// OpenBLAS's own thread count: the engine pins it to one per call (New), and
+// a count read before that pinning named the machine's cores, not the
+// arithmetic, so keys differed across machines for the same sums.
 func Info() string {
 	cfg := strings.TrimSpace(C.GoString(C.openblas_get_config()))
 	core := C.GoString(C.openblas_get_corename())
-	return fmt.Sprintf("openblas(%s; core=%s; threads=%d)", cfg, core, int(C.openblas_get_num_threads()))
+	return fmt.Sprintf("openblas(%s; core=%s)", cfg, core)
 }
 
 // Name implements GEMM.
