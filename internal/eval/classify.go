@@ -56,6 +56,17 @@ type ClassMetrics struct {
 	LogLoss   *float64     `json:"log_loss,omitempty"`
 }
 
+// goldClasses counts the labels with gold records.
+func (c *ClassMetrics) goldClasses() int {
+	n := 0
+	for _, cl := range c.Classes {
+		if cl.Support > 0 {
+			n++
+		}
+	}
+	return n
+}
+
 // Classify computes the classification metrics of preds.
 func Classify(preds []Prediction) (ClassMetrics, error) {
 	d, err := newClassData(preds)

@@ -87,6 +87,7 @@ func (r *Report) mdClassify(b *strings.Builder) {
 	mdRow(b, "slice", "n", "accuracy", "macro_f1", "ece", "log_loss")
 	mdRow(b, "---", "---:", "---:", "---:", "---:", "---:")
 	var all *ClassMetrics
+	oneClass := false
 	for _, s := range r.Slices {
 		c := s.Classify
 		if c == nil {
@@ -95,9 +96,18 @@ func (r *Report) mdClassify(b *strings.Builder) {
 		if s.Slice == SliceAll {
 			all = c
 		}
-		mdRow(b, s.Slice, fmt.Sprint(s.N), fmtNum(c.Accuracy), fmtNum(c.MacroF1), fmtOpt(c.ECE), fmtOpt(c.LogLoss))
+		f1 := fmtNum(c.MacroF1)
+		if c.goldClasses() == 1 {
+			f1, oneClass = "— (one class)", true
+		}
+		mdRow(b, s.Slice, fmt.Sprint(s.N), fmtNum(c.Accuracy), f1, fmtOpt(c.ECE), fmtOpt(c.LogLoss))
 	}
 	b.WriteString("\n")
+	if oneClass {
+		// Macro-F1 averages over every label, so a slice whose records all
+		// have one gold label scores about 1/labels however well it does.
+		b.WriteString("A slice whose records all have one gold label has no meaningful macro-F1; its accuracy is the recall of that label.\n\n")
+	}
 	if all == nil {
 		return
 	}
