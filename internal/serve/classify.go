@@ -6,6 +6,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/tailor-ml/tailor/internal/errs"
 	"github.com/tailor-ml/tailor/internal/serve/reqlog"
 )
 
@@ -95,6 +96,7 @@ func (s *Server) classify(ctx context.Context, req *ClassifyRequest, l *Loaded) 
 		rows[i] = ClassifyRow{Model: l, Tokens: t}
 		toks += len(t)
 	}
+	client := ctx
 	ctx, cancel := context.WithTimeout(ctx, s.opts.MaxRequestTime)
 	defer cancel()
 	j := &classifyJob{ctx: ctx, rows: rows, done: make(chan classifyResult, 1)}
@@ -105,6 +107,9 @@ func (s *Server) classify(ctx context.Context, req *ClassifyRequest, l *Loaded) 
 	select {
 	case res = <-j.done:
 	case <-ctx.Done():
+		if client.Err() == nil { // our limit, not the client's
+			return nil, toks, errs.Unavailable("model %s gave no answer within %s, the server's limit per request; retry later", req.Model, s.opts.MaxRequestTime)
+		}
 		return nil, toks, ctx.Err()
 	}
 	if res.err != nil {

@@ -136,6 +136,25 @@ func TestBackpressure(t *testing.T) {
 	}
 }
 
+// TestClassifyTimeout: a classification the server gives up on after its
+// per-request limit is a 503 with Retry-After naming the limit, not a 500.
+func TestClassifyTimeout(t *testing.T) {
+	g := newGated(t)
+	w := newWorld(t, serve.Options{MaxRequestTime: 300 * time.Millisecond, RetryAfter: 3 * time.Second}, g)
+	g.release()
+	if st, _, _, body := w.classify(t, "spam", "warm"); st != 200 {
+		t.Fatalf("warm: %d %s", st, body)
+	}
+	g.mu.Lock()
+	g.open = make(chan struct{})
+	g.mu.Unlock()
+	defer g.release()
+	resp, body := w.post(t, "/v1/classify", map[string]any{"model": "spam", "input": "held at the gate"})
+	if resp.StatusCode != 503 || resp.Header.Get("Retry-After") != "3" || !strings.Contains(string(body), "no answer within 300ms") {
+		t.Fatalf("timed-out classify: %d Retry-After %q %s; want 503, 3 and the limit", resp.StatusCode, resp.Header.Get("Retry-After"), body)
+	}
+}
+
 func TestClientDisconnectFreesSlot(t *testing.T) {
 	g := newGated(t)
 	g.release() // steps run freely; the request is long

@@ -81,7 +81,7 @@ func (s *Server) writeError(w http.ResponseWriter, err error) int {
 		return StatusClientClosed
 	}
 	ae := toAPIError(err)
-	if ae.status == http.StatusTooManyRequests {
+	if ae.status == http.StatusTooManyRequests || ae.status == http.StatusServiceUnavailable {
 		w.Header().Set("Retry-After", strconv.Itoa(max(1, int(s.opts.RetryAfter.Seconds()+0.5))))
 	}
 	writeJSON(w, ae.status, map[string]any{"error": ae})
