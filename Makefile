@@ -1,11 +1,11 @@
 # Tailor's entry points. The first two are the README's two commands.
-.PHONY: demo test deps build vet unit fuzz bench-engine bench-import clean
+.PHONY: demo test deps deps-demo build vet unit fuzz bench-engine bench-import clean
 
 GO ?= go
 BIN := bin/tailor
 
 # The end-to-end demo on the embedded defaults (data in ./.tailor-demo).
-demo: deps build
+demo: deps-demo build
 	$(BIN) demo --data-dir .tailor-demo
 
 # Everything CI runs: install, vet, unit and integration tests, short fuzzing.
@@ -13,6 +13,10 @@ test: deps vet unit fuzz
 
 deps:
 	scripts/deps.sh
+
+# What the demo needs and no more: no numerical references.
+deps-demo:
+	scripts/deps.sh demo
 
 build:
 	$(GO) build -o $(BIN) ./cmd/tailor

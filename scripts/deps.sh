@@ -1,10 +1,13 @@
 #!/usr/bin/env bash
-# Installs what Tailor's build, tests and demo need on Debian 12, idempotently:
-# OpenBLAS for the engine's GEMM, Debian's PyTorch/numpy/scikit-learn as the
-# numerical references, Node.js/npm for reference tokenizers and corpus fetch.
+# Installs what Tailor needs on Debian 12, idempotently. `deps.sh demo`: the
+# build (OpenBLAS for the engine's GEMM) and Node.js/npm for the corpus
+# fetch. `deps.sh` (for the tests): that plus Debian's PyTorch, numpy, SciPy
+# and scikit-learn, the numerical references the tests compare against.
 set -euo pipefail
+pkgs=(build-essential libopenblas-dev nodejs npm ca-certificates)
+[ "${1:-test}" = demo ] || pkgs+=(python3-torch python3-numpy python3-scipy python3-sklearn)
 need=()
-for p in build-essential libopenblas-dev python3-torch python3-numpy python3-scipy python3-sklearn nodejs npm ca-certificates; do
+for p in "${pkgs[@]}"; do
 	# nodejs/npm may come from outside Debian's packages (as on CI images):
 	# count them as present when the commands exist.
 	case $p in

@@ -85,7 +85,9 @@ func Run(ctx context.Context, o Options) error {
 	}
 	step("SpamAssassin period 1 %v, period 2 %v", sum.Period1, sum.Period2)
 
-	a, err := app.Open(app.Options{DataDir: filepath.Join(dataDir, "server"), EngineVersion: o.EngineVersion, Logger: o.Logger})
+	// The data directory is the server's own, so `tailor server --data-dir`
+	// on it serves and lists what the demo made.
+	a, err := app.Open(app.Options{DataDir: dataDir, EngineVersion: o.EngineVersion, Logger: o.Logger})
 	if err != nil {
 		return err
 	}
