@@ -42,6 +42,7 @@ type server struct {
 	t       testing.TB
 	dataDir string
 	logs    *tailBuffer
+	env     []string // added to the environment of the next incarnations
 
 	mu    sync.Mutex
 	addr  string // host:port; fixed by the first start
@@ -52,9 +53,9 @@ type server struct {
 }
 
 // startServer starts a server on dataDir and a free loopback port.
-func startServer(t testing.TB, dataDir string) *server {
+func startServer(t testing.TB, dataDir string, env ...string) *server {
 	t.Helper()
-	s := &server{t: t, dataDir: dataDir, logs: &tailBuffer{max: 1 << 20}, up: make(chan struct{})}
+	s := &server{t: t, dataDir: dataDir, logs: &tailBuffer{max: 1 << 20}, up: make(chan struct{}), env: env}
 	if err := s.start(); err != nil {
 		t.Fatal(err)
 	}
@@ -86,6 +87,7 @@ func (s *server) start() error {
 
 func (s *server) spawn(listen string) (string, error) {
 	cmd := exec.Command(tailorBin, "server", "--data-dir", s.dataDir, "--listen", listen, "--log-level", "info")
+	cmd.Env = append(os.Environ(), s.env...)
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
 		return "", err
@@ -154,6 +156,29 @@ func (s *server) killRestart() error {
 		return err
 	}
 	return nil
+}
+
+// restartAfterCrash waits up to timeout for the server to die by itself
+// (at a failpoint), then starts it again with env in its environment. It
+// reports how the process ended.
+func (s *server) restartAfterCrash(timeout time.Duration, env ...string) (string, error) {
+	s.mu.Lock()
+	done := s.done
+	s.up = make(chan struct{})
+	s.mu.Unlock()
+	var how string
+	select {
+	case err := <-done:
+		how = fmt.Sprint(err)
+	case <-time.After(timeout):
+		return "", fmt.Errorf("the server did not crash within %s\n%s", timeout, s.logs.tail(4096))
+	}
+	s.mu.Lock()
+	s.env = env
+	s.Kills++
+	s.mu.Unlock()
+	fmt.Fprintf(s.logs, "---- died at a failpoint (%s); restarting ----\n", how)
+	return how, s.start()
 }
 
 // stop ends the server with SIGTERM, as an operator would.

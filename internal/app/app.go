@@ -19,6 +19,7 @@ import (
 	"slices"
 	"strings"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/tailor-ml/tailor/api"
@@ -64,6 +65,13 @@ type Options struct {
 	// ImportCacheBytes bounds the importer states kept in memory so an
 	// append does not read its parent's records again (default 256 MiB).
 	ImportCacheBytes int64
+	// Failpoints name points at which the process kills itself with
+	// SIGKILL, for fault-injection tests of the real binary (the server
+	// reads them from TAILOR_FAILPOINTS): "feedback.imported" (feedback
+	// appended, labels not yet marked), "run.checkpointed" (a training
+	// checkpoint recorded), "trigger.acted" (an action done, its result not
+	// yet stored).
+	Failpoints []string
 	// EngineVersion goes into every run key (required).
 	EngineVersion string
 	Logger        *slog.Logger
@@ -154,6 +162,7 @@ func Open(opts Options) (*App, error) {
 		Store: st, Publisher: a.bus, Concurrency: opts.Concurrency, Logger: opts.Logger, Now: opts.Now,
 		Executor: &run.LocalExecutor{Command: opts.WorkerCommand, Logger: opts.Logger},
 		BlobDir:  blobs.Dir(), WorkDir: filepath.Join(opts.DataDir, "work"),
+		Failpoint: a.failpoint,
 		OnSucceeded: func(ctx context.Context, r store.Run) {
 			if err := a.registerRun(ctx, r); err != nil {
 				a.logger.Error("register succeeded run", "run", r.ID, "err", err)
@@ -231,6 +240,16 @@ func (a *App) Store() store.Store { return a.store }
 
 // Blobs exposes the artifact store.
 func (a *App) Blobs() blob.Store { return a.blobs }
+
+// failpoint kills the process with SIGKILL, as a crash would, when the
+// point is named in Options.Failpoints.
+func (a *App) failpoint(name string) {
+	if slices.Contains(a.opts.Failpoints, name) {
+		a.logger.Warn("failpoint reached: killing the process", "failpoint", name)
+		_ = syscall.Kill(os.Getpid(), syscall.SIGKILL)
+		select {} // the signal is on its way
+	}
+}
 
 func checkName(kind, name string) error {
 	return ident.Name(kind, name)

@@ -131,6 +131,7 @@ func (a *App) AccumulateFeedback(ctx context.Context, model string) (*api.Datase
 	if err != nil {
 		return nil, fmt.Errorf("accumulate feedback of %s into %s: %w", model, dataset, err)
 	}
+	a.failpoint("feedback.imported")
 	ev := a.event("feedback.accumulated", res.Version.ID, map[string]any{"model": model, "dataset": dataset, "version": res.Version.ID,
 		"records": len(ids), "first_request": ids[0], "last_request": ids[len(ids)-1], "total_records": res.Version.Records})
 	evs, err := a.store.MarkFeedback(ctx, ids, res.Version.ID, []store.Event{ev})

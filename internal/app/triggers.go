@@ -477,6 +477,7 @@ func (t *triggers) execute(ctx context.Context, f store.Firing, spec *trigger.Sp
 		if err != nil && ctx.Err() != nil {
 			return // interrupted by shutdown: resumed at step i on the next start
 		}
+		a.failpoint("trigger.acted")
 		results = withResult(results, i, r)
 		next := f
 		next.Results, _ = json.Marshal(results)

@@ -50,6 +50,10 @@ func runServer(e *env, args []string) error {
 	if *redact != "" {
 		opts.Redact = strings.Split(*redact, ",")
 	}
+	if fp := e.getenv("TAILOR_FAILPOINTS"); fp != "" {
+		opts.Failpoints = strings.Split(fp, ",")
+		logger.Warn("failpoints armed: the server kills itself at them (fault-injection tests only)", "failpoints", fp)
+	}
 	if *approval != "" {
 		opts.RequireApproval = map[string]bool{}
 		for _, al := range strings.Split(*approval, ",") {

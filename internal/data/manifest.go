@@ -85,6 +85,14 @@ type Split struct {
 // u = bytes 16..24 of sha256(id) / 2^64 lands in train below Train, then
 // validation below Train+Validation, else test. Same id, same ratios: same
 // split, in every version.
+// SplitOf returns the split (train, validation or test) a record with this
+// id falls in under ratios r: a fixed function of the id, so a record never
+// changes split as a dataset grows.
+func SplitOf(id string, r SplitRatios) string { return splitOf(hashID(id), r) }
+
+// DefaultSplit is the split ratios of an import that names none.
+func DefaultSplit() SplitRatios { return defaultSplit }
+
 func splitOf(h idHash, r SplitRatios) string {
 	u := float64(binary.BigEndian.Uint64(h[16:24])>>11) / (1 << 53)
 	switch {

@@ -34,6 +34,9 @@ type Options struct {
 	// OnSucceeded, when set, is called after a run's success is committed
 	// (the application registers the adapter as a model version).
 	OnSucceeded func(ctx context.Context, r store.Run)
+	// Failpoint, when set, is called at named points ("run.checkpointed":
+	// a checkpoint recorded) for fault-injection tests.
+	Failpoint func(name string)
 }
 
 // Scheduler starts queued runs and supervises their workers.
@@ -347,7 +350,13 @@ func (s *Scheduler) record(ctx context.Context, id string, m Message) error {
 		line.Checkpoint = m.Digest
 		line.Message = fmt.Sprintf("checkpoint at step %d", m.Step)
 	}
-	return s.log(ctx, id, line)
+	if err := s.log(ctx, id, line); err != nil {
+		return err
+	}
+	if m.Type == MsgCheckpoint && s.opts.Failpoint != nil {
+		s.opts.Failpoint("run.checkpointed")
+	}
+	return nil
 }
 
 // logLine is the JSON shape of a run log line (api.Progress on the wire).

@@ -276,8 +276,13 @@ func (j *job) finetune(ctx context.Context, r *recipe.Recipe) error {
 func (j *job) evalReport(ctx context.Context, r *recipe.Recipe, m *model.Model, base *loaded, trainSet []labeled, labels []string,
 	maxLen int, incremental bool) (map[string]any, error) {
 	evalSet, _, err := j.loadData(ctx, r, base.tok, evalSplit(r), labels, maxLen)
-	if err != nil || len(evalSet) == 0 {
+	if err != nil {
 		return nil, err
+	}
+	if len(evalSet) == 0 {
+		j.logf("no eval report: split %q of dataset %s has no records, so the version this run registers cannot pass promotion gates; add records (for feedback, label more answers)",
+			evalSplit(r), j.spec.Inputs.Dataset.Name)
+		return nil, nil
 	}
 	if r.Task == recipe.TaskSFT {
 		preds, err := j.generatePredictions(r, m, base, evalSet)
