@@ -68,7 +68,7 @@ func goldenInput(t *testing.T) (Input, Options) {
 		Test:      synthText(4, 60),
 	}
 	opts := Options{
-		Task:    TaskClassify,
+		Task: TaskClassify,
 		// By gold label: slices of one class, whose macro-F1 the report
 		// must not show as if it meant something.
 		Slicers: []Slicer{ByField("lang"), {Name: "gold", Key: func(p Prediction) string { return p.Gold }}},
