@@ -7,6 +7,8 @@ package api
 
 import (
 	"encoding/json"
+	"fmt"
+	"strings"
 	"time"
 )
 
@@ -35,6 +37,21 @@ type DatasetVersion struct {
 	Chunks    []string         `json:"chunks,omitempty"`
 	Splits    map[string]int64 `json:"splits,omitempty"`
 	CreatedAt time.Time        `json:"created_at"`
+}
+
+// SplitSummary says the split sizes in words, in split order: "train
+// 4849, validation 573, test 624".
+func (v DatasetVersion) SplitSummary() string {
+	var parts []string
+	for _, s := range []string{"train", "validation", "test"} {
+		if n, ok := v.Splits[s]; ok {
+			parts = append(parts, fmt.Sprintf("%s %d", s, n))
+		}
+	}
+	if len(parts) == 0 {
+		return "none"
+	}
+	return strings.Join(parts, ", ")
 }
 
 // DatasetImport is the answer to a dataset import.

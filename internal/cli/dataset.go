@@ -57,7 +57,7 @@ func datasetImport(e *env, args []string) error {
 	if !res.Created {
 		state = "unchanged (version already existed)"
 	}
-	fmt.Fprintf(e.stderr, "%s: %d records, %d chunks (%d reused), splits %v: %s\n", v.Name, v.Records, res.ChunksTotal, res.ChunksReused, v.Splits, state)
+	fmt.Fprintf(e.stderr, "%s: %d records, %d chunks (%d reused), splits %s: %s\n", v.Name, v.Records, res.ChunksTotal, res.ChunksReused, v.SplitSummary(), state)
 	fmt.Fprintln(e.stdout, v.ID)
 	return nil
 }
@@ -99,8 +99,8 @@ func datasetShow(e *env, args []string) error {
 		return printJSON(e.stdout, d)
 	}
 	v := d.Version
-	fmt.Fprintf(e.stdout, "dataset  %s\nversion  %s\ntask     %s\nrecords  %d (%d bytes)\nsplits   %v\nregion   %s\nowner    %s\nparent   %s\nmanifest %s\nchunks   %d\ncreated  %s\n",
-		v.Name, v.ID, v.Task, v.Records, v.Bytes, v.Splits, v.Region, v.Owner, orNone(v.Parent), v.Manifest, len(v.Chunks), v.CreatedAt.Format("2006-01-02 15:04:05"))
+	fmt.Fprintf(e.stdout, "dataset  %s\nversion  %s\ntask     %s\nrecords  %d (%d bytes)\nsplits   %s\nregion   %s\nowner    %s\nparent   %s\nmanifest %s\nchunks   %d\ncreated  %s\n",
+		v.Name, v.ID, v.Task, v.Records, v.Bytes, v.SplitSummary(), v.Region, v.Owner, orNone(v.Parent), v.Manifest, len(v.Chunks), v.CreatedAt.Format("2006-01-02 15:04:05"))
 	var m struct {
 		Profile json.RawMessage `json:"profile"`
 	}

@@ -24,11 +24,13 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"net"
 	"os"
 	"path/filepath"
 	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/tailor-ml/tailor/api"
@@ -83,7 +85,7 @@ func Run(ctx context.Context, o Options) error {
 	if err != nil {
 		return err
 	}
-	step("SpamAssassin period 1 %v, period 2 %v", sum.Period1, sum.Period2)
+	step("SpamAssassin period 1: %s; period 2: %s", counts(sum.Period1), counts(sum.Period2))
 
 	// The data directory is the server's own, so `tailor server --data-dir`
 	// on it serves and lists what the demo made.
@@ -113,7 +115,7 @@ func Run(ctx context.Context, o Options) error {
 		if err != nil {
 			return err
 		}
-		step("dataset %s %s: %d records, splits %v (%s)", d.name, res.Version.ID[:12], res.Version.Records, res.Version.Splits, created(res.Created))
+		step("dataset %s %s: %d records, splits %s (%s)", d.name, res.Version.ID[:12], res.Version.Records, res.Version.SplitSummary(), created(res.Created))
 	}
 	bi, err := c.ImportBaseDir(ctx, "tailor-tiny", "", o.BaseDir)
 	if err != nil {
@@ -219,4 +221,18 @@ func promote(ctx context.Context, c *api.Client, r api.Run, step func(string, ..
 		}
 	}
 	return mv, nil
+}
+
+// counts lists a map of counts as "a 3, b 2" in key order (a Go map
+// printed with %v reads as map[a:3 b:2]).
+func counts[V int | int64](m map[string]V) string {
+	keys := slices.Sorted(maps.Keys(m))
+	parts := make([]string, len(keys))
+	for i, k := range keys {
+		parts[i] = fmt.Sprintf("%s %d", k, m[k])
+	}
+	if len(parts) == 0 {
+		return "none"
+	}
+	return strings.Join(parts, ", ")
 }

@@ -270,8 +270,8 @@ func falseAlarms(ctx context.Context, c *api.Client, spec []byte, answers []answ
 	if err != nil {
 		return err
 	}
-	step("false alarms on unshifted traffic: %d of %d windows of %d resampled from the %d period-1 answers (%.2f %%); by detector %v",
-		rep.Alarmed, rep.Windows, rep.WindowSize, len(pool), 100*rep.Fraction, rep.ByDetector)
+	step("false alarms on unshifted traffic: %d of %d windows of %d resampled from the %d period-1 answers (%.2f %%); by detector: %s",
+		rep.Alarmed, rep.Windows, rep.WindowSize, len(pool), 100*rep.Fraction, counts(rep.ByDetector))
 	return nil
 }
 

@@ -160,3 +160,12 @@ func TestSettled(t *testing.T) {
 		}
 	}
 }
+
+func TestCountsReadAsWords(t *testing.T) {
+	if got := counts(map[string]int{"spam-1": 500, "easy-ham-1": 2500}); got != "easy-ham-1 2500, spam-1 500" {
+		t.Errorf("counts = %q", got)
+	}
+	if got := counts(map[string]int64{}); got != "none" {
+		t.Errorf("counts of nothing = %q", got)
+	}
+}
