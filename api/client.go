@@ -354,6 +354,13 @@ func (c *Client) Fsck(ctx context.Context) (FsckReport, error) {
 	return out, c.do(ctx, "POST", "/v1/fsck", nil, nil, "", &out)
 }
 
+// GC asks the server to remove what nothing refers to (see GCOptions).
+func (c *Client) GC(ctx context.Context, o GCOptions) (GCReport, error) {
+	var out GCReport
+	q := url.Values{"dry_run": {strconv.FormatBool(o.DryRun)}, "grace": {o.Grace.String()}, "keep_checkpoints": {o.KeepCheckpoints.String()}}
+	return out, c.do(ctx, "POST", "/v1/gc", q, nil, "", &out)
+}
+
 // Health returns nil when the server answers.
 func (c *Client) Health(ctx context.Context) error {
 	return c.do(ctx, "GET", "/v1/health", nil, nil, "", nil)

@@ -208,6 +208,38 @@ type FsckReport struct {
 	Missing []FsckIssue `json:"missing"`
 }
 
+// GCOptions tune a garbage collection (POST /v1/gc).
+type GCOptions struct {
+	// DryRun reports what would be removed and removes nothing.
+	DryRun bool `json:"dry_run"`
+	// Grace keeps unreferenced blobs written within it: a worker may be
+	// about to report one (default 1h).
+	Grace time.Duration `json:"grace"`
+	// KeepCheckpoints keeps the last checkpoint of runs that finished
+	// within it (default 168h); older ones are released and removed.
+	KeepCheckpoints time.Duration `json:"keep_checkpoints"`
+}
+
+// DefaultGCOptions are a collection's defaults: a grace of 1h, and the
+// checkpoints of runs finished within 7 days kept.
+func DefaultGCOptions() GCOptions {
+	return GCOptions{Grace: time.Hour, KeepCheckpoints: 7 * 24 * time.Hour}
+}
+
+// GCReport says what a garbage collection found and removed.
+type GCReport struct {
+	DryRun       bool     `json:"dry_run"`
+	Blobs        int      `json:"blobs"`         // blobs scanned
+	Bytes        int64    `json:"bytes"`         // their bytes
+	Referenced   int      `json:"referenced"`    // distinct digests the metadata refers to
+	Removed      int      `json:"removed"`       // blobs removed (or, dry, that would be)
+	RemovedBytes int64    `json:"removed_bytes"` // their bytes
+	Young        int      `json:"young"`         // unreferenced but within the grace period: kept
+	Checkpoints  int      `json:"checkpoints"`   // finished runs' checkpoints released
+	Stages       int      `json:"stages"`        // staging folders of dead imports removed
+	Examples     []string `json:"examples,omitempty"`
+}
+
 // FsckIssue is one corrupt or missing blob.
 type FsckIssue struct {
 	Digest  string `json:"digest"`

@@ -18,6 +18,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"syscall"
 	"time"
@@ -94,6 +95,9 @@ type App struct {
 	datasets nameLocks
 	feedback nameLocks
 	imports  *data.Cache // importer states of recent dataset versions
+	// gcMu: GC holds it; dataset and base imports read-hold it from
+	// committing their blobs until their metadata refers to them.
+	gcMu     sync.RWMutex
 	recorder *recorder
 	monitors *monitors
 	triggers *triggers
@@ -306,10 +310,11 @@ func (a *App) newStage() (*stage, error) {
 func (s *stage) discard() { _ = os.RemoveAll(s.dir) }
 
 // commit copies every staged blob into the main store and reports how many
-// were already there.
+// were already there. The caller read-holds gcMu until its metadata refers
+// to them.
 func (a *App) commit(ctx context.Context, s *stage) (reused int, err error) {
 	err = s.List(ctx, func(d blob.Digest, _ int64) error {
-		if _, err := a.blobs.Stat(ctx, d); err == nil {
+		if err := a.blobs.Touch(ctx, d); err == nil { // already stored: now "written" for GC's grace
 			reused++
 			return nil
 		}

@@ -40,6 +40,8 @@ func (a *App) ImportBase(ctx context.Context, name, region string, tarStream io.
 	if err != nil {
 		return api.BaseImport{}, err
 	}
+	a.gcMu.RLock() // until the version refers to the committed files
+	defer a.gcMu.RUnlock()
 	if _, err := a.commit(ctx, st); err != nil {
 		return api.BaseImport{}, fmt.Errorf("import base model %q: store files: %w", name, err)
 	}

@@ -101,6 +101,8 @@ func (a *App) ImportDataset(ctx context.Context, r io.Reader, o api.DatasetImpor
 	if err != nil {
 		return api.DatasetImport{}, err
 	}
+	a.gcMu.RLock() // until the version refers to the committed chunks
+	defer a.gcMu.RUnlock()
 	reused, err := a.commit(ctx, st)
 	if err != nil {
 		return api.DatasetImport{}, fmt.Errorf("import dataset %q: store chunks: %w", o.Name, err)

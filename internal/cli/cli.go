@@ -98,6 +98,7 @@ func commands() []*command {
 		lineageCommand(),
 		eventsCommand(),
 		fsckCommand(),
+		gcCommand(),
 		modelCommand(),
 		evalCommand(),
 		monitorCommand(),

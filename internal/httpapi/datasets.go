@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"time"
 
 	"github.com/tailor-ml/tailor/api"
 	"github.com/tailor-ml/tailor/internal/errs"
@@ -80,6 +81,20 @@ func expectParent(h http.Header) (string, error) {
 		return "", errs.Invalid(`If-Match %q: want one quoted version id, such as "3f2a…"`, match)
 	}
 	return id, nil
+}
+
+// queryDuration reads an optional duration query parameter (def when
+// absent): a Go duration such as 90m or 168h, not negative.
+func queryDuration(q url.Values, name string, def time.Duration) (time.Duration, error) {
+	v := q.Get(name)
+	if v == "" {
+		return def, nil
+	}
+	d, err := time.ParseDuration(v)
+	if err != nil || d < 0 {
+		return 0, errs.Invalid("query parameter %s=%q: want a duration such as 30m or 168h", name, v)
+	}
+	return d, nil
 }
 
 // queryBool reads an optional true/false query parameter; anything else is

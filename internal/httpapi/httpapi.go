@@ -50,6 +50,7 @@ type Service interface {
 	// when ctx ends or the subscriber fell too far behind.
 	Subscribe(ctx context.Context) <-chan api.Event
 	Fsck(ctx context.Context) (api.FsckReport, error)
+	GC(ctx context.Context, o api.GCOptions) (api.GCReport, error)
 
 	Models(ctx context.Context, name string) ([]api.ModelVersion, error)
 	Model(ctx context.Context, name, ref string) (api.ModelVersion, error)
@@ -150,6 +151,21 @@ func newRouter(opts Options) (http.Handler, *router) {
 		}
 	}
 	mux.Handle("POST /v1/fsck", s.handle(func(r *http.Request) (any, error) { return s.svc.Fsck(r.Context()) }))
+	mux.Handle("POST /v1/gc", s.handle(func(r *http.Request) (any, error) {
+		q := r.URL.Query()
+		o := api.DefaultGCOptions()
+		var err error
+		if o.DryRun, err = queryBool(q, "dry_run"); err != nil {
+			return nil, err
+		}
+		if o.Grace, err = queryDuration(q, "grace", o.Grace); err != nil {
+			return nil, err
+		}
+		if o.KeepCheckpoints, err = queryDuration(q, "keep_checkpoints", o.KeepCheckpoints); err != nil {
+			return nil, err
+		}
+		return s.svc.GC(r.Context(), o)
+	}))
 	mux.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		if allow := mux.allowed(r); len(allow) > 0 {
 			w.Header().Set("Allow", strings.Join(allow, ", "))

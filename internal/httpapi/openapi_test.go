@@ -72,10 +72,10 @@ func TestOpenAPIMatchesRoutes(t *testing.T) {
 	}
 
 	// Query parameters: what the handlers read (q.Get, Query().Get,
-	// queryBool) against what the document declares.
+	// queryBool, queryDuration) against what the document declares.
 	read := map[string]bool{}
 	files, _ := filepath.Glob("*.go")
-	re := regexp.MustCompile(`(?:q\.Get|Query\(\)\.Get|queryBool\(q,)\s*\(?"(\w+)"`)
+	re := regexp.MustCompile(`(?:q\.Get|Query\(\)\.Get|queryBool\(q,|queryDuration\(q,)\s*\(?"(\w+)"`)
 	for _, f := range files {
 		if strings.HasSuffix(f, "_test.go") {
 			continue

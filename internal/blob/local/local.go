@@ -25,6 +25,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"time"
 
 	"github.com/tailor-ml/tailor/internal/blob"
 	"github.com/tailor-ml/tailor/internal/errs"
@@ -195,7 +196,13 @@ func (s *Store) install(tmp string, d blob.Digest) error {
 	switch {
 	case err == nil:
 	case errors.Is(err, fs.ErrExist):
-		return nil // same bytes already stored
+		// Same bytes already stored: mark them written now, so a
+		// collection's grace period protects them like new ones (not
+		// possible on a blob another user owns; then it stays as it is).
+		if err := touch(final); err != nil && !errors.Is(err, fs.ErrPermission) {
+			return err
+		}
+		return nil
 	default:
 		// File systems without hard links: rename unless already present.
 		if _, serr := os.Stat(final); serr == nil {
@@ -238,6 +245,45 @@ func (s *Store) Stat(ctx context.Context, d blob.Digest) (int64, error) {
 		return 0, s.statErr(d, err)
 	}
 	return fi.Size(), nil
+}
+
+// ModTime returns when blob d was last written (or found already stored
+// by a Put, or touched).
+func (s *Store) ModTime(ctx context.Context, d blob.Digest) (time.Time, error) {
+	if err := ctx.Err(); err != nil {
+		return time.Time{}, err
+	}
+	p, err := s.path(d)
+	if err != nil {
+		return time.Time{}, err
+	}
+	fi, err := os.Stat(p)
+	if err != nil {
+		return time.Time{}, s.statErr(d, err)
+	}
+	return fi.ModTime(), nil
+}
+
+// Touch marks blob d as written now: a writer about to refer to a blob it
+// found already stored touches it, so garbage collection's grace period
+// covers it until the reference is recorded.
+func (s *Store) Touch(ctx context.Context, d blob.Digest) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	p, err := s.path(d)
+	if err != nil {
+		return err
+	}
+	if err := touch(p); err != nil {
+		return s.statErr(d, err)
+	}
+	return nil
+}
+
+func touch(path string) error {
+	now := time.Now()
+	return os.Chtimes(path, now, now)
 }
 
 // List calls fn for every blob in digest order; an error from fn stops the
