@@ -47,6 +47,19 @@ func (g *gated) Classify(ctx context.Context, rows []serve.ClassifyRow) ([][]flo
 
 func (g *gated) release() { g.mu.Lock(); close(g.open); g.mu.Unlock() }
 
+// warm loads the spam model with the gate open (Load runs a forward), then
+// closes the gate again.
+func (g *gated) warm(t *testing.T, w *world) {
+	t.Helper()
+	g.release()
+	if st, _, _, body := w.classify(t, "spam", "warm"); st != 200 {
+		t.Fatalf("warm: %d %s", st, body)
+	}
+	g.mu.Lock()
+	g.open = make(chan struct{})
+	g.mu.Unlock()
+}
+
 func newGated(t *testing.T) *gated {
 	e, err := modelengine.New(modelengine.Options{Loader: sharedFixture(t).Loader()})
 	must(t, err)
@@ -80,14 +93,7 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 func TestBackpressure(t *testing.T) {
 	g := newGated(t)
 	w := newWorld(t, serve.Options{MaxBatch: 1, MaxQueue: 2, RetryAfter: 2 * time.Second}, g)
-	// Warm the model outside the gate (Load runs a forward).
-	g.release()
-	if st, _, _, body := w.classify(t, "spam", "warm"); st != 200 {
-		t.Fatalf("warm: %d %s", st, body)
-	}
-	g.mu.Lock()
-	g.open = make(chan struct{})
-	g.mu.Unlock()
+	g.warm(t, w)
 	base := w.f.Base.BaseID
 	type result struct {
 		status int
@@ -141,13 +147,7 @@ func TestBackpressure(t *testing.T) {
 func TestClassifyTimeout(t *testing.T) {
 	g := newGated(t)
 	w := newWorld(t, serve.Options{MaxRequestTime: 300 * time.Millisecond, RetryAfter: 3 * time.Second}, g)
-	g.release()
-	if st, _, _, body := w.classify(t, "spam", "warm"); st != 200 {
-		t.Fatalf("warm: %d %s", st, body)
-	}
-	g.mu.Lock()
-	g.open = make(chan struct{})
-	g.mu.Unlock()
+	g.warm(t, w)
 	defer g.release()
 	resp, body := w.post(t, "/v1/classify", map[string]any{"model": "spam", "input": "held at the gate"})
 	if resp.StatusCode != 503 || resp.Header.Get("Retry-After") != "3" || !strings.Contains(string(body), "no answer within 300ms") {
