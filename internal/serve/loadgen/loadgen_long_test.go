@@ -18,8 +18,13 @@ func TestLong50Adapters(t *testing.T) {
 	if one.Errors+many.Errors != 0 {
 		t.Fatalf("errors: %d and %d", one.Errors, many.Errors)
 	}
-	if r := many.Throughput / one.Throughput; r < 0.9 {
-		t.Logf("ratio %.3f is below the 0.9 goal", r)
+	// A measured goal, so a long-tagged test (docs/serving.md), not a unit
+	// test: both sides run in this process, one after the other, and the
+	// ratio, not a time, is checked.
+	r := many.Throughput / one.Throughput
+	t.Logf("50 adapters %.0f req/s, one %.0f req/s: ratio %.3f", many.Throughput, one.Throughput, r)
+	if r < 0.9 {
+		t.Errorf("ratio %.3f is below the 0.9 goal", r)
 	}
 }
 
