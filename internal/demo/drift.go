@@ -18,6 +18,7 @@ import (
 	"github.com/tailor-ml/tailor/api"
 	"github.com/tailor-ml/tailor/internal/eval"
 	"github.com/tailor-ml/tailor/internal/monitor"
+	"github.com/tailor-ml/tailor/internal/trigger"
 	"github.com/tailor-ml/tailor/recipes"
 )
 
@@ -558,10 +559,14 @@ func windowAccuracy(log []served, size int) []windowRow {
 }
 
 // applyTrigger stores the trigger that closes the loop: each accumulation
-// of 100 new labels retrains spam-lora incrementally and promotes the result
-// to champion only if its gates pass.
+// of enough new labels (the spec says how many) retrains spam-lora
+// incrementally and promotes the result to champion only if its gates pass.
 func applyTrigger(ctx context.Context, c *api.Client, step func(string, ...any)) error {
 	src, err := recipes.Specs.ReadFile(triggerFile)
+	if err != nil {
+		return err
+	}
+	spec, err := trigger.ParseSpec(triggerFile, src)
 	if err != nil {
 		return err
 	}
@@ -569,7 +574,8 @@ func applyTrigger(ctx context.Context, c *api.Client, step func(string, ...any))
 	if err != nil {
 		return err
 	}
-	step("trigger %s v%d (%s): on 100 new labels, retrain incrementally, promote if the gates pass", ta.Version.Name, ta.Version.Version, created(ta.Created))
+	step("trigger %s v%d (%s): on %d new labels, retrain incrementally, promote if the gates pass", ta.Version.Name, ta.Version.Version,
+		created(ta.Created), spec.When.MinNewRecords)
 	return nil
 }
 

@@ -113,7 +113,7 @@ func TestShippedTriggersParse(t *testing.T) {
 			t.Errorf("%s: %v", f, err)
 			continue
 		}
-		if s.Name == "spam-retrain" && (s.On.Event != OnFeedback || s.When.MinNewRecords != 100 || s.Do[0].Retrain.Recipe != "spam-lora" ||
+		if s.Name == "spam-retrain" && (s.On.Event != OnFeedback || s.When.MinNewRecords != 300 || s.Do[0].Retrain.Recipe != "spam-lora" ||
 			s.Do[1].PromoteIfPass.Alias != "champion" || s.DebounceDuration().String() != "1m0s" || s.Limits.MaxConcurrent != 1) {
 			t.Errorf("spam-retrain.yaml says something else: %+v", s)
 		}
