@@ -41,8 +41,8 @@ func TestIncrementalRecipe(t *testing.T) {
 	full, inc := parse("spam-lora.yaml"), parse("spam-lora-incremental.yaml")
 	x := inc.Incremental
 	if x == nil || inc.Name != full.Name || inc.Data.Dataset != "spam-lora-feedback" || x.From != "champion" ||
-		x.Replay.Dataset != full.Data.Dataset || x.Replay.Ratio != 1 || x.Forgetting.Dataset != full.Data.Dataset ||
-		x.Forgetting.Split != "test" || x.Forgetting.Metric != "macro_f1" || x.Forgetting.Epsilon != 0.01 {
+		x.Replay.Dataset != full.Data.Dataset || x.Replay.Ratio != 2 || x.Forgetting.Dataset != full.Data.Dataset ||
+		x.Forgetting.Split != "test" || x.Forgetting.Metric != "macro_f1" || x.Forgetting.Epsilon != 0.02 {
 		t.Fatalf("incremental recipe %+v / %+v", inc, x)
 	}
 	if *inc.Base != *full.Base || inc.Method.LoRA.Rank != full.Method.LoRA.Rank || inc.Method.LoRA.Alpha != full.Method.LoRA.Alpha ||
