@@ -397,9 +397,11 @@ func timeline(w io.Writer, evs []api.Event, ws []api.MonitorWindow, log []served
 		case "run.created":
 			what = fmt.Sprintf("run %s created", e.Subject)
 		case "run.state.changed":
-			what = fmt.Sprintf("run %s %v", e.Subject, d["state"])
+			what = fmt.Sprintf("run %s %v → %v", e.Subject, d["from"], d["to"])
 		case "model.version.registered":
-			what = fmt.Sprintf("model %v v%v registered, gates %v", d["name"], d["version"], d["verdict"])
+			what = fmt.Sprintf("model %v: new version from run %v", d["name"], d["run_id"])
+		case "model.report.attached":
+			what = fmt.Sprintf("model %v v%v: eval report on %v, verdict %v", d["name"], num(d["version"]), d["split"], d["verdict"])
 		case "model.alias.moved":
 			what = fmt.Sprintf("%v@%v moved %v → %v (%v)", d["name"], d["alias"], d["from"], d["to"], d["reason"])
 		case "monitor.reference.changed":

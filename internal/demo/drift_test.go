@@ -68,11 +68,21 @@ func TestTimelineNamesTheFirstDriftAndTheSwap(t *testing.T) {
 		window(t, 0, 100, false, 0.95, `[]`),
 		window(t, 1, 100, true, 0.7, `[]`),
 	}
+	start := time.Now()
+	evs := []api.Event{
+		{Type: "run.state.changed", Subject: "run-1", Time: start.Add(time.Minute), Data: []byte(`{"from":"queued","to":"running","attempt":1}`)},
+		{Type: "model.version.registered", Subject: "id", Time: start.Add(2 * time.Minute), Data: []byte(`{"name":"spam-lora","run_id":"run-1"}`)},
+		{Type: "model.report.attached", Subject: "id", Time: start.Add(2 * time.Minute), Data: []byte(`{"name":"spam-lora","version":2,"split":"validation","verdict":"fail"}`)},
+	}
 	var b strings.Builder
-	timeline(&b, nil, ws, traffic(), 100, time.Now())
+	timeline(&b, evs, ws, traffic(), 100, start)
 	out := b.String()
+	if strings.Contains(out, "<nil>") {
+		t.Errorf("timeline prints a missing field:\n%s", out)
+	}
 	for _, want := range []string{"first drift event: window 1, at request 200 (100 requests after the switch)",
-		"hot swap: request 199 answered by spam-lora@v1, request 200 by spam-lora@v2"} {
+		"hot swap: request 199 answered by spam-lora@v1, request 200 by spam-lora@v2",
+		"run run-1 queued → running", "model spam-lora: new version from run run-1", "model spam-lora v2: eval report on validation, verdict fail"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("timeline lacks %q:\n%s", want, out)
 		}
