@@ -217,10 +217,7 @@ func (s *Store) install(tmp string, d blob.Digest) error {
 
 // Open returns a reader of blob d.
 func (s *Store) Open(ctx context.Context, d blob.Digest) (io.ReadCloser, error) {
-	if err := ctx.Err(); err != nil {
-		return nil, err
-	}
-	p, err := s.path(d)
+	p, err := s.pathFor(ctx, d)
 	if err != nil {
 		return nil, err
 	}
@@ -233,16 +230,9 @@ func (s *Store) Open(ctx context.Context, d blob.Digest) (io.ReadCloser, error) 
 
 // Stat returns the size of blob d.
 func (s *Store) Stat(ctx context.Context, d blob.Digest) (int64, error) {
-	if err := ctx.Err(); err != nil {
-		return 0, err
-	}
-	p, err := s.path(d)
+	fi, err := s.info(ctx, d)
 	if err != nil {
 		return 0, err
-	}
-	fi, err := os.Stat(p)
-	if err != nil {
-		return 0, s.statErr(d, err)
 	}
 	return fi.Size(), nil
 }
@@ -250,28 +240,39 @@ func (s *Store) Stat(ctx context.Context, d blob.Digest) (int64, error) {
 // ModTime returns when blob d was last written (or found already stored
 // by a Put, or touched).
 func (s *Store) ModTime(ctx context.Context, d blob.Digest) (time.Time, error) {
-	if err := ctx.Err(); err != nil {
-		return time.Time{}, err
-	}
-	p, err := s.path(d)
+	fi, err := s.info(ctx, d)
 	if err != nil {
 		return time.Time{}, err
+	}
+	return fi.ModTime(), nil
+}
+
+// info stats blob d.
+func (s *Store) info(ctx context.Context, d blob.Digest) (fs.FileInfo, error) {
+	p, err := s.pathFor(ctx, d)
+	if err != nil {
+		return nil, err
 	}
 	fi, err := os.Stat(p)
 	if err != nil {
-		return time.Time{}, s.statErr(d, err)
+		return nil, s.statErr(d, err)
 	}
-	return fi.ModTime(), nil
+	return fi, nil
+}
+
+// pathFor is blob d's path, unless ctx is done.
+func (s *Store) pathFor(ctx context.Context, d blob.Digest) (string, error) {
+	if err := ctx.Err(); err != nil {
+		return "", err
+	}
+	return s.path(d)
 }
 
 // Touch marks blob d as written now: a writer about to refer to a blob it
 // found already stored touches it, so garbage collection's grace period
 // covers it until the reference is recorded.
 func (s *Store) Touch(ctx context.Context, d blob.Digest) error {
-	if err := ctx.Err(); err != nil {
-		return err
-	}
-	p, err := s.path(d)
+	p, err := s.pathFor(ctx, d)
 	if err != nil {
 		return err
 	}
@@ -343,10 +344,7 @@ func (s *Store) Verify(ctx context.Context, d blob.Digest) error {
 
 // Delete removes blob d; a missing blob is not an error.
 func (s *Store) Delete(ctx context.Context, d blob.Digest) error {
-	if err := ctx.Err(); err != nil {
-		return err
-	}
-	p, err := s.path(d)
+	p, err := s.pathFor(ctx, d)
 	if err != nil {
 		return err
 	}
