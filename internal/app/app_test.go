@@ -290,7 +290,7 @@ func TestFsckFindsCorruption(t *testing.T) {
 		t.Fatalf("clean store: %+v %v", rep, err)
 	}
 	chunk := res.Version.Chunks[0]
-	path := filepath.Join(e.dataDir, "blobs", "sha256", chunk[7:9], chunk[7:])
+	path := e.blobPath(chunk)
 	os.Chmod(path, 0o644)
 	b, err := os.ReadFile(path)
 	if err != nil {

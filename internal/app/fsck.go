@@ -117,21 +117,17 @@ func (a *App) references(ctx context.Context) ([]reference, error) {
 			add(rep.Digest, from+" eval report")
 		}
 	}
-	specs, err := a.store.Specs(ctx, specMonitor, "")
+	specs, err := a.monitorSpecs(ctx)
 	if err != nil {
 		return nil, err
 	}
-	seen := map[string]bool{}
 	for _, sp := range specs {
-		if seen[sp.Name] {
-			continue
-		}
-		seen[sp.Name] = true
-		st, err := a.store.MonitorState(ctx, sp.Name)
+		name := sp.version.Name
+		st, err := a.store.MonitorState(ctx, name)
 		if err != nil && !errors.Is(err, errs.ErrNotFound) {
 			return nil, err
 		}
-		add(st.Profile, "monitor "+sp.Name+" reference profile")
+		add(st.Profile, "monitor "+name+" reference profile")
 	}
 	return refs, nil
 }

@@ -64,10 +64,10 @@ func TestCheckAliasName(t *testing.T) {
 	}{
 		{"champion", true}, {"a", true}, {"eu-canary_2", true}, {"cafe", true},
 		{"", false}, {"latest", false}, {"v2", false}, {"2", false}, {"Champion", false}, {"-x", false},
-		{"deadbeef", false}, {"abcdefa", false},
+		{"deadbeef", false}, {"abcdefa", false}, {strings.Repeat("a", 63), false},
 		{strings.Repeat("x", 63), true}, {strings.Repeat("x", 64), false},
 	} {
-		if err := CheckAliasName(tc.in); (err == nil) != tc.ok || (err != nil && !errors.Is(err, errs.ErrInvalid)) {
+		if err := CheckAliasName(tc.in); (err == nil) != tc.ok || (err != nil && (!errors.Is(err, errs.ErrInvalid) || !strings.Contains(err.Error(), fmt.Sprintf("%q", tc.in)))) {
 			t.Errorf("CheckAliasName(%q) = %v, want ok %v", tc.in, err, tc.ok)
 		}
 	}

@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"github.com/tailor-ml/tailor/internal/errs"
+	"github.com/tailor-ml/tailor/internal/ident"
 	"github.com/tailor-ml/tailor/internal/store"
 )
 
@@ -60,7 +61,7 @@ func (req PromoteRequest) check() error {
 	if err := CheckName(req.Name); err != nil {
 		return err
 	}
-	if err := CheckAlias(req.Alias); err != nil {
+	if err := ident.CheckAliasName(req.Alias); err != nil {
 		return err
 	}
 	what := fmt.Sprintf("promote model %s@%s to %q", req.Name, req.Version, req.Alias)
@@ -185,7 +186,7 @@ func (r *Registry) Rollback(ctx context.Context, name, alias, reason, actor stri
 	if err := CheckName(name); err != nil {
 		return store.AliasMove{}, err
 	}
-	if err := CheckAlias(alias); err != nil {
+	if err := ident.CheckAliasName(alias); err != nil {
 		return store.AliasMove{}, err
 	}
 	what := fmt.Sprintf("roll back model %q alias %q", name, alias)

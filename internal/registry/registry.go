@@ -30,6 +30,7 @@ import (
 	"time"
 
 	"github.com/tailor-ml/tailor/internal/errs"
+	"github.com/tailor-ml/tailor/internal/ident"
 	"github.com/tailor-ml/tailor/internal/store"
 )
 
@@ -234,7 +235,7 @@ func (r *Registry) History(ctx context.Context, name, alias string) ([]store.Ali
 		return nil, err
 	}
 	if alias != "" {
-		if err := CheckAlias(alias); err != nil {
+		if err := ident.CheckAliasName(alias); err != nil {
 			return nil, err
 		}
 	}
