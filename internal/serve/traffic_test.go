@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -228,7 +229,12 @@ func TestHotSwapUnderLoad(t *testing.T) {
 	var mu sync.Mutex
 	seen := map[string]int{}
 	var failures []string
-	for c := range 6 {
+	// served counts answered load requests, so each swap can wait until
+	// the load has crossed it: with 6 clients at most 6 requests are in
+	// flight at a swap, so 7 more answers include one sent after it.
+	var served atomic.Int64
+	const clients = 6
+	for c := range clients {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -247,6 +253,7 @@ func TestHotSwapUnderLoad(t *testing.T) {
 					failures = append(failures, fmt.Sprintf("status %d version %q answer %v want %v: %s", st, v, cl.Probabilities, p, body))
 				}
 				mu.Unlock()
+				served.Add(1)
 			}
 		}()
 	}
@@ -258,6 +265,8 @@ func TestHotSwapUnderLoad(t *testing.T) {
 		if _, got, _, _ := w.classify(t, "spam@champion", "x"); got != fmt.Sprintf("spam@v%d", v) {
 			t.Fatalf("after swap %d: served %s, want v%d", i, got, v)
 		}
+		from := served.Load()
+		waitFor(t, "load requests after the swap", func() bool { return served.Load() >= from+clients+1 })
 	}
 	close(stop)
 	wg.Wait()
