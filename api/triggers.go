@@ -57,6 +57,33 @@ type ActionResult struct {
 	Approval  string `json:"approval,omitempty"`
 	Status    int    `json:"status,omitempty"`
 	Error     string `json:"error,omitempty"`
+	// Base (rebase) is the base version the new model version was
+	// trained on, "name@vN"; Compare the side-by-side evaluation.
+	Base    string      `json:"base,omitempty"`
+	Compare *Comparison `json:"compare,omitempty"`
+}
+
+// Comparison is a rebase's side-by-side evaluation: the version Alias
+// pointed at (on its old base) and the rebased version, on one split of
+// one dataset version ("name@id").
+type Comparison struct {
+	Alias   string         `json:"alias"`
+	Dataset string         `json:"dataset"`
+	Split   string         `json:"split"`
+	Old     ComparisonSide `json:"old"`
+	New     ComparisonSide `json:"new"`
+}
+
+// ComparisonSide is one model version's evaluation in a Comparison:
+// its eval run, base version, verdict and all-records metrics.
+type ComparisonSide struct {
+	RunID     string             `json:"run_id,omitempty"`
+	Model     string             `json:"model,omitempty"`
+	Version   int                `json:"version,omitempty"`
+	VersionID string             `json:"version_id,omitempty"`
+	Base      string             `json:"base,omitempty"`
+	Verdict   string             `json:"verdict,omitempty"`
+	Metrics   map[string]float64 `json:"metrics,omitempty"`
 }
 
 // ApplyTrigger stores a trigger spec (a new version only if it changed).

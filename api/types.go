@@ -116,6 +116,12 @@ type RecipeApply struct {
 type RunStart struct {
 	// Recipe is a recipe selector: "name", "name@v2" or a version id.
 	Recipe string `json:"recipe"`
+	// Base, when set, replaces the recipe's base selector for this run: a
+	// base address, "name" or "name@ref" (a version, alias or id). A rebase
+	// re-applies a recipe to a new base version this way. The recipe must
+	// name a base, and an incremental recipe can only run on the base its
+	// starting adapter was trained on.
+	Base string `json:"base,omitempty"`
 	// Force starts a new run even if one with the same key succeeded.
 	Force bool `json:"force,omitempty"`
 }

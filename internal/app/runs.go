@@ -38,6 +38,16 @@ func (a *App) StartRun(ctx context.Context, req api.RunStart) (api.Run, error) {
 	}
 	in.Dataset = run.InputRef{Name: dv.Name, ID: dv.ID, Manifest: dv.Manifest, Selector: r.Data.Dataset + "@" + r.Data.Version}
 	regions := map[string]string{"recipe " + rv.Name: r.Region, "dataset " + dv.Name: dv.Region}
+	if req.Base != "" {
+		if r.Base == nil {
+			return api.Run{}, errs.Invalid("run start: base %q: recipe %s names no base to replace", req.Base, rv.Name)
+		}
+		sel, err := recipe.ParseSelector(req.Base)
+		if err != nil {
+			return api.Run{}, errs.Invalid("run start: base: %v", err)
+		}
+		r.Base = &sel
+	}
 	if r.Base != nil {
 		bv, err := a.resolveBase(ctx, r.Base.Name, r.Base.Ref)
 		if err != nil {

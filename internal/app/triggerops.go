@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/tailor-ml/tailor/api"
+	"github.com/tailor-ml/tailor/internal/blob"
+	"github.com/tailor-ml/tailor/internal/eval"
 	"github.com/tailor-ml/tailor/internal/run"
 	"github.com/tailor-ml/tailor/internal/store"
 	"github.com/tailor-ml/tailor/internal/trigger"
@@ -27,8 +29,8 @@ type triggerOps struct{ a *App }
 
 var _ trigger.Ops = (*triggerOps)(nil)
 
-func (o *triggerOps) StartRun(ctx context.Context, recipe string) (trigger.RunInfo, error) {
-	r, err := o.a.StartRun(ctx, api.RunStart{Recipe: recipe})
+func (o *triggerOps) StartRun(ctx context.Context, recipe, base string) (trigger.RunInfo, error) {
+	r, err := o.a.StartRun(ctx, api.RunStart{Recipe: recipe, Base: base})
 	return trigger.RunInfo{ID: r.ID, State: r.State, Error: r.Error}, err
 }
 
@@ -69,13 +71,26 @@ func (o *triggerOps) runInfo(ctx context.Context, r store.Run) (trigger.RunInfo,
 	if err := json.Unmarshal(r.Inputs, &in); err != nil {
 		return ri, fmt.Errorf("run %s inputs: %w", r.ID, err)
 	}
+	ri.Dataset = in.Dataset.Name + "@" + in.Dataset.ID
+	if in.Base.ID != "" {
+		ri.Base = fmt.Sprintf("%s@v%d", in.Base.Name, in.Base.Version)
+	}
 	if in.Kind == run.KindEval {
 		ri.Model, ri.VersionID = in.Model.Name, in.Model.ID
 		if mv, err := a.store.ModelVersionByID(ctx, in.Model.ID); err == nil {
 			ri.Version = mv.Version
 		}
-		if reps, err := a.store.EvalReports(ctx, in.Model.ID); err == nil && len(reps) > 0 {
-			ri.Verdict = string(reps[len(reps)-1].Verdict)
+		reps, err := a.store.EvalReports(ctx, in.Model.ID)
+		if err != nil {
+			return ri, err
+		}
+		// The newest report of this run's dataset version and split.
+		for i := len(reps) - 1; i >= 0; i-- {
+			if rep := reps[i]; rep.DatasetID == in.Dataset.ID && rep.Split == in.Split {
+				ri.Verdict = string(rep.Verdict)
+				ri.Metrics, err = a.reportMetrics(ctx, rep.Digest)
+				return ri, err
+			}
 		}
 		return ri, nil
 	}
@@ -100,6 +115,26 @@ func (o *triggerOps) runInfo(ctx context.Context, r store.Run) (trigger.RunInfo,
 	}
 	_, err := find()
 	return ri, err
+}
+
+// reportMetrics reads the scalar metrics of a stored eval report's
+// all-records slice.
+func (a *App) reportMetrics(ctx context.Context, digest string) (map[string]float64, error) {
+	var rep eval.Report
+	if err := a.readJSON(ctx, blob.Digest(digest), &rep); err != nil {
+		return nil, fmt.Errorf("eval report %s: %w", digest, err)
+	}
+	all, ok := rep.Slice("all")
+	if !ok {
+		return nil, nil
+	}
+	out := map[string]float64{}
+	for _, m := range eval.ScalarMetrics {
+		if v, ok := all.Value(m); ok {
+			out[m] = v
+		}
+	}
+	return out, nil
 }
 
 func (o *triggerOps) Promote(ctx context.Context, model string, version int, alias, reason string) (string, error) {

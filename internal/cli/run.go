@@ -26,11 +26,12 @@ func runStart(e *env, args []string) error {
 	cc := newClientCmd(e, "run start")
 	force := cc.fs.Bool("force", false, "run again even if a run with the same key succeeded")
 	wait := cc.fs.Bool("wait", false, "follow progress until the run ends")
+	base := cc.fs.String("base", "", "run on this base version instead of the recipe's base selector (name or name@ref): a rebase")
 	c, pos, err := cc.parse(args, 1, 1)
 	if err != nil {
 		return err
 	}
-	r, err := c.StartRun(e.ctx, api.RunStart{Recipe: pos[0], Force: *force})
+	r, err := c.StartRun(e.ctx, api.RunStart{Recipe: pos[0], Base: *base, Force: *force})
 	if err != nil {
 		return err
 	}

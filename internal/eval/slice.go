@@ -15,6 +15,10 @@ type SliceMetrics struct {
 	Generate *GenMetrics   `json:"generate,omitempty"`
 }
 
+// ScalarMetrics are the names Value knows, classify's then generate's.
+var ScalarMetrics = []string{"accuracy", "macro_f1", "ece", "log_loss",
+	"exact_match", "contains", "token_f1", "json_valid", "regex_match", "schema_valid"}
+
 // Value returns a scalar metric by name: accuracy, macro_f1, ece, log_loss
 // (classify); exact_match, contains, token_f1, json_valid, regex_match,
 // schema_valid (generate). ok is false when the slice lacks it.

@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
+	"strings"
 
 	"github.com/tailor-ml/tailor/internal/errs"
 )
@@ -25,6 +27,32 @@ type Result struct {
 	Approval  string `json:"approval,omitempty"`
 	Status    int    `json:"status,omitempty"` // webhook: the HTTP status
 	Error     string `json:"error,omitempty"`
+	// Base (rebase) is the base version the new model version was
+	// trained on, and Compare the side-by-side evaluation.
+	Base    string      `json:"base,omitempty"`
+	Compare *Comparison `json:"compare,omitempty"`
+}
+
+// Comparison is a rebase's side-by-side evaluation: the version an alias
+// pointed at (on its old base) and the rebased version, on one split of
+// one dataset version.
+type Comparison struct {
+	Alias   string `json:"alias"`
+	Dataset string `json:"dataset"` // name@id
+	Split   string `json:"split"`
+	Old     Side   `json:"old"`
+	New     Side   `json:"new"`
+}
+
+// Side is one model version's evaluation in a Comparison.
+type Side struct {
+	RunID     string             `json:"run_id,omitempty"` // the eval run
+	Model     string             `json:"model,omitempty"`
+	Version   int                `json:"version,omitempty"`
+	VersionID string             `json:"version_id,omitempty"`
+	Base      string             `json:"base,omitempty"`
+	Verdict   string             `json:"verdict,omitempty"`
+	Metrics   map[string]float64 `json:"metrics,omitempty"`
 }
 
 // RunInfo is what actions learn about a run.
@@ -38,14 +66,22 @@ type RunInfo struct {
 	Version   int
 	VersionID string
 	Verdict   string // eval runs: the gate verdict of the report
+	// Dataset is the run's dataset version, "name@id"; Base its base
+	// version, "name@vN" ("" when none).
+	Dataset string
+	Base    string
+	// Metrics (eval runs) are the report's scalar metrics over all
+	// records of the evaluated split.
+	Metrics map[string]float64
 }
 
 // Ops is what actions need from the application; internal/app implements
 // it over its runs, evals, registry and an HTTP client.
 type Ops interface {
-	// StartRun starts a run of the named recipe, or returns the run with
+	// StartRun starts a run of the named recipe, on base instead of the
+	// recipe's base selector when base is not "", or returns the run with
 	// the same run key that is queued, running or succeeded.
-	StartRun(ctx context.Context, recipe string) (RunInfo, error)
+	StartRun(ctx context.Context, recipe, base string) (RunInfo, error)
 	// StartEval starts (or reuses) an eval run of model on dataset's split.
 	StartEval(ctx context.Context, model, dataset, split string) (RunInfo, error)
 	// WaitRun waits until the run ends (and a succeeded training run's
@@ -94,7 +130,9 @@ func Do(ctx context.Context, ops Ops, spec *Spec, f Firing, i int, save func(Res
 	reason := fmt.Sprintf("trigger %s fired by event %d (%s)", f.Trigger, f.Event.Seq, f.Event.Type)
 	switch r.Action {
 	case ActRetrain:
-		return runStep(ctx, ops, r, save, func() (RunInfo, error) { return ops.StartRun(ctx, a.Retrain.Recipe) })
+		return runStep(ctx, ops, r, save, func() (RunInfo, error) { return ops.StartRun(ctx, a.Retrain.Recipe, "") })
+	case ActRebase:
+		return rebase(ctx, ops, a.Rebase, f, r, save)
 	case ActEvaluate:
 		e := a.Evaluate
 		model := e.Model
@@ -164,11 +202,17 @@ func Do(ctx context.Context, ops Ops, spec *Spec, f Firing, i int, save func(Res
 		r.Outcome = fmt.Sprintf("delivered (%d)", r.Status)
 		return r, nil
 	}
-	return r, errs.Invalid("action %d: want exactly one of retrain, evaluate, promote_if_pass, rollback, webhook", i)
+	return r, errs.Invalid("action %d: want exactly one of retrain, rebase, evaluate, promote_if_pass, rollback, webhook", i)
 }
 
 // runStep starts a run unless r records one, saves its id, waits for it.
 func runStep(ctx context.Context, ops Ops, r Result, save func(Result) error, start func() (RunInfo, error)) (Result, error) {
+	var run RunInfo
+	return runStepInfo(ctx, ops, r, save, start, &run)
+}
+
+// runStepInfo is runStep that also hands back the finished run.
+func runStepInfo(ctx context.Context, ops Ops, r Result, save func(Result) error, start func() (RunInfo, error), out *RunInfo) (Result, error) {
 	if r.RunID == "" {
 		run, err := start()
 		if err != nil {
@@ -184,7 +228,8 @@ func runStep(ctx context.Context, ops Ops, r Result, save func(Result) error, st
 	if err != nil {
 		return r, err
 	}
-	r.Model, r.Version, r.VersionID = run.Model, run.Version, run.VersionID
+	*out = run
+	r.Model, r.Version, r.VersionID, r.Base = run.Model, run.Version, run.VersionID, run.Base
 	if run.State != "succeeded" {
 		r.Error = fmt.Sprintf("run %s %s", run.ID, run.State)
 		if run.Error != "" {
@@ -202,12 +247,113 @@ func runStep(ctx context.Context, ops Ops, r Result, save func(Result) error, st
 	return r, nil
 }
 
-// lastRetrain is the newest retrain result that made a model version.
+// lastRetrain is the newest retrain or rebase result that made a model
+// version.
 func lastRetrain(rs []Result) (Result, bool) {
 	for i := len(rs) - 1; i >= 0; i-- {
-		if rs[i].Action == ActRetrain && rs[i].Model != "" {
+		if (rs[i].Action == ActRetrain || rs[i].Action == ActRebase) && rs[i].Model != "" {
 			return rs[i], true
 		}
 	}
 	return Result{}, false
+}
+
+// rebase runs the recipe on the new base, then evaluates the compared
+// alias's version and the new version side by side (rebaseCompare).
+func rebase(ctx context.Context, ops Ops, rb *Rebase, f Firing, r Result, save func(Result) error) (Result, error) {
+	base := rb.Base
+	if base == "" {
+		if f.Event.Type != EventTypes[OnBase] || f.Event.Subject == "" {
+			return r, errs.Invalid("rebase: no base: event %d (%s) created no base version and the action names none", f.Event.Seq, f.Event.Type)
+		}
+		var ev eventFields
+		if err := json.Unmarshal(f.Event.Data, &ev); err != nil || ev.Name == "" {
+			return r, errs.Invalid("rebase: event %d names no base model", f.Event.Seq)
+		}
+		base = ev.Name + "@" + f.Event.Subject
+	}
+	var run RunInfo
+	r, err := runStepInfo(ctx, ops, r, save, func() (RunInfo, error) { return ops.StartRun(ctx, rb.Recipe, base) }, &run)
+	if err != nil {
+		return r, err
+	}
+	alias := rb.Compare
+	if alias == "" {
+		alias = "champion"
+	}
+	return rebaseCompare(ctx, ops, r, run.Dataset, alias, save)
+}
+
+// rebaseCompare evaluates model@alias and the new version r made on the
+// test split of dataset, each an eval run recorded in r.Compare before it
+// is waited for. No version behind the alias (a first model) leaves the
+// comparison out, in words.
+func rebaseCompare(ctx context.Context, ops Ops, r Result, dataset, alias string, save func(Result) error) (Result, error) {
+	c := r.Compare
+	if c == nil {
+		c = &Comparison{Alias: alias, Dataset: dataset, Split: "test"}
+	}
+	sides := []struct {
+		side  *Side
+		model string
+	}{
+		{&c.Old, r.Model + "@" + alias},
+		{&c.New, fmt.Sprintf("%s@v%d", r.Model, r.Version)},
+	}
+	for _, sd := range sides {
+		if sd.side.RunID == "" {
+			run, err := ops.StartEval(ctx, sd.model, c.Dataset, c.Split)
+			if errors.Is(err, errs.ErrNotFound) && sd.side == &c.Old {
+				r.Outcome += fmt.Sprintf("; no %s to compare with", sd.model)
+				return r, nil
+			}
+			if err != nil {
+				r.Error = err.Error()
+				return r, err
+			}
+			sd.side.RunID = run.ID
+			r.Compare = c
+			if err := save(r); err != nil {
+				return r, err
+			}
+		}
+		run, err := ops.WaitRun(ctx, sd.side.RunID)
+		if err != nil {
+			return r, err
+		}
+		if run.State != "succeeded" {
+			r.Error = fmt.Sprintf("eval run %s of %s %s", run.ID, sd.model, run.State)
+			if run.Error != "" {
+				r.Error += ": " + run.Error
+			}
+			return r, errors.New(r.Error)
+		}
+		sd.side.Model, sd.side.Version, sd.side.VersionID = run.Model, run.Version, run.VersionID
+		sd.side.Base, sd.side.Verdict, sd.side.Metrics = run.Base, run.Verdict, run.Metrics
+	}
+	r.Compare = c
+	r.Outcome += "; " + c.Summary()
+	return r, nil
+}
+
+// Summary says the comparison in words: each metric old → new, in name
+// order.
+func (c *Comparison) Summary() string {
+	var names []string
+	for m := range c.New.Metrics {
+		if _, ok := c.Old.Metrics[m]; ok {
+			names = append(names, m)
+		}
+	}
+	slices.Sort(names)
+	var parts []string
+	for _, m := range names {
+		parts = append(parts, fmt.Sprintf("%s %.4f → %.4f", m, c.Old.Metrics[m], c.New.Metrics[m]))
+	}
+	ds := c.Dataset
+	if name, id, ok := strings.Cut(ds, "@"); ok && len(id) > 12 {
+		ds = name + "@" + id[:12]
+	}
+	return fmt.Sprintf("%s test of %s: v%d on %s vs v%d on %s: %s", c.Alias, ds, c.Old.Version, c.Old.Base,
+		c.New.Version, c.New.Base, strings.Join(parts, ", "))
 }

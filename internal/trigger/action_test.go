@@ -14,24 +14,37 @@ import (
 // fakeOps records calls; runs end as states says (default succeeded) and
 // a succeeded training run registers version 3 of its recipe's model.
 type fakeOps struct {
-	calls     []string
-	states    map[string]string
-	gatesFail bool
-	webhooks  [][]byte
-	next      int
+	calls      []string
+	states     map[string]string
+	gatesFail  bool
+	noChampion bool // evaluating name@champion is not found
+	webhooks   [][]byte
+	next       int
+	evals      map[string]string // eval run id → model
 }
 
-func (f *fakeOps) StartRun(_ context.Context, recipe string) (RunInfo, error) {
+func (f *fakeOps) StartRun(_ context.Context, recipe, base string) (RunInfo, error) {
 	f.next++
 	id := fmt.Sprintf("run-%d", f.next)
-	f.calls = append(f.calls, "start "+recipe+" "+id)
+	on := ""
+	if base != "" {
+		on = " on " + base
+	}
+	f.calls = append(f.calls, "start "+recipe+on+" "+id)
 	return RunInfo{ID: id, State: "queued"}, nil
 }
 
 func (f *fakeOps) StartEval(_ context.Context, model, dataset, split string) (RunInfo, error) {
+	if f.noChampion && strings.HasSuffix(model, "@champion") {
+		return RunInfo{}, errs.NotFound("model %s: no such alias", model)
+	}
 	f.next++
 	id := fmt.Sprintf("eval-%d", f.next)
 	f.calls = append(f.calls, fmt.Sprintf("eval %s %s %s %s", model, dataset, split, id))
+	if f.evals == nil {
+		f.evals = map[string]string{}
+	}
+	f.evals[id] = model
 	return RunInfo{ID: id, State: "queued"}, nil
 }
 
@@ -46,6 +59,14 @@ func (f *fakeOps) WaitRun(_ context.Context, id string) (RunInfo, error) {
 		ri.Error = "worker exited 1"
 	} else {
 		ri.Model, ri.Version, ri.VersionID = "spam-lora", 3, "vid3"
+		ri.Dataset, ri.Base = "spam@d1", "tailor-tiny@v2"
+	}
+	// An eval of the champion: version 2 on the old base.
+	if m := f.evals[id]; strings.HasSuffix(m, "@champion") {
+		ri.Version, ri.VersionID, ri.Base = 2, "vid2", "tailor-tiny@v1"
+		ri.Metrics = map[string]float64{"accuracy": 0.95, "macro_f1": 0.90}
+	} else if m != "" {
+		ri.Metrics = map[string]float64{"accuracy": 0.96, "macro_f1": 0.92}
 	}
 	return ri, nil
 }
@@ -173,5 +194,93 @@ func TestDoRollbackDefaultsToEventModel(t *testing.T) {
 	_, err = runAll(t, ops, spec, Firing{Trigger: "r", Event: Event{Type: "monitor.drift.detected"}}, 0)
 	if !errors.Is(err, errs.ErrInvalid) {
 		t.Errorf("rollback with no model anywhere: %v", err)
+	}
+}
+
+const rebaseSpec = `name: tailor-tiny-rebase
+on:
+  event: base
+  base: tailor-tiny
+do:
+  - rebase:
+      recipe: spam-lora@v1
+  - promote_if_pass:
+      alias: champion
+`
+
+var baseEvent = Event{Seq: 7, Type: "base.version.created", Subject: "bv2", Data: json.RawMessage(`{"name":"tailor-tiny","id":"bv2"}`)}
+
+func TestDoRebase(t *testing.T) {
+	spec := mustParse(t, rebaseSpec)
+	ops := &fakeOps{}
+	rs, err := runAll(t, ops, spec, Firing{Trigger: spec.Name, Event: baseEvent}, 0)
+	must(t, err)
+	want := []string{
+		"start spam-lora@v1 on tailor-tiny@bv2 run-1", "wait run-1",
+		"eval spam-lora@champion spam@d1 test eval-2", "wait eval-2",
+		"eval spam-lora@v3 spam@d1 test eval-3", "wait eval-3",
+		"promote spam-lora v3 champion",
+	}
+	if strings.Join(ops.calls, "|") != strings.Join(want, "|") {
+		t.Fatalf("calls\n%q\nwant\n%q", ops.calls, want)
+	}
+	r := rs[0]
+	c := r.Compare
+	if r.Model != "spam-lora" || r.Version != 3 || r.Base != "tailor-tiny@v2" || c == nil {
+		t.Fatalf("rebase result %+v", r)
+	}
+	if c.Alias != "champion" || c.Dataset != "spam@d1" || c.Split != "test" ||
+		c.Old.Version != 2 || c.Old.Base != "tailor-tiny@v1" || c.Old.RunID != "eval-2" || c.Old.Metrics["macro_f1"] != 0.90 ||
+		c.New.Version != 3 || c.New.Base != "tailor-tiny@v2" || c.New.RunID != "eval-3" || c.New.Metrics["macro_f1"] != 0.92 {
+		t.Errorf("comparison %+v", c)
+	}
+	for _, w := range []string{"v2 on tailor-tiny@v1 vs v3 on tailor-tiny@v2", "accuracy 0.9500 → 0.9600", "macro_f1 0.9000 → 0.9200"} {
+		if !strings.Contains(r.Outcome, w) {
+			t.Errorf("outcome %q lacks %q", r.Outcome, w)
+		}
+	}
+	if !rs[1].Promoted || rs[1].Version != 3 {
+		t.Errorf("promote after rebase %+v", rs[1])
+	}
+}
+
+// A firing that crashed after the old side's eval run was recorded
+// resumes: it waits for the recorded runs and starts only the new side's.
+func TestDoRebaseResumes(t *testing.T) {
+	spec := mustParse(t, rebaseSpec)
+	ops := &fakeOps{next: 2, evals: map[string]string{"eval-2": "spam-lora@champion"}}
+	partial := Result{Action: ActRebase, RunID: "run-1", Compare: &Comparison{Alias: "champion", Dataset: "spam@d1", Split: "test", Old: Side{RunID: "eval-2"}}}
+	rs, err := runAll(t, ops, spec, Firing{Trigger: spec.Name, Event: baseEvent, Results: []Result{partial}}, 0)
+	must(t, err)
+	want := []string{"wait run-1", "wait eval-2", "eval spam-lora@v3 spam@d1 test eval-3", "wait eval-3", "promote spam-lora v3 champion"}
+	if strings.Join(ops.calls, "|") != strings.Join(want, "|") {
+		t.Fatalf("calls\n%q\nwant\n%q", ops.calls, want)
+	}
+	if rs[0].Compare.Old.Metrics["macro_f1"] != 0.90 || rs[0].Compare.New.Metrics["macro_f1"] != 0.92 {
+		t.Errorf("comparison %+v", rs[0].Compare)
+	}
+}
+
+// With no version behind the alias there is nothing to compare: the
+// rebase says so and the promotion still goes to the gates.
+func TestDoRebaseNoChampion(t *testing.T) {
+	spec := mustParse(t, rebaseSpec)
+	ops := &fakeOps{noChampion: true}
+	rs, err := runAll(t, ops, spec, Firing{Trigger: spec.Name, Event: baseEvent}, 0)
+	must(t, err)
+	if rs[0].Compare != nil || !strings.Contains(rs[0].Outcome, "no spam-lora@champion to compare with") || !rs[1].Promoted {
+		t.Fatalf("results %+v", rs)
+	}
+}
+
+// A rebase action that names its base runs there, whatever the event.
+func TestDoRebaseNamedBase(t *testing.T) {
+	spec := mustParse(t, strings.Replace(strings.Replace(rebaseSpec, "event: base\n  base: tailor-tiny", "event: feedback", 1),
+		"recipe: spam-lora@v1", "recipe: spam-lora@v1\n      base: tailor-tiny@v2\n      compare: prod", 1))
+	ops := &fakeOps{}
+	_, err := runAll(t, ops, spec, Firing{Trigger: spec.Name, Event: feedbackEvent}, 0)
+	must(t, err)
+	if ops.calls[0] != "start spam-lora@v1 on tailor-tiny@v2 run-1" || ops.calls[2] != "eval spam-lora@prod spam@d1 test eval-2" {
+		t.Fatalf("calls %q", ops.calls)
 	}
 }

@@ -69,6 +69,7 @@ type Limits struct {
 // Action is one step of Do: exactly one of its fields is set.
 type Action struct {
 	Retrain       *Retrain       `yaml:"retrain,omitempty" json:"retrain,omitempty"`
+	Rebase        *Rebase        `yaml:"rebase,omitempty" json:"rebase,omitempty"`
 	Evaluate      *Evaluate      `yaml:"evaluate,omitempty" json:"evaluate,omitempty"`
 	PromoteIfPass *PromoteIfPass `yaml:"promote_if_pass,omitempty" json:"promote_if_pass,omitempty"`
 	Rollback      *Rollback      `yaml:"rollback,omitempty" json:"rollback,omitempty"`
@@ -80,6 +81,26 @@ type Action struct {
 // version is what later evaluate and promote_if_pass steps act on.
 type Retrain struct {
 	Recipe string `yaml:"recipe" json:"recipe"`
+}
+
+// Rebase re-applies a recipe to a new base version: it runs Recipe with
+// its base selector replaced by Base and waits for the run; then, when
+// Compare points at a version of the model, it evaluates that version (on
+// the old base) and the new one on the new run's dataset version's test
+// split, so the firing shows old base and new base side by side. A later
+// promote_if_pass moves the alias only if the new version's gates pass
+// (a not_worse_than champion gate compares the two across bases).
+type Rebase struct {
+	// Recipe is "name" or "name@ref": a full recipe, not an incremental
+	// one (an adapter only continues training on its own base), such as
+	// the version that made the first champion.
+	Recipe string `yaml:"recipe" json:"recipe"`
+	// Base is the base version to run on, "name@ref"; default (and only
+	// then may it be left out) the version a base event created.
+	Base string `yaml:"base,omitempty" json:"base,omitempty"`
+	// Compare is the alias of the current version to compare with
+	// (default champion).
+	Compare string `yaml:"compare,omitempty" json:"compare,omitempty"`
 }
 
 // Evaluate runs an eval of a model version on a dataset split and waits
@@ -114,6 +135,7 @@ type Webhook struct {
 // The action kinds, as written in YAML.
 const (
 	ActRetrain       = "retrain"
+	ActRebase        = "rebase"
 	ActEvaluate      = "evaluate"
 	ActPromoteIfPass = "promote_if_pass"
 	ActRollback      = "rollback"
@@ -125,6 +147,9 @@ func (a Action) Kind() string {
 	var kinds []string
 	if a.Retrain != nil {
 		kinds = append(kinds, ActRetrain)
+	}
+	if a.Rebase != nil {
+		kinds = append(kinds, ActRebase)
 	}
 	if a.Evaluate != nil {
 		kinds = append(kinds, ActEvaluate)
@@ -177,7 +202,7 @@ func (s *Spec) check() error {
 		return err
 	}
 	if len(s.Do) == 0 {
-		return bad("do", "no actions: list at least one of retrain, evaluate, promote_if_pass, rollback, webhook")
+		return bad("do", "no actions: list at least one of retrain, rebase, evaluate, promote_if_pass, rollback, webhook")
 	}
 	if len(s.Do) > 20 {
 		return bad("do", "%d actions; at most 20", len(s.Do))
@@ -187,7 +212,7 @@ func (s *Spec) check() error {
 		if err := s.checkAction(i, a, retrained); err != nil {
 			return err
 		}
-		retrained = retrained || a.Retrain != nil
+		retrained = retrained || a.Retrain != nil || a.Rebase != nil
 	}
 	l := s.Limits
 	if l.Debounce != "" {
@@ -273,13 +298,27 @@ func (s *Spec) checkAction(i int, a Action, retrained bool) error {
 	at := fmt.Sprintf("do[%d]", i)
 	kind := a.Kind()
 	if kind == "" {
-		return bad(at, "want exactly one of retrain, evaluate, promote_if_pass, rollback, webhook")
+		return bad(at, "want exactly one of retrain, rebase, evaluate, promote_if_pass, rollback, webhook")
 	}
 	at += "." + kind
 	switch kind {
 	case ActRetrain:
 		if !ident.IsName(a.Retrain.Recipe) {
 			return bad(at+".recipe", "%q: name a stored recipe, such as spam-lora", a.Retrain.Recipe)
+		}
+	case ActRebase:
+		rb := a.Rebase
+		if !isAddress(rb.Recipe) {
+			return bad(at+".recipe", "%q: want name or name@ref of a stored recipe, such as spam-lora@v1", rb.Recipe)
+		}
+		if rb.Base == "" && s.On.Event != OnBase {
+			return bad(at+".base", "a %s event creates no base version: name one, such as tailor-tiny@v2", s.On.Event)
+		}
+		if rb.Base != "" && !isAddress(rb.Base) {
+			return bad(at+".base", "%q: want name or name@ref, such as tailor-tiny@v2", rb.Base)
+		}
+		if rb.Compare != "" && ident.CheckAliasName(rb.Compare) != nil {
+			return bad(at+".compare", "%q: name an alias, such as champion", rb.Compare)
 		}
 	case ActEvaluate:
 		e := a.Evaluate
@@ -299,7 +338,7 @@ func (s *Spec) checkAction(i int, a Action, retrained bool) error {
 		}
 	case ActPromoteIfPass:
 		if !retrained {
-			return bad(at, "promotes the version a retrain made: put a retrain before it")
+			return bad(at, "promotes the version a retrain or rebase made: put one before it")
 		}
 		if ident.CheckAliasName(a.PromoteIfPass.Alias) != nil {
 			return bad(at+".alias", "%q: name an alias, such as champion", a.PromoteIfPass.Alias)

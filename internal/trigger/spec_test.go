@@ -38,7 +38,8 @@ func TestParseSpec(t *testing.T) {
 		{"unknown-field.bad.yaml", []string{"line 4", "modle"}},
 		{"event.bad.yaml", []string{"event.bad.yaml:3", "on.event", `"retrain-please"`, "drift, feedback, base or schedule"}},
 		{"two-actions.bad.yaml", []string{":6", "do[1]", "exactly one"}},
-		{"promote-first.bad.yaml", []string{":5", "do[0].promote_if_pass", "retrain before it"}},
+		{"promote-first.bad.yaml", []string{":5", "do[0].promote_if_pass", "a retrain or rebase made"}},
+		{"rebase-base.bad.yaml", []string{":5", "do[0].rebase.base", "feedback event creates no base version"}},
 		{"cron.bad.yaml", []string{":4", "on.cron", "minute"}},
 		{"when-event.bad.yaml", []string{":5", "when.min_new_records", "feedback, not drift"}},
 		{"debounce.bad.yaml", []string{":7", "limits.debounce", `"soon"`}},
@@ -113,9 +114,14 @@ func TestShippedTriggersParse(t *testing.T) {
 			t.Errorf("%s: %v", f, err)
 			continue
 		}
-		if s.Name == "spam-retrain" && (s.On.Event != OnFeedback || s.When.MinNewRecords != 300 || s.Do[0].Retrain.Recipe != "spam-lora" ||
+		if s.Name == "spam-retrain" && (s.On.Event != OnFeedback || s.When.MinNewRecords != 700 || s.Do[0].Retrain.Recipe != "spam-lora" ||
 			s.Do[1].PromoteIfPass.Alias != "champion" || s.DebounceDuration().String() != "1m0s" || s.Limits.MaxConcurrent != 1) {
 			t.Errorf("spam-retrain.yaml says something else: %+v", s)
+		}
+		if s.Name == "tailor-tiny-rebase" && (s.On.Event != OnBase || s.On.Base != "tailor-tiny" || len(s.Do) != 4 ||
+			s.Do[0].Rebase.Recipe != "spam-lora@v1" || s.Do[1].PromoteIfPass.Alias != "champion" ||
+			s.Do[2].Rebase.Recipe != "email-headers-sft" || s.Do[3].PromoteIfPass.Alias != "champion") {
+			t.Errorf("tailor-tiny-rebase.yaml says something else: %+v", s)
 		}
 	}
 }
