@@ -3,7 +3,11 @@ package api
 import (
 	"bytes"
 	"context"
+	"fmt"
+	"io"
 	"net/url"
+	"slices"
+	"text/tabwriter"
 	"time"
 )
 
@@ -109,4 +113,26 @@ func (c *Client) Trigger(ctx context.Context, name string) (TriggerStatus, error
 func (c *Client) TriggerHistory(ctx context.Context, name string) ([]Firing, error) {
 	var out []Firing
 	return out, c.do(ctx, "GET", "/v1/triggers/"+url.PathEscape(name)+"/history", nil, nil, "", &out)
+}
+
+// WriteTable writes the comparison as a titled table: one row per metric
+// both sides have (in name order) with the change, then the verdicts.
+func (c *Comparison) WriteTable(w io.Writer) {
+	fmt.Fprintf(w, "%s %s split of %s\n", c.Alias, c.Split, c.Dataset)
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	side := func(s ComparisonSide) string { return fmt.Sprintf("%s v%d on %s", s.Model, s.Version, s.Base) }
+	fmt.Fprintf(tw, "METRIC\t%s\t%s\tCHANGE\n", side(c.Old), side(c.New))
+	var names []string
+	for m := range c.New.Metrics {
+		if _, ok := c.Old.Metrics[m]; ok {
+			names = append(names, m)
+		}
+	}
+	slices.Sort(names)
+	for _, m := range names {
+		o, n := c.Old.Metrics[m], c.New.Metrics[m]
+		fmt.Fprintf(tw, "%s\t%.4f\t%.4f\t%+.4f\n", m, o, n, n-o)
+	}
+	fmt.Fprintf(tw, "verdict\t%s\t%s\t\n", c.Old.Verdict, c.New.Verdict)
+	tw.Flush()
 }

@@ -2,8 +2,6 @@ package cli
 
 import (
 	"fmt"
-	"io"
-	"slices"
 	"strings"
 	"text/tabwriter"
 
@@ -98,31 +96,10 @@ func triggerHistory(e *env, args []string) error {
 	for _, f := range fs {
 		for _, r := range f.Results {
 			if r.Compare != nil {
-				printComparison(e.stdout, f.EventSeq, r.Compare)
+				fmt.Fprintf(e.stdout, "\nrebase (event %d): ", f.EventSeq)
+				r.Compare.WriteTable(e.stdout)
 			}
 		}
 	}
 	return nil
-}
-
-// printComparison prints a rebase's side-by-side evaluation: one row per
-// metric both sides have, old base then new.
-func printComparison(w io.Writer, seq int64, c *api.Comparison) {
-	fmt.Fprintf(w, "\nrebase (event %d): %s %s split of %s\n", seq, c.Alias, c.Split, c.Dataset)
-	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	side := func(s api.ComparisonSide) string { return fmt.Sprintf("%s v%d on %s", s.Model, s.Version, s.Base) }
-	fmt.Fprintf(tw, "METRIC\t%s\t%s\tCHANGE\n", side(c.Old), side(c.New))
-	var names []string
-	for m := range c.New.Metrics {
-		if _, ok := c.Old.Metrics[m]; ok {
-			names = append(names, m)
-		}
-	}
-	slices.Sort(names)
-	for _, m := range names {
-		o, n := c.Old.Metrics[m], c.New.Metrics[m]
-		fmt.Fprintf(tw, "%s\t%.4f\t%.4f\t%+.4f\n", m, o, n, n-o)
-	}
-	fmt.Fprintf(tw, "verdict\t%s\t%s\t\n", c.Old.Verdict, c.New.Verdict)
-	tw.Flush()
 }

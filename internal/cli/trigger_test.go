@@ -9,7 +9,6 @@ import (
 
 	"net/http/httptest"
 
-	"github.com/tailor-ml/tailor/api"
 	"github.com/tailor-ml/tailor/internal/app"
 	"github.com/tailor-ml/tailor/internal/httpapi"
 )
@@ -59,23 +58,5 @@ func TestTriggerCommands(t *testing.T) {
 		if code != tc.code || !strings.Contains(out, tc.out) || !strings.Contains(errOut, tc.err) {
 			t.Errorf("tailor %s = %d\nstdout %q\nstderr %q\nwant %d, %q, %q", strings.Join(tc.args, " "), code, out, errOut, tc.code, tc.out, tc.err)
 		}
-	}
-}
-
-func TestPrintComparison(t *testing.T) {
-	c := &api.Comparison{Alias: "champion", Dataset: "spam@7ef38b2207e9", Split: "test",
-		Old: api.ComparisonSide{Model: "spam-lora", Version: 1, Base: "tailor-tiny@v1", Verdict: "pass", Metrics: map[string]float64{"accuracy": 0.951, "macro_f1": 0.9031, "ece": 0.02}},
-		New: api.ComparisonSide{Model: "spam-lora", Version: 4, Base: "tailor-tiny@v2", Verdict: "fail", Metrics: map[string]float64{"accuracy": 0.96, "macro_f1": 0.91}}}
-	var b strings.Builder
-	printComparison(&b, 12, c)
-	want := `
-rebase (event 12): champion test split of spam@7ef38b2207e9
-METRIC    spam-lora v1 on tailor-tiny@v1  spam-lora v4 on tailor-tiny@v2  CHANGE
-accuracy  0.9510                          0.9600                          +0.0090
-macro_f1  0.9031                          0.9100                          +0.0069
-verdict   pass                            fail                            
-`
-	if b.String() != want {
-		t.Fatalf("got\n%s\nwant\n%s", b.String(), want)
 	}
 }

@@ -45,6 +45,9 @@ type Options struct {
 	DataDir string
 	// BaseDir is the base model folder (default "models/tailor-tiny").
 	BaseDir string
+	// RebaseDir is act three's new base version (default
+	// "models/tailor-tiny-v2").
+	RebaseDir string
 	// Corpus configures the corpus fetch (cache directory, npm).
 	Corpus        corpus.Options
 	EngineVersion string
@@ -55,7 +58,9 @@ type Options struct {
 	// Act is "one" or "" (train, gate, promote, serve) or "drift" (make
 	// sure act one is in place, reusing it, then act two: continuous
 	// adaptation). Act two is not the default yet: its retrains do not yet
-	// pass their gates (issue 8), and the main job must end well.
+	// pass their gates (issue 8), and the main job must end well. "rebase"
+	// is act one (reused when done) then act three: a new base version and
+	// the rebase trigger.
 	Act   string
 	Drift DriftOptions
 }
@@ -73,6 +78,9 @@ func Run(ctx context.Context, o Options) error {
 	}
 	if o.BaseDir == "" {
 		o.BaseDir = filepath.Join("models", "tailor-tiny")
+	}
+	if o.RebaseDir == "" {
+		o.RebaseDir = filepath.Join("models", "tailor-tiny-v2")
 	}
 	dataDir, err := filepath.Abs(o.DataDir)
 	if err != nil {
@@ -167,10 +175,16 @@ func Run(ctx context.Context, o Options) error {
 	if err := os.WriteFile(reportPath, []byte(rep.Markdown), 0o644); err != nil {
 		return err
 	}
-	if err := summary(o.Out, r, mv, rep, reportPath, time.Since(start)); err != nil || o.Act != "drift" {
+	if err := summary(o.Out, r, mv, rep, reportPath, time.Since(start)); err != nil {
 		return err
 	}
-	return drift(ctx, c, o, dataDir, step)
+	switch o.Act {
+	case "drift":
+		return drift(ctx, c, o, dataDir, step)
+	case "rebase":
+		return rebase(ctx, c, o, sum.Files, step)
+	}
+	return nil
 }
 
 func importFile(ctx context.Context, c *api.Client, name, path string) (api.DatasetImport, error) {

@@ -286,8 +286,10 @@ func rebase(ctx context.Context, ops Ops, rb *Rebase, f Firing, r Result, save f
 
 // rebaseCompare evaluates model@alias and the new version r made on the
 // test split of dataset, each an eval run recorded in r.Compare before it
-// is waited for. No version behind the alias (a first model) leaves the
-// comparison out, in words.
+// is waited for. With no version behind the alias (a model none of whose
+// versions passed its gates), the version before the new one stands in
+// (Comparison.Alias then names it, "vN"); a first version has nothing to
+// compare with, which the outcome says.
 func rebaseCompare(ctx context.Context, ops Ops, r Result, dataset, alias string, save func(Result) error) (Result, error) {
 	c := r.Compare
 	if c == nil {
@@ -304,8 +306,16 @@ func rebaseCompare(ctx context.Context, ops Ops, r Result, dataset, alias string
 		if sd.side.RunID == "" {
 			run, err := ops.StartEval(ctx, sd.model, c.Dataset, c.Split)
 			if errors.Is(err, errs.ErrNotFound) && sd.side == &c.Old {
-				r.Outcome += fmt.Sprintf("; no %s to compare with", sd.model)
-				return r, nil
+				// No version behind the alias (a model that never passed
+				// its gates): compare with the version before this one.
+				if r.Version <= 1 {
+					r.Outcome += fmt.Sprintf("; no %s and no earlier version to compare with", sd.model)
+					return r, nil
+				}
+				prev := fmt.Sprintf("%s@v%d", r.Model, r.Version-1)
+				r.Outcome += fmt.Sprintf("; no %s, compared with %s", sd.model, prev)
+				c.Alias = fmt.Sprintf("v%d", r.Version-1)
+				run, err = ops.StartEval(ctx, prev, c.Dataset, c.Split)
 			}
 			if err != nil {
 				r.Error = err.Error()

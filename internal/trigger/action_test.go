@@ -261,15 +261,18 @@ func TestDoRebaseResumes(t *testing.T) {
 	}
 }
 
-// With no version behind the alias there is nothing to compare: the
-// rebase says so and the promotion still goes to the gates.
+// With no version behind the alias the version before the new one is
+// compared instead, and the promotion still goes to the gates.
 func TestDoRebaseNoChampion(t *testing.T) {
 	spec := mustParse(t, rebaseSpec)
 	ops := &fakeOps{noChampion: true}
 	rs, err := runAll(t, ops, spec, Firing{Trigger: spec.Name, Event: baseEvent}, 0)
 	must(t, err)
-	if rs[0].Compare != nil || !strings.Contains(rs[0].Outcome, "no spam-lora@champion to compare with") || !rs[1].Promoted {
+	if c := rs[0].Compare; c == nil || c.Alias != "v2" || c.Old.RunID != "eval-2" || !strings.Contains(rs[0].Outcome, "no spam-lora@champion, compared with spam-lora@v2") || !rs[1].Promoted {
 		t.Fatalf("results %+v", rs)
+	}
+	if want := "eval spam-lora@v2 spam@d1 test eval-2"; ops.calls[2] != want {
+		t.Fatalf("calls %q, want %q third", ops.calls, want)
 	}
 }
 
