@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/url"
 	"slices"
+	"strings"
 	"text/tabwriter"
 	"time"
 )
@@ -135,4 +136,26 @@ func (c *Comparison) WriteTable(w io.Writer) {
 	}
 	fmt.Fprintf(tw, "verdict\t%s\t%s\t\n", c.Old.Verdict, c.New.Verdict)
 	tw.Flush()
+}
+
+// Summary says the comparison in words: each metric old → new, in name
+// order.
+func (c *Comparison) Summary() string {
+	var names []string
+	for m := range c.New.Metrics {
+		if _, ok := c.Old.Metrics[m]; ok {
+			names = append(names, m)
+		}
+	}
+	slices.Sort(names)
+	var parts []string
+	for _, m := range names {
+		parts = append(parts, fmt.Sprintf("%s %.4f → %.4f", m, c.Old.Metrics[m], c.New.Metrics[m]))
+	}
+	ds := c.Dataset
+	if name, id, ok := strings.Cut(ds, "@"); ok && len(id) > 12 {
+		ds = name + "@" + id[:12]
+	}
+	return fmt.Sprintf("%s test of %s: v%d on %s vs v%d on %s: %s", c.Alias, ds, c.Old.Version, c.Old.Base,
+		c.New.Version, c.New.Base, strings.Join(parts, ", "))
 }

@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -143,19 +142,7 @@ func TestStartIncrementalRun(t *testing.T) {
 // contradict the old ones: the run's report carries the forgetting gate,
 // which fails, and Promote refuses the candidate.
 func TestIncrementalRunEndToEnd(t *testing.T) {
-	t.Setenv(workerEnv, "1")
-	ctx, cancel := context.WithCancel(context.Background())
-	a, err := Open(Options{DataDir: t.TempDir(), EngineVersion: "test", WorkerCommand: []string{os.Args[0]}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer func() {
-		cancel()
-		a.Close()
-	}()
-	if err := a.Start(ctx); err != nil {
-		t.Fatal(err)
-	}
+	a, ctx := openWithWorkers(t)
 	importSeedBase(t, a, "tiny", 5)
 	importRecords := func(name string, n int, flip bool) {
 		var b strings.Builder

@@ -22,3 +22,24 @@ func TestMain(m *testing.M) {
 	}
 	os.Exit(m.Run())
 }
+
+// openWithWorkers opens and starts an App whose training workers are real
+// child processes (this test binary under workerEnv); it is closed when
+// the test ends.
+func openWithWorkers(t *testing.T) (*App, context.Context) {
+	t.Helper()
+	t.Setenv(workerEnv, "1")
+	ctx, cancel := context.WithCancel(context.Background())
+	a, err := Open(Options{DataDir: t.TempDir(), EngineVersion: "test", WorkerCommand: []string{os.Args[0]}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		cancel()
+		a.Close()
+	})
+	if err := a.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	return a, ctx
+}

@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"os"
 	"strings"
 	"testing"
 	"time"
@@ -22,19 +21,7 @@ import (
 // champion (v1 base) and the new version (v2 base) on the same test split,
 // and promotes the new version exactly when its gates pass.
 func TestRebaseTriggerEndToEnd(t *testing.T) {
-	t.Setenv(workerEnv, "1")
-	ctx, cancel := context.WithCancel(context.Background())
-	a, err := Open(Options{DataDir: t.TempDir(), EngineVersion: "test", WorkerCommand: []string{os.Args[0]}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer func() {
-		cancel()
-		a.Close()
-	}()
-	if err := a.Start(ctx); err != nil {
-		t.Fatal(err)
-	}
+	a, ctx := openWithWorkers(t)
 	b1 := importSeedBase(t, a, "tiny", 5)
 	var b strings.Builder
 	words := [][]string{{"meeting", "notes", "lunch"}, {"prize", "cash", "winner"}}

@@ -156,7 +156,7 @@ func toAPIFiring(f store.Firing) api.Firing {
 	out := api.Firing{Trigger: f.Trigger, EventSeq: f.EventSeq, Tick: f.Tick, EventType: f.EventType, SpecID: f.SpecID,
 		SpecVersion: f.SpecVersion, State: string(f.State), Step: f.Step, Reason: f.Reason, Error: f.Error,
 		CreatedAt: f.CreatedAt, UpdatedAt: f.UpdatedAt, Results: []api.ActionResult{}}
-	_ = json.Unmarshal(f.Results, &out.Results) // same fields as trigger.Result
+	_ = json.Unmarshal(f.Results, &out.Results) // trigger.Result is api.ActionResult
 	return out
 }
 

@@ -8,7 +8,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/tailor-ml/tailor/api"
 	"github.com/tailor-ml/tailor/internal/store"
 	"github.com/tailor-ml/tailor/internal/trigger"
 )
@@ -283,25 +282,5 @@ func TestTriggerSchedule(t *testing.T) {
 	evs, _ := a.store.Events(ctx, fs[0].EventSeq-1, 1)
 	if len(evs) != 1 || evs[0].Type != eventTriggerFired || fs[0].EventType != "schedule" || fs[0].State != store.FiringPending {
 		t.Errorf("schedule firing %+v, its event %+v", fs[0], evs)
-	}
-}
-
-// The API shows a firing's stored results through api.ActionResult: every
-// field of trigger.Result must survive that decoding.
-func TestActionResultCarriesEveryField(t *testing.T) {
-	side := trigger.Side{RunID: "e", Model: "m", Version: 2, VersionID: "vid", Base: "b@v1", Verdict: "pass", Metrics: map[string]float64{"accuracy": 0.5}}
-	full := trigger.Result{Action: "rebase", Outcome: "o", RunID: "r", Model: "m", Version: 3, VersionID: "v", Alias: "a", Promoted: true,
-		Approval: "ap", Status: 200, Error: "e", Base: "b@v2", Compare: &trigger.Comparison{Alias: "champion", Dataset: "d@1", Split: "test", Old: side, New: side}}
-	raw, err := json.Marshal(full)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var ar api.ActionResult
-	if err := json.Unmarshal(raw, &ar); err != nil {
-		t.Fatal(err)
-	}
-	back, _ := json.Marshal(ar)
-	if string(back) != string(raw) {
-		t.Fatalf("api.ActionResult drops fields:\n%s\nwant\n%s", back, raw)
 	}
 }

@@ -5,55 +5,24 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"slices"
-	"strings"
 
+	"github.com/tailor-ml/tailor/api"
 	"github.com/tailor-ml/tailor/internal/errs"
 )
 
-// Result is what one action of a firing did. The caller stores it with
+// Result is what one action of a firing did: the API's ActionResult, so
+// what the store keeps is what clients read. The caller stores it with
 // the firing after every step, and also while a step waits (a retrain
 // with its run id), so a firing resumed after a crash continues the step
 // rather than repeating it.
-type Result struct {
-	Action    string `json:"action"`
-	Outcome   string `json:"outcome,omitempty"` // in words
-	RunID     string `json:"run_id,omitempty"`
-	Model     string `json:"model,omitempty"`
-	Version   int    `json:"version,omitempty"`
-	VersionID string `json:"version_id,omitempty"`
-	Alias     string `json:"alias,omitempty"`
-	Promoted  bool   `json:"promoted,omitempty"`
-	Approval  string `json:"approval,omitempty"`
-	Status    int    `json:"status,omitempty"` // webhook: the HTTP status
-	Error     string `json:"error,omitempty"`
-	// Base (rebase) is the base version the new model version was
-	// trained on, and Compare the side-by-side evaluation.
-	Base    string      `json:"base,omitempty"`
-	Compare *Comparison `json:"compare,omitempty"`
-}
+type Result = api.ActionResult
 
-// Comparison is a rebase's side-by-side evaluation: the version an alias
-// pointed at (on its old base) and the rebased version, on one split of
-// one dataset version.
-type Comparison struct {
-	Alias   string `json:"alias"`
-	Dataset string `json:"dataset"` // name@id
-	Split   string `json:"split"`
-	Old     Side   `json:"old"`
-	New     Side   `json:"new"`
-}
-
-// Side is one model version's evaluation in a Comparison.
-type Side struct {
-	RunID     string             `json:"run_id,omitempty"` // the eval run
-	Model     string             `json:"model,omitempty"`
-	Version   int                `json:"version,omitempty"`
-	VersionID string             `json:"version_id,omitempty"`
-	Base      string             `json:"base,omitempty"`
-	Verdict   string             `json:"verdict,omitempty"`
-	Metrics   map[string]float64 `json:"metrics,omitempty"`
-}
+// Comparison is a rebase's side-by-side evaluation (api.Comparison), and
+// Side one model version's part of it.
+type (
+	Comparison = api.Comparison
+	Side       = api.ComparisonSide
+)
 
 // RunInfo is what actions learn about a run.
 type RunInfo struct {
@@ -344,26 +313,4 @@ func rebaseCompare(ctx context.Context, ops Ops, r Result, dataset, alias string
 	r.Compare = c
 	r.Outcome += "; " + c.Summary()
 	return r, nil
-}
-
-// Summary says the comparison in words: each metric old → new, in name
-// order.
-func (c *Comparison) Summary() string {
-	var names []string
-	for m := range c.New.Metrics {
-		if _, ok := c.Old.Metrics[m]; ok {
-			names = append(names, m)
-		}
-	}
-	slices.Sort(names)
-	var parts []string
-	for _, m := range names {
-		parts = append(parts, fmt.Sprintf("%s %.4f → %.4f", m, c.Old.Metrics[m], c.New.Metrics[m]))
-	}
-	ds := c.Dataset
-	if name, id, ok := strings.Cut(ds, "@"); ok && len(id) > 12 {
-		ds = name + "@" + id[:12]
-	}
-	return fmt.Sprintf("%s test of %s: v%d on %s vs v%d on %s: %s", c.Alias, ds, c.Old.Version, c.Old.Base,
-		c.New.Version, c.New.Base, strings.Join(parts, ", "))
 }

@@ -2,7 +2,7 @@
 // events: a declared Spec (YAML, versioned like a recipe) says which event
 // it reacts to (drift, accumulated feedback, a new base version, or a cron
 // schedule), the conditions it checks, the ordered actions it runs (retrain,
-// evaluate, promote_if_pass, rollback, webhook) and its limits (debounce,
+// rebase, evaluate, promote_if_pass, rollback, webhook) and its limits (debounce,
 // maximum concurrency).
 //
 // It holds the pure parts: parsing and validating specs with errors naming
@@ -14,7 +14,9 @@
 // continues rather than repeats). docs/triggers.md has the grammar and the
 // durability contract.
 //
-// This package imports only the standard library, yaml.v3 and
-// internal/errs. It must not import the server packages (app, store,
+// This package imports only the standard library, yaml.v3, internal/errs,
+// internal/ident, internal/specyaml and the api package (a Result is the
+// API's ActionResult, so stored results are what clients read). It must
+// not import the server packages (app, store,
 // httpapi, bus, registry, …): internal/app wires it in and implements Ops.
 package trigger
