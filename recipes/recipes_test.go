@@ -42,7 +42,7 @@ func TestIncrementalRecipe(t *testing.T) {
 	x := inc.Incremental
 	if x == nil || inc.Name != full.Name || inc.Data.Dataset != "spam-lora-feedback" || x.From != "champion" ||
 		x.Replay.Dataset != full.Data.Dataset || x.Replay.Ratio != 2 || x.Forgetting.Dataset != full.Data.Dataset ||
-		x.Forgetting.Split != "test" || x.Forgetting.Metric != "macro_f1" || x.Forgetting.Epsilon != 0.02 {
+		x.Forgetting.Split != "test" || x.Forgetting.Metric != "macro_f1" || x.Forgetting.Epsilon != 0.02 || x.Forgetting.Confidence != 0.8 {
 		t.Fatalf("incremental recipe %+v / %+v", inc, x)
 	}
 	if *inc.Base != *full.Base || inc.Method.LoRA.Rank != full.Method.LoRA.Rank || inc.Method.LoRA.Alpha != full.Method.LoRA.Alpha ||
