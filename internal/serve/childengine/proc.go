@@ -8,8 +8,10 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"os"
 	"os/exec"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -251,7 +253,9 @@ func forwardLine(logger *slog.Logger, pid int, line []byte) {
 		return
 	}
 	var rec map[string]any
-	if json.Unmarshal(line, &rec) != nil {
+	dec := json.NewDecoder(bytes.NewReader(line))
+	dec.UseNumber() // 268435456, not 2.68435456e+08
+	if dec.Decode(&rec) != nil {
 		logger.Warn("serving process", "pid", pid, "stderr", string(line))
 		return
 	}
@@ -261,9 +265,9 @@ func forwardLine(logger *slog.Logger, pid int, line []byte) {
 		level = slog.LevelInfo
 	}
 	attrs := []any{"pid", pid}
-	for k, v := range rec {
-		if k != "msg" && k != "level" && k != "time" {
-			attrs = append(attrs, k, v)
+	for _, k := range slices.Sorted(maps.Keys(rec)) {
+		if k != "msg" && k != "level" && k != "time" && k != "pid" {
+			attrs = append(attrs, k, rec[k])
 		}
 	}
 	if msg == "" {
