@@ -162,7 +162,11 @@ func (c *child) answer(ctx context.Context, f frame) {
 	if err != nil {
 		reply = errorFrame(f.id, err)
 	}
-	if err := c.write(reply); err != nil {
+	err = c.write(reply)
+	if errs.Kind(err) == "invalid" { // over the frame limits: say so instead
+		err = c.write(errorFrame(f.id, err))
+	}
+	if err != nil {
 		c.logger.Warn("write answer", "id", f.id, "err", err)
 	}
 }

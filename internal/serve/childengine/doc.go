@@ -15,8 +15,10 @@
 // its models' targets, and a child that has not loaded one (a new child)
 // loads it first. A call whose context ends sends a cancel frame; the
 // child cancels that call's context (its loads stop, its steps stop at the
-// next group) and the parent returns the context's error at once. A child
-// that takes no request for WriteTimeout is killed as hung. The child ends
+// next group) and the parent returns the context's error at once; a child
+// that has not answered the canceled call within CancelGrace (a step stuck
+// where cancellation cannot reach) is killed as hung, as is a child that
+// takes no request for WriteTimeout. The child ends
 // when its stdin closes, and on Linux with the parent (parent-death
 // signal). Its stderr (slog JSON records) is forwarded to the parent's
 // logger with the child's pid; other lines (a panic's trace) as warnings.

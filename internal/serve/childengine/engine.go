@@ -41,6 +41,10 @@ type Options struct {
 	// WriteTimeout: a process that does not read a request within it is
 	// taken for hung and killed (default 10 s).
 	WriteTimeout time.Duration
+	// CancelGrace: a process that has not answered a canceled call within
+	// it (a step stuck where cancellation cannot reach) is taken for hung
+	// and killed (default 30 s).
+	CancelGrace time.Duration
 }
 
 // Engine implements serve.Engine over a supervised serving process.
@@ -89,6 +93,7 @@ func New(opts Options) (*Engine, error) {
 	def(&opts.ReadyWait, 5*time.Second)
 	def(&opts.StartTimeout, 30*time.Second)
 	def(&opts.WriteTimeout, 10*time.Second)
+	def(&opts.CancelGrace, 30*time.Second)
 	e := &Engine{opts: opts, ready: make(chan struct{}), toks: map[string]*tokEntry{}, stop: make(chan struct{}), done: make(chan struct{})}
 	go e.supervise()
 	return e, nil
@@ -185,9 +190,25 @@ func (e *Engine) callOn(ctx context.Context, p *proc, f frame) (frame, error) {
 		}
 		return frame{}, p.err()
 	case <-ctx.Done():
-		p.unregister(f.id)
-		go p.send(frame{typ: frameCancel, id: f.id}) // best effort: the caller does not wait
+		go e.cancel(p, f.id, ch) // the caller does not wait
 		return frame{}, ctx.Err()
+	}
+}
+
+// cancel sends a cancel frame for call id and waits for the call's answer
+// (its error) for CancelGrace; a process that gives none is hung where
+// cancellation cannot reach, and is killed.
+func (e *Engine) cancel(p *proc, id uint64, answer chan frame) {
+	_ = p.send(frame{typ: frameCancel, id: id})
+	t := time.NewTimer(e.opts.CancelGrace)
+	defer t.Stop()
+	select {
+	case <-answer:
+	case <-p.gone:
+	case <-t.C:
+		p.unregister(id)
+		e.opts.Logger.Error("the serving process did not stop a canceled call; killing it", "pid", p.pid, "grace", e.opts.CancelGrace)
+		p.kill()
 	}
 }
 

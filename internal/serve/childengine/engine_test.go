@@ -408,3 +408,41 @@ func TestCancelReachesChild(t *testing.T) {
 		t.Fatalf("the child was restarted (pid %d, was %d); cancel should not cost a process", e.PID(), pid)
 	}
 }
+
+// TestStuckCallKillsChild: a call that its context canceled but the child
+// cannot stop (stuck where cancellation does not reach) gets the child
+// killed after the grace, and the next process serves.
+func TestStuckCallKillsChild(t *testing.T) {
+	f := fixture(t)
+	cls, err := f.Classifier(1, labels)
+	if err != nil {
+		t.Fatal(err)
+	}
+	logs := &records{}
+	e := newEngine(t, f, childengine.Spec{}, slog.New(logs), func(o *childengine.Options) { o.CancelGrace = 300 * time.Millisecond })
+	if _, err := e.Load(context.Background(), cls); err != nil {
+		t.Fatal(err)
+	}
+	pid := e.PID()
+	stuck := f.Base
+	stuck.Model, stuck.BaseID = stuckModel, "stuck-base"
+	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+	defer cancel()
+	if _, err := e.Load(ctx, stuck); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("load of a stuck model: %v, want the deadline", err)
+	}
+	waitFor(t, "a new serving process", 5*time.Second, func() bool { p := e.PID(); return p != 0 && p != pid })
+	if logs.count("did not stop a canceled call") != 1 {
+		t.Fatal("the kill was not logged")
+	}
+	l, err := e.Load(context.Background(), cls)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.Classify(context.Background(), []serve.ClassifyRow{{Model: l, Tokens: []int32{1, 2}}}); err != nil {
+		t.Fatal(err)
+	}
+	if st := e.Stats(); st.Restarts != 1 {
+		t.Fatalf("restarts %d, want 1", st.Restarts)
+	}
+}

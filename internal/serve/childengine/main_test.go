@@ -21,8 +21,12 @@ import (
 const childEnv = "TAILOR_CHILDENGINE_TEST_CHILD"
 
 // hangModel is a model name whose loads block until canceled, in a child
-// of the test binary: the stand-in for a hung step.
-const hangModel = "hang"
+// of the test binary: the stand-in for a hung step; stuckModel's never
+// return, canceled or not.
+const (
+	hangModel  = "hang"
+	stuckModel = "stuck"
+)
 
 func TestMain(m *testing.M) {
 	if os.Getenv(childEnv) == "1" {
@@ -52,6 +56,10 @@ type hangLoader struct {
 }
 
 func (l *hangLoader) Base(ctx context.Context, t serve.Target) (*modelengine.Base, error) {
+	if t.Model == stuckModel {
+		l.logger.Info("stuck started", "base", t.BaseID)
+		select {}
+	}
 	if t.Model == hangModel {
 		l.logger.Info("hang started", "base", t.BaseID)
 		<-ctx.Done()
