@@ -33,6 +33,7 @@ import (
 	"github.com/tailor-ml/tailor/internal/registry"
 	"github.com/tailor-ml/tailor/internal/run"
 	"github.com/tailor-ml/tailor/internal/serve"
+	"github.com/tailor-ml/tailor/internal/serve/childengine"
 	"github.com/tailor-ml/tailor/internal/serve/modelengine"
 	"github.com/tailor-ml/tailor/internal/serve/reqlog"
 	"github.com/tailor-ml/tailor/internal/store"
@@ -53,6 +54,15 @@ type Options struct {
 	Concurrency int
 	// WorkerCommand starts a worker (default: this executable, "worker", "train").
 	WorkerCommand []string
+	// ServeCommand starts the serving process (`tailor worker serve`), a
+	// supervised child that runs the models so that a crash or an
+	// out-of-memory kill there costs 503s for a moment, not the server.
+	// Default: this executable, "worker", "serve", when WorkerCommand is
+	// unset too (the real binary: server and demo); otherwise none, and
+	// inference runs in this process (tests with a fake worker).
+	// ServeInProcess keeps inference in this process in any case.
+	ServeCommand   []string
+	ServeInProcess bool
 	// RequireApproval names the model aliases whose moves need a second
 	// person's approval, e.g. {"champion": true}.
 	RequireApproval map[string]bool
@@ -60,7 +70,11 @@ type Options struct {
 	// (default 256 MiB); RequestLogSampleRate is the fraction of served
 	// requests logged for monitoring (default 1); Redact lists regular
 	// expressions replaced by [REDACTED] in logged inputs.
-	ServeBudgetBytes     int64
+	ServeBudgetBytes int64
+	// ServeBaseBudgetBytes bounds the base weights resident for serving
+	// (default 0: no bound); past it the least recently used bases not in
+	// use are evicted and loaded again on demand.
+	ServeBaseBudgetBytes int64
 	RequestLogSampleRate float64
 	Redact               []string
 	// ImportCacheBytes bounds the importer states kept in memory so an
@@ -88,6 +102,7 @@ type App struct {
 	sched    *run.Scheduler
 	registry *registry.Registry
 	serve    *serve.Server
+	engine   io.Closer // the serving process's supervisor; nil in-process
 	reqlog   *reqlog.Writer
 	logger   *slog.Logger
 	// datasets serializes imports of one dataset name in this process,
@@ -133,6 +148,12 @@ func Open(opts Options) (*App, error) {
 			return nil, fmt.Errorf("find own executable for workers: %w", err)
 		}
 		opts.WorkerCommand = []string{self, "worker", "train"}
+		if len(opts.ServeCommand) == 0 {
+			opts.ServeCommand = []string{self, "worker", "serve"}
+		}
+	}
+	if opts.ServeInProcess {
+		opts.ServeCommand = nil
 	}
 	for _, d := range []string{"", "staging", "work"} {
 		if err := os.MkdirAll(filepath.Join(opts.DataDir, d), 0o755); err != nil {
@@ -193,14 +214,10 @@ func (a *App) Start(ctx context.Context) error {
 }
 
 // openServing builds the inference server: the engine over the artifact
-// store, the request log and the resolver over the registry.
+// store (in the serving process, or in this one), the request log and the
+// resolver over the registry.
 func (a *App) openServing() error {
-	workDir := filepath.Join(a.opts.DataDir, "work", "serve")
-	if err := os.MkdirAll(workDir, 0o755); err != nil {
-		return err
-	}
-	eng, err := modelengine.New(modelengine.Options{Loader: &modelengine.BlobLoader{Blobs: a.blobs, WorkDir: workDir},
-		BudgetBytes: a.opts.ServeBudgetBytes, Logger: a.logger})
+	eng, err := a.openEngine()
 	if err != nil {
 		return fmt.Errorf("serving engine: %w", err)
 	}
@@ -210,11 +227,44 @@ func (a *App) openServing() error {
 	}
 	a.reqlog, err = reqlog.Open(reqlog.Options{Dir: filepath.Join(a.opts.DataDir, "requests"), SampleRate: rate, Redact: a.opts.Redact})
 	if err != nil {
+		a.closeEngine()
 		return fmt.Errorf("request log: %w", err)
 	}
 	a.serve, err = serve.New(serve.Options{Engine: eng, Resolver: &resolver{store: a.store, registry: a.registry}, Log: a.reqlog, Logger: a.logger,
 		Observer: a.recorder})
+	if err != nil {
+		a.closeEngine()
+	}
 	return err
+}
+
+// openEngine starts the serving process's supervisor, or the in-process
+// engine when there is no serve command.
+func (a *App) openEngine() (serve.Engine, error) {
+	workDir := filepath.Join(a.opts.DataDir, "work", "serve")
+	if err := os.MkdirAll(workDir, 0o755); err != nil {
+		return nil, err
+	}
+	if len(a.opts.ServeCommand) == 0 {
+		return modelengine.New(modelengine.Options{Loader: &modelengine.BlobLoader{Blobs: a.blobs, WorkDir: workDir},
+			BudgetBytes: a.opts.ServeBudgetBytes, BaseBudgetBytes: a.opts.ServeBaseBudgetBytes, Logger: a.logger})
+	}
+	eng, err := childengine.New(childengine.Options{Command: a.opts.ServeCommand, Blobs: a.blobs, Logger: a.logger,
+		Spec: childengine.Spec{BlobDir: a.blobs.Dir(), WorkDir: workDir, BudgetBytes: a.opts.ServeBudgetBytes,
+			BaseBudgetBytes: a.opts.ServeBaseBudgetBytes}})
+	if err != nil {
+		return nil, err
+	}
+	a.engine = eng
+	return eng, nil
+}
+
+func (a *App) closeEngine() {
+	if a.engine != nil {
+		if err := a.engine.Close(); err != nil {
+			a.logger.Warn("stop the serving process", "err", err)
+		}
+	}
 }
 
 // Inference is the OpenAI-compatible handler (chat, completions, classify,
@@ -229,6 +279,7 @@ func (a *App) Close() error {
 		<-a.recorder.done // its last batch is stored
 	}
 	a.serve.Close()
+	a.closeEngine()
 	if err := a.reqlog.Close(); err != nil {
 		a.logger.Warn("close request log", "err", err)
 	}

@@ -2,9 +2,11 @@ package app
 
 import (
 	"context"
+	"log/slog"
 	"os"
 	"testing"
 
+	"github.com/tailor-ml/tailor/internal/serve/childengine"
 	"github.com/tailor-ml/tailor/internal/worker"
 )
 
@@ -12,7 +14,19 @@ import (
 // worker (as `tailor worker train`), so app tests can run real runs.
 const workerEnv = "TAILOR_APP_TEST_WORKER"
 
+// serveEnv, when set, makes the child a serving process (as `tailor worker
+// serve`), so app tests can serve through a real one.
+const serveEnv = "TAILOR_APP_TEST_SERVE"
+
 func TestMain(m *testing.M) {
+	if os.Getenv(serveEnv) == "1" {
+		logger := slog.New(slog.NewJSONHandler(os.Stderr, nil))
+		if err := childengine.Serve(context.Background(), os.Stdin, os.Stdout, childengine.ChildOptions{Logger: logger}); err != nil {
+			os.Stderr.WriteString(err.Error() + "\n")
+			os.Exit(1)
+		}
+		os.Exit(0)
+	}
 	if os.Getenv(workerEnv) == "1" {
 		if err := worker.Train(context.Background(), os.Stdin, os.Stdout, worker.Options{Threads: 1}); err != nil {
 			os.Stderr.WriteString(err.Error() + "\n")

@@ -29,6 +29,8 @@ func runServer(e *env, args []string) error {
 	concurrency := fs.Int("concurrency", 1, "runs that train at once")
 	logLevel := fs.String("log-level", "info", "debug, info, warn or error")
 	budget := fs.Int64("serve-budget-bytes", 256<<20, "adapter bytes resident for serving")
+	baseBudget := fs.Int64("serve-base-budget-bytes", 0, "base model bytes resident for serving; past it the least recently used bases are evicted and reloaded on demand (0: no bound)")
+	inProcess := fs.Bool("serve-in-process", false, "run inference inside the server process instead of the supervised `tailor worker serve` child")
 	sample := fs.Float64("request-log-sample", 1, "fraction of served requests logged for monitoring")
 	redact := fs.String("redact", "", "comma-separated regular expressions replaced by [REDACTED] in logged inputs")
 	approval := fs.String("require-approval", "", "comma-separated model aliases whose moves need a second person's approval")
@@ -46,7 +48,8 @@ func runServer(e *env, args []string) error {
 	}
 	logger := slog.New(slog.NewTextHandler(e.stderr, &slog.HandlerOptions{Level: level}))
 	opts := app.Options{DataDir: *dataDir, Region: *region, Concurrency: *concurrency, Logger: logger,
-		EngineVersion: engineVersion(), ServeBudgetBytes: *budget, RequestLogSampleRate: *sample}
+		EngineVersion: engineVersion(), ServeBudgetBytes: *budget, ServeBaseBudgetBytes: *baseBudget, ServeInProcess: *inProcess,
+		RequestLogSampleRate: *sample}
 	if *redact != "" {
 		opts.Redact = strings.Split(*redact, ",")
 	}

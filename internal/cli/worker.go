@@ -4,12 +4,14 @@ import (
 	"flag"
 	"log/slog"
 
+	"github.com/tailor-ml/tailor/internal/serve/childengine"
 	"github.com/tailor-ml/tailor/internal/worker"
 )
 
 func workerCommand() *command {
 	return &command{name: "worker", usage: "internal: processes started by the server", subs: []*command{
 		{name: "train", usage: "train one run from a spec on stdin (started by the server)", run: workerTrain},
+		{name: "serve", usage: "run the models for serving, over the framed protocol on stdin and stdout (started by the server)", run: workerServe},
 	}}
 }
 
@@ -22,4 +24,16 @@ func workerTrain(e *env, args []string) error {
 	}
 	logger := slog.New(slog.NewTextHandler(e.stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
 	return worker.Train(e.ctx, e.stdin, e.stdout, worker.Options{Logger: logger, Threads: *threads, RunID: *runID})
+}
+
+// workerServe is the serving process: the spec (blob directory, budgets)
+// comes in the protocol's first frame; logs go to stderr as JSON records,
+// which the server re-logs.
+func workerServe(e *env, args []string) error {
+	fs := flag.NewFlagSet("worker serve", flag.ContinueOnError)
+	if _, err := parse(fs, args, 0, 0); err != nil {
+		return err
+	}
+	logger := slog.New(slog.NewJSONHandler(e.stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	return childengine.Serve(e.ctx, e.stdin, e.stdout, childengine.ChildOptions{Logger: logger})
 }

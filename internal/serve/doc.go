@@ -5,7 +5,8 @@
 // (all, canary, shadow), a sampled request log and Prometheus metrics.
 //
 // The model work sits behind the Engine interface (modelengine/ implements
-// it over engine/model); model names resolve through the Resolver interface,
+// it over engine/model; childengine/ runs that in a supervised child
+// process, `tailor worker serve`); model names resolve through the Resolver interface,
 // which the composition root implements over the registry and store. The
 // request log lives in reqlog/, the load generator in loadgen/, and test
 // fixtures (tiny real models and adapters) in servetest/.

@@ -62,15 +62,26 @@ type StepRow struct {
 	Tokens []int32
 }
 
-// EngineStats is what an engine holds in memory.
+// EngineStats is what an engine holds in memory and how it got there.
+// Counters only grow, across restarts of a serving process included.
 type EngineStats struct {
-	Bases        int
-	BaseBytes    int64
-	Adapters     []AdapterStat
-	AdapterBytes int64
-	BudgetBytes  int64
-	Loads        int64 // adapter loads, on demand included
-	Evictions    int64
+	Bases           int
+	BaseBytes       int64
+	BaseBudgetBytes int64 // 0: no bound
+	BaseLoads       int64 // base loads, reloads after an eviction included
+	BaseEvictions   int64
+	Adapters        []AdapterStat
+	AdapterBytes    int64
+	BudgetBytes     int64 // the adapter budget
+	Loads           int64 // adapter loads, on demand included
+	Evictions       int64 // adapter evictions, with their base's included
+	CacheBytes      int64 // KV caches of generating sequences
+	// ResidentBytes is the resident memory of the process that runs the
+	// models, when that is a process of its own (0: unknown or in-process);
+	// Restarts counts how often that process was started again after it
+	// died.
+	ResidentBytes int64
+	Restarts      int64
 }
 
 // AdapterStat is one resident adapter.

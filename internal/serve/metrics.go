@@ -175,4 +175,11 @@ func (m *metrics) write(w io.Writer, g gauges) {
 	p("# HELP tailor_serve_base_bytes Bytes of resident base weights.\n# TYPE tailor_serve_base_bytes gauge\ntailor_serve_base_bytes %d\n", e.BaseBytes)
 	p("# HELP tailor_serve_adapter_loads_total Adapter loads, on demand included.\n# TYPE tailor_serve_adapter_loads_total counter\ntailor_serve_adapter_loads_total %d\n", e.Loads)
 	p("# HELP tailor_serve_adapter_evictions_total Adapters evicted to stay under the budget.\n# TYPE tailor_serve_adapter_evictions_total counter\ntailor_serve_adapter_evictions_total %d\n", e.Evictions)
+	p("# HELP tailor_serve_loaded_bases Bases resident in memory.\n# TYPE tailor_serve_loaded_bases gauge\ntailor_serve_loaded_bases %d\n", e.Bases)
+	p("# HELP tailor_serve_base_budget_bytes The base memory budget (0: no bound).\n# TYPE tailor_serve_base_budget_bytes gauge\ntailor_serve_base_budget_bytes %d\n", e.BaseBudgetBytes)
+	p("# HELP tailor_serve_base_loads_total Base loads, reloads after an eviction included.\n# TYPE tailor_serve_base_loads_total counter\ntailor_serve_base_loads_total %d\n", e.BaseLoads)
+	p("# HELP tailor_serve_base_evictions_total Bases evicted to stay under the base budget.\n# TYPE tailor_serve_base_evictions_total counter\ntailor_serve_base_evictions_total %d\n", e.BaseEvictions)
+	p("# HELP tailor_serve_kv_cache_bytes Bytes of the KV caches of generating sequences.\n# TYPE tailor_serve_kv_cache_bytes gauge\ntailor_serve_kv_cache_bytes %d\n", e.CacheBytes)
+	p("# HELP tailor_serve_engine_resident_bytes Resident memory of the serving process (0: inference runs in the server).\n# TYPE tailor_serve_engine_resident_bytes gauge\ntailor_serve_engine_resident_bytes %d\n", e.ResidentBytes)
+	p("# HELP tailor_serve_engine_restarts_total Restarts of the serving process after it died.\n# TYPE tailor_serve_engine_restarts_total counter\ntailor_serve_engine_restarts_total %d\n", e.Restarts)
 }

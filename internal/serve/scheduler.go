@@ -162,6 +162,29 @@ func (s *scheduler) loop() {
 	}
 }
 
+// allDone returns a context that ends once every one of ctxs has: an
+// engine call for a batch is abandoned only when nobody waits for it.
+// Call cancel when the call returns.
+func allDone(ctxs []context.Context) (ctx context.Context, cancel func()) {
+	ctx, cancelAll := context.WithCancel(context.Background())
+	var left atomic.Int64
+	left.Store(int64(len(ctxs)))
+	stops := make([]func() bool, len(ctxs))
+	for i, c := range ctxs {
+		stops[i] = context.AfterFunc(c, func() {
+			if left.Add(-1) == 0 {
+				cancelAll()
+			}
+		})
+	}
+	return ctx, func() {
+		for _, stop := range stops {
+			stop()
+		}
+		cancelAll()
+	}
+}
+
 // takeClassify takes whole jobs, at least one, up to maxBatch rows.
 func (s *scheduler) takeClassify(pend []*classifyJob) (batch, rest []*classifyJob) {
 	rows := 0
@@ -191,10 +214,14 @@ func (s *scheduler) abort(cls []*classifyJob, gen, running []*genJob) {
 
 func (s *scheduler) classify(batch []*classifyJob) {
 	var rows []ClassifyRow
-	for _, j := range batch {
+	ctxs := make([]context.Context, len(batch))
+	for i, j := range batch {
 		rows = append(rows, j.rows...)
+		ctxs[i] = j.ctx
 	}
-	probs, err := s.eng.Classify(context.Background(), rows)
+	ctx, cancel := allDone(ctxs)
+	probs, err := s.eng.Classify(ctx, rows)
+	cancel()
 	if err != nil && len(batch) > 1 {
 		// One bad job must not fail the others: run each alone.
 		for _, j := range batch {
@@ -233,15 +260,19 @@ func (s *scheduler) step(running []*genJob) []*genJob {
 		return nil
 	}
 	rows := make([]StepRow, len(live))
+	ctxs := make([]context.Context, len(live))
 	for i, j := range live {
 		rows[i] = StepRow{Seq: j.seq, Model: j.model, Tokens: j.tokens}
+		ctxs[i] = j.ctx
 	}
-	logits, err := s.eng.Logits(context.Background(), rows)
+	ctx, cancel := allDone(ctxs)
+	logits, err := s.eng.Logits(ctx, rows)
+	cancel()
 	if err != nil {
 		logits = make([][]float32, len(live))
 		for i := range live {
 			var one [][]float32
-			if one, err = s.eng.Logits(context.Background(), rows[i:i+1]); err != nil {
+			if one, err = s.eng.Logits(live[i].ctx, rows[i:i+1]); err != nil {
 				s.retire(live[i], "", err)
 				live[i] = nil
 				continue

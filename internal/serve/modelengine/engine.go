@@ -1,7 +1,14 @@
 // Package modelengine implements serve.Engine over engine/model's Decoder:
-// one copy of each base in memory, adapters (LoRA and an optional
-// classification head) resident by content digest in an LRU under a byte
-// budget, loaded on demand, and a KV cache per generating sequence.
+// one copy of each resident base in memory, bases and adapters (LoRA and an
+// optional classification head) each in an LRU under its own byte budget,
+// loaded on demand, and a KV cache per generating sequence.
+//
+// Budgets: past BudgetBytes the least recently used adapters are evicted,
+// past BaseBudgetBytes the least recently used bases (with their adapters
+// and KV caches). Neither is ever evicted while a running call holds it (a
+// pin); the one just loaded stays even when it alone is over the budget.
+// An evicted model is loaded again by the next call that names it, with the
+// same results.
 //
 // A call's rows are grouped by base only: the rows of one base run as one
 // batched Decoder step whatever their adapters (each base projection is one
@@ -19,9 +26,11 @@
 // prefix at their next step (results are the same; only time is lost).
 //
 // Lock order: Engine.mu, then a base's run lock is never taken while
-// holding Engine.mu (loads happen outside both; a step pins its adapters
-// under Engine.mu, then runs under the base lock, taking Engine.mu only
-// briefly for cache bookkeeping).
+// holding Engine.mu (loads happen outside both; a step pins its bases and
+// adapters under Engine.mu, then runs under the base lock, taking Engine.mu
+// only briefly for cache bookkeeping). Evictions happen under Engine.mu
+// alone: they drop map and list entries, never take a run lock, and skip
+// pinned entries, so a running step keeps what it uses.
 //
 // It imports serve, engine, engine/model, engine/peft, engine/tokenizer,
 // basemodel and errs; never app, registry or store.
@@ -48,6 +57,10 @@ type Options struct {
 	// 256 MiB). Least recently used adapters are evicted past it; an
 	// adapter in use by the running step is never evicted.
 	BudgetBytes int64
+	// BaseBudgetBytes bounds the bytes of resident base weights (default
+	// 0: no bound). Least recently used bases not in use by a running call
+	// are evicted past it, with their adapters and KV caches.
+	BaseBudgetBytes int64
 	// CacheBudgetBytes bounds the bytes of resident KV caches (default
 	// 256 MiB); see the package comment for what happens past it.
 	CacheBudgetBytes int64
@@ -63,12 +76,16 @@ type Engine struct {
 
 	mu        sync.Mutex
 	bases     map[string]*base    // by base id
+	baseLRU   *list.List          // of *base, front = most recent
+	baseBytes int64               // resident base bytes
 	adapters  map[string]*adapter // by adapter digest
 	lru       *list.List          // of *adapter, front = most recent
 	loading   map[string]*flight  // "base:"+id or "adapter:"+digest
 	resident  int64               // adapter bytes
 	loads     int64
 	evictions int64
+	baseLoads int64
+	baseEvict int64
 
 	seqs       map[uint64]*sequence // generating sequences with a cache
 	seqLRU     *list.List           // of *sequence, front = most recent
@@ -92,6 +109,8 @@ type base struct {
 	run   sync.Mutex // serializes calls into dec
 	dec   *model.Decoder
 	alone *serve.Loaded // the base served without an adapter
+	elem  *list.Element // in Engine.baseLRU; under Engine.mu
+	pins  int           // running calls using it; under Engine.mu
 }
 
 type adapter struct {
@@ -134,7 +153,10 @@ func New(opts Options) (*Engine, error) {
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
-	return &Engine{opts: opts, gemm: gemm.New(opts.Threads), bases: map[string]*base{}, adapters: map[string]*adapter{},
+	if opts.BaseBudgetBytes < 0 {
+		opts.BaseBudgetBytes = 0
+	}
+	return &Engine{opts: opts, gemm: gemm.New(opts.Threads), bases: map[string]*base{}, baseLRU: list.New(), adapters: map[string]*adapter{},
 		lru: list.New(), loading: map[string]*flight{}, seqs: map[uint64]*sequence{}, seqLRU: list.New()}, nil
 }
 
@@ -191,6 +213,10 @@ func (e *Engine) base(ctx context.Context, t serve.Target) (*base, error) {
 		}
 		e.mu.Lock()
 		e.bases[t.BaseID] = nb
+		nb.elem = e.baseLRU.PushFront(nb)
+		e.baseBytes += nb.bytes
+		e.baseLoads++
+		e.evictBases(nb)
 		e.mu.Unlock()
 		e.opts.Logger.Info("base loaded", "base", t.BaseID, "bytes", nb.bytes)
 		return nil
@@ -200,7 +226,86 @@ func (e *Engine) base(ctx context.Context, t serve.Target) (*base, error) {
 	}
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	return e.bases[t.BaseID], nil
+	b := e.bases[t.BaseID]
+	if b == nil { // evicted between the load and now: very tight budget
+		return nil, errs.Unavailable("base %s was evicted while loading; raise the base memory budget", t.BaseID)
+	}
+	e.baseLRU.MoveToFront(b.elem)
+	return b, nil
+}
+
+// pinBase returns t's base resident and pinned (never evicted until
+// unpinBase), loading it again if it was evicted in between.
+func (e *Engine) pinBase(ctx context.Context, t serve.Target) (*base, error) {
+	for tries := 0; ; tries++ {
+		b, err := e.base(ctx, t)
+		if err != nil {
+			if tries < 3 && errs.Kind(err) == "unavailable" {
+				continue
+			}
+			return nil, err
+		}
+		e.mu.Lock()
+		if e.bases[t.BaseID] == b {
+			b.pins++
+			e.mu.Unlock()
+			return b, nil
+		}
+		e.mu.Unlock()
+	}
+}
+
+// unpinBase releases a pin of pinBase and evicts what is over the budget.
+func (e *Engine) unpinBase(b *base) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	b.pins--
+	e.evictBases(nil)
+}
+
+// evictBases drops least recently used unpinned bases while over the base
+// budget, never keep, together with their adapters and KV caches. e.mu is
+// held.
+func (e *Engine) evictBases(keep *base) {
+	if e.opts.BaseBudgetBytes <= 0 {
+		return
+	}
+	for el := e.baseLRU.Back(); el != nil && e.baseBytes > e.opts.BaseBudgetBytes; {
+		b := el.Value.(*base)
+		prev := el.Prev()
+		if b != keep && b.pins == 0 && !e.adapterPinned(b) {
+			e.dropBase(b)
+		}
+		el = prev
+	}
+}
+
+func (e *Engine) adapterPinned(b *base) bool {
+	for _, a := range e.adapters {
+		if a.base == b && a.pins > 0 {
+			return true
+		}
+	}
+	return false
+}
+
+// dropBase forgets b, its adapters and its sequences' caches. e.mu is held.
+func (e *Engine) dropBase(b *base) {
+	e.baseLRU.Remove(b.elem)
+	delete(e.bases, b.id)
+	e.baseBytes -= b.bytes
+	e.baseEvict++
+	for _, a := range e.adapters {
+		if a.base == b {
+			e.dropAdapter(a)
+		}
+	}
+	for _, s := range e.seqs {
+		if s.base == b {
+			e.dropSeq(s)
+		}
+	}
+	e.opts.Logger.Info("base evicted", "base", b.id, "bytes", b.bytes)
 }
 
 // eosIDs lists the tokens that end a generation.
@@ -223,10 +328,11 @@ func eosIDs(b *Base) []int32 {
 
 // Load implements serve.Engine.
 func (e *Engine) Load(ctx context.Context, t serve.Target) (*serve.Loaded, error) {
-	b, err := e.base(ctx, t)
+	b, err := e.pinBase(ctx, t)
 	if err != nil {
 		return nil, err
 	}
+	defer e.unpinBase(b)
 	var l *serve.Loaded
 	if t.Adapter == "" {
 		l = b.aloneFor(t)
@@ -275,6 +381,10 @@ func (e *Engine) adapter(ctx context.Context, t serve.Target, b *base) (*adapter
 			return fmt.Errorf("adapter %s: %w", t.Adapter, err)
 		}
 		e.mu.Lock()
+		if e.bases[b.id] != b { // its base was evicted meanwhile
+			e.mu.Unlock()
+			return errs.Unavailable("base %s was evicted while adapter %s loaded; raise the base memory budget", b.id, t.Adapter)
+		}
 		e.adapters[t.Adapter] = a
 		a.elem = e.lru.PushFront(a)
 		e.resident += a.bytes
@@ -323,25 +433,28 @@ func (e *Engine) evict(keep *adapter) {
 		a := el.Value.(*adapter)
 		prev := el.Prev()
 		if a != keep && a.pins == 0 {
-			e.lru.Remove(el)
-			delete(e.adapters, a.digest)
-			e.resident -= a.bytes
-			e.evictions++
-			e.opts.Logger.Info("adapter evicted", "adapter", a.digest, "bytes", a.bytes)
+			e.dropAdapter(a)
 		}
 		el = prev
 	}
+}
+
+// dropAdapter forgets a. e.mu is held.
+func (e *Engine) dropAdapter(a *adapter) {
+	e.lru.Remove(a.elem)
+	delete(e.adapters, a.digest)
+	e.resident -= a.bytes
+	e.evictions++
+	e.opts.Logger.Info("adapter evicted", "adapter", a.digest, "bytes", a.bytes)
 }
 
 // Stats implements serve.Engine.
 func (e *Engine) Stats() serve.EngineStats {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	st := serve.EngineStats{Bases: len(e.bases), AdapterBytes: e.resident, BudgetBytes: e.opts.BudgetBytes,
-		Loads: e.loads, Evictions: e.evictions}
-	for _, b := range e.bases {
-		st.BaseBytes += b.bytes
-	}
+	st := serve.EngineStats{Bases: len(e.bases), BaseBytes: e.baseBytes, BaseBudgetBytes: e.opts.BaseBudgetBytes,
+		BaseLoads: e.baseLoads, BaseEvictions: e.baseEvict, AdapterBytes: e.resident, BudgetBytes: e.opts.BudgetBytes,
+		Loads: e.loads, Evictions: e.evictions, CacheBytes: e.cacheBytes}
 	for el := e.lru.Front(); el != nil; el = el.Next() {
 		a := el.Value.(*adapter)
 		st.Adapters = append(st.Adapters, serve.AdapterStat{Digest: a.digest, Base: a.base.id, Bytes: a.bytes})

@@ -215,3 +215,62 @@ func TestEvictionUnderBudget(t *testing.T) {
 }
 
 func TestMain(m *testing.M) { os.Exit(m.Run()) }
+
+// TestBaseEvictionUnderBudget serves three bases under a base budget that
+// fits two: the least recently used base goes (with its adapter), comes
+// back on demand, and every answer equals the first one.
+func TestBaseEvictionUnderBudget(t *testing.T) {
+	ctx := context.Background()
+	fs, err := servetest.Bases(t.TempDir(), 3, servetest.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var targets []serve.Target
+	for i, f := range fs {
+		tg, err := f.Classifier(uint64(10+i), []string{"a", "b"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		targets = append(targets, tg)
+	}
+	probe, err := modelengine.New(modelengine.Options{Loader: fs[0].Loader()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := probe.Load(ctx, targets[0]); err != nil {
+		t.Fatal(err)
+	}
+	one := probe.Stats().BaseBytes
+	e, err := modelengine.New(modelengine.Options{Loader: fs[0].Loader(), BaseBudgetBytes: 2*one + one/2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	toks := fs[0].Tok.Encode("win a free prize", true)
+	first := map[int][]float32{}
+	for round := range 3 {
+		for i, tg := range targets {
+			l, err := e.Load(ctx, tg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			p, err := e.Classify(ctx, []serve.ClassifyRow{{Model: l, Tokens: toks}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if round == 0 {
+				first[i] = p[0]
+			} else if !slices.Equal(first[i], p[0]) {
+				t.Fatalf("base %d after reload: %v, first %v", i, p[0], first[i])
+			}
+			if st := e.Stats(); st.Bases > 2 || st.BaseBytes > st.BaseBudgetBytes {
+				t.Fatalf("round %d base %d: %d bases, %d bytes resident over budget %d", round, i, st.Bases, st.BaseBytes, st.BaseBudgetBytes)
+			}
+		}
+	}
+	st := e.Stats()
+	// Round-robin over 3 bases with room for 2 evicts one base per load
+	// after the first two: 7 evictions in 9 loads.
+	if st.BaseLoads != 9 || st.BaseEvictions != 7 || st.Evictions != 7 || st.Bases != 2 {
+		t.Fatalf("stats %+v: want 9 base loads, 7 base and 7 adapter evictions, 2 bases resident", st)
+	}
+}

@@ -18,17 +18,22 @@ type group struct {
 }
 
 // plan groups rows by base (in order of first appearance), loading evicted
-// adapters again and pinning them until release is called.
+// bases and adapters again and pinning them until release is called.
 func (e *Engine) plan(ctx context.Context, models []*serve.Loaded) (groups []*group, release func(), err error) {
 	index := map[string]*group{}
 	adapters := map[string]*adapter{}
 	var pinned []*adapter
+	var pinnedBases []*base
 	release = func() {
 		e.mu.Lock()
 		for _, a := range pinned {
 			a.pins--
 		}
+		for _, b := range pinnedBases {
+			b.pins--
+		}
 		e.evict(nil)
+		e.evictBases(nil)
 		e.mu.Unlock()
 	}
 	fail := func(err error) ([]*group, func(), error) {
@@ -42,10 +47,11 @@ func (e *Engine) plan(ctx context.Context, models []*serve.Loaded) (groups []*gr
 		t := l.Target
 		g, ok := index[t.BaseID]
 		if !ok {
-			b, err := e.base(ctx, t)
+			b, err := e.pinBase(ctx, t)
 			if err != nil {
 				return fail(err)
 			}
+			pinnedBases = append(pinnedBases, b)
 			g = &group{b: b}
 			index[t.BaseID] = g
 			groups = append(groups, g)
@@ -75,6 +81,9 @@ func (e *Engine) pinAdapter(ctx context.Context, t serve.Target, b *base) (*adap
 				continue
 			}
 			return nil, err
+		}
+		if a.base != b {
+			return nil, errs.Invalid("adapter %s is resident over base %s, not %s", t.Adapter, a.base.id, b.id)
 		}
 		e.mu.Lock()
 		if e.adapters[t.Adapter] == a {
@@ -113,6 +122,9 @@ func (e *Engine) Classify(ctx context.Context, rows []serve.ClassifyRow) ([][]fl
 	defer release()
 	out := make([][]float32, len(rows))
 	for _, g := range groups {
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
 		in := make([]model.Row, len(g.rows))
 		for j, i := range g.rows {
 			in[j] = model.Row{Adapter: g.ads[j].model(), Tokens: rows[i].Tokens}
@@ -155,6 +167,9 @@ func (e *Engine) Logits(ctx context.Context, rows []serve.StepRow) ([][]float32,
 	defer release()
 	out := make([][]float32, len(rows))
 	for _, g := range groups {
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
 		if err := e.step(g, rows, out); err != nil {
 			return nil, fmt.Errorf("generate: %w", err)
 		}

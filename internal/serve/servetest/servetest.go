@@ -103,6 +103,24 @@ func New(dir string, o Options) (*Fixture, error) {
 	return f, nil
 }
 
+// Bases builds n fixtures over one blob store under dir, each with its own
+// base (seeded 0, 1, …: same shape and tokenizer, different weights and
+// base ids), for tests of several resident bases. They share Dir, whose
+// base/ folder holds the last base written.
+func Bases(dir string, n int, o Options) ([]*Fixture, error) {
+	var out []*Fixture
+	for i := range n {
+		o := o
+		o.Seed += uint64(i)
+		f, err := New(dir, o)
+		if err != nil {
+			return nil, fmt.Errorf("base %d: %w", i, err)
+		}
+		out = append(out, f)
+	}
+	return out, nil
+}
+
 // Loader returns a BlobLoader over the fixture's store.
 func (f *Fixture) Loader() *modelengine.BlobLoader {
 	return &modelengine.BlobLoader{Blobs: f.Blobs, WorkDir: f.Dir}
