@@ -283,7 +283,7 @@ func TestHotSwapUnderLoad(t *testing.T) {
 
 func TestCanarySplitAndSticky(t *testing.T) {
 	w := newWorld(t, serve.Options{Seed: 7, MaxQueue: 256}, nil)
-	must(t, w.srv.Deploy(serve.Deployment{Model: "spam", Policy: serve.Policy{Kind: serve.PolicyCanary, Percent: 20}}))
+	must(t, w.srv.Deploy(serve.Deployment{Model: "spam", Canary: &serve.Canary{Model: "spam@challenger", Percent: 20}}))
 	const n = 2000
 	var mu sync.Mutex
 	counts := map[string]int{}
@@ -348,7 +348,7 @@ func TestShadowNeverChangesAnswer(t *testing.T) {
 		_, _, c, _ := w.classify(t, "spam@champion", in)
 		champion[in] = c
 	}
-	must(t, w.srv.Deploy(serve.Deployment{Model: "spam", Policy: serve.Policy{Kind: serve.PolicyShadow}}))
+	must(t, w.srv.Deploy(serve.Deployment{Model: "spam", Shadow: "spam@challenger"}))
 	for round := range 3 {
 		if round == 2 {
 			// A challenger that fails every request (a generator adapter,
@@ -374,7 +374,7 @@ func TestShadowNeverChangesAnswer(t *testing.T) {
 		return true
 	})
 	must(t, err)
-	if variants["shadow spam@v2"] != 8 || variants["shadow spam@v3"] != 4 || variants["champion spam@v1"] != 12 {
+	if variants["shadow spam@v2"] != 8 || variants["shadow spam@v3"] != 4 || variants["primary spam@v1"] != 12 {
 		t.Fatalf("logged variants %v", variants)
 	}
 }

@@ -1,0 +1,477 @@
+package cli
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/binary"
+	"encoding/json"
+	"fmt"
+	"math"
+	"net/http"
+	"net/http/httptest"
+	"path/filepath"
+	"slices"
+	"sort"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/tailor-ml/tailor/api"
+	"github.com/tailor-ml/tailor/internal/app"
+	"github.com/tailor-ml/tailor/internal/httpapi"
+	"github.com/tailor-ml/tailor/internal/registry"
+	"github.com/tailor-ml/tailor/internal/serve/reqlog"
+	"github.com/tailor-ml/tailor/internal/serve/servetest"
+	"github.com/tailor-ml/tailor/internal/store"
+)
+
+// deployWorld is a real App (real SQLite, in-process serving) on a data
+// directory holding a tiny base "tiny" and three classifier versions of
+// "spam" (v1 champion; v2 with a failing eval report; v3 with a passing
+// one), behind a loopback server with the control and inference routes.
+type deployWorld struct {
+	t      *testing.T
+	dir    string
+	app    *app.App
+	srv    *httptest.Server
+	client *api.Client
+	cancel context.CancelFunc
+}
+
+// newDeployData writes the models into dir and registers them.
+func newDeployData(t *testing.T) string {
+	t.Helper()
+	dir := t.TempDir()
+	f, err := servetest.New(dir, servetest.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := openDeployWorld(t, dir)
+	defer w.close()
+	ctx := context.Background()
+	st := w.app.Store()
+	if _, _, err := st.PutBaseVersion(ctx, store.BaseVersion{ID: f.Base.BaseID, Name: "tiny", Arch: "LlamaForCausalLM",
+		Manifest: f.Base.BaseManifest, Region: "local", CreatedAt: time.Now()}, nil); err != nil {
+		t.Fatal(err)
+	}
+	for i, verdict := range []store.Verdict{"", store.VerdictFail, store.VerdictPass} {
+		cls, err := f.Classifier(uint64(i+1), []string{"ham", "spam"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		id := registry.ContentID(f.Base.BaseID, cls.Adapter)
+		if _, _, err := st.PutModelVersion(ctx, store.ModelVersion{ID: id, Name: "spam", BaseID: f.Base.BaseID, Adapter: cls.Adapter,
+			Task: "classify", CreatedAt: time.Now()}, nil); err != nil {
+			t.Fatal(err)
+		}
+		if verdict != "" {
+			rep := store.EvalReport{ModelVersionID: id, Digest: fmt.Sprintf("sha256:report-%d", i+1), DatasetID: "eval-set", Split: "test", Verdict: verdict}
+			if verdict == store.VerdictFail {
+				rep.Failed = []string{"accuracy 0.41 < 0.80"}
+			}
+			if _, _, err := st.PutEvalReport(ctx, rep, nil); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	if _, err := w.client.Promote(ctx, "spam", api.Promote{Version: "v1", Alias: "champion", Reason: "first", Actor: "test",
+		Override: true, OverrideReason: "no eval report in this fixture"}); err != nil {
+		t.Fatal(err)
+	}
+	return dir
+}
+
+// openDeployWorld opens and starts an App on dir.
+func openDeployWorld(t *testing.T, dir string) *deployWorld {
+	t.Helper()
+	t.Setenv("TAILOR_ACTOR", "tester")
+	a, err := app.Open(app.Options{DataDir: dir, EngineVersion: "test-engine", WorkerCommand: []string{"/bin/false"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	if err := a.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(httpapi.New(httpapi.Options{Service: a, Inference: a.Inference()}))
+	w := &deployWorld{t: t, dir: dir, app: a, srv: srv, client: api.NewClient(srv.URL, nil), cancel: cancel}
+	t.Cleanup(w.close)
+	return w
+}
+
+func (w *deployWorld) close() {
+	if w.app == nil {
+		return
+	}
+	w.srv.Close()
+	w.cancel()
+	w.app.Close()
+	w.app = nil
+}
+
+// cli runs the command line against the world's server.
+func (w *deployWorld) cli(args ...string) (int, string, string) {
+	var out, errOut bytes.Buffer
+	code := Main(append(args, "--server", w.srv.URL), strings.NewReader(""), &out, &errOut)
+	return code, out.String(), errOut.String()
+}
+
+func (w *deployWorld) mustCLI(args ...string) string {
+	w.t.Helper()
+	code, out, errOut := w.cli(args...)
+	if code != ExitOK {
+		w.t.Fatalf("tailor %s = %d\n%s%s", strings.Join(args, " "), code, out, errOut)
+	}
+	return out
+}
+
+// classify sends one request for model with a user key and returns the
+// request id and the version that answered.
+func (w *deployWorld) classify(model, input, user string) (string, string) {
+	w.t.Helper()
+	body, _ := json.Marshal(map[string]any{"model": model, "input": input, "user": user})
+	resp, err := http.Post(w.srv.URL+"/v1/classify", "application/json", bytes.NewReader(body))
+	if err != nil {
+		w.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != 200 {
+		var b bytes.Buffer
+		b.ReadFrom(resp.Body)
+		w.t.Fatalf("classify %s: %d %s", model, resp.StatusCode, b.String())
+	}
+	return resp.Header.Get("X-Tailor-Request-Id"), resp.Header.Get("X-Tailor-Model-Version")
+}
+
+// records reads the request log.
+func (w *deployWorld) records() []reqlog.Record {
+	w.t.Helper()
+	var out []reqlog.Record
+	if _, err := (&reqlog.Reader{Dir: filepath.Join(w.dir, "requests")}).ReadFrom(1, func(r reqlog.Record) bool {
+		out = append(out, r)
+		return true
+	}); err != nil {
+		w.t.Fatal(err)
+	}
+	return out
+}
+
+// waitShadows waits until every request id in ids has a shadow record.
+func (w *deployWorld) waitShadows(ids []string) []reqlog.Record {
+	w.t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		recs := w.records()
+		shadowed := map[string]bool{}
+		for _, r := range recs {
+			if r.Variant == "shadow" {
+				shadowed[r.RequestID] = true
+			}
+		}
+		missing := 0
+		for _, id := range ids {
+			if !shadowed[id] {
+				missing++
+			}
+		}
+		if missing == 0 {
+			return recs
+		}
+		if time.Now().After(deadline) {
+			w.t.Fatalf("%d of %d requests have no shadow record", missing, len(ids))
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// canaryByRule is docs/serving.md's rule for a request with a user key.
+func canaryByRule(model, user string, percent float64) bool {
+	h := sha256.Sum256([]byte(model + "\x00" + user))
+	return float64(binary.BigEndian.Uint64(h[:8])%10000) < percent*100
+}
+
+var deployInputs = []string{"win a free prize now", "lunch tomorrow?", "cheap pills online, act now", "please call me back",
+	"your invoice is attached", "congratulations you have been selected for a cash reward"}
+
+// A 10 % canary and a shadow through the real server and the CLI: the
+// canary share, stickiness per user key, a shadow record beside every
+// answer, `deploy compare` against numbers computed here from the request
+// log and the feedback, and `deploy history` with each version's event.
+func TestDeployCanaryAndShadow(t *testing.T) {
+	w := openDeployWorld(t, newDeployData(t))
+	ctx := context.Background()
+
+	out := w.mustCLI("deploy", "spam", "--alias", "champion", "--canary", "spam@v2:10", "--shadow", "spam@v3", "--reason", "try v2")
+	for _, want := range []string{"deployment spam v1: set", "spam@champion → spam@v1  90 %", "spam@v2 → spam@v2  10 %", "spam@v3 → spam@v3"} {
+		if !strings.Contains(out, want) {
+			t.Fatalf("deploy output lacks %q:\n%s", want, out)
+		}
+	}
+	if out := w.mustCLI("deploy", "spam", "--canary", "spam@v2:10", "--shadow", "spam@v3"); !strings.Contains(out, "deployment spam v1: unchanged") {
+		t.Fatalf("the same deployment again:\n%s", out)
+	}
+
+	// 1000 requests, each with its own user key.
+	const n = 1000
+	answers := make([]deployAnswer, n)
+	var wg sync.WaitGroup
+	jobs := make(chan int)
+	for range 4 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range jobs {
+				user := fmt.Sprintf("user-%04d", i)
+				id, v := w.classify("spam", deployInputs[i%len(deployInputs)], user)
+				answers[i] = deployAnswer{id, v, user}
+			}
+		}()
+	}
+	for i := range n {
+		jobs <- i
+	}
+	close(jobs)
+	wg.Wait()
+	canaries := 0
+	for _, a := range answers {
+		want := "spam@v1"
+		if canaryByRule("spam", a.user, 10) {
+			want = "spam@v2"
+			canaries++
+		}
+		if a.version != want {
+			t.Fatalf("user %s answered by %s, want %s by the documented rule", a.user, a.version, want)
+		}
+	}
+	// Binomial(1000, 0.1): sd 9.5; four of them either side.
+	if math.Abs(float64(canaries)-100) > 4*math.Sqrt(n*0.1*0.9) {
+		t.Fatalf("canary answered %d of %d, want 100 ± 38", canaries, n)
+	}
+	// Sticky: the same user key, the same variant.
+	for _, a := range answers[:60] {
+		for range 2 {
+			if _, v := w.classify("spam", "another message", a.user); v != a.version {
+				t.Fatalf("user %s got %s, then %s", a.user, a.version, v)
+			}
+		}
+	}
+	// A request naming a version bypasses the deployment.
+	if _, v := w.classify("spam@v3", "hello", "user-0001"); v != "spam@v3" {
+		t.Fatalf("spam@v3 answered by %s", v)
+	}
+
+	// Feedback on 200 requests.
+	for i, a := range answers[:200] {
+		label := "ham"
+		if i%3 == 0 {
+			label = "spam"
+		}
+		if _, err := w.client.PostFeedback(ctx, api.Feedback{RequestID: a.id, Label: label}); err != nil {
+			t.Fatalf("feedback %d: %v", i, err)
+		}
+	}
+
+	// Every answer has a shadow record with the same request id.
+	ids := make([]string, 0, n+120)
+	for _, a := range answers {
+		ids = append(ids, a.id)
+	}
+	recs := w.waitShadows(ids)
+	byID := map[string]map[string]reqlog.Record{}
+	for _, r := range recs {
+		if r.Model != "spam" {
+			continue
+		}
+		if byID[r.RequestID] == nil {
+			byID[r.RequestID] = map[string]reqlog.Record{}
+		}
+		if _, dup := byID[r.RequestID][r.Variant]; dup {
+			t.Fatalf("request %s has two %s records", r.RequestID, r.Variant)
+		}
+		byID[r.RequestID][r.Variant] = r
+	}
+	for _, a := range answers {
+		rs := byID[a.id]
+		served := "primary"
+		if a.version == "spam@v2" {
+			served = "canary"
+		}
+		if rs[served].Version != a.version || rs["shadow"].Version != "spam@v3" || rs["shadow"].Input != rs[served].Input || rs["shadow"].Status != 200 {
+			t.Fatalf("request %s: records %+v", a.id, rs)
+		}
+	}
+
+	// deploy compare, against the request log and the feedback read here.
+	fb := map[string]string{}
+	for i, a := range answers[:200] {
+		fb[a.id] = map[bool]string{true: "spam", false: "ham"}[i%3 == 0]
+	}
+	want := independentComparison(recs, fb)
+	code, jsonOut, errOut := w.cli("deploy", "compare", "spam", "--output", "json")
+	if code != ExitOK {
+		t.Fatalf("deploy compare: %d %s", code, errOut)
+	}
+	var got api.DeploymentComparison
+	if err := json.Unmarshal([]byte(jsonOut), &got); err != nil {
+		t.Fatal(err)
+	}
+	if got.Canary == nil || got.Shadow == nil || got.Version != 1 {
+		t.Fatalf("compare: %s", jsonOut)
+	}
+	for name, pair := range map[string][2]api.VariantComparison{"canary": {*got.Canary, want.canary}, "shadow": {*got.Shadow, want.shadow}} {
+		g, e := pair[0], pair[1]
+		if !sameStats(g.Primary, e.Primary) || !sameStats(g.Other, e.Other) || g.Paired != e.Paired || g.Agreed != e.Agreed || !sameRate(g.Agreement, e.Agreement) {
+			t.Errorf("compare %s:\n got  %s\n want %s", name, jsonText(g), jsonText(e))
+		}
+	}
+	if got.Canary.Other.Requests != canaries+countCanaries(answers[:60], 2) || got.Shadow.Other.Requests != got.Shadow.Primary.Requests ||
+		got.Shadow.Paired == 0 || got.Canary.Other.Labelled == 0 || got.Shadow.Primary.Labelled == 0 {
+		t.Errorf("compare counts look wrong: %s", jsonOut)
+	}
+	text := w.mustCLI("deploy", "compare", "spam")
+	for _, want := range []string{"primary vs canary", "primary vs shadow", "agreement n/a", fmt.Sprintf("(%d of %d requests both answered)", got.Shadow.Agreed, got.Shadow.Paired)} {
+		if !strings.Contains(text, want) {
+			t.Errorf("compare text lacks %q:\n%s", want, text)
+		}
+	}
+
+	// More changes, then the history: each version with its event.
+	w.mustCLI("deploy", "spam", "--canary", "spam@v2:25", "--shadow", "spam@v3", "--reason", "more traffic")
+	w.mustCLI("deploy", "rollback", "spam", "--reason", "v2 disagrees too often")
+	w.mustCLI("deploy", "spam", "--alias", "champion", "--reason", "no shadow")
+	code, jsonOut, _ = w.cli("deploy", "history", "spam", "--output", "json")
+	var hist []api.Deployment
+	if code != ExitOK || json.Unmarshal([]byte(jsonOut), &hist) != nil || len(hist) != 4 {
+		t.Fatalf("history: %d %s", code, jsonOut)
+	}
+	events := map[int64]api.Event{}
+	if err := w.client.Events(ctx, 0, false, func(e api.Event) error { events[e.Seq] = e; return nil }); err != nil {
+		t.Fatal(err)
+	}
+	wantActions := []string{"set", "set", "rollback", "set"}
+	for i, h := range hist {
+		e, ok := events[h.EventSeq]
+		if h.Version != i+1 || h.Action != wantActions[i] || h.Actor != "tester" || !ok || e.Type != "deployment.changed" || e.Subject != h.ID {
+			t.Errorf("history[%d] = %+v, event %+v", i, h, e)
+		}
+	}
+	if hist[2].Canary != nil || hist[2].Shadow != "spam@v3" || hist[2].Reason != "v2 disagrees too often" || hist[3].Shadow != "" || hist[1].Canary.Percent != 25 {
+		t.Errorf("history: %s", jsonOut)
+	}
+	text = w.mustCLI("deploy", "history", "spam")
+	if lines := strings.Split(strings.TrimSpace(text), "\n"); len(lines) != 5 || !strings.Contains(lines[3], "rollback") || !strings.Contains(lines[3], "v2 disagrees too often") {
+		t.Errorf("history text:\n%s", text)
+	}
+	// Without a shadow now, requests have no shadow records.
+	id, _ := w.classify("spam", "hello", "user-x")
+	time.Sleep(100 * time.Millisecond)
+	for _, r := range w.records() {
+		if r.RequestID == id && r.Variant != "primary" {
+			t.Fatalf("after the shadow's removal: %+v", r)
+		}
+	}
+}
+
+type deployAnswer struct{ id, version, user string }
+
+func countCanaries(answers []deployAnswer, times int) int {
+	n := 0
+	for _, a := range answers {
+		if a.version == "spam@v2" {
+			n += times
+		}
+	}
+	return n
+}
+
+type wantComparison struct{ canary, shadow api.VariantComparison }
+
+// independentComparison computes docs/serving.md's comparison directly.
+func independentComparison(recs []reqlog.Record, fb map[string]string) wantComparison {
+	stats := func(variant string, rs []reqlog.Record) api.VariantStats {
+		s := api.VariantStats{Variant: variant, Versions: []string{}, Requests: len(rs)}
+		var lat []float64
+		for _, r := range rs {
+			if !slices.Contains(s.Versions, r.Version) {
+				s.Versions = append(s.Versions, r.Version)
+			}
+			if r.Status != 200 {
+				s.Errors++
+				continue
+			}
+			lat = append(lat, r.LatencyMS)
+			if label, ok := fb[r.RequestID]; ok {
+				s.Labelled++
+				if r.Label == label {
+					s.Correct++
+				}
+			}
+		}
+		sort.Strings(s.Versions)
+		sort.Float64s(lat)
+		rank := func(pct int) float64 { // nearest rank: ceil(pct/100 · n)
+			if len(lat) == 0 {
+				return 0
+			}
+			return lat[(pct*len(lat)+99)/100-1]
+		}
+		s.LatencyP50MS, s.LatencyP95MS = rank(50), rank(95)
+		if s.Labelled > 0 {
+			acc := float64(s.Correct) / float64(s.Labelled)
+			s.Accuracy = &acc
+		}
+		return s
+	}
+	var primary, canary []reqlog.Record
+	shadows := map[string]reqlog.Record{}
+	for _, r := range recs {
+		if r.Model != "spam" {
+			continue
+		}
+		switch r.Variant {
+		case "primary":
+			primary = append(primary, r)
+		case "canary":
+			canary = append(canary, r)
+		case "shadow":
+			shadows[r.RequestID] = r
+		}
+	}
+	var out wantComparison
+	out.canary = api.VariantComparison{Primary: stats("primary", primary), Other: stats("canary", canary)}
+	var pp, ss []reqlog.Record
+	for _, p := range primary {
+		if s, ok := shadows[p.RequestID]; ok {
+			pp, ss = append(pp, p), append(ss, s)
+			if p.Status == 200 && s.Status == 200 {
+				out.shadow.Paired++
+				if p.Label == s.Label {
+					out.shadow.Agreed++
+				}
+			}
+		}
+	}
+	out.shadow.Primary, out.shadow.Other = stats("primary", pp), stats("shadow", ss)
+	if out.shadow.Paired > 0 {
+		a := float64(out.shadow.Agreed) / float64(out.shadow.Paired)
+		out.shadow.Agreement = &a
+	}
+	return out
+}
+
+func sameRate(a, b *float64) bool {
+	return (a == nil) == (b == nil) && (a == nil || math.Abs(*a-*b) < 1e-12)
+}
+
+func sameStats(a, b api.VariantStats) bool {
+	return a.Variant == b.Variant && slices.Equal(a.Versions, b.Versions) && a.Requests == b.Requests && a.Errors == b.Errors &&
+		a.LatencyP50MS == b.LatencyP50MS && a.LatencyP95MS == b.LatencyP95MS && a.Labelled == b.Labelled && a.Correct == b.Correct &&
+		sameRate(a.Accuracy, b.Accuracy)
+}
+
+func jsonText(v any) string {
+	b, _ := json.Marshal(v)
+	return string(b)
+}
