@@ -113,7 +113,7 @@ type App struct {
 	// the reading and applying of deployments to the inference server.
 	deployLocks nameLocks
 	deployMu    sync.Mutex
-	imports  *data.Cache // importer states of recent dataset versions
+	imports     *data.Cache // importer states of recent dataset versions
 	// gcMu: GC holds it; dataset and base imports read-hold it from
 	// committing their blobs until their metadata refers to them.
 	gcMu     sync.RWMutex
