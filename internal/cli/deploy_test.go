@@ -475,3 +475,133 @@ func jsonText(v any) string {
 	b, _ := json.Marshal(v)
 	return string(b)
 }
+
+// Promotion goes through the registry's gates: a canary whose version
+// failed its eval is refused (forbidden, with the gate's reason) and stays;
+// one that passes moves the alias, the canary is removed, and bare
+// requests are answered by the new champion.
+func TestDeployPromoteThroughGates(t *testing.T) {
+	w := openDeployWorld(t, newDeployData(t))
+	ctx := context.Background()
+	w.mustCLI("deploy", "spam", "--canary", "spam@v2:10")
+	code, out, errOut := w.cli("deploy", "promote", "spam", "--reason", "v2 looks fine")
+	if code != ExitForbidden || !strings.Contains(errOut, "refused by gates") || !strings.Contains(errOut, "accuracy 0.41 < 0.80") {
+		t.Fatalf("promote a failing canary = %d\n%s%s", code, out, errOut)
+	}
+	if d, err := w.client.Deployment(ctx, "spam"); err != nil || d.Canary == nil || d.Version != 1 {
+		t.Fatalf("after the refusal the canary must stay: %+v, %v", d, err)
+	}
+	if v, err := w.client.Model(ctx, "spam", "champion"); err != nil || v.Version != 1 {
+		t.Fatalf("after the refusal champion is v%d, %v", v.Version, err)
+	}
+
+	w.mustCLI("deploy", "spam", "--canary", "spam@v3:10", "--reason", "v3 instead")
+	out = w.mustCLI("deploy", "promote", "spam", "--reason", "v3 passed its gates")
+	if !strings.Contains(out, "spam@champion:") || !strings.Contains(out, "deployment spam v3: canary removed") {
+		t.Fatalf("promote output:\n%s", out)
+	}
+	if v, err := w.client.Model(ctx, "spam", "champion"); err != nil || v.Version != 3 {
+		t.Fatalf("champion is v%d, %v; want v3", v.Version, err)
+	}
+	d, err := w.client.Deployment(ctx, "spam")
+	if err != nil || d.Canary != nil || d.Action != "promote" || d.Serving.Primary != "spam@v3" {
+		t.Fatalf("deployment after promote: %+v, %v", d, err)
+	}
+	hist, err := w.client.AliasHistory(ctx, "spam", "champion")
+	if err != nil || len(hist) != 2 || hist[1].Reason != "v3 passed its gates" || hist[1].Actor != "tester" {
+		t.Fatalf("alias history %+v, %v", hist, err)
+	}
+	// The alias move reaches serving through its event.
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		if _, v := w.classify("spam", "hello", "someone"); v == "spam@v3" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("bare requests are not answered by the promoted version")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	// Nothing left to promote or roll back.
+	if code, _, errOut := w.cli("deploy", "promote", "spam", "--reason", "again"); code != ExitConflict || !strings.Contains(errOut, "no canary") {
+		t.Fatalf("promote without a canary = %d %s", code, errOut)
+	}
+	if code, _, errOut := w.cli("deploy", "rollback", "spam", "--reason", "again"); code != ExitConflict || !strings.Contains(errOut, "no canary") {
+		t.Fatalf("rollback without a canary = %d %s", code, errOut)
+	}
+}
+
+// A deployment survives a restart on the same data directory: the new App
+// serves it (canary by the user-key rule, shadow records) before any
+// change is made.
+func TestDeploySurvivesRestart(t *testing.T) {
+	dir := newDeployData(t)
+	w := openDeployWorld(t, dir)
+	w.mustCLI("deploy", "spam", "--canary", "spam@v2:50", "--shadow", "spam@v3", "--reason", "before restart")
+	w.close()
+
+	w = openDeployWorld(t, dir)
+	if d, err := w.client.Deployment(context.Background(), "spam"); err != nil || d.Version != 1 || d.Canary == nil || d.Shadow != "spam@v3" {
+		t.Fatalf("after restart: %+v, %v", d, err)
+	}
+	var ids []string
+	for i := range 40 {
+		user := fmt.Sprintf("restart-%d", i)
+		id, v := w.classify("spam", "win a free prize now", user)
+		want := map[bool]string{true: "spam@v2", false: "spam@v1"}[canaryByRule("spam", user, 50)]
+		if v != want {
+			t.Fatalf("after restart user %s got %s, want %s", user, v, want)
+		}
+		ids = append(ids, id)
+	}
+	w.waitShadows(ids)
+}
+
+// Bad input gets a clear error naming the flag or field, the error kind's
+// exit code, and stores nothing.
+func TestDeployBadInput(t *testing.T) {
+	w := openDeployWorld(t, newDeployData(t))
+	tests := []struct {
+		args []string
+		code int
+		err  string
+	}{
+		{[]string{"deploy", "nosuch", "--alias", "champion"}, ExitNotFound, `field "model"`},
+		{[]string{"deploy", "Bad Name"}, ExitInvalid, `field "model"`},
+		{[]string{"deploy", "spam", "--alias", "nosuch"}, ExitNotFound, `field "alias"`},
+		{[]string{"deploy", "spam", "--alias", "v2"}, ExitInvalid, `field "alias"`},
+		{[]string{"deploy", "spam", "--canary", "spam@Bad:10"}, ExitInvalid, `field "canary.model"`},
+		{[]string{"deploy", "spam", "--canary", "spam@v9:10"}, ExitNotFound, `field "canary.model"`},
+		{[]string{"deploy", "spam", "--canary", "spam:10"}, ExitInvalid, `names no version`},
+		{[]string{"deploy", "spam", "--canary", "ham@v2:10"}, ExitInvalid, `not a version of spam`},
+		{[]string{"deploy", "spam", "--canary", "spam@v2"}, ExitUsage, `--canary "spam@v2": want NAME@REF:PCT`},
+		{[]string{"deploy", "spam", "--canary", "spam@v2:ten"}, ExitUsage, `--canary`},
+		{[]string{"deploy", "spam", "--canary", "spam@v2:0"}, ExitInvalid, `field "canary.percent"`},
+		{[]string{"deploy", "spam", "--canary", "spam@v2:100"}, ExitInvalid, `field "canary.percent"`},
+		{[]string{"deploy", "spam", "--canary", "spam@v2:-5"}, ExitInvalid, `field "canary.percent"`},
+		{[]string{"deploy", "spam", "--canary", "spam@v2:150"}, ExitInvalid, `field "canary.percent"`},
+		{[]string{"deploy", "spam", "--canary", "spam@champion:10"}, ExitInvalid, `primary itself`},
+		{[]string{"deploy", "spam", "--canary", "spam@v1:10"}, ExitInvalid, `field "canary.model" "spam@v1" is v1, which the primary spam@champion already serves`},
+		{[]string{"deploy", "spam", "--shadow", "spam@v9"}, ExitNotFound, `field "shadow"`},
+		{[]string{"deploy", "spam", "--shadow", "spam@v1"}, ExitInvalid, `field "shadow"`},
+		{[]string{"deploy", "spam", "--shadow", "spam"}, ExitInvalid, `field "shadow"`},
+		{[]string{"deploy", "spam", "--reason", "bad\x1b[2Jreason"}, ExitInvalid, `reason`},
+		{[]string{"deploy", "show", "spam"}, ExitNotFound, `no deployment`},
+		{[]string{"deploy", "history", "spam"}, ExitNotFound, `no deployment`},
+		{[]string{"deploy", "compare", "spam"}, ExitNotFound, `no deployment`},
+		{[]string{"deploy", "promote", "spam", "--reason", "x"}, ExitNotFound, `no deployment`},
+		{[]string{"deploy", "rollback", "spam"}, ExitInvalid, `reason is required`},
+	}
+	for _, tc := range tests {
+		code, out, errOut := w.cli(tc.args...)
+		if code != tc.code || !strings.Contains(errOut, tc.err) {
+			t.Errorf("tailor %q = %d\nstdout %q\nstderr %q\nwant %d, %q", tc.args, code, out, errOut, tc.code, tc.err)
+		}
+	}
+	if ds, err := w.client.Deployments(context.Background()); err != nil || len(ds) != 0 {
+		t.Fatalf("bad input stored %+v, %v", ds, err)
+	}
+	if code, _, errOut := w.cli("deploy", "compare", "spam", "--all", "--version", "1"); code != ExitInvalid || !strings.Contains(errOut, "exclude each other") {
+		t.Errorf("compare --all --version = %d %s", code, errOut)
+	}
+}
