@@ -84,10 +84,14 @@ func newDeployData(t *testing.T) string {
 }
 
 // openDeployWorld opens and starts an App on dir.
-func openDeployWorld(t *testing.T, dir string) *deployWorld {
+func openDeployWorld(t *testing.T, dir string, opts ...func(*app.Options)) *deployWorld {
 	t.Helper()
 	t.Setenv("TAILOR_ACTOR", "tester")
-	a, err := app.Open(app.Options{DataDir: dir, EngineVersion: "test-engine", WorkerCommand: []string{"/bin/false"}})
+	o := app.Options{DataDir: dir, EngineVersion: "test-engine", WorkerCommand: []string{"/bin/false"}}
+	for _, f := range opts {
+		f(&o)
+	}
+	a, err := app.Open(o)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -603,5 +607,37 @@ func TestDeployBadInput(t *testing.T) {
 	}
 	if code, _, errOut := w.cli("deploy", "compare", "spam", "--all", "--version", "1"); code != ExitInvalid || !strings.Contains(errOut, "exclude each other") {
 		t.Errorf("compare --all --version = %d %s", code, errOut)
+	}
+}
+
+// With the alias under approval, promoting the canary opens an approval
+// and changes nothing else; once a second person approves, promoting
+// again only removes the canary.
+func TestDeployPromoteWithApproval(t *testing.T) {
+	w := openDeployWorld(t, newDeployData(t), func(o *app.Options) { o.RequireApproval = map[string]bool{"champion": true} })
+	ctx := context.Background()
+	w.mustCLI("deploy", "spam", "--canary", "spam@v3:10")
+	out := w.mustCLI("deploy", "promote", "spam", "--reason", "v3 passed")
+	if !strings.Contains(out, "pending") || !strings.Contains(out, "the canary keeps running") {
+		t.Fatalf("promote under approval:\n%s", out)
+	}
+	if d, err := w.client.Deployment(ctx, "spam"); err != nil || d.Canary == nil || d.Version != 1 {
+		t.Fatalf("the canary must stay until approval: %+v, %v", d, err)
+	}
+	aps, err := w.client.Approvals(ctx, "spam", "pending")
+	if err != nil || len(aps) != 1 {
+		t.Fatalf("approvals %+v, %v", aps, err)
+	}
+	t.Setenv("TAILOR_ACTOR", "second-person")
+	w.mustCLI("model", "approve", aps[0].ID, "--reason", "checked the comparison")
+	out = w.mustCLI("deploy", "promote", "spam", "--reason", "approved")
+	if strings.Contains(out, "->") || !strings.Contains(out, "canary removed") {
+		t.Fatalf("promote after approval:\n%s", out)
+	}
+	if v, err := w.client.Model(ctx, "spam", "champion"); err != nil || v.Version != 3 {
+		t.Fatalf("champion v%d, %v", v.Version, err)
+	}
+	if d, err := w.client.Deployment(ctx, "spam"); err != nil || d.Canary != nil || d.Version != 2 || d.Actor != "second-person" {
+		t.Fatalf("after approval: %+v, %v", d, err)
 	}
 }
