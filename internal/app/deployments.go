@@ -253,6 +253,10 @@ func (a *App) toAPIDeployment(ctx context.Context, v store.SpecVersion, d deploy
 	s.Primary = resolve("primary", d.Primary())
 	if d.Canary != nil {
 		s.Canary = resolve("canary", d.Canary.Model)
+		if s.Canary != "" && s.Canary == s.Primary {
+			s.Problems = append(s.Problems, fmt.Sprintf("canary %s now resolves to the primary's version %s: remove it with `tailor deploy promote %s` (or rollback)",
+				d.Canary.Model, s.Primary, d.Model))
+		}
 	}
 	if d.Shadow != "" {
 		s.Shadow = resolve("shadow", d.Shadow)

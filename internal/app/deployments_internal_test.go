@@ -38,10 +38,14 @@ func TestDeploymentFollowsEvents(t *testing.T) {
 		}
 		return evs[0]
 	}
-	wait := func(want string) {
+	// wait publishes ev until serving has a deployment with shadow want
+	// (the follower subscribes some time after Start returns, and sees
+	// only what is published after that; it handles each seq once).
+	wait := func(ev store.Event, want string) {
 		t.Helper()
 		deadline := time.Now().Add(5 * time.Second)
 		for {
+			a.bus.Publish(ev)
 			ds := a.serve.Deployments()
 			if len(ds) == 1 && ds[0].Shadow == want {
 				return
@@ -53,14 +57,12 @@ func TestDeploymentFollowsEvents(t *testing.T) {
 		}
 	}
 	first := put(deploymentDoc{Deployment: serve.Deployment{Model: "spam", Alias: "champion", Shadow: "spam@v2"}, Action: deploySet, Actor: "other"})
-	a.bus.Publish(first)
-	wait("spam@v2")
+	wait(first, "spam@v2")
 	second := put(deploymentDoc{Deployment: serve.Deployment{Model: "spam", Alias: "champion", Shadow: "spam@v3"}, Action: deploySet, Actor: "other", Parent: first.Subject})
-	a.bus.Publish(second)
-	wait("spam@v3")
+	wait(second, "spam@v3")
 	stale := first
 	stale.Seq = second.Seq + 1000 // redelivered after the newer one
 	a.bus.Publish(stale)
 	time.Sleep(100 * time.Millisecond)
-	wait("spam@v3")
+	wait(stale, "spam@v3")
 }
