@@ -109,7 +109,11 @@ type App struct {
 	// feedback the accumulation of one model's labels.
 	datasets nameLocks
 	feedback nameLocks
-	imports  *data.Cache // importer states of recent dataset versions
+	// deployLocks serializes the changes of one deployment; deployMu
+	// the reading and applying of deployments to the inference server.
+	deployLocks nameLocks
+	deployMu    sync.Mutex
+	imports     *data.Cache // importer states of recent dataset versions
 	// gcMu: GC holds it; dataset and base imports read-hold it from
 	// committing their blobs until their metadata refers to them.
 	gcMu     sync.RWMutex
@@ -180,6 +184,11 @@ func Open(opts Options) (*App, error) {
 	a.triggers = newTriggers(a)
 	a.registry = registry.New(registry.Options{Store: st, Publisher: a.bus, RequireApproval: opts.RequireApproval, Now: opts.Now, Logger: opts.Logger})
 	if err := a.openServing(); err != nil {
+		st.Close()
+		return nil, err
+	}
+	if err := a.restoreDeployments(context.Background()); err != nil {
+		a.closeServing()
 		st.Close()
 		return nil, err
 	}
@@ -257,6 +266,13 @@ func (a *App) openEngine() (serve.Engine, error) {
 	}
 	a.engine = eng
 	return eng, nil
+}
+
+// closeServing undoes openServing.
+func (a *App) closeServing() {
+	a.serve.Close()
+	a.closeEngine()
+	_ = a.reqlog.Close()
 }
 
 func (a *App) closeEngine() {

@@ -106,9 +106,10 @@ func (r *resolver) Models(ctx context.Context) ([]serve.ModelEntry, error) {
 	return out, nil
 }
 
-// followModels tells the inference server about alias moves and new
-// versions, from committed events, until ctx ends. An event the bus could
-// not deliver is read back from the store, so no alias move is lost.
+// followModels tells the inference server about alias moves, new versions
+// and deployment changes, from committed events, until ctx ends. An event
+// the bus could not deliver is read back from the store, so no alias move
+// or deployment change is lost.
 func (a *App) followModels(ctx context.Context) {
 	followEvents(ctx, a.bus, a.store, a.logger, 256, -1, func(e store.Event) {
 		var err error
@@ -117,6 +118,11 @@ func (a *App) followModels(ctx context.Context) {
 			var d struct{ Name, Alias string }
 			if err = json.Unmarshal(e.Data, &d); err == nil {
 				err = a.serve.AliasMoved(ctx, d.Name, d.Alias)
+			}
+		case EventDeploymentChanged:
+			var d struct{ Name string }
+			if err = json.Unmarshal(e.Data, &d); err == nil {
+				err = a.applyDeployment(ctx, d.Name)
 			}
 		case registry.EventVersionRegistered:
 			var d struct{ Name string }

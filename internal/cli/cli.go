@@ -104,6 +104,7 @@ func commands() []*command {
 		monitorCommand(),
 		feedbackCommand(),
 		triggerCommand(),
+		deployCommand(),
 		corpusCommand(),
 		demoCommand(),
 		versionCommand(),

@@ -74,6 +74,14 @@ type Service interface {
 	Triggers(ctx context.Context) ([]api.TriggerStatus, error)
 	Trigger(ctx context.Context, name string) (api.TriggerStatus, error)
 	TriggerHistory(ctx context.Context, name string) ([]api.Firing, error)
+
+	Deploy(ctx context.Context, d api.DeploymentSpec) (api.DeploymentApply, error)
+	Deployments(ctx context.Context) ([]api.Deployment, error)
+	Deployment(ctx context.Context, model string) (api.Deployment, error)
+	DeploymentHistory(ctx context.Context, model string) ([]api.Deployment, error)
+	CompareDeployment(ctx context.Context, model string, o api.CompareOptions) (api.DeploymentComparison, error)
+	PromoteCanary(ctx context.Context, model string, p api.DeploymentPromote) (api.DeploymentPromotion, error)
+	RollbackCanary(ctx context.Context, model string, r api.DeploymentRollback) (api.Deployment, error)
 }
 
 // Options configure the handler.
@@ -142,6 +150,7 @@ func newRouter(opts Options) (http.Handler, *router) {
 	s.modelRoutes(mux)
 	s.adaptationRoutes(mux)
 	s.triggerRoutes(mux)
+	s.deploymentRoutes(mux)
 	mux.Handle("GET /v1/lineage/{id}", s.handle(func(r *http.Request) (any, error) {
 		return s.svc.Lineage(r.Context(), r.PathValue("id"))
 	}))

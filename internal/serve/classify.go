@@ -142,16 +142,18 @@ func (s *Server) mirrorClassify(req ClassifyRequest, l *Loaded, reqID string) {
 		status := http.StatusOK
 		switch {
 		case err == errQueueFull:
+			// Logged too, so every mirrored request has its record beside
+			// the primary's (a comparison counts it as an error).
+			status = http.StatusTooManyRequests
 			s.metrics.count(s.metrics.shadow, "dropped")
-			return
 		case err != nil:
 			status = toAPIError(err).status
 			s.metrics.count(s.metrics.shadow, "error")
 		default:
 			s.metrics.count(s.metrics.shadow, "ok")
-			s.observeClassify(reqID, start, &req, l, "shadow", res)
+			s.observeClassify(reqID, start, &req, l, VariantShadow, res)
 		}
-		s.logClassify(reqID, &req, l.Target.VersionName(), "shadow", res, toks, status, err, start)
+		s.logClassify(reqID, &req, l.Target.VersionName(), VariantShadow, res, toks, status, err, start)
 	}()
 }
 

@@ -1,8 +1,9 @@
 // Package serve is Tailor's inference server: an OpenAI-compatible HTTP API
 // (chat completions, completions, models, classify) over many adapters that
 // share one copy of each base model, with continuous batching, a bounded
-// queue (429 + Retry-After when full), hot swap of aliases, traffic policies
-// (all, canary, shadow), a sampled request log and Prometheus metrics.
+// queue (429 + Retry-After when full), hot swap of aliases, deployments (a
+// primary alias, an optional canary and an optional shadow), a sampled
+// request log and Prometheus metrics.
 //
 // The model work sits behind the Engine interface (modelengine/ implements
 // it over engine/model; childengine/ runs that in a supervised child

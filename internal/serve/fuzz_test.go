@@ -12,19 +12,26 @@ func TestParseDeployments(t *testing.T) {
 	cases := []struct {
 		name, src, errHas string
 	}{
-		{"good", `[{"model":"spam","policy":{"kind":"canary","percent":10}},{"model":"chat","policy":{"kind":"all","alias":"v2"}}]`, ""},
-		{"kind", `[{"model":"spam","policy":{"kind":"blue-green"}}]`, `deployments[0]`},
-		{"percent", `[{"model":"spam","policy":{"kind":"canary","percent":120}}]`, `policy.percent`},
-		{"twice", `[{"model":"spam","policy":{"kind":"all"}},{"model":"spam","policy":{"kind":"shadow"}}]`, `deployed twice`},
-		{"model with alias", `[{"model":"spam@v1","policy":{"kind":"all"}}]`, `field "model"`},
-		{"unknown field", `[{"model":"spam","policy":{"kind":"all"},"weight":3}]`, `weight`},
-		{"bad challenger", `[{"model":"spam","policy":{"kind":"shadow","challenger":"Bad Alias"}}]`, `policy.challenger`},
+		{"good", `[{"model":"spam","canary":{"model":"spam@3","percent":10},"shadow":"spam-rebased@champion"},{"model":"chat","alias":"stable"}]`, ""},
+		{"percent high", `[{"model":"spam","canary":{"model":"spam@v3","percent":120}}]`, `canary.percent`},
+		{"percent zero", `[{"model":"spam","canary":{"model":"spam@v3","percent":0}}]`, `canary.percent`},
+		{"percent hundred", `[{"model":"spam","canary":{"model":"spam@v3","percent":100}}]`, `canary.percent`},
+		{"twice", `[{"model":"spam"},{"model":"spam","shadow":"spam@v2"}]`, `deployed twice`},
+		{"model with alias", `[{"model":"spam@v1"}]`, `field "model"`},
+		{"unknown field", `[{"model":"spam","weight":3}]`, `weight`},
+		{"version as alias", `[{"model":"spam","alias":"v2"}]`, `field "alias"`},
+		{"bad canary", `[{"model":"spam","canary":{"model":"spam@Bad Ref","percent":5}}]`, `canary.model`},
+		{"bare canary", `[{"model":"spam","canary":{"model":"spam","percent":5}}]`, `names no version`},
+		{"other model's canary", `[{"model":"spam","canary":{"model":"ham@v2","percent":5}}]`, `not a version of spam`},
+		{"canary is primary", `[{"model":"spam","canary":{"model":"spam@champion","percent":5}}]`, `primary itself`},
+		{"shadow is primary", `[{"model":"spam","alias":"stable","shadow":"spam@stable"}]`, `field "shadow"`},
+		{"bare shadow", `[{"model":"spam","shadow":"ham"}]`, `field "shadow"`},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			ds, err := serve.ParseDeployments([]byte(c.src))
 			if c.errHas == "" {
-				if err != nil || len(ds) != 2 || ds[1].Policy.Alias != "v2" || ds[0].Policy.Challenger != "challenger" {
+				if err != nil || len(ds) != 2 || ds[0].Alias != "champion" || ds[0].Canary.Model != "spam@v3" || ds[1].Alias != "stable" {
 					t.Fatalf("%+v, %v", ds, err)
 				}
 				return
@@ -37,8 +44,8 @@ func TestParseDeployments(t *testing.T) {
 }
 
 func FuzzParseDeployments(f *testing.F) {
-	f.Add([]byte(`[{"model":"spam","policy":{"kind":"canary","percent":10}}]`))
-	f.Add([]byte(`[{"model":"spam","policy":{"kind":"shadow","champion":"v1","challenger":"v2"}}]`))
+	f.Add([]byte(`[{"model":"spam","canary":{"model":"spam@v3","percent":10}}]`))
+	f.Add([]byte(`[{"model":"spam","alias":"stable","shadow":"spam@v2"}]`))
 	f.Add([]byte(`[]`))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		ds, err := serve.ParseDeployments(b)
@@ -46,8 +53,9 @@ func FuzzParseDeployments(f *testing.F) {
 			return
 		}
 		for _, d := range ds {
-			if err := d.Check(); err != nil {
-				t.Fatalf("accepted deployment fails Check: %v", err)
+			again := d
+			if err := again.Check(); err != nil || again.Primary() != d.Primary() || again.Shadow != d.Shadow {
+				t.Fatalf("accepted deployment %+v fails Check or changes: %+v, %v", d, again, err)
 			}
 		}
 	})

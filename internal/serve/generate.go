@@ -326,7 +326,10 @@ func (s *Server) mirrorGen(g genRequest, l *Loaded, reqID string) {
 		g.stream = false
 		j, _, err := s.startGen(ctx, &g, l, reqID, start)
 		if err != nil {
+			// Logged too, so every mirrored request has its record beside
+			// the primary's (a comparison counts it as an error).
 			s.metrics.count(s.metrics.shadow, map[bool]string{true: "dropped", false: "error"}[err == errQueueFull])
+			s.logGen(reqID, &g, l.Target.VersionName(), VariantShadow, genOutcome{err: err}, toAPIError(err).status, start)
 			return
 		}
 		out := collect(j)
@@ -337,7 +340,7 @@ func (s *Server) mirrorGen(g genRequest, l *Loaded, reqID string) {
 		} else {
 			s.metrics.count(s.metrics.shadow, "ok")
 		}
-		s.logGen(reqID, &g, l.Target.VersionName(), "shadow", out, status, start)
+		s.logGen(reqID, &g, l.Target.VersionName(), VariantShadow, out, status, start)
 	}()
 }
 

@@ -44,6 +44,7 @@ type metrics struct {
 	promptT  map[string]int64
 	rejected map[string]int64
 	shadow   map[string]int64 // outcome → count
+	canary   map[string]int64 // "served" / "fallback"
 	swaps    map[string]int64 // "ok" / "failed"
 	window   [10]struct {
 		sec int64
@@ -53,7 +54,7 @@ type metrics struct {
 
 func newMetrics(now func() time.Time) *metrics {
 	return &metrics{now: now, requests: map[reqKey]int64{}, latency: map[modelStatus]*histogram{}, genToks: map[string]int64{},
-		promptT: map[string]int64{}, rejected: map[string]int64{}, shadow: map[string]int64{}, swaps: map[string]int64{}}
+		promptT: map[string]int64{}, rejected: map[string]int64{}, shadow: map[string]int64{}, canary: map[string]int64{}, swaps: map[string]int64{}}
 }
 
 func (m *metrics) request(endpoint, model string, status int, d time.Duration) {
@@ -154,6 +155,7 @@ func (m *metrics) write(w io.Writer, g gauges) {
 	counter("tailor_serve_prompt_tokens_total", "Prompt and classify input tokens, by model.", "model", m.promptT)
 	counter("tailor_serve_rejected_total", "Requests refused with 429 because the queue was full, by model.", "model", m.rejected)
 	counter("tailor_serve_shadow_requests_total", "Shadow (mirrored) requests by outcome.", "outcome", m.shadow)
+	counter("tailor_serve_canary_requests_total", "Requests picked for a canary: served by it, or by the primary when it could not be resolved.", "outcome", m.canary)
 	counter("tailor_serve_swaps_total", "Alias hot swaps by outcome.", "outcome", m.swaps)
 	p("# HELP tailor_serve_tokens_per_second Tokens generated per second over the last 10 s.\n# TYPE tailor_serve_tokens_per_second gauge\ntailor_serve_tokens_per_second %s\n", fnum(m.tokensPerSecond()))
 	gauge := func(name, help string, vals map[string]int) {

@@ -14,59 +14,79 @@ import (
 	"github.com/tailor-ml/tailor/internal/ident"
 )
 
-// Policy kinds.
+// Variants: which part of a deployment answered a request, as the request
+// log, the metrics and the Observer name it.
 const (
-	PolicyAll    = "all"    // every request to one alias
-	PolicyCanary = "canary" // Percent of requests to the challenger
-	PolicyShadow = "shadow" // champion answers; challenger gets a mirrored copy
+	VariantPrimary = "primary" // Model@Alias
+	VariantCanary  = "canary"  // the canary's share of requests
+	VariantShadow  = "shadow"  // a mirrored copy; its answer is never returned
 )
 
-// Policy is a deployment's traffic policy.
-type Policy struct {
-	Kind string `json:"kind"`
-	// Alias is what PolicyAll serves (default "champion").
-	Alias string `json:"alias,omitempty"`
-	// Percent is the canary's share of requests for the challenger, 0-100.
-	Percent    float64 `json:"percent,omitempty"`
-	Champion   string  `json:"champion,omitempty"`   // default "champion"
-	Challenger string  `json:"challenger,omitempty"` // default "challenger"
-}
-
-// Deployment serves a model name (requests that name it bare) with a policy.
+// Deployment says how requests for a bare model name are served: by the
+// primary, Model@Alias; optionally a canary answers Percent of them, and
+// optionally a shadow gets a copy of every request, whose answer is logged
+// and counted but never returned. A request that names a version or alias
+// (model@ref) bypasses the deployment.
 type Deployment struct {
-	Model  string `json:"model"`
-	Policy Policy `json:"policy"`
+	Model string `json:"model"`
+	// Alias is the primary's alias (default "champion").
+	Alias  string  `json:"alias,omitempty"`
+	Canary *Canary `json:"canary,omitempty"`
+	// Shadow is a model address with a reference ("spam@v4").
+	Shadow string `json:"shadow,omitempty"`
 }
 
-// Check validates d and fills its defaults.
+// Canary is a version competing for a deployment's alias.
+type Canary struct {
+	// Model is a version of the deployment's model: "spam@v3", an id or
+	// another alias.
+	Model string `json:"model"`
+	// Percent is its share of requests, in (0, 100).
+	Percent float64 `json:"percent"`
+}
+
+// Primary is the primary's address, "model@alias".
+func (d Deployment) Primary() string { return d.Model + "@" + d.Alias }
+
+// Check validates d, fills its defaults and canonicalizes its addresses.
+// Errors name the field.
 func (d *Deployment) Check() error {
 	if r, err := ParseRef(d.Model); err != nil || r.HasRef {
-		return errs.Invalid("deployment: field \"model\" %q must be a bare model name", d.Model)
+		return errs.Invalid("deployment: field \"model\" %q must be a bare model name (%s)", d.Model, ident.NameRule)
 	}
-	p := &d.Policy
-	if p.Champion == "" {
-		p.Champion = "champion"
+	if d.Alias == "" {
+		d.Alias = "champion"
 	}
-	if p.Challenger == "" {
-		p.Challenger = "challenger"
+	if err := ident.CheckAliasName(d.Alias); err != nil {
+		return errs.Invalid("deployment %s: field \"alias\": %v", d.Model, err)
 	}
-	for field, a := range map[string]string{"champion": p.Champion, "challenger": p.Challenger, "alias": p.Alias} {
-		if _, err := ident.ParseRef(a); a != "" && err != nil {
-			return errs.Invalid("deployment %s: field \"policy.%s\" %q is not an alias or version", d.Model, field, a)
+	if c := d.Canary; c != nil {
+		a, err := ParseRef(c.Model)
+		switch {
+		case err != nil:
+			return errs.Invalid("deployment %s: field \"canary.model\": %v", d.Model, err)
+		case !a.HasRef:
+			return errs.Invalid("deployment %s: field \"canary.model\" %q names no version; write %s@v<N> (or an id or alias)", d.Model, c.Model, d.Model)
+		case a.Name != d.Model:
+			return errs.Invalid("deployment %s: field \"canary.model\" %q is not a version of %s; a canary competes for %s's alias, so it must be one", d.Model, c.Model, d.Model, d.Model)
+		case a.String() == d.Primary():
+			return errs.Invalid("deployment %s: field \"canary.model\" %q is the primary itself; name another version", d.Model, c.Model)
+		case !(c.Percent > 0 && c.Percent < 100):
+			return errs.Invalid("deployment %s: field \"canary.percent\" %g must be above 0 and below 100", d.Model, c.Percent)
 		}
+		c.Model = a.String()
 	}
-	switch p.Kind {
-	case PolicyAll:
-		if p.Alias == "" {
-			p.Alias = p.Champion
+	if d.Shadow != "" {
+		a, err := ParseRef(d.Shadow)
+		switch {
+		case err != nil:
+			return errs.Invalid("deployment %s: field \"shadow\": %v", d.Model, err)
+		case !a.HasRef:
+			return errs.Invalid("deployment %s: field \"shadow\" %q names no version; write name@v<N> (or an id or alias)", d.Model, d.Shadow)
+		case a.String() == d.Primary():
+			return errs.Invalid("deployment %s: field \"shadow\" %q is the primary itself; name another version", d.Model, d.Shadow)
 		}
-	case PolicyCanary:
-		if p.Percent < 0 || p.Percent > 100 {
-			return errs.Invalid("deployment %s: field \"policy.percent\" %g must be in [0, 100]", d.Model, p.Percent)
-		}
-	case PolicyShadow:
-	default:
-		return errs.Invalid("deployment %s: field \"policy.kind\" %q: use all, canary or shadow", d.Model, p.Kind)
+		d.Shadow = a.String()
 	}
 	return nil
 }
@@ -93,7 +113,7 @@ func ParseDeployments(src []byte) ([]Deployment, error) {
 	return ds, nil
 }
 
-// Deploy sets (or replaces) the policy for d.Model.
+// Deploy sets (or replaces) the deployment of d.Model.
 func (s *Server) Deploy(d Deployment) error {
 	if err := d.Check(); err != nil {
 		return err
@@ -104,7 +124,7 @@ func (s *Server) Deploy(d Deployment) error {
 	return nil
 }
 
-// Undeploy removes the policy of model; bare requests resolve as usual.
+// Undeploy removes the deployment of model; bare requests resolve as usual.
 func (s *Server) Undeploy(model string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -126,11 +146,11 @@ func (s *Server) Deployments() []Deployment {
 // routed is where a request goes.
 type routed struct {
 	model   *Loaded
-	variant string  // "champion", "challenger" or "" without a policy
+	variant string  // VariantPrimary or VariantCanary; "" without a deployment
 	shadow  *Loaded // mirrored copy's model, or nil
 }
 
-// route resolves the requested id through the deployment's policy.
+// route resolves the requested id through the model's deployment.
 func (s *Server) route(ctx context.Context, id, user string) (routed, error) {
 	ref, err := ParseRef(id)
 	if err != nil {
@@ -143,34 +163,45 @@ func (s *Server) route(ctx context.Context, id, user string) (routed, error) {
 		l, err := s.resolve(ctx, ref)
 		return routed{model: l}, err
 	}
-	alias := func(a string) Ref { r, _ := ParseRef(d.Model + "@" + a); return r }
-	p := d.Policy
-	switch p.Kind {
-	case PolicyAll:
-		l, err := s.resolve(ctx, alias(p.Alias))
-		return routed{model: l, variant: p.Alias}, err
-	case PolicyCanary:
-		v := p.Champion
-		if s.canaryPick(d.Model, user, p.Percent) {
-			v = p.Challenger
+	var r routed
+	if c := d.Canary; c != nil && s.canaryPick(d.Model, user, c.Percent) {
+		if l, err := s.resolveAddr(ctx, c.Model); err == nil {
+			r.model, r.variant = l, VariantCanary
+			s.metrics.count(s.metrics.canary, "served")
+		} else {
+			// The canary is an experiment: when it cannot be served, the
+			// primary answers.
+			s.metrics.count(s.metrics.canary, "fallback")
+			s.opts.Logger.Warn("canary unavailable; the primary answers", "model", d.Model, "canary", c.Model, "err", err)
 		}
-		l, err := s.resolve(ctx, alias(v))
-		return routed{model: l, variant: v}, err
 	}
-	l, err := s.resolve(ctx, alias(p.Champion))
-	if err != nil {
-		return routed{}, err
+	if r.model == nil {
+		l, err := s.resolveAddr(ctx, d.Primary())
+		if err != nil {
+			return routed{}, err
+		}
+		r.model, r.variant = l, VariantPrimary
 	}
-	r := routed{model: l, variant: p.Champion}
-	if sh, err := s.resolve(ctx, alias(p.Challenger)); err == nil {
-		r.shadow = sh
-	} else {
-		s.metrics.count(s.metrics.shadow, "unresolved")
+	if d.Shadow != "" {
+		if sh, err := s.resolveAddr(ctx, d.Shadow); err == nil {
+			r.shadow = sh
+		} else {
+			s.metrics.count(s.metrics.shadow, "unresolved")
+		}
 	}
 	return r, nil
 }
 
-// canaryPick reports whether a request goes to the challenger: by a hash of
+// resolveAddr resolves a model address that Deployment.Check accepted.
+func (s *Server) resolveAddr(ctx context.Context, addr string) (*Loaded, error) {
+	ref, err := ParseRef(addr)
+	if err != nil {
+		return nil, err
+	}
+	return s.resolve(ctx, ref)
+}
+
+// canaryPick reports whether a request goes to the canary: by a hash of
 // the user key when there is one (the same user always gets the same
 // variant), else from the server's seeded source.
 func (s *Server) canaryPick(model, user string, percent float64) bool {

@@ -283,7 +283,7 @@ func TestHotSwapUnderLoad(t *testing.T) {
 
 func TestCanarySplitAndSticky(t *testing.T) {
 	w := newWorld(t, serve.Options{Seed: 7, MaxQueue: 256}, nil)
-	must(t, w.srv.Deploy(serve.Deployment{Model: "spam", Policy: serve.Policy{Kind: serve.PolicyCanary, Percent: 20}}))
+	must(t, w.srv.Deploy(serve.Deployment{Model: "spam", Canary: &serve.Canary{Model: "spam@challenger", Percent: 20}}))
 	const n = 2000
 	var mu sync.Mutex
 	counts := map[string]int{}
@@ -337,6 +337,43 @@ func TestCanarySplitAndSticky(t *testing.T) {
 	}
 }
 
+// A canary and a shadow together: the canary's share of requests, every
+// request mirrored to the shadow whichever variant answered, and a canary
+// that does not resolve leaves its share to the primary.
+func TestCanaryWithShadow(t *testing.T) {
+	logDir := t.TempDir()
+	lg, err := reqlog.Open(reqlog.Options{Dir: logDir, SampleRate: 1})
+	must(t, err)
+	w := newWorld(t, serve.Options{Log: lg}, nil)
+	must(t, w.srv.Deploy(serve.Deployment{Model: "spam", Canary: &serve.Canary{Model: "spam@v2", Percent: 50}, Shadow: "spam@challenger"}))
+	served := map[string]int{}
+	for u := range 40 {
+		_, v, _, _ := w.classify(t, "spam", "win a prize", "X-Tailor-User", fmt.Sprintf("u%d", u))
+		served[v]++
+	}
+	must(t, w.srv.Deploy(serve.Deployment{Model: "spam", Canary: &serve.Canary{Model: "spam@v9", Percent: 50}}))
+	for u := range 20 {
+		if st, v, _, body := w.classify(t, "spam", "hi", "X-Tailor-User", fmt.Sprintf("u%d", u)); st != 200 || v != "spam@v1" {
+			t.Fatalf("unresolvable canary: %d %s %s", st, v, body)
+		}
+	}
+	if v := w.metricValue(t, `tailor_serve_canary_requests_total{outcome="fallback"}`); v == "" || v == "0" {
+		t.Fatalf("canary fallbacks %q", v)
+	}
+	w.srv.Close()
+	lg.Close()
+	variants := map[string]int{}
+	_, err = (&reqlog.Reader{Dir: logDir}).ReadFrom(1, func(r reqlog.Record) bool {
+		variants[r.Variant+" "+r.Version]++
+		return true
+	})
+	must(t, err)
+	if served["spam@v1"] == 0 || served["spam@v2"] == 0 || variants["canary spam@v2"] != served["spam@v2"] ||
+		variants["primary spam@v1"] != served["spam@v1"]+20 || variants["shadow spam@v2"] != 40 {
+		t.Fatalf("served %v, logged %v", served, variants)
+	}
+}
+
 func TestShadowNeverChangesAnswer(t *testing.T) {
 	logDir := t.TempDir()
 	lg, err := reqlog.Open(reqlog.Options{Dir: logDir, SampleRate: 1})
@@ -348,7 +385,7 @@ func TestShadowNeverChangesAnswer(t *testing.T) {
 		_, _, c, _ := w.classify(t, "spam@champion", in)
 		champion[in] = c
 	}
-	must(t, w.srv.Deploy(serve.Deployment{Model: "spam", Policy: serve.Policy{Kind: serve.PolicyShadow}}))
+	must(t, w.srv.Deploy(serve.Deployment{Model: "spam", Shadow: "spam@challenger"}))
 	for round := range 3 {
 		if round == 2 {
 			// A challenger that fails every request (a generator adapter,
@@ -374,7 +411,7 @@ func TestShadowNeverChangesAnswer(t *testing.T) {
 		return true
 	})
 	must(t, err)
-	if variants["shadow spam@v2"] != 8 || variants["shadow spam@v3"] != 4 || variants["champion spam@v1"] != 12 {
+	if variants["shadow spam@v2"] != 8 || variants["shadow spam@v3"] != 4 || variants["primary spam@v1"] != 12 {
 		t.Fatalf("logged variants %v", variants)
 	}
 }

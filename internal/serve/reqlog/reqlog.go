@@ -39,7 +39,7 @@ type Record struct {
 	Model     string    `json:"model"`    // the id the client asked for
 	Version   string    `json:"version"`  // what answered: "name@vN"
 	VersionID string    `json:"version_id,omitempty"`
-	Variant   string    `json:"variant,omitempty"` // "champion", "challenger", "shadow", or "" (no policy)
+	Variant   string    `json:"variant,omitempty"` // "primary", "canary", "shadow", or "" (no deployment)
 	Input     string    `json:"input"`
 	Output    string    `json:"output,omitempty"`
 	Label     string    `json:"label,omitempty"`
