@@ -176,6 +176,9 @@ type triggers struct {
 	specs    []activeTrigger // cache; nil: load again
 	unsaved  int             // events handled since the cursor was saved
 	lastSeen int64
+	// listed, when set (tests), is called after dispatch has read the
+	// firings it will act on.
+	listed func([]store.Firing)
 }
 
 type firingKey struct {
@@ -379,6 +382,9 @@ func (t *triggers) dispatch(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	if t.listed != nil {
+		t.listed(fs)
+	}
 	running := map[string]int{}
 	for _, f := range fs {
 		if f.State == store.FiringRunning {
@@ -387,24 +393,42 @@ func (t *triggers) dispatch(ctx context.Context) error {
 	}
 	for _, f := range fs {
 		key := firingKey{f.Trigger, f.EventSeq}
+		// Claim the key, then read the firing again: fs may predate the
+		// end of an execution that released the key since, and acting on
+		// that stale copy would repeat its step. An execution releases the
+		// key only after storing its last step, so this read sees it.
 		t.mu.Lock()
 		busy := t.active[key]
+		t.active[key] = true
 		t.mu.Unlock()
 		if busy {
 			continue
 		}
+		release := func() {
+			t.mu.Lock()
+			delete(t.active, key)
+			t.mu.Unlock()
+		}
+		f, err := a.store.Firing(ctx, f.Trigger, f.EventSeq)
+		if err != nil || (f.State != store.FiringPending && f.State != store.FiringRunning) {
+			release()
+			continue
+		}
 		spec, err := t.firingSpec(ctx, f)
 		if err != nil {
+			release()
 			a.logger.Error("triggers: firing spec", "trigger", f.Trigger, "event", f.EventSeq, "err", err)
 			continue
 		}
 		if f.State == store.FiringPending {
 			if running[f.Trigger] >= spec.WithDefaults().Limits.MaxConcurrent {
+				release()
 				continue
 			}
 			next := f
 			next.State, next.UpdatedAt = store.FiringRunning, a.opts.Now().UTC()
 			if f, _, err = a.store.UpdateFiring(ctx, next, store.FiringPending, 0, nil); err != nil {
+				release()
 				a.logger.Warn("triggers: start firing", "trigger", f.Trigger, "event", f.EventSeq, "err", err)
 				continue
 			}
@@ -412,16 +436,11 @@ func (t *triggers) dispatch(ctx context.Context) error {
 		} else {
 			a.logger.Info("trigger firing resumed", "trigger", f.Trigger, "event", f.EventSeq, "step", f.Step)
 		}
-		t.mu.Lock()
-		t.active[key] = true
-		t.mu.Unlock()
 		t.wg.Add(1)
 		go func() {
 			defer t.wg.Done()
 			defer func() {
-				t.mu.Lock()
-				delete(t.active, key)
-				t.mu.Unlock()
+				release()
 				t.wakeDispatch()
 			}()
 			t.execute(ctx, f, spec)

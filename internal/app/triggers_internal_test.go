@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -22,7 +23,8 @@ type gatedOps struct {
 	gates     map[string]chan struct{}
 	waiting   int
 	maxWait   int
-	autoGates bool // runs end at once
+	autoGates bool          // runs end at once
+	holdStart chan struct{} // when set, StartRun waits until it is closed
 }
 
 func newGatedOps(auto bool) *gatedOps {
@@ -50,6 +52,9 @@ func (g *gatedOps) gate(id string) chan struct{} {
 }
 
 func (g *gatedOps) StartRun(_ context.Context, recipe, _ string) (trigger.RunInfo, error) {
+	if g.holdStart != nil {
+		<-g.holdStart
+	}
 	g.mu.Lock()
 	g.next++
 	id := fmt.Sprintf("run-%d", g.next)
@@ -282,5 +287,49 @@ func TestTriggerSchedule(t *testing.T) {
 	evs, _ := a.store.Events(ctx, fs[0].EventSeq-1, 1)
 	if len(evs) != 1 || evs[0].Type != eventTriggerFired || fs[0].EventType != "schedule" || fs[0].State != store.FiringPending {
 		t.Errorf("schedule firing %+v, its event %+v", fs[0], evs)
+	}
+}
+
+// A dispatch that listed a firing while it was executing must not run its
+// step again when the execution ends before the dispatch gets to it: the
+// stale copy says running at step 0 with no run recorded, the store says
+// done.
+func TestDispatchDoesNotRepeatAFinishedStep(t *testing.T) {
+	ops := newGatedOps(true)
+	ops.holdStart = make(chan struct{})
+	a := openTestApp(t, ops, nil)
+	var armed atomic.Bool
+	listed, resume := make(chan struct{}), make(chan struct{})
+	a.triggers.listed = func(fs []store.Firing) {
+		if len(fs) == 1 && fs[0].State == store.FiringRunning && string(fs[0].Results) == "[]" && armed.CompareAndSwap(true, false) {
+			close(listed)
+			<-resume
+		}
+	}
+	startTestApp(t, a)
+	if _, err := a.ApplyTrigger(context.Background(), "t.yaml", []byte("name: t\non: {event: feedback}\ndo:\n  - retrain: {recipe: r}\n")); err != nil {
+		t.Fatal(err)
+	}
+	armed.Store(true)
+	a.emitFeedback(t, 1)
+	waitFor(t, "the firing to be running", func() bool {
+		fs := firings(t, a, "t")
+		return len(fs) == 1 && fs[0].State == store.FiringRunning
+	})
+	a.triggers.wakeDispatch()
+	<-listed // a dispatch holds a copy that says running, step 0, no run yet
+	close(ops.holdStart)
+	waitFor(t, "the execution to end and release the firing", func() bool {
+		fs := firings(t, a, "t")
+		a.triggers.mu.Lock()
+		defer a.triggers.mu.Unlock()
+		return len(fs) == 1 && fs[0].State == store.FiringDone && len(a.triggers.active) == 0
+	})
+	close(resume)
+	time.Sleep(200 * time.Millisecond) // a dispatch acting on its stale copy starts run-2 by now
+	ops.mu.Lock()
+	defer ops.mu.Unlock()
+	if want := fmt.Sprint([]string{"start run-1"}); fmt.Sprint(ops.calls) != want {
+		t.Fatalf("calls %v, want %s: a finished step ran again", ops.calls, want)
 	}
 }

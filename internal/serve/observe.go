@@ -22,7 +22,7 @@ type Observation struct {
 	Time      time.Time
 	Model     string // registry model that answered (Target.Model)
 	VersionID string // its version id
-	Variant   string // "primary", "champion"/"challenger" under a canary, or "shadow"
+	Variant   string // "primary", "canary" or "shadow" (docs/serving.md, deployments)
 	Input     string
 	// Keep says the request log's policy keeps this request's input
 	// (sampled): only then may the observer store Input.
