@@ -41,7 +41,7 @@ func TestIncrementalRecipe(t *testing.T) {
 	full, inc := parse("spam-lora.yaml"), parse("spam-lora-incremental.yaml")
 	x := inc.Incremental
 	if x == nil || inc.Name != full.Name || inc.Data.Dataset != "spam-lora-feedback" || x.From != "champion" ||
-		x.Replay.Dataset != full.Data.Dataset || x.Replay.Ratio != 2 || x.Forgetting.Dataset != full.Data.Dataset ||
+		x.Replay.Dataset != full.Data.Dataset || x.Replay.Ratio != 4 || x.Forgetting.Dataset != full.Data.Dataset ||
 		x.Forgetting.Split != "test" || x.Forgetting.Metric != "macro_f1" || x.Forgetting.Epsilon != 0.02 || x.Forgetting.Confidence != 0.8 {
 		t.Fatalf("incremental recipe %+v / %+v", inc, x)
 	}

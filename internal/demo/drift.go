@@ -372,18 +372,29 @@ type eventLine struct {
 func timeline(w io.Writer, evs []api.Event, ws []api.MonitorWindow, log []served, switchAt int, start time.Time) {
 	fmt.Fprintf(w, "\ntimeline (t from the first request; period 2 starts at request %d)\n", switchAt)
 	ends := windowEnds(ws)
+	// The first drifted window with period-2 traffic in it is the
+	// detection; drifted windows before the switch are false alarms.
 	firstDrift := -1
+	var before []string
 	for i, wn := range ws {
-		if wn.Drifted {
-			firstDrift = i
-			break
+		if !wn.Drifted {
+			continue
 		}
+		if ends[i] <= switchAt {
+			before = append(before, fmt.Sprint(i))
+			continue
+		}
+		firstDrift = i
+		break
 	}
 	if firstDrift >= 0 {
 		k := ends[firstDrift]
-		fmt.Fprintf(w, "  first drift event: window %d, at request %d (%d requests after the switch)\n", firstDrift, k, k-switchAt)
+		fmt.Fprintf(w, "  first drift event after the switch: window %d, at request %d (%d requests after the switch)\n", firstDrift, k, k-switchAt)
 	} else {
-		fmt.Fprintf(w, "  no window drifted\n")
+		fmt.Fprintf(w, "  no window with period-2 traffic drifted\n")
+	}
+	if len(before) > 0 {
+		fmt.Fprintf(w, "  drifted before the switch (false alarms on period-1 traffic in Date order): window %s\n", strings.Join(before, ", "))
 	}
 	for _, e := range evs {
 		var d map[string]any

@@ -65,7 +65,7 @@ func TestWindowAccuracy(t *testing.T) {
 
 func TestTimelineNamesTheFirstDriftAndTheSwap(t *testing.T) {
 	ws := []api.MonitorWindow{
-		window(t, 0, 100, false, 0.95, `[]`),
+		window(t, 0, 100, true, 0.95, `[]`),
 		window(t, 1, 100, true, 0.7, `[]`),
 	}
 	start := time.Now()
@@ -80,7 +80,8 @@ func TestTimelineNamesTheFirstDriftAndTheSwap(t *testing.T) {
 	if strings.Contains(out, "<nil>") {
 		t.Errorf("timeline prints a missing field:\n%s", out)
 	}
-	for _, want := range []string{"first drift event: window 1, at request 200 (100 requests after the switch)",
+	for _, want := range []string{"first drift event after the switch: window 1, at request 200 (100 requests after the switch)",
+		"drifted before the switch (false alarms on period-1 traffic in Date order): window 0",
 		"hot swap: request 199 answered by spam-lora@v1, request 200 by spam-lora@v2",
 		"run run-1 queued → running", "model spam-lora: new version from run run-1", "model spam-lora v2: eval report on validation, verdict fail"} {
 		if !strings.Contains(out, want) {
