@@ -28,18 +28,18 @@ const (
 
 // Summary describes what Export wrote.
 type Summary struct {
-	Files       map[string]string // file name → path
-	Period1     map[string]int    // records per group
-	Period2     map[string]int
-	Documents   int
-	Passages    int
+	Files     map[string]string // file name → path
+	Period1   map[string]int    // records per group
+	Period2   map[string]int
+	Documents int
+	Passages  int
 	// EmailPassages are the passages of PretrainEmailFile, cut from
 	// HamBodies ham messages.
 	EmailPassages int
 	HamBodies     int
-	TextBytes   int64
-	TextHash    string // ContentHash of the pretraining documents
-	HeaderPairs int
+	TextBytes     int64
+	TextHash      string // ContentHash of the pretraining documents
+	HeaderPairs   int
 }
 
 // Export fetches the pinned corpora and writes the five dataset files into

@@ -34,7 +34,10 @@ type Gate struct {
 	Op      string   `json:"op,omitempty"`      // threshold: >=, <=, > or <
 	Value   float64  `json:"value"`             // threshold or ceiling
 	Epsilon float64  `json:"epsilon,omitempty"` // not_worse: allowed loss, ≥ 0
-	Slice   string   `json:"slice,omitempty"`   // threshold, not_worse; default "all"
+	// Confidence (not_worse) overrides the bootstrap's confidence for
+	// this gate; 0 keeps the input's (default 0.95).
+	Confidence float64 `json:"confidence,omitempty"`
+	Slice      string  `json:"slice,omitempty"` // threshold, not_worse; default "all"
 }
 
 // GateResult is one gate's outcome. For not_worse, Observed is the
@@ -151,7 +154,11 @@ func notWorseGate(g Gate, in GateInput) (GateResult, error) {
 		}
 		cand, champ = cand.subset(idx), champ.subset(idx)
 	}
-	b, err := PairedBootstrap(g.Metric, cand, champ, in.Bootstrap)
+	opts := in.Bootstrap
+	if g.Confidence != 0 {
+		opts.Confidence = g.Confidence
+	}
+	b, err := PairedBootstrap(g.Metric, cand, champ, opts)
 	if err != nil {
 		return GateResult{}, err
 	}

@@ -111,6 +111,22 @@ func TestClearlyWorseCandidateFailsNotWorse(t *testing.T) {
 	}
 }
 
+// A gate's own confidence overrides the bootstrap's for that gate only:
+// the same resamples give a higher lower bound at 80 % than at 95 %.
+func TestNotWorseGateConfidence(t *testing.T) {
+	cand, champ := accuracyPreds(70, 0.8, 7), accuracyPreds(70, 0.8, 13)
+	gates := []Gate{{Kind: GateNotWorse, Metric: "accuracy", Epsilon: 0.05}, {Kind: GateNotWorse, Metric: "accuracy", Epsilon: 0.05, Confidence: 0.8}}
+	rep, err := Evaluate(Input{Candidate: cand, Champion: champ}, Options{Gates: gates, Bootstrap: BootstrapOptions{Seed: 3}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	at95, at80 := rep.Verdict.Gates[0], rep.Verdict.Gates[1]
+	if at95.Bootstrap.Confidence != 0.95 || at80.Bootstrap.Confidence != 0.8 || at80.Bootstrap.Delta != at95.Bootstrap.Delta ||
+		!(at80.Observed > at95.Observed) || !strings.Contains(at80.Reason, "80% lower bound") {
+		t.Fatalf("95 %%: %+v\n80 %%: %+v", at95, at80)
+	}
+}
+
 func TestGateErrors(t *testing.T) {
 	noLatency := labelled([]string{"a", "b"}, []string{"a", "a"})
 	tests := []struct {

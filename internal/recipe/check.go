@@ -322,7 +322,8 @@ func (r *Recipe) checkFinite() error {
 		fs = append(fs, numField{"method.lora.alpha", l.Alpha}, numField{"method.lora.dropout", l.Dropout})
 	}
 	for i, g := range r.Eval.Gates {
-		fs = append(fs, numField{index("eval.gates", i) + ".value", g.Value}, numField{index("eval.gates", i) + ".epsilon", g.Epsilon})
+		fs = append(fs, numField{index("eval.gates", i) + ".value", g.Value}, numField{index("eval.gates", i) + ".epsilon", g.Epsilon},
+			numField{index("eval.gates", i) + ".confidence", g.Confidence})
 	}
 	if x := r.Incremental; x != nil {
 		fs = append(fs, numField{"incremental.replay.ratio", x.Replay.Ratio}, numField{"incremental.forgetting.epsilon", x.Forgetting.Epsilon},

@@ -106,12 +106,16 @@ func (r *Recipe) checkGate(p string, g Gate, suite []string) error {
 			return r.errf(p+".not_worse_than", "invalid alias %q (a lowercase word like champion)", g.NotWorseThan)
 		case g.Epsilon < 0:
 			return r.errf(p+".epsilon", "must be >= 0, got %v", g.Epsilon)
+		case g.Confidence != 0 && !(g.Confidence > 0 && g.Confidence < 1):
+			return r.errf(p+".confidence", "must be > 0 and < 1, got %v", g.Confidence)
 		}
 		return nil
 	}
 	switch {
 	case g.Epsilon != 0:
 		return r.errf(p+".epsilon", "epsilon only applies with not_worse_than")
+	case g.Confidence != 0:
+		return r.errf(p+".confidence", "confidence only applies with not_worse_than")
 	case !slices.Contains(ops, g.Op):
 		return r.errf(p+".op", `unknown op %q (want ">=", "<=", ">" or "<", quoted)`, g.Op)
 	case g.Metric == MetricLatencyP95 && g.Value <= 0:

@@ -164,6 +164,9 @@ func (w *writer) writeEval(e Eval) {
 		if g.NotWorseThan != "" {
 			w.str(3, "not_worse_than", g.NotWorseThan)
 			w.float(3, "epsilon", g.Epsilon)
+			if g.Confidence != 0 { // written only when set, so older recipes keep their ids
+				w.float(3, "confidence", g.Confidence)
+			}
 			continue
 		}
 		w.str(3, "op", g.Op)

@@ -203,6 +203,7 @@ func (d *decoder) gate(n *yaml.Node, path string) (Gate, error) {
 		{"value", d.setFloat(&g.Value)},
 		{"not_worse_than", d.setStr(&g.NotWorseThan)},
 		{"epsilon", d.setFloat(&g.Epsilon)},
+		{"confidence", d.setFloat(&g.Confidence)},
 		{"latency_p95_ms", d.setFloat(&latency)},
 		{"cost_per_1k", d.setFloat(&cost)},
 	})

@@ -161,6 +161,10 @@ type Gate struct {
 	Value        float64
 	NotWorseThan string
 	Epsilon      float64
+	// Confidence of the not_worse_than gate's one-sided bootstrap bound
+	// (0: the default, 0.95). A small eval split may want less: its 95 %
+	// bound can be wider than any useful epsilon.
+	Confidence float64
 }
 
 // Incremental starts training from the adapter and head of the model

@@ -100,7 +100,7 @@ func gates(r *recipe.Recipe, haveChampion bool) (out []eval.Gate, skipped []stri
 				skipped = append(skipped, fmt.Sprintf("%s not worse than %s: no %s yet", metric, g.NotWorseThan, g.NotWorseThan))
 				continue
 			}
-			out = append(out, eval.Gate{Kind: eval.GateNotWorse, Metric: evalMetric(metric), Epsilon: g.Epsilon})
+			out = append(out, eval.Gate{Kind: eval.GateNotWorse, Metric: evalMetric(metric), Epsilon: g.Epsilon, Confidence: g.Confidence})
 		default:
 			out = append(out, eval.Gate{Kind: eval.GateThreshold, Metric: evalMetric(metric), Op: g.Op, Value: g.Value})
 		}
