@@ -25,10 +25,7 @@ func TestMain(m *testing.M) {
 // child engine: it loads a classifier and answers.
 func TestWorkerServe(t *testing.T) {
 	ctx := context.Background()
-	f, err := servetest.New(t.TempDir(), servetest.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	f := servetest.ForTest(t)
 	cls, err := f.Classifier(1, []string{"ham", "spam"})
 	if err != nil {
 		t.Fatal(err)

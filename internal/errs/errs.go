@@ -49,6 +49,18 @@ func Kind(err error) string {
 	return "internal"
 }
 
+// WithKind is the inverse of Kind: msg as an error of the named kind (an
+// unknown name, "internal" included, gives a plain error). It rebuilds an
+// error that crossed a process boundary as its kind's name and its text.
+func WithKind(kind, msg string) error {
+	roots := map[string]error{"not_found": ErrNotFound, "invalid": ErrInvalid, "conflict": ErrConflict,
+		"forbidden": ErrForbidden, "unavailable": ErrUnavailable, "timeout": ErrTimeout}
+	if root, ok := roots[kind]; ok {
+		return &kindError{msg: msg, kind: root}
+	}
+	return errors.New(msg)
+}
+
 // kindError wraps a message with a root kind without putting the kind's own
 // text ("invalid", "not found") into the message shown to the user.
 type kindError struct {

@@ -38,3 +38,18 @@ func TestMessageAndWrapped(t *testing.T) {
 		t.Fatalf("errors.Is lost a wrapped error")
 	}
 }
+
+// WithKind rebuilds every kind Kind names, keeping the text; anything else
+// is internal.
+func TestWithKindInvertsKind(t *testing.T) {
+	for _, kind := range []string{"not_found", "invalid", "conflict", "forbidden", "unavailable", "timeout", "internal", "bogus"} {
+		err := WithKind(kind, "the text")
+		want := kind
+		if kind == "bogus" {
+			want = "internal"
+		}
+		if got := Kind(err); got != want || err.Error() != "the text" {
+			t.Errorf("WithKind(%q): kind %q, text %q", kind, got, err)
+		}
+	}
+}

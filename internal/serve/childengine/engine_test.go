@@ -27,15 +27,6 @@ import (
 
 var labels = []string{"ham", "spam"}
 
-func fixture(t *testing.T) *servetest.Fixture {
-	t.Helper()
-	f, err := servetest.New(t.TempDir(), servetest.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return f
-}
-
 func waitFor(t *testing.T, what string, d time.Duration, ok func() bool) {
 	t.Helper()
 	deadline := time.Now().Add(d)
@@ -51,7 +42,7 @@ func waitFor(t *testing.T, what string, d time.Duration, ok func() bool) {
 // child answer exactly what the in-process engine answers.
 func TestMatchesInProcessEngine(t *testing.T) {
 	ctx := context.Background()
-	f := fixture(t)
+	f := servetest.ForTest(t)
 	cls, err := f.Classifier(1, labels)
 	if err != nil {
 		t.Fatal(err)
@@ -139,7 +130,7 @@ func TestKill9UnderLoad(t *testing.T) {
 }
 
 func kill9UnderLoad(t *testing.T, tune func(*childengine.Options), want503s bool) {
-	f := fixture(t)
+	f := servetest.ForTest(t)
 	cls, err := f.Classifier(1, labels)
 	if err != nil {
 		t.Fatal(err)
@@ -348,7 +339,7 @@ func TestBaseBudget(t *testing.T) {
 // the context's error, and the child's work on it is canceled (the hung
 // load sees its context end); the child goes on serving.
 func TestCancelReachesChild(t *testing.T) {
-	f := fixture(t)
+	f := servetest.ForTest(t)
 	cls, err := f.Classifier(1, labels)
 	if err != nil {
 		t.Fatal(err)
@@ -413,7 +404,7 @@ func TestCancelReachesChild(t *testing.T) {
 // cannot stop (stuck where cancellation does not reach) gets the child
 // killed after the grace, and the next process serves.
 func TestStuckCallKillsChild(t *testing.T) {
-	f := fixture(t)
+	f := servetest.ForTest(t)
 	cls, err := f.Classifier(1, labels)
 	if err != nil {
 		t.Fatal(err)

@@ -336,20 +336,5 @@ func decodeError(f frame) error {
 	if err := decodeMeta(f, &m); err != nil {
 		return err
 	}
-	msg := "serving process: " + m.Message
-	switch m.Kind {
-	case "not_found":
-		return errs.NotFound("%s", msg)
-	case "invalid":
-		return errs.Invalid("%s", msg)
-	case "conflict":
-		return errs.Conflict("%s", msg)
-	case "forbidden":
-		return errs.Forbidden("%s", msg)
-	case "unavailable":
-		return errs.Unavailable("%s", msg)
-	case "timeout":
-		return errs.Timeout("%s", msg)
-	}
-	return errors.New(msg)
+	return errs.WithKind(m.Kind, "serving process: "+m.Message)
 }

@@ -12,6 +12,7 @@ import (
 	"github.com/tailor-ml/tailor/internal/errs"
 	"github.com/tailor-ml/tailor/internal/serve"
 	"github.com/tailor-ml/tailor/internal/serve/modelengine"
+	"github.com/tailor-ml/tailor/internal/serve/servetest"
 )
 
 func argmax(row []float32) int32 {
@@ -53,7 +54,7 @@ func TestGenerationWithCache(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			f := fixture(t)
+			f := servetest.ForTest(t)
 			ctx := context.Background()
 			gen, err := f.Generator(7)
 			if err != nil {
@@ -133,7 +134,7 @@ func TestGenerationWithCache(t *testing.T) {
 }
 
 func TestLogitsErrors(t *testing.T) {
-	f := fixture(t)
+	f := servetest.ForTest(t)
 	ctx := context.Background()
 	e, err := modelengine.New(modelengine.Options{Loader: f.Loader()})
 	if err != nil {

@@ -57,17 +57,8 @@ func reference(t *testing.T, f *servetest.Fixture, tg serve.Target, labels []str
 	return m
 }
 
-func fixture(t *testing.T) *servetest.Fixture {
-	t.Helper()
-	f, err := servetest.New(t.TempDir(), servetest.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return f
-}
-
 func TestClassifyMatchesDirectModel(t *testing.T) {
-	f := fixture(t)
+	f := servetest.ForTest(t)
 	ctx := context.Background()
 	labels := []string{"ham", "spam"}
 	var targets []serve.Target
@@ -117,7 +108,7 @@ func TestClassifyMatchesDirectModel(t *testing.T) {
 }
 
 func TestLogitsMatchDirectModel(t *testing.T) {
-	f := fixture(t)
+	f := servetest.ForTest(t)
 	ctx := context.Background()
 	gen, err := f.Generator(7)
 	if err != nil {
@@ -162,7 +153,7 @@ func TestLogitsMatchDirectModel(t *testing.T) {
 }
 
 func TestEvictionUnderBudget(t *testing.T) {
-	f := fixture(t)
+	f := servetest.ForTest(t)
 	ctx := context.Background()
 	var targets []serve.Target
 	for s := uint64(1); s <= 4; s++ {

@@ -16,6 +16,7 @@ import (
 	"math/rand/v2"
 	"path/filepath"
 	"strings"
+	"testing"
 
 	"github.com/tailor-ml/tailor/internal/adapter"
 	"github.com/tailor-ml/tailor/internal/basemodel"
@@ -53,6 +54,17 @@ type Options struct {
 	Hidden int // [32]
 	Layers int // [1]
 	Seed   uint64
+}
+
+// ForTest is New with the defaults in a temporary directory of t; it
+// fails t on an error.
+func ForTest(t testing.TB) *Fixture {
+	t.Helper()
+	f, err := New(t.TempDir(), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return f
 }
 
 // New trains the tokenizer, writes and imports the base into a blob store
