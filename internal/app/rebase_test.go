@@ -88,6 +88,7 @@ func TestRebaseTriggerEndToEnd(t *testing.T) {
 	}
 	c := rb.Compare
 	if c == nil || c.Alias != "champion" || c.Split != "test" || !strings.HasPrefix(c.Dataset, "mail@") ||
+		c.Old.Model != "mail" || c.New.Model != "mail" ||
 		c.Old.Version != 1 || c.Old.Base != "tiny@v1" || c.New.Version != 2 || c.New.Base != "tiny@v2" {
 		t.Fatalf("comparison %+v", c)
 	}

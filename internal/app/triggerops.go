@@ -78,7 +78,7 @@ func (o *triggerOps) runInfo(ctx context.Context, r store.Run) (trigger.RunInfo,
 	if in.Kind == run.KindEval {
 		ri.Model, ri.VersionID = in.Model.Name, in.Model.ID
 		if mv, err := a.store.ModelVersionByID(ctx, in.Model.ID); err == nil {
-			ri.Version = mv.Version
+			ri.Model, ri.Version = mv.Name, mv.Version // in.Model.Name is the address asked for
 		}
 		reps, err := a.store.EvalReports(ctx, in.Model.ID)
 		if err != nil {
