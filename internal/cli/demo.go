@@ -21,7 +21,7 @@ func runDemo(e *env, args []string) error {
 	rebaseDir := fs.String("rebase-dir", "models/tailor-tiny-v2", "act rebase: the new base version's folder")
 	cache := fs.String("cache", "", "npm tarball cache (default $TAILOR_CACHE/npm or ~/.cache/tailor/npm)")
 	verbose := fs.Bool("verbose", false, "log the server's work")
-	act := fs.String("act", "", "one (the default): train, gate, promote and serve; drift: act one (reused when done) then act two, continuous adaptation; rebase: act one then act three, a new base version")
+	act := fs.String("act", "", "which acts: \"\" and drift (the default): act one, then act two, continuous adaptation; one: train, gate, promote and serve only; rebase: act one, then act three, a new base version (each reuses what is done)")
 	share := fs.Float64("label-share", 0.3, "act two: share of period-2 requests whose label arrives late")
 	if _, err := parse(fs, args, 0, 0); err != nil {
 		return err

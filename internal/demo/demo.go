@@ -55,12 +55,10 @@ type Options struct {
 	Logger        *slog.Logger
 	// Follow shows a run's progress until it ends (the CLI's progress bar).
 	Follow func(ctx context.Context, c *api.Client, runID string) error
-	// Act is "one" or "" (train, gate, promote, serve) or "drift" (make
-	// sure act one is in place, reusing it, then act two: continuous
-	// adaptation). Act two is not the default yet: its retrains do not yet
-	// pass their gates (issue 8), and the main job must end well. "rebase"
-	// is act one (reused when done) then act three: a new base version and
-	// the rebase trigger.
+	// Act is "" (act one, then act two: continuous adaptation), "one"
+	// (train, gate, promote, serve), "drift" (the same as ""), or "rebase"
+	// (act one, then act three: a new base version and the rebase
+	// trigger). Each act reuses what an earlier run made.
 	Act   string
 	Drift DriftOptions
 }
@@ -179,7 +177,7 @@ func Run(ctx context.Context, o Options) error {
 		return err
 	}
 	switch o.Act {
-	case "drift":
+	case "", "drift":
 		return drift(ctx, c, o, dataDir, step)
 	case "rebase":
 		return rebase(ctx, c, o, sum.Files, step)
