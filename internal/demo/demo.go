@@ -217,9 +217,13 @@ func promote(ctx context.Context, c *api.Client, r api.Run, step func(string, ..
 	if mv.ID == "" {
 		return mv, fmt.Errorf("demo: run %s was not registered as a model version", r.ID)
 	}
+	champ, err := c.Model(ctx, modelName, "champion")
 	switch {
 	case slices.Contains(mv.Aliases, "champion"):
 		step("%s v%d is already the champion", modelName, mv.Version)
+	case err == nil && champ.Version > mv.Version:
+		// A later act promoted a newer version; act one leaves it be.
+		step("%s v%d is the champion now (a later act promoted it); v%d is act one's", modelName, champ.Version, mv.Version)
 	case mv.Verdict != "pass":
 		step("%s v%d failed its gates: not promoted (see the report)", modelName, mv.Version)
 	default:
