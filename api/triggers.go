@@ -68,6 +68,15 @@ type ActionResult struct {
 	Compare *Comparison `json:"compare,omitempty"`
 }
 
+// Line is the result in words: "action: outcome", or "action: error: …"
+// when the action failed.
+func (r ActionResult) Line() string {
+	if r.Error != "" {
+		return r.Action + ": error: " + r.Error
+	}
+	return r.Action + ": " + r.Outcome
+}
+
 // Comparison is a rebase's side-by-side evaluation: the version Alias
 // pointed at (on its old base) and the rebased version, on one split of
 // one dataset version ("name@id").

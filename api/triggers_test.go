@@ -21,3 +21,17 @@ verdict   pass                            fail
 		t.Fatalf("got\n%s\nwant\n%s", b.String(), want)
 	}
 }
+
+func TestActionResultLine(t *testing.T) {
+	for _, tc := range []struct {
+		r    ActionResult
+		want string
+	}{
+		{ActionResult{Action: "retrain", Outcome: "run r succeeded"}, "retrain: run r succeeded"},
+		{ActionResult{Action: "webhook", Outcome: "ignored", Error: "503"}, "webhook: error: 503"},
+	} {
+		if got := tc.r.Line(); got != tc.want {
+			t.Errorf("%+v: %q, want %q", tc.r, got, tc.want)
+		}
+	}
+}

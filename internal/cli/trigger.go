@@ -79,11 +79,7 @@ func triggerHistory(e *env, args []string) error {
 	for _, f := range fs {
 		var outs []string
 		for _, r := range f.Results {
-			o := r.Outcome
-			if r.Error != "" {
-				o = "error: " + r.Error
-			}
-			outs = append(outs, r.Action+": "+o)
+			outs = append(outs, r.Line())
 		}
 		if f.State == "skipped" {
 			outs = append(outs, f.Reason)

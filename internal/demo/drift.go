@@ -522,21 +522,30 @@ func evalMetrics(ctx context.Context, c *api.Client, r api.Run) (acc, f1 float64
 	if err := json.Unmarshal(r.Metrics, &out); err != nil || out.Report == "" {
 		return 0, 0, fmt.Errorf("eval run %s has no report (%v)", r.ID, err)
 	}
-	body, err := c.EvalReport(ctx, out.Report)
+	_, all, err := reportAll(ctx, c, out.Report)
 	if err != nil {
 		return 0, 0, err
-	}
-	var rep eval.Report
-	if err := json.Unmarshal(body.Report, &rep); err != nil {
-		return 0, 0, fmt.Errorf("report %s: %w", out.Report, err)
-	}
-	all, ok := rep.Slice("all")
-	if !ok {
-		return 0, 0, fmt.Errorf("report %s has no slice \"all\"", out.Report)
 	}
 	acc, _ = all.Value("accuracy")
 	f1, _ = all.Value("macro_f1")
 	return acc, f1, nil
+}
+
+// reportAll reads a stored eval report and its all-records slice.
+func reportAll(ctx context.Context, c *api.Client, digest string) (*eval.Report, eval.SliceMetrics, error) {
+	body, err := c.EvalReport(ctx, digest)
+	if err != nil {
+		return nil, eval.SliceMetrics{}, err
+	}
+	var rep eval.Report
+	if err := json.Unmarshal(body.Report, &rep); err != nil {
+		return nil, eval.SliceMetrics{}, fmt.Errorf("report %s: %w", digest, err)
+	}
+	all, ok := rep.Slice("all")
+	if !ok {
+		return nil, eval.SliceMetrics{}, fmt.Errorf("report %s has no slice \"all\"", digest)
+	}
+	return &rep, all, nil
 }
 
 // windowRow is the true accuracy of one window of served requests.

@@ -2,7 +2,6 @@ package demo
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -10,7 +9,6 @@ import (
 
 	"github.com/tailor-ml/tailor/api"
 	"github.com/tailor-ml/tailor/internal/corpus"
-	"github.com/tailor-ml/tailor/internal/eval"
 	"github.com/tailor-ml/tailor/recipes"
 )
 
@@ -113,11 +111,7 @@ func rebase(ctx context.Context, c *api.Client, o Options, files map[string]stri
 	}
 	fmt.Fprintf(o.Out, "\nrebase firing (event %d): %s\n", firing.EventSeq, firing.State)
 	for _, res := range firing.Results {
-		out := res.Outcome
-		if res.Error != "" {
-			out = "error: " + res.Error
-		}
-		fmt.Fprintf(o.Out, "  %s: %s\n", res.Action, out)
+		fmt.Fprintf(o.Out, "  %s\n", res.Line())
 	}
 	for _, res := range firing.Results {
 		if res.Compare == nil {
@@ -144,17 +138,9 @@ func versusBaselines(ctx context.Context, c *api.Client, o Options, res api.Acti
 	if err != nil || len(mv.Reports) == 0 {
 		return fmt.Errorf("%s v%d: no report (%v)", res.Model, res.Version, err)
 	}
-	body, err := c.EvalReport(ctx, mv.Reports[0].Digest)
+	rep, all, err := reportAll(ctx, c, mv.Reports[0].Digest)
 	if err != nil {
-		return err
-	}
-	var rep eval.Report
-	if err := json.Unmarshal(body.Report, &rep); err != nil {
-		return err
-	}
-	all, ok := rep.Slice("all")
-	if !ok {
-		return fmt.Errorf("%s v%d: report without slice all", res.Model, res.Version)
+		return fmt.Errorf("%s v%d: %w", res.Model, res.Version, err)
 	}
 	acc, _ := all.Value("accuracy")
 	f1, _ := all.Value("macro_f1")
