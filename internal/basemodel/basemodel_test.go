@@ -73,8 +73,8 @@ func tinyWeights(cfg engine.Config) map[string]engine.Tensor {
 
 // tokenizerJSON is a trivial byte-level BPE tokenizer over 32 tokens.
 func tokenizerJSON() []byte {
-	vocab := map[string]int{"<unk>": 0, "<s>": 1, "</s>": 2}
-	for i := 3; i < 32; i++ {
+	vocab := map[string]int{"<unk>": 0, "<s>": 1, "</s>": 2, "ab": 31}
+	for i := 3; i < 31; i++ {
 		vocab[string(rune('a'+i-3))] = i
 	}
 	var b bytes.Buffer

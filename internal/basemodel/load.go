@@ -1,12 +1,14 @@
 package basemodel
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"strings"
 
 	"github.com/tailor-ml/tailor/internal/engine"
@@ -34,19 +36,11 @@ func LoadTokenizer(ctx context.Context, src Source, digest string) (*tokenizer.T
 			return nil, fmt.Errorf("base %s: %s: %w", m.Name, name, err)
 		}
 		defer rc.Close()
-		b, err := io.ReadAll(io.LimitReader(rc, f.Size+1))
-		if err != nil {
-			return nil, fmt.Errorf("base %s: %s: %w", m.Name, name, err)
+		var b bytes.Buffer
+		if err := checkBlob(io.TeeReader(io.LimitReader(rc, f.Size+1), &b), f); err != nil {
+			return nil, fmt.Errorf("base %s: %w", m.Name, err)
 		}
-		if int64(len(b)) != f.Size {
-			return nil, errs.Conflict("base %s: %s: blob %s has %d bytes, manifest says %d", m.Name, name, f.Digest, len(b), f.Size)
-		}
-		if hexd, ok := strings.CutPrefix(f.Digest, "sha256:"); ok {
-			if sum := sha256.Sum256(b); hex.EncodeToString(sum[:]) != hexd {
-				return nil, errs.Conflict("base %s: %s: blob %s does not match its digest", m.Name, name, f.Digest)
-			}
-		}
-		return b, nil
+		return b.Bytes(), nil
 	}
 	tj, err := read("tokenizer.json")
 	if err != nil {
@@ -91,6 +85,106 @@ type Loaded struct {
 	Manifest  *Manifest
 	Weights   map[string]engine.Tensor // f32, Hugging Face names
 	Tokenizer *tokenizer.Tokenizer
+	// MappedBytes of Weights are used in place from the artifact store's
+	// files (Map): read-only, and valid until Close.
+	MappedBytes int64
+	mapped      *safetensors.Mapped
+}
+
+// Close releases mapped weights (Map); Weights must not be used after it.
+// For a base read by Load it does nothing.
+func (l *Loaded) Close() error {
+	if l.mapped == nil {
+		return nil
+	}
+	return l.mapped.Close()
+}
+
+// PathSource is a Source whose blobs are local files that are never
+// modified once stored (blob/local.Store): Map uses them in place.
+type PathSource interface {
+	Source
+	Path(digest string) (string, error)
+}
+
+// Map loads the base whose manifest has the given digest for inference: as
+// Load, but its safetensors weights are memory-mapped from the artifact
+// store's own files (see safetensors.MapDir) instead of being copied and
+// read into the heap, so a base costs page cache, shared and reclaimable,
+// rather than heap. Every file is checked against its size and digest
+// first. The caller must not write the weights, and must Close the base to
+// unmap them. Where src has no local files, Map reads the base as Load does.
+func Map(ctx context.Context, src Source, digest, workDir string) (*Loaded, error) {
+	ps, ok := src.(PathSource)
+	if !ok {
+		return Load(ctx, src, digest, workDir)
+	}
+	m, err := readManifest(ctx, src, digest)
+	if err != nil {
+		return nil, err
+	}
+	// The folder holds links named as the manifest names the files, to the
+	// blobs: what safetensors.MapDir and tokenizer.LoadDir read.
+	dir, err := os.MkdirTemp(workDir, "base-")
+	if err != nil {
+		return nil, err
+	}
+	defer os.RemoveAll(dir)
+	for _, f := range m.Files {
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		if err := ValidName(f.Name); err != nil {
+			return nil, fmt.Errorf("base %s: %w", m.Name, err)
+		}
+		path, err := ps.Path(f.Digest)
+		if err != nil {
+			return nil, fmt.Errorf("base %s: %s: %w", m.Name, f.Name, err)
+		}
+		if err := checkFile(path, f); err != nil {
+			return nil, fmt.Errorf("base %s: %w", m.Name, err)
+		}
+		if err := os.Symlink(path, filepath.Join(dir, f.Name)); err != nil {
+			return nil, fmt.Errorf("base %s: %w", m.Name, err)
+		}
+	}
+	tok, err := tokenizer.LoadDir(dir)
+	if err != nil {
+		return nil, fmt.Errorf("base %s tokenizer: %w", m.Name, err)
+	}
+	w, err := safetensors.MapDir(dir)
+	if err != nil {
+		return nil, fmt.Errorf("base %s weights: %w", m.Name, err)
+	}
+	return &Loaded{Manifest: m, Weights: w.Tensors, Tokenizer: tok, MappedBytes: w.MappedBytes, mapped: w}, nil
+}
+
+// checkFile checks the stored file at path against f's size and, for a
+// "sha256:" digest, its hash.
+func checkFile(path string, f File) error {
+	r, err := os.Open(path)
+	if err != nil {
+		return fmt.Errorf("%s: %w", f.Name, err)
+	}
+	defer r.Close()
+	return checkBlob(r, f)
+}
+
+// checkBlob reads r to its end and checks it against f's size and, for a
+// "sha256:" digest, its hash; the error is errs.Conflict and names the file.
+func checkBlob(r io.Reader, f File) error {
+	h := sha256.New()
+	n, err := io.Copy(h, r)
+	if err != nil {
+		return fmt.Errorf("%s: %w", f.Name, err)
+	}
+	if n != f.Size {
+		return errs.Conflict("%s: blob %s has %d bytes, manifest says %d", f.Name, f.Digest, n, f.Size)
+	}
+	if hexd, ok := strings.CutPrefix(f.Digest, "sha256:"); ok && hex.EncodeToString(h.Sum(nil)) != hexd {
+		return errs.Conflict("%s: blob %s does not match its digest", f.Name, f.Digest)
+	}
+	return nil
 }
 
 // Load reads the base whose manifest has the given digest: its files are

@@ -2,14 +2,11 @@ package basemodel
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"io"
 	"os"
 	"path/filepath"
-	"strings"
 
 	"github.com/tailor-ml/tailor/internal/errs"
 )
@@ -52,8 +49,7 @@ func materializeFile(ctx context.Context, src Source, f File, dir string) error 
 		return err
 	}
 	defer os.Remove(tmp.Name())
-	h := sha256.New()
-	n, err := io.Copy(io.MultiWriter(tmp, h), rc)
+	err = checkBlob(io.TeeReader(rc, tmp), f)
 	if err == nil {
 		err = tmp.Sync()
 	}
@@ -61,13 +57,7 @@ func materializeFile(ctx context.Context, src Source, f File, dir string) error 
 		err = cerr
 	}
 	if err != nil {
-		return fmt.Errorf("%s: %w", f.Name, err)
-	}
-	if n != f.Size {
-		return errs.Conflict("%s: blob %s has %d bytes, manifest says %d", f.Name, f.Digest, n, f.Size)
-	}
-	if hexd, ok := strings.CutPrefix(f.Digest, "sha256:"); ok && hex.EncodeToString(h.Sum(nil)) != hexd {
-		return errs.Conflict("%s: blob %s does not match its digest", f.Name, f.Digest)
+		return err
 	}
 	return os.Rename(tmp.Name(), filepath.Join(dir, f.Name))
 }

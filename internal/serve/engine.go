@@ -67,6 +67,7 @@ type StepRow struct {
 type EngineStats struct {
 	Bases           int
 	BaseBytes       int64
+	BaseMappedBytes int64 // of BaseBytes, memory-mapped from the artifact store's files
 	BaseBudgetBytes int64 // 0: no bound
 	BaseLoads       int64 // base loads, reloads after an eviction included
 	BaseEvictions   int64

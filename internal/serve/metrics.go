@@ -175,6 +175,7 @@ func (m *metrics) write(w io.Writer, g gauges) {
 	p("# HELP tailor_serve_adapter_bytes_total Bytes of all resident adapters.\n# TYPE tailor_serve_adapter_bytes_total gauge\ntailor_serve_adapter_bytes_total %d\n", e.AdapterBytes)
 	p("# HELP tailor_serve_adapter_budget_bytes The adapter memory budget.\n# TYPE tailor_serve_adapter_budget_bytes gauge\ntailor_serve_adapter_budget_bytes %d\n", e.BudgetBytes)
 	p("# HELP tailor_serve_base_bytes Bytes of resident base weights.\n# TYPE tailor_serve_base_bytes gauge\ntailor_serve_base_bytes %d\n", e.BaseBytes)
+	p("# HELP tailor_serve_base_mapped_bytes Bytes of resident base weights used in place from memory-mapped files (page cache, not heap).\n# TYPE tailor_serve_base_mapped_bytes gauge\ntailor_serve_base_mapped_bytes %d\n", e.BaseMappedBytes)
 	p("# HELP tailor_serve_adapter_loads_total Adapter loads, on demand included.\n# TYPE tailor_serve_adapter_loads_total counter\ntailor_serve_adapter_loads_total %d\n", e.Loads)
 	p("# HELP tailor_serve_adapter_evictions_total Adapters evicted to stay under the budget.\n# TYPE tailor_serve_adapter_evictions_total counter\ntailor_serve_adapter_evictions_total %d\n", e.Evictions)
 	p("# HELP tailor_serve_loaded_bases Bases resident in memory.\n# TYPE tailor_serve_loaded_bases gauge\ntailor_serve_loaded_bases %d\n", e.Bases)

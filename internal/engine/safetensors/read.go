@@ -102,14 +102,17 @@ func Decode(dt DType, raw []byte) []float32 {
 }
 
 // All reads every tensor in the file.
-func (f *File) All() (map[string]engine.Tensor, error) {
-	out := make(map[string]engine.Tensor, len(f.Header.Tensors))
-	for _, ti := range f.Header.Tensors {
-		t, err := f.Tensor(ti.Name)
+func (f *File) All() (map[string]engine.Tensor, error) { return all(f) }
+
+func all(f shard) (map[string]engine.Tensor, error) {
+	names := f.Names()
+	out := make(map[string]engine.Tensor, len(names))
+	for _, n := range names {
+		t, err := f.Tensor(n)
 		if err != nil {
 			return nil, err
 		}
-		out[ti.Name] = t
+		out[n] = t
 	}
 	return out, nil
 }
@@ -177,9 +180,31 @@ func ParseIndex(src []byte) (*Index, error) {
 // tensor must sit in the shard the index names, and every shard tensor must
 // be listed.
 func ReadDir(dir string) (map[string]engine.Tensor, error) {
+	return readDir(dir, func(path string) (shard, error) { return Open(path) })
+}
+
+// shard is one open safetensors file of a checkpoint folder: a File read
+// on demand, or a Mapping.
+type shard interface {
+	path() string
+	Names() []string
+	Tensor(name string) (engine.Tensor, error)
+	Close() error
+}
+
+func (f *File) path() string { return f.Path }
+
+// readDir reads a checkpoint folder (see ReadDir), opening each shard with
+// open and closing it once its tensors are read.
+func readDir(dir string, open func(path string) (shard, error)) (map[string]engine.Tensor, error) {
 	src, err := os.ReadFile(filepath.Join(dir, IndexName))
 	if os.IsNotExist(err) {
-		return ReadFile(filepath.Join(dir, "model.safetensors"))
+		f, err := open(filepath.Join(dir, "model.safetensors"))
+		if err != nil {
+			return nil, err
+		}
+		defer f.Close()
+		return all(f)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("read %s: %w", dir, err)
@@ -189,22 +214,22 @@ func ReadDir(dir string) (map[string]engine.Tensor, error) {
 		return nil, fmt.Errorf("%s: %w", dir, err)
 	}
 	out := map[string]engine.Tensor{}
-	for _, shard := range ix.Shards() {
-		f, err := Open(filepath.Join(dir, shard))
+	for _, name := range ix.Shards() {
+		f, err := open(filepath.Join(dir, name))
 		if err != nil {
 			return nil, err
 		}
-		for _, name := range f.Names() {
-			if ix.WeightMap[name] != shard {
+		for _, tn := range f.Names() {
+			if ix.WeightMap[tn] != name {
 				f.Close()
-				return nil, errs.Invalid("%s: tensor %q is not listed for this shard in %s", f.Path, name, IndexName)
+				return nil, errs.Invalid("%s: tensor %q is not listed for this shard in %s", f.path(), tn, IndexName)
 			}
-			t, err := f.Tensor(name)
+			t, err := f.Tensor(tn)
 			if err != nil {
 				f.Close()
 				return nil, err
 			}
-			out[name] = t
+			out[tn] = t
 		}
 		f.Close()
 	}

@@ -283,18 +283,20 @@ func TestReadDirSharded(t *testing.T) {
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			os.WriteFile(filepath.Join(dir, IndexName), []byte(c.index), 0o644)
-			got, err := ReadDir(dir)
-			if c.want == "" {
-				if err != nil {
-					t.Fatal(err)
+			for _, r := range dirReaders {
+				got, err := r.read(t, dir)
+				if c.want == "" {
+					if err != nil {
+						t.Fatalf("%s: %v", r.name, err)
+					}
+					if len(got) != 2 || got["b"].Data[0] != 3 {
+						t.Fatalf("%s: got %v", r.name, got)
+					}
+					continue
 				}
-				if len(got) != 2 || got["b"].Data[0] != 3 {
-					t.Fatalf("got %v", got)
+				if err == nil || !strings.Contains(err.Error(), c.want) {
+					t.Fatalf("%s: error %v, want %q", r.name, err, c.want)
 				}
-				return
-			}
-			if err == nil || !strings.Contains(err.Error(), c.want) {
-				t.Fatalf("error %v, want %q", err, c.want)
 			}
 		})
 	}

@@ -74,18 +74,19 @@ type Engine struct {
 	opts Options
 	gemm gemm.GEMM
 
-	mu        sync.Mutex
-	bases     map[string]*base    // by base id
-	baseLRU   *list.List          // of *base, front = most recent
-	baseBytes int64               // resident base bytes
-	adapters  map[string]*adapter // by adapter digest
-	lru       *list.List          // of *adapter, front = most recent
-	loading   map[string]*flight  // "base:"+id or "adapter:"+digest
-	resident  int64               // adapter bytes
-	loads     int64
-	evictions int64
-	baseLoads int64
-	baseEvict int64
+	mu         sync.Mutex
+	bases      map[string]*base    // by base id
+	baseLRU    *list.List          // of *base, front = most recent
+	baseBytes  int64               // resident base bytes
+	baseMapped int64               // of which memory-mapped
+	adapters   map[string]*adapter // by adapter digest
+	lru        *list.List          // of *adapter, front = most recent
+	loading    map[string]*flight  // "base:"+id or "adapter:"+digest
+	resident   int64               // adapter bytes
+	loads      int64
+	evictions  int64
+	baseLoads  int64
+	baseEvict  int64
 
 	seqs       map[uint64]*sequence // generating sequences with a cache
 	seqLRU     *list.List           // of *sequence, front = most recent
@@ -204,6 +205,7 @@ func (e *Engine) base(ctx context.Context, t serve.Target) (*base, error) {
 		}
 		dec, err := model.NewDecoder(b.Config, b.Weights, model.DecoderOptions{Workers: e.opts.Threads, GEMM: e.gemm})
 		if err != nil {
+			release(b, e.opts.Logger)
 			return fmt.Errorf("base %s: %w", t.BaseID, err)
 		}
 		nb := &base{id: t.BaseID, b: b, dec: dec, eos: eosIDs(b)}
@@ -215,6 +217,7 @@ func (e *Engine) base(ctx context.Context, t serve.Target) (*base, error) {
 		e.bases[t.BaseID] = nb
 		nb.elem = e.baseLRU.PushFront(nb)
 		e.baseBytes += nb.bytes
+		e.baseMapped += b.MappedBytes
 		e.baseLoads++
 		e.evictBases(nb)
 		e.mu.Unlock()
@@ -289,11 +292,24 @@ func (e *Engine) adapterPinned(b *base) bool {
 	return false
 }
 
+// Close drops every resident base, with its adapters and caches, and
+// unmaps its weights. No call may be running; a later call loads what it
+// names again.
+func (e *Engine) Close() error {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	for _, b := range e.bases {
+		e.dropBase(b)
+	}
+	return nil
+}
+
 // dropBase forgets b, its adapters and its sequences' caches. e.mu is held.
 func (e *Engine) dropBase(b *base) {
 	e.baseLRU.Remove(b.elem)
 	delete(e.bases, b.id)
 	e.baseBytes -= b.bytes
+	e.baseMapped -= b.b.MappedBytes
 	e.baseEvict++
 	for _, a := range e.adapters {
 		if a.base == b {
@@ -305,7 +321,20 @@ func (e *Engine) dropBase(b *base) {
 			e.dropSeq(s)
 		}
 	}
+	// Nothing uses b's weights now: a running call pins its base, and the
+	// adapters and caches over it are gone.
+	release(b.b, e.opts.Logger)
 	e.opts.Logger.Info("base evicted", "base", b.id, "bytes", b.bytes)
+}
+
+// release frees b's weights, if its loader asked for that.
+func release(b *Base, log *slog.Logger) {
+	if b.Release == nil {
+		return
+	}
+	if err := b.Release(); err != nil {
+		log.Warn("release base weights", "err", err)
+	}
 }
 
 // eosIDs lists the tokens that end a generation.
@@ -452,7 +481,7 @@ func (e *Engine) dropAdapter(a *adapter) {
 func (e *Engine) Stats() serve.EngineStats {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	st := serve.EngineStats{Bases: len(e.bases), BaseBytes: e.baseBytes, BaseBudgetBytes: e.opts.BaseBudgetBytes,
+	st := serve.EngineStats{Bases: len(e.bases), BaseBytes: e.baseBytes, BaseMappedBytes: e.baseMapped, BaseBudgetBytes: e.opts.BaseBudgetBytes,
 		BaseLoads: e.baseLoads, BaseEvictions: e.baseEvict, AdapterBytes: e.resident, BudgetBytes: e.opts.BudgetBytes,
 		Loads: e.loads, Evictions: e.evictions, CacheBytes: e.cacheBytes}
 	for el := e.lru.Front(); el != nil; el = el.Next() {

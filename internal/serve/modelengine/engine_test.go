@@ -2,11 +2,15 @@ package modelengine_test
 
 import (
 	"context"
+	"io"
 	"os"
 	"path/filepath"
+	"runtime"
 	"slices"
+	"strings"
 	"testing"
 
+	"github.com/tailor-ml/tailor/internal/basemodel"
 	"github.com/tailor-ml/tailor/internal/engine"
 	"github.com/tailor-ml/tailor/internal/engine/model"
 	"github.com/tailor-ml/tailor/internal/engine/peft"
@@ -232,6 +236,7 @@ func TestBaseEvictionUnderBudget(t *testing.T) {
 		t.Fatal(err)
 	}
 	one := probe.Stats().BaseBytes
+	probe.Close()
 	e, err := modelengine.New(modelengine.Options{Loader: fs[0].Loader(), BaseBudgetBytes: 2*one + one/2})
 	if err != nil {
 		t.Fatal(err)
@@ -263,5 +268,108 @@ func TestBaseEvictionUnderBudget(t *testing.T) {
 	// after the first two: 7 evictions in 9 loads.
 	if st.BaseLoads != 9 || st.BaseEvictions != 7 || st.Evictions != 7 || st.Bases != 2 {
 		t.Fatalf("stats %+v: want 9 base loads, 7 base and 7 adapter evictions, 2 bases resident", st)
+	}
+	// The weights are mapped from the store's files, and an evicted base's
+	// mapping is gone: bases 1 and 2 (used last) are mapped, base 0 not.
+	if st.BaseMappedBytes != st.BaseBytes {
+		t.Fatalf("%d of %d resident base bytes mapped, want all", st.BaseMappedBytes, st.BaseBytes)
+	}
+	for i, want := range []int{0, 1, 1} {
+		if n := mappings(t, fs[i], targets[i]); n != want {
+			t.Errorf("base %d's weights are mapped %d times, want %d", i, n, want)
+		}
+	}
+}
+
+// mappings counts the mappings of tg's base weights file in this process.
+func mappings(t *testing.T, f *servetest.Fixture, tg serve.Target) int {
+	t.Helper()
+	rc, err := f.Blobs.Open(context.Background(), tg.BaseManifest)
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw, err := io.ReadAll(rc)
+	rc.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := basemodel.ParseManifest(raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w, ok := m.File("model.safetensors")
+	if !ok {
+		t.Fatalf("base %s has no model.safetensors", m.Name)
+	}
+	path, err := f.Blobs.Path(w.Digest)
+	if err != nil {
+		t.Fatal(err)
+	}
+	maps, err := os.ReadFile("/proc/self/maps")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return strings.Count(string(maps), path)
+}
+
+// heapOnly hides the store's local files, so BlobLoader reads bases into
+// the heap as it would from a remote store.
+type heapOnly struct{ basemodel.Source }
+
+// TestMappedBaseStaysOffTheHeap loads a 5 MB base twice: mapped from the
+// store's files it grows the Go heap by under a tenth of its weights, read
+// through a store without local files by at least all of them.
+func TestMappedBaseStaysOffTheHeap(t *testing.T) {
+	if runtime.GOOS != "linux" {
+		t.Skip("mmap is used on linux, darwin and freebsd; the check reads /proc/self/maps")
+	}
+	f, err := servetest.New(t.TempDir(), servetest.Options{Hidden: 256, Layers: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tg, err := f.Classifier(1, []string{"a", "b"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	for _, c := range []struct {
+		name   string
+		loader modelengine.Loader
+		mapped bool
+	}{
+		{"mapped", f.Loader(), true},
+		{"heap", &modelengine.BlobLoader{Blobs: heapOnly{f.Blobs}, WorkDir: f.Dir}, false},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			e, err := modelengine.New(modelengine.Options{Loader: c.loader})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer e.Close()
+			heap := func() int64 {
+				var ms runtime.MemStats
+				runtime.GC()
+				runtime.ReadMemStats(&ms)
+				return int64(ms.HeapAlloc)
+			}
+			before := heap()
+			if _, err := e.Load(ctx, tg); err != nil {
+				t.Fatal(err)
+			}
+			grew := heap() - before
+			st := e.Stats()
+			runtime.KeepAlive(e)
+			t.Logf("%s: base %d bytes (%d mapped), heap grew %d bytes", c.name, st.BaseBytes, st.BaseMappedBytes, grew)
+			if st.BaseBytes < 4<<20 {
+				t.Fatalf("base of %d bytes: the fixture is too small to tell", st.BaseBytes)
+			}
+			if c.mapped {
+				if st.BaseMappedBytes != st.BaseBytes || grew >= st.BaseBytes/10 || mappings(t, f, tg) != 1 {
+					t.Fatalf("mapped base: %d of %d bytes mapped, heap grew %d bytes, %d mappings", st.BaseMappedBytes, st.BaseBytes, grew, mappings(t, f, tg))
+				}
+			} else if st.BaseMappedBytes != 0 || grew < st.BaseBytes {
+				t.Fatalf("heap base: %d bytes mapped, heap grew %d bytes for %d bytes of weights", st.BaseMappedBytes, grew, st.BaseBytes)
+			}
+		})
 	}
 }

@@ -21,8 +21,13 @@ type Loader interface {
 // Base is a base model in memory.
 type Base struct {
 	Config    engine.Config
-	Weights   map[string]engine.Tensor
+	Weights   map[string]engine.Tensor // read-only
 	Tokenizer *tokenizer.Tokenizer
+	// MappedBytes of Weights are memory-mapped files rather than heap.
+	MappedBytes int64
+	// Release, when set, frees the weights (unmaps them) once the engine
+	// has dropped the base.
+	Release func() error
 }
 
 // Adapter is a stored adapter in memory, with what serving needs from its
@@ -37,8 +42,10 @@ type Adapter struct {
 }
 
 // BlobLoader reads bases and adapters from the artifact store: the base's
-// basemodel.Manifest (Target.BaseManifest) and the adapter manifest
-// (Target.Adapter), materializing their files under WorkDir.
+// basemodel.Manifest (Target.BaseManifest), its weights memory-mapped from
+// the store's files where the store keeps local files (basemodel.Map), and
+// the adapter manifest (Target.Adapter), materializing its files under
+// WorkDir.
 type BlobLoader struct {
 	Blobs   basemodel.Source
 	WorkDir string // default os.TempDir()
@@ -48,11 +55,11 @@ var _ Loader = (*BlobLoader)(nil)
 
 // Base implements Loader.
 func (l *BlobLoader) Base(ctx context.Context, t serve.Target) (*Base, error) {
-	b, err := basemodel.Load(ctx, l.Blobs, t.BaseManifest, l.WorkDir)
+	b, err := basemodel.Map(ctx, l.Blobs, t.BaseManifest, l.WorkDir)
 	if err != nil {
 		return nil, fmt.Errorf("base %s: %w", t.BaseID, err)
 	}
-	return &Base{Config: b.Manifest.Config, Weights: b.Weights, Tokenizer: b.Tokenizer}, nil
+	return &Base{Config: b.Manifest.Config, Weights: b.Weights, Tokenizer: b.Tokenizer, MappedBytes: b.MappedBytes, Release: b.Close}, nil
 }
 
 // Adapter implements Loader.
