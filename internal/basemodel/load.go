@@ -119,44 +119,31 @@ func Map(ctx context.Context, src Source, digest, workDir string) (*Loaded, erro
 	if !ok {
 		return Load(ctx, src, digest, workDir)
 	}
-	m, err := readManifest(ctx, src, digest)
-	if err != nil {
-		return nil, err
-	}
-	// The folder holds links named as the manifest names the files, to the
-	// blobs: what safetensors.MapDir and tokenizer.LoadDir read.
-	dir, err := os.MkdirTemp(workDir, "base-")
-	if err != nil {
-		return nil, err
-	}
-	defer os.RemoveAll(dir)
+	return load(ctx, src, digest, workDir, func(m *Manifest, dir string) error { return link(ctx, ps, m, dir) })
+}
+
+// link fills dir with links named as the manifest names the files, to the
+// stored blobs, each checked against its size and digest first.
+func link(ctx context.Context, src PathSource, m *Manifest, dir string) error {
 	for _, f := range m.Files {
 		if err := ctx.Err(); err != nil {
-			return nil, err
+			return err
 		}
 		if err := ValidName(f.Name); err != nil {
-			return nil, fmt.Errorf("base %s: %w", m.Name, err)
+			return fmt.Errorf("base %s: %w", m.Name, err)
 		}
-		path, err := ps.Path(f.Digest)
+		path, err := src.Path(f.Digest)
 		if err != nil {
-			return nil, fmt.Errorf("base %s: %s: %w", m.Name, f.Name, err)
+			return fmt.Errorf("base %s: %s: %w", m.Name, f.Name, err)
 		}
 		if err := checkFile(path, f); err != nil {
-			return nil, fmt.Errorf("base %s: %w", m.Name, err)
+			return fmt.Errorf("base %s: %w", m.Name, err)
 		}
 		if err := os.Symlink(path, filepath.Join(dir, f.Name)); err != nil {
-			return nil, fmt.Errorf("base %s: %w", m.Name, err)
+			return fmt.Errorf("base %s: %w", m.Name, err)
 		}
 	}
-	tok, err := tokenizer.LoadDir(dir)
-	if err != nil {
-		return nil, fmt.Errorf("base %s tokenizer: %w", m.Name, err)
-	}
-	w, err := safetensors.MapDir(dir)
-	if err != nil {
-		return nil, fmt.Errorf("base %s weights: %w", m.Name, err)
-	}
-	return &Loaded{Manifest: m, Weights: w.Tensors, Tokenizer: tok, MappedBytes: w.MappedBytes, mapped: w}, nil
+	return nil
 }
 
 // checkFile checks the stored file at path against f's size and, for a
@@ -191,6 +178,14 @@ func checkBlob(r io.Reader, f File) error {
 // materialized in a temporary folder under workDir ("" for the system's),
 // read, and removed.
 func Load(ctx context.Context, src Source, digest, workDir string) (*Loaded, error) {
+	return load(ctx, src, digest, workDir, nil)
+}
+
+// load reads the manifest, lays its files out in a temporary folder under
+// workDir with fill (nil: Materialize copies them), and reads the tokenizer
+// and the weights from there: mapped when fill links the stored files,
+// read into the heap when they are copies.
+func load(ctx context.Context, src Source, digest, workDir string, fill func(m *Manifest, dir string) error) (*Loaded, error) {
 	m, err := readManifest(ctx, src, digest)
 	if err != nil {
 		return nil, err
@@ -200,16 +195,28 @@ func Load(ctx context.Context, src Source, digest, workDir string) (*Loaded, err
 		return nil, err
 	}
 	defer os.RemoveAll(dir)
-	if err := Materialize(ctx, src, m, dir); err != nil {
-		return nil, err
+	mapped := fill != nil
+	if !mapped {
+		fill = func(m *Manifest, dir string) error { return Materialize(ctx, src, m, dir) }
 	}
-	w, err := safetensors.ReadDir(dir)
-	if err != nil {
-		return nil, fmt.Errorf("base %s weights: %w", m.Name, err)
+	if err := fill(m, dir); err != nil {
+		return nil, err
 	}
 	tok, err := tokenizer.LoadDir(dir)
 	if err != nil {
 		return nil, fmt.Errorf("base %s tokenizer: %w", m.Name, err)
 	}
-	return &Loaded{Manifest: m, Weights: w, Tokenizer: tok}, nil
+	l := &Loaded{Manifest: m, Tokenizer: tok}
+	if mapped {
+		l.mapped, err = safetensors.MapDir(dir)
+		if err == nil {
+			l.Weights, l.MappedBytes = l.mapped.Tensors, l.mapped.MappedBytes
+		}
+	} else {
+		l.Weights, err = safetensors.ReadDir(dir)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("base %s weights: %w", m.Name, err)
+	}
+	return l, nil
 }

@@ -7,6 +7,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"slices"
 	"testing"
 
 	"github.com/tailor-ml/tailor/internal/blob/local"
@@ -77,7 +78,7 @@ func TestMapMatchesLoad(t *testing.T) {
 			if len(got.Weights) != len(want.Weights) || got.MappedBytes != bytes || want.MappedBytes != 0 {
 				t.Fatalf("%d tensors mapping %d bytes, Load %d tensors mapping %d; want all %d bytes mapped", len(got.Weights), got.MappedBytes, len(want.Weights), want.MappedBytes, bytes)
 			}
-			if g, w := got.Tokenizer.Encode("hello world", false), want.Tokenizer.Encode("hello world", false); !equalIDs(g, w) {
+			if g, w := got.Tokenizer.Encode("hello world", false), want.Tokenizer.Encode("hello world", false); !slices.Equal(g, w) {
 				t.Fatalf("tokenizer: %v, Load's %v", g, w)
 			}
 			if ents, _ := os.ReadDir(work); len(ents) != 0 {
@@ -115,16 +116,4 @@ func TestMapMatchesLoad(t *testing.T) {
 			}
 		})
 	}
-}
-
-func equalIDs(a, b []int32) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
 }
