@@ -13,12 +13,19 @@ count:
 the fastest step is the least disturbed estimate, and the interpreter's
 peak resident memory).
 
+With --precision bf16 every case runs under torch.autocast("cpu",
+dtype=torch.bfloat16): matrix products in bf16 through oneDNN with fp32
+accumulation (AVX512_BF16 where the CPU has it), fp32 master weights; the
+case column then reads e.g. "train_full@bf16". --peak prints instead the
+SGEMM peak: "sgemm threads gflops", the fastest of 1024x1024x1024 fp32
+matrix products (the MFU denominator of compare.py).
+
 Each case and thread count runs in its own interpreter with OPENBLAS_NUM_THREADS and
 OMP_NUM_THREADS set to it, because torch.set_num_threads does not limit the
 OpenBLAS pool that torch's matrix products use; "default" runs with the
 environment as it is (here: 1 intra-op thread, OpenBLAS using every core).
 
-usage: /usr/bin/python3 bench.py [--threads default,1,2] [--iters 10]"""
+usage: /usr/bin/python3 bench.py [--threads default,1,2] [--iters 10] [--precision fp32,bf16] [--peak]"""
 import argparse
 import os
 import resource
@@ -94,35 +101,71 @@ def main():
     ap.add_argument("--child", help=argparse.SUPPRESS)
     ap.add_argument("--iters", type=int, default=10)
     ap.add_argument("--cases", default="train_full,train_lora,forward,decode_b1,decode_b8")
+    ap.add_argument("--precision", default="fp32")
+    ap.add_argument("--peak", action="store_true")
     a = ap.parse_args()
     if a.child is None:
         for t in a.threads.split(","):
             env = dict(os.environ)
             if t != "default":
                 env["OPENBLAS_NUM_THREADS"] = env["OMP_NUM_THREADS"] = t
-            for case in a.cases.split(","):
-                subprocess.run([sys.executable, __file__, "--child", t, "--iters", str(a.iters), "--cases", case],
-                               env=env, check=True)
+            if a.peak:
+                subprocess.run([sys.executable, __file__, "--child", t, "--peak"], env=env, check=True)
+                continue
+            for prec in a.precision.split(","):
+                for case in a.cases.split(","):
+                    subprocess.run([sys.executable, __file__, "--child", t, "--iters", str(a.iters), "--cases", case,
+                                    "--precision", prec], env=env, check=True)
         return
+    if a.child != "default":
+        torch.set_num_threads(int(a.child))
+    if a.peak:
+        sgemm_peak(a.child)
+        return
+    if a.precision == "bf16":
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            run_cases(a, "@bf16")
+    elif a.precision == "fp32":
+        run_cases(a, "")
+    else:
+        sys.exit(f"--precision {a.precision}: want fp32 or bf16")
+
+
+def sgemm_peak(threads, n=1024, reps=20):
+    """Prints the fastest fp32 n x n x n matrix product in GFLOPS."""
+    g = torch.Generator().manual_seed(2)
+    a, b = torch.randn(n, n, generator=g), torch.randn(n, n, generator=g)
+    out = torch.empty(n, n)
+    for _ in range(3):
+        torch.mm(a, b, out=out)
+    best = min(timed(lambda: torch.mm(a, b, out=out)) for _ in range(reps))
+    print(f"sgemm {threads} {2 * n ** 3 / best / 1e9:.1f}", flush=True)
+
+
+def timed(f):
+    t0 = time.perf_counter()
+    f()
+    return time.perf_counter() - t0
+
+
+def run_cases(a, suffix):
     g = torch.Generator().manual_seed(1)
     ids = torch.randint(0, CFG["vocab"], (BATCH, SEQ), generator=g)
     targets = torch.cat([ids[:, 1:], torch.full((BATCH, 1), -100)], dim=1)
-    for threads in [a.child]:
-        if threads != "default":
-            torch.set_num_threads(int(threads))
-        for case in a.cases.split(","):
-            if case.startswith("decode_b"):
-                bench_decode(case, threads, a.iters)
-                continue
-            m, params = build(case)
-            for _ in range(2):
-                step(m, params, ids, targets, case)
-            times = []
-            for _ in range(a.iters):
-                t0 = time.perf_counter()
-                step(m, params, ids, targets, case)
-                times.append(time.perf_counter() - t0)
-            report(case, threads, BATCH * SEQ, times)
+    threads = a.child
+    for case in a.cases.split(","):
+        if case.startswith("decode_b"):
+            bench_decode(case, suffix, threads, a.iters)
+            continue
+        m, params = build(case)
+        for _ in range(2):
+            step(m, params, ids, targets, case)
+        times = []
+        for _ in range(a.iters):
+            t0 = time.perf_counter()
+            step(m, params, ids, targets, case)
+            times.append(time.perf_counter() - t0)
+        report(case + suffix, threads, BATCH * SEQ, times)
 
 
 def report(case, threads, tok, times):
@@ -130,7 +173,7 @@ def report(case, threads, tok, times):
     print(f"{case} {threads} {tok * len(times) / sum(times):.0f} {tok / min(times):.0f} {rss}", flush=True)
 
 
-def bench_decode(case, threads, iters):
+def bench_decode(case, suffix, threads, iters):
     bsz = int(case[len("decode_b"):])
     d = decode.KVDecoder(CFG, weights(torch.Generator().manual_seed(0)), PROMPT + NEW)
     prompt = torch.randint(0, CFG["vocab"], (bsz, PROMPT), generator=torch.Generator().manual_seed(1))
@@ -140,7 +183,7 @@ def bench_decode(case, threads, iters):
         t0 = time.perf_counter()
         d.greedy(prompt, NEW)
         times.append(time.perf_counter() - t0)
-    report(case, threads, bsz * NEW, times)
+    report(case + suffix, threads, bsz * NEW, times)
 
 
 if __name__ == "__main__":

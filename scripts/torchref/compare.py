@@ -1,16 +1,35 @@
 """Engine speed check: runs the Go benchmarks (internal/engine/model) and
 bench.py on the same machine, alternating, and prints one line per case
 
-    case tailor_tok_s torch_tok_s ratio tailor_rss_mib torch_rss_mib
+    case tailor_tok_s tailor_threads torch_tok_s torch_precision torch_threads ratio tailor_mfu torch_mfu tailor_rss_mib torch_rss_mib
 
-for train_full, train_lora, forward, decode_b1 and decode_b8, using on
-both sides the fastest single step of the best thread setting (1 or 2
-threads) over --rounds alternating rounds (on a shared machine the fastest
-step is the least disturbed estimate, and alternating keeps a change in
-load from favouring one side). ratio = tailor / torch. The RSS columns are
-the peak resident memory of the process that ran the case (each case runs
-in its own process on both sides). A header line gives OPENBLAS_CORETYPE
-and the load average; the per-setting numbers are printed as # lines.
+for train_full, train_lora, forward, decode_b1 and decode_b8. Each side's
+number is the fastest single step of its best setting over --rounds
+alternating rounds (on a shared machine the fastest step is the least
+disturbed estimate, and alternating keeps a change in load from favouring
+one side); the threads columns say which thread count gave it. PyTorch
+runs every case both in fp32 and under torch.autocast("cpu",
+dtype=torch.bfloat16), and the reference is the faster of the two, named
+in torch_precision, so a bf16 PyTorch cannot hide behind an fp32 one.
+ratio = tailor / torch.
+
+MFU is model-FLOPs utilisation: the case's model FLOPs per token (below)
+times tok/s, over the SGEMM peak measured in the same run (the fastest
+1024^3 fp32 torch.mm over 1 and 2 threads, printed as "# sgemm"). A bf16
+side can pass 100 % of the fp32 peak. Model FLOPs per token, with N the
+weights every token multiplies (4 layers x (4 d^2 + 3 d f) + the tied LM
+head d V = 5.24 M) and A = 4 d c per layer for attention scores and values
+over c positions:
+    forward     2N + A (c = (128 + 1) / 2, the causal half)
+    train_full  3 (2N + A): forward, gradients of activations and weights
+    train_lora  4N + 3A: frozen weights get no gradient (LoRA's r = 8
+                products, under 4 % more, are not counted)
+    decode_bB   the greedy call's total (16 prompt tokens with c = 8.5,
+                then 128 new with c = 16 + (128 + 1) / 2) per new token.
+The RSS columns are the peak resident memory of the process that ran the
+case (each case runs in its own process on both sides). A header line gives
+OPENBLAS_CORETYPE and the load average; the per-setting numbers are printed
+as # lines.
 
 usage (from the repository root; `make bench-engine` runs it):
     /usr/bin/python3 scripts/torchref/compare.py [--iters 5] [--rounds 3]"""
@@ -20,6 +39,9 @@ import re
 import subprocess
 import sys
 import tempfile
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from bench import CFG, BATCH, SEQ, PROMPT, NEW  # noqa: E402
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
@@ -39,6 +61,22 @@ def run_rss(cmd, **kw):
     return out, ru.ru_maxrss
 
 
+def model_flops():
+    """FLOPs per token of each case; see the module comment."""
+    d, f, v, layers = CFG["hidden"], CFG["intermediate"], CFG["vocab"], CFG["layers"]
+    n = layers * (4 * d * d + 3 * d * f) + d * v
+    attn = lambda c: layers * 4 * d * c  # noqa: E731
+    fwd = 2 * n + attn((SEQ + 1) / 2)
+    decode = (PROMPT * (2 * n + attn((PROMPT + 1) / 2)) + NEW * (2 * n + attn(PROMPT + (NEW + 1) / 2))) / NEW
+    return {"forward": fwd, "train_full": 3 * fwd, "train_lora": 4 * n + 3 * attn((SEQ + 1) / 2),
+            "decode_b1": decode, "decode_b8": decode}
+
+
+def better(best, case, tok_s, how):
+    if tok_s > best.get(case, (0, ""))[0]:
+        best[case] = (tok_s, how)
+
+
 def go_bench(binary, iters, best, rss):
     for name, case in CASES.items():
         out, kib = run_rss([binary, "-test.run=^$", f"-test.bench=^Benchmark{name}$", f"-test.benchtime={iters}x"],
@@ -48,17 +86,31 @@ def go_bench(binary, iters, best, rss):
             m = LINE.match(line)
             if m:
                 print(f"# tailor {case} threads={m.group(2)} best {float(m.group(3)):.0f} mean {float(m.group(4)):.0f}")
-                best[case] = max(best.get(case, 0), float(m.group(3)))
+                better(best, case, float(m.group(3)), m.group(2))
 
 
 def torch_bench(iters, best, rss):
     out = subprocess.run([sys.executable, os.path.join(HERE, "bench.py"), "--threads", "1,2", "--iters", str(iters),
-                          "--cases", ",".join(CASES.values())], capture_output=True, text=True, check=True).stdout
+                          "--cases", ",".join(CASES.values()), "--precision", "fp32,bf16"],
+                         capture_output=True, text=True, check=True).stdout
     for line in out.splitlines():
-        case, threads, mean, fastest, kib = line.split()
-        print(f"# torch {case} threads={threads} best {fastest} mean {mean}")
-        best[case] = max(best.get(case, 0), float(fastest))
+        name, threads, mean, fastest, kib = line.split()
+        case, _, prec = name.partition("@")
+        prec = prec or "fp32"
+        print(f"# torch {case} {prec} threads={threads} best {fastest} mean {mean}")
+        better(best, case, float(fastest), f"{prec} {threads}")
         rss[case] = max(rss.get(case, 0), int(kib))
+
+
+def sgemm_peak():
+    out = subprocess.run([sys.executable, os.path.join(HERE, "bench.py"), "--threads", "1,2", "--peak"],
+                         capture_output=True, text=True, check=True).stdout
+    peak = 0.0
+    for line in out.splitlines():
+        _, threads, gflops = line.split()
+        print(f"# sgemm threads={threads} {gflops} GFLOPS")
+        peak = max(peak, float(gflops))
+    return peak * 1e9
 
 
 def main():
@@ -73,17 +125,22 @@ def main():
         binary = os.path.join(tmp, "model.test")
         subprocess.run(["go", "test", "-c", "-o", binary, "./internal/engine/model/"], cwd=ROOT, check=True)
         tailor, torch, trss, prss = {}, {}, {}, {}
+        peak = 0.0
         for r in range(a.rounds):
             print(f"# round {r + 1}", flush=True)
+            peak = max(peak, sgemm_peak())
             go_bench(binary, a.iters, tailor, trss)
             torch_bench(a.iters, torch, prss)
     load = " ".join(f"{x:.2f}" for x in os.getloadavg())
-    print(f"# load_average at the end={load}")
-    print("case tailor_tok_s torch_tok_s ratio tailor_rss_mib torch_rss_mib")
+    print(f"# load_average at the end={load}; SGEMM peak {peak / 1e9:.1f} GFLOPS")
+    flops = model_flops()
+    print("case tailor_tok_s tailor_threads torch_tok_s torch_precision torch_threads ratio tailor_mfu torch_mfu "
+          "tailor_rss_mib torch_rss_mib")
     for case in CASES.values():
         if case in tailor and case in torch:
-            print(f"{case} {tailor[case]:.0f} {torch[case]:.0f} {tailor[case] / torch[case]:.2f} "
-                  f"{trss[case] / 1024:.0f} {prss[case] / 1024:.0f}")
+            (t, tt), (p, how) = tailor[case], torch[case]
+            print(f"{case} {t:.0f} {tt} {p:.0f} {how} {t / p:.2f} {100 * t * flops[case] / peak:.0f}% "
+                  f"{100 * p * flops[case] / peak:.0f}% {trss[case] / 1024:.0f} {prss[case] / 1024:.0f}")
 
 
 if __name__ == "__main__":
