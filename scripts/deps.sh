@@ -2,10 +2,21 @@
 # Installs what Tailor needs on Debian 12, idempotently. `deps.sh demo`: the
 # build (OpenBLAS for the engine's GEMM) and Node.js/npm for the corpus
 # fetch. `deps.sh` (for the tests): that plus Debian's PyTorch, numpy, SciPy
-# and scikit-learn, the numerical references the tests compare against.
+# and scikit-learn, the numerical references the tests compare against, and
+# the servers the scale-out tests start: Debian's nats-server, and versitygw
+# built from the Go module proxy (scripts/versitygw.sh). `deps.sh servers`:
+# only the Debian server packages; a test helper runs it when a server binary
+# is missing.
 set -euo pipefail
-pkgs=(build-essential libopenblas-dev nodejs npm ca-certificates)
-[ "${1:-test}" = demo ] || pkgs+=(python3-torch python3-numpy python3-scipy python3-sklearn)
+mode=${1:-test}
+servers=(nats-server)
+case $mode in
+demo) pkgs=(build-essential libopenblas-dev nodejs npm ca-certificates) ;;
+test) pkgs=(build-essential libopenblas-dev nodejs npm ca-certificates
+	python3-torch python3-numpy python3-scipy python3-sklearn "${servers[@]}") ;;
+servers) pkgs=("${servers[@]}") ;;
+*) echo "usage: deps.sh [test|demo|servers]" >&2; exit 2 ;;
+esac
 need=()
 for p in "${pkgs[@]}"; do
 	# nodejs/npm may come from outside Debian's packages (as on CI images):
@@ -23,5 +34,9 @@ if ((${#need[@]})); then
 	$SUDO apt-get update -q
 	DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -q --no-install-recommends "${need[@]}"
 fi
+[ "$mode" = servers ] && exit 0
 command -v go >/dev/null 2>&1 || { echo "deps: Go 1.26 is required (https://go.dev/dl); install it and re-run" >&2; exit 1; }
 go mod download
+# The S3 server the blob/s3 tests start, built once into $TAILOR_CACHE.
+[ "$mode" = test ] && "$(dirname "$0")/versitygw.sh" >/dev/null
+exit 0

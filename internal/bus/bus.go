@@ -10,7 +10,8 @@
 // Publish never blocks. A subscriber whose buffer is full is closed, and its
 // Err reports an *OverflowError naming the first event it missed, so it can
 // resume from the store. This package imports only internal/store and
-// internal/errs; the scale-out equivalent (NATS JetStream) lives elsewhere.
+// internal/errs. The scale-out equivalent on NATS JetStream is
+// internal/bus/nats; both pass the conformance suite in internal/bus/bustest.
 package bus
 
 import (

@@ -2,6 +2,18 @@
 // must pass. Backends call Run from their own tests with a function that
 // opens a fresh, empty store.
 //
+// It checks: round trips (text, binary, empty, 1 MiB+1) with Stat and
+// Verify; idempotent and concurrent Puts keeping one copy; a large blob
+// (64 MiB by default, WithLargeSize to cross a backend's multipart part
+// size) streamed in and read back with the same sha256; ErrNotFound and
+// ErrInvalid for missing and malformed digests; List in digest order and
+// stopping on the callback's error; Delete; a canceled Put storing nothing.
+// With WithCorrupt: Verify names both digests of a damaged blob, and a Put
+// of the original bytes never overwrites the stored object (no overwrite of
+// an existing digest). With WithReadIntegrity also: reading a damaged blob
+// through Open fails with ErrConflict. Stores with Touch and ModTime
+// (Toucher) get those checked too.
+//
 // This package imports only internal/blob and internal/errs (plus testing).
 package blobtest
 
@@ -18,6 +30,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/tailor-ml/tailor/internal/blob"
 	"github.com/tailor-ml/tailor/internal/errs"
@@ -27,15 +40,33 @@ import (
 type Option func(*config)
 
 type config struct {
-	corrupt   func(t *testing.T, s blob.Store, d blob.Digest)
-	largeSize int64
+	corrupt       func(t *testing.T, s blob.Store, d blob.Digest)
+	largeSize     int64
+	readIntegrity bool
 }
 
 // WithCorrupt supplies a function that changes the stored bytes of d behind
-// the store's back, so the suite can check that Verify notices. Without it
-// the corruption test is skipped.
+// the store's back, so the suite can check that Verify notices and that a
+// Put of the original bytes does not overwrite the damaged blob. Without it
+// those two tests are skipped.
 func WithCorrupt(fn func(t *testing.T, s blob.Store, d blob.Digest)) Option {
 	return func(c *config) { c.corrupt = fn }
+}
+
+// WithReadIntegrity declares that the store checks every read against the
+// digest: reading a damaged blob to its end through Open fails with an error
+// wrapping errs.ErrConflict that names the digest, instead of returning the
+// damaged bytes and io.EOF. The suite then checks it (with WithCorrupt).
+func WithReadIntegrity() Option {
+	return func(c *config) { c.readIntegrity = true }
+}
+
+// Toucher is what a store offers to garbage collection: when a blob was
+// last written, and a way to mark it written now. Stores that have it are
+// checked by the suite's Touch test.
+type Toucher interface {
+	Touch(ctx context.Context, d blob.Digest) error
+	ModTime(ctx context.Context, d blob.Digest) (time.Time, error)
 }
 
 // WithLargeSize sets the size of the streamed large blob (default 64 MiB).
@@ -60,7 +91,9 @@ func Run(t *testing.T, open func(t *testing.T) blob.Store, opts ...Option) {
 		{"NotFound", testNotFound},
 		{"InvalidDigest", testInvalidDigest},
 		{"ListOrder", testList},
-		{"Verify", func(t *testing.T, s blob.Store) { testVerify(t, s, cfg.corrupt) }},
+		{"Verify", func(t *testing.T, s blob.Store) { testVerify(t, s, cfg.corrupt, cfg.readIntegrity) }},
+		{"NoOverwrite", func(t *testing.T, s blob.Store) { testNoOverwrite(t, s, cfg.corrupt) }},
+		{"Touch", testTouch},
 		{"Delete", testDelete},
 		{"ConcurrentPut", testConcurrentPut},
 		{"CanceledPut", testCanceledPut},
@@ -315,7 +348,7 @@ func testList(t *testing.T, s blob.Store) {
 	}
 }
 
-func testVerify(t *testing.T, s blob.Store, corrupt func(*testing.T, blob.Store, blob.Digest)) {
+func testVerify(t *testing.T, s blob.Store, corrupt func(*testing.T, blob.Store, blob.Digest), readIntegrity bool) {
 	ctx := context.Background()
 	d := put(t, s, []byte("content that will be damaged"))
 	if err := s.Verify(ctx, d); err != nil {
@@ -332,9 +365,93 @@ func testVerify(t *testing.T, s blob.Store, corrupt func(*testing.T, blob.Store,
 	if !strings.Contains(err.Error(), d) {
 		t.Errorf("Verify error %q does not name the expected digest", err)
 	}
-	got := read(t, s, d)
+	got, rerr := readAll(s, d)
+	if readIntegrity {
+		if !errors.Is(rerr, errs.ErrConflict) || !strings.Contains(rerr.Error(), d) {
+			t.Fatalf("reading the damaged blob through Open = %v, want ErrConflict naming %s", rerr, d)
+		}
+	} else if rerr != nil {
+		t.Fatalf("read damaged blob: %v", rerr)
+	}
 	if actual := Digest(got); !strings.Contains(err.Error(), actual) {
 		t.Errorf("Verify error %q does not name the actual digest %s", err, actual)
+	}
+}
+
+// readAll reads blob d through Open and returns what it read and the error
+// that ended the read (nil at io.EOF).
+func readAll(s blob.Store, d blob.Digest) ([]byte, error) {
+	rc, err := s.Open(context.Background(), d)
+	if err != nil {
+		return nil, err
+	}
+	defer rc.Close()
+	return io.ReadAll(rc)
+}
+
+// testNoOverwrite: a Put of bytes already stored never rewrites the stored
+// object, even when it was damaged: the damage stays visible to Verify
+// (repair is deliberate: Delete, then Put).
+func testNoOverwrite(t *testing.T, s blob.Store, corrupt func(*testing.T, blob.Store, blob.Digest)) {
+	ctx := context.Background()
+	data := []byte("original bytes, stored once")
+	d := put(t, s, data)
+	if corrupt == nil {
+		t.Skip("no corrupt function supplied")
+	}
+	corrupt(t, s, d)
+	put(t, s, data)
+	if err := s.Verify(ctx, d); !errors.Is(err, errs.ErrConflict) {
+		t.Fatalf("Verify after a second Put = %v, want ErrConflict: the Put replaced the stored object", err)
+	}
+	if err := s.Delete(ctx, d); err != nil {
+		t.Fatal(err)
+	}
+	put(t, s, data)
+	if err := s.Verify(ctx, d); err != nil {
+		t.Fatalf("Verify after Delete and Put = %v", err)
+	}
+}
+
+func testTouch(t *testing.T, s blob.Store) {
+	ts, ok := s.(Toucher)
+	if !ok {
+		t.Skip("the store has no Touch and ModTime")
+	}
+	ctx := context.Background()
+	data := []byte("touched, not changed")
+	d := put(t, s, data)
+	before, err := ts.ModTime(ctx, d)
+	if err != nil || before.IsZero() {
+		t.Fatalf("ModTime = %v, %v", before, err)
+	}
+	if err := ts.Touch(ctx, d); err != nil {
+		t.Fatalf("Touch: %v", err)
+	}
+	after, err := ts.ModTime(ctx, d)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if after.Before(before) {
+		t.Errorf("ModTime went back from %v to %v after Touch", before, after)
+	}
+	if got := read(t, s, d); !bytes.Equal(got, data) {
+		t.Errorf("Touch changed the content: %q", got)
+	}
+	if got := count(t, s); len(got) != 1 {
+		t.Errorf("List after Touch = %v, want one blob", got)
+	}
+	missing := Digest([]byte("never stored"))
+	if err := ts.Touch(ctx, missing); !errors.Is(err, errs.ErrNotFound) {
+		t.Errorf("Touch(missing) = %v, want ErrNotFound", err)
+	}
+	if _, err := ts.ModTime(ctx, missing); !errors.Is(err, errs.ErrNotFound) {
+		t.Errorf("ModTime(missing) = %v, want ErrNotFound", err)
+	}
+	for _, bad := range InvalidDigests[:3] {
+		if err := ts.Touch(ctx, bad); !errors.Is(err, errs.ErrInvalid) {
+			t.Errorf("Touch(%q) = %v, want ErrInvalid", bad, err)
+		}
 	}
 }
 
