@@ -16,32 +16,48 @@ import (
 // and first reads from the store every event from the first one it missed,
 // so a slow consumer loses nothing. With after >= 0 it starts that way too:
 // subscribed, it first reads the stored events after after.
+//
+// Events are published after their commit, but two commits may publish
+// out of seq order: an event whose seq skips past the next one expected
+// sends the follower to the store for the ones in between (committed
+// already, since the store assigns seqs in commit order) before it goes on.
 func followEvents(ctx context.Context, b *bus.Bus, st store.Store, logger *slog.Logger, buffer int, after int64, handle func(store.Event)) {
 	var last int64 // seq of the last event handled; 0: none yet
 	var resume int64
 	if after >= 0 {
 		last, resume = after, after+1
 	}
+	started := after >= 0 // last is a real position to count gaps from
+	fill := func(from int64) {
+		if err := replayEvents(ctx, st, from, func(e store.Event) {
+			if e.Seq > last {
+				handle(e)
+				last = e.Seq
+			}
+		}); err != nil {
+			logger.Error("replay missed events from the store", "after", from, "err", err)
+		}
+	}
 	for ctx.Err() == nil {
 		sub := b.Subscribe(buffer)
 		if resume > 0 {
 			// Subscribed first, then read: an event committed meanwhile
 			// is either in the store or on the new subscription.
-			if err := replayEvents(ctx, st, resume-1, func(e store.Event) {
-				if e.Seq > last {
-					handle(e)
-					last = e.Seq
-				}
-			}); err != nil {
-				logger.Error("replay missed events from the store", "after", resume-1, "err", err)
-			}
+			fill(resume - 1)
+			started = true
 		}
 		for e := range sub.C {
 			if e.Seq <= last {
 				continue // replayed already
 			}
-			handle(e)
-			last = e.Seq
+			if started && e.Seq > last+1 {
+				fill(last) // published ahead of the events before it
+			}
+			if e.Seq > last {
+				handle(e)
+				last = e.Seq
+			}
+			started = true
 		}
 		err := sub.Err()
 		if ctx.Err() != nil || errors.Is(err, bus.ErrClosed) {

@@ -93,3 +93,59 @@ func TestFollowEventsLosesNothingOnOverflow(t *testing.T) {
 	b.Close()
 	<-done
 }
+
+// TestFollowEventsOutOfOrderPublish: two commits publish in the reverse of
+// their seq order (commit and publish are not one step); the follower
+// still handles both, in seq order, once each.
+func TestFollowEventsOutOfOrderPublish(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	st, err := sqlite.Open(filepath.Join(t.TempDir(), "t.db"), sqlite.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	b := bus.New(nil)
+	defer b.Close()
+	got := make(chan store.Event, 100)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		followEvents(ctx, b, st, slog.New(slog.DiscardHandler), 16, -1, func(e store.Event) { got <- e })
+	}()
+	for b.Subscribers() == 0 {
+		time.Sleep(time.Millisecond)
+	}
+	commit := func(subject string) store.Event {
+		evs, err := st.AppendEvents(ctx, []store.Event{{Type: "model.alias.moved", Subject: subject, Time: time.Now()}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return evs[0]
+	}
+	first := commit("first") // the follower's starting point
+	b.Publish(first)
+	a, c := commit("a"), commit("b")
+	b.Publish(c) // b's publisher wins the race
+	b.Publish(a)
+	d := commit("c")
+	b.Publish(d)
+	for _, want := range []string{"first", "a", "b", "c"} {
+		select {
+		case e := <-got:
+			if e.Subject != want {
+				t.Fatalf("handled %s (seq %d), want %s", e.Subject, e.Seq, want)
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatalf("%s never handled", want)
+		}
+	}
+	select {
+	case e := <-got:
+		t.Fatalf("event %s (seq %d) handled twice", e.Subject, e.Seq)
+	case <-time.After(100 * time.Millisecond):
+	}
+	cancel()
+	b.Close()
+	<-done
+}
