@@ -2,6 +2,8 @@
 // the one place where error kinds become HTTP status codes, and the writers
 // for JSON, NDJSON streams and server-sent events. It calls the application
 // through the Service interface and speaks only the wire types of api/.
+// When given the dashboard's handler (internal/ui) it mounts it at / and
+// /ui/, beside the API and outside it.
 package httpapi
 
 import (
@@ -103,6 +105,9 @@ type Options struct {
 	// (/v1/chat/completions, /v1/completions, /v1/classify, /v1/models,
 	// /metrics) with its own error format.
 	Inference http.Handler
+	// UI, when set, serves the dashboard: GET / and GET /ui/… (internal/ui).
+	// It is not part of the JSON API, so docs/openapi.yaml leaves it out.
+	UI http.Handler
 }
 
 func (o *Options) defaults() {
@@ -158,6 +163,10 @@ func newRouter(opts Options) (http.Handler, *router) {
 		for _, p := range InferenceRoutes {
 			mux.Handle(p, opts.Inference)
 		}
+	}
+	if opts.UI != nil {
+		mux.mux.Handle("GET /{$}", opts.UI)
+		mux.mux.Handle("GET /ui/", opts.UI)
 	}
 	mux.Handle("POST /v1/fsck", s.handle(func(r *http.Request) (any, error) { return s.svc.Fsck(r.Context()) }))
 	mux.Handle("POST /v1/gc", s.handle(func(r *http.Request) (any, error) {
