@@ -2,10 +2,11 @@
 # Installs what Tailor needs on Debian 12, idempotently. `deps.sh demo`: the
 # build (OpenBLAS for the engine's GEMM) and Node.js/npm for the corpus
 # fetch. `deps.sh` (for the tests): that plus Debian's PyTorch, numpy, SciPy
-# and scikit-learn, the numerical references the tests compare against.
+# and scikit-learn, the numerical references the tests compare against, and
+# Debian's chromium, the browser e2e/dashboard_test.go drives.
 set -euo pipefail
 pkgs=(build-essential libopenblas-dev nodejs npm ca-certificates)
-[ "${1:-test}" = demo ] || pkgs+=(python3-torch python3-numpy python3-scipy python3-sklearn)
+[ "${1:-test}" = demo ] || pkgs+=(python3-torch python3-numpy python3-scipy python3-sklearn chromium)
 need=()
 for p in "${pkgs[@]}"; do
 	# nodejs/npm may come from outside Debian's packages (as on CI images):
