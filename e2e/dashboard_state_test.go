@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"path/filepath"
 	"strings"
@@ -28,6 +29,7 @@ type dashState struct {
 	RecipeID   string `json:"recipe_id"`   // the champion's recipe version
 	Deployment string `json:"deployment"`  // the deployment's model name
 	Trigger    string `json:"trigger"`     // an applied trigger
+	Monitor    string `json:"monitor"`     // a monitor of champion with stable and drifted windows
 	LongRecipe string `json:"long_recipe"` // a recipe that trains long enough to cancel
 	// The reasons the browser types into the promote (with an override)
 	// and rollback forms.
@@ -60,12 +62,13 @@ eval:
 // dashboardState builds, through the public API of a real server, the
 // smallest state that has every page's subject: a dataset, a base, a
 // champion trained by a run with an eval report, a second version whose
-// latency gate cannot pass, a deployment of champion and a trigger.
+// latency gate cannot pass, a deployment of champion, a monitor of it with
+// stable and drifted windows, and a trigger.
 func dashboardState(t *testing.T, srv *server, work string) dashState {
 	t.Helper()
 	ctx := context.Background()
 	c := api.NewClient(srv.addr, nil)
-	st := dashState{Model: "mail", Dataset: "mail", Deployment: "mail", Trigger: "mail-retrain", LongRecipe: "mail-long",
+	st := dashState{Model: "mail", Dataset: "mail", Deployment: "mail", Trigger: "mail-retrain", Monitor: "mail-watch", LongRecipe: "mail-long",
 		PromoteReason: "candidate from the stricter recipe", OverrideReason: "latency gate is a placeholder on this test box",
 		RollbackReason: "back to the champion until latency is measured",
 		ApprovalAlias:  "challenger", ApprovalReason: "challenge the champion in the canary", ApproveReason: "reviewed the gates and the override",
@@ -109,6 +112,47 @@ func dashboardState(t *testing.T, srv *server, work string) dashState {
 
 	_, err = c.Deploy(ctx, api.DeploymentSpec{Model: st.Deployment, Alias: "champion", Reason: "serve the first model", Actor: "e2e"})
 	must(t, err)
+	// A monitor of champion: one window of traffic like the training data,
+	// two of traffic it never saw.
+	_, err = c.ApplyMonitor(ctx, "mail-watch.yaml", []byte("name: mail-watch\nmodel: mail\nalias: champion\nwindow: {kind: count, size: 30}\n"))
+	must(t, err)
+	for deadline := time.Now().Add(3 * time.Minute); ; time.Sleep(100 * time.Millisecond) {
+		m, err := c.Monitor(ctx, st.Monitor)
+		must(t, err)
+		if m.Profile != "" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("monitor %s: no reference profile in 3 minutes", st.Monitor)
+		}
+	}
+	texts := strings.Split(strings.TrimSpace(b.String()), "\n")[:30]
+	for i, l := range texts {
+		var rec struct{ Text string }
+		must(t, json.Unmarshal([]byte(l), &rec))
+		texts[i] = rec.Text
+	}
+	for _, x := range shifted(60) {
+		texts = append(texts, x.text)
+	}
+	for _, text := range texts {
+		_, err := c.Classify(ctx, api.ClassifyRequest{Model: st.Model, Input: []string{text}})
+		must(t, err)
+	}
+	for deadline := time.Now().Add(3 * time.Minute); ; time.Sleep(100 * time.Millisecond) {
+		m, err := c.Monitor(ctx, st.Monitor)
+		must(t, err)
+		if m.Windows >= 3 {
+			if m.Drifted == 0 {
+				t.Fatalf("monitor %s: no drifted window among %d", st.Monitor, m.Windows)
+			}
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("monitor %s: %d windows in 3 minutes, want 3", st.Monitor, m.Windows)
+		}
+	}
+
 	trig := "name: mail-retrain\ndescription: Retrain mail on accumulated feedback; promote if the gates pass.\non: {event: feedback, model: mail}\n" +
 		"do:\n  - retrain: {recipe: mail}\n  - promote_if_pass: {alias: champion}\nlimits: {max_concurrent: 1}\n"
 	_, err = c.ApplyTrigger(ctx, "mail-retrain.yaml", []byte(trig))

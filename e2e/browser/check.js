@@ -6,7 +6,8 @@
 //   promotion refused, promoted with an override and a reason, rolled back
 //   with a reason, promoted to an alias that needs approval: its requester's
 //   approval refused, another person's taken → a live run followed and
-//   cancelled → datasets, monitoring, triggers and the deployment.
+//   cancelled → datasets, monitoring and a monitor's drift, triggers and the
+//   deployment.
 //
 // On every page it saves a full-page screenshot and runs axe-core; at the
 // end it fails on any serious or critical axe violation, any console error
@@ -238,6 +239,13 @@ async function main() {
     await page.getByRole("navigation", { name: "Main" }).getByRole("link", { name: "Monitoring" }).click();
     await ready("Monitoring");
     await shot("monitoring");
+    await page.getByRole("link", { name: st.monitor, exact: true }).click();
+    await ready(`Monitor ${st.monitor}`);
+    const driftCharts = page.locator("figure.chart");
+    await driftCharts.first().locator("canvas").waitFor();
+    check((await driftCharts.count()) >= 3, `monitor: ${await driftCharts.count()} charts, want one per detector and performance`);
+    check((await page.locator("table", { hasText: "Drifted windows with their evidence" }).locator("tbody tr .badge, tbody tr td ul li").count()) > 0, "monitor: no drifted window with its evidence");
+    await shot("monitor");
     await page.getByRole("navigation", { name: "Main" }).getByRole("link", { name: "Triggers" }).click();
     await ready("Triggers");
     await page.getByRole("link", { name: st.trigger, exact: true }).click();

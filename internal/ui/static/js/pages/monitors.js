@@ -36,7 +36,17 @@ export async function monitorPage(ctx, name) {
   const [m, windows] = await Promise.all([api.get(api.path`/v1/monitors/${name}`, sig), api.get(api.path`/v1/monitors/${name}/windows`, sig)]);
   const results = windows.map((w) => ({ w, r: w.result || {} }));
   const xs = windows.map((w) => w.index);
-  const detectors = [...new Set(results.flatMap(({ r }) => (r.detectors || []).map((d) => d.name)))];
+  const all = [...new Set(results.flatMap(({ r }) => (r.detectors || []).map((d) => d.name)))];
+  // A detector that never ran (no embeddings, too few requests) gets a line
+  // saying why instead of an empty chart.
+  const ran = (name) => results.some(({ r }) => (r.detectors || []).some((d) => d.name === name && !d.skipped));
+  const detectors = all.filter(ran);
+  const skipped = all
+    .filter((name) => !ran(name))
+    .map((name) => {
+      const d = results.map(({ r }) => (r.detectors || []).find((x) => x.name === name)).find((x) => x && x.skipped);
+      return `${name}: ${d ? d.skipped : "did not run"}`;
+    });
   const charts = detectors.map((name) => {
     const vals = results.map(({ r }) => {
       const d = (r.detectors || []).find((x) => x.name === name);
@@ -79,7 +89,11 @@ export async function monitorPage(ctx, name) {
         ["Feedback", `${num(m.feedback.total)} labels, ${num(m.feedback.pending)} not yet accumulated, ${num(m.feedback.no_text)} without text`],
         ["Spec", `v${m.spec.version} `],
       ]),
-      section("Drift statistics", windows.length ? h("div", { class: "charts" }, charts) : h("p", { class: "muted" }, "No window has closed yet.")),
+      section(
+        "Drift statistics",
+        windows.length ? h("div", { class: "charts" }, charts) : h("p", { class: "muted" }, "No window has closed yet."),
+        skipped.length ? h("p", { class: "muted" }, "Not run: ", skipped.join("; "), ".") : null,
+      ),
       section("Performance", windows.length ? perf : h("p", { class: "muted" }, "No window has closed yet.")),
       section(
         "Drift events",
