@@ -15,6 +15,7 @@ import (
 	"log/slog"
 	"net/http"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/tailor-ml/tailor/api"
@@ -133,18 +134,27 @@ type server struct {
 	logger  *slog.Logger
 	opts    Options
 	uploads chan struct{} // one token per import in progress
+	// closing is closed when the HTTP server shuts down: the streams that
+	// follow (events, run logs) end then, as they would never end on
+	// their own and Shutdown waits for every request.
+	closing     chan struct{}
+	closeStream sync.Once
 }
+
+// stopStreams ends the following streams (see closing).
+func (s *server) stopStreams() { s.closeStream.Do(func() { close(s.closing) }) }
 
 // New returns the /v1/ handler.
 func New(opts Options) http.Handler {
-	h, _ := newRouter(opts)
+	h, _, _ := newRouter(opts)
 	return h
 }
 
-// newRouter builds the handler and the router that knows its routes.
-func newRouter(opts Options) (http.Handler, *router) {
+// newRouter builds the handler, the router that knows its routes, and the
+// server behind them.
+func newRouter(opts Options) (http.Handler, *router, *server) {
 	opts.defaults()
-	s := &server{svc: opts.Service, logger: opts.Logger, opts: opts, uploads: make(chan struct{}, opts.MaxUploads)}
+	s := &server{svc: opts.Service, logger: opts.Logger, opts: opts, uploads: make(chan struct{}, opts.MaxUploads), closing: make(chan struct{})}
 	mux := &router{mux: http.NewServeMux()}
 	mux.Handle("GET /v1/health", s.handle(func(r *http.Request) (any, error) { return map[string]string{"status": "ok"}, nil }))
 	s.datasetRoutes(mux)
@@ -192,7 +202,7 @@ func newRouter(opts Options) (http.Handler, *router) {
 		}
 		s.writeError(w, r, errs.NotFound("no route for %s %s; see docs/api.md", r.Method, r.URL.Path))
 	})
-	return guardBodies(mux.mux, opts.BodyIdleTimeout), mux
+	return guardBodies(mux.mux, opts.BodyIdleTimeout), mux, s
 }
 
 // InferenceRoutes are the routes served by Options.Inference.

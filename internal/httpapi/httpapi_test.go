@@ -4,11 +4,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/tailor-ml/tailor/api"
 	"github.com/tailor-ml/tailor/internal/errs"
@@ -158,5 +161,45 @@ func TestUIRoutes(t *testing.T) {
 	New(Options{Service: eventsOnly{}}).ServeHTTP(rec, httptest.NewRequest("GET", "/", nil))
 	if rec.Code != 404 {
 		t.Errorf("GET / without a UI: %d", rec.Code)
+	}
+}
+
+// following is an event store with live events that never come.
+type following struct{ eventsOnly }
+
+func (following) Subscribe(ctx context.Context) <-chan api.Event {
+	ch := make(chan api.Event)
+	go func() {
+		<-ctx.Done()
+		close(ch)
+	}()
+	return ch
+}
+
+// TestShutdownEndsStreams: a followed event stream (the dashboard keeps
+// one open) does not hold up Shutdown, which would otherwise wait for it
+// until its deadline and fail.
+func TestShutdownEndsStreams(t *testing.T) {
+	srv := NewServer(Options{Service: following{}})
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	go srv.Serve(ln)
+	resp, err := http.Get("http://" + ln.Addr().String() + "/v1/events?follow=true")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != 200 {
+		t.Fatalf("follow: %d", resp.StatusCode)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	if err := srv.Shutdown(ctx); err != nil {
+		t.Fatalf("shutdown with a followed stream open: %v", err)
+	}
+	if _, err := io.ReadAll(resp.Body); err != nil {
+		t.Fatalf("the stream did not end cleanly: %v", err)
 	}
 }

@@ -90,6 +90,8 @@ func (s *server) runLogs(w http.ResponseWriter, r *http.Request) {
 		select {
 		case <-r.Context().Done():
 			return
+		case <-s.closing:
+			return
 		case <-time.After(followPoll):
 		}
 	}
@@ -153,6 +155,12 @@ func (s *server) events(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Cache-Control", "no-cache")
 	w.WriteHeader(http.StatusOK)
 	flusher, _ := w.(http.Flusher)
+	if flusher != nil {
+		// The headers go now: a follower with nothing to replay would
+		// otherwise wait for the first event or keepalive to learn that
+		// its stream is open.
+		flusher.Flush()
+	}
 	send := func(e api.Event) bool {
 		if e.Seq <= after {
 			return true
@@ -180,6 +188,8 @@ func (s *server) events(w http.ResponseWriter, r *http.Request) {
 	for {
 		select {
 		case <-r.Context().Done():
+			return
+		case <-s.closing:
 			return
 		case e, ok := <-live:
 			if !ok {
