@@ -27,7 +27,7 @@ export function lineChart({ title, xLabel, yLabel, series, data, height = 240, s
       { label: xLabel, stroke: "#1f2328", grid: { stroke: "#d0d7de" }, ticks: { stroke: "#d0d7de" }, incrs: [1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000, 10000, 20000, 50000, 100000] },
       { label: yLabel, stroke: "#1f2328", grid: { stroke: "#d0d7de" }, ticks: { stroke: "#d0d7de" }, size: 64 },
     ],
-    series: [{ label: xLabel }, ...series.map((s, i) => ({ label: s.label, stroke: s.color || COLORS[i % COLORS.length], width: 2, dash: s.dash, points: { show: true, size: 5 }, spanGaps: true }))],
+    series: [{ label: xLabel }, ...series.map((s, i) => ({ label: s.label, stroke: s.color || COLORS[i % COLORS.length], width: s.width || 2, dash: s.dash, spanGaps: true }))],
     legend: { show: true },
   });
   const ro = new ResizeObserver((entries) => {

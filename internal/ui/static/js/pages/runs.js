@@ -65,9 +65,16 @@ export async function runPage(ctx, id) {
   const loss = [];
   const tps = [];
   const logLines = [];
-  const lossChart = lineChart({ title: "Training loss by step", xLabel: "step", yLabel: "loss", series: [{ label: "loss" }], data: [[], []] });
+  const smooth = [];
+  const lossChart = lineChart({
+    title: "Training loss by step",
+    xLabel: "step",
+    yLabel: "loss",
+    series: [{ label: "loss", color: "#8c959f", width: 1 }, { label: "smoothed (EMA 0.9)", color: "#0550ae" }],
+    data: [[], [], []],
+  });
   const tpsChart = lineChart({ title: "Throughput by step", xLabel: "step", yLabel: "tokens/s", series: [{ label: "tokens/s", color: "#bc4c00" }], data: [[], []] });
-  const logList = h("ol", { class: "log" });
+  const logList = h("ul", { class: "log" });
   const stateBox = h("span", null, badge(r.state));
   const factsBox = h("div", null, runFacts(r, made));
   const metricsBox = h("div", null, metricsTable(r));
@@ -80,13 +87,14 @@ export async function runPage(ctx, id) {
     if (typeof d.loss === "number" && d.step) {
       xs.push(d.step);
       loss.push(d.loss);
+      smooth.push(smooth.length ? 0.9 * smooth[smooth.length - 1] + 0.1 * d.loss : d.loss);
       tps.push(typeof d.tokens_per_s === "number" ? d.tokens_per_s : null);
     }
     logLines.push(line);
     if (d.state) fill(stateBox, badge(d.state));
   };
   const draw = () => {
-    lossChart.set([xs.slice(), loss.slice()]);
+    lossChart.set([xs.slice(), loss.slice(), smooth.slice()]);
     tpsChart.set([xs.slice(), tps.slice()]);
     fill(logList, logLines.slice(-200).map(logItem));
     const i = xs.length - 1;
