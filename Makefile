@@ -25,12 +25,13 @@ vet:
 	$(GO) vet ./...
 
 # Under TAILOR_REFERENCES=require a missing reference tool (torch, numpy,
-# scipy, sklearn, node packages) fails its test instead of skipping; the log
-# then lists which references ran.
+# scipy, sklearn, node packages, chromium) fails its test instead of
+# skipping; the log then lists which references ran. Test artifacts (the
+# dashboard's screenshots) are kept under bin/test-output.
 REFLOG := $(CURDIR)/bin/references.log
 unit:
-	@mkdir -p bin && rm -f $(REFLOG)
-	TAILOR_REFERENCES=require TAILOR_REFERENCES_LOG=$(REFLOG) $(GO) test -count=1 -timeout 25m ./...
+	@mkdir -p bin/test-output && rm -f $(REFLOG)
+	TAILOR_REFERENCES=require TAILOR_REFERENCES_LOG=$(REFLOG) $(GO) test -count=1 -timeout 25m -artifacts -outputdir $(CURDIR)/bin/test-output ./...
 	@scripts/references-summary.sh $(REFLOG)
 
 fuzz:

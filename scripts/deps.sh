@@ -3,7 +3,8 @@
 # build (OpenBLAS for the engine's GEMM) and Node.js/npm for the corpus
 # fetch. `deps.sh` (for the tests): that plus Debian's PyTorch, numpy, SciPy
 # and scikit-learn, the numerical references the tests compare against, and
-# the servers the scale-out tests start: Debian's nats-server, and versitygw
+# Debian's chromium, the browser e2e/dashboard_test.go drives, and the
+# servers the scale-out tests start: Debian's nats-server, and versitygw
 # built from the Go module proxy (scripts/versitygw.sh). `deps.sh servers`:
 # only the Debian server packages; a test helper runs it when a server binary
 # is missing.
@@ -13,7 +14,7 @@ servers=(nats-server)
 case $mode in
 demo) pkgs=(build-essential libopenblas-dev nodejs npm ca-certificates) ;;
 test) pkgs=(build-essential libopenblas-dev nodejs npm ca-certificates
-	python3-torch python3-numpy python3-scipy python3-sklearn "${servers[@]}") ;;
+	python3-torch python3-numpy python3-scipy python3-sklearn chromium "${servers[@]}") ;;
 servers) pkgs=("${servers[@]}") ;;
 *) echo "usage: deps.sh [test|demo|servers]" >&2; exit 2 ;;
 esac

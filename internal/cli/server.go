@@ -14,6 +14,7 @@ import (
 	"github.com/tailor-ml/tailor/internal/app"
 	"github.com/tailor-ml/tailor/internal/engine/gemm"
 	"github.com/tailor-ml/tailor/internal/httpapi"
+	"github.com/tailor-ml/tailor/internal/ui"
 )
 
 func serverCommand() *command {
@@ -82,9 +83,9 @@ func runServer(e *env, args []string) error {
 		a.Close()
 		return fmt.Errorf("listen on %s: %w", *listen, err)
 	}
-	srv := httpapi.NewServer(httpapi.Options{Service: a, Logger: logger, Inference: a.Inference(),
+	srv := httpapi.NewServer(httpapi.Options{Service: a, Logger: logger, Inference: a.Inference(), UI: ui.Handler(),
 		MaxUploads: *maxUploads, BodyIdleTimeout: *bodyIdle})
-	logger.Info("tailor server listening", "addr", ln.Addr().String(), "data_dir", *dataDir, "engine", opts.EngineVersion)
+	logger.Info("tailor server listening", "addr", ln.Addr().String(), "dashboard", "http://"+ln.Addr().String()+"/", "data_dir", *dataDir, "engine", opts.EngineVersion)
 	fmt.Fprintf(e.stdout, "listening on %s\n", ln.Addr())
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()

@@ -16,15 +16,20 @@ import (
 // handler of New, a bound on reading request headers and on idle
 // keep-alive connections, and the server's own errors in the log. Request
 // bodies get their own idle bound (Options.BodyIdleTimeout) instead of
-// ReadTimeout, which would cut a long but steady upload.
+// ReadTimeout, which would cut a long but steady upload. Shutdown ends the
+// streams that follow (events, run logs: a dashboard keeps one open) and
+// waits for every other request.
 func NewServer(opts Options) *http.Server {
 	opts.defaults()
-	return &http.Server{
-		Handler:           New(opts),
+	h, _, s := newRouter(opts)
+	srv := &http.Server{
+		Handler:           h,
 		ReadHeaderTimeout: 10 * time.Second,
 		IdleTimeout:       2 * time.Minute,
 		ErrorLog:          slog.NewLogLogger(opts.Logger.Handler(), slog.LevelWarn),
 	}
+	srv.RegisterOnShutdown(s.stopStreams)
+	return srv
 }
 
 // guardBodies makes every request body fail with a typed error instead of a

@@ -2,6 +2,8 @@
 // the one place where error kinds become HTTP status codes, and the writers
 // for JSON, NDJSON streams and server-sent events. It calls the application
 // through the Service interface and speaks only the wire types of api/.
+// When given the dashboard's handler (internal/ui) it mounts it at / and
+// /ui/, beside the API and outside it.
 package httpapi
 
 import (
@@ -13,6 +15,7 @@ import (
 	"log/slog"
 	"net/http"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/tailor-ml/tailor/api"
@@ -103,6 +106,9 @@ type Options struct {
 	// (/v1/chat/completions, /v1/completions, /v1/classify, /v1/models,
 	// /metrics) with its own error format.
 	Inference http.Handler
+	// UI, when set, serves the dashboard: GET / and GET /ui/… (internal/ui).
+	// It is not part of the JSON API, so docs/openapi.yaml leaves it out.
+	UI http.Handler
 }
 
 func (o *Options) defaults() {
@@ -128,18 +134,27 @@ type server struct {
 	logger  *slog.Logger
 	opts    Options
 	uploads chan struct{} // one token per import in progress
+	// closing is closed when the HTTP server shuts down: the streams that
+	// follow (events, run logs) end then, as they would never end on
+	// their own and Shutdown waits for every request.
+	closing     chan struct{}
+	closeStream sync.Once
 }
+
+// stopStreams ends the following streams (see closing).
+func (s *server) stopStreams() { s.closeStream.Do(func() { close(s.closing) }) }
 
 // New returns the /v1/ handler.
 func New(opts Options) http.Handler {
-	h, _ := newRouter(opts)
+	h, _, _ := newRouter(opts)
 	return h
 }
 
-// newRouter builds the handler and the router that knows its routes.
-func newRouter(opts Options) (http.Handler, *router) {
+// newRouter builds the handler, the router that knows its routes, and the
+// server behind them.
+func newRouter(opts Options) (http.Handler, *router, *server) {
 	opts.defaults()
-	s := &server{svc: opts.Service, logger: opts.Logger, opts: opts, uploads: make(chan struct{}, opts.MaxUploads)}
+	s := &server{svc: opts.Service, logger: opts.Logger, opts: opts, uploads: make(chan struct{}, opts.MaxUploads), closing: make(chan struct{})}
 	mux := &router{mux: http.NewServeMux()}
 	mux.Handle("GET /v1/health", s.handle(func(r *http.Request) (any, error) { return map[string]string{"status": "ok"}, nil }))
 	s.datasetRoutes(mux)
@@ -158,6 +173,10 @@ func newRouter(opts Options) (http.Handler, *router) {
 		for _, p := range InferenceRoutes {
 			mux.Handle(p, opts.Inference)
 		}
+	}
+	if opts.UI != nil {
+		mux.mux.Handle("GET /{$}", opts.UI)
+		mux.mux.Handle("GET /ui/", opts.UI)
 	}
 	mux.Handle("POST /v1/fsck", s.handle(func(r *http.Request) (any, error) { return s.svc.Fsck(r.Context()) }))
 	mux.Handle("POST /v1/gc", s.handle(func(r *http.Request) (any, error) {
@@ -183,7 +202,7 @@ func newRouter(opts Options) (http.Handler, *router) {
 		}
 		s.writeError(w, r, errs.NotFound("no route for %s %s; see docs/api.md", r.Method, r.URL.Path))
 	})
-	return guardBodies(mux.mux, opts.BodyIdleTimeout), mux
+	return guardBodies(mux.mux, opts.BodyIdleTimeout), mux, s
 }
 
 // InferenceRoutes are the routes served by Options.Inference.

@@ -90,6 +90,8 @@ func (s *server) runLogs(w http.ResponseWriter, r *http.Request) {
 		select {
 		case <-r.Context().Done():
 			return
+		case <-s.closing:
+			return
 		case <-time.After(followPoll):
 		}
 	}
@@ -114,9 +116,10 @@ func (s *server) eventRoutes(mux *router) {
 	mux.HandleFunc("GET /v1/events", s.events)
 }
 
-// events replays committed events after `after` and, with follow=true, keeps
-// streaming new ones as server-sent events. Live events are subscribed
-// before the replay so none falls in the gap; duplicates are dropped by seq.
+// events replays committed events after `after` (with tail=N only the last
+// N of them) and, with follow=true, keeps streaming new ones as server-sent
+// events. Live events are subscribed before the replay so none falls in the
+// gap; duplicates are dropped by seq.
 func (s *server) events(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
 	after, err := parseSeq(q.Get("after"))
@@ -129,6 +132,13 @@ func (s *server) events(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
+	tail := 0
+	if v := q.Get("tail"); v != "" {
+		if tail, err = strconv.Atoi(v); err != nil || tail < 1 {
+			s.writeError(w, r, errs.Invalid("query parameter tail=%q: want a number of events, 1 or more", v))
+			return
+		}
+	}
 	var live <-chan api.Event
 	if follow {
 		live = s.svc.Subscribe(r.Context())
@@ -138,10 +148,19 @@ func (s *server) events(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
+	if tail > 0 && len(past) > tail {
+		past = past[len(past)-tail:]
+	}
 	w.Header().Set("Content-Type", "text/event-stream")
 	w.Header().Set("Cache-Control", "no-cache")
 	w.WriteHeader(http.StatusOK)
 	flusher, _ := w.(http.Flusher)
+	if flusher != nil {
+		// The headers go now: a follower with nothing to replay would
+		// otherwise wait for the first event or keepalive to learn that
+		// its stream is open.
+		flusher.Flush()
+	}
 	send := func(e api.Event) bool {
 		if e.Seq <= after {
 			return true
@@ -169,6 +188,8 @@ func (s *server) events(w http.ResponseWriter, r *http.Request) {
 	for {
 		select {
 		case <-r.Context().Done():
+			return
+		case <-s.closing:
 			return
 		case e, ok := <-live:
 			if !ok {

@@ -1,6 +1,6 @@
 // Package reference finds the independent tools that tests compare Tailor
-// against: Python modules (torch, numpy, scipy, sklearn) and Node.js with
-// npm. A test names what it needs; when it is missing the test skips with
+// against or drive it with: Python modules (torch, numpy, scipy, sklearn),
+// Node.js with npm, and programs such as Debian's chromium. A test names what it needs; when it is missing the test skips with
 // the reason, or, under TAILOR_REFERENCES=require (which `make test` sets),
 // fails, so a broken install can never read as a pass.
 //
@@ -66,6 +66,17 @@ func Node(t testing.TB, what string) {
 		missing(t, what, err, "install nodejs and npm (scripts/deps.sh does)")
 	}
 	ran(t, "npm:"+what)
+}
+
+// Program returns the path of an executable the test drives, such as
+// Debian's chromium, found on PATH; when it is missing it skips or fails t
+// (see the package comment). fix says how to install it.
+func Program(t testing.TB, name, fix string) string {
+	t.Helper()
+	path, err := exec.LookPath(name)
+	missing(t, name, err, fix)
+	ran(t, name)
+	return path
 }
 
 func probe(key string, fn func() error) error {
