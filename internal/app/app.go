@@ -67,16 +67,24 @@ type Options struct {
 	// person's approval, e.g. {"champion": true}.
 	RequireApproval map[string]bool
 	// ServeBudgetBytes bounds the adapter tensors resident for serving
-	// (default 256 MiB); RequestLogSampleRate is the fraction of served
-	// requests logged for monitoring (default 1); Redact lists regular
-	// expressions replaced by [REDACTED] in logged inputs.
+	// (default 256 MiB).
 	ServeBudgetBytes int64
 	// ServeBaseBudgetBytes bounds the base weights resident for serving
 	// (default 0: no bound); past it the least recently used bases not in
 	// use are evicted and loaded again on demand.
 	ServeBaseBudgetBytes int64
-	RequestLogSampleRate float64
-	Redact               []string
+	// RequestLogSampleRate is the fraction of served requests logged, in
+	// [0, 1] (nil: 1, every request; 0: none). Only a logged request's
+	// input is kept with its prediction, so feedback on an unlogged one is
+	// recorded but never accumulated into a dataset.
+	RequestLogSampleRate *float64
+	// RequestLogMaxBytes and RequestLogMaxAge bound the request log on
+	// disk (default 0: no bound); see reqlog.Options.MaxBytes and MaxAge.
+	RequestLogMaxBytes int64
+	RequestLogMaxAge   time.Duration
+	// Redact lists regular expressions replaced by [REDACTED] in logged
+	// inputs and outputs.
+	Redact []string
 	// ImportCacheBytes bounds the importer states kept in memory so an
 	// append does not read its parent's records again (default 256 MiB).
 	ImportCacheBytes int64
@@ -218,6 +226,7 @@ func (a *App) Start(ctx context.Context) error {
 	go a.followModels(ctx)
 	go a.recorder.run(ctx)
 	go a.monitors.run(ctx)
+	go a.pruneRequestLog(ctx)
 	a.triggers.start(ctx)
 	return a.sched.Start(ctx)
 }
@@ -230,11 +239,12 @@ func (a *App) openServing() error {
 	if err != nil {
 		return fmt.Errorf("serving engine: %w", err)
 	}
-	rate := a.opts.RequestLogSampleRate
-	if rate == 0 {
-		rate = 1
+	rate := 1.0
+	if a.opts.RequestLogSampleRate != nil {
+		rate = *a.opts.RequestLogSampleRate
 	}
-	a.reqlog, err = reqlog.Open(reqlog.Options{Dir: filepath.Join(a.opts.DataDir, "requests"), SampleRate: rate, Redact: a.opts.Redact})
+	a.reqlog, err = reqlog.Open(reqlog.Options{Dir: a.requestLogDir(), SampleRate: rate, Redact: a.opts.Redact,
+		MaxBytes: a.opts.RequestLogMaxBytes, MaxAge: a.opts.RequestLogMaxAge, Now: a.opts.Now})
 	if err != nil {
 		a.closeEngine()
 		return fmt.Errorf("request log: %w", err)
@@ -245,6 +255,31 @@ func (a *App) openServing() error {
 		a.closeEngine()
 	}
 	return err
+}
+
+func (a *App) requestLogDir() string { return filepath.Join(a.opts.DataDir, "requests") }
+
+// pruneRequestLog enforces the request log's MaxAge while the server runs,
+// so an idle log ages out too (MaxBytes is enforced as records are
+// written). It returns when ctx ends.
+func (a *App) pruneRequestLog(ctx context.Context) {
+	if a.opts.RequestLogMaxAge <= 0 {
+		return
+	}
+	t := time.NewTicker(min(time.Minute, max(time.Second, a.opts.RequestLogMaxAge/10)))
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			if n, err := a.reqlog.Prune(); err != nil {
+				a.logger.Warn("request log retention", "err", err)
+			} else if n > 0 {
+				a.logger.Info("request log retention deleted segments", "segments", n)
+			}
+		}
+	}
 }
 
 // openEngine starts the serving process's supervisor, or the in-process
