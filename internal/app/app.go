@@ -88,6 +88,15 @@ type Options struct {
 	// ImportCacheBytes bounds the importer states kept in memory so an
 	// append does not read its parent's records again (default 256 MiB).
 	ImportCacheBytes int64
+	// ImportReserveBytes is the free space imports leave on the data disk
+	// (default 256 MiB): an import needs twice its size (staged, then
+	// copied into the artifact store) plus this, or it is refused with
+	// errs.ErrInsufficientStorage before it stages anything.
+	ImportReserveBytes int64
+	// FreeSpace reports the bytes still writable on the file system
+	// holding dir, or -1 when unknown (default: statfs; -1 where there is
+	// none).
+	FreeSpace func(dir string) (int64, error)
 	// Failpoints name points at which the process kills itself with
 	// SIGKILL, for fault-injection tests of the real binary (the server
 	// reads them from TAILOR_FAILPOINTS): "feedback.imported" (feedback
@@ -153,6 +162,12 @@ func Open(opts Options) (*App, error) {
 	}
 	if opts.Now == nil {
 		opts.Now = time.Now
+	}
+	if opts.ImportReserveBytes <= 0 {
+		opts.ImportReserveBytes = 256 << 20
+	}
+	if opts.FreeSpace == nil {
+		opts.FreeSpace = diskFree
 	}
 	if len(opts.WorkerCommand) == 0 {
 		self, err := os.Executable()
@@ -398,6 +413,7 @@ type stage struct {
 	dir string
 }
 
+// newStage creates a stage. Call checkSpace first.
 func (a *App) newStage() (*stage, error) {
 	var b [8]byte
 	_, _ = rand.Read(b[:])

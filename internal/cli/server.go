@@ -36,6 +36,7 @@ func runServer(e *env, args []string) error {
 	logMaxAge := fs.Duration("request-log-max-age", 30*24*time.Hour, "age past which request log records are deleted (0: no bound)")
 	redact := fs.String("redact", "", "comma-separated regular expressions replaced by [REDACTED] in logged inputs")
 	approval := fs.String("require-approval", "", "comma-separated model aliases whose moves need a second person's approval")
+	maxImport := fs.Int64("max-import-bytes", 64<<30, "largest dataset or base import body; a larger one is refused with 413 (staging needs twice its size free on the data disk)")
 	maxUploads := fs.Int("max-uploads", 4, "dataset and base imports served at once; more wait up to 30 s, then answer 503 with Retry-After")
 	bodyIdle := fs.Duration("body-idle-timeout", 30*time.Second, "the longest a request body may stall before the request fails with 408")
 	if _, err := parse(fs, args, 0, 0); err != nil {
@@ -46,6 +47,9 @@ func runServer(e *env, args []string) error {
 	}
 	if *sample < 0 || *sample > 1 {
 		return usagef("server: --request-log-sample %g must be in [0, 1] (0 logs no request, 1 every request)", *sample)
+	}
+	if *maxImport <= 0 {
+		return usagef("server: --max-import-bytes %d must be positive", *maxImport)
 	}
 	if *logMaxBytes < 0 || *logMaxAge < 0 {
 		return usagef("server: --request-log-max-bytes and --request-log-max-age must not be negative (0: no bound)")
@@ -91,7 +95,7 @@ func runServer(e *env, args []string) error {
 		return fmt.Errorf("listen on %s: %w", *listen, err)
 	}
 	srv := httpapi.NewServer(httpapi.Options{Service: a, Logger: logger, Inference: a.Inference(),
-		MaxUploads: *maxUploads, BodyIdleTimeout: *bodyIdle})
+		MaxUpload: *maxImport, MaxUploads: *maxUploads, BodyIdleTimeout: *bodyIdle})
 	logger.Info("tailor server listening", "addr", ln.Addr().String(), "data_dir", *dataDir, "engine", opts.EngineVersion)
 	fmt.Fprintf(e.stdout, "listening on %s\n", ln.Addr())
 	errc := make(chan error, 1)

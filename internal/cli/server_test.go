@@ -98,9 +98,9 @@ func TestRequestLogSampleAndRetention(t *testing.T) {
 	})
 }
 
-// Out-of-range request log flags are refused before anything opens, with
+// Out-of-range request log and import flags are refused before anything opens, with
 // the flag named.
-func TestServerRequestLogFlags(t *testing.T) {
+func TestServerLimitFlags(t *testing.T) {
 	cases := []struct {
 		name string
 		args []string
@@ -110,6 +110,7 @@ func TestServerRequestLogFlags(t *testing.T) {
 		{"sample negative", []string{"--request-log-sample", "-0.5"}, "--request-log-sample -0.5 must be in [0, 1]"},
 		{"max bytes negative", []string{"--request-log-max-bytes", "-1"}, "--request-log-max-bytes and --request-log-max-age must not be negative"},
 		{"max age negative", []string{"--request-log-max-age", "-1h"}, "--request-log-max-bytes and --request-log-max-age must not be negative"},
+		{"import limit zero", []string{"--max-import-bytes", "0"}, "--max-import-bytes 0 must be positive"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
