@@ -285,7 +285,9 @@ func (s *server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 
 // stream answers with what fn writes. An error before the first byte is an
 // ordinary error response (a bad parameter is a 400, not an empty 200);
-// after it, the stream is cut and the error logged.
+// after it, the error is logged and the connection cut without ending the
+// response, so the client reads a broken transfer instead of a stream
+// that looks complete but is short.
 func (s *server) stream(w http.ResponseWriter, r *http.Request, contentType string, fn func(io.Writer) error) {
 	sw := &startWriter{w: w, contentType: contentType}
 	if err := fn(sw); err != nil {
@@ -294,6 +296,7 @@ func (s *server) stream(w http.ResponseWriter, r *http.Request, contentType stri
 			return
 		}
 		s.logger.Warn("stream cut", "method", r.Method, "path", r.URL.Path, "err", err)
+		panic(http.ErrAbortHandler)
 	}
 	if !sw.started {
 		w.Header().Set("Content-Type", contentType)
