@@ -103,9 +103,14 @@ type DeploymentComparison struct {
 	From    time.Time `json:"from,omitzero"`
 	To      time.Time `json:"to,omitzero"` // zero: until now
 	// Records is the number of request-log records of the deployment read.
-	Records int                `json:"records"`
-	Canary  *VariantComparison `json:"canary,omitempty"`
-	Shadow  *VariantComparison `json:"shadow,omitempty"`
+	Records int `json:"records"`
+	// PrunedBefore, when set, is the time of the oldest record the request
+	// log still holds: its retention (tailor server --request-log-max-age,
+	// --request-log-max-bytes) deleted older ones that the scope asked for,
+	// so the comparison covers only the requests since.
+	PrunedBefore time.Time          `json:"pruned_before,omitzero"`
+	Canary       *VariantComparison `json:"canary,omitempty"`
+	Shadow       *VariantComparison `json:"shadow,omitempty"`
 }
 
 // VariantComparison is the primary against one other variant. Against a

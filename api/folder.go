@@ -75,85 +75,29 @@ func addFile(tw *tar.Writer, dir, name string) error {
 	return nil
 }
 
-// ExportBase downloads every file of a base version into dir (created if
-// needed), each written to a temporary name and renamed into place.
-func (c *Client) ExportBase(ctx context.Context, name, ref, dir string) (BaseVersion, error) {
-	v, err := c.Base(ctx, name, ref)
+// BaseFile opens one file of a base version for reading; the caller closes
+// it. A transfer the server cut reads as an error, never as a short file.
+// Writing it somewhere is the caller's business: the file name comes from
+// the server (see tailor base export for a folder written safely).
+func (c *Client) BaseFile(ctx context.Context, name, ref, file string) (io.ReadCloser, error) {
+	resp, err := c.send(ctx, "GET", "/v1/bases/"+url.PathEscape(name)+"/versions/"+url.PathEscape(orLatest(ref))+"/files/"+url.PathEscape(file), nil, nil, nil)
 	if err != nil {
-		return v, err
+		return nil, err
 	}
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return v, err
-	}
-	for _, f := range v.Files {
-		if err := c.downloadFile(ctx, "/v1/bases/"+url.PathEscape(name)+"/versions/"+url.PathEscape(v.ID)+"/files/"+url.PathEscape(f.Name), filepath.Join(dir, f.Name)); err != nil {
-			return v, fmt.Errorf("export %s: %w", f.Name, err)
-		}
-	}
-	return v, nil
+	return resp.Body, nil
 }
 
-func (c *Client) downloadFile(ctx context.Context, path, dst string) error {
-	resp, err := c.send(ctx, "GET", path, nil, nil, nil)
-	if err != nil {
-		return err
-	}
-	defer resp.Body.Close()
-	tmp, err := os.CreateTemp(filepath.Dir(dst), ".download-*")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(tmp.Name())
-	_, err = io.Copy(tmp, resp.Body)
-	if cerr := tmp.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Chmod(tmp.Name(), 0o644)
-	}
-	if err != nil {
-		return err
-	}
-	return os.Rename(tmp.Name(), dst)
-}
-
-// ExportModel downloads a model version in format (peft, merged, gguf, or
-// gguf:f32, gguf:f16, gguf:q8_0 to choose the GGUF tensor type) and writes
-// its files into dir.
-func (c *Client) ExportModel(ctx context.Context, name, ref, format, dir string) ([]string, error) {
+// ExportModel opens a model version's export in format (peft, merged,
+// gguf, or gguf:f32, gguf:f16, gguf:q8_0 to choose the GGUF tensor type):
+// a tar stream of its files, read as the server writes it; the caller
+// closes it. A transfer the server cut reads as an error. The entry names
+// come from the server: check them before using them as paths (tailor
+// model export does).
+func (c *Client) ExportModel(ctx context.Context, name, ref, format string) (io.ReadCloser, error) {
 	q := url.Values{"format": {format}}
 	resp, err := c.send(ctx, "GET", "/v1/registry/models/"+url.PathEscape(name)+"/versions/"+url.PathEscape(orLatest(ref))+"/export", q, nil, nil)
 	if err != nil {
 		return nil, err
 	}
-	defer resp.Body.Close()
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return nil, err
-	}
-	var names []string
-	tr := tar.NewReader(resp.Body)
-	for {
-		h, err := tr.Next()
-		if err == io.EOF {
-			return names, nil
-		}
-		if err != nil {
-			return names, fmt.Errorf("read export: %w", err)
-		}
-		if h.Name != filepath.Base(h.Name) || strings.HasPrefix(h.Name, ".") || h.Typeflag != tar.TypeReg {
-			return names, fmt.Errorf("export holds an unexpected entry %q", h.Name)
-		}
-		f, err := os.OpenFile(filepath.Join(dir, h.Name), os.O_CREATE|os.O_TRUNC|os.O_WRONLY, 0o644)
-		if err != nil {
-			return names, err
-		}
-		_, err = io.Copy(f, tr)
-		if cerr := f.Close(); err == nil {
-			err = cerr
-		}
-		if err != nil {
-			return names, err
-		}
-		names = append(names, h.Name)
-	}
+	return resp.Body, nil
 }

@@ -121,13 +121,9 @@ type Loaded struct {
 // Load reads the adapter whose manifest has the given digest, materializing
 // its files in a temporary folder under workDir ("" for the system's).
 func Load(ctx context.Context, src basemodel.Source, digest, workDir string) (*Loaded, error) {
-	raw, err := readBlob(ctx, src, digest)
+	m, err := ReadManifest(ctx, src, digest)
 	if err != nil {
-		return nil, fmt.Errorf("adapter %s manifest: %w", digest, err)
-	}
-	m, err := ParseManifest(raw)
-	if err != nil {
-		return nil, fmt.Errorf("adapter %s: %w", digest, err)
+		return nil, err
 	}
 	dir, err := os.MkdirTemp(workDir, "adapter-")
 	if err != nil {
@@ -142,6 +138,20 @@ func Load(ctx context.Context, src basemodel.Source, digest, workDir string) (*L
 		return nil, fmt.Errorf("adapter %s: %w", digest, err)
 	}
 	return &Loaded{Manifest: m, PEFT: a}, nil
+}
+
+// ReadManifest reads and checks the adapter manifest with the given
+// digest, without reading the files it names.
+func ReadManifest(ctx context.Context, src basemodel.Source, digest string) (*Manifest, error) {
+	raw, err := readBlob(ctx, src, digest)
+	if err != nil {
+		return nil, fmt.Errorf("adapter %s manifest: %w", digest, err)
+	}
+	m, err := ParseManifest(raw)
+	if err != nil {
+		return nil, fmt.Errorf("adapter %s: %w", digest, err)
+	}
+	return m, nil
 }
 
 func readBlob(ctx context.Context, src basemodel.Source, digest string) ([]byte, error) {

@@ -67,19 +67,36 @@ type Options struct {
 	// person's approval, e.g. {"champion": true}.
 	RequireApproval map[string]bool
 	// ServeBudgetBytes bounds the adapter tensors resident for serving
-	// (default 256 MiB); RequestLogSampleRate is the fraction of served
-	// requests logged for monitoring (default 1); Redact lists regular
-	// expressions replaced by [REDACTED] in logged inputs.
+	// (default 256 MiB).
 	ServeBudgetBytes int64
 	// ServeBaseBudgetBytes bounds the base weights resident for serving
 	// (default 0: no bound); past it the least recently used bases not in
 	// use are evicted and loaded again on demand.
 	ServeBaseBudgetBytes int64
-	RequestLogSampleRate float64
-	Redact               []string
+	// RequestLogSampleRate is the fraction of served requests logged, in
+	// [0, 1] (nil: 1, every request; 0: none). Only a logged request's
+	// input is kept with its prediction, so feedback on an unlogged one is
+	// recorded but never accumulated into a dataset.
+	RequestLogSampleRate *float64
+	// RequestLogMaxBytes and RequestLogMaxAge bound the request log on
+	// disk (default 0: no bound); see reqlog.Options.MaxBytes and MaxAge.
+	RequestLogMaxBytes int64
+	RequestLogMaxAge   time.Duration
+	// Redact lists regular expressions replaced by [REDACTED] in logged
+	// inputs and outputs.
+	Redact []string
 	// ImportCacheBytes bounds the importer states kept in memory so an
 	// append does not read its parent's records again (default 256 MiB).
 	ImportCacheBytes int64
+	// ImportReserveBytes is the free space imports leave on the data disk
+	// (default 256 MiB): an import needs twice its size (staged, then
+	// copied into the artifact store) plus this, or it is refused with
+	// errs.ErrInsufficientStorage before it stages anything.
+	ImportReserveBytes int64
+	// FreeSpace reports the bytes still writable on the file system
+	// holding dir, or -1 when unknown (default: statfs; -1 where there is
+	// none).
+	FreeSpace func(dir string) (int64, error)
 	// Failpoints name points at which the process kills itself with
 	// SIGKILL, for fault-injection tests of the real binary (the server
 	// reads them from TAILOR_FAILPOINTS): "feedback.imported" (feedback
@@ -145,6 +162,12 @@ func Open(opts Options) (*App, error) {
 	}
 	if opts.Now == nil {
 		opts.Now = time.Now
+	}
+	if opts.ImportReserveBytes <= 0 {
+		opts.ImportReserveBytes = 256 << 20
+	}
+	if opts.FreeSpace == nil {
+		opts.FreeSpace = diskFree
 	}
 	if len(opts.WorkerCommand) == 0 {
 		self, err := os.Executable()
@@ -218,6 +241,7 @@ func (a *App) Start(ctx context.Context) error {
 	go a.followModels(ctx)
 	go a.recorder.run(ctx)
 	go a.monitors.run(ctx)
+	go a.pruneRequestLog(ctx)
 	a.triggers.start(ctx)
 	return a.sched.Start(ctx)
 }
@@ -230,11 +254,12 @@ func (a *App) openServing() error {
 	if err != nil {
 		return fmt.Errorf("serving engine: %w", err)
 	}
-	rate := a.opts.RequestLogSampleRate
-	if rate == 0 {
-		rate = 1
+	rate := 1.0
+	if a.opts.RequestLogSampleRate != nil {
+		rate = *a.opts.RequestLogSampleRate
 	}
-	a.reqlog, err = reqlog.Open(reqlog.Options{Dir: filepath.Join(a.opts.DataDir, "requests"), SampleRate: rate, Redact: a.opts.Redact})
+	a.reqlog, err = reqlog.Open(reqlog.Options{Dir: a.requestLogDir(), SampleRate: rate, Redact: a.opts.Redact,
+		MaxBytes: a.opts.RequestLogMaxBytes, MaxAge: a.opts.RequestLogMaxAge, Now: a.opts.Now})
 	if err != nil {
 		a.closeEngine()
 		return fmt.Errorf("request log: %w", err)
@@ -245,6 +270,31 @@ func (a *App) openServing() error {
 		a.closeEngine()
 	}
 	return err
+}
+
+func (a *App) requestLogDir() string { return filepath.Join(a.opts.DataDir, "requests") }
+
+// pruneRequestLog enforces the request log's MaxAge while the server runs,
+// so an idle log ages out too (MaxBytes is enforced as records are
+// written). It returns when ctx ends.
+func (a *App) pruneRequestLog(ctx context.Context) {
+	if a.opts.RequestLogMaxAge <= 0 {
+		return
+	}
+	t := time.NewTicker(min(time.Minute, max(time.Second, a.opts.RequestLogMaxAge/10)))
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			if n, err := a.reqlog.Prune(); err != nil {
+				a.logger.Warn("request log retention", "err", err)
+			} else if n > 0 {
+				a.logger.Info("request log retention deleted segments", "segments", n)
+			}
+		}
+	}
 }
 
 // openEngine starts the serving process's supervisor, or the in-process
@@ -363,6 +413,7 @@ type stage struct {
 	dir string
 }
 
+// newStage creates a stage. Call checkSpace first.
 func (a *App) newStage() (*stage, error) {
 	var b [8]byte
 	_, _ = rand.Read(b[:])

@@ -24,6 +24,7 @@ type env struct {
 	app     *app.App
 	client  *api.Client
 	dataDir string
+	url     string // the server's, where newEnv made one
 }
 
 func newEnv(t *testing.T, opts app.Options) *env {
@@ -42,7 +43,7 @@ func newEnv(t *testing.T, opts app.Options) *env {
 		srv.Close()
 		a.Close()
 	})
-	return &env{t: t, app: a, client: api.NewClient(srv.URL, nil), dataDir: opts.DataDir}
+	return &env{t: t, app: a, client: api.NewClient(srv.URL, nil), dataDir: opts.DataDir, url: srv.URL}
 }
 
 // trace is everything a failed operation must leave unchanged.

@@ -24,6 +24,10 @@ func (a *App) ImportBase(ctx context.Context, name, region string, tarStream io.
 	if err := a.checkRegion("base model "+name, region); err != nil {
 		return api.BaseImport{}, err
 	}
+	tarStream, err := a.checkSpace(fmt.Sprintf("import base model %q", name), tarStream)
+	if err != nil {
+		return api.BaseImport{}, err
+	}
 	st, err := a.newStage()
 	if err != nil {
 		return api.BaseImport{}, err

@@ -84,6 +84,10 @@ func (a *App) ImportDataset(ctx context.Context, r io.Reader, o api.DatasetImpor
 	} else if o.SkipExisting {
 		return api.DatasetImport{}, errs.Invalid("skip existing: only with append")
 	}
+	r, err = a.checkSpace(fmt.Sprintf("import dataset %q", o.Name), r)
+	if err != nil {
+		return api.DatasetImport{}, err
+	}
 	st, err := a.newStage()
 	if err != nil {
 		return api.DatasetImport{}, err

@@ -3,7 +3,6 @@ package app
 import (
 	"context"
 	"math"
-	"path/filepath"
 	"slices"
 
 	"github.com/tailor-ml/tailor/api"
@@ -46,7 +45,16 @@ func (a *App) CompareDeployment(ctx context.Context, model string, o api.Compare
 		}
 	}
 	var recs []reqlog.Record
-	_, err = (&reqlog.Reader{Dir: filepath.Join(a.opts.DataDir, "requests")}).ReadFrom(1, func(r reqlog.Record) bool {
+	first := true
+	_, err = (&reqlog.Reader{Dir: a.requestLogDir()}).ReadFrom(1, func(r reqlog.Record) bool {
+		if first {
+			first = false
+			// Records before the first one left were deleted by the
+			// request log's retention: say so when the scope wanted them.
+			if r.Seq > 1 && (o.All || out.From.Before(r.Time)) {
+				out.PrunedBefore = r.Time
+			}
+		}
 		if r.Model == model && deployVariant(r.Variant) && !r.Time.Before(out.From) && (out.To.IsZero() || r.Time.Before(out.To)) {
 			recs = append(recs, r)
 		}

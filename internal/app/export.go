@@ -2,12 +2,10 @@ package app
 
 import (
 	"archive/tar"
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
 	"io"
-	"maps"
 	"slices"
 	"strings"
 
@@ -52,6 +50,10 @@ func parseFormat(format string) (string, gguf.DType, error) {
 }
 
 // ExportModel writes a model version as a tar stream of files in format.
+// Everything that can fail on the model (resolving it, the format, loading
+// and merging) is done before the first byte is written, so the HTTP
+// handler can still answer with an error; then each file is encoded
+// straight into the stream, never held whole in memory.
 func (a *App) ExportModel(ctx context.Context, name, ref, format string, w io.Writer) error {
 	v, err := a.registry.Version(ctx, name, ref)
 	if err != nil {
@@ -64,32 +66,90 @@ func (a *App) ExportModel(ctx context.Context, name, ref, format string, w io.Wr
 	if v.Adapter == "" && kind == ExportPEFT {
 		return errs.Invalid("model %s v%d is a base alone: it has no adapter to export as peft", name, v.Version)
 	}
-	tw := tar.NewWriter(w)
 	files, err := a.exportFiles(ctx, v.BaseID, v.Adapter, kind, dtype)
 	if err != nil {
 		return fmt.Errorf("export %s v%d: %w", name, v.Version, err)
 	}
-	for _, n := range slices.Sorted(maps.Keys(files)) {
-		if err := tw.WriteHeader(&tar.Header{Name: n, Mode: 0o644, Size: int64(len(files[n])), Typeflag: tar.TypeReg}); err != nil {
+	slices.SortFunc(files, func(x, y exportFile) int { return strings.Compare(x.name, y.name) })
+	tw := tar.NewWriter(w)
+	for _, f := range files {
+		if err := tw.WriteHeader(&tar.Header{Name: f.name, Mode: 0o644, Size: f.size, Typeflag: tar.TypeReg}); err != nil {
 			return err
 		}
-		if _, err := tw.Write(files[n]); err != nil {
-			return err
+		// The tar writer refuses more bytes than the header says, and
+		// fewer at the next header: an encoder that did not repeat
+		// itself is an error, not a corrupt file.
+		if err := f.write(tw); err != nil {
+			return fmt.Errorf("export %s v%d: %s: %w", name, v.Version, f.name, err)
 		}
 	}
 	return tw.Close()
 }
 
-// exportFiles builds the exported files in memory (models served here are
-// small; a large-model export would stream through a worker).
-func (a *App) exportFiles(ctx context.Context, baseID, adapterDigest, format string, dtype gguf.DType) (map[string][]byte, error) {
+// exportFile is one file of an export: its size, known before it is
+// written (a tar header comes first), and how to write it.
+type exportFile struct {
+	name  string
+	size  int64
+	write func(io.Writer) error
+}
+
+// bytesFile is a small file already in memory.
+func bytesFile(name string, b []byte) exportFile {
+	return exportFile{name: name, size: int64(len(b)), write: func(w io.Writer) error {
+		_, err := w.Write(b)
+		return err
+	}}
+}
+
+// encodedFile is a file that encode writes, deterministically: it is
+// encoded once to count its bytes and once into the stream, so it is never
+// held whole.
+func encodedFile(name string, encode func(io.Writer) error) (exportFile, error) {
+	var c counter
+	if err := encode(&c); err != nil {
+		return exportFile{}, err
+	}
+	return exportFile{name: name, size: c.n, write: encode}, nil
+}
+
+// counter counts the bytes written to it.
+type counter struct{ n int64 }
+
+func (c *counter) Write(p []byte) (int, error) {
+	c.n += int64(len(p))
+	return len(p), nil
+}
+
+// blobFiles are stored files, copied from the artifact store as they are
+// written.
+func (a *App) blobFiles(ctx context.Context, fs []basemodel.File) []exportFile {
+	out := make([]exportFile, len(fs))
+	for i, f := range fs {
+		out[i] = exportFile{name: f.Name, size: f.Size, write: func(w io.Writer) error {
+			rc, err := a.blobs.Open(ctx, f.Digest)
+			if err != nil {
+				return err
+			}
+			defer rc.Close()
+			_, err = io.Copy(w, rc)
+			return err
+		}}
+	}
+	return out
+}
+
+// exportFiles prepares the exported files: the merge and everything else
+// that can fail on the model happens here; what is left to write is
+// encoding and copying.
+func (a *App) exportFiles(ctx context.Context, baseID, adapterDigest, format string, dtype gguf.DType) ([]exportFile, error) {
 	dir := a.opts.DataDir + "/work"
 	if format == ExportPEFT {
-		ad, err := adapter.Load(ctx, a.blobs, adapterDigest, dir)
+		m, err := adapter.ReadManifest(ctx, a.blobs, adapterDigest)
 		if err != nil {
 			return nil, err
 		}
-		return a.blobFiles(ctx, ad.Manifest.Files)
+		return a.blobFiles(ctx, m.Files), nil
 	}
 	bv, err := baseByID(ctx, a.store, baseID)
 	if err != nil {
@@ -110,23 +170,29 @@ func (a *App) exportFiles(ctx context.Context, baseID, adapterDigest, format str
 			return nil, err
 		}
 	}
-	out, err := a.blobFiles(ctx, textFiles(b.Manifest.Files))
-	if err != nil {
-		return nil, err
-	}
 	if format == ExportGGUF {
 		if len(labels) > 0 || b.Manifest.Config.Arch != "LlamaForCausalLM" {
 			return nil, errs.Invalid("gguf export needs a Llama causal LM; this model is a %s%s", b.Manifest.Config.Arch, headNote(labels))
 		}
-		info, err := gguf.Vocab(out["tokenizer.json"], out["tokenizer_config.json"], b.Manifest.Config)
+		tj, err := a.readBaseFile(ctx, b.Manifest, "tokenizer.json")
 		if err != nil {
 			return nil, err
 		}
-		var buf bytes.Buffer
-		if err := gguf.WriteLlama(&buf, b.Manifest.Config, weights, info, dtype); err != nil {
+		tc, err := a.readBaseFile(ctx, b.Manifest, "tokenizer_config.json")
+		if err != nil {
 			return nil, err
 		}
-		return map[string][]byte{"model.gguf": buf.Bytes()}, nil
+		info, err := gguf.Vocab(tj, tc, b.Manifest.Config)
+		if err != nil {
+			return nil, err
+		}
+		f, err := encodedFile("model.gguf", func(w io.Writer) error {
+			return gguf.WriteLlama(w, b.Manifest.Config, weights, info, dtype)
+		})
+		if err != nil {
+			return nil, err
+		}
+		return []exportFile{f}, nil
 	}
 	conf, err := hfconfig.Marshal(b.Manifest.Config)
 	if err != nil {
@@ -137,12 +203,25 @@ func (a *App) exportFiles(ctx context.Context, baseID, adapterDigest, format str
 			return nil, err
 		}
 	}
-	var st bytes.Buffer
-	if err := safetensors.Write(&st, weights); err != nil {
+	st, err := encodedFile("model.safetensors", func(w io.Writer) error { return safetensors.Write(w, weights) })
+	if err != nil {
 		return nil, err
 	}
-	out["config.json"], out["model.safetensors"] = conf, st.Bytes()
-	return out, nil
+	return append(a.blobFiles(ctx, textFiles(b.Manifest.Files)), bytesFile("config.json", conf), st), nil
+}
+
+// readBaseFile reads one small file of a base (nil when it has none).
+func (a *App) readBaseFile(ctx context.Context, m *basemodel.Manifest, name string) ([]byte, error) {
+	f, ok := m.File(name)
+	if !ok {
+		return nil, nil
+	}
+	rc, err := a.blobs.Open(ctx, f.Digest)
+	if err != nil {
+		return nil, err
+	}
+	defer rc.Close()
+	return io.ReadAll(io.LimitReader(rc, f.Size))
 }
 
 func headNote(labels []string) string {
@@ -209,21 +288,4 @@ func textFiles(fs []basemodel.File) []basemodel.File {
 		}
 	}
 	return out
-}
-
-func (a *App) blobFiles(ctx context.Context, fs []basemodel.File) (map[string][]byte, error) {
-	out := map[string][]byte{}
-	for _, f := range fs {
-		rc, err := a.blobs.Open(ctx, f.Digest)
-		if err != nil {
-			return nil, err
-		}
-		b, err := io.ReadAll(rc)
-		rc.Close()
-		if err != nil {
-			return nil, err
-		}
-		out[f.Name] = b
-	}
-	return out, nil
 }

@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"context"
 	"fmt"
 	"text/tabwriter"
 
@@ -108,10 +109,41 @@ func baseExport(e *env, args []string) error {
 		return usagef("base export: --out is required")
 	}
 	name, ref := splitRef(pos[0])
-	v, err := c.ExportBase(e.ctx, name, ref, *out)
+	v, err := c.Base(e.ctx, name, ref)
 	if err != nil {
 		return err
 	}
+	if err := exportBase(e.ctx, c, v, *out); err != nil {
+		return fmt.Errorf("base export %s v%d: %w", v.Name, v.Version, err)
+	}
 	fmt.Fprintf(e.stderr, "%s v%d: %d files written to %s\n", v.Name, v.Version, len(v.Files), *out)
 	return nil
+}
+
+// exportBase writes every file of v into dir, all or nothing (outFolder):
+// every name is checked before the first download, and every file against
+// the size and digest the version lists.
+func exportBase(ctx context.Context, c *api.Client, v api.BaseVersion, dir string) error {
+	o, err := openOutFolder(dir)
+	if err != nil {
+		return err
+	}
+	defer o.discard()
+	for _, f := range v.Files {
+		if err := o.claim(f.Name); err != nil {
+			return err
+		}
+	}
+	for _, f := range v.Files {
+		rc, err := c.BaseFile(ctx, v.Name, v.ID, f.Name)
+		if err != nil {
+			return fmt.Errorf("export %s: %w", f.Name, err)
+		}
+		err = o.write(f.Name, brokenTransfer{rc}, f.Size, f.Digest)
+		rc.Close()
+		if err != nil {
+			return err
+		}
+	}
+	return o.commit()
 }

@@ -59,7 +59,7 @@ func ExitCode(err error) int {
 		return ExitConflict
 	case "forbidden":
 		return ExitForbidden
-	case "unavailable", "timeout":
+	case "unavailable", "timeout", "insufficient_storage":
 		return ExitUnavailable
 	}
 	return ExitInternal

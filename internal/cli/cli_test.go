@@ -28,6 +28,8 @@ func TestExitCode(t *testing.T) {
 		{errs.Forbidden("x"), ExitForbidden},
 		{errs.Unavailable("x"), ExitUnavailable},
 		{errs.Timeout("x"), ExitUnavailable},
+		{errs.InsufficientStorage("x"), ExitUnavailable},
+		{&api.StatusError{Status: 507, Err: api.Error{Kind: "insufficient_storage", Message: "m"}}, ExitUnavailable},
 		{fmt.Errorf("list: %w", fmt.Errorf("%w at x: refused", api.ErrUnreachable)), ExitUnavailable},
 		{fmt.Errorf("import: %w", fmt.Errorf("%w from x: EOF", api.ErrNoAnswer)), ExitUnavailable},
 		{&api.StatusError{Status: 404, Err: api.Error{Kind: "not_found", Message: "m"}}, ExitNotFound},

@@ -229,6 +229,10 @@ func writeComparison(w io.Writer, cmp api.DeploymentComparison) {
 		scope = fmt.Sprintf("deployment v%d, %s to %s", cmp.Version, cmp.From.Format("2006-01-02 15:04:05"), until)
 	}
 	fmt.Fprintf(w, "deployment %s: %d request-log records (%s)\n", cmp.Model, cmp.Records, scope)
+	if !cmp.PrunedBefore.IsZero() {
+		fmt.Fprintf(w, "the request log's retention deleted the records before %s: only requests since then are compared (raise --request-log-max-age or --request-log-max-bytes on the server to keep more)\n",
+			cmp.PrunedBefore.Format("2006-01-02 15:04:05"))
+	}
 	if cmp.Canary == nil && cmp.Shadow == nil {
 		fmt.Fprintln(w, "no canary or shadow to compare")
 	}

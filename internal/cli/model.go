@@ -1,13 +1,16 @@
 package cli
 
 import (
+	"archive/tar"
 	"flag"
 	"fmt"
+	"io"
 	"path/filepath"
 	"strings"
 	"text/tabwriter"
 
 	"github.com/tailor-ml/tailor/api"
+	"github.com/tailor-ml/tailor/internal/errs"
 )
 
 func modelCommand() *command {
@@ -223,12 +226,53 @@ func modelExport(e *env, args []string) error {
 		return usagef("model export: --out is required")
 	}
 	name, ref := splitRef(pos[0])
-	files, err := c.ExportModel(e.ctx, name, ref, *format, *out)
+	rc, err := c.ExportModel(e.ctx, name, ref, *format)
 	if err != nil {
 		return err
+	}
+	defer rc.Close()
+	files, err := untarExport(rc, *out)
+	if err != nil {
+		return fmt.Errorf("model export %s: %w", pos[0], err)
 	}
 	for _, f := range files {
 		fmt.Fprintln(e.stdout, filepath.Join(*out, f))
 	}
 	return nil
+}
+
+// untarExport writes the regular files of an export's tar stream into dir,
+// all or nothing (outFolder), and returns their names. A stream that
+// breaks, or ends without its end-of-archive marker, writes nothing.
+func untarExport(r io.Reader, dir string) ([]string, error) {
+	o, err := openOutFolder(dir)
+	if err != nil {
+		return nil, err
+	}
+	defer o.discard()
+	tc := &tarCounter{r: r}
+	tr := tar.NewReader(tc)
+	var names []string
+	var end int64
+	for {
+		h, err := tr.Next()
+		if err == io.EOF {
+			if !tc.endedAfter(end) {
+				return nil, errs.Unavailable("the export ended after %d bytes without its end-of-archive marker (a cut transfer?); nothing was written: retry", tc.n)
+			}
+			break
+		}
+		if err != nil {
+			return nil, errs.Unavailable("the export broke after %d bytes: %v; nothing was written: retry", tc.n, err)
+		}
+		if h.Typeflag != tar.TypeReg {
+			return nil, errs.Invalid("export into %s: entry %q is not a regular file (type %q); nothing was written", dir, h.Name, h.Typeflag)
+		}
+		if err := o.write(h.Name, brokenTransfer{tr}, h.Size, ""); err != nil {
+			return nil, err
+		}
+		names = append(names, h.Name)
+		end = paddedEnd(tc.n)
+	}
+	return names, o.commit()
 }

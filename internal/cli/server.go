@@ -32,9 +32,12 @@ func runServer(e *env, args []string) error {
 	budget := fs.Int64("serve-budget-bytes", 256<<20, "adapter bytes resident for serving")
 	baseBudget := fs.Int64("serve-base-budget-bytes", 0, "base model bytes resident for serving; past it the least recently used bases are evicted and reloaded on demand (0: no bound)")
 	inProcess := fs.Bool("serve-in-process", false, "run inference inside the server process instead of the supervised `tailor worker serve` child")
-	sample := fs.Float64("request-log-sample", 1, "fraction of served requests logged for monitoring")
+	sample := fs.Float64("request-log-sample", 1, "fraction of served requests logged, in [0, 1] (0: none); only a logged request's input is kept for feedback datasets")
+	logMaxBytes := fs.Int64("request-log-max-bytes", 1<<30, "bytes the request log may hold on disk; past it the oldest records are deleted (0: no bound)")
+	logMaxAge := fs.Duration("request-log-max-age", 30*24*time.Hour, "age past which request log records are deleted (0: no bound)")
 	redact := fs.String("redact", "", "comma-separated regular expressions replaced by [REDACTED] in logged inputs")
 	approval := fs.String("require-approval", "", "comma-separated model aliases whose moves need a second person's approval")
+	maxImport := fs.Int64("max-import-bytes", 64<<30, "largest dataset or base import body; a larger one is refused with 413 (staging needs twice its size free on the data disk)")
 	maxUploads := fs.Int("max-uploads", 4, "dataset and base imports served at once; more wait up to 30 s, then answer 503 with Retry-After")
 	bodyIdle := fs.Duration("body-idle-timeout", 30*time.Second, "the longest a request body may stall before the request fails with 408")
 	if _, err := parse(fs, args, 0, 0); err != nil {
@@ -43,6 +46,15 @@ func runServer(e *env, args []string) error {
 	if *dataDir == "" {
 		return usagef("server: --data-dir is required")
 	}
+	if *sample < 0 || *sample > 1 {
+		return usagef("server: --request-log-sample %g must be in [0, 1] (0 logs no request, 1 every request)", *sample)
+	}
+	if *maxImport <= 0 {
+		return usagef("server: --max-import-bytes %d must be positive", *maxImport)
+	}
+	if *logMaxBytes < 0 || *logMaxAge < 0 {
+		return usagef("server: --request-log-max-bytes and --request-log-max-age must not be negative (0: no bound)")
+	}
 	var level slog.Level
 	if err := level.UnmarshalText([]byte(*logLevel)); err != nil {
 		return usagef("server: --log-level %q: %v", *logLevel, err)
@@ -50,7 +62,7 @@ func runServer(e *env, args []string) error {
 	logger := slog.New(slog.NewTextHandler(e.stderr, &slog.HandlerOptions{Level: level}))
 	opts := app.Options{DataDir: *dataDir, Region: *region, Concurrency: *concurrency, Logger: logger,
 		EngineVersion: engineVersion(), ServeBudgetBytes: *budget, ServeBaseBudgetBytes: *baseBudget, ServeInProcess: *inProcess,
-		RequestLogSampleRate: *sample}
+		RequestLogSampleRate: sample, RequestLogMaxBytes: *logMaxBytes, RequestLogMaxAge: *logMaxAge}
 	if *redact != "" {
 		opts.Redact = strings.Split(*redact, ",")
 	}
@@ -84,7 +96,7 @@ func runServer(e *env, args []string) error {
 		return fmt.Errorf("listen on %s: %w", *listen, err)
 	}
 	srv := httpapi.NewServer(httpapi.Options{Service: a, Logger: logger, Inference: a.Inference(), UI: ui.Handler(),
-		MaxUploads: *maxUploads, BodyIdleTimeout: *bodyIdle})
+		MaxUpload: *maxImport, MaxUploads: *maxUploads, BodyIdleTimeout: *bodyIdle})
 	logger.Info("tailor server listening", "addr", ln.Addr().String(), "dashboard", "http://"+ln.Addr().String()+"/", "data_dir", *dataDir, "engine", opts.EngineVersion)
 	fmt.Fprintf(e.stdout, "listening on %s\n", ln.Addr())
 	errc := make(chan error, 1)

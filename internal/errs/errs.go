@@ -24,11 +24,14 @@ var (
 	// ErrTimeout is a client that stopped sending in the middle of a
 	// request; retrying is safe.
 	ErrTimeout = errors.New("timeout")
+	// ErrInsufficientStorage is the server's disk without room for what
+	// was asked (an import); retrying helps once space is freed.
+	ErrInsufficientStorage = errors.New("insufficient storage")
 )
 
 // Kind names the root kind of err: "not_found", "invalid", "conflict",
-// "forbidden", "unavailable", "timeout", or "internal" when err wraps none
-// of them.
+// "forbidden", "unavailable", "timeout", "insufficient_storage", or
+// "internal" when err wraps none of them.
 func Kind(err error) string {
 	switch {
 	case err == nil:
@@ -45,6 +48,8 @@ func Kind(err error) string {
 		return "unavailable"
 	case errors.Is(err, ErrTimeout):
 		return "timeout"
+	case errors.Is(err, ErrInsufficientStorage):
+		return "insufficient_storage"
 	}
 	return "internal"
 }
@@ -54,7 +59,7 @@ func Kind(err error) string {
 // error that crossed a process boundary as its kind's name and its text.
 func WithKind(kind, msg string) error {
 	roots := map[string]error{"not_found": ErrNotFound, "invalid": ErrInvalid, "conflict": ErrConflict,
-		"forbidden": ErrForbidden, "unavailable": ErrUnavailable, "timeout": ErrTimeout}
+		"forbidden": ErrForbidden, "unavailable": ErrUnavailable, "timeout": ErrTimeout, "insufficient_storage": ErrInsufficientStorage}
 	if root, ok := roots[kind]; ok {
 		return &kindError{msg: msg, kind: root}
 	}
@@ -88,6 +93,12 @@ func Unavailable(format string, args ...any) error { return wrapf(ErrUnavailable
 
 // Timeout returns an error of kind ErrTimeout with the formatted message.
 func Timeout(format string, args ...any) error { return wrapf(ErrTimeout, format, args...) }
+
+// InsufficientStorage returns an error of kind ErrInsufficientStorage with
+// the formatted message.
+func InsufficientStorage(format string, args ...any) error {
+	return wrapf(ErrInsufficientStorage, format, args...)
+}
 
 func wrapf(kind error, format string, args ...any) error {
 	// fmt.Errorf keeps any %w in args reachable through errors.Is as well.

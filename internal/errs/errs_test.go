@@ -20,6 +20,7 @@ func TestKind(t *testing.T) {
 		{Forbidden("region"), "forbidden"},
 		{Unavailable("busy"), "unavailable"},
 		{Timeout("stalled"), "timeout"},
+		{fmt.Errorf("import: %w", InsufficientStorage("disk full")), "insufficient_storage"},
 		{fmt.Errorf("x: %w", ErrInvalid), "invalid"},
 	}
 	for _, tt := range tests {
@@ -42,7 +43,7 @@ func TestMessageAndWrapped(t *testing.T) {
 // WithKind rebuilds every kind Kind names, keeping the text; anything else
 // is internal.
 func TestWithKindInvertsKind(t *testing.T) {
-	for _, kind := range []string{"not_found", "invalid", "conflict", "forbidden", "unavailable", "timeout", "internal", "bogus"} {
+	for _, kind := range []string{"not_found", "invalid", "conflict", "forbidden", "unavailable", "timeout", "insufficient_storage", "internal", "bogus"} {
 		err := WithKind(kind, "the text")
 		want := kind
 		if kind == "bogus" {

@@ -18,7 +18,7 @@ func (s *server) baseRoutes(mux *router) {
 			return nil, err
 		}
 		defer release()
-		body := http.MaxBytesReader(nil, r.Body, s.opts.MaxUpload)
+		body := s.uploadBody(r)
 		return s.svc.ImportBase(r.Context(), r.PathValue("name"), r.URL.Query().Get("region"), body)
 	}))
 	mux.Handle("GET /v1/bases", s.handle(func(r *http.Request) (any, error) {

@@ -115,3 +115,38 @@ func (s *server) upload(ctx context.Context) (release func(), err error) {
 		return nil, ctx.Err()
 	}
 }
+
+// uploadBody is an import's request body: bounded by MaxUpload, with an
+// error that says so and what to do when it is passed, and its length
+// (Content-Length, -1 when unknown) for the application's free-space
+// check before it stages anything.
+type uploadBody struct {
+	r     io.Reader
+	size  int64
+	limit int64
+}
+
+func (s *server) uploadBody(r *http.Request) *uploadBody {
+	return &uploadBody{r: http.MaxBytesReader(nil, r.Body, s.opts.MaxUpload), size: r.ContentLength, limit: s.opts.MaxUpload}
+}
+
+// Size is the body's declared length, -1 when unknown.
+func (b *uploadBody) Size() int64 { return b.size }
+
+func (b *uploadBody) Read(p []byte) (int, error) {
+	if b.size > b.limit { // refused before a byte is read
+		return 0, b.tooLarge(&http.MaxBytesError{Limit: b.limit})
+	}
+	n, err := b.r.Read(p)
+	var mbe *http.MaxBytesError
+	if errors.As(err, &mbe) {
+		err = b.tooLarge(mbe)
+	}
+	return n, err
+}
+
+// tooLarge has a kind, so the parsers pass it through instead of blaming a
+// record; the wrapped MaxBytesError makes it a 413.
+func (b *uploadBody) tooLarge(mbe *http.MaxBytesError) error {
+	return errs.Invalid("the upload is larger than %d bytes, this server's import limit (tailor server --max-import-bytes); import it in parts (datasets: --append) or raise the limit: %w", b.limit, mbe)
+}

@@ -31,7 +31,7 @@ func (s *server) datasetRoutes(mux *router) {
 			return nil, err
 		}
 		defer release()
-		body := http.MaxBytesReader(nil, r.Body, s.opts.MaxUpload)
+		body := s.uploadBody(r)
 		return s.svc.ImportDataset(r.Context(), body, api.DatasetImportOptions{
 			Name: r.PathValue("name"), Task: q.Get("task"), Format: q.Get("format"),
 			FileName: q.Get("filename"), Region: q.Get("region"), Owner: q.Get("owner"),

@@ -22,7 +22,9 @@ import (
 	"github.com/tailor-ml/tailor/internal/errs"
 )
 
-// Service is what the API needs from the application (internal/app).
+// Service is what the API needs from the application (internal/app). The
+// reader an import gets is the request body, bounded by Options.MaxUpload;
+// it has a Size() int64 method giving its Content-Length (-1 when unknown).
 type Service interface {
 	ImportDataset(ctx context.Context, r io.Reader, o api.DatasetImportOptions) (api.DatasetImport, error)
 	Datasets(ctx context.Context, name string) ([]api.DatasetVersion, error)
@@ -91,7 +93,8 @@ type Service interface {
 type Options struct {
 	Service Service
 	Logger  *slog.Logger
-	// MaxUpload bounds request bodies of imports (default 64 GiB).
+	// MaxUpload bounds request bodies of imports (default 64 GiB); past it
+	// an import fails with 413 and leaves nothing behind.
 	MaxUpload int64
 	// MaxUploads bounds the dataset and base imports served at once; one
 	// more answers 503 with Retry-After (default 4).
@@ -256,7 +259,12 @@ func (s *server) handle(fn func(r *http.Request) (any, error)) http.Handler {
 }
 
 // Status maps an error kind to an HTTP status. It is the only such mapping.
+// A body over its limit is a 413 whatever kind wraps it.
 func Status(err error) int {
+	var mbe *http.MaxBytesError
+	if errors.As(err, &mbe) {
+		return http.StatusRequestEntityTooLarge
+	}
 	switch errs.Kind(err) {
 	case "not_found":
 		return http.StatusNotFound
@@ -270,13 +278,11 @@ func Status(err error) int {
 		return http.StatusServiceUnavailable
 	case "timeout":
 		return http.StatusRequestTimeout
+	case "insufficient_storage":
+		return http.StatusInsufficientStorage
 	}
 	if errors.As(err, new(errMethod)) {
 		return http.StatusMethodNotAllowed
-	}
-	var mbe *http.MaxBytesError
-	if errors.As(err, &mbe) {
-		return http.StatusRequestEntityTooLarge
 	}
 	return http.StatusInternalServerError
 }
@@ -298,7 +304,9 @@ func (s *server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 
 // stream answers with what fn writes. An error before the first byte is an
 // ordinary error response (a bad parameter is a 400, not an empty 200);
-// after it, the stream is cut and the error logged.
+// after it, the error is logged and the connection cut without ending the
+// response, so the client reads a broken transfer instead of a stream
+// that looks complete but is short.
 func (s *server) stream(w http.ResponseWriter, r *http.Request, contentType string, fn func(io.Writer) error) {
 	sw := &startWriter{w: w, contentType: contentType}
 	if err := fn(sw); err != nil {
@@ -307,6 +315,7 @@ func (s *server) stream(w http.ResponseWriter, r *http.Request, contentType stri
 			return
 		}
 		s.logger.Warn("stream cut", "method", r.Method, "path", r.URL.Path, "err", err)
+		panic(http.ErrAbortHandler)
 	}
 	if !sw.started {
 		w.Header().Set("Content-Type", contentType)

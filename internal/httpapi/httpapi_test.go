@@ -29,6 +29,8 @@ func TestStatus(t *testing.T) {
 		{errs.Unavailable("x"), http.StatusServiceUnavailable},
 		{errs.Timeout("x"), http.StatusRequestTimeout},
 		{&http.MaxBytesError{Limit: 1}, http.StatusRequestEntityTooLarge},
+		{errs.Invalid("upload: %w", &http.MaxBytesError{Limit: 1}), http.StatusRequestEntityTooLarge},
+		{fmt.Errorf("import: %w", errs.InsufficientStorage("x")), http.StatusInsufficientStorage},
 		{errors.New("disk on fire"), http.StatusInternalServerError},
 	}
 	for _, tt := range tests {

@@ -1,8 +1,8 @@
 package httpapi
 
 import (
-	"bytes"
 	"encoding/json"
+	"io"
 	"net/http"
 
 	"github.com/tailor-ml/tailor/api"
@@ -44,15 +44,12 @@ func (s *server) modelRoutes(mux *router) {
 		return s.svc.Decide(r.Context(), r.PathValue("id"), d)
 	}))
 	mux.HandleFunc("GET /v1/registry/models/{name}/versions/{ref}/export", func(w http.ResponseWriter, r *http.Request) {
-		// Build the export before the first byte is sent, so a failure is a
-		// proper error response rather than a cut tar stream.
-		var buf bytes.Buffer
-		if err := s.svc.ExportModel(r.Context(), r.PathValue("name"), r.PathValue("ref"), r.URL.Query().Get("format"), &buf); err != nil {
-			s.writeError(w, r, err)
-			return
-		}
-		w.Header().Set("Content-Type", "application/x-tar")
-		_, _ = buf.WriteTo(w)
+		// Streamed: ExportModel fails before its first byte on anything
+		// about the model (a proper error response); a failure later cuts
+		// the connection, so the client sees a broken transfer.
+		s.stream(w, r, "application/x-tar", func(w io.Writer) error {
+			return s.svc.ExportModel(r.Context(), r.PathValue("name"), r.PathValue("ref"), r.URL.Query().Get("format"), w)
+		})
 	})
 	mux.Handle("GET /v1/reports/{digest}", s.handle(func(r *http.Request) (any, error) {
 		return s.svc.EvalReport(r.Context(), r.PathValue("digest"))

@@ -25,8 +25,9 @@ func (s *Server) handleClassify(w http.ResponseWriter, r *http.Request) {
 	reqID := s.opts.NewID()
 	w.Header().Set("X-Tailor-Request-Id", reqID)
 	var req ClassifyRequest
+	label := UnknownModel // until the request routes
 	done := func(status int, version, variant string, res []Classification, toks int, err error) {
-		s.metrics.request("classify", req.Model, status, s.opts.Now().Sub(start))
+		s.metrics.request("classify", label, status, s.opts.Now().Sub(start))
 		s.logClassify(reqID, &req, version, variant, res, toks, status, err, start)
 	}
 	err := s.decodeBody(w, r, &req)
@@ -42,6 +43,7 @@ func (s *Server) handleClassify(w http.ResponseWriter, r *http.Request) {
 		done(s.writeError(w, err), "", "", nil, 0, err)
 		return
 	}
+	label = rt.label
 	res, toks, err := s.classify(r.Context(), &req, rt.model)
 	version := rt.model.Target.VersionName()
 	if err != nil {

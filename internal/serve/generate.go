@@ -46,7 +46,7 @@ func (s *Server) handleChat(w http.ResponseWriter, r *http.Request) {
 		g, err = s.checkChat(&req)
 	}
 	if err != nil {
-		s.metrics.request("chat", req.Model, s.writeError(w, err), s.opts.Now().Sub(start))
+		s.metrics.request("chat", UnknownModel, s.writeError(w, err), s.opts.Now().Sub(start))
 		return
 	}
 	g.user = userKey(r, req.User)
@@ -96,7 +96,7 @@ func (s *Server) handleCompletion(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	if err != nil {
-		s.metrics.request("completion", req.Model, s.writeError(w, err), s.opts.Now().Sub(start))
+		s.metrics.request("completion", UnknownModel, s.writeError(w, err), s.opts.Now().Sub(start))
 		return
 	}
 	g.user = userKey(r, req.User)
@@ -187,9 +187,10 @@ func collect(j *genJob) genOutcome {
 func (s *Server) serveGen(w http.ResponseWriter, r *http.Request, g genRequest, start time.Time) {
 	reqID := s.opts.NewID()
 	w.Header().Set("X-Tailor-Request-Id", reqID)
+	label := UnknownModel // until the request routes
 	fail := func(err error, version string) {
 		st := s.writeError(w, err)
-		s.metrics.request(g.endpoint, g.modelID, st, s.opts.Now().Sub(start))
+		s.metrics.request(g.endpoint, label, st, s.opts.Now().Sub(start))
 		s.logGen(reqID, &g, version, "", genOutcome{err: err}, st, start)
 	}
 	rt, err := s.route(r.Context(), g.modelID, g.user)
@@ -197,6 +198,7 @@ func (s *Server) serveGen(w http.ResponseWriter, r *http.Request, g genRequest, 
 		fail(err, "")
 		return
 	}
+	label = rt.label
 	j, _, err := s.startGen(r.Context(), &g, rt.model, reqID, start)
 	if err != nil {
 		fail(err, rt.model.Target.VersionName())
@@ -221,7 +223,7 @@ func (s *Server) serveGen(w http.ResponseWriter, r *http.Request, g genRequest, 
 			writeJSON(w, http.StatusOK, completionBody(&g, reqID, start, out))
 		}
 	}
-	s.metrics.request(g.endpoint, g.modelID, status, s.opts.Now().Sub(start))
+	s.metrics.request(g.endpoint, label, status, s.opts.Now().Sub(start))
 	s.metrics.tokens(rt.model.Target.VersionName(), out.promptTokens, out.completionTokens)
 	s.logGen(reqID, &g, rt.model.Target.VersionName(), rt.variant, out, status, start)
 }

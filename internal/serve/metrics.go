@@ -29,6 +29,12 @@ func (h *histogram) observe(v float64) {
 	h.n++
 }
 
+// UnknownModel is the model label of a request that named no model the
+// server could route: a typo, a probe or a deleted model. The name comes
+// from the client, so counting each one apart would let any client grow
+// the label set without bound; the request log keeps the name as sent.
+const UnknownModel = "unknown"
+
 type reqKey struct{ endpoint, model, status string }
 type modelStatus struct{ model, status string }
 
@@ -57,6 +63,9 @@ func newMetrics(now func() time.Time) *metrics {
 		promptT: map[string]int64{}, rejected: map[string]int64{}, shadow: map[string]int64{}, canary: map[string]int64{}, swaps: map[string]int64{}}
 }
 
+// request counts one answered request. model is the label route chose
+// (routed.label), or UnknownModel when the request was refused before it
+// routed to a model.
 func (m *metrics) request(endpoint, model string, status int, d time.Duration) {
 	m.mu.Lock()
 	defer m.mu.Unlock()

@@ -148,6 +148,10 @@ type routed struct {
 	model   *Loaded
 	variant string  // VariantPrimary or VariantCanary; "" without a deployment
 	shadow  *Loaded // mirrored copy's model, or nil
+	// label is the model label of the request's metrics: the requested
+	// address in canonical form, which resolved, so the label set is
+	// bounded by what the registry holds.
+	label string
 }
 
 // route resolves the requested id through the model's deployment.
@@ -161,9 +165,12 @@ func (s *Server) route(ctx context.Context, id, user string) (routed, error) {
 	s.mu.RUnlock()
 	if !ok || ref.HasRef {
 		l, err := s.resolve(ctx, ref)
-		return routed{model: l}, err
+		if err != nil {
+			return routed{}, err
+		}
+		return routed{model: l, label: ref.String()}, nil
 	}
-	var r routed
+	r := routed{label: ref.String()}
 	if c := d.Canary; c != nil && s.canaryPick(d.Model, user, c.Percent) {
 		if l, err := s.resolveAddr(ctx, c.Model); err == nil {
 			r.model, r.variant = l, VariantCanary

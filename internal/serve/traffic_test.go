@@ -457,7 +457,7 @@ func TestRequestLogAndMetrics(t *testing.T) {
 	_, body := w.get(t, "/metrics")
 	for _, want := range []string{
 		`tailor_serve_requests_total{endpoint="classify",model="spam@v1",status="200"} 6`,
-		`tailor_serve_requests_total{endpoint="classify",model="missing",status="404"} 1`,
+		`tailor_serve_requests_total{endpoint="classify",model="unknown",status="404"} 1`,
 		`tailor_serve_request_duration_seconds_count{model="spam@v1",status="200"} 6`,
 		`tailor_serve_request_duration_seconds_bucket{model="chat",status="200",le="+Inf"} 1`,
 		`# TYPE tailor_serve_request_duration_seconds histogram`,

@@ -357,7 +357,7 @@ func (s *Spec) checkAction(i int, a Action, retrained bool) error {
 	case ActWebhook:
 		u, err := url.Parse(a.Webhook.URL)
 		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.User != nil {
-			return bad(at+".url", "%q: want an http or https URL without credentials", a.Webhook.URL)
+			return bad(at+".url", "%s: want an http or https URL without credentials", RedactURL(a.Webhook.URL))
 		}
 	}
 	return nil

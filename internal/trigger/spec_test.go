@@ -44,6 +44,7 @@ func TestParseSpec(t *testing.T) {
 		{"when-event.bad.yaml", []string{":5", "when.min_new_records", "feedback, not drift"}},
 		{"debounce.bad.yaml", []string{":7", "limits.debounce", `"soon"`}},
 		{"webhook-url.bad.yaml", []string{":5", "do[0].webhook.url", "http or https"}},
+		{"webhook-credentials.bad.yaml", []string{":5", "do[0].webhook.url", "without credentials", "https://hooks.example.com/[redacted]"}},
 		{"rollback-model.bad.yaml", []string{":5", "do[0].rollback.model", "base event names no model"}},
 		{"no-actions.bad.yaml", []string{":4", "do", "at least one"}},
 		{"name.bad.yaml", []string{":1", "name", `"Bad Name"`}},
@@ -60,6 +61,9 @@ func TestParseSpec(t *testing.T) {
 				if !strings.Contains(err.Error(), w) {
 					t.Errorf("error %q does not say %q", err, w)
 				}
+			}
+			if strings.Contains(err.Error(), "s3cr3t") {
+				t.Errorf("error %q shows the webhook's secret", err)
 			}
 		})
 	}

@@ -3,6 +3,7 @@ package trigger
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -41,15 +42,33 @@ func privateAddr(a netip.Addr) string {
 	return ""
 }
 
+// RedactURL is how a webhook URL is shown in errors, logs, events and
+// firing results: its scheme and host, with the rest replaced. A webhook's
+// path or query is often its secret (Slack, Discord and Teams put the
+// token there), and whoever can read logs or events must not learn it.
+// Only the stored trigger spec holds the whole URL.
+func RedactURL(rawURL string) string {
+	u, err := url.Parse(rawURL)
+	if err != nil || u.Host == "" {
+		return "[webhook URL]"
+	}
+	out := u.Scheme + "://" + u.Host
+	if u.Opaque != "" || u.Path != "" || u.RawQuery != "" || u.Fragment != "" || u.ForceQuery {
+		out += "/[redacted]"
+	}
+	return out
+}
+
 // CheckTarget resolves rawURL's host and refuses it when any of its
 // addresses is loopback, link-local, private, unspecified or multicast,
 // unless allowPrivate. It is the check apply time and delivery time share;
 // delivery checks again at connect time, so a name that later resolves
 // elsewhere is still refused.
 func CheckTarget(ctx context.Context, r Resolver, rawURL string, allowPrivate bool) error {
+	shown := RedactURL(rawURL)
 	u, err := url.Parse(rawURL)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Hostname() == "" {
-		return errs.Invalid("webhook %q: want an http or https URL", rawURL)
+		return errs.Invalid("webhook %s: want an http or https URL", shown)
 	}
 	if allowPrivate {
 		return nil
@@ -59,11 +78,11 @@ func CheckTarget(ctx context.Context, r Resolver, rawURL string, allowPrivate bo
 	if a, err := netip.ParseAddr(host); err == nil {
 		addrs = []netip.Addr{a}
 	} else if addrs, err = r.LookupNetIP(ctx, "ip", host); err != nil {
-		return errs.Unavailable("webhook %s: resolve %s: %v", rawURL, host, err)
+		return errs.Unavailable("webhook %s: resolve %s: %v", shown, host, err)
 	}
 	for _, a := range addrs {
 		if why := privateAddr(a); why != "" {
-			return errs.Forbidden("webhook %s: %s resolves to %s, a %s address; set allow_private: true to send there", rawURL, host, a, why)
+			return errs.Forbidden("webhook %s: %s resolves to %s, a %s address; set allow_private: true to send there", shown, host, a, why)
 		}
 	}
 	return nil
@@ -98,20 +117,26 @@ func Deliver(ctx context.Context, r Resolver, c *http.Client, rawURL string, all
 	if err := CheckTarget(ctx, r, rawURL, allowPrivate); err != nil {
 		return 0, err
 	}
+	shown := RedactURL(rawURL)
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, rawURL, bytes.NewReader(body))
 	if err != nil {
-		return 0, errs.Invalid("webhook %s: %v", rawURL, err)
+		return 0, errs.Invalid("webhook %s: not a URL a request can be sent to", shown)
 	}
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("User-Agent", "tailor-trigger")
 	resp, err := c.Do(req)
 	if err != nil {
-		return 0, fmt.Errorf("webhook %s: %w", rawURL, err)
+		// A *url.Error quotes the whole URL; keep only what failed.
+		var ue *url.Error
+		if errors.As(err, &ue) {
+			err = ue.Err
+		}
+		return 0, fmt.Errorf("webhook %s: %w", shown, err)
 	}
 	defer resp.Body.Close()
 	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {
-		return resp.StatusCode, fmt.Errorf("webhook %s answered %s", rawURL, resp.Status)
+		return resp.StatusCode, fmt.Errorf("webhook %s answered %s", shown, resp.Status)
 	}
 	return resp.StatusCode, nil
 }

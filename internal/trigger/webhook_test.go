@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
+	"net/url"
 	"strings"
 	"testing"
 	"time"
@@ -109,5 +110,87 @@ func TestDeliverLoopback(t *testing.T) {
 	}
 	if b := <-got; b != "application/json "+string(body) {
 		t.Errorf("server got %q", b)
+	}
+}
+
+func TestRedactURL(t *testing.T) {
+	tests := []struct{ in, want string }{
+		{"https://hooks.slack.com/services/T0/B0/SECRET", "https://hooks.slack.com/[redacted]"},
+		{"https://h.example/hook?token=SECRET", "https://h.example/[redacted]"},
+		{"https://h.example?SECRET", "https://h.example/[redacted]"},
+		{"https://h.example/#SECRET", "https://h.example/[redacted]"},
+		{"https://user:SECRET@h.example/x", "https://h.example/[redacted]"},
+		{"https://user:SECRET@h.example", "https://h.example"},
+		{"http://[::1]:8080/SECRET", "http://[::1]:8080/[redacted]"},
+		{"https://h.example", "https://h.example"},
+		{"mailto:SECRET@h.example", "[webhook URL]"},
+		{"not a URL SECRET", "[webhook URL]"},
+		{"https://h.example/%zzSECRET", "[webhook URL]"},
+		{"", "[webhook URL]"},
+	}
+	for _, tc := range tests {
+		if got := RedactURL(tc.in); got != tc.want {
+			t.Errorf("RedactURL(%q) = %q, want %q", tc.in, got, tc.want)
+		}
+	}
+}
+
+// FuzzRedactURL: whatever the input, the result is the URL's scheme and
+// host alone (with "/[redacted]" when something followed), or a
+// placeholder: never its user, path, query or fragment.
+func FuzzRedactURL(f *testing.F) {
+	for _, s := range []string{"https://h.example/a?b#c", "http://u:p@h:1/x", "https://h.example", "x", "https://h.example?q"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		got := RedactURL(s)
+		u, err := url.Parse(s)
+		if err != nil || u.Host == "" {
+			if got != "[webhook URL]" {
+				t.Fatalf("RedactURL(%q) = %q, want the placeholder", s, got)
+			}
+			return
+		}
+		base := u.Scheme + "://" + u.Host
+		if got != base && got != base+"/[redacted]" {
+			t.Fatalf("RedactURL(%q) = %q, want %q with at most /[redacted]", s, got, base)
+		}
+	})
+}
+
+// Every error Deliver and CheckTarget return names the webhook by its
+// scheme and host only: the secret in its path and query never shows.
+func TestWebhookErrorsHideTheSecret(t *testing.T) {
+	const secret = "s3cr3t-T0KEN"
+	failing := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		http.Error(w, "no", http.StatusInternalServerError)
+	}))
+	defer failing.Close()
+	closed := httptest.NewServer(http.NotFoundHandler())
+	closed.Close()
+	ctx := context.Background()
+	tests := []struct {
+		name  string
+		url   string
+		allow bool
+		want  string
+	}{
+		{"answers 500", failing.URL + "/hook/" + secret + "?token=" + secret, true, "answered 500"},
+		{"refuses the connection", closed.URL + "/hook/" + secret + "?token=" + secret, true, "connection refused"},
+		{"private", "http://127.0.0.1/hook/" + secret, false, "loopback"},
+		{"does not resolve", "https://nowhere.example/" + secret, false, "resolve"},
+		{"not http", "ftp://h.example/" + secret, false, "http or https"},
+		{"credentials", "https://user:" + secret + "@nowhere.example/x", false, "resolve"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := Deliver(ctx, fakeResolver{}, WebhookClient(tc.allow, 5*time.Second), tc.url, tc.allow, []byte("{}"))
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("error %v, want one saying %q", err, tc.want)
+			}
+			if strings.Contains(err.Error(), secret) {
+				t.Fatalf("the error shows the webhook's secret: %v", err)
+			}
+		})
 	}
 }

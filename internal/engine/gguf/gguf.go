@@ -79,6 +79,9 @@ type tensorOut struct {
 	dims  []uint64
 	dtype DType
 	data  []float32
+	// prep, when set, rewrites data (same length) as the tensor is
+	// written, so its copy lives for one tensor, not the whole file.
+	prep func([]float32) []float32
 }
 
 func (t tensorOut) nbytes() uint64 {
@@ -241,15 +244,19 @@ func write(w io.Writer, kvs []KV, tensors []tensorOut) error {
 	e.bytes(make([]byte, align(e.n)-e.n))
 	start := e.n
 	for _, t := range tensors {
+		data := t.data
+		if t.prep != nil {
+			data = t.prep(data)
+		}
 		switch t.dtype {
 		case Q8_0:
-			e.bytes(QuantizeQ8_0(t.data))
+			e.bytes(QuantizeQ8_0(data))
 		case F16:
-			for _, v := range t.data {
+			for _, v := range data {
 				e.u16(safetensors.F32ToF16(v))
 			}
 		default:
-			for _, v := range t.data {
+			for _, v := range data {
 				e.u32(math.Float32bits(v))
 			}
 		}

@@ -193,11 +193,11 @@ func llamaTensors(cfg engine.Config, weights map[string]engine.Tensor, dtype DTy
 			return errs.Invalid("gguf: tensor %q: shape %v does not match %d values", hf, t.Shape, len(t.Data))
 		}
 		used[hf] = true
-		data := t.Data
+		o := newTensor(name, t.Shape, t.Data, dtype)
 		if transform != nil {
-			data = transform(data, t.Shape)
+			o.prep = func(d []float32) []float32 { return transform(d, t.Shape) }
 		}
-		out = append(out, newTensor(name, t.Shape, data, dtype))
+		out = append(out, o)
 		return nil
 	}
 	if err := add("model.embed_tokens.weight", "token_embd.weight", nil); err != nil {

@@ -1,4 +1,4 @@
-// Package reqlog is the serving request log that the drift monitor reads: an
+// Package reqlog is the serving request log that deployment comparisons read: an
 // append-only JSON Lines log of sampled requests, each record with a
 // strictly increasing sequence number, rotated into segment files by size
 // and read back in order from any sequence number.
@@ -6,7 +6,8 @@
 // On-disk format (docs/serving.md): a directory of segment files named
 // "requests-<first seq, 20 digits>.jsonl"; each line is one Record as JSON.
 // A segment is closed when it reaches MaxSegmentBytes; a torn last line
-// (a crash mid-write) is cut off when the log is reopened.
+// (a crash mid-write) is cut off when the log is reopened. Retention
+// (MaxBytes, MaxAge) deletes whole segments, oldest first.
 //
 // It imports nothing from Tailor but errs.
 package reqlog
@@ -17,7 +18,9 @@ import (
 	"crypto/sha256"
 	"encoding/binary"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -63,9 +66,20 @@ type Options struct {
 	// Redact lists regular expressions; every match in inputs and outputs
 	// is replaced by "[REDACTED]".
 	Redact []string
-	// MaxSegmentBytes rotates to a new segment past this size (default 64 MiB).
+	// MaxSegmentBytes rotates to a new segment past this size (default 64
+	// MiB; at most MaxBytes/4 when MaxBytes is set).
 	MaxSegmentBytes int64
-	Now             func() time.Time
+	// MaxBytes bounds the bytes of all segment files together (default 0:
+	// no bound). Past it the oldest segments are deleted; the log keeps at
+	// least half of MaxBytes of the newest records. A single record larger
+	// than a segment is the one thing that can pass it.
+	MaxBytes int64
+	// MaxAge deletes a segment once its newest record is older than this
+	// (default 0: no bound). A segment is closed once its oldest record is
+	// MaxAge/10 old, so no record outlives MaxAge by more than a tenth of it
+	// plus the time until the next Prune.
+	MaxAge time.Duration
+	Now    func() time.Time
 }
 
 // Writer appends records. It is safe for concurrent use.
@@ -77,6 +91,10 @@ type Writer struct {
 	f    *os.File
 	size int64
 	next int64
+	// cur describes the open segment (path "" before the first); closed
+	// lists the others, oldest first, for retention.
+	cur    segInfo
+	closed []segInfo
 }
 
 const segPrefix, segSuffix = "requests-", ".jsonl"
@@ -90,8 +108,14 @@ func Open(opts Options) (*Writer, error) {
 	if opts.SampleRate < 0 || opts.SampleRate > 1 {
 		return nil, errs.Invalid("request log: sample rate %g must be in [0, 1]", opts.SampleRate)
 	}
+	if opts.MaxBytes < 0 || opts.MaxAge < 0 {
+		return nil, errs.Invalid("request log: retention bounds must not be negative (max bytes %d, max age %s); 0 means no bound", opts.MaxBytes, opts.MaxAge)
+	}
 	if opts.MaxSegmentBytes <= 0 {
 		opts.MaxSegmentBytes = 64 << 20
+	}
+	if opts.MaxBytes > 0 {
+		opts.MaxSegmentBytes = max(1, min(opts.MaxSegmentBytes, opts.MaxBytes/4))
 	}
 	if opts.Now == nil {
 		opts.Now = time.Now
@@ -112,9 +136,20 @@ func Open(opts Options) (*Writer, error) {
 		return nil, err
 	}
 	if len(segs) > 0 {
+		for _, seg := range segs[:len(segs)-1] {
+			info, err := closedInfo(seg)
+			if err != nil {
+				return nil, err
+			}
+			w.closed = append(w.closed, info)
+		}
 		if err := w.recover(segs[len(segs)-1]); err != nil {
 			return nil, err
 		}
+	}
+	if _, err := w.Prune(); err != nil {
+		w.Close()
+		return nil, err
 	}
 	return w, nil
 }
@@ -128,12 +163,14 @@ func (w *Writer) recover(seg segment) error {
 	}
 	good := bytes.LastIndexByte(raw, '\n') + 1
 	w.next = seg.first
+	w.cur = segInfo{segment: seg}
 	for line := range bytes.Lines(raw[:good]) {
 		var r Record
 		if err := json.Unmarshal(line, &r); err != nil {
 			return errs.Invalid("request log %s: record after seq %d: %v", seg.path, w.next-1, err)
 		}
 		w.next = r.Seq + 1
+		w.cur.saw(r.Time)
 	}
 	f, err := os.OpenFile(seg.path, os.O_WRONLY, 0o644)
 	if err != nil {
@@ -187,8 +224,11 @@ func (w *Writer) Append(r Record) (int64, error) {
 		return 0, fmt.Errorf("request log: %w", err)
 	}
 	line = append(line, '\n')
-	if w.f == nil || w.size+int64(len(line)) > w.opts.MaxSegmentBytes && w.size > 0 {
+	if w.f == nil || w.size > 0 && (w.size+int64(len(line)) > w.opts.MaxSegmentBytes || w.agedOut()) {
 		if err := w.rotate(); err != nil {
+			return 0, err
+		}
+		if err := w.prune(); err != nil {
 			return 0, err
 		}
 	}
@@ -197,21 +237,31 @@ func (w *Writer) Append(r Record) (int64, error) {
 	}
 	w.size += int64(len(line))
 	w.next++
+	w.cur.saw(r.Time)
 	return r.Seq, nil
 }
 
+// rotate closes the current segment, if any, and starts the next one,
+// named by the next sequence number (so an empty segment still says where
+// the sequence goes on after a restart).
 func (w *Writer) rotate() error {
 	if w.f != nil {
 		if err := w.f.Close(); err != nil {
 			return fmt.Errorf("request log: %w", err)
 		}
+		w.f = nil
+	}
+	if w.cur.path != "" {
+		w.cur.bytes = w.size
+		w.closed = append(w.closed, w.cur)
 	}
 	path := filepath.Join(w.opts.Dir, fmt.Sprintf("%s%020d%s", segPrefix, w.next, segSuffix))
 	f, err := os.OpenFile(path, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o644)
 	if err != nil {
+		w.cur = segInfo{}
 		return fmt.Errorf("request log: %w", err)
 	}
-	w.f, w.size = f, 0
+	w.f, w.size, w.cur = f, 0, segInfo{segment: segment{path: path, first: w.next}}
 	return nil
 }
 
@@ -272,9 +322,10 @@ type Reader struct {
 
 // ReadFrom calls fn for every record with Seq >= seq, in order, until fn
 // returns false or the log ends. It returns the sequence number to read
-// from next time. A torn last line (a write in progress) ends the read
-// without error; a malformed record elsewhere is an error naming its file
-// and line.
+// from next time. Records deleted by retention are skipped: the first
+// record read may have a Seq above seq (compare to tell). A torn last line
+// (a write in progress) ends the read without error; a malformed record
+// elsewhere is an error naming its file and line.
 func (r *Reader) ReadFrom(seq int64, fn func(Record) bool) (next int64, err error) {
 	segs, err := segments(r.Dir)
 	if err != nil {
@@ -286,6 +337,9 @@ func (r *Reader) ReadFrom(seq int64, fn func(Record) bool) (next int64, err erro
 			continue // every record of s is older
 		}
 		cont, err := readSegment(s, seq, &next, fn)
+		if errors.Is(err, fs.ErrNotExist) {
+			continue // deleted by retention since it was listed
+		}
 		if err != nil || !cont {
 			return next, err
 		}

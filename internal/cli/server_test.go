@@ -1,0 +1,128 @@
+package cli
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/tailor-ml/tailor/api"
+	"github.com/tailor-ml/tailor/internal/app"
+)
+
+// logBytes is the size of the request log's files on disk.
+func (w *deployWorld) logBytes() int64 {
+	w.t.Helper()
+	files, err := filepath.Glob(filepath.Join(w.dir, "requests", "*.jsonl"))
+	if err != nil {
+		w.t.Fatal(err)
+	}
+	var n int64
+	for _, f := range files {
+		st, err := os.Stat(f)
+		if err != nil {
+			w.t.Fatal(err)
+		}
+		n += st.Size()
+	}
+	return n
+}
+
+// The request log's sample rate and retention, through the real server:
+// a rate of 0 logs nothing (it logged everything), and a size bound holds
+// while the server answers. Feedback reads the prediction store, not the
+// log, so it works for a request whose record retention deleted; `deploy
+// compare`, which reads the log, says what retention deleted.
+func TestRequestLogSampleAndRetention(t *testing.T) {
+	data := newDeployData(t)
+	ctx := context.Background()
+
+	t.Run("sample 0 logs none", func(t *testing.T) {
+		none := 0.0
+		w := openDeployWorld(t, data, func(o *app.Options) { o.RequestLogSampleRate = &none })
+		before := len(w.records())
+		var ids []string
+		for i := range 20 {
+			id, _ := w.classify("spam", deployInputs[i%len(deployInputs)], "")
+			ids = append(ids, id)
+		}
+		if got := len(w.records()); got != before {
+			t.Fatalf("--request-log-sample 0 logged %d requests", got-before)
+		}
+		if _, err := w.client.PostFeedback(ctx, api.Feedback{RequestID: ids[0], Label: "spam"}); err != nil {
+			t.Fatalf("feedback on an unlogged request: %v", err)
+		}
+		w.close()
+	})
+
+	t.Run("max bytes", func(t *testing.T) {
+		const maxBytes = 8 << 10
+		w := openDeployWorld(t, data, func(o *app.Options) { o.RequestLogMaxBytes = maxBytes })
+		w.mustCLI("deploy", "spam", "--alias", "champion", "--shadow", "spam@v3", "--reason", "retention")
+		const n = 120
+		var ids []string
+		for i := range n {
+			id, _ := w.classify("spam", deployInputs[i%len(deployInputs)], fmt.Sprint("user-", i))
+			ids = append(ids, id)
+			if got := w.logBytes(); got > maxBytes {
+				t.Fatalf("after request %d the request log holds %d bytes, more than %d", i+1, got, maxBytes)
+			}
+		}
+		recs := w.waitShadows(ids[n-5:])
+		kept := map[string]bool{}
+		for _, r := range recs {
+			kept[r.RequestID] = true
+		}
+		if kept[ids[0]] || !kept[ids[n-1]] {
+			t.Fatalf("the log kept the first request %v and the last %v; want the oldest deleted, the newest kept", kept[ids[0]], kept[ids[n-1]])
+		}
+		for _, id := range []string{ids[0], ids[n-1]} {
+			if _, err := w.client.PostFeedback(ctx, api.Feedback{RequestID: id, Label: "ham"}); err != nil {
+				t.Fatalf("feedback on %s (logged: %v): %v", id, kept[id], err)
+			}
+		}
+		out := w.mustCLI("deploy", "compare", "spam")
+		if !strings.Contains(out, "the request log's retention deleted the records before") {
+			t.Fatalf("compare does not say what retention deleted:\n%s", out)
+		}
+		var cmp api.DeploymentComparison
+		if err := json.Unmarshal([]byte(w.mustCLI("deploy", "compare", "spam", "--output", "json")), &cmp); err != nil {
+			t.Fatal(err)
+		}
+		if cmp.PrunedBefore.IsZero() || cmp.Records == 0 || cmp.Records >= 2*n {
+			t.Fatalf("compare: pruned_before %v, %d records of %d answers", cmp.PrunedBefore, cmp.Records, 2*n)
+		}
+	})
+}
+
+// Out-of-range request log and import flags are refused before anything opens, with
+// the flag named.
+func TestServerLimitFlags(t *testing.T) {
+	cases := []struct {
+		name string
+		args []string
+		want string
+	}{
+		{"sample above 1", []string{"--request-log-sample", "2"}, "--request-log-sample 2 must be in [0, 1]"},
+		{"sample negative", []string{"--request-log-sample", "-0.5"}, "--request-log-sample -0.5 must be in [0, 1]"},
+		{"max bytes negative", []string{"--request-log-max-bytes", "-1"}, "--request-log-max-bytes and --request-log-max-age must not be negative"},
+		{"max age negative", []string{"--request-log-max-age", "-1h"}, "--request-log-max-bytes and --request-log-max-age must not be negative"},
+		{"import limit zero", []string{"--max-import-bytes", "0"}, "--max-import-bytes 0 must be positive"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			dir := t.TempDir()
+			var out, errOut strings.Builder
+			code := Main(append([]string{"server", "--data-dir", dir}, c.args...), strings.NewReader(""), &out, &errOut)
+			if code != ExitUsage || !strings.Contains(errOut.String(), c.want) {
+				t.Fatalf("exit %d, stderr %q; want %d and %q", code, errOut.String(), ExitUsage, c.want)
+			}
+			if ents, _ := os.ReadDir(dir); len(ents) != 0 {
+				t.Fatalf("a refused server wrote %d entries into its data dir", len(ents))
+			}
+		})
+	}
+}
