@@ -3,13 +3,14 @@
 // Every artifact (dataset chunks and manifests, base-model files, recipe
 // text, checkpoints, adapters, reports) is stored once under the sha256 of its
 // bytes and never overwritten. Implementations live in sub-packages (local/,
-// later s3/) and must pass the conformance suite in blobtest/. This package
+// s3/) and must pass the conformance suite in blobtest/. This package
 // imports only internal/errs.
 package blob
 
 import (
 	"context"
 	"io"
+	"time"
 )
 
 // Digest is "sha256:" followed by 64 lower-case hex characters.
@@ -33,4 +34,14 @@ type Store interface {
 	// Delete removes a blob; used only by garbage collection and to discard
 	// staged blobs. Deleting a missing blob is not an error.
 	Delete(ctx context.Context, d Digest) error
+}
+
+// Toucher is a Store that knows when each blob was last written, which
+// garbage collection needs to spare blobs a worker is about to report.
+// Touch marks a stored blob as written now (what Put of the same bytes
+// does); ModTime reads that time. Both stores in this module are Touchers;
+// code that needs one asserts it and says so when the store is not.
+type Toucher interface {
+	Touch(ctx context.Context, d Digest) error
+	ModTime(ctx context.Context, d Digest) (time.Time, error)
 }

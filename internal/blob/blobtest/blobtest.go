@@ -30,7 +30,6 @@ import (
 	"strings"
 	"sync"
 	"testing"
-	"time"
 
 	"github.com/tailor-ml/tailor/internal/blob"
 	"github.com/tailor-ml/tailor/internal/errs"
@@ -61,13 +60,9 @@ func WithReadIntegrity() Option {
 	return func(c *config) { c.readIntegrity = true }
 }
 
-// Toucher is what a store offers to garbage collection: when a blob was
-// last written, and a way to mark it written now. Stores that have it are
-// checked by the suite's Touch test.
-type Toucher interface {
-	Touch(ctx context.Context, d blob.Digest) error
-	ModTime(ctx context.Context, d blob.Digest) (time.Time, error)
-}
+// Toucher is blob.Toucher; stores that have it are checked by the suite's
+// Touch test.
+type Toucher = blob.Toucher
 
 // WithLargeSize sets the size of the streamed large blob (default 64 MiB).
 func WithLargeSize(n int64) Option {

@@ -38,7 +38,10 @@ const (
 	copyBuf   = 1 << 20
 )
 
-var _ blob.Store = (*Store)(nil)
+var (
+	_ blob.Store   = (*Store)(nil)
+	_ blob.Toucher = (*Store)(nil)
+)
 
 // Store is a blob store rooted at one directory. It is safe for concurrent
 // use by several goroutines and several processes.

@@ -69,7 +69,10 @@ const (
 	copyBuf = 1 << 20
 )
 
-var _ blob.Store = (*Store)(nil)
+var (
+	_ blob.Store   = (*Store)(nil)
+	_ blob.Toucher = (*Store)(nil)
+)
 
 // Options configures a Store. Bucket is required; the rest have defaults.
 type Options struct {
