@@ -25,6 +25,7 @@ import (
 
 	"github.com/tailor-ml/tailor/api"
 	"github.com/tailor-ml/tailor/internal/blob"
+	"github.com/tailor-ml/tailor/internal/blob/blobstore"
 	"github.com/tailor-ml/tailor/internal/blob/local"
 	"github.com/tailor-ml/tailor/internal/bus"
 	"github.com/tailor-ml/tailor/internal/data"
@@ -44,6 +45,15 @@ import (
 type Options struct {
 	// DataDir holds tailor.db, blobs/, staging/ and work/ (required).
 	DataDir string
+	// Blob is the artifact store's address, "file:///abs/dir" or
+	// "s3://bucket/prefix" (see internal/blob/blobstore); default the
+	// local store in DataDir/blobs. Training workers and the serving
+	// process get it in their spec and open the same store.
+	Blob string
+	// Getenv reads the S3 store's endpoint and credentials (the config
+	// layer passes os.Getenv; nil reads nothing). The worker processes
+	// read the same variables from the environment they inherit.
+	Getenv func(string) string
 	// Region is where this server computes and stores (default "local").
 	Region string
 	// Regions are the region names recipes and datasets may use (default [Region]).
@@ -114,7 +124,7 @@ type Options struct {
 type App struct {
 	opts     Options
 	store    store.Store
-	blobs    *local.Store
+	blobs    blob.Store
 	bus      *bus.Bus
 	sched    *run.Scheduler
 	registry *registry.Registry
@@ -195,7 +205,13 @@ func Open(opts Options) (*App, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open metadata store: %w", err)
 	}
-	blobs, err := local.Open(filepath.Join(opts.DataDir, "blobs"))
+	if opts.Blob == "" {
+		if opts.Blob, err = blobstore.FileURL(filepath.Join(opts.DataDir, "blobs")); err != nil {
+			st.Close()
+			return nil, err
+		}
+	}
+	blobs, err := blobstore.Open(context.Background(), opts.Blob, opts.Getenv)
 	if err != nil {
 		st.Close()
 		return nil, fmt.Errorf("open artifact store: %w", err)
@@ -218,7 +234,7 @@ func Open(opts Options) (*App, error) {
 	a.sched = run.New(run.Options{
 		Store: st, Publisher: a.bus, Concurrency: opts.Concurrency, Logger: opts.Logger, Now: opts.Now,
 		Executor: &run.LocalExecutor{Command: opts.WorkerCommand, Logger: opts.Logger},
-		BlobDir:  blobs.Dir(), WorkDir: filepath.Join(opts.DataDir, "work"),
+		Blob:     opts.Blob, WorkDir: filepath.Join(opts.DataDir, "work"),
 		Failpoint: a.failpoint,
 		OnSucceeded: func(ctx context.Context, r store.Run) {
 			if err := a.registerRun(ctx, r); err != nil {
@@ -309,7 +325,7 @@ func (a *App) openEngine() (serve.Engine, error) {
 			BudgetBytes: a.opts.ServeBudgetBytes, BaseBudgetBytes: a.opts.ServeBaseBudgetBytes, Logger: a.logger})
 	}
 	eng, err := childengine.New(childengine.Options{Command: a.opts.ServeCommand, Blobs: a.blobs, Logger: a.logger,
-		Spec: childengine.Spec{BlobDir: a.blobs.Dir(), WorkDir: workDir, BudgetBytes: a.opts.ServeBudgetBytes,
+		Spec: childengine.Spec{Blob: a.opts.Blob, WorkDir: workDir, BudgetBytes: a.opts.ServeBudgetBytes,
 			BaseBudgetBytes: a.opts.ServeBaseBudgetBytes}})
 	if err != nil {
 		return nil, err
@@ -362,6 +378,9 @@ func (a *App) Store() store.Store { return a.store }
 // Blobs exposes the artifact store.
 func (a *App) Blobs() blob.Store { return a.blobs }
 
+// BlobAddress is the artifact store's address (Options.Blob, filled).
+func (a *App) BlobAddress() string { return a.opts.Blob }
+
 // failpoint kills the process with SIGKILL, as a crash would, when the
 // point is named in Options.Failpoints.
 func (a *App) failpoint(name string) {
@@ -405,7 +424,8 @@ func (a *App) event(typ, subject string, data any) store.Event {
 	return store.Event{Type: typ, Subject: subject, Time: a.opts.Now().UTC(), Data: raw}
 }
 
-// stage is a private artifact store for one import. Nothing in it is visible
+// stage is a private artifact store for one import, always a local one in
+// DataDir/staging whatever the main store is. Nothing in it is visible
 // until commit copies it into the main store; discard removes it all, so a
 // failed import leaves no trace.
 type stage struct {
@@ -432,7 +452,7 @@ func (s *stage) discard() { _ = os.RemoveAll(s.dir) }
 // to them.
 func (a *App) commit(ctx context.Context, s *stage) (reused int, err error) {
 	err = s.List(ctx, func(d blob.Digest, _ int64) error {
-		if err := a.blobs.Touch(ctx, d); err == nil { // already stored: now "written" for GC's grace
+		if a.stored(ctx, d) {
 			reused++
 			return nil
 		}
@@ -448,6 +468,16 @@ func (a *App) commit(ctx context.Context, s *stage) (reused int, err error) {
 		return err
 	})
 	return reused, err
+}
+
+// stored reports whether blob d is already in the store, and then marks it
+// written now (for GC's grace) where the store can.
+func (a *App) stored(ctx context.Context, d blob.Digest) bool {
+	if t, ok := a.blobs.(blob.Toucher); ok {
+		return t.Touch(ctx, d) == nil
+	}
+	_, err := a.blobs.Stat(ctx, d)
+	return err == nil
 }
 
 func (a *App) putJSON(ctx context.Context, dst interface {

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/tailor-ml/tailor/internal/adapter"
+	"github.com/tailor-ml/tailor/internal/blob/local"
 	"github.com/tailor-ml/tailor/internal/httpapi"
 	"github.com/tailor-ml/tailor/internal/registry"
 	"github.com/tailor-ml/tailor/internal/serve/servetest"
@@ -208,7 +209,7 @@ func TestExportFailureMidStreamCutsTheConnection(t *testing.T) {
 	// adapter_config.json is written first; the weights' blob is gone.
 	for _, f := range m.Files {
 		if f.Name == "adapter_model.safetensors" {
-			path, err := a.blobs.Path(f.Digest)
+			path, err := a.blobs.(*local.Store).Path(f.Digest)
 			if err != nil {
 				t.Fatal(err)
 			}

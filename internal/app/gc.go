@@ -29,6 +29,10 @@ func (a *App) GC(ctx context.Context, o api.GCOptions) (api.GCReport, error) {
 	if o.Grace < 0 || o.KeepCheckpoints < 0 {
 		return api.GCReport{}, errs.Invalid("gc: grace %s and keep_checkpoints %s must not be negative", o.Grace, o.KeepCheckpoints)
 	}
+	ages, ok := a.blobs.(blob.Toucher)
+	if !ok {
+		return api.GCReport{}, errs.Unavailable("gc: the artifact store %s cannot tell when a blob was written, so gc cannot spare new ones; nothing was removed", a.opts.Blob)
+	}
 	a.gcMu.Lock()
 	defer a.gcMu.Unlock()
 	rep := api.GCReport{DryRun: o.DryRun}
@@ -69,7 +73,7 @@ func (a *App) GC(ctx context.Context, o api.GCOptions) (api.GCReport, error) {
 	for _, g := range garbage {
 		// The time is read just before the delete: a Put of the same bytes
 		// meanwhile touched it.
-		mt, err := a.blobs.ModTime(ctx, g.d)
+		mt, err := ages.ModTime(ctx, g.d)
 		if errs.Kind(err) == "not_found" {
 			continue
 		}

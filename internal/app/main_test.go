@@ -21,14 +21,14 @@ const serveEnv = "TAILOR_APP_TEST_SERVE"
 func TestMain(m *testing.M) {
 	if os.Getenv(serveEnv) == "1" {
 		logger := slog.New(slog.NewJSONHandler(os.Stderr, nil))
-		if err := childengine.Serve(context.Background(), os.Stdin, os.Stdout, childengine.ChildOptions{Logger: logger}); err != nil {
+		if err := childengine.Serve(context.Background(), os.Stdin, os.Stdout, childengine.ChildOptions{Logger: logger, Getenv: os.Getenv}); err != nil {
 			os.Stderr.WriteString(err.Error() + "\n")
 			os.Exit(1)
 		}
 		os.Exit(0)
 	}
 	if os.Getenv(workerEnv) == "1" {
-		if err := worker.Train(context.Background(), os.Stdin, os.Stdout, worker.Options{Threads: 1}); err != nil {
+		if err := worker.Train(context.Background(), os.Stdin, os.Stdout, worker.Options{Threads: 1, Getenv: os.Getenv}); err != nil {
 			os.Stderr.WriteString(err.Error() + "\n")
 			os.Exit(1)
 		}

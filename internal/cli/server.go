@@ -24,6 +24,7 @@ func serverCommand() *command {
 func runServer(e *env, args []string) error {
 	fs := flag.NewFlagSet("server", flag.ContinueOnError)
 	dataDir := fs.String("data-dir", "", "data directory (required)")
+	blobURL := fs.String("blob", "", "artifact store: file:///abs/dir or s3://bucket/prefix, with the S3 endpoint and credentials in AWS_ENDPOINT_URL_S3, AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY (see docs/scale-out.md); default the local store in --data-dir/blobs")
 	listen := fs.String("listen", "127.0.0.1:7070", "listen address")
 	region := fs.String("region", "local", "region this server computes and stores in")
 	regions := fs.String("regions", "", "comma-separated region names recipes and datasets may use (default: --region)")
@@ -60,7 +61,7 @@ func runServer(e *env, args []string) error {
 		return usagef("server: --log-level %q: %v", *logLevel, err)
 	}
 	logger := slog.New(slog.NewTextHandler(e.stderr, &slog.HandlerOptions{Level: level}))
-	opts := app.Options{DataDir: *dataDir, Region: *region, Concurrency: *concurrency, Logger: logger,
+	opts := app.Options{DataDir: *dataDir, Blob: *blobURL, Getenv: e.getenv, Region: *region, Concurrency: *concurrency, Logger: logger,
 		EngineVersion: engineVersion(), ServeBudgetBytes: *budget, ServeBaseBudgetBytes: *baseBudget, ServeInProcess: *inProcess,
 		RequestLogSampleRate: sample, RequestLogMaxBytes: *logMaxBytes, RequestLogMaxAge: *logMaxAge}
 	if *redact != "" {
@@ -97,7 +98,7 @@ func runServer(e *env, args []string) error {
 	}
 	srv := httpapi.NewServer(httpapi.Options{Service: a, Logger: logger, Inference: a.Inference(), UI: ui.Handler(),
 		MaxUpload: *maxImport, MaxUploads: *maxUploads, BodyIdleTimeout: *bodyIdle})
-	logger.Info("tailor server listening", "addr", ln.Addr().String(), "dashboard", "http://"+ln.Addr().String()+"/", "data_dir", *dataDir, "engine", opts.EngineVersion)
+	logger.Info("tailor server listening", "addr", ln.Addr().String(), "dashboard", "http://"+ln.Addr().String()+"/", "data_dir", *dataDir, "blob", a.BlobAddress(), "engine", opts.EngineVersion)
 	fmt.Fprintf(e.stdout, "listening on %s\n", ln.Addr())
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()

@@ -23,10 +23,10 @@ func workerTrain(e *env, args []string) error {
 		return err
 	}
 	logger := slog.New(slog.NewTextHandler(e.stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
-	return worker.Train(e.ctx, e.stdin, e.stdout, worker.Options{Logger: logger, Threads: *threads, RunID: *runID})
+	return worker.Train(e.ctx, e.stdin, e.stdout, worker.Options{Logger: logger, Threads: *threads, RunID: *runID, Getenv: e.getenv})
 }
 
-// workerServe is the serving process: the spec (blob directory, budgets)
+// workerServe is the serving process: the spec (blob store address, budgets)
 // comes in the protocol's first frame; logs go to stderr as JSON records,
 // which the server re-logs.
 func workerServe(e *env, args []string) error {
@@ -35,5 +35,5 @@ func workerServe(e *env, args []string) error {
 		return err
 	}
 	logger := slog.New(slog.NewJSONHandler(e.stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
-	return childengine.Serve(e.ctx, e.stdin, e.stdout, childengine.ChildOptions{Logger: logger})
+	return childengine.Serve(e.ctx, e.stdin, e.stdout, childengine.ChildOptions{Logger: logger, Getenv: e.getenv})
 }

@@ -5,6 +5,7 @@ import (
 	"os"
 	"testing"
 
+	"github.com/tailor-ml/tailor/internal/blob/blobstore"
 	"github.com/tailor-ml/tailor/internal/serve"
 	"github.com/tailor-ml/tailor/internal/serve/childengine"
 	"github.com/tailor-ml/tailor/internal/serve/servetest"
@@ -30,8 +31,12 @@ func TestWorkerServe(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	blobURL, err := blobstore.FileURL(f.Blobs.Dir())
+	if err != nil {
+		t.Fatal(err)
+	}
 	e, err := childengine.New(childengine.Options{Command: []string{os.Args[0], "worker", "serve"}, Env: []string{mainEnv + "=1"},
-		Blobs: f.Blobs, Spec: childengine.Spec{BlobDir: f.Blobs.Dir(), WorkDir: t.TempDir()}})
+		Blobs: f.Blobs, Spec: childengine.Spec{Blob: blobURL, WorkDir: t.TempDir()}})
 	if err != nil {
 		t.Fatal(err)
 	}

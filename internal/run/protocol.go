@@ -96,12 +96,17 @@ func Key(in Inputs) string {
 
 // Spec is what a worker gets on stdin.
 type Spec struct {
-	RunID   string `json:"run_id"`
-	Key     string `json:"key"`
-	Inputs  Inputs `json:"inputs"`
-	Recipe  []byte `json:"recipe"` // normalized recipe text
-	Resume  string `json:"resume,omitempty"`
-	BlobDir string `json:"blob_dir"`
+	RunID  string `json:"run_id"`
+	Key    string `json:"key"`
+	Inputs Inputs `json:"inputs"`
+	Recipe []byte `json:"recipe"` // normalized recipe text
+	Resume string `json:"resume,omitempty"`
+	// Blob is the address of the artifact store holding every input and
+	// receiving every output, all named by digest: "file:///abs/dir" or
+	// "s3://bucket/prefix" (see internal/blob/blobstore). It never carries
+	// credentials; an S3 worker reads them from its environment.
+	Blob string `json:"blob"`
+	// WorkDir is the worker's own scratch directory on its machine.
 	WorkDir string `json:"work_dir"`
 }
 

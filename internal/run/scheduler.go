@@ -25,8 +25,9 @@ type Options struct {
 	Executor  Executor
 	// Concurrency is how many runs execute at once (default 1).
 	Concurrency int
-	// BlobDir and WorkDir are handed to workers in their Spec.
-	BlobDir string
+	// Blob (the artifact store's address) and WorkDir are handed to
+	// workers in their Spec.
+	Blob    string
 	WorkDir string
 	Logger  *slog.Logger
 	// Now is the clock (default time.Now).
@@ -278,7 +279,7 @@ func (s *Scheduler) spec(ctx context.Context, r store.Run) (Spec, error) {
 		return Spec{}, err
 	}
 	return Spec{RunID: r.ID, Key: r.Key, Inputs: in, Recipe: rv.Normalized, Resume: r.Checkpoint,
-		BlobDir: s.opts.BlobDir, WorkDir: s.opts.WorkDir}, nil
+		Blob: s.opts.Blob, WorkDir: s.opts.WorkDir}, nil
 }
 
 // supervise records a worker's messages and its exit.

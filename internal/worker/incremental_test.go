@@ -11,7 +11,7 @@ import (
 	"testing"
 
 	"github.com/tailor-ml/tailor/internal/adapter"
-	"github.com/tailor-ml/tailor/internal/blob/local"
+	"github.com/tailor-ml/tailor/internal/blob"
 	"github.com/tailor-ml/tailor/internal/data"
 	"github.com/tailor-ml/tailor/internal/engine/model"
 	"github.com/tailor-ml/tailor/internal/engine/peft"
@@ -152,16 +152,13 @@ incremental:
 // labelled dataset "feedback" (a drifted vocabulary) into the same store.
 // It returns the incremental spec (recipe left to the caller) and the
 // champion's adapter digest.
-func incrementalFixture(t *testing.T) (run.Spec, string, *local.Store, *data.Manifest) {
+func incrementalFixture(t *testing.T) (run.Spec, string, blob.Store, *data.Manifest) {
 	t.Helper()
 	ham := []string{"meeting", "notes", "project", "lunch"}
 	old := topicRecords("old", 300, 7, ham, []string{"prize", "winner", "cash", "offer"})
 	spec := setup(t, "classify", old, incChampionRecipe)
 	champ := result(t, runWorker(t, spec))
-	blobs, err := local.Open(spec.BlobDir)
-	if err != nil {
-		t.Fatal(err)
-	}
+	blobs := openBlobs(t, spec)
 	fresh := topicRecords("new", 100, 9, ham, []string{"crypto", "bitcoin", "prize", "wallet"})
 	m, err := data.Import(context.Background(), strings.NewReader(fresh), data.ImportOptions{Name: "feedback", Task: "classify", FileName: "f.jsonl"}, blobs)
 	if err != nil {
@@ -186,7 +183,7 @@ func withRecipe(t *testing.T, spec run.Spec, src string) run.Spec {
 	return spec
 }
 
-func loadAdapter(t *testing.T, blobs *local.Store, digest string) *adapter.Loaded {
+func loadAdapter(t *testing.T, blobs blob.Store, digest string) *adapter.Loaded {
 	t.Helper()
 	a, err := adapter.Load(context.Background(), blobs, digest, t.TempDir())
 	if err != nil {

@@ -85,7 +85,7 @@ func TestTailorTinyFirstSteps(t *testing.T) {
 		t.Fatalf("recipe id %s, lineage says %s", id, lin.Recipe.ID)
 	}
 	norm, _ := r.Normalize()
-	spec := run.Spec{RunID: "run-repro", Key: "repro", Recipe: norm, BlobDir: blobs.Dir(), WorkDir: filepath.Join(dir, "work"),
+	spec := run.Spec{RunID: "run-repro", Key: "repro", Recipe: norm, Blob: fileURL(t, blobs.Dir()), WorkDir: filepath.Join(dir, "work"),
 		Inputs: run.Inputs{Dataset: run.InputRef{Name: "pretrain-text", ID: m.ID, Manifest: putJSON(t, blobs, m)}}}
 	got := firstCheckpoint(t, spec, lin.FirstCheckpoint.Step)
 	if !known {

@@ -21,7 +21,8 @@ import (
 	"sync"
 	"time"
 
-	"github.com/tailor-ml/tailor/internal/blob/local"
+	"github.com/tailor-ml/tailor/internal/blob"
+	"github.com/tailor-ml/tailor/internal/blob/blobstore"
 	"github.com/tailor-ml/tailor/internal/errs"
 	"github.com/tailor-ml/tailor/internal/recipe"
 	"github.com/tailor-ml/tailor/internal/run"
@@ -38,6 +39,10 @@ type Options struct {
 	Now           func() time.Time
 	// RunID, when set, must match the spec's run id.
 	RunID string
+	// Getenv reads the environment for the artifact store's endpoint and
+	// credentials (os.Getenv in `tailor worker train`; nil reads nothing,
+	// which suffices for a file:// store).
+	Getenv func(string) string
 }
 
 // Train runs one training worker: spec from stdin, messages to stdout.
@@ -82,7 +87,7 @@ type job struct {
 	opts  Options
 	mu    sync.Mutex
 	out   *json.Encoder
-	blobs *local.Store
+	blobs blob.Store
 	dir   string
 	base  *loaded // the base model, when the recipe has one
 }
@@ -98,7 +103,7 @@ func (j *job) logf(format string, args ...any) {
 }
 
 func (j *job) run(ctx context.Context) error {
-	blobs, err := local.Open(j.spec.BlobDir)
+	blobs, err := blobstore.Open(ctx, j.spec.Blob, j.opts.Getenv)
 	if err != nil {
 		return fmt.Errorf("worker: open artifact store: %w", err)
 	}

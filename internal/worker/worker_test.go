@@ -12,6 +12,8 @@ import (
 	"testing"
 
 	"github.com/tailor-ml/tailor/internal/basemodel"
+	"github.com/tailor-ml/tailor/internal/blob"
+	"github.com/tailor-ml/tailor/internal/blob/blobstore"
 	"github.com/tailor-ml/tailor/internal/blob/local"
 	"github.com/tailor-ml/tailor/internal/data"
 	"github.com/tailor-ml/tailor/internal/engine"
@@ -43,7 +45,7 @@ func setup(t *testing.T, task, records, src string) run.Spec {
 			t.Fatal(err)
 		}
 		norm, _ := r.Normalize()
-		return run.Spec{RunID: "run-t", Key: "k", Recipe: norm, BlobDir: blobs.Dir(), WorkDir: filepath.Join(dir, "work"),
+		return run.Spec{RunID: "run-t", Key: "k", Recipe: norm, Blob: fileURL(t, blobs.Dir()), WorkDir: filepath.Join(dir, "work"),
 			Inputs: run.Inputs{Dataset: run.InputRef{Name: "d", ID: m.ID, Manifest: md}}}
 	}
 	tok, err := tokenizer.Train(func(yield func(string) bool) { yield(records) }, tokenizer.TrainOptions{VocabSize: 300, MinFrequency: 1, SpecialTokens: []string{"<|endoftext|>"}})
@@ -72,11 +74,31 @@ func setup(t *testing.T, task, records, src string) run.Spec {
 		t.Fatal(err)
 	}
 	norm, _ := r.Normalize()
-	return run.Spec{RunID: "run-t", Key: "k", Recipe: norm, BlobDir: blobs.Dir(), WorkDir: filepath.Join(dir, "work"),
+	return run.Spec{RunID: "run-t", Key: "k", Recipe: norm, Blob: fileURL(t, blobs.Dir()), WorkDir: filepath.Join(dir, "work"),
 		Inputs: run.Inputs{Dataset: run.InputRef{Name: "d", ID: m.ID, Manifest: md}, Base: run.InputRef{Name: "b", ID: bm.Fingerprint, Manifest: bd}}}
 }
 
-func putJSON(t *testing.T, s *local.Store, v any) string {
+// fileURL is the address of the local store in dir.
+func fileURL(t *testing.T, dir string) string {
+	t.Helper()
+	u, err := blobstore.FileURL(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return u
+}
+
+// openBlobs opens the store a spec names, as the worker does.
+func openBlobs(t *testing.T, spec run.Spec) blob.Store {
+	t.Helper()
+	s, err := blobstore.Open(context.Background(), spec.Blob, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+func putJSON(t *testing.T, s blob.Store, v any) string {
 	t.Helper()
 	b, _ := json.Marshal(v)
 	d, _, err := s.Put(context.Background(), bytes.NewReader(b))
@@ -243,7 +265,7 @@ region: local
 	if res.Step != 8 || !(metrics["eval_perplexity"] > 1) || metrics["params"] == 0 {
 		t.Fatalf("result %+v metrics %v", res, metrics)
 	}
-	blobs, _ := local.Open(spec.BlobDir)
+	blobs := openBlobs(t, spec)
 	rc, err := blobs.Open(context.Background(), res.Digest)
 	if err != nil {
 		t.Fatal(err)
@@ -328,7 +350,7 @@ region: local
 	if m.Report == "" || m.Verdict != "fail" || len(m.FailedGates) != 1 || !strings.Contains(m.FailedGates[0], "p95_ms") || m.EvalSplit != "test" {
 		t.Fatalf("metrics %s", res.Metrics)
 	}
-	blobs, _ := local.Open(spec.BlobDir)
+	blobs := openBlobs(t, spec)
 	rc, err := blobs.Open(context.Background(), m.Report)
 	if err != nil {
 		t.Fatal(err)

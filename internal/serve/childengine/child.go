@@ -12,7 +12,8 @@ import (
 	"strings"
 	"sync"
 
-	"github.com/tailor-ml/tailor/internal/blob/local"
+	"github.com/tailor-ml/tailor/internal/blob"
+	"github.com/tailor-ml/tailor/internal/blob/blobstore"
 	"github.com/tailor-ml/tailor/internal/errs"
 	"github.com/tailor-ml/tailor/internal/serve"
 	"github.com/tailor-ml/tailor/internal/serve/modelengine"
@@ -21,9 +22,13 @@ import (
 // ChildOptions configure Serve.
 type ChildOptions struct {
 	Logger *slog.Logger
+	// Getenv reads the environment for the artifact store's endpoint and
+	// credentials (os.Getenv in `tailor worker serve`; nil reads nothing,
+	// which suffices for a file:// store).
+	Getenv func(string) string
 	// Loader, when set, builds the engine's loader from the spec (tests
 	// wrap the blob loader with it); by default a modelengine.BlobLoader
-	// over the spec's blob directory.
+	// over the store at the spec's address.
 	Loader func(Spec) (modelengine.Loader, error)
 }
 
@@ -51,8 +56,8 @@ func Serve(ctx context.Context, in io.Reader, out io.Writer, opts ChildOptions) 
 	if opts.Loader != nil {
 		loader, err = opts.Loader(spec)
 	} else {
-		var blobs *local.Store
-		if blobs, err = local.Open(spec.BlobDir); err == nil {
+		var blobs blob.Store
+		if blobs, err = blobstore.Open(ctx, spec.Blob, opts.Getenv); err == nil {
 			loader = &modelengine.BlobLoader{Blobs: blobs, WorkDir: spec.WorkDir}
 		}
 	}

@@ -32,7 +32,7 @@
 // the data part (at most MaxDataBytes, little-endian 4-byte words: int32
 // tokens in requests, float32 rows in answers, so vocabulary-sized logits
 // never go through JSON). The parent's first frame is a hello carrying the
-// Spec (blob directory, budgets, threads); the child answers a hello with
+// Spec (blob store address, budgets, threads); the child answers a hello with
 // its pid when ready. Requests: load (a serve.Target; answers the model's
 // labels, sizes and EOS ids), classify and logits (the distinct targets
 // once, then rows of model index, sequence id and token count; answers
@@ -44,6 +44,6 @@
 // not add up) with an error and stops, never allocating much more than the
 // bytes that arrived.
 //
-// It imports serve, serve/modelengine, basemodel, blob/local, engine/tokenizer
+// It imports serve, serve/modelengine, basemodel, blob/blobstore, engine/tokenizer
 // and errs; never app, registry or store.
 package childengine

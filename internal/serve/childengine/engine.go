@@ -23,7 +23,8 @@ type Options struct {
 	// Blobs is the artifact store; the parent reads only tokenizers from
 	// it (required).
 	Blobs basemodel.Source
-	// Spec goes to every serving process (BlobDir required).
+	// Spec goes to every serving process (Blob, the store's address,
+	// required).
 	Spec   Spec
 	Logger *slog.Logger
 	// MinBackoff is the delay before restarting a process that died
@@ -76,8 +77,8 @@ type tokEntry struct {
 // New starts the supervisor, which starts the first serving process;
 // calls wait for it (up to ReadyWait). Close stops it.
 func New(opts Options) (*Engine, error) {
-	if len(opts.Command) == 0 || opts.Blobs == nil || opts.Spec.BlobDir == "" {
-		return nil, errs.Invalid("serving process: a command, an artifact store and its directory are required")
+	if len(opts.Command) == 0 || opts.Blobs == nil || opts.Spec.Blob == "" {
+		return nil, errs.Invalid("serving process: a command, an artifact store and its address are required")
 	}
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)

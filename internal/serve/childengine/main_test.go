@@ -9,7 +9,7 @@ import (
 	"sync"
 	"testing"
 
-	"github.com/tailor-ml/tailor/internal/blob/local"
+	"github.com/tailor-ml/tailor/internal/blob/blobstore"
 	"github.com/tailor-ml/tailor/internal/serve"
 	"github.com/tailor-ml/tailor/internal/serve/childengine"
 	"github.com/tailor-ml/tailor/internal/serve/modelengine"
@@ -33,7 +33,7 @@ func TestMain(m *testing.M) {
 		logger := slog.New(slog.NewJSONHandler(os.Stderr, nil))
 		err := childengine.Serve(context.Background(), os.Stdin, os.Stdout, childengine.ChildOptions{Logger: logger,
 			Loader: func(spec childengine.Spec) (modelengine.Loader, error) {
-				blobs, err := local.Open(spec.BlobDir)
+				blobs, err := blobstore.Open(context.Background(), spec.Blob, nil)
 				if err != nil {
 					return nil, err
 				}
@@ -96,7 +96,11 @@ func (r *records) count(s string) int {
 // newEngine starts a child engine over f's blob store.
 func newEngine(t *testing.T, f *servetest.Fixture, spec childengine.Spec, logger *slog.Logger, tune ...func(*childengine.Options)) *childengine.Engine {
 	t.Helper()
-	spec.BlobDir, spec.WorkDir = f.Blobs.Dir(), t.TempDir()
+	blobURL, err := blobstore.FileURL(f.Blobs.Dir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	spec.Blob, spec.WorkDir = blobURL, t.TempDir()
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}

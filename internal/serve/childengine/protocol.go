@@ -52,9 +52,10 @@ type frame struct {
 }
 
 // Spec is what the parent sends in its hello frame: where the blobs are and
-// how to size the engine.
+// how to size the engine. Blob is the artifact store's address
+// ("file:///abs/dir" or "s3://bucket/prefix", see internal/blob/blobstore).
 type Spec struct {
-	BlobDir          string `json:"blob_dir"`
+	Blob             string `json:"blob"`
 	WorkDir          string `json:"work_dir"`
 	BudgetBytes      int64  `json:"budget_bytes,omitempty"`
 	BaseBudgetBytes  int64  `json:"base_budget_bytes,omitempty"`

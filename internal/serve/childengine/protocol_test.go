@@ -169,7 +169,7 @@ func FuzzReadFrame(f *testing.F) {
 		mustFrame(f, call),
 		mustFrame(f, rows),
 		mustFrame(f, errorFrame(5, errs.Invalid("bad"))),
-		mustFrame(f, frame{typ: frameHello, meta: []byte(`{"blob_dir":"/x"}`)}),
+		mustFrame(f, frame{typ: frameHello, meta: []byte(`{"blob":"file:///x"}`)}),
 		append(mustFrame(f, frame{typ: frameCancel, id: 9}), mustFrame(f, rows)...),
 		header('R', 1, 10, 1<<20),
 		{frameMagic},
