@@ -2,11 +2,14 @@ package app
 
 import (
 	"context"
+	"errors"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/tailor-ml/tailor/api"
+	"github.com/tailor-ml/tailor/internal/blob"
+	"github.com/tailor-ml/tailor/internal/errs"
 	"github.com/tailor-ml/tailor/internal/store"
 )
 
@@ -63,3 +66,31 @@ func TestGCReleasesOldCheckpoints(t *testing.T) {
 		t.Fatalf("fsck: %+v %v", fsck, err)
 	}
 }
+
+// TestStoreWithoutAges: over a blob store that cannot tell when a blob was
+// written (no blob.Toucher), imports still commit their staged blobs, and
+// GC refuses rather than delete what a worker may be about to report.
+func TestStoreWithoutAges(t *testing.T) {
+	a, err := Open(Options{DataDir: t.TempDir(), EngineVersion: "test-engine", WorkerCommand: []string{"/bin/false"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	a.blobs = ageless{a.blobs}
+	ctx := context.Background()
+	for range 2 { // the second import finds every blob stored
+		if _, err := a.ImportDataset(ctx, strings.NewReader("{\"text\":\"a\",\"label\":\"x\"}\n{\"text\":\"b\",\"label\":\"y\"}\n"),
+			api.DatasetImportOptions{Name: "d", Task: "classify", FileName: "d.jsonl"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if fsck, err := a.Fsck(ctx); err != nil || len(fsck.Missing)+len(fsck.Bad) != 0 {
+		t.Fatalf("fsck: %+v %v", fsck, err)
+	}
+	if _, err := a.GC(ctx, api.GCOptions{DryRun: true}); !errors.Is(err, errs.ErrUnavailable) {
+		t.Fatalf("gc over a store without ages: %v, want unavailable", err)
+	}
+}
+
+// ageless hides a store's Touch and ModTime.
+type ageless struct{ blob.Store }
