@@ -9,8 +9,9 @@
 //
 // An address never carries credentials, so it can go into specs, process
 // lists and logs. This package imports internal/blob, blob/local, blob/s3
-// and internal/errs; only the composition root and the worker processes
-// import it, never blob or its implementations.
+// and internal/errs. It is imported by the composition root (app), the
+// training worker (worker) and the serving process (serve/childengine);
+// never by blob or its implementations.
 package blobstore
 
 import (
