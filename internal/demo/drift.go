@@ -361,12 +361,6 @@ func waitLoop(ctx context.Context, c *api.Client, before api.ModelVersion, limit
 	return now, err
 }
 
-// eventLine is one timeline row.
-type eventLine struct {
-	at   time.Duration
-	what string
-}
-
 // timeline prints what the loop did, in order, with the request index each
 // monitor window ended at.
 func timeline(w io.Writer, evs []api.Event, ws []api.MonitorWindow, log []served, switchAt int, start time.Time) {
