@@ -128,7 +128,7 @@ func Open(opts Options) (*Writer, error) {
 		}
 		w.redact = append(w.redact, re)
 	}
-	if err := os.MkdirAll(opts.Dir, 0o755); err != nil {
+	if err := os.MkdirAll(opts.Dir, 0o700); err != nil { // sampled prompts and outputs: owner only
 		return nil, fmt.Errorf("request log: %w", err)
 	}
 	segs, err := segments(opts.Dir)
@@ -172,7 +172,7 @@ func (w *Writer) recover(seg segment) error {
 		w.next = r.Seq + 1
 		w.cur.saw(r.Time)
 	}
-	f, err := os.OpenFile(seg.path, os.O_WRONLY, 0o644)
+	f, err := os.OpenFile(seg.path, os.O_WRONLY, 0o600)
 	if err != nil {
 		return fmt.Errorf("request log: %w", err)
 	}
@@ -256,7 +256,8 @@ func (w *Writer) rotate() error {
 		w.closed = append(w.closed, w.cur)
 	}
 	path := filepath.Join(w.opts.Dir, fmt.Sprintf("%s%020d%s", segPrefix, w.next, segSuffix))
-	f, err := os.OpenFile(path, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o644)
+	// #nosec G304 -- a new segment named by its sequence number inside the log dir
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o600)
 	if err != nil {
 		w.cur = segInfo{}
 		return fmt.Errorf("request log: %w", err)
