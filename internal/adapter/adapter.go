@@ -93,6 +93,7 @@ func Write(ctx context.Context, st Store, dir string, a *peft.Adapter, m Manifes
 	}
 	m.Format, m.Files = Format, nil
 	for _, en := range entries {
+		// #nosec G304 -- a regular entry of the adapter folder being listed, not a request path
 		f, err := os.Open(filepath.Join(dir, en.Name()))
 		if err != nil {
 			return "", err

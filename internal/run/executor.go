@@ -52,6 +52,7 @@ func (e *LocalExecutor) Start(ctx context.Context, spec Spec) (Process, error) {
 	}
 	// The run id on the command line names the process in ps and pgrep.
 	args := append(append([]string{}, e.Command[1:]...), "--run", spec.RunID)
+	// #nosec G204 -- the worker child is this binary (or the operator's configured command), args built in code, no shell
 	cmd := exec.Command(e.Command[0], args...)
 	cmd.Env = append(cmd.Environ(), e.Env...)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}

@@ -271,6 +271,7 @@ func (p *genParams) check(o *Options) (Sampling, int, error) {
 		}
 	}
 	if p.Seed != nil {
+		// #nosec G115 -- a client seed reinterpreted as uint64 bits; every value is a valid seed
 		smp.Seed = uint64(*p.Seed)
 	}
 	return smp, maxTok, nil
