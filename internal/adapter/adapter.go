@@ -99,6 +99,7 @@ func Write(ctx context.Context, st Store, dir string, a *peft.Adapter, m Manifes
 			return "", err
 		}
 		d, n, err := st.Put(ctx, f)
+		// #nosec G104 -- closing a file opened for reading; the Put result is what counts
 		f.Close()
 		if err != nil {
 			return "", err

@@ -197,6 +197,7 @@ func Open(opts Options) (*App, error) {
 	}
 	blobs, err := local.Open(filepath.Join(opts.DataDir, "blobs"))
 	if err != nil {
+		// #nosec G104 -- cleanup on an error path; the open error is returned
 		st.Close()
 		return nil, fmt.Errorf("open artifact store: %w", err)
 	}
@@ -207,11 +208,13 @@ func Open(opts Options) (*App, error) {
 	a.triggers = newTriggers(a)
 	a.registry = registry.New(registry.Options{Store: st, Publisher: a.bus, RequireApproval: opts.RequireApproval, Now: opts.Now, Logger: opts.Logger})
 	if err := a.openServing(); err != nil {
+		// #nosec G104 -- cleanup on an error path; the serving error is returned
 		st.Close()
 		return nil, err
 	}
 	if err := a.restoreDeployments(context.Background()); err != nil {
 		a.closeServing()
+		// #nosec G104 -- cleanup on an error path; the restore error is returned
 		st.Close()
 		return nil, err
 	}

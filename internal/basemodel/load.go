@@ -69,6 +69,7 @@ func readManifest(ctx context.Context, src Source, digest string) (*Manifest, er
 		return nil, fmt.Errorf("base manifest %s: %w", digest, err)
 	}
 	raw, err := io.ReadAll(io.LimitReader(rc, 64<<20))
+	// #nosec G104 -- closing a blob reader after ReadAll; the read error is checked
 	rc.Close()
 	if err != nil {
 		return nil, err

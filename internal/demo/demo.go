@@ -102,6 +102,7 @@ func Run(ctx context.Context, o Options) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer func() {
 		cancel()
+		// #nosec G104 -- shutdown at the end of the demo; the demo's own result is returned
 		a.Close()
 	}()
 	if err := a.Start(ctx); err != nil {

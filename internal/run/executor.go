@@ -133,6 +133,7 @@ func (p *localProcess) Messages() <-chan Message { return p.msgs }
 
 func (p *localProcess) Wait() error {
 	err := p.cmd.Wait()
+	// #nosec G104 -- the child has exited; closing our end of its stdin has nothing to report
 	p.stdin.Close()
 	if err != nil {
 		if tail := bytes.TrimSpace(p.stderr.Bytes()); len(tail) > 0 {

@@ -92,6 +92,7 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(status)
 	enc := json.NewEncoder(w)
+	// #nosec G104 -- the status is already sent; a failed body write means the client went away
 	enc.Encode(v)
 }
 

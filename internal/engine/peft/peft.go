@@ -234,10 +234,12 @@ func writeAtomic(path string, data []byte) error {
 	}
 	defer os.Remove(tmp.Name())
 	if _, err := tmp.Write(data); err != nil {
+		// #nosec G104 -- cleanup on an error path; the write error is returned (the temp file is removed)
 		tmp.Close()
 		return err
 	}
 	if err := tmp.Sync(); err != nil {
+		// #nosec G104 -- cleanup on an error path; the sync error is returned (the temp file is removed)
 		tmp.Close()
 		return err
 	}

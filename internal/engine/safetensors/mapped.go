@@ -41,6 +41,7 @@ func MapDir(dir string) (*Mapped, error) {
 		return &mappedShard{mapping: f, owner: m}, nil
 	})
 	if err != nil {
+		// #nosec G104 -- cleanup on an error path; the mapping error is returned
 		m.Close()
 		return nil, err
 	}

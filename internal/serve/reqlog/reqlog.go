@@ -148,6 +148,7 @@ func Open(opts Options) (*Writer, error) {
 		}
 	}
 	if _, err := w.Prune(); err != nil {
+		// #nosec G104 -- cleanup on an error path; the prune error is returned
 		w.Close()
 		return nil, err
 	}
@@ -177,10 +178,12 @@ func (w *Writer) recover(seg segment) error {
 		return fmt.Errorf("request log: %w", err)
 	}
 	if err := f.Truncate(int64(good)); err != nil {
+		// #nosec G104 -- cleanup on an error path; the truncate error is returned
 		f.Close()
 		return fmt.Errorf("request log: %w", err)
 	}
 	if _, err := f.Seek(int64(good), 0); err != nil {
+		// #nosec G104 -- cleanup on an error path; the seek error is returned
 		f.Close()
 		return err
 	}
