@@ -93,11 +93,13 @@ func Write(ctx context.Context, st Store, dir string, a *peft.Adapter, m Manifes
 	}
 	m.Format, m.Files = Format, nil
 	for _, en := range entries {
+		// #nosec G304 -- a regular entry of the adapter folder being listed, not a request path
 		f, err := os.Open(filepath.Join(dir, en.Name()))
 		if err != nil {
 			return "", err
 		}
 		d, n, err := st.Put(ctx, f)
+		// #nosec G104 -- closing a file opened for reading; the Put result is what counts
 		f.Close()
 		if err != nil {
 			return "", err

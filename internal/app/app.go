@@ -213,6 +213,7 @@ func Open(opts Options) (*App, error) {
 	}
 	blobs, err := blobstore.Open(context.Background(), opts.Blob, opts.Getenv)
 	if err != nil {
+		// #nosec G104 -- cleanup on an error path; the open error is returned
 		st.Close()
 		return nil, fmt.Errorf("open artifact store: %w", err)
 	}
@@ -223,11 +224,13 @@ func Open(opts Options) (*App, error) {
 	a.triggers = newTriggers(a)
 	a.registry = registry.New(registry.Options{Store: st, Publisher: a.bus, RequireApproval: opts.RequireApproval, Now: opts.Now, Logger: opts.Logger})
 	if err := a.openServing(); err != nil {
+		// #nosec G104 -- cleanup on an error path; the serving error is returned
 		st.Close()
 		return nil, err
 	}
 	if err := a.restoreDeployments(context.Background()); err != nil {
 		a.closeServing()
+		// #nosec G104 -- cleanup on an error path; the restore error is returned
 		st.Close()
 		return nil, err
 	}

@@ -140,6 +140,7 @@ func exportBase(ctx context.Context, c *api.Client, v api.BaseVersion, dir strin
 			return fmt.Errorf("export %s: %w", f.Name, err)
 		}
 		err = o.write(f.Name, brokenTransfer{rc}, f.Size, f.Digest)
+		// #nosec G104 -- closing a download body after the write; the write error is checked
 		rc.Close()
 		if err != nil {
 			return err

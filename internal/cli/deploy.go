@@ -247,6 +247,7 @@ func writeComparison(w io.Writer, cmp api.DeploymentComparison) {
 			fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%.2f\t%.2f\t%d\t%s\n", s.Variant, orNone(strings.Join(s.Versions, ",")), s.Requests, s.Errors,
 				s.LatencyP50MS, s.LatencyP95MS, s.Labelled, rate(s.Accuracy))
 		}
+		// #nosec G104 -- a table printed to the CLI's writer; a failed terminal write has no better report
 		tw.Flush()
 		if paired {
 			fmt.Fprintf(w, "agreement %s (%d of %d requests both answered)\n", rate(vc.Agreement), vc.Agreed, vc.Paired)

@@ -110,6 +110,7 @@ func (o *outFolder) commit() error {
 // discard removes what was not committed; it is safe after commit.
 func (o *outFolder) discard() {
 	for _, p := range o.pending {
+		// #nosec G104 -- best-effort removal of an uncommitted temp file; it may already be gone
 		os.Remove(p.tmp)
 	}
 	o.pending = nil

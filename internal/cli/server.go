@@ -87,12 +87,14 @@ func runServer(e *env, args []string) error {
 	ctx, cancel := context.WithCancel(e.ctx)
 	defer cancel()
 	if err := a.Start(ctx); err != nil {
+		// #nosec G104 -- cleanup on an error path; the start error is returned
 		a.Close()
 		return err
 	}
 	ln, err := net.Listen("tcp", *listen)
 	if err != nil {
 		cancel()
+		// #nosec G104 -- cleanup on an error path; the listen error is returned
 		a.Close()
 		return fmt.Errorf("listen on %s: %w", *listen, err)
 	}

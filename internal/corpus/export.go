@@ -91,6 +91,7 @@ func writeFileAtomic(path string, write func(w *bufio.Writer) error) error {
 	}
 	defer os.Remove(tmp.Name())
 	if err := tmp.Chmod(0o644); err != nil {
+		// #nosec G104 -- cleanup on an error path; the chmod error is returned (the temp file is removed)
 		tmp.Close()
 		return err
 	}

@@ -62,7 +62,7 @@ func walkTarball(r io.Reader, fn func(name string, data []byte) error) error {
 		switch h.Typeflag {
 		case tar.TypeDir, tar.TypeXGlobalHeader:
 			continue
-		case tar.TypeReg, tar.TypeRegA:
+		case tar.TypeReg: // the reader turns the legacy TypeRegA into TypeReg (or TypeDir)
 		default:
 			return errs.Invalid("entry %q: unsupported type %q (only regular files and directories)", h.Name, h.Typeflag)
 		}

@@ -49,7 +49,7 @@ type hhSlot struct {
 // and where the key's bytes are in the arena.
 type hhMeta struct {
 	err       int64
-	off, size uint32
+	off, size int // int, not uint32: the arena is fed by imported text and may pass 4 GiB
 }
 
 // hhHist bounds the histogram a prune finds its threshold with: counts more
@@ -87,6 +87,7 @@ func (s *heavyHitters) addPair(a, b []byte, h uint64) {
 // find returns the index of h's slot, or of the empty slot where h would go.
 func (s *heavyHitters) find(h uint64) int {
 	mask := len(s.slots) - 1
+	// #nosec G115 -- hash bits masked to the table size; wrap-around is intended
 	for i := int(h) & mask; ; i = (i + 1) & mask {
 		if e := &s.slots[i]; e.count == 0 || e.h == h {
 			return i
@@ -103,7 +104,7 @@ func (s *heavyHitters) insert(i int, h uint64, a, b []byte) {
 		s.arena = append(append(s.arena, ' '), b...)
 	}
 	s.slots[i] = hhSlot{h: h, count: s.floor + 1}
-	s.meta[i] = hhMeta{err: s.floor, off: uint32(off), size: uint32(len(s.arena) - off)}
+	s.meta[i] = hhMeta{err: s.floor, off: off, size: len(s.arena) - off}
 	s.live++
 	if s.live > s.cap {
 		s.prune()
@@ -157,6 +158,7 @@ func (s *heavyHitters) remove(i int) {
 			if s.slots[j].count == 0 {
 				return
 			}
+			// #nosec G115 -- hash bits masked to the table size; wrap-around is intended
 			home := int(s.slots[j].h) & mask
 			// The key at j may move to i unless its home lies in (i, j].
 			if i <= j && (home <= i || home > j) || i > j && home <= i && home > j {
@@ -176,7 +178,7 @@ func (s *heavyHitters) compact() {
 			m := &s.meta[i]
 			off := len(arena)
 			arena = append(arena, s.arena[m.off:m.off+m.size]...)
-			m.off = uint32(off)
+			m.off = off
 		}
 	}
 	s.arena, s.spareArena = arena, s.arena

@@ -273,6 +273,7 @@ func (im *importer) add(ctx context.Context, rec Record, pos Pos) error {
 		}
 		return pos.fieldf("id", "duplicate id %q (first at %s)", rec.ID, where)
 	}
+	// #nosec G115 -- clamped to MaxUint32 by min on the same line
 	im.ids[h.key()] = uint32(min(pos.Line, math.MaxUint32))
 	line, err := im.enc.encode(&rec)
 	if err != nil {

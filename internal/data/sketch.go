@@ -82,6 +82,7 @@ func newHashSet(n int) *hashSet {
 // find returns h's slot, or the empty slot where it would go.
 func (s *hashSet) find(h uint64) int {
 	mask := len(s.slots) - 1
+	// #nosec G115 -- hash bits masked to the table size; wrap-around is intended
 	i := int(h) & mask
 	for s.slots[i] != 0 && s.slots[i] != h {
 		i = (i + 1) & mask
@@ -120,6 +121,7 @@ func (s *hashSet) remove(h uint64) {
 			if s.slots[j] == 0 {
 				return
 			}
+			// #nosec G115 -- hash bits masked to the table size; wrap-around is intended
 			home := int(s.slots[j]) & mask
 			// The hash at j may move to i unless its home lies in (i, j].
 			if i <= j && (home <= i || home > j) || i > j && home <= i && home > j {

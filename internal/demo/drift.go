@@ -164,6 +164,7 @@ func drift(ctx context.Context, c *api.Client, o Options, dataDir string, step f
 	step("traffic: %d period-1 validation and test messages, then %d period-2 messages in Date order; %.0f %% of period-2 labels arrive %d requests late",
 		len(p1), len(p2), 100*d.LabelShare, feedbackLag)
 
+	// #nosec G404 -- seeded for reproducible demo traffic; not a secret
 	rng := rand.New(rand.NewPCG(d.Seed, 0x7a))
 	var log []served
 	var pending []served
@@ -359,12 +360,6 @@ func waitLoop(ctx context.Context, c *api.Client, before api.ModelVersion, limit
 		return now, nil // the caller reports that nothing was promoted
 	}
 	return now, err
-}
-
-// eventLine is one timeline row.
-type eventLine struct {
-	at   time.Duration
-	what string
 }
 
 // timeline prints what the loop did, in order, with the request index each

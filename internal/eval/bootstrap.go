@@ -203,6 +203,7 @@ func (r *splitMix64) next() uint64 {
 // intn returns a uniform integer in [0, n) by Lemire's multiply-shift with
 // rejection.
 func (r *splitMix64) intn(n int) int {
+	// #nosec G115 -- n > 0 (an index range)
 	un := uint64(n)
 	hi, lo := bits.Mul64(r.next(), un)
 	if lo < un {
@@ -211,5 +212,6 @@ func (r *splitMix64) intn(n int) int {
 			hi, lo = bits.Mul64(r.next(), un)
 		}
 	}
+	// #nosec G115 -- hi < n (Lemire's bounded draw), so it fits an int
 	return int(hi)
 }

@@ -165,6 +165,7 @@ func Evaluate(p *Profile, w *Window, o Options) (*Result, error) {
 	} else if len(w.Embeddings[0]) != len(p.Embeddings[0]) || !sameDim(w.Embeddings) {
 		addTest(DetectMMDEmbeddings, 0, 0, "window embeddings differ in dimension from the reference")
 	} else {
+		// #nosec G115 -- the window index only perturbs a seed; wrap-around is harmless
 		m := MMDTest(p.Embeddings, w.Embeddings, o.Permutations, o.Seed^uint64(w.Index))
 		addTest(DetectMMDEmbeddings, m.MMD2, m.PValue, "")
 	}

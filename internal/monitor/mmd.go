@@ -59,6 +59,7 @@ func MMDTest(x, y [][]float64, permutations int, seed uint64) MMDResult {
 		lab[i] = true
 	}
 	obs := mmdFromKernel(k, n, lab, len(x))
+	// #nosec G404 -- seeded permutation test, reproducible by design; not a secret
 	rng := rand.New(rand.NewPCG(seed, 0x6d6d64)) // "mmd"
 	perm := make([]int, n)
 	for i := range perm {

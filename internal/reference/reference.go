@@ -39,6 +39,7 @@ func Python(t testing.TB, modules ...string) string {
 	t.Helper()
 	for _, m := range modules {
 		err := probe("python:"+m, func() error {
+			// #nosec G204 -- test-only reference probe: the configured python with a module name from code, no shell
 			out, err := exec.Command(PythonPath, "-c", "import "+m).CombinedOutput()
 			if err != nil {
 				return fmt.Errorf("%s -c 'import %s': %v: %s", PythonPath, m, err, strings.TrimSpace(lastLine(out)))
@@ -109,6 +110,7 @@ func ran(t testing.TB, name string) {
 	if path == "" {
 		return
 	}
+	// #nosec G302 G304 G703 -- test-only: the reference log path is set by make test (TAILOR_REFERENCES_LOG)
 	f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o644)
 	if err != nil {
 		t.Fatalf("reference log: %v", err)

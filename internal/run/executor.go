@@ -52,6 +52,7 @@ func (e *LocalExecutor) Start(ctx context.Context, spec Spec) (Process, error) {
 	}
 	// The run id on the command line names the process in ps and pgrep.
 	args := append(append([]string{}, e.Command[1:]...), "--run", spec.RunID)
+	// #nosec G204 -- the worker child is this binary (or the operator's configured command), args built in code, no shell
 	cmd := exec.Command(e.Command[0], args...)
 	cmd.Env = append(cmd.Environ(), e.Env...)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
@@ -132,6 +133,7 @@ func (p *localProcess) Messages() <-chan Message { return p.msgs }
 
 func (p *localProcess) Wait() error {
 	err := p.cmd.Wait()
+	// #nosec G104 -- the child has exited; closing our end of its stdin has nothing to report
 	p.stdin.Close()
 	if err != nil {
 		if tail := bytes.TrimSpace(p.stderr.Bytes()); len(tail) > 0 {

@@ -23,6 +23,7 @@ type sampler struct {
 }
 
 func newSampler(p Sampling) *sampler {
+	// #nosec G404 -- seeded token sampling (a request may fix the seed); not a secret
 	return &sampler{p: p, rng: rand.New(rand.NewPCG(p.Seed, 0x5a3b1e))}
 }
 
@@ -83,8 +84,10 @@ func (s *sampler) next(logits []float32) int32 {
 	for _, i := range idx[:keep] {
 		u -= pr[i]
 		if u < 0 {
+			// #nosec G115 -- a vocabulary index, below 2^31
 			return int32(i)
 		}
 	}
+	// #nosec G115 -- a vocabulary index, below 2^31
 	return int32(idx[keep-1])
 }

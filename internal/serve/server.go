@@ -118,6 +118,7 @@ func New(opts Options) (*Server, error) {
 		return nil, err
 	}
 	return &Server{opts: opts, metrics: newMetrics(opts.Now), scheds: map[string]*scheduler{}, cache: map[string]*Loaded{},
+		// #nosec G404 -- seeded traffic split between deployments; not a secret
 		deployments: map[string]Deployment{}, rng: mrand.New(mrand.NewPCG(opts.Seed, 0xca7a))}, nil
 }
 

@@ -143,6 +143,7 @@ func (j *job) report(ctx context.Context, r *recipe.Recipe, split string, trainS
 		task = eval.TaskGenerate
 		trainSet = nil // baselines are for classification
 	}
+	// #nosec G115 -- recipe checks seed >= 0, so it converts exactly
 	opts := eval.Options{Task: task, Gates: gs, Bootstrap: eval.BootstrapOptions{Seed: uint64(r.Seed)}}
 	for _, f := range sliceFields(evalSet) {
 		opts.Slicers = append(opts.Slicers, eval.ByField(f))

@@ -183,6 +183,7 @@ func chatPair(tok *tokenizer.Tokenizer, msgs []data.Message) (string, string, er
 }
 
 func modelOptions(r *recipe.Recipe, numLabels, threads int) model.Options {
+	// #nosec G115 -- recipe checks seed >= 0, so it converts exactly
 	o := model.Options{Seed: uint64(r.Seed), Workers: threads, GEMM: gemm.New(threads)}
 	if r.Method.LoRA != nil {
 		o.LoRA = model.LoRAOptions{Rank: r.Method.LoRA.Rank, Alpha: r.Method.LoRA.Alpha, Dropout: r.Method.LoRA.Dropout, Targets: r.Method.LoRA.Targets}
@@ -205,6 +206,7 @@ func modelOptions(r *recipe.Recipe, numLabels, threads int) model.Options {
 func trainOptions(r *recipe.Recipe) train.Options {
 	t := r.Train
 	return train.Options{Steps: t.MaxSteps, Epochs: t.Epochs, BatchSize: t.BatchSize, GradAccum: t.GradAccum, LR: t.LearningRate,
+		// #nosec G115 -- recipe checks seed >= 0, so it converts exactly
 		Schedule: t.Schedule, WarmupSteps: t.WarmupSteps, WeightDecay: t.WeightDecay, GradClip: t.GradClip, Seed: uint64(r.Seed),
 		MaxSeqLen: t.MaxSeqLen, Packing: t.Packing, CheckpointEvery: t.CheckpointEvery}
 }

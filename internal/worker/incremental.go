@@ -95,6 +95,7 @@ func (j *job) withReplay(ctx context.Context, r *recipe.Recipe, base *loaded, fr
 	if err != nil {
 		return nil, fmt.Errorf("replay dataset %s: %w", in.Replay.Name, err)
 	}
+	// #nosec G115 -- recipe checks seed >= 0, so it converts exactly
 	return replay(fresh, pool, r.Incremental.Replay.Ratio, uint64(r.Seed)), nil
 }
 
@@ -152,5 +153,6 @@ func (j *job) forgetting(ctx context.Context, r *recipe.Recipe, tok *tokenizer.T
 	}
 	j.logf("forgetting gate: candidate vs %s on %s@%s split %s (%d records)", in.Init.Name, in.Forgetting.Name, short(in.Forgetting.ID), f.Split, len(set))
 	return &eval.ForgettingInput{DatasetID: in.Forgetting.ID, Split: f.Split, ChampionID: in.Init.ID, Candidate: cand, Champion: champ,
+		// #nosec G115 -- recipe checks seed >= 0, so it converts exactly
 		Metric: f.Metric, Epsilon: f.Epsilon, Bootstrap: eval.BootstrapOptions{Seed: uint64(r.Seed), Resamples: f.Resamples, Confidence: f.Confidence}}, nil
 }

@@ -181,6 +181,7 @@ func (j *job) pretrainStart(ctx context.Context, r *recipe.Recipe, texts iter.Se
 	if tok.VocabSize() > cfg.VocabSize {
 		return engine.Config{}, nil, nil, errs.Invalid("recipe %s: tokenizer has %d tokens but model.vocab_size is %d", r.Name, tok.VocabSize(), cfg.VocabSize)
 	}
+	// #nosec G115 -- recipe checks seed >= 0, so it converts exactly
 	w, err := model.RandomWeights(cfg, uint64(r.Seed))
 	if err != nil {
 		return engine.Config{}, nil, nil, err

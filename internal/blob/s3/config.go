@@ -17,9 +17,9 @@ const (
 	EnvRegion       = "AWS_REGION"
 	EnvRegionOld    = "AWS_DEFAULT_REGION" // read when AWS_REGION is empty
 	EnvAccessKeyID  = "AWS_ACCESS_KEY_ID"
-	EnvSecretKey    = "AWS_SECRET_ACCESS_KEY"
-	EnvSessionToken = "AWS_SESSION_TOKEN"
-	EnvPathStyle    = "TAILOR_S3_PATH_STYLE" // "true": path-style requests
+	EnvSecretKey    = "AWS_SECRET_ACCESS_KEY" // #nosec G101 -- the name of an environment variable, not a credential
+	EnvSessionToken = "AWS_SESSION_TOKEN"     // #nosec G101 -- the name of an environment variable, not a credential
+	EnvPathStyle    = "TAILOR_S3_PATH_STYLE"  // "true": path-style requests
 )
 
 // ParseURL reads "s3://bucket/prefix" into an Options' Bucket and Prefix.

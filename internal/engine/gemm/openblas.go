@@ -10,6 +10,7 @@ import "C"
 
 import (
 	"fmt"
+	"math"
 	"strings"
 )
 
@@ -64,6 +65,14 @@ func ctrans(t bool) C.enum_CBLAS_TRANSPOSE {
 	return C.CblasNoTrans
 }
 
+// fitBLAS panics when a dimension or stride does not fit OpenBLAS's 32-bit
+// blasint, which the C.blasint conversions would otherwise silently wrap.
+func fitBLAS(m, n, k, lda, ldb, ldc int) {
+	if max(m, n, k, lda, ldb, ldc) > math.MaxInt32 {
+		panic(fmt.Sprintf("gemm: OpenBLAS takes 32-bit sizes; m=%d n=%d k=%d lda=%d ldb=%d ldc=%d", m, n, k, lda, ldb, ldc))
+	}
+}
+
 // Sgemm implements GEMM.
 func (OpenBLAS) Sgemm(transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
 	check(transA, transB, m, n, k, len(a), lda, len(b), ldb, len(c), ldc)
@@ -74,6 +83,7 @@ func (OpenBLAS) Sgemm(transA, transB bool, m, n, k int, alpha float32, a []float
 		scaleC(m, n, beta, c, ldc)
 		return
 	}
+	fitBLAS(m, n, k, lda, ldb, ldc)
 	C.cblas_sgemm(C.CblasRowMajor, ctrans(transA), ctrans(transB), C.blasint(m), C.blasint(n), C.blasint(k),
 		C.float(alpha), (*C.float)(&a[0]), C.blasint(lda), (*C.float)(&b[0]), C.blasint(ldb),
 		C.float(beta), (*C.float)(&c[0]), C.blasint(ldc))
@@ -89,6 +99,7 @@ func (OpenBLAS) Dgemm(transA, transB bool, m, n, k int, alpha float64, a []float
 		scaleC(m, n, beta, c, ldc)
 		return
 	}
+	fitBLAS(m, n, k, lda, ldb, ldc)
 	C.cblas_dgemm(C.CblasRowMajor, ctrans(transA), ctrans(transB), C.blasint(m), C.blasint(n), C.blasint(k),
 		C.double(alpha), (*C.double)(&a[0]), C.blasint(lda), (*C.double)(&b[0]), C.blasint(ldb),
 		C.double(beta), (*C.double)(&c[0]), C.blasint(ldc))

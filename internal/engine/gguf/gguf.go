@@ -109,6 +109,7 @@ func (e *encoder) bytes(b []byte) {
 		return
 	}
 	k, err := e.w.Write(b)
+	// #nosec G115 -- k is a non-negative byte count from a Write
 	e.n += uint64(k)
 	e.err = err
 }
@@ -139,14 +140,17 @@ func (e *encoder) value(v any) {
 	case uint8:
 		e.bytes([]byte{x})
 	case int8:
+		// #nosec G115 -- two's-complement bit pattern of a typed int8 value, as GGUF stores it
 		e.bytes([]byte{byte(x)})
 	case uint16:
 		e.u16(x)
 	case int16:
+		// #nosec G115 -- two's-complement bit pattern of a typed int16 value, as GGUF stores it
 		e.u16(uint16(x))
 	case uint32:
 		e.u32(x)
 	case int32:
+		// #nosec G115 -- two's-complement bit pattern of a typed int32 value, as GGUF stores it
 		e.u32(uint32(x))
 	case float32:
 		e.u32(math.Float32bits(x))
@@ -161,6 +165,7 @@ func (e *encoder) value(v any) {
 	case uint64:
 		e.u64(x)
 	case int64:
+		// #nosec G115 -- two's-complement bit pattern of a typed int64 value, as GGUF stores it
 		e.u64(uint64(x))
 	case float64:
 		e.u64(math.Float64bits(x))
@@ -180,6 +185,7 @@ func (e *encoder) value(v any) {
 		e.u32(uint32(TypeInt32))
 		e.u64(uint64(len(x)))
 		for _, i := range x {
+			// #nosec G115 -- two's-complement bit pattern of an int32 array element, as GGUF stores it
 			e.u32(uint32(i))
 		}
 	default:
@@ -233,6 +239,7 @@ func write(w io.Writer, kvs []KV, tensors []tensorOut) error {
 	var off uint64
 	for _, t := range tensors {
 		e.str(t.name)
+		// #nosec G115 -- a tensor has at most 4 dims
 		e.u32(uint32(len(t.dims)))
 		for _, d := range t.dims {
 			e.u64(d)

@@ -77,6 +77,17 @@ func WriteLlama(w io.Writer, cfg engine.Config, weights map[string]engine.Tensor
 }
 
 func llamaMetadata(cfg engine.Config, tok TokenizerInfo, dtype DType) ([]KV, error) {
+	for _, v := range []struct {
+		name string
+		n    int
+	}{{"max_position_embeddings", cfg.MaxPositions}, {"hidden_size", cfg.Hidden}, {"num_hidden_layers", cfg.Layers},
+		{"intermediate_size", cfg.Intermediate}, {"head_dim", cfg.HeadDim}, {"num_attention_heads", cfg.Heads},
+		{"num_key_value_heads", cfg.KVHeads}, {"vocab_size", cfg.VocabSize}} {
+		if v.n < 0 || v.n > math.MaxUint32 {
+			return nil, errs.Invalid("gguf: %s = %d does not fit GGUF's uint32", v.name, v.n)
+		}
+	}
+	// #nosec G115 -- every size converted below was checked to fit a uint32 just above
 	m := map[string]any{
 		"general.architecture":                   "llama",
 		"general.file_type":                      fileType(dtype),
@@ -91,6 +102,7 @@ func llamaMetadata(cfg engine.Config, tok TokenizerInfo, dtype DType) ([]KV, err
 		"llama.rope.freq_base":                   float32(cfg.RopeTheta),
 		"llama.vocab_size":                       uint32(cfg.VocabSize),
 	}
+	// #nosec G115 -- HeadDim was checked to fit a uint32 above
 	if cfg.HeadDim*cfg.Heads != cfg.Hidden {
 		m["llama.attention.key_length"] = uint32(cfg.HeadDim)
 		m["llama.attention.value_length"] = uint32(cfg.HeadDim)
@@ -157,6 +169,7 @@ func tokenizerMetadata(m map[string]any, cfg engine.Config, tok TokenizerInfo) e
 			return errs.Invalid("gguf: tokenizer %s %d is outside the vocabulary", id.key, id.v)
 		}
 		if id.v >= 0 {
+			// #nosec G115 -- 0 <= id.v < VocabSize (checked above), and VocabSize fits a uint32
 			m["tokenizer.ggml."+id.key] = uint32(id.v)
 		}
 	}
@@ -243,6 +256,7 @@ func llamaTensors(cfg engine.Config, weights map[string]engine.Tensor, dtype DTy
 func newTensor(name string, shape []int, data []float32, dtype DType) tensorOut {
 	dims := make([]uint64, len(shape))
 	for i, d := range shape {
+		// #nosec G115 -- tensor dims are positive sizes of in-memory tensors
 		dims[len(shape)-1-i] = uint64(d)
 	}
 	if len(shape) <= 1 {

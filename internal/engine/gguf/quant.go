@@ -75,6 +75,7 @@ func QuantizeQ8_0(data []float32) []byte {
 		o := out[b*blockQ8_0Bytes:]
 		binary.LittleEndian.PutUint16(o, safetensors.F32ToF16(d))
 		for j, v := range x {
+			// #nosec G115 -- v*id is within [-127, 127] by construction of the block scale
 			o[2+j] = byte(int8(math.Round(float64(float32(v * id)))))
 		}
 	}
@@ -89,6 +90,7 @@ func DequantizeQ8_0(raw []byte) []float32 {
 		o := raw[b*blockQ8_0Bytes:]
 		d := safetensors.F16ToF32(binary.LittleEndian.Uint16(o))
 		for j := 0; j < BlockQ8_0; j++ {
+			// #nosec G115 -- the stored byte is an int8 bit pattern (Q8_0)
 			out[b*BlockQ8_0+j] = d * float32(int8(o[2+j]))
 		}
 	}

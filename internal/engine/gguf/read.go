@@ -80,9 +80,11 @@ func (d *decoder) count(minSize uint64) (int64, error) {
 	if err != nil {
 		return 0, err
 	}
+	// #nosec G115 -- d.off <= d.size (the decoder never reads past the end)
 	if minSize > 0 && n > uint64(d.size-d.off)/minSize {
 		return 0, errs.Invalid("gguf: at offset %d: count %d exceeds the file", d.off, n)
 	}
+	// #nosec G115 -- n <= the remaining file size (checked above), so it fits an int64
 	return int64(n), nil
 }
 
@@ -116,14 +118,17 @@ func (d *decoder) scalar(t ValueType) (any, error) {
 	case TypeUint8:
 		return b[0], nil
 	case TypeInt8:
+		// #nosec G115 -- two's-complement bit pattern of a stored int8, as GGUF defines it
 		return int8(b[0]), nil
 	case TypeUint16:
 		return binary.LittleEndian.Uint16(b), nil
 	case TypeInt16:
+		// #nosec G115 -- two's-complement bit pattern of a stored int16, as GGUF defines it
 		return int16(binary.LittleEndian.Uint16(b)), nil
 	case TypeUint32:
 		return binary.LittleEndian.Uint32(b), nil
 	case TypeInt32:
+		// #nosec G115 -- two's-complement bit pattern of a stored int32, as GGUF defines it
 		return int32(binary.LittleEndian.Uint32(b)), nil
 	case TypeFloat32:
 		return math.Float32frombits(binary.LittleEndian.Uint32(b)), nil
@@ -135,6 +140,7 @@ func (d *decoder) scalar(t ValueType) (any, error) {
 	case TypeUint64:
 		return binary.LittleEndian.Uint64(b), nil
 	case TypeInt64:
+		// #nosec G115 -- two's-complement bit pattern of a stored int64, as GGUF defines it
 		return int64(binary.LittleEndian.Uint64(b)), nil
 	}
 	return math.Float64frombits(binary.LittleEndian.Uint64(b)), nil
@@ -153,6 +159,7 @@ func (d *decoder) value(t ValueType) (any, error) {
 	if ValueType(et) == TypeArray {
 		return nil, errs.Invalid("gguf: at offset %d: nested arrays are not supported", d.off)
 	}
+	// #nosec G115 -- a scalar size of 0 to 8 bytes
 	minSize := uint64(scalarSize[ValueType(et)])
 	if ValueType(et) == TypeString {
 		minSize = 8
@@ -290,12 +297,14 @@ func (f *File) readTensorInfos(d *decoder, n int64) error {
 		names[t.Name] = true
 		f.Tensors = append(f.Tensors, t)
 	}
+	// #nosec G115 -- d.off <= file size, so the aligned offset fits an int64
 	f.DataStart = int64(align(uint64(d.off)))
 	for _, t := range f.Tensors {
 		nb, err := t.nbytes()
 		if err != nil {
 			return err
 		}
+		// #nosec G115 -- f.size and f.DataStart are non-negative file offsets
 		if t.Offset%Alignment != 0 || t.Offset > uint64(f.size) || nb > uint64(f.size)-t.Offset ||
 			uint64(f.DataStart)+t.Offset+nb > uint64(f.size) {
 			return errs.Invalid("gguf: tensor %q: data at offset %d (%d bytes) is unaligned or past the end of the file", t.Name, t.Offset, nb)
@@ -344,11 +353,13 @@ func (f *File) Tensor(name string) (engine.Tensor, error) {
 			return engine.Tensor{}, err
 		}
 		raw := make([]byte, nb)
+		// #nosec G115 -- t.Offset + nb <= file size is checked when the file is opened
 		if _, err := f.r.ReadAt(raw, f.DataStart+int64(t.Offset)); err != nil {
 			return engine.Tensor{}, fmt.Errorf("gguf: tensor %q: %w", name, err)
 		}
 		shape := make([]int, len(t.Dims))
 		for i, d := range t.Dims {
+			// #nosec G115 -- dims are bounded when the file is opened (nbytes fits in the file)
 			shape[len(t.Dims)-1-i] = int(d)
 		}
 		switch t.Type {

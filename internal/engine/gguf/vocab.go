@@ -199,6 +199,7 @@ func specialTokens(info *TokenizerInfo, tok *tokenizer.Tokenizer, cfg engine.Con
 	prefix, suffix := with[:i], with[min(i+len(bare), len(with)):]
 	switch {
 	case len(prefix) == 0:
+	// #nosec G115 -- BOS is a vocabulary id (>= 0 checked), below 2^31
 	case len(prefix) == 1 && info.BOS >= 0 && prefix[0] == int32(info.BOS):
 		info.AddBOS = true
 	default:
@@ -206,6 +207,7 @@ func specialTokens(info *TokenizerInfo, tok *tokenizer.Tokenizer, cfg engine.Con
 	}
 	switch {
 	case len(suffix) == 0:
+	// #nosec G115 -- EOS is a vocabulary id (>= 0 checked), below 2^31
 	case len(suffix) == 1 && info.EOS >= 0 && suffix[0] == int32(info.EOS):
 		info.AddEOS = true
 	default:

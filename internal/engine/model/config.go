@@ -168,6 +168,7 @@ func RandomWeights(cfg engine.Config, seed uint64) (map[string]engine.Tensor, er
 	if err != nil {
 		return nil, err
 	}
+	// #nosec G404 -- seeded for reproducible model init; not a secret
 	r := rand.New(rand.NewPCG(seed, 0x7a11))
 	out := map[string]engine.Tensor{}
 	for _, sp := range specs(c, fam) {

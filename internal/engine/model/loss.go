@@ -84,6 +84,7 @@ func (m *Model) headLoss(b engine.Batch) (float64, int, error) {
 	m.score.Forward(rt, a.pooled, a.batch, a.scores)
 	labels := a.targets[:a.batch] // targets are rebuilt by every prepare
 	for i, ex := range b.Examples {
+		// #nosec G115 -- 0 <= Label < score.Out, checked before the step (run.go)
 		labels[i] = int32(ex.Label)
 	}
 	loss, n := nn.CrossEntropy(rt, a.scores, a.batch, k, labels, a.scores, 1, a.rowLoss)

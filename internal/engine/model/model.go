@@ -76,7 +76,9 @@ func New(cfg engine.Config, weights map[string]engine.Tensor, opts Options) (*Mo
 		rt:      &nn.Runtime{GEMM: opts.GEMM, Workers: opts.Workers},
 		dropPCG: rand.NewPCG(opts.Seed, 0xd50f),
 	}
+	// #nosec G404 -- seeded dropout stream, reproducible by design; not a secret
 	m.dropRNG = rand.New(m.dropPCG)
+	// #nosec G404 -- seeded weight init, reproducible by design; not a secret
 	b := &builder{m: m, init: rand.New(rand.NewPCG(opts.Seed, 0x10a4)), targets: map[string]bool{}}
 	for _, t := range opts.LoRA.Targets {
 		b.targets[t] = false

@@ -115,6 +115,7 @@ func (d *Decoder) pack(rows []Row, caches []*KVCache) int {
 	probs := 0
 	for _, s := range b.segs {
 		for t, tok := range rows[s.row].Tokens {
+			// #nosec G115 -- pos0+t < MaxPositions, checked when the batch is prepared
 			b.ids[s.off+t], b.pos[s.off+t] = tok, int32(s.pos0+t)
 		}
 		s.cache.reserve(s.pos0 + s.n)

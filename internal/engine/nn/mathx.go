@@ -15,6 +15,7 @@ func exp32(x float32) float32 {
 	}
 	// n = round(x·log2 e) via the 1.5·2²³ rounding trick, branch-free.
 	t := x*1.44269504088896341 + 12582912
+	// #nosec G115 -- reinterprets the float bits (the 1.5·2²³ rounding trick); x is clamped above, so n is in [-126, 127]
 	n := int32(math.Float32bits(t)) - 0x4B400000
 	fn := t - 12582912
 	r := x - fn*0.693359375 - fn*-2.12194440e-4
@@ -25,6 +26,7 @@ func exp32(x float32) float32 {
 	p = p*r + 1.6666665459e-1
 	p = p*r + 5.0000001201e-1
 	y := p*r*r + r + 1
+	// #nosec G115 -- x is clamped above, so n+127 is in [1, 254], a valid float32 exponent
 	return y * math.Float32frombits(uint32(n+127)<<23)
 }
 
@@ -50,6 +52,7 @@ func expInPlaceGo(xs []float32) {
 			x = -87.3365447504
 		}
 		t := x*1.44269504088896341 + 12582912
+		// #nosec G115 -- reinterprets the float bits (the 1.5·2²³ rounding trick); x is clamped above, so n is in [-126, 127]
 		n := int32(math.Float32bits(t)) - 0x4B400000
 		fn := t - 12582912
 		r := x - fn*0.693359375 - fn*-2.12194440e-4
@@ -59,6 +62,7 @@ func expInPlaceGo(xs []float32) {
 		p = p*r + 4.1665795894e-2
 		p = p*r + 1.6666665459e-1
 		p = p*r + 5.0000001201e-1
+		// #nosec G115 -- x is clamped above, so n+127 is in [1, 254], a valid float32 exponent
 		xs[i] = (p*r*r + r + 1) * math.Float32frombits(uint32(n+127)<<23)
 	}
 }

@@ -62,7 +62,7 @@ func TestExpKernelsAgree(t *testing.T) {
 	for x := float32(-100); x < 100; x += 0.00731 {
 		xs = append(xs, x)
 	}
-	xs = append(xs, float32(math.Inf(-1)), 0, -0.0, 1e-30)
+	xs = append(xs, float32(math.Inf(-1)), 0, float32(math.Copysign(0, -1)), 1e-30)
 	a, b := append([]float32(nil), xs...), append([]float32(nil), xs...)
 	expInPlace32(a)
 	expInPlaceGo(b)

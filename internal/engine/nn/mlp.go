@@ -105,8 +105,6 @@ func (p *MLP[T]) Backward(rt *Runtime, x []T, dy, dx []T, accumulate bool) {
 	}
 }
 
-func sigmoid[T Float](x T) T { return 1 / (1 + expT(-x)) }
-
 // siluGLU writes sig = σ(gate) and act = gate·σ(gate)·up.
 func siluGLU[T Float](gate, up, sig, act []T) {
 	n := len(gate)

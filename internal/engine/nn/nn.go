@@ -70,10 +70,12 @@ func is32[T Float]() bool {
 }
 
 func as32[T Float](s []T) []float32 {
+	// #nosec G103 -- used only where T is float32 (is32 checks the size), so the layout is identical
 	return unsafe.Slice((*float32)(unsafe.Pointer(unsafe.SliceData(s))), len(s))
 }
 
 func as64[T Float](s []T) []float64 {
+	// #nosec G103 -- used only where T is float64, so the layout is identical
 	return unsafe.Slice((*float64)(unsafe.Pointer(unsafe.SliceData(s))), len(s))
 }
 

@@ -53,6 +53,7 @@ func F32ToF16(f float32) uint16 {
 		if rest > half || (rest == half && out&1 == 1) {
 			out++
 		}
+		// #nosec G115 -- out is at most 16 bits by construction (half-float encoding)
 		return sign | uint16(out)
 	}
 	out := uint32(e)<<10 | man>>13
@@ -60,6 +61,7 @@ func F32ToF16(f float32) uint16 {
 	if rest > 0x1000 || (rest == 0x1000 && out&1 == 1) {
 		out++ // may carry into the exponent, giving Inf correctly
 	}
+	// #nosec G115 -- out is at most 16 bits by construction (half-float encoding)
 	return sign | uint16(out)
 }
 

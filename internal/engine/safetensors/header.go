@@ -247,7 +247,9 @@ func parseEntry(name string, raw json.RawMessage, dataSize int64) (TensorInfo, e
 	if begin < 0 || end < begin {
 		return TensorInfo{}, bad("data_offsets [%d, %d] are not 0 <= begin <= end", begin, end)
 	}
+	// #nosec G115 -- size is a dtype size of 1 to 8 bytes
 	hi, want := bits.Mul64(numel, uint64(size))
+	// #nosec G115 -- end >= begin is checked above
 	if hi != 0 || want != uint64(end-begin) {
 		return TensorInfo{}, bad("data_offsets [%d, %d] hold %d bytes but %s%v needs %d×%d",
 			begin, end, end-begin, dt, shape, numel, size)

@@ -49,6 +49,7 @@ func (m *bpeModel) initialSymbols(w string) []symbol {
 	syms := make([]symbol, 0, len(w))
 	lastUnk := false
 	add := func(id int32) {
+		// #nosec G115 -- a word's symbol count, far below 2^31
 		n := int32(len(syms))
 		syms = append(syms, symbol{id: id, prev: n - 1, next: n + 1})
 	}

@@ -117,6 +117,7 @@ func (m *bpeModel) buildMerges(raw json.RawMessage) error {
 		if _, dup := m.merges[key]; dup {
 			continue // the first (lowest) rank wins
 		}
+		// #nosec G115 -- merge ranks are below the vocabulary size, which fits int32
 		m.merges[key] = mergeRule{rank: int32(len(m.mergeList)), id: id}
 		m.mergeList = append(m.mergeList, key)
 	}
@@ -304,8 +305,10 @@ func (t *Tokenizer) template(c *component, field string) (prefix, suffix []int32
 					return nil, nil, errs.Invalid("tokenizer.json: %s.special_tokens[%q]: id %d is not in the vocabulary", field, p.SpecialToken.ID, id)
 				}
 				if seenA {
+					// #nosec G115 -- a vocabulary id, below 2^31
 					suffix = append(suffix, int32(id))
 				} else {
+					// #nosec G115 -- a vocabulary id, below 2^31
 					prefix = append(prefix, int32(id))
 				}
 			}

@@ -66,6 +66,7 @@ type trainer struct {
 	where  map[uint64][]int32 // pair -> words that may hold it (duplicates allowed)
 }
 
+// #nosec G115 -- packs two non-negative int32 ids into one uint64 key
 func pairKey(a, b int32) uint64 { return uint64(uint32(a))<<32 | uint64(uint32(b)) }
 
 func newTrainer(nSpecial int) *trainer {
@@ -74,6 +75,7 @@ func newTrainer(nSpecial int) *trainer {
 		tr.tokens = append(tr.tokens, nil)
 	}
 	for b := 0; b < 256; b++ {
+		// #nosec G115 -- the 256 byte tokens
 		tr.ids[string([]byte{byte(b)})] = int32(len(tr.tokens))
 		tr.tokens = append(tr.tokens, []byte{byte(b)})
 	}
@@ -139,6 +141,7 @@ func (tr *trainer) run(vocabSize int, minFreq int64) {
 		if c < minFreq || c <= 0 {
 			break
 		}
+		// #nosec G115 -- unpacks two int32 ids from a pairKey
 		a, b := int32(top.key>>32), int32(uint32(top.key))
 		id := tr.newToken(a, b)
 		for _, k := range tr.mergePair(a, b, id) {
@@ -155,6 +158,7 @@ func (tr *trainer) newToken(a, b int32) int32 {
 	if id, ok := tr.ids[string(joined)]; ok {
 		return id
 	}
+	// #nosec G115 -- ids stay below the requested vocabulary size, which fits int32
 	id := int32(len(tr.tokens))
 	tr.tokens = append(tr.tokens, joined)
 	tr.ids[string(joined)] = id
@@ -230,7 +234,9 @@ func (h *pairHeap) before(x, y pairItem) bool {
 		return x.count > y.count
 	}
 	t := *h.tokens
+	// #nosec G115 -- unpacks two int32 ids from a pairKey
 	xa, xb := t[int32(x.key>>32)], t[int32(uint32(x.key))]
+	// #nosec G115 -- unpacks two int32 ids from a pairKey
 	ya, yb := t[int32(y.key>>32)], t[int32(uint32(y.key))]
 	if c := bytes.Compare(xa, ya); c != 0 {
 		return c < 0

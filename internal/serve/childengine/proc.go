@@ -37,9 +37,18 @@ type proc struct {
 	once    sync.Once     // kill
 }
 
+// closeAll closes pipe ends whose Close errors have nothing to add: the
+// caller is already failing, or the child has exited or holds its own copy.
+func closeAll(fs ...*os.File) {
+	for _, f := range fs {
+		f.Close() // #nosec G104 -- a pipe end being discarded (see closeAll)
+	}
+}
+
 // start launches a serving process, sends it the spec and waits for its
 // hello.
 func (e *Engine) start() (*proc, error) {
+	// #nosec G204 -- the serving child is this binary (or the operator's configured command), no shell
 	cmd := exec.Command(e.opts.Command[0], e.opts.Command[1:]...)
 	cmd.Env = append(cmd.Environ(), e.opts.Env...)
 	// Its own process group, so a kill reaches anything it started; the
@@ -51,27 +60,19 @@ func (e *Engine) start() (*proc, error) {
 	}
 	outR, outW, err := os.Pipe()
 	if err != nil {
-		inR.Close()
-		inW.Close()
+		closeAll(inR, inW)
 		return nil, err
 	}
 	errR, errW, err := os.Pipe()
 	if err != nil {
-		inR.Close()
-		inW.Close()
-		outR.Close()
-		outW.Close()
+		closeAll(inR, inW, outR, outW)
 		return nil, err
 	}
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = inR, outW, errW
 	err = cmd.Start()
-	inR.Close()
-	outW.Close()
-	errW.Close()
+	closeAll(inR, outW, errW) // the child holds its own copies
 	if err != nil {
-		inW.Close()
-		outR.Close()
-		errR.Close()
+		closeAll(inW, outR, errR)
 		return nil, fmt.Errorf("start %s: %w", e.opts.Command[0], err)
 	}
 	p := &proc{e: e, cmd: cmd, pid: cmd.Process.Pid, stdin: inW, pending: map[uint64]chan frame{}, gone: make(chan struct{})}
@@ -85,8 +86,7 @@ func (e *Engine) start() (*proc, error) {
 	if err != nil {
 		p.kill()
 		_ = cmd.Wait()
-		inW.Close()
-		outR.Close()
+		closeAll(inW, outR)
 		<-logs
 		return nil, fmt.Errorf("serving process %d: %w", p.pid, err)
 	}
@@ -95,8 +95,7 @@ func (e *Engine) start() (*proc, error) {
 		err := p.read(out)
 		p.kill()
 		werr := cmd.Wait()
-		inW.Close()
-		outR.Close()
+		closeAll(inW, outR)
 		<-logs
 		if werr != nil {
 			err = werr // the exit status says more than a closed pipe

@@ -116,7 +116,9 @@ func writeFrame(w io.Writer, f frame) error {
 	buf := make([]byte, headerBytes, headerBytes+len(f.meta)+len(f.data))
 	buf[0], buf[1] = frameMagic, f.typ
 	binary.BigEndian.PutUint64(buf[2:], f.id)
+	// #nosec G115 -- len(f.meta) <= MaxMetaBytes, checked above
 	binary.BigEndian.PutUint32(buf[10:], uint32(len(f.meta)))
+	// #nosec G115 -- len(f.data) <= MaxDataBytes, checked above
 	binary.BigEndian.PutUint32(buf[14:], uint32(len(f.data)))
 	buf = append(append(buf, f.meta...), f.data...)
 	_, err := w.Write(buf)
@@ -211,6 +213,7 @@ func checkLens(lens []int, n int) error {
 // appendInt32s and appendFloat32s write words little-endian.
 func appendInt32s(b []byte, v []int32) []byte {
 	for _, x := range v {
+		// #nosec G115 -- two's-complement bit pattern of a token id, decoded with int32 on the other side
 		b = binary.LittleEndian.AppendUint32(b, uint32(x))
 	}
 	return b
@@ -278,6 +281,7 @@ func decodeCall(f frame) (callMeta, [][]int32, error) {
 	for i, l := range lens {
 		row := make([]int32, l)
 		for j := range row {
+			// #nosec G115 -- two's-complement bit pattern of a token id, encoded from int32
 			row[j] = int32(binary.LittleEndian.Uint32(f.data[4*(off+j):]))
 		}
 		toks[i], off = row, off+l

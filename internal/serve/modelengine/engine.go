@@ -345,6 +345,7 @@ func eosIDs(b *Base) []int32 {
 			out = append(out, id)
 		}
 	}
+	// #nosec G115 -- hfconfig validates eos_token_id to [-1, vocab_size), and vocab_size fits int32
 	add(int32(b.Config.EOSTokenID))
 	add(b.Tokenizer.EOS())
 	for _, s := range []string{"<|endoftext|>", "<|im_end|>", "<|eot_id|>", "</s>"} {

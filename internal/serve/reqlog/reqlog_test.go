@@ -34,7 +34,8 @@ func TestSamplingDeterministic(t *testing.T) {
 			n := 0
 			for i := range 10000 {
 				id := fmt.Sprintf("req-%d", i)
-				if a.Sampled(id) != b.Sampled(id) || a.Sampled(id) != a.Sampled(id) {
+				first := a.Sampled(id)
+				if b.Sampled(id) != first || a.Sampled(id) != first {
 					t.Fatalf("sampling of %s is not deterministic", id)
 				}
 				if a.Sampled(id) {

@@ -166,6 +166,7 @@ func (f *Fixture) adapter(seed uint64, opts model.Options, cfg peft.Config, task
 	if err != nil {
 		return serve.Target{}, err
 	}
+	// #nosec G404 -- test helper: seeded fake model output
 	rng := rand.New(rand.NewPCG(seed, 0x5e7e))
 	tensors := map[string]engine.Tensor{}
 	for _, p := range m.Params() {

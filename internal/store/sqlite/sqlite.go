@@ -109,10 +109,12 @@ func open(path string, opts Options, migs []migration) (*Store, error) {
 
 	ctx := context.Background()
 	if err := w.PingContext(ctx); err != nil {
+		// #nosec G104 -- cleanup on an error path; the ping error is returned
 		w.Close()
 		return nil, fmt.Errorf("open %s: %w", path, dbErr(err))
 	}
 	if err := s.migrate(ctx, migs); err != nil {
+		// #nosec G104 -- cleanup on an error path; the migration error is returned
 		w.Close()
 		return nil, fmt.Errorf("open %s: %w", path, err)
 	}
@@ -123,6 +125,7 @@ func open(path string, opts Options, migs []migration) (*Store, error) {
 	rq.Add("_pragma", "query_only(1)")
 	r, err := sql.Open("sqlite", path+"?"+rq.Encode())
 	if err != nil {
+		// #nosec G104 -- cleanup on an error path; the open error is returned
 		w.Close()
 		return nil, fmt.Errorf("open %s: %w", path, err)
 	}

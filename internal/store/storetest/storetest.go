@@ -173,6 +173,7 @@ func checkEvents(t *testing.T, s store.Store, prev int64, sent, got []store.Even
 			t.Errorf("event %d seq %d, want > %d", i, got[i].Seq, prev)
 		}
 		prev = got[i].Seq
+		// #nosec G602 -- len(got) == len(sent) is checked above (t.Fatalf otherwise)
 		if got[i].Type != sent[i].Type || got[i].Subject != sent[i].Subject || string(got[i].Data) != string(sent[i].Data) {
 			t.Errorf("event %d = %+v, sent %+v", i, got[i], sent[i])
 		}

@@ -54,6 +54,7 @@ func Binary() (string, error) {
 	}
 	root := filepath.Join(filepath.Dir(file), "..", "..", "..", "..")
 	script := filepath.Join(root, "scripts", "versitygw.sh")
+	// #nosec G204 -- test helper: runs the repository's own setup script
 	cmd := exec.Command(script)
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
@@ -102,6 +103,7 @@ func start(bin, dir string) (*Server, error) {
 		Dir:       root,
 		done:      make(chan struct{}),
 	}
+	// #nosec G204 -- test helper: starts the MinIO binary found by the test setup script, on loopback
 	s.cmd = exec.Command(bin, "--access", s.AccessKey, "--secret", s.SecretKey,
 		"--port", "127.0.0.1:"+strconv.Itoa(port), "--quiet", "--keep-alive", "posix", root)
 	s.cmd.Stdout = (*logWriter)(s)

@@ -76,6 +76,7 @@ func Binary() (string, error) {
 		return "", errors.New("natstest: cannot locate the repository")
 	}
 	script := filepath.Join(filepath.Dir(file), "..", "..", "..", "..", "scripts", "deps.sh")
+	// #nosec G204 -- test helper: runs the repository's own setup script
 	cmd := exec.Command(script, "servers")
 	out, err := cmd.CombinedOutput()
 	if err != nil {
@@ -110,6 +111,7 @@ func (s *Server) start(port int) error {
 	s.logMu.Lock()
 	s.logBuf.Reset()
 	s.logMu.Unlock()
+	// #nosec G204 -- test helper: starts the nats-server binary found by the setup script, on loopback
 	s.cmd = exec.Command(s.bin, "-a", "127.0.0.1", "-p", strconv.Itoa(port), "-js", "-sd", s.Dir)
 	// The server dies with the test binary even if Close never runs.
 	s.cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
