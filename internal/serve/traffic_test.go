@@ -22,17 +22,34 @@ import (
 // test can hold the batch busy and fill the queue deterministically.
 type gated struct {
 	*modelengine.Engine
-	mu   sync.Mutex
-	open chan struct{}
+	mu    sync.Mutex
+	open  chan struct{}
+	steps chan struct{} // calls let through a closed gate (allow)
 }
 
 func (g *gated) wait(ctx context.Context) {
 	g.mu.Lock()
-	ch := g.open
+	ch, steps := g.open, g.steps
 	g.mu.Unlock()
 	select {
 	case <-ch:
+	case <-steps:
 	case <-ctx.Done():
+	}
+}
+
+// hold closes the gate again; allow lets n more calls through it.
+func (g *gated) hold() { g.mu.Lock(); g.open = make(chan struct{}); g.mu.Unlock() }
+
+func (g *gated) allow(n int) {
+	g.mu.Lock()
+	if g.steps == nil {
+		g.steps = make(chan struct{}, 1024)
+	}
+	steps := g.steps
+	g.mu.Unlock()
+	for range n {
+		steps <- struct{}{}
 	}
 }
 
@@ -157,8 +174,11 @@ func TestClassifyTimeout(t *testing.T) {
 }
 
 func TestClientDisconnectFreesSlot(t *testing.T) {
+	// The gate lets a few steps through (the load's warm-up forward, the
+	// prefill, the first tokens) and then holds the sequence running, so
+	// the polls below cannot miss it however fast the machine is.
 	g := newGated(t)
-	g.release() // steps run freely; the request is long
+	g.allow(5)
 	w := newWorld(t, serve.Options{MaxBatch: 1, MaxTokens: 4096}, g)
 	ctx, cancel := context.WithCancel(context.Background())
 	body := strings.NewReader(`{"model":"tiny","prompt":"the","max_tokens":200,"stream":true,"temperature":1,"seed":1}`)
@@ -171,6 +191,7 @@ func TestClientDisconnectFreesSlot(t *testing.T) {
 	waitFor(t, "the running sequence", func() bool { return w.metricValue(t, `tailor_serve_running_batch_size{base="`+base+`"}`) == "1" })
 	cancel()
 	resp.Body.Close()
+	g.release() // the held step goes on and finds its client gone
 	waitFor(t, "the slot to be freed", func() bool { return w.metricValue(t, `tailor_serve_running_batch_size{base="`+base+`"}`) == "0" })
 	// The next request gets the slot and completes.
 	r2, b2 := w.post(t, "/v1/completions", map[string]any{"model": "tiny", "prompt": "the", "max_tokens": 3})
@@ -179,6 +200,8 @@ func TestClientDisconnectFreesSlot(t *testing.T) {
 	}
 	// A client that leaves while its unstreamed answer is computed: both
 	// disconnects are their own outcome in /metrics, not a server error.
+	g.hold()
+	g.allow(2) // its prefill and one token, then it is held running
 	ctx2, cancel2 := context.WithCancel(context.Background())
 	req2, _ := http.NewRequestWithContext(ctx2, "POST", w.http.URL+"/v1/completions",
 		strings.NewReader(`{"model":"tiny","prompt":"the","max_tokens":200,"temperature":1,"seed":1}`))
@@ -193,6 +216,7 @@ func TestClientDisconnectFreesSlot(t *testing.T) {
 	waitFor(t, "the second running sequence", func() bool { return w.metricValue(t, `tailor_serve_running_batch_size{base="`+base+`"}`) == "1" })
 	cancel2()
 	<-done
+	g.release()
 	waitFor(t, "both disconnects counted as 499", func() bool {
 		return w.metricValue(t, `tailor_serve_requests_total{endpoint="completion",model="tiny",status="499"}`) == "2"
 	})
