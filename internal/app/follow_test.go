@@ -20,13 +20,7 @@ import (
 func TestFollowEventsLosesNothingOnOverflow(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	st, err := sqlite.Open(filepath.Join(t.TempDir(), "t.db"), sqlite.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
-	b := bus.New(nil)
-	defer b.Close()
+	st, b := followFixture(t)
 
 	release := make(chan struct{})
 	got := make(chan store.Event, 100)
@@ -100,13 +94,7 @@ func TestFollowEventsLosesNothingOnOverflow(t *testing.T) {
 func TestFollowEventsOutOfOrderPublish(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	st, err := sqlite.Open(filepath.Join(t.TempDir(), "t.db"), sqlite.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
-	b := bus.New(nil)
-	defer b.Close()
+	st, b := followFixture(t)
 	got := make(chan store.Event, 100)
 	done := make(chan struct{})
 	go func() {
@@ -148,4 +136,18 @@ func TestFollowEventsOutOfOrderPublish(t *testing.T) {
 	cancel()
 	b.Close()
 	<-done
+}
+
+// followFixture is a real SQLite store and an in-process bus, closed when
+// the test ends.
+func followFixture(t *testing.T) (*sqlite.Store, *bus.Bus) {
+	t.Helper()
+	st, err := sqlite.Open(filepath.Join(t.TempDir(), "t.db"), sqlite.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	b := bus.New(nil)
+	t.Cleanup(b.Close)
+	return st, b
 }

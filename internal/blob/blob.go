@@ -10,11 +10,52 @@ package blob
 import (
 	"context"
 	"io"
+	"strings"
 	"time"
+
+	"github.com/tailor-ml/tailor/internal/errs"
 )
 
 // Digest is "sha256:" followed by 64 lower-case hex characters.
 type Digest = string
+
+// digestPrefix starts every Digest.
+const digestPrefix = "sha256:"
+
+// ParseDigest checks that d is "sha256:" followed by 64 lower-case hex
+// characters and returns the hex part; the error is errs.Invalid and says
+// what is wrong. Every store names its objects by this hex.
+func ParseDigest(d Digest) (string, error) {
+	h, ok := strings.CutPrefix(d, digestPrefix)
+	if !ok {
+		return "", errs.Invalid("blob digest %q: want prefix %q", d, digestPrefix)
+	}
+	if len(h) != 64 {
+		return "", errs.Invalid("blob digest %q: want 64 hex characters, got %d", d, len(h))
+	}
+	for i := 0; i < len(h); i++ {
+		if !hexDigit(h[i]) {
+			return "", errs.Invalid("blob digest %q: character %d is not lower-case hex", d, len(digestPrefix)+i)
+		}
+	}
+	return h, nil
+}
+
+// IsHex reports whether s is n lower-case hex characters (a digest's hex,
+// or a shard folder's two).
+func IsHex(s string, n int) bool {
+	if len(s) != n {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if !hexDigit(s[i]) {
+			return false
+		}
+	}
+	return true
+}
+
+func hexDigit(c byte) bool { return '0' <= c && c <= '9' || 'a' <= c && c <= 'f' }
 
 // Store is a content-addressed artifact store.
 //

@@ -90,27 +90,8 @@ func (s *Store) Path(d blob.Digest) (string, error) {
 func (s *Store) objectsDir() string { return filepath.Join(s.dir, algo) }
 func (s *Store) tmpDir() string     { return filepath.Join(s.dir, "tmp") }
 
-// ParseDigest checks that d is "sha256:" followed by 64 lower-case hex
-// characters and returns the hex part.
-func ParseDigest(d blob.Digest) (string, error) {
-	h, ok := strings.CutPrefix(d, prefix)
-	if !ok {
-		return "", errs.Invalid("blob digest %q: want prefix %q", d, prefix)
-	}
-	if len(h) != 64 {
-		return "", errs.Invalid("blob digest %q: want 64 hex characters, got %d", d, len(h))
-	}
-	for i := 0; i < len(h); i++ {
-		c := h[i]
-		if (c < '0' || c > '9') && (c < 'a' || c > 'f') {
-			return "", errs.Invalid("blob digest %q: character %d is not lower-case hex", d, len(prefix)+i)
-		}
-	}
-	return h, nil
-}
-
 func (s *Store) path(d blob.Digest) (string, error) {
-	h, err := ParseDigest(d)
+	h, err := blob.ParseDigest(d)
 	if err != nil {
 		return "", err
 	}
@@ -299,7 +280,7 @@ func (s *Store) List(ctx context.Context, fn func(d blob.Digest, size int64) err
 		return fmt.Errorf("list blobs: %w", err)
 	}
 	for _, shard := range shards {
-		if !shard.IsDir() || !isHex(shard.Name(), 2) {
+		if !shard.IsDir() || !blob.IsHex(shard.Name(), 2) {
 			continue
 		}
 		files, err := os.ReadDir(filepath.Join(s.objectsDir(), shard.Name()))
@@ -308,7 +289,7 @@ func (s *Store) List(ctx context.Context, fn func(d blob.Digest, size int64) err
 		}
 		for _, f := range files {
 			name := f.Name()
-			if !f.Type().IsRegular() || !isHex(name, 64) || name[:2] != shard.Name() {
+			if !f.Type().IsRegular() || !blob.IsHex(name, 64) || name[:2] != shard.Name() {
 				continue
 			}
 			if err := ctx.Err(); err != nil {
@@ -413,19 +394,6 @@ func syncDir(dir string) error {
 		return fmt.Errorf("sync %s: %w", dir, err)
 	}
 	return nil
-}
-
-func isHex(s string, n int) bool {
-	if len(s) != n {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if (c < '0' || c > '9') && (c < 'a' || c > 'f') {
-			return false
-		}
-	}
-	return true
 }
 
 // ctxReader stops a copy when ctx is done.

@@ -202,7 +202,7 @@ func FuzzParseDigest(f *testing.F) {
 	dir := filepath.Join(string(filepath.Separator), "blobs")
 	s := &Store{dir: dir}
 	f.Fuzz(func(t *testing.T, d string) {
-		h, err := ParseDigest(d)
+		h, err := blob.ParseDigest(d)
 		if err != nil {
 			if !errors.Is(err, errs.ErrInvalid) {
 				t.Fatalf("ParseDigest(%q) error %v is not ErrInvalid", d, err)

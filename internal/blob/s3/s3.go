@@ -184,7 +184,7 @@ func (s *Store) Prefix() string { return s.prefix }
 
 // Key returns the object key of blob d.
 func (s *Store) Key(d blob.Digest) (string, error) {
-	h, err := ParseDigest(d)
+	h, err := blob.ParseDigest(d)
 	if err != nil {
 		return "", err
 	}
@@ -193,32 +193,6 @@ func (s *Store) Key(d blob.Digest) (string, error) {
 
 func (s *Store) objectsPrefix() string { return s.prefix + algo + "/" }
 func (s *Store) tmpPrefix() string     { return s.prefix + "tmp/" }
-
-// ParseDigest checks that d is "sha256:" followed by 64 lower-case hex
-// characters and returns the hex part.
-func ParseDigest(d blob.Digest) (string, error) {
-	h, ok := strings.CutPrefix(d, digestPre)
-	if !ok {
-		return "", errs.Invalid("blob digest %q: want prefix %q", d, digestPre)
-	}
-	if !isHex(h, 64) {
-		return "", errs.Invalid("blob digest %q: want 64 lower-case hex characters", d)
-	}
-	return h, nil
-}
-
-func isHex(s string, n int) bool {
-	if len(s) != n {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if (c < '0' || c > '9') && (c < 'a' || c > 'f') {
-			return false
-		}
-	}
-	return true
-}
 
 // Put stores the bytes of r and returns their digest and size.
 func (s *Store) Put(ctx context.Context, r io.Reader) (blob.Digest, int64, error) {
@@ -462,7 +436,7 @@ func (s *Store) List(ctx context.Context, fn func(d blob.Digest, size int64) err
 			return s.wrap(ctx, "list blobs", obj.Err)
 		}
 		h := strings.TrimPrefix(obj.Key, pre)
-		if !isHex(h, 64) {
+		if !blob.IsHex(h, 64) {
 			continue // not ours
 		}
 		if h <= last {
