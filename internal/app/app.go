@@ -201,15 +201,15 @@ func Open(opts Options) (*App, error) {
 	if err := os.RemoveAll(filepath.Join(opts.DataDir, "staging")); err != nil {
 		return nil, err
 	}
+	if opts.Blob == "" {
+		var err error
+		if opts.Blob, err = blobstore.FileURL(filepath.Join(opts.DataDir, "blobs")); err != nil {
+			return nil, err
+		}
+	}
 	st, err := sqlite.Open(filepath.Join(opts.DataDir, "tailor.db"), sqlite.Options{})
 	if err != nil {
 		return nil, fmt.Errorf("open metadata store: %w", err)
-	}
-	if opts.Blob == "" {
-		if opts.Blob, err = blobstore.FileURL(filepath.Join(opts.DataDir, "blobs")); err != nil {
-			st.Close()
-			return nil, err
-		}
 	}
 	blobs, err := blobstore.Open(context.Background(), opts.Blob, opts.Getenv)
 	if err != nil {
