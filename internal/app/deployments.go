@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/tailor-ml/tailor/api"
+	"github.com/tailor-ml/tailor/internal/bus"
 	"github.com/tailor-ml/tailor/internal/errs"
 	"github.com/tailor-ml/tailor/internal/ident"
 	"github.com/tailor-ml/tailor/internal/registry"
@@ -331,7 +332,7 @@ func (a *App) DeploymentHistory(ctx context.Context, model string) ([]api.Deploy
 		seqs[v.ID] = 0
 	}
 	// Events have no index by type: read them all (see docs/serving.md).
-	if err := replayEvents(ctx, a.store, 0, func(e store.Event) {
+	if err := bus.Replay(ctx, a.store, 0, func(e store.Event) {
 		if _, ok := seqs[e.Subject]; ok && e.Type == EventDeploymentChanged {
 			seqs[e.Subject] = e.Seq
 		}

@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/tailor-ml/tailor/internal/bus"
 	"github.com/tailor-ml/tailor/internal/errs"
 	"github.com/tailor-ml/tailor/internal/registry"
 	"github.com/tailor-ml/tailor/internal/serve"
@@ -111,7 +112,7 @@ func (r *resolver) Models(ctx context.Context) ([]serve.ModelEntry, error) {
 // the bus could not deliver is read back from the store, so no alias move
 // or deployment change is lost.
 func (a *App) followModels(ctx context.Context) {
-	followEvents(ctx, a.bus, a.store, a.logger, 256, -1, func(e store.Event) {
+	bus.Follow(ctx, a.bus, a.store, a.logger, 256, -1, func(e store.Event) {
 		var err error
 		switch e.Type {
 		case registry.EventAliasMoved:

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/tailor-ml/tailor/api"
+	"github.com/tailor-ml/tailor/internal/bus"
 	"github.com/tailor-ml/tailor/internal/errs"
 	"github.com/tailor-ml/tailor/internal/store"
 	"github.com/tailor-ml/tailor/internal/trigger"
@@ -227,7 +228,7 @@ func (t *triggers) follow(ctx context.Context) {
 		a.logger.Error("triggers: read cursor; following new events only", "err", err)
 		cursor = -1
 	}
-	followEvents(ctx, a.bus, a.store, a.logger, 256, cursor, func(e store.Event) { t.handle(ctx, e) })
+	bus.Follow(ctx, a.bus, a.store, a.logger, 256, cursor, func(e store.Event) { t.handle(ctx, e) })
 	if t.lastSeen > 0 && t.unsaved > 0 {
 		_ = a.store.SaveTriggerCursor(context.WithoutCancel(ctx), t.lastSeen)
 	}

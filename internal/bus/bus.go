@@ -5,7 +5,7 @@
 // describe (DESIGN.md invariant 6): the events passed to Publish are the ones
 // a store.Store method returned, with their Seq filled in. The bus keeps no
 // history; a subscriber that needs everything reads store.Store.Events from
-// the last Seq it saw and then follows the bus.
+// the last Seq it saw and then follows the bus, which is what Follow does.
 //
 // Publish never blocks. A subscriber whose buffer is full is closed, and its
 // Err reports an *OverflowError naming the first event it missed, so it can

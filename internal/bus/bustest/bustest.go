@@ -2,7 +2,7 @@
 // in-process internal/bus.Bus and the NATS JetStream bus in
 // internal/bus/nats. Implementations call Run from their own tests.
 //
-// The suite checks what internal/app relies on (see internal/app/follow.go):
+// The suite checks what internal/app relies on (see bus.Follow):
 //
 //   - Deliver: every event published after Subscribe returned reaches every
 //     subscription, on the publishing client and on other clients of the
@@ -36,6 +36,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"sync"
 	"testing"
 	"time"
@@ -317,8 +318,8 @@ func testRepublish(t *testing.T, client func(t *testing.T) Bus) {
 	t.Logf("%d events delivered for 6 distinct (%d repeats dropped by the consumer)", len(got), repeats)
 }
 
-// Log is an in-memory committed-event table with what internal/app reads
-// from store.Store: AppendEvents assigns seqs, Events reads after a seq.
+// Log is an in-memory committed-event table with what bus.Follow reads
+// from store.Store: Commit assigns seqs, Events reads after a seq.
 type Log struct {
 	mu  sync.Mutex
 	evs []store.Event
@@ -338,65 +339,35 @@ func (l *Log) Commit(evs ...store.Event) []store.Event {
 	return out
 }
 
-// Events returns at most limit committed events with Seq > after.
-func (l *Log) Events(after int64, limit int) []store.Event {
+// Events returns at most limit committed events with Seq > after, as
+// store.Store does (bus.EventReader).
+func (l *Log) Events(_ context.Context, after int64, limit int) ([]store.Event, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if after < 0 {
 		after = 0
 	}
 	if after >= int64(len(l.evs)) {
-		return nil
+		return nil, nil
 	}
 	out := l.evs[after:]
 	if limit > 0 && len(out) > limit {
 		out = out[:limit]
 	}
-	return append([]store.Event(nil), out...)
+	return append([]store.Event(nil), out...), nil
 }
 
-// follow is the consumer internal/app/follow.go implements, on a Log: it
-// hands every event committed after seq after to handle, in order and once
-// each, until ctx ends or the bus closes; subscribed reports each new
-// subscription.
-func follow(ctx context.Context, b Bus, l *Log, buffer int, after int64, subscribed func(*bus.Subscription), handle func(store.Event)) {
-	last, resume := after, after+1
-	for ctx.Err() == nil {
-		sub := b.Subscribe(buffer)
-		subscribed(sub)
-		// Subscribed first, then read: an event committed meanwhile is in
-		// the log or on the subscription.
-		for from := resume - 1; ; {
-			page := l.Events(from, 7)
-			for _, e := range page {
-				if e.Seq > last {
-					handle(e)
-					last = e.Seq
-				}
-				from = e.Seq
-			}
-			if len(page) < 7 {
-				break
-			}
-		}
-		for e := range sub.C {
-			if e.Seq <= last {
-				continue
-			}
-			handle(e)
-			last = e.Seq
-		}
-		err := sub.Err()
-		var oe *bus.OverflowError
-		switch {
-		case ctx.Err() != nil || errors.Is(err, bus.ErrClosed):
-			return
-		case errors.As(err, &oe):
-			resume = oe.MissedSeq
-		default:
-			resume = last + 1
-		}
-	}
+// recording is a Bus whose subscriptions are reported on subs, so a test
+// can watch the one bus.Follow holds.
+type recording struct {
+	Bus
+	subs chan *bus.Subscription
+}
+
+func (r recording) Subscribe(buffer int) *bus.Subscription {
+	s := r.Bus.Subscribe(buffer)
+	r.subs <- s
+	return s
 }
 
 func testFollow(t *testing.T, client func(t *testing.T) Bus) {
@@ -421,7 +392,7 @@ func testFollow(t *testing.T, client func(t *testing.T) Bus) {
 	go func() {
 		defer close(done)
 		first := true
-		follow(ctx, b, &l, 2, after, func(s *bus.Subscription) { subs <- s }, func(e store.Event) {
+		bus.Follow(ctx, recording{b, subs}, &l, slog.New(slog.DiscardHandler), 2, after, func(e store.Event) {
 			if first { // stuck long enough to be dropped
 				first = false
 				<-release

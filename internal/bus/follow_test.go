@@ -1,4 +1,4 @@
-package app
+package bus_test
 
 import (
 	"context"
@@ -13,11 +13,11 @@ import (
 	"github.com/tailor-ml/tailor/internal/store/sqlite"
 )
 
-// TestFollowEventsLosesNothingOnOverflow: a consumer stuck on its first
+// TestFollowLosesNothingOnOverflow: a consumer stuck on its first
 // event makes the bus drop its subscription; once it moves again it gets
 // every committed event exactly once, in order, the missed ones read back
 // from the SQLite store.
-func TestFollowEventsLosesNothingOnOverflow(t *testing.T) {
+func TestFollowLosesNothingOnOverflow(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	st, b := followFixture(t)
@@ -28,7 +28,7 @@ func TestFollowEventsLosesNothingOnOverflow(t *testing.T) {
 	go func() {
 		defer close(done)
 		first := true
-		followEvents(ctx, b, st, slog.New(slog.DiscardHandler), 2, -1, func(e store.Event) {
+		bus.Follow(ctx, b, st, slog.New(slog.DiscardHandler), 2, -1, func(e store.Event) {
 			if first {
 				first = false
 				<-release
@@ -88,10 +88,10 @@ func TestFollowEventsLosesNothingOnOverflow(t *testing.T) {
 	<-done
 }
 
-// TestFollowEventsOutOfOrderPublish: two commits publish in the reverse of
+// TestFollowOutOfOrderPublish: two commits publish in the reverse of
 // their seq order (commit and publish are not one step); the follower
 // still handles both, in seq order, once each.
-func TestFollowEventsOutOfOrderPublish(t *testing.T) {
+func TestFollowOutOfOrderPublish(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	st, b := followFixture(t)
@@ -99,7 +99,7 @@ func TestFollowEventsOutOfOrderPublish(t *testing.T) {
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		followEvents(ctx, b, st, slog.New(slog.DiscardHandler), 16, -1, func(e store.Event) { got <- e })
+		bus.Follow(ctx, b, st, slog.New(slog.DiscardHandler), 16, -1, func(e store.Event) { got <- e })
 	}()
 	for b.Subscribers() == 0 {
 		time.Sleep(time.Millisecond)

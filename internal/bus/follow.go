@@ -1,27 +1,36 @@
-package app
+package bus
 
 import (
 	"context"
 	"errors"
 	"log/slog"
 
-	"github.com/tailor-ml/tailor/internal/bus"
 	"github.com/tailor-ml/tailor/internal/store"
 )
 
-// followEvents hands every event committed after seq after (after < 0:
-// every event committed after it starts) to handle, in seq order and once
-// each, until ctx ends or the bus closes. It follows the bus; when the bus
-// drops it for falling behind (an *bus.OverflowError), it subscribes again
-// and first reads from the store every event from the first one it missed,
-// so a slow consumer loses nothing. With after >= 0 it starts that way too:
+// Subscriber is what Follow reads live events from: *Bus, or the NATS bus.
+type Subscriber interface {
+	Subscribe(buffer int) *Subscription
+}
+
+// EventReader reads committed events back (store.Store satisfies it).
+type EventReader interface {
+	Events(ctx context.Context, after int64, limit int) ([]store.Event, error)
+}
+
+// Follow hands every event committed after seq after (after < 0: every
+// event committed after it starts) to handle, in seq order and once each,
+// until ctx ends or the bus closes. It follows the bus; when the bus drops
+// it for falling behind (an *OverflowError), it subscribes again and first
+// reads from the store every event from the first one it missed, so a slow
+// consumer loses nothing. With after >= 0 it starts that way too:
 // subscribed, it first reads the stored events after after.
 //
 // Events are published after their commit, but two commits may publish
 // out of seq order: an event whose seq skips past the next one expected
 // sends the follower to the store for the ones in between (committed
 // already, since the store assigns seqs in commit order) before it goes on.
-func followEvents(ctx context.Context, b *bus.Bus, st store.Store, logger *slog.Logger, buffer int, after int64, handle func(store.Event)) {
+func Follow(ctx context.Context, b Subscriber, st EventReader, logger *slog.Logger, buffer int, after int64, handle func(store.Event)) {
 	var last int64 // seq of the last event handled; 0: none yet
 	var resume int64
 	if after >= 0 {
@@ -29,7 +38,7 @@ func followEvents(ctx context.Context, b *bus.Bus, st store.Store, logger *slog.
 	}
 	started := after >= 0 // last is a real position to count gaps from
 	fill := func(from int64) {
-		if err := replayEvents(ctx, st, from, func(e store.Event) {
+		if err := Replay(ctx, st, from, func(e store.Event) {
 			if e.Seq > last {
 				handle(e)
 				last = e.Seq
@@ -60,10 +69,10 @@ func followEvents(ctx context.Context, b *bus.Bus, st store.Store, logger *slog.
 			started = true
 		}
 		err := sub.Err()
-		if ctx.Err() != nil || errors.Is(err, bus.ErrClosed) {
+		if ctx.Err() != nil || errors.Is(err, ErrClosed) {
 			return
 		}
-		var oe *bus.OverflowError
+		var oe *OverflowError
 		if errors.As(err, &oe) {
 			resume = oe.MissedSeq
 		} else {
@@ -73,8 +82,9 @@ func followEvents(ctx context.Context, b *bus.Bus, st store.Store, logger *slog.
 	}
 }
 
-// replayEvents hands every stored event after seq after to fn, in pages.
-func replayEvents(ctx context.Context, st store.Store, after int64, fn func(store.Event)) error {
+// Replay hands every stored event after seq after to fn, in seq order,
+// reading them in pages.
+func Replay(ctx context.Context, st EventReader, after int64, fn func(store.Event)) error {
 	const page = 1000
 	for {
 		evs, err := st.Events(ctx, after, page)
