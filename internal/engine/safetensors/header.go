@@ -96,6 +96,15 @@ type Header struct {
 	DataSize int64
 }
 
+// Names returns the tensor names in sorted order.
+func (h *Header) Names() []string {
+	out := make([]string, len(h.Tensors))
+	for i, t := range h.Tensors {
+		out[i] = t.Name
+	}
+	return out
+}
+
 // Tensor returns the entry for name.
 func (h *Header) Tensor(name string) (TensorInfo, bool) {
 	i := sort.Search(len(h.Tensors), func(i int) bool { return h.Tensors[i].Name >= name })

@@ -101,13 +101,7 @@ type mappedShard struct {
 func (s *mappedShard) path() string { return s.name }
 func (s *mappedShard) Close() error { return nil }
 
-func (s *mappedShard) Names() []string {
-	out := make([]string, len(s.header.Tensors))
-	for i, t := range s.header.Tensors {
-		out[i] = t.Name
-	}
-	return out
-}
+func (s *mappedShard) Names() []string { return s.header.Names() }
 
 func (s *mappedShard) Tensor(name string) (engine.Tensor, error) {
 	ti, ok := s.header.Tensor(name)

@@ -47,13 +47,7 @@ func Open(path string) (*File, error) {
 func (f *File) Close() error { return f.f.Close() }
 
 // Names returns the tensor names in sorted order.
-func (f *File) Names() []string {
-	out := make([]string, len(f.Header.Tensors))
-	for i, t := range f.Header.Tensors {
-		out[i] = t.Name
-	}
-	return out
-}
+func (f *File) Names() []string { return f.Header.Names() }
 
 // Raw returns the tensor's bytes as stored.
 func (f *File) Raw(name string) (TensorInfo, []byte, error) {
