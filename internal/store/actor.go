@@ -1,0 +1,19 @@
+package store
+
+import "context"
+
+type actorKey struct{}
+
+// WithActor returns ctx carrying the principal every state change made with
+// it is attributed to: the authenticated token's principal, set once by the
+// HTTP layer, or a named system actor (a trigger, the scheduler). Stores
+// record it in the audit log in the same transaction as the change.
+func WithActor(ctx context.Context, actor string) context.Context {
+	return context.WithValue(ctx, actorKey{}, actor)
+}
+
+// ActorFrom returns the actor ctx carries, or "" when none was set.
+func ActorFrom(ctx context.Context) string {
+	s, _ := ctx.Value(actorKey{}).(string)
+	return s
+}
