@@ -17,3 +17,23 @@ func ActorFrom(ctx context.Context) string {
 	s, _ := ctx.Value(actorKey{}).(string)
 	return s
 }
+
+type projectKey struct{}
+
+// DefaultProject is the project of a request that names none and of every
+// row written before projects existed.
+const DefaultProject = "default"
+
+// WithProject returns ctx carrying the project (tenant) a request acts in,
+// set by the HTTP layer from the authenticated token and the request.
+func WithProject(ctx context.Context, project string) context.Context {
+	return context.WithValue(ctx, projectKey{}, project)
+}
+
+// ProjectFrom returns the project ctx carries, or DefaultProject.
+func ProjectFrom(ctx context.Context) string {
+	if s, _ := ctx.Value(projectKey{}).(string); s != "" {
+		return s
+	}
+	return DefaultProject
+}
