@@ -149,7 +149,9 @@ type Event struct {
 }
 
 // ModelVersion is one immutable deployable of a named model: a base version
-// plus an optional adapter (none: the base alone is served).
+// plus an optional adapter (none: the base alone is served). Its Region is
+// where its artifacts (adapter, eval reports) live: the compute region of
+// the run that produced them, or the region it was copied to.
 type ModelVersion struct {
 	ID        string            `json:"id"` // content id: sha256 over (base id, adapter digest)
 	Name      string            `json:"name"`
@@ -160,6 +162,7 @@ type ModelVersion struct {
 	Task      string            `json:"task"`
 	Labels    map[string]string `json:"labels,omitempty"`
 	Lineage   json.RawMessage   `json:"lineage,omitempty"` // resolved inputs back to data, recipe and base
+	Region    string            `json:"region"`            // where its adapter and reports live (see below)
 	CreatedAt time.Time         `json:"created_at"`
 }
 
@@ -425,6 +428,9 @@ type Store interface {
 	AppendEvents(ctx context.Context, events []Event) ([]Event, error)
 	// Events returns events with Seq > after, at most limit (0: all).
 	Events(ctx context.Context, after int64, limit int) ([]Event, error)
+
+	// Copies records cross-region copies (copies.go).
+	Copies
 
 	Close() error
 }
