@@ -19,6 +19,7 @@ type ModelVersion struct {
 	Task      string            `json:"task"`
 	Labels    map[string]string `json:"labels,omitempty"`
 	Lineage   json.RawMessage   `json:"lineage,omitempty"`
+	Region    string            `json:"region"` // where its adapter and reports live
 	CreatedAt time.Time         `json:"created_at"`
 	Reports   []EvalReportRef   `json:"reports"`
 	Verdict   string            `json:"verdict,omitempty"` // latest report's: pass or fail

@@ -9,6 +9,7 @@ import (
 	"github.com/tailor-ml/tailor/api"
 	"github.com/tailor-ml/tailor/internal/basemodel"
 	"github.com/tailor-ml/tailor/internal/errs"
+	"github.com/tailor-ml/tailor/internal/residency"
 	"github.com/tailor-ml/tailor/internal/store"
 )
 
@@ -23,6 +24,9 @@ func (a *App) ImportBase(ctx context.Context, name, region string, tarStream io.
 	}
 	if err := a.checkRegion("base model "+name, region); err != nil {
 		return api.BaseImport{}, err
+	}
+	if err := a.residency().write(residency.Object{Kind: "base", Name: name, Region: region}); err != nil {
+		return api.BaseImport{}, fmt.Errorf("import base model %q: %w", name, err)
 	}
 	tarStream, err := a.checkSpace(fmt.Sprintf("import base model %q", name), tarStream)
 	if err != nil {
@@ -135,6 +139,9 @@ func (a *App) ImportBaseFromRun(ctx context.Context, name, runID string) (api.Ba
 	if existing, err := a.store.BaseVersion(ctx, name, m.Fingerprint); err == nil {
 		return api.BaseImport{Version: toAPIBase(existing, &m)}, nil
 	}
+	if err := a.residency().write(residency.Object{Kind: "base", Name: name, Region: a.opts.Region}); err != nil {
+		return api.BaseImport{}, fmt.Errorf("base %q from run %s: %w", name, runID, err)
+	}
 	v := store.BaseVersion{ID: m.Fingerprint, Name: name, Arch: m.Arch, Params: m.Params, Manifest: r.Result, Region: a.opts.Region,
 		CreatedAt: a.opts.Now().UTC()}
 	ev := a.event("base.version.created", v.ID, map[string]any{"name": name, "id": v.ID, "arch": v.Arch, "run": runID})
@@ -151,6 +158,9 @@ func (a *App) BaseFile(ctx context.Context, name, ref, file string, w io.Writer)
 	v, err := a.resolveBase(ctx, name, ref)
 	if err != nil {
 		return err
+	}
+	if err := a.residency().read(baseObject(v)); err != nil {
+		return fmt.Errorf("export base %s: %w", name, err)
 	}
 	var m basemodel.Manifest
 	if err := a.readJSON(ctx, v.Manifest, &m); err != nil {

@@ -14,6 +14,7 @@ import (
 	"github.com/tailor-ml/tailor/internal/data"
 	"github.com/tailor-ml/tailor/internal/errs"
 	"github.com/tailor-ml/tailor/internal/ident"
+	"github.com/tailor-ml/tailor/internal/residency"
 	"github.com/tailor-ml/tailor/internal/store"
 )
 
@@ -29,6 +30,9 @@ func (a *App) ImportDataset(ctx context.Context, r io.Reader, o api.DatasetImpor
 	}
 	if err := a.checkRegion("dataset "+o.Name, o.Region); err != nil {
 		return api.DatasetImport{}, err
+	}
+	if err := a.residency().write(residency.Object{Kind: "dataset", Name: o.Name, Region: o.Region}); err != nil {
+		return api.DatasetImport{}, fmt.Errorf("import dataset %q: %w", o.Name, err)
 	}
 	if o.Owner == "" {
 		o.Owner = a.opts.Owner
@@ -71,6 +75,9 @@ func (a *App) ImportDataset(ctx context.Context, r io.Reader, o api.DatasetImpor
 	if o.Append {
 		if parent.ID == "" {
 			return api.DatasetImport{}, errs.NotFound("dataset %q has no version to append to; import without --append first", o.Name)
+		}
+		if err := a.residency().read(datasetObject(parent)); err != nil {
+			return api.DatasetImport{}, fmt.Errorf("append to dataset %q: %w", o.Name, err)
 		}
 		var pm data.Manifest
 		if err := a.readJSON(ctx, parent.Manifest, &pm); err != nil {
@@ -229,13 +236,16 @@ func (a *App) DiffDatasets(ctx context.Context, name, ra, rb string) (json.RawMe
 	if ra == "" {
 		return nil, errs.Invalid("dataset diff: name the first version (a=)")
 	}
-	_, ma, err := a.datasetVersion(ctx, name, ra)
+	va, ma, err := a.datasetVersion(ctx, name, ra)
 	if err != nil {
 		return nil, err
 	}
-	_, mb, err := a.datasetVersion(ctx, name, rb)
+	vb, mb, err := a.datasetVersion(ctx, name, rb)
 	if err != nil {
 		return nil, err
+	}
+	if err := a.residency().readAll(datasetObject(va), datasetObject(vb)); err != nil {
+		return nil, fmt.Errorf("diff dataset %q: %w", name, err)
 	}
 	d, err := data.Diff(ctx, a.blobs, ma, mb)
 	if err != nil {
@@ -252,9 +262,12 @@ func (a *App) DatasetRecords(ctx context.Context, name, ref, split string, w io.
 	default:
 		return errs.Invalid("split %q: want train, validation or test (or none for all)", split)
 	}
-	_, m, err := a.datasetVersion(ctx, name, ref)
+	v, m, err := a.datasetVersion(ctx, name, ref)
 	if err != nil {
 		return err
+	}
+	if err := a.residency().read(datasetObject(v)); err != nil {
+		return fmt.Errorf("export dataset %s: %w", name, err)
 	}
 	enc := json.NewEncoder(w)
 	enc.SetEscapeHTML(false)

@@ -51,8 +51,9 @@ func (a *App) registerRun(ctx context.Context, r store.Run) error {
 	if err := a.readJSON(ctx, r.Result, &head); err != nil || head.Format != "peft-lora" {
 		return nil // a pretraining run's model: it becomes a base, not a model version
 	}
+	// The run computed here and wrote its adapter and report here.
 	v, _, err := a.registry.Register(ctx, store.ModelVersion{Name: in.Recipe.Name, BaseID: r.BaseID, Adapter: r.Result, RunID: r.ID,
-		Task: head.Task, Lineage: r.Inputs})
+		Task: head.Task, Lineage: r.Inputs, Region: a.opts.Region})
 	if err != nil {
 		return fmt.Errorf("register run %s: %w", r.ID, err)
 	}
@@ -101,7 +102,8 @@ func (a *App) champion(ctx context.Context, name string) (run.InputRef, run.Inpu
 	if err != nil {
 		return run.InputRef{}, run.InputRef{}, err
 	}
-	bv, err := baseByID(ctx, a.store, v.BaseID)
+	// The run compares with the champion: it reads its adapter and base.
+	bv, err := a.residency().readableModel(ctx, a.store, v.ModelVersion)
 	if err != nil {
 		return run.InputRef{}, run.InputRef{}, fmt.Errorf("champion %s v%d: %w", name, v.Version, err)
 	}
@@ -124,7 +126,7 @@ func baseByID(ctx context.Context, st store.Store, id string) (store.BaseVersion
 
 func toAPIModel(v registry.Version) api.ModelVersion {
 	out := api.ModelVersion{ID: v.ID, Name: v.Name, Version: v.Version, BaseID: v.BaseID, Adapter: v.Adapter, RunID: v.RunID, Task: v.Task,
-		Labels: v.Labels, Lineage: v.Lineage, CreatedAt: v.CreatedAt, Verdict: string(v.Verdict), Aliases: v.Aliases, Reports: []api.EvalReportRef{}}
+		Labels: v.Labels, Lineage: v.Lineage, Region: v.Region, CreatedAt: v.CreatedAt, Verdict: string(v.Verdict), Aliases: v.Aliases, Reports: []api.EvalReportRef{}}
 	for _, r := range v.Reports {
 		out.Reports = append(out.Reports, api.EvalReportRef{Digest: r.Digest, DatasetID: r.DatasetID, Split: r.Split, Verdict: string(r.Verdict),
 			Failed: r.Failed, CreatedAt: r.CreatedAt})
