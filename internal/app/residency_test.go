@@ -1,0 +1,411 @@
+package app_test
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/tailor-ml/tailor/api"
+	"github.com/tailor-ml/tailor/internal/app"
+	"github.com/tailor-ml/tailor/internal/httpapi"
+	"github.com/tailor-ml/tailor/internal/residency"
+	"github.com/tailor-ml/tailor/internal/run"
+	"github.com/tailor-ml/tailor/internal/store"
+)
+
+// residencyWorld is the data directory the residency suite shares between
+// a us server (which imported the foreign objects) and the eu server under
+// test, with what it holds.
+type residencyWorld struct {
+	e                *env // the eu server
+	tinyV1, tinyV2   store.BaseVersion
+	spamV1, spamV2   store.ModelVersion // spam@v1 in eu, spam@v2 in us
+	spamV3           store.ModelVersion // in eu, on tiny@v2 (a base only in us)
+	rivalV1          store.ModelVersion // in us, champion of rival
+	mailUS, mailEU   store.DatasetVersion
+	classifyFromMail string
+}
+
+func residencyPolicy(t *testing.T) *residency.Policy {
+	t.Helper()
+	src, err := os.ReadFile(filepath.Join("testdata", "residency", "policy.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := residency.Parse("policy.yaml", src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func mailRecords(prefix string, n int) string {
+	var b strings.Builder
+	for i := range n {
+		fmt.Fprintf(&b, "{\"id\":\"%s%d\",\"text\":\"message %d about %s\",\"label\":%q}\n", prefix, i, i, prefix, []string{"ham", "spam"}[i%2])
+	}
+	return b.String()
+}
+
+func (e *env) importDS(name, region, body string) api.DatasetVersion {
+	e.t.Helper()
+	res, err := e.client.ImportDataset(context.Background(), strings.NewReader(body),
+		api.DatasetImportOptions{Name: name, Task: "classify", FileName: name + ".jsonl", Region: region})
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return res.Version
+}
+
+func (e *env) applyRecipes(recipes map[string]string) {
+	e.t.Helper()
+	// Fixed order: versions of one name are numbered as applied.
+	for _, file := range sortedKeys(recipes) {
+		if _, err := e.client.ApplyRecipe(context.Background(), file, []byte(recipes[file])); err != nil {
+			e.t.Fatalf("%s: %v", file, err)
+		}
+	}
+}
+
+func sortedKeys(m map[string]string) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	for i := range out {
+		for j := i + 1; j < len(out); j++ {
+			if out[j] < out[i] {
+				out[i], out[j] = out[j], out[i]
+			}
+		}
+	}
+	return out
+}
+
+const residencyRecipe = "name: %s\ntask: classify\nbase: %s\ndata: {dataset: %s}\nmethod: {kind: head}\ntrain: {epochs: 1}\nseed: 1\nregion: %s\n%s"
+
+func newResidencyWorld(t *testing.T) *residencyWorld {
+	t.Helper()
+	ctx := context.Background()
+	dir := t.TempDir()
+	policy := residencyPolicy(t)
+	opts := func(region string) app.Options {
+		return app.Options{DataDir: dir, Region: region, Residency: policy}
+	}
+	w := &residencyWorld{}
+
+	// The eu server's own things.
+	eu, closeEU := openEnvWith(t, opts("eu"))
+	baseDir := filepath.Join(t.TempDir(), "tiny1")
+	writeTinyBaseSeed(t, baseDir, 1)
+	if _, err := importBaseDir(eu, "tiny", baseDir, nil); err != nil {
+		t.Fatal(err)
+	}
+	eu.importDS("mail", "", mailRecords("eu", 40))
+	closeEU()
+
+	// A us server imports into us and into eu-public.
+	us, closeUS := openEnvWith(t, opts("us"))
+	baseDir = filepath.Join(t.TempDir(), "tiny2")
+	writeTinyBaseSeed(t, baseDir, 2)
+	if _, err := importBaseDir(us, "tiny", baseDir, nil); err != nil {
+		t.Fatal(err)
+	}
+	us.importDS("mail-us", "", mailRecords("us", 40))
+	us.importDS("fb-us-feedback", "", mailRecords("fbus", 4))
+	us.importDS("pub", "eu-public", mailRecords("pub", 40))
+	us.importDS("fb-pub-feedback", "eu-public", mailRecords("fbpub", 4))
+	closeUS()
+
+	// The server under test.
+	e := newEnv(t, opts("eu"))
+	w.e = e
+	st := e.app.Store()
+	var err error
+	if w.tinyV1, err = st.BaseVersion(ctx, "tiny", "v1"); err != nil {
+		t.Fatal(err)
+	}
+	if w.tinyV2, err = st.BaseVersion(ctx, "tiny", "v2"); err != nil {
+		t.Fatal(err)
+	}
+	if w.tinyV1.Region != "eu" || w.tinyV2.Region != "us" {
+		t.Fatalf("bases in %s and %s, want eu and us", w.tinyV1.Region, w.tinyV2.Region)
+	}
+	if w.mailUS, err = st.DatasetVersion(ctx, "mail-us", ""); err != nil {
+		t.Fatal(err)
+	}
+	if w.mailEU, err = st.DatasetVersion(ctx, "mail", ""); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := st.SetAlias(ctx, store.Alias{Kind: "base", Name: "tiny", Alias: "prod", Target: w.tinyV2.ID}, nil); err != nil {
+		t.Fatal(err)
+	}
+	euRecipe := func(name, base, data, extra string) string {
+		return fmt.Sprintf(residencyRecipe, name, base, data, "eu", extra)
+	}
+	e.applyRecipes(map[string]string{
+		"a1-spam.yaml":        euRecipe("spam", "tiny@v1", "mail", ""),
+		"a2-spam-replay.yaml": euRecipe("spam", "tiny@v1", "mail", "incremental: {from: champion, replay: {dataset: mail-us, ratio: 0.5}}\n"),
+		"a3-spam-forget.yaml": euRecipe("spam", "tiny@v1", "mail", "incremental: {from: champion, replay: {dataset: mail}, forgetting: {dataset: mail-us}}\n"),
+		"b-us-data.yaml":      euRecipe("spam-us-data", "tiny@v1", "mail-us", ""),
+		"c-latest.yaml":       euRecipe("spam-latest", "tiny", "mail", ""),
+		"d-alias.yaml":        euRecipe("spam-alias", "tiny@prod", "mail", ""),
+		"e-in-us.yaml":        fmt.Sprintf(residencyRecipe, "spam-in-us", "tiny@v1", "mail", "us", ""),
+		"f-pub.yaml":          euRecipe("pub-ok", "tiny@v1", "pub", ""),
+		"g1-rival.yaml":       euRecipe("rival", "tiny@v1", "mail", ""),
+		"g2-rival-inc.yaml":   euRecipe("rival", "tiny@v1", "mail", "incremental: {from: champion, replay: {dataset: mail}}\n"),
+		"h-fb.yaml":           euRecipe("fb", "tiny@v1", "mail", ""),
+	})
+
+	// Model versions as a us server's runs would have registered them,
+	// through the store (the suite trains nothing: every refusal comes
+	// before a run starts).
+	rv, err := st.RecipeVersion(ctx, "spam", "v1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	lineage, _ := json.Marshal(run.Inputs{Recipe: run.InputRef{Name: "spam", ID: rv.ID, Version: 1},
+		Dataset: run.InputRef{Name: "mail", ID: w.mailEU.ID}, Base: run.InputRef{Name: "tiny", ID: w.tinyV1.ID, Version: 1}})
+	trained := store.Run{ID: "run-residency", Key: "k", RecipeID: rv.ID, DatasetID: w.mailEU.ID, BaseID: w.tinyV1.ID,
+		EngineVersion: "test-engine", Inputs: lineage, State: store.RunSucceeded, CreatedAt: time.Now()}
+	if _, err := st.CreateRun(ctx, trained, nil); err != nil {
+		t.Fatal(err)
+	}
+	model := func(name, region string, base store.BaseVersion, adapter string) store.ModelVersion {
+		v, _, err := st.PutModelVersion(ctx, store.ModelVersion{ID: fmt.Sprintf("%064x", len(adapter)*7919+int(adapter[0])), Name: name,
+			BaseID: base.ID, Adapter: "sha256:" + fmt.Sprintf("%064x", int(adapter[0])*31+len(adapter)), RunID: trained.ID, Task: "classify",
+			Lineage: lineage, Region: region}, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return v
+	}
+	w.spamV1 = model("spam", "eu", w.tinyV1, "a")
+	w.spamV2 = model("spam", "us", w.tinyV1, "bb")
+	w.spamV3 = model("spam", "eu", w.tinyV2, "ccc")
+	w.rivalV1 = model("rival", "us", w.tinyV1, "dddd")
+	moveAlias := func(name, alias, to string) {
+		cur, _ := st.Alias(ctx, "model", name, alias)
+		if _, _, err := st.MoveAlias(ctx, store.AliasMove{Kind: "model", Name: name, Alias: alias, From: cur.Target, To: to, Action: "promote",
+			Reason: "moved by a us server", Actor: "us-server"}, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	moveAlias("spam", "champion", w.spamV2.ID) // a us server promoted its version
+	moveAlias("spam", "staging", w.spamV2.ID)
+	moveAlias("rival", "champion", w.rivalV1.ID)
+	// This server promotes its own version over it: allowed.
+	if _, err := e.client.Promote(ctx, "spam", api.Promote{Version: "v1", Alias: "champion", Reason: "eu takes over", Actor: "ana",
+		Override: true, OverrideReason: "no report in this test"}); err != nil {
+		t.Fatalf("promote an eu version: %v", err)
+	}
+	// Served predictions and their labels, for the feedback cases.
+	for _, m := range []string{"fb-us", "fb-pub"} {
+		if err := st.PutPredictions(ctx, []store.Prediction{{RequestID: "req-" + m, Time: time.Now(), Model: m, VersionID: w.spamV1.ID,
+			Variant: "primary", Label: "ham", Text: "a message for " + m}}); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := e.client.PostFeedback(ctx, api.Feedback{RequestID: "req-" + m, Label: "spam"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return w
+}
+
+// openEnvWith is openEnv with options: the caller closes it.
+func openEnvWith(t *testing.T, opts app.Options) (*env, func()) {
+	t.Helper()
+	opts.EngineVersion = "test-engine"
+	opts.WorkerCommand = []string{"/bin/false"}
+	a, err := app.Open(opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(httpapi.New(httpapi.Options{Service: a, Inference: a.Inference()}))
+	return &env{t: t, app: a, client: api.NewClient(srv.URL, nil), dataDir: opts.DataDir, url: srv.URL}, func() {
+		srv.Close()
+		a.Close()
+	}
+}
+
+// residencyCase is one thing the eu server must refuse: a 403 whose
+// message names every part of want (the object, its region, the compute
+// region, the rule), leaving no event behind.
+type residencyCase struct {
+	name string
+	do   func(w *residencyWorld) error
+	want []string
+}
+
+func residencyCases() []residencyCase {
+	ctx := context.Background()
+	start := func(recipe, base string) func(w *residencyWorld) error {
+		return func(w *residencyWorld) error {
+			_, err := w.e.client.StartRun(ctx, api.RunStart{Recipe: recipe, Base: base})
+			return err
+		}
+	}
+	eval := func(model, dataset string) func(w *residencyWorld) error {
+		return func(w *residencyWorld) error {
+			_, err := w.e.client.StartEval(ctx, api.EvalStart{Model: model, Dataset: dataset})
+			return err
+		}
+	}
+	copyOf := func(kind, src, to string) func(w *residencyWorld) error {
+		return func(w *residencyWorld) error {
+			_, err := w.e.client.Copy(ctx, api.CopyRequest{Kind: kind, Source: src, ToRegion: to})
+			return err
+		}
+	}
+	readUS := []string{`region "us"`, `compute in region "eu" may not read`, "regions.eu.read = [eu, eu-public]"}
+	writeTo := func(region string) []string {
+		return []string{`written to region "` + region + `"`, `compute in region "eu" may not write`, "regions.eu.write = [eu, eu-backup]"}
+	}
+	with := func(a []string, b ...string) []string { return append(append([]string{}, b...), a...) }
+	return []residencyCase{
+		// Imports write into the region they name.
+		{"import dataset into us", func(w *residencyWorld) error {
+			_, err := w.e.client.ImportDataset(ctx, strings.NewReader(mailRecords("x", 2)), api.DatasetImportOptions{Name: "x", Task: "classify", FileName: "x.jsonl", Region: "us"})
+			return err
+		}, with(writeTo("us"), "dataset x")},
+		{"import dataset into readable eu-public", func(w *residencyWorld) error {
+			_, err := w.e.client.ImportDataset(ctx, strings.NewReader(mailRecords("x", 2)), api.DatasetImportOptions{Name: "x", Task: "classify", FileName: "x.jsonl", Region: "eu-public"})
+			return err
+		}, with(writeTo("eu-public"), "dataset x")},
+		{"import base into us", func(w *residencyWorld) error {
+			_, err := w.e.client.ImportBase(ctx, "tiny-x", "us", strings.NewReader(""))
+			return err
+		}, with(writeTo("us"), "base tiny-x")},
+		{"append to a dataset in us", func(w *residencyWorld) error {
+			_, err := w.e.client.ImportDataset(ctx, strings.NewReader(mailRecords("y", 2)), api.DatasetImportOptions{Name: "mail-us", FileName: "y.jsonl", Append: true})
+			return err
+		}, with(readUS, "dataset mail-us@")},
+		// Run start reads every input and writes the adapter.
+		{"run on a dataset in us", start("spam-us-data", ""), with(readUS, "dataset mail-us@")},
+		{"base selector latest resolves to us", start("spam-latest", ""), with(readUS, "base selector tiny resolves to tiny@v2", "base tiny@v2")},
+		{"base selector alias resolves to us", start("spam-alias", ""), with(readUS, "base selector tiny@prod resolves to tiny@v2")},
+		{"rebase onto a base in us", start("spam@v1", "tiny@v2"), with(readUS, "base tiny@v2")},
+		{"recipe requires compute in us", start("spam-in-us", ""), []string{"recipe spam-in-us must compute in region \"us\"", `this server computes in region "eu"`}},
+		{"incremental replay dataset in us", start("spam@v2", ""), with(readUS, "dataset mail-us@")},
+		{"incremental forgetting dataset in us", start("spam@v3", ""), with(readUS, "dataset mail-us@")},
+		{"incremental champion in us", start("rival@v2", ""), with(readUS, "model rival@v1")},
+		{"champion to compare with in us", start("rival@v1", ""), with(readUS, "champion rival v1", "model rival@v1")},
+		// Eval.
+		{"eval on a dataset in us", eval("spam@v1", "mail-us"), with(readUS, "eval spam@v1", "dataset mail-us@")},
+		{"eval of a model version in us", eval("spam@v2", "mail"), with(readUS, "eval spam@v2", "model spam@v2")},
+		// Aliases.
+		{"promote an alias to a version in us", func(w *residencyWorld) error {
+			_, err := w.e.client.Promote(ctx, "spam", api.Promote{Version: "v2", Alias: "challenger", Reason: "try", Actor: "ana", Override: true, OverrideReason: "test"})
+			return err
+		}, with(readUS, `promote model "spam" v2 to "challenger"`, "model spam@v2")},
+		{"roll back an alias to a version in us", func(w *residencyWorld) error {
+			_, err := w.e.client.Rollback(ctx, "spam", api.Rollback{Alias: "champion", Reason: "undo", Actor: "ana"})
+			return err
+		}, with(readUS, "roll back model", "model spam@v2")},
+		// Serving.
+		{"deploy an alias pointing at us", func(w *residencyWorld) error {
+			_, err := w.e.client.Deploy(ctx, api.DeploymentSpec{Model: "spam", Alias: "staging", Actor: "ana", Reason: "ship"})
+			return err
+		}, with(readUS, `field "alias" "staging"`, "model spam@v2")},
+		{"deploy a canary in us", func(w *residencyWorld) error {
+			_, err := w.e.client.Deploy(ctx, api.DeploymentSpec{Model: "spam", Alias: "champion", Canary: &api.Canary{Model: "spam@v2", Percent: 10}, Actor: "ana", Reason: "ship"})
+			return err
+		}, with(readUS, `field "canary.model"`, "model spam@v2")},
+		{"serve a version in us", func(w *residencyWorld) error {
+			_, err := w.e.client.Classify(ctx, api.ClassifyRequest{Model: "spam@v2", Input: []string{"hello"}})
+			return err
+		}, with(readUS, "serve spam@v2", "model spam@v2")},
+		{"serve a version whose base is only in us", func(w *residencyWorld) error {
+			_, err := w.e.client.Classify(ctx, api.ClassifyRequest{Model: "spam@v3", Input: []string{"hello"}})
+			return err
+		}, with(readUS, "its base", "base tiny@v2")},
+		{"serve a base in us", func(w *residencyWorld) error {
+			_, err := w.e.client.Classify(ctx, api.ClassifyRequest{Model: "tiny@v2", Input: []string{"hello"}})
+			return err
+		}, with(readUS, "serve tiny@v2", "base tiny@v2")},
+		// Export out of the server.
+		{"export a model version in us", exportModel("spam", "v2"), with(readUS, "export spam v2", "model spam@v2")},
+		{"export a model whose base is only in us", exportModel("spam", "v3"), with(readUS, "export spam v3", "base tiny@v2")},
+		{"export a base file in us", func(w *residencyWorld) error {
+			rc, err := w.e.client.BaseFile(ctx, "tiny", "v2", "config.json")
+			if err == nil {
+				rc.Close()
+			}
+			return err
+		}, with(readUS, "export base tiny", "base tiny@v2")},
+		{"export dataset records in us", func(w *residencyWorld) error {
+			return w.e.client.DatasetRecords(ctx, "mail-us", "", "", io.Discard)
+		}, with(readUS, "export dataset mail-us", "dataset mail-us@")},
+		// Feedback accumulation writes where the dataset lives.
+		{"feedback into a dataset in us", func(w *residencyWorld) error {
+			_, err := w.e.client.AccumulateFeedback(ctx, "fb-us")
+			return err
+		}, with(writeTo("us"), "accumulate feedback of fb-us into fb-us-feedback", "dataset fb-us-feedback")},
+		{"feedback into a readable dataset in eu-public", func(w *residencyWorld) error {
+			_, err := w.e.client.AccumulateFeedback(ctx, "fb-pub")
+			return err
+		}, with(writeTo("eu-public"), "dataset fb-pub-feedback")},
+		// Copy is checked like everything else.
+		{"copy a dataset out of us", copyOf("dataset", "mail-us", "eu"), with(readUS, `copy dataset mail-us to region "eu"`)},
+		{"copy a dataset into us", copyOf("dataset", "mail", "us"), with(writeTo("us"), `copy dataset mail to region "us"`, "dataset mail-us (the copy)")},
+		{"copy a model into readable eu-public", copyOf("model", "spam@v1", "eu-public"), with(writeTo("eu-public"), "model spam-eu-public (the copy)")},
+		{"copy a base out of us", copyOf("base", "tiny@v2", "eu"), with(readUS, `copy base tiny@v2 to region "eu"`, "base tiny@v2")},
+	}
+}
+
+func exportModel(name, ref string) func(w *residencyWorld) error {
+	return func(w *residencyWorld) error {
+		rc, err := w.e.client.ExportModel(context.Background(), name, ref, "peft")
+		if err == nil {
+			rc.Close()
+		}
+		return err
+	}
+}
+
+// TestResidencyRefusals is the adversarial suite: with the policy in
+// testdata/residency, an eu server refuses every way a byte could cross
+// regions, each with a 403 naming the object, its region, the compute
+// region and the rule, and changes nothing.
+func TestResidencyRefusals(t *testing.T) {
+	w := newResidencyWorld(t)
+	cases := residencyCases()
+	if len(cases) < 20 {
+		t.Fatalf("only %d cases", len(cases))
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			before := w.e.trace()
+			runs, _ := w.e.client.Runs(context.Background(), "")
+			err := tc.do(w)
+			var se *api.StatusError
+			if !errors.As(err, &se) {
+				t.Fatalf("want an API error, got %v", err)
+			}
+			if se.Status != http.StatusForbidden || !strings.Contains(se.Err.Message, "residency: ") {
+				t.Errorf("status %d (%s): %s; want 403 from the residency policy", se.Status, se.Err.Kind, se.Err.Message)
+			}
+			t.Log(se.Err.Message)
+			for _, want := range tc.want {
+				if !strings.Contains(se.Err.Message, want) {
+					t.Errorf("message %q lacks %q", se.Err.Message, want)
+				}
+			}
+			if after := w.e.trace(); after != before {
+				t.Errorf("left a trace: before %+v after %+v", before, after)
+			}
+			if after, _ := w.e.client.Runs(context.Background(), ""); len(after) != len(runs) {
+				t.Errorf("%d runs before, %d after", len(runs), len(after))
+			}
+		})
+	}
+}
