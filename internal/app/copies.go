@@ -52,7 +52,6 @@ func (a *App) Copy(ctx context.Context, req api.CopyRequest) (api.Copy, error) {
 	c := store.Copy{Kind: req.Kind, Name: name, Region: req.ToRegion, CreatedAt: a.opts.Now().UTC()}
 	// The copy is read where its source lives and written where it goes.
 	check := func(from residency.Object) error {
-		c.SourceName, c.SourceRegion = src.Name, from.Region
 		if from.Region == req.ToRegion {
 			return errs.Invalid("%s: %s is in region %q already", what, from, from.Region)
 		}
@@ -111,6 +110,26 @@ func (a *App) existingCopy(ctx context.Context, c store.Copy, version int) (api.
 	return toAPICopy(prev, version, false, nil), nil
 }
 
+// checkCopyTarget lets a copy add a version to name only when name is new
+// or holds copies of the same source in the same region (its latest
+// version, latestID in latestRegion, is one): later versions of a dataset
+// copied to the same place line up under one name; anything else is a
+// conflict.
+func (a *App) checkCopyTarget(ctx context.Context, c store.Copy, latestID, latestRegion string) error {
+	if latestID == "" {
+		return nil
+	}
+	rec, err := a.store.CopySource(ctx, c.Kind, c.Name, latestID)
+	if err != nil && !errors.Is(err, errs.ErrNotFound) {
+		return err
+	}
+	if err != nil || rec.SourceName != c.SourceName || latestRegion != c.Region {
+		return errs.Conflict("copy %s %s to region %q: %s %s holds other versions (its latest, %s in region %q, is no copy of %s there); name the copy with --as",
+			c.Kind, c.SourceName, c.Region, c.Kind, c.Name, short(latestID), latestRegion, c.SourceName)
+	}
+	return nil
+}
+
 func (a *App) copyDataset(ctx context.Context, src ident.Address, c store.Copy, check func(residency.Object) error) (api.Copy, error) {
 	v, err := a.store.DatasetVersion(ctx, src.Name, src.Ref.String())
 	if err != nil {
@@ -119,7 +138,7 @@ func (a *App) copyDataset(ctx context.Context, src ident.Address, c store.Copy, 
 	if err := check(datasetObject(v)); err != nil {
 		return api.Copy{}, err
 	}
-	c.ID, c.SourceID = v.ID, v.ID
+	c.ID, c.SourceName, c.SourceID, c.SourceRegion = v.ID, v.Name, v.ID, v.Region
 	unlock, err := a.datasets.lock(ctx, c.Name)
 	if err != nil {
 		return api.Copy{}, err
@@ -128,10 +147,13 @@ func (a *App) copyDataset(ctx context.Context, src ident.Address, c store.Copy, 
 	if _, err := a.store.DatasetVersion(ctx, c.Name, v.ID); err == nil {
 		return a.existingCopy(ctx, c, 0)
 	}
-	var parent string
+	var parent, parentRegion string
 	if latest, err := a.store.DatasetVersion(ctx, c.Name, "latest"); err == nil {
-		parent = latest.ID
+		parent, parentRegion = latest.ID, latest.Region
 	} else if !errors.Is(err, errs.ErrNotFound) {
+		return api.Copy{}, err
+	}
+	if err := a.checkCopyTarget(ctx, c, parent, parentRegion); err != nil {
 		return api.Copy{}, err
 	}
 	cp := v
@@ -152,9 +174,16 @@ func (a *App) copyBase(ctx context.Context, src ident.Address, c store.Copy, che
 	if err := check(baseObject(v)); err != nil {
 		return api.Copy{}, err
 	}
-	c.ID, c.SourceID = v.ID, v.ID
+	c.ID, c.SourceName, c.SourceID, c.SourceRegion = v.ID, v.Name, v.ID, v.Region
 	if existing, err := a.store.BaseVersion(ctx, c.Name, v.ID); err == nil {
 		return a.existingCopy(ctx, c, existing.Version)
+	}
+	if latest, err := a.store.BaseVersion(ctx, c.Name, "latest"); err == nil {
+		if err := a.checkCopyTarget(ctx, c, latest.ID, latest.Region); err != nil {
+			return api.Copy{}, err
+		}
+	} else if !errors.Is(err, errs.ErrNotFound) {
+		return api.Copy{}, err
 	}
 	cp := v
 	cp.Name, cp.Region, cp.Version, cp.CreatedAt = c.Name, c.Region, 0, c.CreatedAt
@@ -174,9 +203,16 @@ func (a *App) copyModel(ctx context.Context, src ident.Address, c store.Copy, ch
 	if err := check(modelObject(v.ModelVersion)); err != nil {
 		return api.Copy{}, err
 	}
-	c.ID, c.SourceID = v.ID, v.ID
+	c.ID, c.SourceName, c.SourceID, c.SourceRegion = v.ID, v.Name, v.ID, v.Region
 	if existing, err := a.store.ModelVersion(ctx, c.Name, v.ID); err == nil {
 		return a.existingCopy(ctx, c, existing.Version)
+	}
+	if latest, err := a.store.ModelVersion(ctx, c.Name, "latest"); err == nil {
+		if err := a.checkCopyTarget(ctx, c, latest.ID, latest.Region); err != nil {
+			return api.Copy{}, err
+		}
+	} else if !errors.Is(err, errs.ErrNotFound) {
+		return api.Copy{}, err
 	}
 	cp := v.ModelVersion
 	cp.Name, cp.Region, cp.Version, cp.CreatedAt = c.Name, c.Region, 0, c.CreatedAt

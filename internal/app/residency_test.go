@@ -409,3 +409,175 @@ func TestResidencyRefusals(t *testing.T) {
 		})
 	}
 }
+
+// TestResidencyTriggerActions: every trigger action that would cross
+// regions fails its firing with the residency refusal, before any run
+// starts: a retrain on a dataset in us, a rebase onto a base in us, an
+// evaluation on a dataset in us and a rollback to a version in us.
+func TestResidencyTriggerActions(t *testing.T) {
+	w := newResidencyWorld(t)
+	e := w.e
+	ctx := context.Background()
+	triggers := map[string]string{
+		"retrain-us":  "retrain: {recipe: spam-us-data}",
+		"rebase-us":   "rebase: {recipe: spam@v1, base: tiny@v2}",
+		"evaluate-us": "evaluate: {dataset: mail-us, model: spam@v1}",
+		"rollback-us": "rollback: {model: spam, alias: champion}",
+	}
+	want := map[string][]string{
+		"retrain-us":  {"dataset mail-us@", `region "us"`},
+		"rebase-us":   {"base tiny@v2", `region "us"`},
+		"evaluate-us": {"dataset mail-us@", `region "us"`},
+		"rollback-us": {"model spam@v2", `region "us"`},
+	}
+	for _, name := range sortedKeys(triggers) {
+		spec := fmt.Sprintf("name: %s\non: {event: feedback, model: m}\ndo:\n  - %s\n", name, triggers[name])
+		if _, err := e.client.ApplyTrigger(ctx, name+".yaml", []byte(spec)); err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+	}
+	runs, err := e.client.Runs(ctx, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.start()
+	e.label(0, 3) // feedback on m, accumulated into m-feedback here in eu: allowed
+	for _, name := range sortedKeys(triggers) {
+		fs := e.waitFirings(name, func(fs []api.Firing) bool { return terminal(fs, 1) })
+		if len(fs) != 1 || fs[0].State != "failed" || len(fs[0].Results) != 1 {
+			t.Fatalf("%s: firings %+v, want one failed with one result", name, fs)
+		}
+		r := fs[0].Results[0]
+		if r.RunID != "" || !strings.Contains(r.Error, "residency: ") || !strings.Contains(r.Error, `compute in region "eu" may not read`) {
+			t.Errorf("%s: result %+v; want the residency refusal and no run", name, r)
+		}
+		for _, s := range want[name] {
+			if !strings.Contains(r.Error, s) {
+				t.Errorf("%s: error %q lacks %q", name, r.Error, s)
+			}
+		}
+	}
+	if after, err := e.client.Runs(ctx, ""); err != nil || len(after) != len(runs) {
+		t.Errorf("runs: %d before, %d after (%v); a refused action started one", len(runs), len(after), err)
+	}
+	if cur, err := e.app.Store().Alias(ctx, "model", "spam", "champion"); err != nil || cur.Target != w.spamV1.ID {
+		t.Errorf("champion now %+v (%v), want still spam@v1", cur, err)
+	}
+}
+
+// TestResidencyAllowed: what the policy allows still works under it:
+// runs and evals on eu and eu-public inputs, a promotion in eu, exports of
+// eu and eu-public things, serving lists only readable models, and copies
+// into writable regions, with their lineage and event.
+func TestResidencyAllowed(t *testing.T) {
+	w := newResidencyWorld(t)
+	e := w.e
+	ctx := context.Background()
+	for _, start := range []api.RunStart{{Recipe: "spam@v1"}, {Recipe: "pub-ok"}} {
+		if r, err := e.client.StartRun(ctx, start); err != nil || r.State != "queued" {
+			t.Errorf("start %s: %+v, %v", start.Recipe, r, err)
+		}
+	}
+	if r, err := e.client.StartEval(ctx, api.EvalStart{Model: "spam@v1", Dataset: "pub"}); err != nil || r.State != "queued" {
+		t.Errorf("eval on eu-public data: %+v, %v", r, err)
+	}
+	if _, err := e.client.Promote(ctx, "spam", api.Promote{Version: "v1", Alias: "stable", Reason: "ok", Actor: "ana", Override: true, OverrideReason: "test"}); err != nil {
+		t.Errorf("promote an eu version: %v", err)
+	}
+	if err := e.client.DatasetRecords(ctx, "pub", "", "", io.Discard); err != nil {
+		t.Errorf("export eu-public records: %v", err)
+	}
+	rc, err := e.client.BaseFile(ctx, "tiny", "v1", "config.json")
+	if err != nil {
+		t.Errorf("export an eu base file: %v", err)
+	} else {
+		rc.Close()
+	}
+	// Serving lists what this server may read, and nothing else.
+	resp, err := http.Get(e.url + "/v1/models")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var list struct {
+		Data []struct{ ID string } `json:"data"`
+	}
+	err = json.NewDecoder(resp.Body).Decode(&list)
+	resp.Body.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	ids := map[string]bool{}
+	for _, m := range list.Data {
+		ids[m.ID] = true
+	}
+	if !ids["spam@v1"] || !ids["tiny@v1"] || ids["spam@v2"] || ids["spam@v3"] || ids["tiny@v2"] || ids["rival@v1"] {
+		t.Errorf("served models %v: want spam@v1 and tiny@v1, none in us or on a base in us", ids)
+	}
+
+	// Copies into writable regions: a copy of eu data to eu-backup, and of
+	// eu-public data into eu, which runs can then use.
+	copies := []struct {
+		req     api.CopyRequest
+		name    string
+		version int
+		from    string
+	}{
+		{api.CopyRequest{Kind: "dataset", Source: "mail", ToRegion: "eu-backup"}, "mail-eu-backup", 0, "eu"},
+		{api.CopyRequest{Kind: "dataset", Source: "pub", ToRegion: "eu", Name: "pub-here"}, "pub-here", 0, "eu-public"},
+		{api.CopyRequest{Kind: "base", Source: "tiny@v1", ToRegion: "eu-backup"}, "tiny-eu-backup", 1, "eu"},
+		{api.CopyRequest{Kind: "model", Source: "spam@champion", ToRegion: "eu-backup"}, "spam-eu-backup", 1, "eu"},
+	}
+	for _, c := range copies {
+		out, err := e.client.Copy(ctx, c.req)
+		if err != nil {
+			t.Errorf("copy %+v: %v", c.req, err)
+			continue
+		}
+		if !out.Created || out.Name != c.name || out.Version != c.version || out.Region != c.req.ToRegion || out.SourceRegion != c.from || out.EventSeq == 0 {
+			t.Errorf("copy %+v: %+v", c.req, out)
+		}
+		rec, err := e.app.Store().CopySource(ctx, c.req.Kind, out.Name, out.ID)
+		if err != nil || rec.SourceID != out.SourceID || rec.SourceName != strings.SplitN(c.req.Source, "@", 2)[0] {
+			t.Errorf("lineage of %s: %+v, %v", out.Name, rec, err)
+		}
+		ev := e.events(app.EventCopyCreated)
+		if len(ev) == 0 || ev[len(ev)-1].Seq != out.EventSeq || !strings.Contains(string(ev[len(ev)-1].Data), `"region":"`+c.from+`"`) {
+			t.Errorf("copy event of %s: %+v", out.Name, ev)
+		}
+		again, err := e.client.Copy(ctx, c.req)
+		if err != nil || again.Created || again.ID != out.ID || again.Version != out.Version {
+			t.Errorf("the same copy again: %+v, %v; want the existing one", again, err)
+		}
+	}
+	dv, err := e.client.Dataset(ctx, "pub-here", "")
+	if err != nil || dv.Version.Region != "eu" || dv.Version.Records != 40 {
+		t.Fatalf("copied dataset: %+v, %v", dv.Version, err)
+	}
+	mv, err := e.client.Model(ctx, "spam-eu-backup", "v1")
+	if err != nil || mv.Region != "eu-backup" || mv.ID != w.spamV1.ID {
+		t.Errorf("copied model: %+v, %v", mv, err)
+	}
+	e.applyRecipes(map[string]string{"pub-here.yaml": fmt.Sprintf(residencyRecipe, "pub-here", "tiny@v1", "pub-here", "eu", "")})
+	if r, err := e.client.StartRun(ctx, api.RunStart{Recipe: "pub-here"}); err != nil || r.State != "queued" {
+		t.Errorf("run on the copy: %+v, %v", r, err)
+	}
+	// A name taken by something else is a conflict, not a silent reuse.
+	var se *api.StatusError
+	_, err = e.client.Copy(ctx, api.CopyRequest{Kind: "dataset", Source: "mail", ToRegion: "eu-backup", Name: "pub-here"})
+	if !errors.As(err, &se) || se.Status != http.StatusConflict || !strings.Contains(se.Err.Message, "dataset pub-here holds other versions") {
+		t.Errorf("copy onto another dataset's name: %v", err)
+	}
+	// A later version of a copied dataset joins its earlier copy.
+	e.importDS("mail", "", mailRecords("eu2", 10))
+	later, err := e.client.Copy(ctx, api.CopyRequest{Kind: "dataset", Source: "mail", ToRegion: "eu-backup"})
+	if err != nil || !later.Created || later.Name != "mail-eu-backup" {
+		t.Errorf("copy of mail's next version: %+v, %v", later, err)
+	}
+	if vs, err := e.client.Datasets(ctx, "mail-eu-backup"); err != nil || len(vs) != 2 || vs[1].Parent != vs[0].ID {
+		t.Errorf("mail-eu-backup versions: %+v, %v; want two in a chain", vs, err)
+	}
+	_, err = e.client.Copy(ctx, api.CopyRequest{Kind: "dataset", Source: "mail", ToRegion: "eu"})
+	if !errors.As(err, &se) || se.Status != http.StatusBadRequest || !strings.Contains(se.Err.Message, `in region "eu" already`) {
+		t.Errorf("copy into its own region: %v", err)
+	}
+}
