@@ -218,6 +218,23 @@ func (a *App) datasetVersion(ctx context.Context, name, ref string) (store.Datas
 	return v, &m, nil
 }
 
+// readableDataset resolves a dataset version whose records are about to
+// be read and checks residency before its manifest is read.
+func (a *App) readableDataset(ctx context.Context, name, ref, what string) (*data.Manifest, error) {
+	v, err := a.store.DatasetVersion(ctx, name, ref)
+	if err != nil {
+		return nil, err
+	}
+	if err := a.residency().read(datasetObject(v)); err != nil {
+		return nil, fmt.Errorf("%s %s: %w", what, name, err)
+	}
+	var m data.Manifest
+	if err := a.readJSON(ctx, v.Manifest, &m); err != nil {
+		return nil, err
+	}
+	return &m, nil
+}
+
 // Dataset returns one version with its manifest.
 func (a *App) Dataset(ctx context.Context, name, ref string) (api.DatasetDetail, error) {
 	v, m, err := a.datasetVersion(ctx, name, ref)
@@ -236,16 +253,13 @@ func (a *App) DiffDatasets(ctx context.Context, name, ra, rb string) (json.RawMe
 	if ra == "" {
 		return nil, errs.Invalid("dataset diff: name the first version (a=)")
 	}
-	va, ma, err := a.datasetVersion(ctx, name, ra)
+	ma, err := a.readableDataset(ctx, name, ra, "diff dataset")
 	if err != nil {
 		return nil, err
 	}
-	vb, mb, err := a.datasetVersion(ctx, name, rb)
+	mb, err := a.readableDataset(ctx, name, rb, "diff dataset")
 	if err != nil {
 		return nil, err
-	}
-	if err := a.residency().readAll(datasetObject(va), datasetObject(vb)); err != nil {
-		return nil, fmt.Errorf("diff dataset %q: %w", name, err)
 	}
 	d, err := data.Diff(ctx, a.blobs, ma, mb)
 	if err != nil {
@@ -262,12 +276,9 @@ func (a *App) DatasetRecords(ctx context.Context, name, ref, split string, w io.
 	default:
 		return errs.Invalid("split %q: want train, validation or test (or none for all)", split)
 	}
-	v, m, err := a.datasetVersion(ctx, name, ref)
+	m, err := a.readableDataset(ctx, name, ref, "export dataset")
 	if err != nil {
 		return err
-	}
-	if err := a.residency().read(datasetObject(v)); err != nil {
-		return fmt.Errorf("export dataset %s: %w", name, err)
 	}
 	enc := json.NewEncoder(w)
 	enc.SetEscapeHTML(false)
