@@ -6,10 +6,12 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -26,13 +28,12 @@ import (
 // a us server (which imported the foreign objects) and the eu server under
 // test, with what it holds.
 type residencyWorld struct {
-	e                *env // the eu server
-	tinyV1, tinyV2   store.BaseVersion
-	spamV1, spamV2   store.ModelVersion // spam@v1 in eu, spam@v2 in us
-	spamV3           store.ModelVersion // in eu, on tiny@v2 (a base only in us)
-	rivalV1          store.ModelVersion // in us, champion of rival
-	mailUS, mailEU   store.DatasetVersion
-	classifyFromMail string
+	e              *env // the eu server
+	tinyV1, tinyV2 store.BaseVersion
+	spamV1, spamV2 store.ModelVersion // spam@v1 in eu, spam@v2 in us
+	spamV3         store.ModelVersion // in eu, on tiny@v2 (a base only in us)
+	rivalV1        store.ModelVersion // in us, champion of rival
+	mailUS, mailEU store.DatasetVersion
 }
 
 func residencyPolicy(t *testing.T) *residency.Policy {
@@ -76,20 +77,7 @@ func (e *env) applyRecipes(recipes map[string]string) {
 	}
 }
 
-func sortedKeys(m map[string]string) []string {
-	out := make([]string, 0, len(m))
-	for k := range m {
-		out = append(out, k)
-	}
-	for i := range out {
-		for j := i + 1; j < len(out); j++ {
-			if out[j] < out[i] {
-				out[i], out[j] = out[j], out[i]
-			}
-		}
-	}
-	return out
-}
+func sortedKeys(m map[string]string) []string { return slices.Sorted(maps.Keys(m)) }
 
 const residencyRecipe = "name: %s\ntask: classify\nbase: %s\ndata: {dataset: %s}\nmethod: {kind: head}\ntrain: {epochs: 1}\nseed: 1\nregion: %s\n%s"
 
