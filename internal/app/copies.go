@@ -200,10 +200,19 @@ func (a *App) copyModel(ctx context.Context, src ident.Address, c store.Copy, ch
 	if err != nil {
 		return api.Copy{}, fmt.Errorf("copy model %s: %w", src, err)
 	}
-	if err := check(modelObject(v.ModelVersion)); err != nil {
+	from := modelObject(v.ModelVersion)
+	if from.Region == "" {
+		// Registered without a region: it lives where its base does.
+		bv, err := baseByID(ctx, a.store, v.BaseID)
+		if err != nil {
+			return api.Copy{}, fmt.Errorf("copy model %s: %w", src, err)
+		}
+		from.Region = bv.Region
+	}
+	if err := check(from); err != nil {
 		return api.Copy{}, err
 	}
-	c.ID, c.SourceName, c.SourceID, c.SourceRegion = v.ID, v.Name, v.ID, v.Region
+	c.ID, c.SourceName, c.SourceID, c.SourceRegion = v.ID, v.Name, v.ID, from.Region
 	if existing, err := a.store.ModelVersion(ctx, c.Name, v.ID); err == nil {
 		return a.existingCopy(ctx, c, existing.Version)
 	}

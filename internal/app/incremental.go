@@ -37,7 +37,10 @@ func (a *App) resolveIncremental(ctx context.Context, r *recipe.Recipe, name str
 	if v.Adapter == "" {
 		return nil, errs.Invalid("recipe %s: incremental: %s has no adapter to start from", name, what)
 	}
-	reads := []residency.Object{modelObject(v.ModelVersion)}
+	if _, err := a.residency().readableModel(ctx, a.store, v.ModelVersion); err != nil {
+		return nil, fmt.Errorf("recipe %s: incremental.from %s: %w", name, what, err)
+	}
+	var reads []residency.Object
 	in.Init = run.InputRef{Name: fmt.Sprintf("%s@v%d", name, v.Version), ID: v.ID, Version: v.Version, Manifest: v.Adapter, Selector: name + "@" + x.From}
 	var lin run.Inputs
 	if len(v.Lineage) > 0 {

@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
+	"strings"
 
 	"github.com/tailor-ml/tailor/api"
 	"github.com/tailor-ml/tailor/internal/errs"
@@ -232,8 +234,36 @@ func (a *App) Decide(ctx context.Context, id string, d api.Decision) (api.Approv
 	return toAPIApproval(ap), err
 }
 
+// readableReport checks that this server may read the report: it lives
+// where a model version it is attached to lives (a copy of that version
+// in a readable region will do). A report attached to none is not
+// refused.
+func (a *App) readableReport(ctx context.Context, digest string) error {
+	vs, err := a.registry.Versions(ctx, "")
+	if err != nil {
+		return err
+	}
+	var refusal error
+	for _, v := range vs {
+		if !slices.ContainsFunc(v.Reports, func(r store.EvalReport) bool { return r.Digest == digest }) {
+			continue
+		}
+		_, err := a.residency().readableModel(ctx, a.store, v.ModelVersion)
+		if err == nil {
+			return nil
+		}
+		if refusal == nil {
+			refusal = fmt.Errorf("eval report %s of model %s@v%d: %w", short(strings.TrimPrefix(digest, "sha256:")), v.Name, v.Version, err)
+		}
+	}
+	return refusal
+}
+
 // EvalReport returns a stored report with its Markdown rendering.
 func (a *App) EvalReport(ctx context.Context, digest string) (api.EvalReportBody, error) {
+	if err := a.readableReport(ctx, digest); err != nil {
+		return api.EvalReportBody{}, err
+	}
 	rc, err := a.blobs.Open(ctx, digest)
 	if err != nil {
 		return api.EvalReportBody{}, err

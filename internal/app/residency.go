@@ -71,10 +71,14 @@ func (c residencyCheck) readableBase(ctx context.Context, st store.Store, id str
 }
 
 // readableModel checks that compute here may read model version v (its
-// adapter and reports) and a copy of its base; it returns that base.
+// adapter and reports) and a copy of its base; it returns that base. A
+// version without a recorded region (registered in code, not by a run)
+// lives where its base does, so the base's check decides.
 func (c residencyCheck) readableModel(ctx context.Context, st store.Store, v store.ModelVersion) (store.BaseVersion, error) {
-	if err := c.read(modelObject(v)); err != nil {
-		return store.BaseVersion{}, err
+	if v.Region != "" {
+		if err := c.read(modelObject(v)); err != nil {
+			return store.BaseVersion{}, err
+		}
 	}
 	bv, err := c.readableBase(ctx, st, v.BaseID)
 	if err != nil {

@@ -79,6 +79,9 @@ func (e *env) applyRecipes(recipes map[string]string) {
 
 func sortedKeys(m map[string]string) []string { return slices.Sorted(maps.Keys(m)) }
 
+// usReport is the digest of an eval report attached to spam@v2, in us.
+const usReport = "sha256:5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e"
+
 const residencyRecipe = "name: %s\ntask: classify\nbase: %s\ndata: {dataset: %s}\nmethod: {kind: head}\ntrain: {epochs: 1}\nseed: 1\nregion: %s\n%s"
 
 func newResidencyWorld(t *testing.T) *residencyWorld {
@@ -181,6 +184,10 @@ func newResidencyWorld(t *testing.T) *residencyWorld {
 	w.spamV2 = model("spam", "us", w.tinyV1, "bb")
 	w.spamV3 = model("spam", "eu", w.tinyV2, "ccc")
 	w.rivalV1 = model("rival", "us", w.tinyV1, "dddd")
+	if _, _, err := st.PutEvalReport(ctx, store.EvalReport{ModelVersionID: w.spamV2.ID, Digest: usReport, DatasetID: w.mailUS.ID,
+		Split: "test", Verdict: store.VerdictPass}, nil); err != nil {
+		t.Fatal(err)
+	}
 	moveAlias := func(name, alias, to string) {
 		cur, _ := st.Alias(ctx, "model", name, alias)
 		if _, _, err := st.MoveAlias(ctx, store.AliasMove{Kind: "model", Name: name, Alias: alias, From: cur.Target, To: to, Action: "promote",
@@ -333,6 +340,10 @@ func residencyCases() []residencyCase {
 		{"export dataset records in us", func(w *residencyWorld) error {
 			return w.e.client.DatasetRecords(ctx, "mail-us", "", "", io.Discard)
 		}, with(readUS, "export dataset mail-us", "dataset mail-us@")},
+		{"read an eval report of a version in us", func(w *residencyWorld) error {
+			_, err := w.e.client.EvalReport(ctx, usReport)
+			return err
+		}, with(readUS, "eval report 5e5e5e5e5e5e of model spam@v2", "model spam@v2")},
 		// Feedback accumulation writes where the dataset lives.
 		{"feedback into a dataset in us", func(w *residencyWorld) error {
 			_, err := w.e.client.AccumulateFeedback(ctx, "fb-us")

@@ -151,7 +151,8 @@ type Event struct {
 // ModelVersion is one immutable deployable of a named model: a base version
 // plus an optional adapter (none: the base alone is served). Its Region is
 // where its artifacts (adapter, eval reports) live: the compute region of
-// the run that produced them, or the region it was copied to.
+// the run that produced them, or the region it was copied to; "" (a version
+// registered in code, not by a run) means it lives where its base does.
 type ModelVersion struct {
 	ID        string            `json:"id"` // content id: sha256 over (base id, adapter digest)
 	Name      string            `json:"name"`
