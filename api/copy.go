@@ -43,3 +43,11 @@ func (c *Client) Copy(ctx context.Context, req CopyRequest) (Copy, error) {
 	var out Copy
 	return out, c.do(ctx, "POST", "/v1/copies", nil, body, "application/json", &out)
 }
+
+// CopySource is where a copied version came from (the copy's lineage).
+type CopySource struct {
+	Name      string    `json:"name"`
+	ID        string    `json:"id"`
+	Region    string    `json:"region"`
+	CreatedAt time.Time `json:"created_at"` // when the copy was made
+}

@@ -24,6 +24,9 @@ type ModelVersion struct {
 	Reports   []EvalReportRef   `json:"reports"`
 	Verdict   string            `json:"verdict,omitempty"` // latest report's: pass or fail
 	Aliases   []string          `json:"aliases,omitempty"`
+	// CopiedFrom is its source when it is a cross-region copy (shown
+	// with one version, not in lists).
+	CopiedFrom *CopySource `json:"copied_from,omitempty"`
 }
 
 // EvalReportRef is a stored eval report attached to a model version.

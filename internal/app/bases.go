@@ -106,7 +106,11 @@ func (a *App) Base(ctx context.Context, name, ref string) (api.BaseVersion, erro
 	if err := a.readJSON(ctx, v.Manifest, &m); err != nil {
 		return api.BaseVersion{}, err
 	}
-	return toAPIBase(v, &m), nil
+	out := toAPIBase(v, &m)
+	if out.CopiedFrom, err = a.copiedFrom(ctx, store.CopyBase, v.Name, v.ID); err != nil {
+		return api.BaseVersion{}, err
+	}
+	return out, nil
 }
 
 // resolveBase resolves ref in ident.ParseRef's grammar: "", "latest", "v3",

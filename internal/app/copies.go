@@ -232,3 +232,16 @@ func (a *App) copyModel(ctx context.Context, src ident.Address, c store.Copy, ch
 	a.publish(evs)
 	return toAPICopy(c, cp.Version, true, evs), nil
 }
+
+// copiedFrom is the source of version id of kind and name when it is a
+// cross-region copy, else nil.
+func (a *App) copiedFrom(ctx context.Context, kind, name, id string) (*api.CopySource, error) {
+	c, err := a.store.CopySource(ctx, kind, name, id)
+	if errors.Is(err, errs.ErrNotFound) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	return &api.CopySource{Name: c.SourceName, ID: c.SourceID, Region: c.SourceRegion, CreatedAt: c.CreatedAt}, nil
+}

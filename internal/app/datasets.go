@@ -245,7 +245,11 @@ func (a *App) Dataset(ctx context.Context, name, ref string) (api.DatasetDetail,
 	if err != nil {
 		return api.DatasetDetail{}, err
 	}
-	return api.DatasetDetail{Version: a.toAPIDataset(v, m), Manifest: raw}, nil
+	out := api.DatasetDetail{Version: a.toAPIDataset(v, m), Manifest: raw}
+	if out.Version.CopiedFrom, err = a.copiedFrom(ctx, store.CopyDataset, v.Name, v.ID); err != nil {
+		return api.DatasetDetail{}, err
+	}
+	return out, nil
 }
 
 // DiffDatasets compares versions a and b of a dataset.

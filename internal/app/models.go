@@ -155,7 +155,11 @@ func (a *App) Model(ctx context.Context, name, ref string) (api.ModelVersion, er
 	if err != nil {
 		return api.ModelVersion{}, err
 	}
-	return toAPIModel(v), nil
+	out := toAPIModel(v)
+	if out.CopiedFrom, err = a.copiedFrom(ctx, store.CopyModel, v.Name, v.ID); err != nil {
+		return api.ModelVersion{}, err
+	}
+	return out, nil
 }
 
 // Promote points an alias at a version, subject to its gates and approvals.

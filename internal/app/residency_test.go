@@ -552,9 +552,22 @@ func TestResidencyAllowed(t *testing.T) {
 	if err != nil || dv.Version.Region != "eu" || dv.Version.Records != 40 {
 		t.Fatalf("copied dataset: %+v, %v", dv.Version, err)
 	}
+	if c := dv.Version.CopiedFrom; c == nil || c.Name != "pub" || c.Region != "eu-public" || c.ID != dv.Version.ID {
+		t.Errorf("copied dataset's source: %+v", c)
+	}
 	mv, err := e.client.Model(ctx, "spam-eu-backup", "v1")
 	if err != nil || mv.Region != "eu-backup" || mv.ID != w.spamV1.ID {
 		t.Errorf("copied model: %+v, %v", mv, err)
+	}
+	if c := mv.CopiedFrom; c == nil || c.Name != "spam" || c.Region != "eu" {
+		t.Errorf("copied model's source: %+v", c)
+	}
+	bv, err := e.client.Base(ctx, "tiny-eu-backup", "v1")
+	if err != nil || bv.Region != "eu-backup" || bv.CopiedFrom == nil || bv.CopiedFrom.Name != "tiny" || bv.CopiedFrom.Region != "eu" {
+		t.Errorf("copied base: %+v, %v", bv, err)
+	}
+	if src, err := e.client.Model(ctx, "spam", "v1"); err != nil || src.CopiedFrom != nil {
+		t.Errorf("the source is no copy: %+v, %v", src.CopiedFrom, err)
 	}
 	e.applyRecipes(map[string]string{"pub-here.yaml": fmt.Sprintf(residencyRecipe, "pub-here", "tiny@v1", "pub-here", "eu", "")})
 	if r, err := e.client.StartRun(ctx, api.RunStart{Recipe: "pub-here"}); err != nil || r.State != "queued" {

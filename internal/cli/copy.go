@@ -47,3 +47,8 @@ func copyVersion(e *env, kind string, args []string) error {
 		name, out.Region)
 	return nil
 }
+
+// copySource says where a copy came from, for the show commands.
+func copySource(c *api.CopySource) string {
+	return fmt.Sprintf("%s %s (region %s), copied %s", c.Name, short(c.ID), c.Region, c.CreatedAt.Format("2006-01-02 15:04:05"))
+}

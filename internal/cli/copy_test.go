@@ -30,6 +30,10 @@ func TestCopyCommand(t *testing.T) {
 	if !strings.HasPrefix(out, "copied dataset mail (") || !strings.Contains(out, "region eu) to mail-eu-backup (region eu-backup)") {
 		t.Errorf("copy output %q", out)
 	}
+	if show := w.mustCLI("dataset", "show", "mail-eu-backup"); !strings.Contains(show, "region   eu-backup\n") || !strings.Contains(show, "copy of  mail ") ||
+		!strings.Contains(show, "(region eu), copied ") {
+		t.Errorf("dataset show of the copy: %q", show)
+	}
 	out = w.mustCLI("copy", "dataset", "mail@latest", "--to-region", "eu-backup", "--output", "json")
 	if !strings.Contains(out, `"created": false`) || !strings.Contains(out, `"name": "mail-eu-backup"`) {
 		t.Errorf("the same copy again, as JSON: %q", out)
