@@ -53,7 +53,10 @@ func TestAuditVerifier(t *testing.T) {
 	}{
 		{"intact", func(es []store.AuditEntry) []store.AuditEntry { return es }, 0, ""},
 		{"actor changed", func(es []store.AuditEntry) []store.AuditEntry { es[2].Actor = "mallory"; return es }, 3, store.AuditHashMismatch},
-		{"time changed", func(es []store.AuditEntry) []store.AuditEntry { es[4].Time = es[4].Time.Add(time.Nanosecond); return es }, 5, store.AuditHashMismatch},
+		{"time changed", func(es []store.AuditEntry) []store.AuditEntry {
+			es[4].Time = es[4].Time.Add(time.Nanosecond)
+			return es
+		}, 5, store.AuditHashMismatch},
 		{"middle deleted", func(es []store.AuditEntry) []store.AuditEntry { return append(es[:2], es[3:]...) }, 4, store.AuditSeqGap},
 		{"first deleted", func(es []store.AuditEntry) []store.AuditEntry { return es[1:] }, 2, store.AuditSeqGap},
 		{"two swapped, renumbered", func(es []store.AuditEntry) []store.AuditEntry {
