@@ -35,8 +35,8 @@ type AuditPage struct {
 }
 
 // AuditBreak names the first entry that failed verification and the check
-// it failed: "seq_gap", "prev_hash_mismatch", "hash_mismatch" or
-// "before_mismatch".
+// it failed: "seq_gap", "prev_hash_mismatch", "hash_mismatch",
+// "before_mismatch" or "event_mismatch".
 type AuditBreak struct {
 	Seq   int64  `json:"seq"`
 	Check string `json:"check"`

@@ -139,6 +139,7 @@ func auditBroken(b *api.AuditBreak) error {
 		"prev_hash_mismatch": "its prev_hash is not the previous entry's hash (entries were removed, reordered or rewritten)",
 		"hash_mismatch":      "its hash does not match its fields (the entry was edited)",
 		"before_mismatch":    "its before digest is not its object's previous after digest",
+		"event_mismatch":     "its after digest does not match the stored event it records (the event was edited or deleted)",
 	}[b.Check]
 	if what == "" {
 		what = "it failed check " + b.Check

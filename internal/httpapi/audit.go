@@ -4,6 +4,7 @@ import (
 	"context"
 	"io"
 	"net/http"
+	"slices"
 	"strconv"
 
 	"github.com/tailor-ml/tailor/api"
@@ -46,4 +47,12 @@ func (s *server) auditRoutes(mux *router) {
 			return s.svc.ExportAudit(r.Context(), out)
 		})
 	})
+}
+
+// Routes lists the "METHOD /path" patterns of the handler New(opts)
+// builds, in registration order: what a test enumerates to hold every
+// state-changing route to its audit entry.
+func Routes(opts Options) []string {
+	_, rt, _ := newRouter(opts)
+	return slices.Clone(rt.patterns)
 }

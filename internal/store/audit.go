@@ -95,6 +95,9 @@ const (
 	// AuditBeforeMismatch: Before is not the After of the object's
 	// previous entry.
 	AuditBeforeMismatch AuditCheck = "before_mismatch"
+	// AuditEventMismatch: After is not AuditAfter of the stored event
+	// EventSeq (the event was edited or deleted).
+	AuditEventMismatch AuditCheck = "event_mismatch"
 )
 
 // AuditBreak is the first entry that fails verification.
@@ -161,6 +164,24 @@ func (v *AuditVerifier) Add(e AuditEntry) bool {
 	return true
 }
 
+// CheckEvent checks an entry that Add accepted against the event it
+// records, as stored now (found false: there is none). It returns false,
+// and the verifier stays broken, when they differ.
+func (v *AuditVerifier) CheckEvent(e AuditEntry, ev Event, found bool) bool {
+	if v.res.Broken != nil {
+		return false
+	}
+	got := "(no event)"
+	if found {
+		got = AuditAfter(ev)
+	}
+	if got != e.After {
+		v.res.Broken = &AuditBreak{Seq: e.Seq, Check: AuditEventMismatch, Want: e.After, Got: got}
+		return false
+	}
+	return true
+}
+
 // Result is what was verified so far.
 func (v *AuditVerifier) Result() AuditVerification { return v.res }
 
@@ -170,6 +191,7 @@ type Auditor interface {
 	// AuditEntries returns entries with Seq > after, oldest first, at most
 	// limit (0: all).
 	AuditEntries(ctx context.Context, after int64, limit int) ([]AuditEntry, error)
-	// VerifyAudit walks the whole chain and reports the first broken entry.
+	// VerifyAudit walks the whole chain and reports the first broken
+	// entry, checking each entry against the stored event it records too.
 	VerifyAudit(ctx context.Context) (AuditVerification, error)
 }

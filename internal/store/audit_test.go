@@ -100,3 +100,31 @@ func TestAuditVerifier(t *testing.T) {
 		})
 	}
 }
+
+// TestAuditVerifierChecksEvents: an entry is held to the event it records.
+func TestAuditVerifierChecksEvents(t *testing.T) {
+	es := chain(2)
+	ev := store.Event{Type: "run.state.changed", Subject: "b", Data: json.RawMessage(`{"i":1}`)}
+	for _, tc := range []struct {
+		name  string
+		ev    store.Event
+		found bool
+		ok    bool
+	}{
+		{"as recorded", ev, true, true},
+		{"data edited", store.Event{Type: ev.Type, Subject: ev.Subject, Data: json.RawMessage(`{"i":9}`)}, true, false},
+		{"deleted", store.Event{}, false, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			v := store.NewAuditVerifier()
+			v.Add(es[0])
+			v.Add(es[1])
+			if got := v.CheckEvent(es[1], tc.ev, tc.found); got != tc.ok {
+				t.Fatalf("CheckEvent = %v, want %v (%+v)", got, tc.ok, v.Result().Broken)
+			}
+			if b := v.Result().Broken; !tc.ok && (b == nil || b.Seq != 2 || b.Check != store.AuditEventMismatch) {
+				t.Fatalf("broken = %+v, want entry 2 event_mismatch", b)
+			}
+		})
+	}
+}

@@ -88,7 +88,7 @@ func (s *Store) auditEntries(ctx context.Context, after int64, limit int, scan f
 }
 
 // VerifyAudit walks the chain a page at a time and stops at the first
-// broken entry. A stored time that does not parse is a hash mismatch of
+// broken entry; each entry that chains is checked against its event. A stored time that does not parse is a hash mismatch of
 // its entry, as the edit that made it is.
 func (s *Store) VerifyAudit(ctx context.Context) (store.AuditVerification, error) {
 	v := store.NewAuditVerifier()
@@ -102,10 +102,30 @@ func (s *Store) VerifyAudit(ctx context.Context) (store.AuditVerification, error
 			if !v.Add(e) {
 				return v.Result(), nil
 			}
+			ev, found, err := s.auditedEvent(ctx, e.EventSeq)
+			if err != nil {
+				return v.Result(), fmt.Errorf("verify audit entry %d: %w", e.Seq, err)
+			}
+			if !v.CheckEvent(e, ev, found) {
+				return v.Result(), nil
+			}
 			after = e.Seq
 		}
 		if len(page) < auditPage {
 			return v.Result(), nil
 		}
 	}
+}
+
+// auditedEvent reads the type, subject and data of event seq, the fields
+// an entry's After digests.
+func (s *Store) auditedEvent(ctx context.Context, seq int64) (store.Event, bool, error) {
+	var ev store.Event
+	var data sql.NullString
+	err := s.r.QueryRowContext(ctx, `SELECT type, subject, data FROM events WHERE seq = ?`, seq).Scan(&ev.Type, &ev.Subject, &data)
+	if errors.Is(err, sql.ErrNoRows) {
+		return ev, false, nil
+	}
+	ev.Data = rawJSON(data)
+	return ev, err == nil, err
 }
