@@ -91,7 +91,9 @@ func TestEveryStateChangingRouteIsAudited(t *testing.T) {
 					"?token=" + hookSecret + "\", allow_private: true}\n"
 			}, action: "trigger.version.created"},
 		{pattern: "POST /v1/deployments", path: "/v1/deployments",
-			body: func() string { return `{"model": "spam", "canary": {"model": "spam@v2", "percent": 10}, "reason": "try v2"}` },
+			body: func() string {
+				return `{"model": "spam", "canary": {"model": "spam@v2", "percent": 10}, "reason": "try v2"}`
+			},
 			action: "deployment.changed"},
 		{pattern: "POST /v1/deployments/{name}/rollback", path: "/v1/deployments/spam/rollback",
 			body: func() string { return `{"reason": "v2 disagrees", "actor": "promoter"}` }, action: "deployment.changed"},
@@ -108,7 +110,9 @@ func TestEveryStateChangingRouteIsAudited(t *testing.T) {
 			}, action: "feedback.received"},
 		{pattern: "POST /v1/feedback/{model}/accumulate", path: "/v1/feedback/spam/accumulate", action: "feedback.accumulated"},
 		{pattern: "POST /v1/registry/models/{name}/promote", path: "/v1/registry/models/spam/promote",
-			body: func() string { return `{"version": "v3", "alias": "challenger", "reason": "passed its gates", "actor": "promoter"}` }, action: "model.alias.moved"},
+			body: func() string {
+				return `{"version": "v3", "alias": "challenger", "reason": "passed its gates", "actor": "promoter"}`
+			}, action: "model.alias.moved"},
 		{pattern: "POST /v1/registry/models/{name}/rollback", path: "/v1/registry/models/spam/rollback",
 			body: func() string { return `{"alias": "champion", "reason": "back to v1", "actor": "promoter"}` }, action: "model.alias.moved"},
 		{pattern: "POST /v1/registry/approvals/{id}", path: "/v1/registry/approvals/{id}", id: &approvalID,
