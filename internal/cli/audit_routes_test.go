@@ -55,9 +55,10 @@ func TestEveryStateChangingRouteIsAudited(t *testing.T) {
 	data := newDeployData(t) // base tiny; model spam v1 (no report), v2 (failed), v3 (passed); champion → v1
 	w := openAuditWorld(t, data, true, func(o *app.Options) {
 		o.RequireApproval = map[string]bool{"prod": true}
-		o.WorkerCommand = []string{"/bin/sleep", "30"} // a run stays running until canceled
+		o.WorkerCommand = []string{"/bin/sh", "-c", "exec sleep 30"} // a run stays running until canceled (the appended args are $0, $1…)
 	})
 	ctx := context.Background()
+	start := lastAuditSeq(t, w) // the fixture's own entries, written without an actor, come before
 	setupActor := "setup"
 	as := func(actor string, f func()) {
 		w.auth.as(actor)
@@ -216,6 +217,22 @@ func TestEveryStateChangingRouteIsAudited(t *testing.T) {
 	}
 	if n := bytes.Count(exported, []byte("\n")); int64(n) != v.Entries {
 		t.Fatalf("export has %d lines, verify counted %d entries", n, v.Entries)
+	}
+	// What the server did on its own since the fixture was made carries a
+	// system actor (the scheduler started the run the cancel step
+	// stopped); nothing fell back to store.SystemActor.
+	actors := map[string]bool{}
+	for _, line := range bytes.Split(bytes.TrimSpace(exported), []byte("\n")) {
+		var e api.AuditEntry
+		if err := json.Unmarshal(line, &e); err != nil {
+			t.Fatal(err)
+		}
+		if e.Seq > start {
+			actors[e.Actor] = true
+		}
+	}
+	if !actors["tailor-scheduler"] || actors[store.SystemActor] {
+		t.Errorf("actors in the log: %v; want tailor-scheduler (the run it started) and no change without an actor", actors)
 	}
 	if !bytes.Contains(exported, []byte(`"trigger.version.created"`)) || bytes.Contains(exported, []byte(hookSecret)) {
 		t.Fatalf("the export must record the trigger's spec without its webhook URL's secret:\n%s", exported)
