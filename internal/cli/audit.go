@@ -81,8 +81,8 @@ func auditExport(e *env, args []string) error {
 	}
 	defer rc.Close()
 	if *out == "" {
-		if _, err := io.Copy(e.stdout, brokenTransfer{rc}); err != nil {
-			return fmt.Errorf("audit export: %w", err)
+		if _, err := io.Copy(e.stdout, rc); err != nil {
+			return errs.Unavailable("audit export: the transfer broke: %v; what was printed is incomplete: retry (--out writes a file only when the whole log arrived)", err)
 		}
 		return nil
 	}

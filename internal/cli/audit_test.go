@@ -282,3 +282,26 @@ func TestAuditLogIsAppendOnly(t *testing.T) {
 		}
 	}
 }
+
+// TestAuditExportCutLeavesNoFile: a transfer that breaks halfway writes no
+// file, half or whole, and says to retry.
+func TestAuditExportCutLeavesNoFile(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/x-ndjson")
+		fmt.Fprintln(w, `{"seq":1,"hash":"ab"}`)
+		w.(http.Flusher).Flush()
+		panic(http.ErrAbortHandler)
+	}))
+	defer srv.Close()
+	dir := t.TempDir()
+	out := filepath.Join(dir, "audit.jsonl")
+	for _, args := range [][]string{{"--out", out}, {}} {
+		code, stdout, stderr := runCLI(append([]string{"audit", "export", "--server", srv.URL}, args...)...)
+		if code != ExitUnavailable || !strings.Contains(stderr, "retry") {
+			t.Fatalf("audit export %v of a cut stream = %d\n%s%s", args, code, stdout, stderr)
+		}
+	}
+	if ents, _ := os.ReadDir(dir); len(ents) != 0 {
+		t.Fatalf("the cut export left %d files: %v", len(ents), ents)
+	}
+}
