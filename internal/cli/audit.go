@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"io"
 	"path/filepath"
+	"strconv"
+	"strings"
 	"text/tabwriter"
 
 	"github.com/tailor-ml/tailor/api"
@@ -15,7 +17,7 @@ func auditCommand() *command {
 	return &command{name: "audit", usage: "list, export and verify the hash-chained audit log (docs/security.md)", subs: []*command{
 		{name: "list", usage: "list [--after SEQ] [--limit N]: entries oldest first (all when no --limit)", run: auditList},
 		{name: "export", usage: "export [--out FILE]: every entry as JSON lines (stdout without --out)", run: auditExport},
-		{name: "verify", usage: "walk the chain; names the first broken entry and exits non-zero", run: auditVerify},
+		{name: "verify", usage: "verify [--head SEQ:HASH]: walk the chain; names the first broken entry and exits non-zero", run: auditVerify},
 	}}
 }
 
@@ -107,9 +109,20 @@ func auditExport(e *env, args []string) error {
 
 func auditVerify(e *env, args []string) error {
 	cc := newClientCmd(e, "audit verify")
+	head := cc.fs.String("head", "", "SEQ:HASH printed by an earlier verify and kept elsewhere: fail unless entry SEQ still has HASH (catches a chain rewritten from the start or cut short)")
 	c, _, err := cc.parse(args, 0, 0)
 	if err != nil {
 		return err
+	}
+	var headSeq int64
+	var headHash string
+	if *head != "" {
+		seq, hash, ok := strings.Cut(*head, ":")
+		n, err := strconv.ParseInt(seq, 10, 64)
+		if !ok || err != nil || n < 1 || hash == "" {
+			return usagef("audit verify: --head %q: want SEQ:HASH, as verify prints them (e.g. 42:3f9a…)", *head)
+		}
+		headSeq, headHash = n, hash
 	}
 	v, err := c.VerifyAudit(e.ctx)
 	if err != nil {
@@ -120,7 +133,7 @@ func auditVerify(e *env, args []string) error {
 			return err
 		}
 	} else {
-		fmt.Fprintf(e.stdout, "checked %d entries; head %d %s\n", v.Entries, v.HeadSeq, v.HeadHash)
+		fmt.Fprintf(e.stdout, "checked %d entries; head %d:%s\n", v.Entries, v.HeadSeq, v.HeadHash)
 	}
 	if b := v.Broken; b != nil {
 		return auditBroken(b)
@@ -128,6 +141,20 @@ func auditVerify(e *env, args []string) error {
 	if !v.OK {
 		return fmt.Errorf("audit log: the server says the chain is broken but names no entry")
 	}
+	if headSeq == 0 {
+		return nil
+	}
+	page, err := c.AuditEntries(e.ctx, headSeq-1, 1)
+	if err != nil {
+		return err
+	}
+	if len(page.Entries) == 0 || page.Entries[0].Seq != headSeq {
+		return errs.Conflict("audit log: entry %d, the head you recorded, is gone: the log now ends at entry %d (entries were removed)", headSeq, v.HeadSeq)
+	}
+	if got := page.Entries[0].Hash; got != headHash {
+		return errs.Conflict("audit log: entry %d has hash %s, not the %s you recorded: the chain was rewritten up to it", headSeq, got, headHash)
+	}
+	fmt.Fprintf(e.stdout, "entry %d still has the recorded hash\n", headSeq)
 	return nil
 }
 

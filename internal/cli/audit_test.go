@@ -144,7 +144,8 @@ func TestAuditCommandsAndTamper(t *testing.T) {
 		}
 	}
 
-	if out := w.mustCLI("audit", "verify"); !strings.Contains(out, "checked 5 entries; head 5 "+es[4].Hash) {
+	head := fmt.Sprintf("5:%s", es[4].Hash)
+	if out := w.mustCLI("audit", "verify"); !strings.Contains(out, "checked 5 entries; head "+head) {
 		t.Fatalf("audit verify: %q", out)
 	}
 	text := w.mustCLI("audit", "list", "--after", "1", "--limit", "3")
@@ -189,12 +190,7 @@ func TestAuditCommandsAndTamper(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			dir := t.TempDir()
-			if err := os.CopyFS(dir, os.DirFS(pristine)); err != nil {
-				t.Fatal(err)
-			}
-			tamper(t, filepath.Join(dir, "tailor.db"), tc.sql)
-			w := openAuditWorld(t, dir, false)
+			w := tampered(t, pristine, tc.sql)
 			code, stdout, stderr := w.cli("audit", "verify")
 			want := fmt.Sprintf("audit log broken at entry %d: ", tc.seq)
 			if code != ExitConflict || !strings.Contains(stderr, want) || !strings.Contains(stderr, "["+tc.check+":") {
@@ -202,6 +198,54 @@ func TestAuditCommandsAndTamper(t *testing.T) {
 			}
 		})
 	}
+
+	// What verify alone cannot see, and the recorded head can: the whole
+	// chain rewritten from the start, or its newest entry removed.
+	var rewrite []string
+	prev := ""
+	for i, a := range es {
+		e := store.AuditEntry{Seq: a.Seq, Time: a.Time, Actor: a.Actor, Project: a.Project, Action: a.Action, ObjectKind: a.ObjectKind,
+			ObjectID: a.ObjectID, EventSeq: a.EventSeq, Before: a.Before, After: a.After, PrevHash: prev}
+		if i == 1 {
+			e.Actor = "mallory"
+		}
+		e.Hash = store.AuditHash(e)
+		prev = e.Hash
+		rewrite = append(rewrite, fmt.Sprintf(`UPDATE audit_log SET actor = '%s', prev_hash = '%s', hash = '%s' WHERE seq = %d`, e.Actor, e.PrevHash, e.Hash, e.Seq))
+	}
+	for _, tc := range []struct {
+		name, sql, want string
+	}{
+		{"whole chain rewritten", strings.Join(rewrite, ";\n"), "entry 5 has hash "},
+		{"newest entry removed", `DELETE FROM audit_log WHERE seq = 5`, "entry 5, the head you recorded, is gone: the log now ends at entry 4"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			w := tampered(t, pristine, strings.Split(tc.sql, ";\n"))
+			w.mustCLI("audit", "verify")
+			code, stdout, stderr := w.cli("audit", "verify", "--head", head)
+			if code != ExitConflict || !strings.Contains(stderr, tc.want) {
+				t.Fatalf("audit verify --head %s = %d\n%s%s\nwant exit %d naming %q", head, code, stdout, stderr, ExitConflict, tc.want)
+			}
+		})
+	}
+	w = tampered(t, pristine, nil)
+	if out := w.mustCLI("audit", "verify", "--head", head); !strings.Contains(out, "entry 5 still has the recorded hash") {
+		t.Fatalf("audit verify --head on the untouched log: %q", out)
+	}
+}
+
+// tampered copies the closed data dir, applies stmts to its SQLite file
+// directly and opens a server on the copy.
+func tampered(t *testing.T, pristine string, stmts []string) *auditWorld {
+	t.Helper()
+	dir := t.TempDir()
+	if err := os.CopyFS(dir, os.DirFS(pristine)); err != nil {
+		t.Fatal(err)
+	}
+	if len(stmts) > 0 {
+		tamper(t, filepath.Join(dir, "tailor.db"), stmts)
+	}
+	return openAuditWorld(t, dir, false)
 }
 
 // rehash is what an attacker who knows the format writes: the entry's
