@@ -181,6 +181,7 @@ func TestAuditCommandsAndTamper(t *testing.T) {
 		{"time unreadable", []string{`UPDATE audit_log SET time = 'yesterday' WHERE seq = 2`}, 2, "hash_mismatch"},
 		{"row deleted", []string{`DELETE FROM audit_log WHERE seq = 2`}, 3, "seq_gap"},
 		{"first row deleted", []string{`DELETE FROM audit_log WHERE seq = 1`}, 2, "seq_gap"},
+		{"newest row renumbered below the first", []string{`UPDATE audit_log SET seq = 0 WHERE seq = 5`}, 0, "seq_gap"},
 		{"rows reordered", []string{`UPDATE audit_log SET seq = -2 WHERE seq = 2`, `UPDATE audit_log SET seq = 2 WHERE seq = 3`,
 			`UPDATE audit_log SET seq = 3 WHERE seq = -2`}, 2, "prev_hash_mismatch"},
 		{"entry rewritten and rehashed", []string{`UPDATE audit_log SET actor = 'mallory', hash = '` +

@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"math"
 
 	"github.com/tailor-ml/tailor/internal/store"
 )
@@ -71,16 +72,12 @@ func scanAuditEntry(sc scanner, lenient bool) (store.AuditEntry, error) {
 // AuditEntries returns entries with Seq > after, oldest first, at most
 // limit (0: all).
 func (s *Store) AuditEntries(ctx context.Context, after int64, limit int) ([]store.AuditEntry, error) {
-	return s.auditEntries(ctx, after, limit, scanAudit)
-}
-
-func (s *Store) auditEntries(ctx context.Context, after int64, limit int, scan func(scanner) (store.AuditEntry, error)) ([]store.AuditEntry, error) {
 	rows, err := s.r.QueryContext(ctx, `SELECT `+auditCols+` FROM audit_log WHERE seq > ? ORDER BY seq LIMIT ?`,
 		after, limitArg(limit))
 	if err != nil {
 		return nil, fmt.Errorf("list audit entries: %w", err)
 	}
-	out, err := collect(rows, scan)
+	out, err := collect(rows, scanAudit)
 	if err != nil {
 		return nil, fmt.Errorf("list audit entries: %w", err)
 	}
@@ -88,44 +85,56 @@ func (s *Store) auditEntries(ctx context.Context, after int64, limit int, scan f
 }
 
 // VerifyAudit walks the chain a page at a time and stops at the first
-// broken entry; each entry that chains is checked against its event. A stored time that does not parse is a hash mismatch of
-// its entry, as the edit that made it is.
+// broken entry; each entry that chains is checked against its event, read
+// in the same query.
 func (s *Store) VerifyAudit(ctx context.Context) (store.AuditVerification, error) {
 	v := store.NewAuditVerifier()
-	var after int64
+	// From the lowest possible seq, so that a row renumbered to 0 or
+	// below is read (and fails as a gap) instead of skipped.
+	after := int64(math.MinInt64)
 	for {
-		page, err := s.auditEntries(ctx, after, auditPage, func(sc scanner) (store.AuditEntry, error) { return scanAuditEntry(sc, true) })
+		n, err := s.verifyPage(ctx, v, after)
 		if err != nil {
 			return v.Result(), fmt.Errorf("verify audit: %w", err)
 		}
-		for _, e := range page {
-			if !v.Add(e) {
-				return v.Result(), nil
-			}
-			ev, found, err := s.auditedEvent(ctx, e.EventSeq)
-			if err != nil {
-				return v.Result(), fmt.Errorf("verify audit entry %d: %w", e.Seq, err)
-			}
-			if !v.CheckEvent(e, ev, found) {
-				return v.Result(), nil
-			}
-			after = e.Seq
-		}
-		if len(page) < auditPage {
+		if n < auditPage || !v.Result().OK() {
 			return v.Result(), nil
 		}
+		after = v.Result().HeadSeq
 	}
 }
 
-// auditedEvent reads the type, subject and data of event seq, the fields
-// an entry's After digests.
-func (s *Store) auditedEvent(ctx context.Context, seq int64) (store.Event, bool, error) {
-	var ev store.Event
-	var data sql.NullString
-	err := s.r.QueryRowContext(ctx, `SELECT type, subject, data FROM events WHERE seq = ?`, seq).Scan(&ev.Type, &ev.Subject, &data)
-	if errors.Is(err, sql.ErrNoRows) {
-		return ev, false, nil
+// verifyPage feeds the entries after seq after, with their events, to v
+// and returns how many it read.
+func (s *Store) verifyPage(ctx context.Context, v *store.AuditVerifier, after int64) (int, error) {
+	rows, err := s.r.QueryContext(ctx, `SELECT a.seq, a.time, a.actor, a.project, a.action, a.object_kind, a.object_id,
+		a.event_seq, a.before, a.after, a.prev_hash, a.hash, e.seq IS NOT NULL, e.type, e.subject, e.data
+		FROM audit_log a LEFT JOIN events e ON e.seq = a.event_seq WHERE a.seq > ? ORDER BY a.seq LIMIT ?`, after, auditPage)
+	if err != nil {
+		return 0, err
 	}
-	ev.Data = rawJSON(data)
-	return ev, err == nil, err
+	defer rows.Close()
+	n := 0
+	for rows.Next() {
+		n++
+		var found bool
+		var typ, subject, data sql.NullString
+		e, err := scanAuditEntry(rowScanner(func(dest ...any) error {
+			return rows.Scan(append(dest, &found, &typ, &subject, &data)...)
+		}), true)
+		if err != nil {
+			return n, err
+		}
+		ev := store.Event{Type: typ.String, Subject: subject.String, Data: rawJSON(data)}
+		if !v.Add(e) || !v.CheckEvent(e, ev, found) {
+			return n, nil
+		}
+	}
+	return n, rows.Err()
 }
+
+// rowScanner adapts a function to scanner.
+type rowScanner func(dest ...any) error
+
+func (f rowScanner) Scan(dest ...any) error { return f(dest...) }
+
