@@ -137,4 +137,3 @@ func (s *Store) verifyPage(ctx context.Context, v *store.AuditVerifier, after in
 type rowScanner func(dest ...any) error
 
 func (f rowScanner) Scan(dest ...any) error { return f(dest...) }
-
