@@ -21,7 +21,8 @@ const triggerRunPoll = 250 * time.Millisecond
 // webhookTimeout bounds one webhook delivery.
 const webhookTimeout = 10 * time.Second
 
-// triggerActor is who trigger actions move aliases as.
+// triggerActor is who trigger actions move aliases as, and the actor the
+// audit log names for every change the trigger loop makes.
 const triggerActor = "tailor-trigger"
 
 // triggerOps carries out trigger actions with the App's own operations.

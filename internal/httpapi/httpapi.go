@@ -87,6 +87,8 @@ type Service interface {
 	CompareDeployment(ctx context.Context, model string, o api.CompareOptions) (api.DeploymentComparison, error)
 	PromoteCanary(ctx context.Context, model string, p api.DeploymentPromote) (api.DeploymentPromotion, error)
 	RollbackCanary(ctx context.Context, model string, r api.DeploymentRollback) (api.Deployment, error)
+
+	AuditService
 }
 
 // Options configure the handler.
@@ -169,6 +171,7 @@ func newRouter(opts Options) (http.Handler, *router, *server) {
 	s.adaptationRoutes(mux)
 	s.triggerRoutes(mux)
 	s.deploymentRoutes(mux)
+	s.auditRoutes(mux)
 	mux.Handle("GET /v1/lineage/{id}", s.handle(func(r *http.Request) (any, error) {
 		return s.svc.Lineage(r.Context(), r.PathValue("id"))
 	}))

@@ -9,7 +9,8 @@
 // (compare-and-set, history), approvals (compare-and-set, decision and move
 // in one transaction), trigger firings (idempotent claims, compare-and-set
 // steps) and their cursor, the event outbox (strictly increasing Seq, appended
-// atomically with the change it describes) and concurrent writers.
+// atomically with the change it describes), concurrent writers, and the
+// audit log (one chained entry per event, in the same transaction).
 //
 // This package imports internal/store and internal/errs (plus testing).
 package storetest
@@ -61,6 +62,8 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"EventsAtomic", testEventsAtomic},
 		{"InvalidInput", testInvalid},
 		{"ConcurrentWriters", testConcurrent},
+		{"Audit", testAudit},
+		{"AuditConcurrent", testAuditConcurrent},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
