@@ -29,7 +29,7 @@ type Copy struct {
 	CreatedAt    time.Time `json:"created_at"`
 	// Created is false when the same copy existed already.
 	Created bool `json:"created"`
-	// EventSeq is the seq of the region.copy.created event (0 when not
+	// EventSeq is the seq of the KIND.copy.created event (0 when not
 	// created).
 	EventSeq int64 `json:"event_seq,omitempty"`
 }

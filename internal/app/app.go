@@ -277,15 +277,18 @@ func Open(opts Options) (*App, error) {
 // interrupted ones).
 func (a *App) Start(ctx context.Context) error {
 	a.started.Store(true)
-	if err := a.reconcile(ctx); err != nil {
+	// What the server does on its own is audited under a system actor
+	// (audit.go), whatever ctx carries.
+	server := store.WithActor(ctx, serverActor)
+	if err := a.reconcile(server); err != nil {
 		return err
 	}
-	go a.followModels(ctx)
-	go a.recorder.run(ctx)
-	go a.monitors.run(ctx)
+	go a.followModels(server)
+	go a.recorder.run(server)
+	go a.monitors.run(store.WithActor(ctx, monitorActor))
 	go a.pruneRequestLog(ctx)
-	a.triggers.start(ctx)
-	return a.sched.Start(ctx)
+	a.triggers.start(store.WithActor(ctx, triggerActor))
+	return a.sched.Start(store.WithActor(ctx, schedulerActor))
 }
 
 // openServing builds the inference server: the engine over the artifact

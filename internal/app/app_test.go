@@ -50,6 +50,7 @@ func newEnv(t *testing.T, opts app.Options) *env {
 type trace struct {
 	events, blobs, staged    int
 	datasets, bases, recipes int
+	audit                    int64 // the audit log's head seq
 }
 
 func (e *env) trace() trace {
@@ -72,6 +73,11 @@ func (e *env) trace() trace {
 	bs, _ := e.client.Bases(ctx, "")
 	rs, _ := e.client.Recipes(ctx, "")
 	tr.datasets, tr.bases, tr.recipes = len(ds), len(bs), len(rs)
+	v, err := e.client.VerifyAudit(ctx)
+	if err != nil || !v.OK {
+		e.t.Fatalf("audit log: %+v, %v", v, err)
+	}
+	tr.audit = v.HeadSeq
 	return tr
 }
 

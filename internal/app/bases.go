@@ -138,23 +138,13 @@ func (a *App) ImportBaseFromRun(ctx context.Context, name, runID string) (api.Ba
 	}
 	var m basemodel.Manifest
 	if err := a.readJSON(ctx, r.Result, &m); err != nil || m.Fingerprint == "" {
-		return api.BaseImport{}, errs.Invalid("run %s produced an adapter, not a model; only full pretraining runs can become a base", runID)
+		return api.BaseImport{}, errs.Invalid("run %s produced an adapter, not a model; only full-weight runs (kind full) can become a base", runID)
 	}
-	if existing, err := a.store.BaseVersion(ctx, name, m.Fingerprint); err == nil {
-		return api.BaseImport{Version: toAPIBase(existing, &m)}, nil
-	}
-	if err := a.residency().write(residency.Object{Kind: "base", Name: name, Region: a.opts.Region}); err != nil {
-		return api.BaseImport{}, fmt.Errorf("base %q from run %s: %w", name, runID, err)
-	}
-	v := store.BaseVersion{ID: m.Fingerprint, Name: name, Arch: m.Arch, Params: m.Params, Manifest: r.Result, Region: a.opts.Region,
-		CreatedAt: a.opts.Now().UTC()}
-	ev := a.event("base.version.created", v.ID, map[string]any{"name": name, "id": v.ID, "arch": v.Arch, "run": runID})
-	v, evs, err := a.store.PutBaseVersion(ctx, v, []store.Event{ev})
+	v, created, err := a.putRunBase(ctx, name, runID, r.Result, &m, "")
 	if err != nil {
 		return api.BaseImport{}, err
 	}
-	a.publish(evs)
-	return api.BaseImport{Version: toAPIBase(v, &m), Created: true}, nil
+	return api.BaseImport{Version: toAPIBase(v, &m), Created: created}, nil
 }
 
 // BaseFile streams one file of a base version to w.

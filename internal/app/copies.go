@@ -12,8 +12,9 @@ import (
 	"github.com/tailor-ml/tailor/internal/store"
 )
 
-// EventCopyCreated is appended with every cross-region copy.
-const EventCopyCreated = "region.copy.created"
+// EventCopyCreated is the type of the event appended with every
+// cross-region copy of kind (dataset, base or model): "dataset.copy.created".
+func EventCopyCreated(kind string) string { return kind + ".copy.created" }
 
 // Copy copies one version of a dataset, base or model into another
 // region, the one explicit way anything crosses regions. The policy must
@@ -83,7 +84,7 @@ func (a *App) Copy(ctx context.Context, req api.CopyRequest) (api.Copy, error) {
 }
 
 func (a *App) copyEvent(c store.Copy) store.Event {
-	return a.event(EventCopyCreated, c.ID, map[string]any{"kind": c.Kind, "name": c.Name, "id": c.ID, "region": c.Region,
+	return a.event(EventCopyCreated(c.Kind), c.ID, map[string]any{"kind": c.Kind, "name": c.Name, "id": c.ID, "region": c.Region,
 		"source": map[string]any{"name": c.SourceName, "id": c.SourceID, "region": c.SourceRegion}})
 }
 

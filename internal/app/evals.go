@@ -131,7 +131,7 @@ type source struct {
 // trainedBy finds how mv was made; a version no run here trained has no
 // known recipe (preprocessing, gates) and is refused.
 func (a *App) trainedBy(ctx context.Context, mv registry.Version) (*source, error) {
-	if mv.RunID == "" || mv.Adapter == "" {
+	if mv.RunID == "" {
 		return nil, errs.Invalid("model version %s v%d was not trained by a run here, so its recipe (preprocessing, gates) is unknown", mv.Name, mv.Version)
 	}
 	trained, err := a.store.Run(ctx, mv.RunID)

@@ -23,8 +23,9 @@ const gcExamples = 20
 // within o.Grace, since a worker may be about to report one — and the
 // staging folders of imports that died before committing. Dataset and base
 // imports, which write blobs and then the metadata that refers to them,
-// wait while it runs. With o.DryRun it reports what it would do and
-// changes nothing.
+// wait while it runs. Each released checkpoint is a run.checkpoint.released
+// event, and the removals one blobs.collected event, so both are audited.
+// With o.DryRun it reports what it would do and changes nothing.
 func (a *App) GC(ctx context.Context, o api.GCOptions) (api.GCReport, error) {
 	if o.Grace < 0 || o.KeepCheckpoints < 0 {
 		return api.GCReport{}, errs.Invalid("gc: grace %s and keep_checkpoints %s must not be negative", o.Grace, o.KeepCheckpoints)
@@ -102,6 +103,17 @@ func (a *App) GC(ctx context.Context, o api.GCOptions) (api.GCReport, error) {
 		return rep, fmt.Errorf("gc: %w", err)
 	}
 	rep.Stages = stale
+	if !o.DryRun && (rep.Removed > 0 || rep.Stages > 0) {
+		// Blobs live outside the metadata store, so this event (and its
+		// audit entry) follows the deletes instead of sharing their
+		// transaction.
+		evs, err := a.store.AppendEvents(ctx, []store.Event{a.event("blobs.collected", "gc", map[string]any{
+			"removed": rep.Removed, "removed_bytes": rep.RemovedBytes, "stages": rep.Stages, "examples": rep.Examples})})
+		if err != nil {
+			return rep, fmt.Errorf("gc: record what was removed: %w", err)
+		}
+		a.publish(evs)
+	}
 	a.logger.Info("gc", "dry_run", o.DryRun, "blobs", rep.Blobs, "removed", rep.Removed, "removed_bytes", rep.RemovedBytes,
 		"young", rep.Young, "checkpoints", rep.Checkpoints, "stages", rep.Stages)
 	return rep, nil
@@ -122,9 +134,12 @@ func (a *App) releaseCheckpoints(ctx context.Context, cutoff time.Time, dry bool
 		}
 		if !dry {
 			empty, state := "", r.State
-			if _, _, err := a.store.UpdateRun(ctx, r.ID, store.RunUpdate{IfState: &state, Checkpoint: &empty}, nil); err != nil {
+			ev := a.event("run.checkpoint.released", r.ID, map[string]any{"run": r.ID, "checkpoint": r.Checkpoint})
+			_, evs, err := a.store.UpdateRun(ctx, r.ID, store.RunUpdate{IfState: &state, Checkpoint: &empty}, []store.Event{ev})
+			if err != nil {
 				return nil, fmt.Errorf("gc: release the checkpoint of run %s: %w", r.ID, err)
 			}
+			a.publish(evs)
 		}
 		out[checkpointRef(r.ID)] = true
 	}

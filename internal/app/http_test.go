@@ -203,6 +203,9 @@ func TestHTTPBadParameters(t *testing.T) {
 		{"POST", "/v1/registry/models/m/rollback", `{"alias":"champion","reason":"x","actor":"a\nb"}`, 400, "actor: character U+000A"},
 		{"POST", "/v1/registry/approvals/1", `{"approve":true,"reason":"` + strings.Repeat("r", 4097) + `"}`, 400, "reason: 4097 characters"},
 		{"POST", "/v1/feedback", `{"request_id":"r1","label":"spam","actor":"\u0007bell"}`, 400, "actor: character U+0007"},
+		{"GET", "/v1/audit?limit=0", "", 400, `limit="0": want a positive number of entries`},
+		{"GET", "/v1/audit?limit=1001", "", 400, "limit=1001: want 1 to 1000"},
+		{"GET", "/v1/audit?after=-1", "", 400, `after="-1": want a non-negative sequence number`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.method+" "+tt.path, func(t *testing.T) {

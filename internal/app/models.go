@@ -10,10 +10,13 @@ import (
 	"strings"
 
 	"github.com/tailor-ml/tailor/api"
+	"github.com/tailor-ml/tailor/internal/basemodel"
 	"github.com/tailor-ml/tailor/internal/errs"
 	"github.com/tailor-ml/tailor/internal/eval"
 	"github.com/tailor-ml/tailor/internal/ident"
+	"github.com/tailor-ml/tailor/internal/recipe"
 	"github.com/tailor-ml/tailor/internal/registry"
+	"github.com/tailor-ml/tailor/internal/residency"
 	"github.com/tailor-ml/tailor/internal/run"
 	"github.com/tailor-ml/tailor/internal/store"
 )
@@ -50,12 +53,19 @@ func (a *App) registerRun(ctx context.Context, r store.Run) error {
 		return a.attachEvalRun(ctx, r, in)
 	}
 	var head adapterHead
-	if err := a.readJSON(ctx, r.Result, &head); err != nil || head.Format != "peft-lora" {
-		return nil // a pretraining run's model: it becomes a base, not a model version
+	if err := a.readJSON(ctx, r.Result, &head); err != nil {
+		return nil
 	}
-	// The run computed here and wrote its adapter and report here.
-	v, _, err := a.registry.Register(ctx, store.ModelVersion{Name: in.Recipe.Name, BaseID: r.BaseID, Adapter: r.Result, RunID: r.ID,
-		Task: head.Task, Lineage: r.Inputs, Region: a.opts.Region})
+	mv := store.ModelVersion{Name: in.Recipe.Name, BaseID: r.BaseID, Adapter: r.Result, RunID: r.ID, Task: head.Task, Lineage: r.Inputs,
+		Region: a.opts.Region} // the run computed here and wrote its adapter and report here
+	if head.Format != "peft-lora" {
+		bv, task, err := a.fullFineTune(ctx, r, in)
+		if err != nil || bv.ID == "" {
+			return err // "": a pretraining run's model becomes a base only when asked (tailor base import --from-run)
+		}
+		mv.BaseID, mv.Adapter, mv.Task = bv.ID, "", task
+	}
+	v, _, err := a.registry.Register(ctx, mv)
 	if err != nil {
 		return fmt.Errorf("register run %s: %w", r.ID, err)
 	}
@@ -64,6 +74,62 @@ func (a *App) registerRun(ctx context.Context, r store.Run) error {
 		return nil
 	}
 	return a.attachReport(ctx, v.ID, out)
+}
+
+// fullFineTune stores the whole model a full fine-tune (method kind full,
+// task sft) produced as a version of a base named after its recipe, and
+// returns it with the run's task: the model version is that base alone. A
+// pretraining run's model gives the zero base: it becomes a base only when
+// someone names it (ImportBaseFromRun).
+func (a *App) fullFineTune(ctx context.Context, r store.Run, in run.Inputs) (store.BaseVersion, string, error) {
+	var m basemodel.Manifest
+	if err := a.readJSON(ctx, r.Result, &m); err != nil || m.Fingerprint == "" {
+		return store.BaseVersion{}, "", nil
+	}
+	rv, err := a.store.RecipeVersionByID(ctx, r.RecipeID)
+	if err != nil {
+		return store.BaseVersion{}, "", fmt.Errorf("run %s recipe: %w", r.ID, err)
+	}
+	rec, err := recipe.Parse(rv.Name+"@v"+fmt.Sprint(rv.Version), rv.Normalized)
+	if err != nil {
+		return store.BaseVersion{}, "", fmt.Errorf("stored recipe %s no longer parses: %w", rv.ID, err)
+	}
+	if rec.Task != recipe.TaskSFT {
+		return store.BaseVersion{}, "", nil
+	}
+	from := fmt.Sprintf("%s@v%d", in.Base.Name, in.Base.Version)
+	bv, _, err := a.putRunBase(ctx, in.Recipe.Name, r.ID, r.Result, &m, from)
+	return bv, string(rec.Task), err
+}
+
+// putRunBase records the model a run produced (manifest m, stored at digest)
+// as version m.Fingerprint of base name, unless that version exists.
+// fineTuneOf names the base a full fine-tune started from ("" for a
+// pretraining run's model); base triggers skip such versions, which are a
+// model's weights, not a new base to build on.
+func (a *App) putRunBase(ctx context.Context, name, runID, digest string, m *basemodel.Manifest, fineTuneOf string) (store.BaseVersion, bool, error) {
+	if existing, err := a.store.BaseVersion(ctx, name, m.Fingerprint); err == nil {
+		return existing, false, nil
+	}
+	if err := a.residency().write(residency.Object{Kind: "base", Name: name, Region: a.opts.Region}); err != nil {
+		return store.BaseVersion{}, false, fmt.Errorf("base %q from run %s: %w", name, runID, err)
+	}
+	v := store.BaseVersion{ID: m.Fingerprint, Name: name, Arch: m.Arch, Params: m.Params, Manifest: digest, Region: a.opts.Region,
+		CreatedAt: a.opts.Now().UTC()}
+	data := map[string]any{"name": name, "id": v.ID, "arch": v.Arch, "run": runID}
+	if fineTuneOf != "" {
+		data["fine_tune_of"] = fineTuneOf
+	}
+	v, evs, err := a.store.PutBaseVersion(ctx, v, []store.Event{a.event("base.version.created", v.ID, data)})
+	if errors.Is(err, errs.ErrConflict) { // recorded concurrently
+		existing, gerr := a.store.BaseVersion(ctx, name, m.Fingerprint)
+		return existing, false, gerr
+	}
+	if err != nil {
+		return store.BaseVersion{}, false, err
+	}
+	a.publish(evs)
+	return v, true, nil
 }
 
 // attachReport attaches a run's eval report to a model version, once.

@@ -133,6 +133,13 @@ func TestRebaseTriggerEndToEnd(t *testing.T) {
 // with a report.
 func waitVersion(t *testing.T, a *App, id string) api.ModelVersion {
 	t.Helper()
+	return waitModelVersion(t, a, "mail", id)
+}
+
+// waitModelVersion waits for run id to succeed and register a version of
+// model with a report.
+func waitModelVersion(t *testing.T, a *App, model, id string) api.ModelVersion {
+	t.Helper()
 	ctx := context.Background()
 	for deadline := time.Now().Add(2 * time.Minute); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
 		r, err := a.Run(ctx, id)
@@ -145,7 +152,7 @@ func waitVersion(t *testing.T, a *App, id string) api.ModelVersion {
 		if r.State != "succeeded" {
 			continue
 		}
-		vs, _ := a.Models(ctx, "mail")
+		vs, _ := a.Models(ctx, model)
 		for _, v := range vs {
 			if v.RunID == id && len(v.Reports) > 0 {
 				return v

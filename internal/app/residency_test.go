@@ -539,7 +539,7 @@ func TestResidencyAllowed(t *testing.T) {
 		if err != nil || rec.SourceID != out.SourceID || rec.SourceName != strings.SplitN(c.req.Source, "@", 2)[0] {
 			t.Errorf("lineage of %s: %+v, %v", out.Name, rec, err)
 		}
-		ev := e.events(app.EventCopyCreated)
+		ev := e.events(app.EventCopyCreated(c.req.Kind))
 		if len(ev) == 0 || ev[len(ev)-1].Seq != out.EventSeq || !strings.Contains(string(ev[len(ev)-1].Data), `"region":"`+c.from+`"`) {
 			t.Errorf("copy event of %s: %+v", out.Name, ev)
 		}

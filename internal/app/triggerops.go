@@ -21,7 +21,8 @@ const triggerRunPoll = 250 * time.Millisecond
 // webhookTimeout bounds one webhook delivery.
 const webhookTimeout = 10 * time.Second
 
-// triggerActor is who trigger actions move aliases as.
+// triggerActor is who trigger actions move aliases as, and the actor the
+// audit log names for every change the trigger loop makes.
 const triggerActor = "tailor-trigger"
 
 // triggerOps carries out trigger actions with the App's own operations.
@@ -79,6 +80,9 @@ func (o *triggerOps) runInfo(ctx context.Context, r store.Run) (trigger.RunInfo,
 		ri.Model, ri.VersionID = in.Model.Name, in.Model.ID
 		if mv, err := a.store.ModelVersionByID(ctx, in.Model.ID); err == nil {
 			ri.Model, ri.Version = mv.Name, mv.Version // in.Model.Name is the address asked for
+			if b := a.trainedOn(ctx, mv); b != "" {
+				ri.Base = b
+			}
 		}
 		reps, err := a.store.EvalReports(ctx, in.Model.ID)
 		if err != nil {
@@ -115,6 +119,24 @@ func (o *triggerOps) runInfo(ctx context.Context, r store.Run) (trigger.RunInfo,
 	}
 	_, err := find()
 	return ri, err
+}
+
+// trainedOn names the base mv's training run started from ("name@vN"), or
+// "" when unknown. For an adapter it is mv's base; a full fine-tune is its
+// own base, so the comparison tables name the base it was trained on.
+func (a *App) trainedOn(ctx context.Context, mv store.ModelVersion) string {
+	if mv.RunID == "" {
+		return ""
+	}
+	r, err := a.store.Run(ctx, mv.RunID)
+	if err != nil {
+		return ""
+	}
+	var in run.Inputs
+	if json.Unmarshal(r.Inputs, &in) != nil || in.Base.ID == "" {
+		return ""
+	}
+	return fmt.Sprintf("%s@v%d", in.Base.Name, in.Base.Version)
 }
 
 // reportMetrics reads the scalar metrics of a stored eval report's

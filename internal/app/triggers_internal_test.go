@@ -192,6 +192,24 @@ func TestTriggerLoopRetrainPromote(t *testing.T) {
 	if counts[eventTriggerFired] != 1 || counts[eventActionDone] != 2 || counts[eventTriggerDone] != 1 || counts[eventActionFailed] != 0 {
 		t.Errorf("events %v", counts)
 	}
+	// The loop's own changes are audited as the trigger's system actor.
+	es, err := a.store.AuditEntries(ctx, 0, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	byLoop := 0
+	for _, e := range es {
+		switch e.Action {
+		case eventTriggerFired, eventActionDone, eventTriggerDone:
+			byLoop++
+			if e.Actor != triggerActor {
+				t.Errorf("audit entry %d (%s) by %q, want %q", e.Seq, e.Action, e.Actor, triggerActor)
+			}
+		}
+	}
+	if byLoop != 4 {
+		t.Errorf("%d audit entries for the loop's 4 events", byLoop)
+	}
 	ops.mu.Lock()
 	defer ops.mu.Unlock()
 	if want := fmt.Sprint([]string{"start run-1", "promote m v1 champion"}); fmt.Sprint(ops.calls) != want {

@@ -106,6 +106,7 @@ func commands() []*command {
 		triggerCommand(),
 		deployCommand(),
 		copyCommand(),
+		auditCommand(),
 		corpusCommand(),
 		demoCommand(),
 		versionCommand(),

@@ -88,6 +88,8 @@ type Service interface {
 	PromoteCanary(ctx context.Context, model string, p api.DeploymentPromote) (api.DeploymentPromotion, error)
 	RollbackCanary(ctx context.Context, model string, r api.DeploymentRollback) (api.Deployment, error)
 
+	AuditService
+
 	Copier
 }
 
@@ -171,6 +173,7 @@ func newRouter(opts Options) (http.Handler, *router, *server) {
 	s.adaptationRoutes(mux)
 	s.triggerRoutes(mux)
 	s.deploymentRoutes(mux)
+	s.auditRoutes(mux)
 	s.copyRoutes(mux)
 	mux.Handle("GET /v1/lineage/{id}", s.handle(func(r *http.Request) (any, error) {
 		return s.svc.Lineage(r.Context(), r.PathValue("id"))

@@ -254,10 +254,10 @@ func (r *Recipe) checkMethod() error {
 		return r.errf("method.kind", "%s", oneOf("method kind", m.Kind, kinds))
 	case m.Kind == "head" && r.Task != TaskClassify:
 		return r.errf("method.kind", "head trains only a classification head; task %s needs lora", r.Task)
-	case m.Kind == "full" && r.Task != TaskPretrain:
-		// A fine-tune's result is an adapter over its base, served beside
-		// other adapters; full weights have no such form yet.
-		return r.errf("method.kind", "kind full is for task pretrain (its result is a new base model); task %s is stored as an adapter over its base: use lora%s", r.Task, map[bool]string{true: " or head", false: ""}[r.Task == TaskClassify])
+	case m.Kind == "full" && r.Task == TaskClassify:
+		// A full fine-tune is stored as a whole model (a base of its own);
+		// a classifier's head is not part of a causal-LM checkpoint.
+		return r.errf("method.kind", "kind full trains every weight of a causal language model (task pretrain or sft); a classifier needs lora or head, which keep its head beside the base")
 	case r.Model != nil && m.Kind != "full":
 		return r.errf("method.kind", "a model trained from scratch needs kind full, got %s", m.Kind)
 	case m.Kind == "lora" && m.LoRA == nil:

@@ -149,7 +149,7 @@ func TestParseBad(t *testing.T) {
 		{"model-for-classify.bad.yaml", `model-for-classify.bad.yaml:5:3: model: only task pretrain may define a model from scratch; use base`},
 		{"pretrain-heads.bad.yaml", `pretrain-heads.bad.yaml:8:24: model.num_attention_heads: hidden_size 96 is not divisible by num_attention_heads 5`},
 		{"head-for-sft.bad.yaml", `head-for-sft.bad.yaml:7:9: method.kind: head trains only a classification head; task sft needs lora`},
-		{"full-for-sft.bad.yaml", `full-for-sft.bad.yaml:7:9: method.kind: kind full is for task pretrain (its result is a new base model); task sft is stored as an adapter over its base: use lora`},
+		{"full-for-classify.bad.yaml", `full-for-classify.bad.yaml:7:9: method.kind: kind full trains every weight of a causal language model (task pretrain or sft); a classifier needs lora or head, which keep its head beside the base`},
 		{"gate-confidence.bad.yaml", `gate-confidence.bad.yaml:12:19: eval.gates[0].confidence: must be > 0 and < 1, got 1.5`},
 		{"gate-mixed.bad.yaml", `gate-mixed.bad.yaml:10:7: eval.gates[0]: use either op and value, or not_worse_than and epsilon, not both`},
 		{"metric-wrong-task.bad.yaml", `metric-wrong-task.bad.yaml:8:15: eval.suite[0].metric: metric accuracy does not apply to task sft`},

@@ -53,6 +53,9 @@ type Scheduler struct {
 type active struct {
 	proc     Process // nil while the worker is starting
 	canceled bool
+	// canceledBy is the actor who canceled it (store.ActorFrom of the
+	// Cancel call), so the audit log names them, not the scheduler.
+	canceledBy string
 }
 
 // New returns a scheduler; call Start to begin executing runs.
@@ -154,7 +157,7 @@ func (s *Scheduler) Cancel(ctx context.Context, id string) (store.Run, error) {
 		s.mu.Lock()
 		a := s.running[id]
 		if a != nil {
-			a.canceled = true
+			a.canceled, a.canceledBy = true, store.ActorFrom(ctx)
 			if a.proc != nil { // else launch kills it as soon as it starts
 				a.proc.Kill()
 			}
@@ -299,7 +302,7 @@ func (s *Scheduler) supervise(ctx context.Context, id string, a *active) {
 	werr := a.proc.Wait()
 	s.mu.Lock()
 	delete(s.running, id)
-	canceled := a.canceled
+	canceled, canceledBy := a.canceled, a.canceledBy
 	s.mu.Unlock()
 	defer s.Wake()
 	bg := context.WithoutCancel(ctx)
@@ -310,7 +313,11 @@ func (s *Scheduler) supervise(ctx context.Context, id string, a *active) {
 		// server re-queues it and it resumes from its checkpoint.
 		return
 	case canceled:
-		_ = s.transition(bg, id, store.RunRunning, store.RunCanceled, store.RunUpdate{FinishedAt: &now}, "canceled")
+		by := bg
+		if canceledBy != "" {
+			by = store.WithActor(bg, canceledBy)
+		}
+		_ = s.transition(by, id, store.RunRunning, store.RunCanceled, store.RunUpdate{FinishedAt: &now}, "canceled")
 	case werr != nil:
 		_ = s.fail(bg, id, store.RunRunning, werr)
 	case result == nil:

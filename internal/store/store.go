@@ -1,13 +1,16 @@
 // Package store defines Tailor's metadata store: the versioned nouns
 // (dataset, base model, recipe and model versions), runs and their logs,
 // eval reports attached to model versions, aliases with their move history,
-// promotion approvals, monitoring, trigger firings, and the event outbox.
+// promotion approvals, monitoring, trigger firings, the event outbox and
+// the hash-chained audit log (audit.go).
 //
 // Implementations live in sub-packages (sqlite/, later postgres/) and must
 // pass the conformance suite in storetest/. Every mutating method takes the
 // events that describe the change, appends them in the same transaction, and
 // returns them with their sequence numbers filled in, so the caller publishes
-// them on the bus only after the commit (DESIGN.md invariant 6).
+// them on the bus only after the commit (DESIGN.md invariant 6). Each
+// appended event also appends an AuditEntry in that transaction, naming
+// ActorFrom(ctx) (SystemActor when empty) and ProjectFrom(ctx).
 //
 // Errors wrap internal/errs kinds: ErrNotFound for a missing row, ErrConflict
 // for a duplicate key or a failed compare-and-set. This package imports only
@@ -429,6 +432,9 @@ type Store interface {
 	AppendEvents(ctx context.Context, events []Event) ([]Event, error)
 	// Events returns events with Seq > after, at most limit (0: all).
 	Events(ctx context.Context, after int64, limit int) ([]Event, error)
+
+	// Auditor reads the audit log each appended event adds an entry to.
+	Auditor
 
 	// Copies records cross-region copies (copies.go).
 	Copies

@@ -18,11 +18,14 @@ type Event struct {
 // eventFields are the parts of the reacted-to events' data that filters
 // and conditions read.
 type eventFields struct {
-	Model    string   `json:"model"`
-	Monitor  string   `json:"monitor"`
-	Name     string   `json:"name"` // base.version.created: the base name
-	Severity *float64 `json:"severity"`
-	Records  *int     `json:"records"`
+	Model   string `json:"model"`
+	Monitor string `json:"monitor"`
+	Name    string `json:"name"` // base.version.created: the base name
+	// FineTuneOf (base.version.created) names the base a full fine-tune
+	// started from: the version is that model's weights, not a new base.
+	FineTuneOf string   `json:"fine_tune_of"`
+	Severity   *float64 `json:"severity"`
+	Records    *int     `json:"records"`
 }
 
 // Match decides whether ev fires spec, and says why (or why not) in words.
@@ -71,6 +74,9 @@ func Match(spec *Spec, ev Event) (bool, string) {
 	case OnBase:
 		if on.Base != "" && f.Name != on.Base {
 			return false, fmt.Sprintf("new version of base %q, not %q", f.Name, on.Base)
+		}
+		if f.FineTuneOf != "" {
+			return false, fmt.Sprintf("base %s %s holds the weights of a full fine-tune of %s, not a new base to build on", f.Name, ev.Subject, f.FineTuneOf)
 		}
 		return true, fmt.Sprintf("new version %s of base %s", ev.Subject, f.Name)
 	}

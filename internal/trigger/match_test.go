@@ -31,6 +31,7 @@ func TestMatch(t *testing.T) {
 		{"base named", base, "base.version.created", `{"name":"smollm","id":"abc"}`, true, "base smollm"},
 		{"base other", base, "base.version.created", `{"name":"gpt2"}`, false, `"gpt2"`},
 		{"base any", anyBase, "base.version.created", `{"name":"gpt2"}`, true, ""},
+		{"base fine-tune", anyBase, "base.version.created", `{"name":"chat","fine_tune_of":"smollm@v1"}`, false, "full fine-tune of smollm@v1"},
 		{"bad data", feedback, "feedback.accumulated", `[1]`, false, "unreadable"},
 		{"schedule never on events", sched, "feedback.accumulated", `{}`, false, ""},
 	}

@@ -24,19 +24,24 @@ type stored struct {
 }
 
 // loadStored builds the decoder for a model version from its base
-// manifest and adapter manifest digests.
+// manifest and adapter manifest digests ("" for a model whose weights are
+// its base: a full fine-tune).
 func (j *job) loadStored(ctx context.Context, what string, base, adapterManifest string) (*stored, error) {
 	b, err := basemodel.Load(ctx, j.blobs, base, j.dir)
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", what, err)
-	}
-	a, err := adapter.Load(ctx, j.blobs, adapterManifest, j.dir)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", what, err)
 	}
 	dec, err := model.NewDecoder(b.Manifest.Config, b.Weights, model.DecoderOptions{Workers: j.opts.Threads, GEMM: gemm.New(j.opts.Threads)})
 	if err != nil {
 		return nil, err
+	}
+	if adapterManifest == "" {
+		// A full fine-tune: its weights are the base; no adapter.
+		return &stored{base: b, man: &adapter.Manifest{}, dec: dec}, nil
+	}
+	a, err := adapter.Load(ctx, j.blobs, adapterManifest, j.dir)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", what, err)
 	}
 	ad, err := dec.NewAdapter(model.AdapterSpec{Tensors: a.PEFT.Tensors, Scale: a.PEFT.Config.Scale(), Targets: a.PEFT.Config.TargetModules,
 		Pooling: model.Pooling(a.Manifest.Pooling)})
@@ -77,8 +82,8 @@ func (s *stored) classify(r *recipe.Recipe, set []labeled) ([]eval.Prediction, e
 // one, under r's gates. Its result is the report.
 func (j *job) evaluate(ctx context.Context, r *recipe.Recipe) error {
 	in := j.spec.Inputs
-	if in.Model.Manifest == "" || in.Base.Manifest == "" {
-		return errs.Invalid("worker: eval run %s names no model adapter or base", j.spec.RunID)
+	if in.Base.Manifest == "" {
+		return errs.Invalid("worker: eval run %s names no base", j.spec.RunID)
 	}
 	m, err := j.loadStored(ctx, "model "+in.Model.Name, in.Base.Manifest, in.Model.Manifest)
 	if err != nil {

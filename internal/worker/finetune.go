@@ -264,7 +264,15 @@ func (j *job) finetune(ctx context.Context, r *recipe.Recipe) error {
 		return err
 	}
 	maps.Copy(metrics, rm)
-	digest, err := j.writeAdapter(ctx, r, m, base, labels)
+	var digest string
+	if r.Method.Kind == "full" {
+		// Every weight changed: the result is a whole model (a base-model
+		// manifest), which the server registers as a model version on a
+		// base of its own.
+		digest, err = j.writeModel(ctx, r, base.manifest.Config, base.tok, m.Weights())
+	} else {
+		digest, err = j.writeAdapter(ctx, r, m, base, labels)
+	}
 	if err != nil {
 		return err
 	}

@@ -5,9 +5,12 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"iter"
 	"math"
+	"os"
 	"path/filepath"
+	"strings"
 
 	"github.com/tailor-ml/tailor/internal/basemodel"
 	"github.com/tailor-ml/tailor/internal/data"
@@ -200,6 +203,11 @@ func (j *job) writeModel(ctx context.Context, r *recipe.Recipe, cfg engine.Confi
 	if err := seedmodel.WriteFolder(dir, cfg, tj, w); err != nil {
 		return "", fmt.Errorf("write model folder: %w", err)
 	}
+	if j.base != nil {
+		if err := j.copyBaseFiles(ctx, dir, j.base.manifest); err != nil {
+			return "", err
+		}
+	}
 	src, err := basemodel.NewDirSource(dir)
 	if err != nil {
 		return "", err
@@ -215,6 +223,45 @@ func (j *job) writeModel(ctx context.Context, r *recipe.Recipe, cfg engine.Confi
 	}
 	d, _, err := j.blobs.Put(ctx, bytes.NewReader(raw))
 	return d, err
+}
+
+// copyBaseFiles copies into dir the files of the base a model was trained
+// from that training does not rewrite (tokenizer_config.json with its chat
+// template, generation_config.json, …), so the trained model keeps them.
+func (j *job) copyBaseFiles(ctx context.Context, dir string, m *basemodel.Manifest) error {
+	for _, f := range m.Files {
+		if rewritten(f.Name) {
+			continue
+		}
+		if err := j.copyBlob(ctx, f.Digest, filepath.Join(dir, filepath.Base(f.Name))); err != nil {
+			return fmt.Errorf("copy %s of base %s: %w", f.Name, m.Name, err)
+		}
+	}
+	return nil
+}
+
+// rewritten reports whether writeModel writes the file itself.
+func rewritten(name string) bool {
+	return name == "config.json" || name == "tokenizer.json" || strings.HasSuffix(name, ".safetensors") ||
+		strings.HasSuffix(name, ".safetensors.index.json")
+}
+
+func (j *job) copyBlob(ctx context.Context, digest, path string) error {
+	rc, err := j.blobs.Open(ctx, digest)
+	if err != nil {
+		return err
+	}
+	defer rc.Close()
+	// #nosec G304 -- path is a file name from a stored manifest, cut to its base name, in the run's own work folder
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	if _, err := io.Copy(f, rc); err != nil {
+		_ = f.Close()
+		return err
+	}
+	return f.Close()
 }
 
 func paramCount(w map[string]engine.Tensor) int64 {

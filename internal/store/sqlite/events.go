@@ -11,7 +11,9 @@ import (
 )
 
 // appendEvents inserts events inside tx and returns them as stored: Seq
-// assigned, Time in UTC (now when zero).
+// assigned, Time in UTC (now when zero). Each event's audit entry is
+// written with it (audit.go), so every change that commits an event
+// commits its audit entry too.
 func (s *Store) appendEvents(ctx context.Context, tx *sql.Tx, events []store.Event) ([]store.Event, error) {
 	out := make([]store.Event, 0, len(events))
 	for i, ev := range events {
@@ -34,6 +36,9 @@ func (s *Store) appendEvents(ctx context.Context, tx *sql.Tx, events []store.Eve
 		}
 		if ev.Seq, err = res.LastInsertId(); err != nil {
 			return nil, err
+		}
+		if err := s.appendAudit(ctx, tx, ev); err != nil {
+			return nil, fmt.Errorf("event %d (%s): %w", i, ev.Type, err)
 		}
 		out = append(out, ev)
 	}

@@ -6,7 +6,6 @@ import (
 	"embed"
 	"fmt"
 	"io/fs"
-	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -61,9 +60,7 @@ func parseMigrationName(file string) (int, error) {
 }
 
 // loadMigrations reads every *.sql file at the root of fsys and checks that
-// no version is used twice. Versions may leave gaps: numbers are reserved
-// for work on other branches (issue 10's parts own 0005 to 0008), and a
-// gap filled later is applied then (see migrate).
+// the versions run 1, 2, 3… without gaps or duplicates.
 func loadMigrations(fsys fs.FS) ([]migration, error) {
 	files, err := fs.Glob(fsys, "*.sql")
 	if err != nil {
@@ -82,25 +79,18 @@ func loadMigrations(fsys fs.FS) ([]migration, error) {
 		out = append(out, migration{version: v, name: f, sql: string(b)})
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].version < out[j].version })
-	for i := 1; i < len(out); i++ {
-		if out[i].version == out[i-1].version {
-			return nil, errs.Invalid("migration %q: version %d is also %q (each version once)", out[i].name, out[i].version, out[i-1].name)
+	for i, m := range out {
+		if m.version != i+1 {
+			return nil, errs.Invalid("migration %q: version %d, want %d (versions must run 1, 2, 3… once each)", m.name, m.version, i+1)
 		}
 	}
 	return out, nil
 }
 
-// migrate applies the migrations the file lacks, in version order, all in
-// one transaction. A file that records a version this binary does not know
-// is newer than it and refused.
+// migrate applies the migrations the file lacks, all in one transaction.
 func (s *Store) migrate(ctx context.Context, migs []migration) error {
-	latest := 0
-	known := map[int]bool{}
-	for _, m := range migs {
-		latest = max(latest, m.version)
-		known[m.version] = true
-	}
-	var from, applied int
+	latest := len(migs)
+	var from int
 	err := s.write(ctx, func(tx *sql.Tx) error {
 		if _, err := tx.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (
 			version    INTEGER PRIMARY KEY,
@@ -111,24 +101,14 @@ func (s *Store) migrate(ctx context.Context, migs []migration) error {
 		if err := tx.QueryRowContext(ctx, `SELECT COALESCE(MAX(version), 0) FROM schema_migrations`).Scan(&from); err != nil {
 			return fmt.Errorf("read schema version: %w", err)
 		}
-		done, err := appliedVersions(ctx, tx)
-		if err != nil {
-			return err
-		}
-		for _, v := range done {
-			if !known[v] {
-				return errs.Conflict("schema version %d is newer than this binary knows (it has up to %d, without that one): use a newer tailor", v, latest)
-			}
+		if from > latest {
+			return errs.Conflict("schema version %d is newer than this binary knows (%d): use a newer tailor", from, latest)
 		}
 		now, err := formatTime("applied_at", s.now())
 		if err != nil {
 			return err
 		}
-		for _, m := range migs {
-			if slices.Contains(done, m.version) {
-				continue
-			}
-			applied++
+		for _, m := range migs[from:] {
 			if _, err := tx.ExecContext(ctx, m.sql); err != nil {
 				return fmt.Errorf("migration %s: %w", m.name, err)
 			}
@@ -142,28 +122,10 @@ func (s *Store) migrate(ctx context.Context, migs []migration) error {
 	if err != nil {
 		return err
 	}
-	if applied > 0 {
-		s.opts.Logger.Info("sqlite schema migrated", "path", s.path, "from", from, "to", latest, "applied", applied)
+	if from < latest {
+		s.opts.Logger.Info("sqlite schema migrated", "path", s.path, "from", from, "to", latest)
 	}
 	return nil
-}
-
-// appliedVersions lists the versions schema_migrations records.
-func appliedVersions(ctx context.Context, tx *sql.Tx) ([]int, error) {
-	rows, err := tx.QueryContext(ctx, `SELECT version FROM schema_migrations ORDER BY version`)
-	if err != nil {
-		return nil, fmt.Errorf("read schema versions: %w", err)
-	}
-	defer rows.Close()
-	var out []int
-	for rows.Next() {
-		var v int
-		if err := rows.Scan(&v); err != nil {
-			return nil, err
-		}
-		out = append(out, v)
-	}
-	return out, rows.Err()
 }
 
 // SchemaVersion returns the highest migration applied to the file.
