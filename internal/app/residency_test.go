@@ -188,6 +188,11 @@ func newResidencyWorld(t *testing.T) *residencyWorld {
 		Split: "test", Verdict: store.VerdictPass}, nil); err != nil {
 		t.Fatal(err)
 	}
+	// An approval a us server's user requested for its version.
+	if _, _, err := st.PutApproval(ctx, store.Approval{ID: "ap-us", Kind: "model", Name: "spam", Alias: "prod", Target: w.spamV2.ID,
+		Reason: "ship the us version", RequestedBy: "us-person", RequestedAt: time.Now(), State: store.ApprovalPending}, nil); err != nil {
+		t.Fatal(err)
+	}
 	moveAlias := func(name, alias, to string) {
 		cur, _ := st.Alias(ctx, "model", name, alias)
 		if _, _, err := st.MoveAlias(ctx, store.AliasMove{Kind: "model", Name: name, Alias: alias, From: cur.Target, To: to, Action: "promote",
@@ -306,6 +311,10 @@ func residencyCases() []residencyCase {
 			_, err := w.e.client.Rollback(ctx, "spam", api.Rollback{Alias: "champion", Reason: "undo", Actor: "ana"})
 			return err
 		}, with(readUS, "roll back model", "model spam@v2")},
+		{"approve an approval for a version in us", func(w *residencyWorld) error {
+			_, err := w.e.client.Decide(ctx, "ap-us", api.Decision{Approve: true, Reason: "looks fine", Actor: "ana"})
+			return err
+		}, with(readUS, `approve approval "ap-us"`, "model spam@v2")},
 		// Serving.
 		{"deploy an alias pointing at us", func(w *residencyWorld) error {
 			_, err := w.e.client.Deploy(ctx, api.DeploymentSpec{Model: "spam", Alias: "staging", Actor: "ana", Reason: "ship"})
