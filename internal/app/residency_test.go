@@ -602,3 +602,52 @@ func TestResidencyAllowed(t *testing.T) {
 		t.Errorf("copy into its own region: %v", err)
 	}
 }
+
+// TestResidencyDefaultPolicy: without a policy file each region reads and
+// writes only itself, as the single check before did for runs, and now for
+// everything else too: an eu dataset is refused to a local server's run,
+// copy and export, and a local server may not import into eu.
+func TestResidencyDefaultPolicy(t *testing.T) {
+	dir := t.TempDir()
+	regions := []string{"local", "eu"}
+	eu, closeEU := openEnvWith(t, app.Options{DataDir: dir, Region: "eu", Regions: regions})
+	eu.importDS("mail", "", mailRecords("eu", 20))
+	closeEU()
+	e := newEnv(t, app.Options{DataDir: dir, Region: "local", Regions: regions})
+	ctx := context.Background()
+	baseDir := filepath.Join(t.TempDir(), "tiny")
+	writeTinyBaseSeed(t, baseDir, 1)
+	if _, err := importBaseDir(e, "tiny", baseDir, nil); err != nil {
+		t.Fatal(err)
+	}
+	e.applyRecipes(map[string]string{"r.yaml": fmt.Sprintf(residencyRecipe, "r", "tiny", "mail", "local", "")})
+	rule := "default policy: regions.local.read = [local]"
+	for _, tc := range []struct {
+		name string
+		do   func() error
+		want string
+	}{
+		{"run", func() error { _, err := e.client.StartRun(ctx, api.RunStart{Recipe: "r"}); return err }, rule},
+		{"copy", func() error {
+			_, err := e.client.Copy(ctx, api.CopyRequest{Kind: "dataset", Source: "mail", ToRegion: "local"})
+			return err
+		}, rule},
+		{"export", func() error { return e.client.DatasetRecords(ctx, "mail", "", "", io.Discard) }, rule},
+		{"import into eu", func() error {
+			_, err := e.client.ImportDataset(ctx, strings.NewReader(mailRecords("x", 2)), api.DatasetImportOptions{Name: "x", Task: "classify", FileName: "x.jsonl", Region: "eu"})
+			return err
+		}, "default policy: regions.local.write = [local]"},
+	} {
+		var se *api.StatusError
+		if err := tc.do(); !errors.As(err, &se) || se.Status != http.StatusForbidden || !strings.Contains(se.Err.Message, tc.want) {
+			t.Errorf("%s: %v; want a 403 naming %q", tc.name, err, tc.want)
+		}
+	}
+	if r, err := e.client.StartRun(ctx, api.RunStart{Recipe: "r", Base: "tiny@v1"}); err == nil {
+		t.Errorf("run on eu data with another base selector: %+v", r)
+	}
+	local := e.importDS("mail-local", "", mailRecords("local", 20))
+	if local.Region != "local" {
+		t.Errorf("an import without --region is in %q, want the server's region", local.Region)
+	}
+}
