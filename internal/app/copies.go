@@ -189,6 +189,11 @@ func (a *App) copyBase(ctx context.Context, src ident.Address, c store.Copy, che
 	cp := v
 	cp.Name, cp.Region, cp.Version, cp.CreatedAt = c.Name, c.Region, 0, c.CreatedAt
 	cp, evs, err := a.store.PutBaseCopy(ctx, cp, c, []store.Event{a.copyEvent(c)})
+	if errors.Is(err, errs.ErrConflict) { // the same copy, made meanwhile
+		if existing, gerr := a.store.BaseVersion(ctx, c.Name, v.ID); gerr == nil {
+			return a.existingCopy(ctx, c, existing.Version)
+		}
+	}
 	if err != nil {
 		return api.Copy{}, fmt.Errorf("copy base %s: %w", src, err)
 	}
@@ -227,6 +232,11 @@ func (a *App) copyModel(ctx context.Context, src ident.Address, c store.Copy, ch
 	cp := v.ModelVersion
 	cp.Name, cp.Region, cp.Version, cp.CreatedAt = c.Name, c.Region, 0, c.CreatedAt
 	cp, evs, err := a.store.PutModelCopy(ctx, cp, c, []store.Event{a.copyEvent(c)})
+	if errors.Is(err, errs.ErrConflict) { // the same copy, made meanwhile
+		if existing, gerr := a.store.ModelVersion(ctx, c.Name, v.ID); gerr == nil {
+			return a.existingCopy(ctx, c, existing.Version)
+		}
+	}
 	if err != nil {
 		return api.Copy{}, fmt.Errorf("copy model %s: %w", src, err)
 	}

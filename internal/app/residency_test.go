@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -649,5 +650,48 @@ func TestResidencyDefaultPolicy(t *testing.T) {
 	local := e.importDS("mail-local", "", mailRecords("local", 20))
 	if local.Region != "local" {
 		t.Errorf("an import without --region is in %q, want the server's region", local.Region)
+	}
+}
+
+// TestConcurrentCopiesMakeOne: the same copy asked for at once, of each
+// kind, makes one version and one event; every caller gets that version.
+func TestConcurrentCopiesMakeOne(t *testing.T) {
+	w := newResidencyWorld(t)
+	ctx := context.Background()
+	for _, req := range []api.CopyRequest{
+		{Kind: "dataset", Source: "mail", ToRegion: "eu-backup"},
+		{Kind: "base", Source: "tiny@v1", ToRegion: "eu-backup"},
+		{Kind: "model", Source: "spam@v1", ToRegion: "eu-backup"},
+	} {
+		const n = 8
+		outs := make([]api.Copy, n)
+		errs := make([]error, n)
+		var wg sync.WaitGroup
+		for i := range n {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				outs[i], errs[i] = w.e.client.Copy(ctx, req)
+			}()
+		}
+		wg.Wait()
+		created := 0
+		for i := range n {
+			if errs[i] != nil {
+				t.Fatalf("%s copy %d: %v", req.Kind, i, errs[i])
+			}
+			if outs[i].Created {
+				created++
+			}
+			if outs[i].ID != outs[0].ID || outs[i].Name != outs[0].Name || outs[i].Version != outs[0].Version {
+				t.Errorf("%s copy %d: %+v, copy 0: %+v", req.Kind, i, outs[i], outs[0])
+			}
+		}
+		if created != 1 {
+			t.Errorf("%s: %d callers created the copy, want 1", req.Kind, created)
+		}
+		if evs := w.e.events(app.EventCopyCreated(req.Kind)); len(evs) != 1 {
+			t.Errorf("%s: %d copy events, want 1", req.Kind, len(evs))
+		}
 	}
 }
