@@ -45,6 +45,9 @@ type Deployment struct {
 	Actor     string    `json:"actor"`
 	Reason    string    `json:"reason,omitempty"`
 	CreatedAt time.Time `json:"created_at"`
+	// Region is where it serves: the region of the server that stored
+	// this version ("" for versions stored before regions were recorded).
+	Region string `json:"region,omitempty"`
 	// EventSeq is the seq of the deployment.changed event committed with
 	// this version (0 when not looked up).
 	EventSeq int64 `json:"event_seq,omitempty"`

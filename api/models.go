@@ -19,10 +19,14 @@ type ModelVersion struct {
 	Task      string            `json:"task"`
 	Labels    map[string]string `json:"labels,omitempty"`
 	Lineage   json.RawMessage   `json:"lineage,omitempty"`
+	Region    string            `json:"region"` // where its adapter and reports live
 	CreatedAt time.Time         `json:"created_at"`
 	Reports   []EvalReportRef   `json:"reports"`
 	Verdict   string            `json:"verdict,omitempty"` // latest report's: pass or fail
 	Aliases   []string          `json:"aliases,omitempty"`
+	// CopiedFrom is its source when it is a cross-region copy (shown
+	// with one version, not in lists).
+	CopiedFrom *CopySource `json:"copied_from,omitempty"`
 }
 
 // EvalReportRef is a stored eval report attached to a model version.

@@ -37,6 +37,9 @@ type DatasetVersion struct {
 	Chunks    []string         `json:"chunks,omitempty"`
 	Splits    map[string]int64 `json:"splits,omitempty"`
 	CreatedAt time.Time        `json:"created_at"`
+	// CopiedFrom is its source when it is a cross-region copy (shown
+	// with one version, not in lists).
+	CopiedFrom *CopySource `json:"copied_from,omitempty"`
 }
 
 // SplitSummary says the split sizes in words, in split order: "train
@@ -81,6 +84,9 @@ type BaseVersion struct {
 	Manifest  string     `json:"manifest"`
 	Files     []BaseFile `json:"files,omitempty"`
 	CreatedAt time.Time  `json:"created_at"`
+	// CopiedFrom is its source when it is a cross-region copy (shown
+	// with one version, not in lists).
+	CopiedFrom *CopySource `json:"copied_from,omitempty"`
 }
 
 // BaseFile is one file of a base model folder.

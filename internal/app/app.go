@@ -32,6 +32,7 @@ import (
 	"github.com/tailor-ml/tailor/internal/errs"
 	"github.com/tailor-ml/tailor/internal/ident"
 	"github.com/tailor-ml/tailor/internal/registry"
+	"github.com/tailor-ml/tailor/internal/residency"
 	"github.com/tailor-ml/tailor/internal/run"
 	"github.com/tailor-ml/tailor/internal/serve"
 	"github.com/tailor-ml/tailor/internal/serve/childengine"
@@ -56,8 +57,13 @@ type Options struct {
 	Getenv func(string) string
 	// Region is where this server computes and stores (default "local").
 	Region string
-	// Regions are the region names recipes and datasets may use (default [Region]).
+	// Regions are the region names recipes and datasets may use (default
+	// [Region], plus every region the residency policy names).
 	Regions []string
+	// Residency says which regions compute in each region may read from
+	// and write to (nil: residency.Default, where each region reads and
+	// writes only itself). It must have a rule for Region.
+	Residency *residency.Policy
 	// Owner tags imports that name none (default "local").
 	Owner string
 	// Concurrency is how many runs train at once (default 1).
@@ -132,6 +138,7 @@ type App struct {
 	engine   io.Closer // the serving process's supervisor; nil in-process
 	reqlog   *reqlog.Writer
 	logger   *slog.Logger
+	policy   *residency.Policy
 	// datasets serializes imports of one dataset name in this process,
 	// feedback the accumulation of one model's labels.
 	datasets nameLocks
@@ -163,6 +170,18 @@ func Open(opts Options) (*App, error) {
 	}
 	if !slices.Contains(opts.Regions, opts.Region) {
 		opts.Regions = append(opts.Regions, opts.Region)
+	}
+	if opts.Residency == nil {
+		opts.Residency = residency.Default(opts.Regions...)
+	}
+	if _, ok := opts.Residency.Regions[opts.Region]; !ok {
+		return nil, errs.Invalid("%s has no rule for this server's region %q (it has %s): add regions.%s with its read and write lists, or start the server with --region set to one of those",
+			opts.Residency.Source, opts.Region, strings.Join(opts.Residency.ComputeRegions(), ", "), opts.Region)
+	}
+	for _, r := range opts.Residency.AllRegions() {
+		if !slices.Contains(opts.Regions, r) {
+			opts.Regions = append(opts.Regions, r)
+		}
 	}
 	if opts.Owner == "" {
 		opts.Owner = "local"
@@ -217,12 +236,16 @@ func Open(opts Options) (*App, error) {
 		st.Close()
 		return nil, fmt.Errorf("open artifact store: %w", err)
 	}
-	a := &App{opts: opts, store: st, blobs: blobs, bus: bus.New(opts.Logger), logger: opts.Logger,
+	a := &App{opts: opts, store: st, blobs: blobs, bus: bus.New(opts.Logger), logger: opts.Logger, policy: opts.Residency,
 		imports: data.NewCache(opts.ImportCacheBytes)}
 	a.recorder = newRecorder(st, opts.Logger)
 	a.monitors = newMonitors(a)
 	a.triggers = newTriggers(a)
-	a.registry = registry.New(registry.Options{Store: st, Publisher: a.bus, RequireApproval: opts.RequireApproval, Now: opts.Now, Logger: opts.Logger})
+	a.registry = registry.New(registry.Options{Store: st, Publisher: a.bus, RequireApproval: opts.RequireApproval, Now: opts.Now, Logger: opts.Logger,
+		Admit: func(ctx context.Context, v store.ModelVersion) error {
+			_, err := a.residency().readableModel(ctx, st, v)
+			return err
+		}})
 	if err := a.openServing(); err != nil {
 		// #nosec G104 -- cleanup on an error path; the serving error is returned
 		st.Close()
@@ -286,7 +309,7 @@ func (a *App) openServing() error {
 		a.closeEngine()
 		return fmt.Errorf("request log: %w", err)
 	}
-	a.serve, err = serve.New(serve.Options{Engine: eng, Resolver: &resolver{store: a.store, registry: a.registry}, Log: a.reqlog, Logger: a.logger,
+	a.serve, err = serve.New(serve.Options{Engine: eng, Resolver: a.servingResolver(), Log: a.reqlog, Logger: a.logger,
 		Observer: a.recorder})
 	if err != nil {
 		a.closeEngine()

@@ -24,7 +24,11 @@ func tinyConfig(vocab int) engine.Config {
 		HeadDim: 8, MaxPositions: 128, RopeTheta: 10000, NormEps: 1e-5, Activation: "silu", BOSTokenID: -1, EOSTokenID: -1, TorchDtype: "float32"}
 }
 
-func writeTinyBase(t *testing.T, dir string) {
+func writeTinyBase(t *testing.T, dir string) { writeTinyBaseSeed(t, dir, 1) }
+
+// writeTinyBaseSeed writes the tiny base with weights drawn from seed (a
+// different seed: a different fingerprint).
+func writeTinyBaseSeed(t *testing.T, dir string, seed uint64) {
 	t.Helper()
 	corpus := []string{"the quick brown fox jumps over the lazy dog", "spam offers win money now", "meeting notes for tuesday"}
 	tok, err := tokenizer.Train(func(yield func(string) bool) {
@@ -41,7 +45,7 @@ func writeTinyBase(t *testing.T, dir string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := seedmodel.Write(dir, tinyConfig(tok.VocabSize()), tj, 1); err != nil {
+	if err := seedmodel.Write(dir, tinyConfig(tok.VocabSize()), tj, seed); err != nil {
 		t.Fatal(err)
 	}
 }

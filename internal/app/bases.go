@@ -9,6 +9,7 @@ import (
 	"github.com/tailor-ml/tailor/api"
 	"github.com/tailor-ml/tailor/internal/basemodel"
 	"github.com/tailor-ml/tailor/internal/errs"
+	"github.com/tailor-ml/tailor/internal/residency"
 	"github.com/tailor-ml/tailor/internal/store"
 )
 
@@ -23,6 +24,9 @@ func (a *App) ImportBase(ctx context.Context, name, region string, tarStream io.
 	}
 	if err := a.checkRegion("base model "+name, region); err != nil {
 		return api.BaseImport{}, err
+	}
+	if err := a.residency().write(residency.Object{Kind: "base", Name: name, Region: region}); err != nil {
+		return api.BaseImport{}, fmt.Errorf("import base model %q: %w", name, err)
 	}
 	tarStream, err := a.checkSpace(fmt.Sprintf("import base model %q", name), tarStream)
 	if err != nil {
@@ -102,7 +106,11 @@ func (a *App) Base(ctx context.Context, name, ref string) (api.BaseVersion, erro
 	if err := a.readJSON(ctx, v.Manifest, &m); err != nil {
 		return api.BaseVersion{}, err
 	}
-	return toAPIBase(v, &m), nil
+	out := toAPIBase(v, &m)
+	if out.CopiedFrom, err = a.copiedFrom(ctx, store.CopyBase, v.Name, v.ID); err != nil {
+		return api.BaseVersion{}, err
+	}
+	return out, nil
 }
 
 // resolveBase resolves ref in ident.ParseRef's grammar: "", "latest", "v3",
@@ -144,6 +152,9 @@ func (a *App) BaseFile(ctx context.Context, name, ref, file string, w io.Writer)
 	v, err := a.resolveBase(ctx, name, ref)
 	if err != nil {
 		return err
+	}
+	if err := a.residency().read(baseObject(v)); err != nil {
+		return fmt.Errorf("export base %s: %w", name, err)
 	}
 	var m basemodel.Manifest
 	if err := a.readJSON(ctx, v.Manifest, &m); err != nil {

@@ -14,6 +14,7 @@ import (
 	"github.com/tailor-ml/tailor/internal/data"
 	"github.com/tailor-ml/tailor/internal/errs"
 	"github.com/tailor-ml/tailor/internal/ident"
+	"github.com/tailor-ml/tailor/internal/residency"
 	"github.com/tailor-ml/tailor/internal/store"
 )
 
@@ -29,6 +30,9 @@ func (a *App) ImportDataset(ctx context.Context, r io.Reader, o api.DatasetImpor
 	}
 	if err := a.checkRegion("dataset "+o.Name, o.Region); err != nil {
 		return api.DatasetImport{}, err
+	}
+	if err := a.residency().write(residency.Object{Kind: "dataset", Name: o.Name, Region: o.Region}); err != nil {
+		return api.DatasetImport{}, fmt.Errorf("import dataset %q: %w", o.Name, err)
 	}
 	if o.Owner == "" {
 		o.Owner = a.opts.Owner
@@ -71,6 +75,9 @@ func (a *App) ImportDataset(ctx context.Context, r io.Reader, o api.DatasetImpor
 	if o.Append {
 		if parent.ID == "" {
 			return api.DatasetImport{}, errs.NotFound("dataset %q has no version to append to; import without --append first", o.Name)
+		}
+		if err := a.residency().read(datasetObject(parent)); err != nil {
+			return api.DatasetImport{}, fmt.Errorf("append to dataset %q: %w", o.Name, err)
 		}
 		var pm data.Manifest
 		if err := a.readJSON(ctx, parent.Manifest, &pm); err != nil {
@@ -211,6 +218,23 @@ func (a *App) datasetVersion(ctx context.Context, name, ref string) (store.Datas
 	return v, &m, nil
 }
 
+// readableDataset resolves a dataset version whose records are about to
+// be read and checks residency before its manifest is read.
+func (a *App) readableDataset(ctx context.Context, name, ref, what string) (*data.Manifest, error) {
+	v, err := a.store.DatasetVersion(ctx, name, ref)
+	if err != nil {
+		return nil, err
+	}
+	if err := a.residency().read(datasetObject(v)); err != nil {
+		return nil, fmt.Errorf("%s %s: %w", what, name, err)
+	}
+	var m data.Manifest
+	if err := a.readJSON(ctx, v.Manifest, &m); err != nil {
+		return nil, err
+	}
+	return &m, nil
+}
+
 // Dataset returns one version with its manifest.
 func (a *App) Dataset(ctx context.Context, name, ref string) (api.DatasetDetail, error) {
 	v, m, err := a.datasetVersion(ctx, name, ref)
@@ -221,7 +245,11 @@ func (a *App) Dataset(ctx context.Context, name, ref string) (api.DatasetDetail,
 	if err != nil {
 		return api.DatasetDetail{}, err
 	}
-	return api.DatasetDetail{Version: a.toAPIDataset(v, m), Manifest: raw}, nil
+	out := api.DatasetDetail{Version: a.toAPIDataset(v, m), Manifest: raw}
+	if out.Version.CopiedFrom, err = a.copiedFrom(ctx, store.CopyDataset, v.Name, v.ID); err != nil {
+		return api.DatasetDetail{}, err
+	}
+	return out, nil
 }
 
 // DiffDatasets compares versions a and b of a dataset.
@@ -229,11 +257,11 @@ func (a *App) DiffDatasets(ctx context.Context, name, ra, rb string) (json.RawMe
 	if ra == "" {
 		return nil, errs.Invalid("dataset diff: name the first version (a=)")
 	}
-	_, ma, err := a.datasetVersion(ctx, name, ra)
+	ma, err := a.readableDataset(ctx, name, ra, "diff dataset")
 	if err != nil {
 		return nil, err
 	}
-	_, mb, err := a.datasetVersion(ctx, name, rb)
+	mb, err := a.readableDataset(ctx, name, rb, "diff dataset")
 	if err != nil {
 		return nil, err
 	}
@@ -252,7 +280,7 @@ func (a *App) DatasetRecords(ctx context.Context, name, ref, split string, w io.
 	default:
 		return errs.Invalid("split %q: want train, validation or test (or none for all)", split)
 	}
-	_, m, err := a.datasetVersion(ctx, name, ref)
+	m, err := a.readableDataset(ctx, name, ref, "export dataset")
 	if err != nil {
 		return err
 	}

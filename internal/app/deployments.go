@@ -39,6 +39,9 @@ type deploymentDoc struct {
 	Actor  string `json:"actor"`
 	Reason string `json:"reason,omitempty"`
 	Parent string `json:"parent,omitempty"`
+	// Region is where the deployment serves: the region of the server
+	// that stored it ("" before regions were recorded).
+	Region string `json:"region,omitempty"`
 }
 
 func parseDeploymentDoc(v store.SpecVersion) (deploymentDoc, error) {
@@ -105,10 +108,16 @@ func (a *App) checkDeployment(ctx context.Context, d serve.Deployment) error {
 	if err != nil {
 		return err
 	}
+	if _, err := a.residency().readableModel(ctx, a.store, primary.ModelVersion); err != nil {
+		return fmt.Errorf("deployment %s: field \"alias\" %q: %w", d.Model, d.Alias, err)
+	}
 	if c := d.Canary; c != nil {
 		ref, _ := serve.ParseRef(c.Model)
 		v, err := a.registry.Version(ctx, d.Model, ref.Ref.String())
 		if err != nil {
+			return fmt.Errorf("deployment %s: field \"canary.model\" %q: %w", d.Model, c.Model, err)
+		}
+		if _, err := a.residency().readableModel(ctx, a.store, v.ModelVersion); err != nil {
 			return fmt.Errorf("deployment %s: field \"canary.model\" %q: %w", d.Model, c.Model, err)
 		}
 		if v.ID == primary.ID {
@@ -150,7 +159,7 @@ func (a *App) changeDeployment(ctx context.Context, d serve.Deployment, action, 
 	case !errors.Is(err, errs.ErrNotFound):
 		return api.DeploymentApply{}, err
 	}
-	doc := deploymentDoc{Deployment: d, Action: action, Actor: actor, Reason: reason, Parent: parent}
+	doc := deploymentDoc{Deployment: d, Action: action, Actor: actor, Reason: reason, Parent: parent, Region: a.opts.Region}
 	norm, err := json.Marshal(doc)
 	if err != nil {
 		return api.DeploymentApply{}, err
@@ -224,13 +233,15 @@ func (a *App) restoreDeployments(ctx context.Context) error {
 	return nil
 }
 
-func (a *App) servingResolver() *resolver { return &resolver{store: a.store, registry: a.registry} }
+func (a *App) servingResolver() *resolver {
+	return &resolver{store: a.store, registry: a.registry, residency: a.residency()}
+}
 
 // toAPIDeployment describes a stored version; with serving, also what its
 // parts resolve to now.
 func (a *App) toAPIDeployment(ctx context.Context, v store.SpecVersion, d deploymentDoc, serving bool) api.Deployment {
 	out := api.Deployment{Model: d.Model, Alias: d.Alias, Shadow: d.Shadow, ID: v.ID, Version: v.Version, Action: d.Action,
-		Actor: d.Actor, Reason: d.Reason, CreatedAt: v.CreatedAt}
+		Actor: d.Actor, Reason: d.Reason, Region: d.Region, CreatedAt: v.CreatedAt}
 	if d.Canary != nil {
 		out.Canary = &api.Canary{Model: d.Canary.Model, Percent: d.Canary.Percent}
 	}

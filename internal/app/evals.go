@@ -11,6 +11,7 @@ import (
 	"github.com/tailor-ml/tailor/internal/ident"
 	"github.com/tailor-ml/tailor/internal/recipe"
 	"github.com/tailor-ml/tailor/internal/registry"
+	"github.com/tailor-ml/tailor/internal/residency"
 	"github.com/tailor-ml/tailor/internal/run"
 	"github.com/tailor-ml/tailor/internal/store"
 )
@@ -60,8 +61,14 @@ func (a *App) StartEval(ctx context.Context, req api.EvalStart) (api.Run, error)
 	default:
 		return api.Run{}, errs.Invalid("eval %s: split %q: want train, validation or test", req.Model, split)
 	}
-	if err := a.checkResidency(map[string]string{"dataset " + dv.Name: dv.Region, "base " + bv.Name: bv.Region}); err != nil {
-		return api.Run{}, err
+	if _, err := a.residency().readableModel(ctx, a.store, mv.ModelVersion); err != nil {
+		return api.Run{}, fmt.Errorf("eval %s: %w", req.Model, err)
+	}
+	if err := a.residency().read(datasetObject(dv)); err != nil {
+		return api.Run{}, fmt.Errorf("eval %s: %w", req.Model, err)
+	}
+	if err := a.residency().write(residency.Object{Kind: "report", Name: "of " + req.Model, Region: a.opts.Region}); err != nil {
+		return api.Run{}, fmt.Errorf("eval %s: %w", req.Model, err)
 	}
 	in := run.Inputs{Kind: run.KindEval, Recipe: src.inputs.Recipe, Engine: a.opts.EngineVersion, Split: split,
 		Dataset: run.InputRef{Name: dv.Name, ID: dv.ID, Manifest: dv.Manifest, Selector: req.Dataset},

@@ -59,6 +59,9 @@ func (a *App) ExportModel(ctx context.Context, name, ref, format string, w io.Wr
 	if err != nil {
 		return err
 	}
+	if _, err := a.residency().readableModel(ctx, a.store, v.ModelVersion); err != nil {
+		return fmt.Errorf("export %s v%d: %w", name, v.Version, err)
+	}
 	kind, dtype, err := parseFormat(format)
 	if err != nil {
 		return err

@@ -120,8 +120,10 @@ func (a *App) AccumulateFeedback(ctx context.Context, model string) (*api.Datase
 		}
 	}
 	o := api.DatasetImportOptions{Name: dataset, FileName: dataset + ".jsonl", Format: "jsonl"}
-	if _, err := a.store.DatasetVersion(ctx, dataset, "latest"); err == nil {
-		o.Append, o.SkipExisting = true, true
+	if latest, err := a.store.DatasetVersion(ctx, dataset, "latest"); err == nil {
+		// The new version stays where the dataset lives: the import
+		// checks this server may write there (and read the parent).
+		o.Append, o.SkipExisting, o.Region = true, true, latest.Region
 	} else if errors.Is(err, errs.ErrNotFound) {
 		o.Task = "classify"
 	} else {

@@ -82,8 +82,3 @@ func (a *App) runByResult(ctx context.Context, digest string) (store.Run, error)
 	}
 	return store.Run{}, errs.NotFound("lineage %q: no run or adapter with that id; see `tailor run list`", digest)
 }
-
-func sortedStrings(s []string) []string {
-	slices.Sort(s)
-	return s
-}

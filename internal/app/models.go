@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
+	"strings"
 
 	"github.com/tailor-ml/tailor/api"
 	"github.com/tailor-ml/tailor/internal/basemodel"
@@ -14,6 +16,7 @@ import (
 	"github.com/tailor-ml/tailor/internal/ident"
 	"github.com/tailor-ml/tailor/internal/recipe"
 	"github.com/tailor-ml/tailor/internal/registry"
+	"github.com/tailor-ml/tailor/internal/residency"
 	"github.com/tailor-ml/tailor/internal/run"
 	"github.com/tailor-ml/tailor/internal/store"
 )
@@ -53,7 +56,8 @@ func (a *App) registerRun(ctx context.Context, r store.Run) error {
 	if err := a.readJSON(ctx, r.Result, &head); err != nil {
 		return nil
 	}
-	mv := store.ModelVersion{Name: in.Recipe.Name, BaseID: r.BaseID, Adapter: r.Result, RunID: r.ID, Task: head.Task, Lineage: r.Inputs}
+	mv := store.ModelVersion{Name: in.Recipe.Name, BaseID: r.BaseID, Adapter: r.Result, RunID: r.ID, Task: head.Task, Lineage: r.Inputs,
+		Region: a.opts.Region} // the run computed here and wrote its adapter and report here
 	if head.Format != "peft-lora" {
 		bv, task, err := a.fullFineTune(ctx, r, in)
 		if err != nil || bv.ID == "" {
@@ -106,6 +110,9 @@ func (a *App) fullFineTune(ctx context.Context, r store.Run, in run.Inputs) (sto
 func (a *App) putRunBase(ctx context.Context, name, runID, digest string, m *basemodel.Manifest, fineTuneOf string) (store.BaseVersion, bool, error) {
 	if existing, err := a.store.BaseVersion(ctx, name, m.Fingerprint); err == nil {
 		return existing, false, nil
+	}
+	if err := a.residency().write(residency.Object{Kind: "base", Name: name, Region: a.opts.Region}); err != nil {
+		return store.BaseVersion{}, false, fmt.Errorf("base %q from run %s: %w", name, runID, err)
 	}
 	v := store.BaseVersion{ID: m.Fingerprint, Name: name, Arch: m.Arch, Params: m.Params, Manifest: digest, Region: a.opts.Region,
 		CreatedAt: a.opts.Now().UTC()}
@@ -163,7 +170,8 @@ func (a *App) champion(ctx context.Context, name string) (run.InputRef, run.Inpu
 	if err != nil {
 		return run.InputRef{}, run.InputRef{}, err
 	}
-	bv, err := baseByID(ctx, a.store, v.BaseID)
+	// The run compares with the champion: it reads its adapter and base.
+	bv, err := a.residency().readableModel(ctx, a.store, v.ModelVersion)
 	if err != nil {
 		return run.InputRef{}, run.InputRef{}, fmt.Errorf("champion %s v%d: %w", name, v.Version, err)
 	}
@@ -186,7 +194,7 @@ func baseByID(ctx context.Context, st store.Store, id string) (store.BaseVersion
 
 func toAPIModel(v registry.Version) api.ModelVersion {
 	out := api.ModelVersion{ID: v.ID, Name: v.Name, Version: v.Version, BaseID: v.BaseID, Adapter: v.Adapter, RunID: v.RunID, Task: v.Task,
-		Labels: v.Labels, Lineage: v.Lineage, CreatedAt: v.CreatedAt, Verdict: string(v.Verdict), Aliases: v.Aliases, Reports: []api.EvalReportRef{}}
+		Labels: v.Labels, Lineage: v.Lineage, Region: v.Region, CreatedAt: v.CreatedAt, Verdict: string(v.Verdict), Aliases: v.Aliases, Reports: []api.EvalReportRef{}}
 	for _, r := range v.Reports {
 		out.Reports = append(out.Reports, api.EvalReportRef{Digest: r.Digest, DatasetID: r.DatasetID, Split: r.Split, Verdict: string(r.Verdict),
 			Failed: r.Failed, CreatedAt: r.CreatedAt})
@@ -213,7 +221,11 @@ func (a *App) Model(ctx context.Context, name, ref string) (api.ModelVersion, er
 	if err != nil {
 		return api.ModelVersion{}, err
 	}
-	return toAPIModel(v), nil
+	out := toAPIModel(v)
+	if out.CopiedFrom, err = a.copiedFrom(ctx, store.CopyModel, v.Name, v.ID); err != nil {
+		return api.ModelVersion{}, err
+	}
+	return out, nil
 }
 
 // Promote points an alias at a version, subject to its gates and approvals.
@@ -292,8 +304,36 @@ func (a *App) Decide(ctx context.Context, id string, d api.Decision) (api.Approv
 	return toAPIApproval(ap), err
 }
 
+// readableReport checks that this server may read the report: it lives
+// where a model version it is attached to lives (a copy of that version
+// in a readable region will do). A report attached to none is not
+// refused.
+func (a *App) readableReport(ctx context.Context, digest string) error {
+	vs, err := a.registry.Versions(ctx, "")
+	if err != nil {
+		return err
+	}
+	var refusal error
+	for _, v := range vs {
+		if !slices.ContainsFunc(v.Reports, func(r store.EvalReport) bool { return r.Digest == digest }) {
+			continue
+		}
+		_, err := a.residency().readableModel(ctx, a.store, v.ModelVersion)
+		if err == nil {
+			return nil
+		}
+		if refusal == nil {
+			refusal = fmt.Errorf("eval report %s of model %s@v%d: %w", short(strings.TrimPrefix(digest, "sha256:")), v.Name, v.Version, err)
+		}
+	}
+	return refusal
+}
+
 // EvalReport returns a stored report with its Markdown rendering.
 func (a *App) EvalReport(ctx context.Context, digest string) (api.EvalReportBody, error) {
+	if err := a.readableReport(ctx, digest); err != nil {
+		return api.EvalReportBody{}, err
+	}
 	rc, err := a.blobs.Open(ctx, digest)
 	if err != nil {
 		return api.EvalReportBody{}, err

@@ -6,11 +6,11 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
-	"strings"
 
 	"github.com/tailor-ml/tailor/api"
 	"github.com/tailor-ml/tailor/internal/errs"
 	"github.com/tailor-ml/tailor/internal/recipe"
+	"github.com/tailor-ml/tailor/internal/residency"
 	"github.com/tailor-ml/tailor/internal/run"
 	"github.com/tailor-ml/tailor/internal/store"
 )
@@ -37,7 +37,10 @@ func (a *App) StartRun(ctx context.Context, req api.RunStart) (api.Run, error) {
 		return api.Run{}, err
 	}
 	in.Dataset = run.InputRef{Name: dv.Name, ID: dv.ID, Manifest: dv.Manifest, Selector: r.Data.Dataset + "@" + r.Data.Version}
-	regions := map[string]string{"recipe " + rv.Name: r.Region, "dataset " + dv.Name: dv.Region}
+	if err := a.computesIn("recipe "+rv.Name, r.Region); err != nil {
+		return api.Run{}, err
+	}
+	reads := []residency.Object{datasetObject(dv)}
 	if req.Base != "" {
 		if r.Base == nil {
 			return api.Run{}, errs.Invalid("run start: base %q: recipe %s names no base to replace", req.Base, rv.Name)
@@ -53,16 +56,25 @@ func (a *App) StartRun(ctx context.Context, req api.RunStart) (api.Run, error) {
 		if err != nil {
 			return api.Run{}, fmt.Errorf("recipe %s: base %s: %w", rv.Name, r.Base.String(), err)
 		}
+		// The selector resolves to one version; one this server may not
+		// read is refused, never swapped for another that it may.
+		if err := a.residency().read(baseObject(bv)); err != nil {
+			return api.Run{}, fmt.Errorf("recipe %s: base selector %s resolves to %s@v%d: %w", rv.Name, r.Base.String(), bv.Name, bv.Version, err)
+		}
 		in.Base = run.InputRef{Name: bv.Name, ID: bv.ID, Version: bv.Version, Manifest: bv.Manifest, Selector: r.Base.String()}
-		regions["base "+bv.Name] = bv.Region
 	}
 	if r.Incremental != nil {
-		if err := a.resolveIncremental(ctx, r, rv.Name, &in, regions); err != nil {
+		objs, err := a.resolveIncremental(ctx, r, rv.Name, &in)
+		if err != nil {
 			return api.Run{}, err
 		}
+		reads = append(reads, objs...)
 	}
-	if err := a.checkResidency(regions); err != nil {
-		return api.Run{}, err
+	if err := a.residency().readAll(reads...); err != nil {
+		return api.Run{}, fmt.Errorf("run %s: %w", rv.Name, err)
+	}
+	if err := a.residency().write(residency.Object{Kind: "model", Name: rv.Name + " (the run's adapter and report)", Region: a.opts.Region}); err != nil {
+		return api.Run{}, fmt.Errorf("run %s: %w", rv.Name, err)
 	}
 	if r.Task == recipe.TaskClassify {
 		if in.Champion, in.ChampionBase, err = a.champion(ctx, rv.Name); err != nil {
@@ -75,18 +87,12 @@ func (a *App) StartRun(ctx context.Context, req api.RunStart) (api.Run, error) {
 	return a.submit(ctx, sr, req.Force)
 }
 
-// checkResidency refuses a run when any input lives outside the region this
-// server computes in (DESIGN.md invariant 5).
-func (a *App) checkResidency(regions map[string]string) error {
-	var bad []string
-	for what, region := range regions {
-		if region != a.opts.Region {
-			bad = append(bad, fmt.Sprintf("%s is in region %q", what, region))
-		}
-	}
-	if len(bad) > 0 {
-		return errs.Forbidden("residency: this server computes in region %q but %s; run it on a server in that region",
-			a.opts.Region, strings.Join(sortedStrings(bad), " and "))
+// computesIn refuses what must compute in region (a recipe's region)
+// when this server computes elsewhere.
+func (a *App) computesIn(what, region string) error {
+	if region != a.opts.Region {
+		return errs.Forbidden("residency: %s must compute in region %q, but this server computes in region %q; run it on a server in region %q",
+			what, region, a.opts.Region, region)
 	}
 	return nil
 }

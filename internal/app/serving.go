@@ -15,10 +15,13 @@ import (
 	"github.com/tailor-ml/tailor/internal/store"
 )
 
-// resolver implements serve.Resolver over the registry and the base versions.
+// resolver implements serve.Resolver over the registry and the base
+// versions. It resolves only what the residency policy lets this server
+// read: a base, or a model version and a copy of its base.
 type resolver struct {
-	store    store.Store
-	registry *registry.Registry
+	store     store.Store
+	registry  *registry.Registry
+	residency residencyCheck
 }
 
 var _ serve.Resolver = (*resolver)(nil)
@@ -29,6 +32,9 @@ var _ serve.Resolver = (*resolver)(nil)
 // name, a base version).
 func (r *resolver) Resolve(ctx context.Context, ref serve.Ref) (serve.Target, error) {
 	if bv, err := r.base(ctx, ref); err == nil {
+		if err := r.residency.read(baseObject(bv)); err != nil {
+			return serve.Target{}, fmt.Errorf("serve %s: %w", ref, err)
+		}
 		return baseTarget(bv), nil
 	} else if !errors.Is(err, errs.ErrNotFound) {
 		return serve.Target{}, err
@@ -46,7 +52,11 @@ func (r *resolver) Resolve(ctx context.Context, ref serve.Ref) (serve.Target, er
 		}
 		return serve.Target{}, err
 	}
-	return r.modelTarget(ctx, v.ModelVersion)
+	t, err := r.modelTarget(ctx, v.ModelVersion)
+	if err != nil {
+		return t, fmt.Errorf("serve %s: %w", ref, err)
+	}
+	return t, nil
 }
 
 func (r *resolver) base(ctx context.Context, ref serve.Ref) (store.BaseVersion, error) {
@@ -58,16 +68,17 @@ func baseTarget(bv store.BaseVersion) serve.Target {
 }
 
 func (r *resolver) modelTarget(ctx context.Context, v store.ModelVersion) (serve.Target, error) {
-	bv, err := baseByID(ctx, r.store, v.BaseID)
+	bv, err := r.residency.readableModel(ctx, r.store, v)
 	if err != nil {
-		return serve.Target{}, fmt.Errorf("model %s v%d: %w", v.Name, v.Version, err)
+		return serve.Target{}, err
 	}
 	return serve.Target{Model: v.Name, Version: v.Version, VersionID: v.ID, BaseID: v.BaseID, BaseManifest: bv.Manifest,
 		Adapter: v.Adapter, Task: v.Task}, nil
 }
 
 // Models lists every servable id: each base (bare and @vN), each model
-// version (@vN), each alias (@alias) and each model's bare name.
+// version (@vN), each alias (@alias) and each model's bare name, leaving
+// out what the residency policy does not let this server read.
 func (r *resolver) Models(ctx context.Context) ([]serve.ModelEntry, error) {
 	var out []serve.ModelEntry
 	bases, err := r.store.BaseVersions(ctx, "")
@@ -76,6 +87,9 @@ func (r *resolver) Models(ctx context.Context) ([]serve.ModelEntry, error) {
 	}
 	latestBase := map[string]store.BaseVersion{}
 	for _, b := range bases {
+		if r.residency.read(baseObject(b)) != nil {
+			continue
+		}
 		out = append(out, serve.ModelEntry{ID: fmt.Sprintf("%s@v%d", b.Name, b.Version), OwnedBy: "tailor", Created: b.CreatedAt.Unix(), Target: baseTarget(b)})
 		latestBase[b.Name] = b
 	}
@@ -89,6 +103,9 @@ func (r *resolver) Models(ctx context.Context) ([]serve.ModelEntry, error) {
 	named := map[string]bool{}
 	for _, v := range versions {
 		t, err := r.modelTarget(ctx, v.ModelVersion)
+		if errors.Is(err, errs.ErrForbidden) {
+			continue
+		}
 		if err != nil {
 			return nil, err
 		}

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/tailor-ml/tailor/internal/registry"
+	"github.com/tailor-ml/tailor/internal/residency"
 	"github.com/tailor-ml/tailor/internal/serve/servetest"
 	"github.com/tailor-ml/tailor/internal/store"
 	"github.com/tailor-ml/tailor/internal/store/sqlite"
@@ -60,6 +61,7 @@ func TestResolverConformance(t *testing.T) {
 			t.Fatal(err)
 		}
 		t.Cleanup(func() { st.Close() })
-		return &registryFixture{resolver: &resolver{store: st, registry: registry.New(registry.Options{Store: st})}}
+		return &registryFixture{resolver: &resolver{store: st, registry: registry.New(registry.Options{Store: st}),
+			residency: residencyCheck{policy: residency.Default("local"), region: "local"}}}
 	})
 }

@@ -18,6 +18,7 @@ import (
 	"github.com/tailor-ml/tailor/api"
 	"github.com/tailor-ml/tailor/internal/app"
 	"github.com/tailor-ml/tailor/internal/httpapi"
+	"github.com/tailor-ml/tailor/internal/residency"
 	"github.com/tailor-ml/tailor/internal/store"
 )
 
@@ -56,6 +57,9 @@ func TestEveryStateChangingRouteIsAudited(t *testing.T) {
 	w := openAuditWorld(t, data, true, func(o *app.Options) {
 		o.RequireApproval = map[string]bool{"prod": true}
 		o.WorkerCommand = []string{"/bin/sh", "-c", "exec sleep 30"} // a run stays running until canceled (the appended args are $0, $1…)
+		// The server may write a backup region, so a copy has somewhere to go.
+		o.Residency = &residency.Policy{Source: "test policy",
+			Regions: map[string]residency.Rule{"local": {Read: []string{"local"}, Write: []string{"local", "local-backup"}}}}
 	})
 	ctx := context.Background()
 	start := lastAuditSeq(t, w) // the fixture's own entries, written without an actor, come before
@@ -71,6 +75,8 @@ func TestEveryStateChangingRouteIsAudited(t *testing.T) {
 	steps := []routeStep{
 		{pattern: "POST /v1/datasets/{name}/versions", path: "/v1/datasets/mail/versions", query: "task=classify&filename=mail.jsonl",
 			body: func() string { return mailRecords(0, 40) }, action: "dataset.version.created"},
+		{pattern: "POST /v1/copies", path: "/v1/copies",
+			body: func() string { return `{"kind": "dataset", "source": "mail", "to_region": "local-backup"}` }, action: "dataset.copy.created"},
 		{pattern: "POST /v1/bases/{name}/versions", path: "/v1/bases/tiny2/versions",
 			setup: func() { w.mustCLI("base", "export", "tiny", "--out", baseDir) },
 			body:  func() string { return tarDir(t, baseDir) }, action: "base.version.created"},

@@ -90,8 +90,12 @@ func baseShow(e *env, args []string) error {
 	if cc.json() {
 		return printJSON(e.stdout, v)
 	}
-	fmt.Fprintf(e.stdout, "base         %s v%d\nfingerprint  %s\narch         %s\nparams       %d\nregion       %s\nmanifest     %s\ncreated      %s\nfiles:\n",
+	fmt.Fprintf(e.stdout, "base         %s v%d\nfingerprint  %s\narch         %s\nparams       %d\nregion       %s\nmanifest     %s\ncreated      %s\n",
 		v.Name, v.Version, v.ID, v.Arch, v.Params, v.Region, v.Manifest, v.CreatedAt.Format("2006-01-02 15:04:05"))
+	if c := v.CopiedFrom; c != nil {
+		fmt.Fprintf(e.stdout, "copy of      %s\n", copySource(c))
+	}
+	fmt.Fprintln(e.stdout, "files:")
 	for _, f := range v.Files {
 		fmt.Fprintf(e.stdout, "  %-36s %12d  %s\n", f.Name, f.Size, f.Digest)
 	}

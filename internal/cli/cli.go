@@ -105,6 +105,7 @@ func commands() []*command {
 		feedbackCommand(),
 		triggerCommand(),
 		deployCommand(),
+		copyCommand(),
 		auditCommand(),
 		corpusCommand(),
 		demoCommand(),

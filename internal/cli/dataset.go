@@ -102,6 +102,9 @@ func datasetShow(e *env, args []string) error {
 	v := d.Version
 	fmt.Fprintf(e.stdout, "dataset  %s\nversion  %s\ntask     %s\nrecords  %d (%d bytes)\nsplits   %s\nregion   %s\nowner    %s\nparent   %s\nmanifest %s\nchunks   %d\ncreated  %s\n",
 		v.Name, v.ID, v.Task, v.Records, v.Bytes, v.SplitSummary(), v.Region, v.Owner, orNone(v.Parent), v.Manifest, len(v.Chunks), v.CreatedAt.Format("2006-01-02 15:04:05"))
+	if c := v.CopiedFrom; c != nil {
+		fmt.Fprintf(e.stdout, "copy of  %s\n", copySource(c))
+	}
 	var m struct {
 		Profile json.RawMessage `json:"profile"`
 	}

@@ -79,9 +79,12 @@ func modelShow(e *env, args []string) error {
 	if cc.json() {
 		return printJSON(e.stdout, v)
 	}
-	fmt.Fprintf(e.stdout, "model    %s v%d\nid       %s\ntask     %s\nbase     %s\nadapter  %s\nrun      %s\naliases  %s\nverdict  %s\ncreated  %s\n",
-		v.Name, v.Version, v.ID, v.Task, v.BaseID, orNone(v.Adapter), orNone(v.RunID), orNone(strings.Join(v.Aliases, ", ")), orNone(v.Verdict),
+	fmt.Fprintf(e.stdout, "model    %s v%d\nid       %s\ntask     %s\nbase     %s\nadapter  %s\nrun      %s\nregion   %s\naliases  %s\nverdict  %s\ncreated  %s\n",
+		v.Name, v.Version, v.ID, v.Task, v.BaseID, orNone(v.Adapter), orNone(v.RunID), orNone(v.Region), orNone(strings.Join(v.Aliases, ", ")), orNone(v.Verdict),
 		v.CreatedAt.Format("2006-01-02 15:04:05"))
+	if c := v.CopiedFrom; c != nil {
+		fmt.Fprintf(e.stdout, "copy of  %s\n", copySource(c))
+	}
 	for _, r := range v.Reports {
 		fmt.Fprintf(e.stdout, "report   %s on %s/%s: %s\n", r.Digest, short(r.DatasetID), r.Split, r.Verdict)
 		for _, f := range r.Failed {

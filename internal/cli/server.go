@@ -8,12 +8,14 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
 	"strings"
 	"time"
 
 	"github.com/tailor-ml/tailor/internal/app"
 	"github.com/tailor-ml/tailor/internal/engine/gemm"
 	"github.com/tailor-ml/tailor/internal/httpapi"
+	"github.com/tailor-ml/tailor/internal/residency"
 	"github.com/tailor-ml/tailor/internal/ui"
 )
 
@@ -27,7 +29,8 @@ func runServer(e *env, args []string) error {
 	blobURL := fs.String("blob", "", "artifact store: file:///abs/dir or s3://bucket/prefix, with the S3 endpoint and credentials in AWS_ENDPOINT_URL_S3, AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY (see docs/scale-out.md); default the local store in --data-dir/blobs")
 	listen := fs.String("listen", "127.0.0.1:7070", "listen address")
 	region := fs.String("region", "local", "region this server computes and stores in")
-	regions := fs.String("regions", "", "comma-separated region names recipes and datasets may use (default: --region)")
+	regions := fs.String("regions", "", "comma-separated region names recipes and datasets may use (default: --region, plus those the residency policy names)")
+	policyFile := fs.String("residency-policy", "", "YAML file saying which regions compute in each region may read from and write to (see docs/security.md); default: each region reads and writes only itself")
 	concurrency := fs.Int("concurrency", 1, "runs that train at once")
 	logLevel := fs.String("log-level", "info", "debug, info, warn or error")
 	budget := fs.Int64("serve-budget-bytes", 256<<20, "adapter bytes resident for serving")
@@ -79,6 +82,18 @@ func runServer(e *env, args []string) error {
 	}
 	if *regions != "" {
 		opts.Regions = strings.Split(*regions, ",")
+	}
+	if *policyFile != "" {
+		// #nosec G304 -- the policy file the operator named on the command line
+		src, err := os.ReadFile(*policyFile)
+		if err != nil {
+			return fmt.Errorf("server: --residency-policy: %w", err)
+		}
+		if opts.Residency, err = residency.Parse(*policyFile, src); err != nil {
+			return err
+		}
+		logger.Info("residency policy", "file", *policyFile, "region", *region, "read", opts.Residency.Regions[*region].Read,
+			"write", opts.Residency.Regions[*region].Write)
 	}
 	a, err := app.Open(opts)
 	if err != nil {

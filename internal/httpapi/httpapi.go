@@ -89,6 +89,8 @@ type Service interface {
 	RollbackCanary(ctx context.Context, model string, r api.DeploymentRollback) (api.Deployment, error)
 
 	AuditService
+
+	Copier
 }
 
 // Options configure the handler.
@@ -172,6 +174,7 @@ func newRouter(opts Options) (http.Handler, *router, *server) {
 	s.triggerRoutes(mux)
 	s.deploymentRoutes(mux)
 	s.auditRoutes(mux)
+	s.copyRoutes(mux)
 	mux.Handle("GET /v1/lineage/{id}", s.handle(func(r *http.Request) (any, error) {
 		return s.svc.Lineage(r.Context(), r.PathValue("id"))
 	}))

@@ -82,6 +82,9 @@ func (r *Registry) Approve(ctx context.Context, id, actor, reason string) (store
 	if err != nil {
 		return store.AliasMove{}, fmt.Errorf("approve approval %q: %w", id, err)
 	}
+	if err := r.admit(ctx, v, fmt.Sprintf("approve approval %q", id)); err != nil {
+		return store.AliasMove{}, err
+	}
 	if err := r.gate(ctx, v, a.Alias, a.Override); err != nil {
 		return store.AliasMove{}, fmt.Errorf("approve approval %q: %w", id, err)
 	}

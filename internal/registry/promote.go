@@ -137,6 +137,9 @@ func (r *Registry) Promote(ctx context.Context, req PromoteRequest) (Promotion, 
 	if err != nil {
 		return Promotion{}, err
 	}
+	if err := r.admit(ctx, v, fmt.Sprintf("promote %s to %q", label(v), req.Alias)); err != nil {
+		return Promotion{}, err
+	}
 	if err := r.gate(ctx, v, req.Alias, req.Override); err != nil {
 		return Promotion{}, err
 	}
@@ -214,6 +217,9 @@ func (r *Registry) Rollback(ctx context.Context, name, alias, reason, actor stri
 	v, err := r.opts.Store.ModelVersion(ctx, name, prev)
 	if err != nil {
 		return store.AliasMove{}, fmt.Errorf("%s: %w", what, err)
+	}
+	if err := r.admit(ctx, v, fmt.Sprintf("%s to %s", what, label(v))); err != nil {
+		return store.AliasMove{}, err
 	}
 	m := store.AliasMove{Kind: Kind, Name: name, Alias: alias, From: cur, To: prev, Action: ActionRollback,
 		Reason: reason, Actor: actor, Time: r.now()}

@@ -68,6 +68,23 @@ type Options struct {
 	Logger *slog.Logger
 	// NewID names approvals. Default "ap-" + 12 random hex characters.
 	NewID func() string
+	// Admit, when set, is asked before an alias moves to a version (a
+	// promotion, a rollback, an approval) and before an approval is
+	// requested for one; its error refuses the move. The app passes the
+	// residency check: an alias may point only at what its server may
+	// read.
+	Admit func(ctx context.Context, v store.ModelVersion) error
+}
+
+// admit asks Options.Admit about v.
+func (r *Registry) admit(ctx context.Context, v store.ModelVersion, what string) error {
+	if r.opts.Admit == nil {
+		return nil
+	}
+	if err := r.opts.Admit(ctx, v); err != nil {
+		return fmt.Errorf("%s: %w", what, err)
+	}
+	return nil
 }
 
 // Registry is the model registry. It is safe for concurrent use: every

@@ -152,7 +152,10 @@ type Event struct {
 }
 
 // ModelVersion is one immutable deployable of a named model: a base version
-// plus an optional adapter (none: the base alone is served).
+// plus an optional adapter (none: the base alone is served). Its Region is
+// where its artifacts (adapter, eval reports) live: the compute region of
+// the run that produced them, or the region it was copied to; "" (a version
+// registered in code, not by a run) means it lives where its base does.
 type ModelVersion struct {
 	ID        string            `json:"id"` // content id: sha256 over (base id, adapter digest)
 	Name      string            `json:"name"`
@@ -163,6 +166,7 @@ type ModelVersion struct {
 	Task      string            `json:"task"`
 	Labels    map[string]string `json:"labels,omitempty"`
 	Lineage   json.RawMessage   `json:"lineage,omitempty"` // resolved inputs back to data, recipe and base
+	Region    string            `json:"region"`            // where its adapter and reports live (see below)
 	CreatedAt time.Time         `json:"created_at"`
 }
 
@@ -431,6 +435,9 @@ type Store interface {
 
 	// Auditor reads the audit log each appended event adds an entry to.
 	Auditor
+
+	// Copies records cross-region copies (copies.go).
+	Copies
 
 	Close() error
 }

@@ -10,13 +10,13 @@ import (
 	"github.com/tailor-ml/tailor/internal/store"
 )
 
-const modelCols = `id, name, version, base_id, adapter, run_id, task, labels, lineage, created_at`
+const modelCols = `id, name, version, base_id, adapter, run_id, task, labels, lineage, region, created_at`
 
 func scanModel(sc scanner) (store.ModelVersion, error) {
 	var v store.ModelVersion
 	var labels, lineage sql.NullString
 	var created string
-	if err := sc.Scan(&v.ID, &v.Name, &v.Version, &v.BaseID, &v.Adapter, &v.RunID, &v.Task, &labels, &lineage, &created); err != nil {
+	if err := sc.Scan(&v.ID, &v.Name, &v.Version, &v.BaseID, &v.Adapter, &v.RunID, &v.Task, &labels, &lineage, &v.Region, &created); err != nil {
 		return v, err
 	}
 	if labels.Valid {
@@ -44,6 +44,11 @@ func jsonOrNull(empty bool, v any) (any, error) {
 
 // PutModelVersion inserts v with the next Version number of its name.
 func (s *Store) PutModelVersion(ctx context.Context, v store.ModelVersion, events []store.Event) (store.ModelVersion, []store.Event, error) {
+	return s.putModel(ctx, v, events, nil)
+}
+
+// putModel inserts v, then runs also (when set), in one transaction.
+func (s *Store) putModel(ctx context.Context, v store.ModelVersion, events []store.Event, also func(tx *sql.Tx) error) (store.ModelVersion, []store.Event, error) {
 	what := fmt.Sprintf("put model %q version %q", v.Name, v.ID)
 	if err := required(what, "name", v.Name, "id", v.ID, "base_id", v.BaseID); err != nil {
 		return v, nil, err
@@ -66,8 +71,11 @@ func (s *Store) PutModelVersion(ctx context.Context, v store.ModelVersion, event
 	}
 	var out []store.Event
 	v.Version, out, err = s.putNumbered(ctx, modelTable, v.Name, v.ID, events, func(tx *sql.Tx, version int) error {
-		_, err := tx.ExecContext(ctx, `INSERT INTO model_versions (`+modelCols+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-			v.ID, v.Name, version, v.BaseID, v.Adapter, v.RunID, v.Task, labels, lineage, created)
+		_, err := tx.ExecContext(ctx, `INSERT INTO model_versions (`+modelCols+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+			v.ID, v.Name, version, v.BaseID, v.Adapter, v.RunID, v.Task, labels, lineage, v.Region, created)
+		if err == nil && also != nil {
+			err = also(tx)
+		}
 		return err
 	})
 	if err != nil {

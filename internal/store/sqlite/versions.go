@@ -93,6 +93,12 @@ func scanDataset(sc scanner) (store.DatasetVersion, error) {
 
 // PutDatasetVersion inserts v and events in one transaction.
 func (s *Store) PutDatasetVersion(ctx context.Context, v store.DatasetVersion, events []store.Event) ([]store.Event, error) {
+	return s.putDataset(ctx, v, events, nil)
+}
+
+// putDataset inserts v, then runs also (when set) and appends events, in
+// one transaction.
+func (s *Store) putDataset(ctx context.Context, v store.DatasetVersion, events []store.Event, also func(tx *sql.Tx) error) ([]store.Event, error) {
 	what := fmt.Sprintf("put dataset %q version %q", v.Name, v.ID)
 	if err := required(what, "name", v.Name, "id", v.ID); err != nil {
 		return nil, err
@@ -121,6 +127,11 @@ func (s *Store) PutDatasetVersion(ctx context.Context, v store.DatasetVersion, e
 		if _, err := tx.ExecContext(ctx, `INSERT INTO dataset_versions (`+datasetCols+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 			v.ID, v.Name, v.Task, v.Manifest, v.Records, v.Bytes, v.Region, v.Owner, v.Parent, created); err != nil {
 			return err
+		}
+		if also != nil {
+			if err := also(tx); err != nil {
+				return err
+			}
 		}
 		out, err = s.appendEvents(ctx, tx, events)
 		return err
@@ -170,6 +181,11 @@ func scanBase(sc scanner) (store.BaseVersion, error) {
 
 // PutBaseVersion inserts v with the next Version number of its name.
 func (s *Store) PutBaseVersion(ctx context.Context, v store.BaseVersion, events []store.Event) (store.BaseVersion, []store.Event, error) {
+	return s.putBase(ctx, v, events, nil)
+}
+
+// putBase inserts v, then runs also (when set), in one transaction.
+func (s *Store) putBase(ctx context.Context, v store.BaseVersion, events []store.Event, also func(tx *sql.Tx) error) (store.BaseVersion, []store.Event, error) {
 	what := fmt.Sprintf("put base %q version %q", v.Name, v.ID)
 	if err := required(what, "name", v.Name, "id", v.ID); err != nil {
 		return v, nil, err
@@ -183,6 +199,9 @@ func (s *Store) PutBaseVersion(ctx context.Context, v store.BaseVersion, events 
 	v.Version, out, err = s.putNumbered(ctx, baseTable, v.Name, v.ID, events, func(tx *sql.Tx, version int) error {
 		_, err := tx.ExecContext(ctx, `INSERT INTO base_versions (`+baseCols+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
 			v.ID, v.Name, version, v.Arch, v.Params, v.Manifest, v.Region, created)
+		if err == nil && also != nil {
+			err = also(tx)
+		}
 		return err
 	})
 	if err != nil {

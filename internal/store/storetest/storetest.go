@@ -9,8 +9,9 @@
 // (compare-and-set, history), approvals (compare-and-set, decision and move
 // in one transaction), trigger firings (idempotent claims, compare-and-set
 // steps) and their cursor, the event outbox (strictly increasing Seq, appended
-// atomically with the change it describes), concurrent writers, and the
-// audit log (one chained entry per event, in the same transaction).
+// atomically with the change it describes), concurrent writers, the
+// audit log (one chained entry per event, in the same transaction), model
+// version regions and cross-region copies (copies.go).
 //
 // This package imports internal/store and internal/errs (plus testing).
 package storetest
@@ -64,6 +65,8 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"ConcurrentWriters", testConcurrent},
 		{"Audit", testAudit},
 		{"AuditConcurrent", testAuditConcurrent},
+		{"ModelRegion", testModelRegion},
+		{"Copies", testCopies},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
