@@ -53,11 +53,11 @@ func TestEmbeddedMigrations(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "tailor.db")
 	s := openFile(t, path)
 	v, err := s.SchemaVersion(ctx)
-	if err != nil || v != len(migs) {
-		t.Fatalf("SchemaVersion = %d, %v; want %d", v, err, len(migs))
+	if err != nil || v != migs[len(migs)-1].version {
+		t.Fatalf("SchemaVersion = %d, %v; want %d", v, err, migs[len(migs)-1].version)
 	}
 	for _, tbl := range []string{"dataset_versions", "base_versions", "recipe_versions", "runs", "run_logs", "aliases", "events", "schema_migrations",
-		"model_versions", "eval_reports", "alias_history", "approvals", "trigger_firings", "trigger_cursor"} {
+		"model_versions", "eval_reports", "alias_history", "approvals", "trigger_firings", "trigger_cursor", "run_usage", "request_usage"} {
 		if !tables(t, s)[tbl] {
 			t.Errorf("table %s missing", tbl)
 		}

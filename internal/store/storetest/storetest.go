@@ -61,6 +61,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"EventsAtomic", testEventsAtomic},
 		{"InvalidInput", testInvalid},
 		{"ConcurrentWriters", testConcurrent},
+		{"Usage", testUsage}, // usage.go
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
