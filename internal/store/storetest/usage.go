@@ -102,7 +102,10 @@ func testUsage(t *testing.T, s store.Store) {
 			_, err := s.SaveRunUsage(ctx, store.RunUsage{RunID: "run-3", Day: "2026-12-06", CPUSeconds: -1})
 			return err
 		}},
-		{"bad day", func() error { _, err := s.SaveRunUsage(ctx, store.RunUsage{RunID: "run-3", Day: "yesterday"}); return err }},
+		{"bad day", func() error {
+			_, err := s.SaveRunUsage(ctx, store.RunUsage{RunID: "run-3", Day: "yesterday"})
+			return err
+		}},
 		{"bad source", func() error {
 			_, err := s.SaveRunUsage(ctx, store.RunUsage{RunID: "run-3", Day: "2026-12-06", EnergySource: "guessed"})
 			return err
