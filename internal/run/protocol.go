@@ -125,17 +125,17 @@ const (
 
 // Message is one line of worker output.
 type Message struct {
-	Type       string          `json:"type"`
-	Step       int64           `json:"step,omitempty"`
-	TotalSteps int64           `json:"total_steps,omitempty"`
-	Loss       float64         `json:"loss,omitempty"`
-	LR         float64         `json:"lr,omitempty"`
-	TokensPerS float64         `json:"tokens_per_s,omitempty"`
-	ETASeconds float64         `json:"eta_s,omitempty"`
-	Digest     string          `json:"digest,omitempty"` // checkpoint or result blob
+	Type       string  `json:"type"`
+	Step       int64   `json:"step,omitempty"`
+	TotalSteps int64   `json:"total_steps,omitempty"`
+	Loss       float64 `json:"loss,omitempty"`
+	LR         float64 `json:"lr,omitempty"`
+	TokensPerS float64 `json:"tokens_per_s,omitempty"`
+	ETASeconds float64 `json:"eta_s,omitempty"`
+	Digest     string  `json:"digest,omitempty"` // checkpoint or result blob
 	// FLOPs is what the worker's engine has counted in this attempt so
 	// far (progress, checkpoint and result): meter.TrainFLOPs per step.
-	FLOPs float64 `json:"flops,omitempty"`
-	Metrics    json.RawMessage `json:"metrics,omitempty"`
-	Message    string          `json:"message,omitempty"`
+	FLOPs   float64         `json:"flops,omitempty"`
+	Metrics json.RawMessage `json:"metrics,omitempty"`
+	Message string          `json:"message,omitempty"`
 }
