@@ -162,6 +162,7 @@ func (s *Server) mirrorClassify(req ClassifyRequest, l *Loaded, reqID string) {
 // logClassify writes one record per request: the inputs joined by newlines
 // and the first prediction (a single input is the common case).
 func (s *Server) logClassify(reqID string, req *ClassifyRequest, version, variant string, res []Classification, toks, status int, err error, start time.Time) {
+	s.meter("classify", version, variant, status, toks, 0, start)
 	if !s.opts.Log.Sampled(reqID) {
 		return
 	}

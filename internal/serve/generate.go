@@ -347,6 +347,7 @@ func (s *Server) mirrorGen(g genRequest, l *Loaded, reqID string) {
 }
 
 func (s *Server) logGen(reqID string, g *genRequest, version, variant string, out genOutcome, status int, start time.Time) {
+	s.meter(g.endpoint, version, variant, status, out.promptTokens, out.completionTokens, start)
 	if !s.opts.Log.Sampled(reqID) {
 		return
 	}

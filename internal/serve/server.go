@@ -51,6 +51,10 @@ type Options struct {
 	// Observer, when set, is told every classification answered (primary
 	// and shadow); see Observer.
 	Observer Observer
+	// Meter, when set, is told every request answered (primary and
+	// shadow): tokens, latency, the model it resolved to. It must not
+	// block.
+	Meter func(Usage)
 }
 
 func (o *Options) defaults() error {
