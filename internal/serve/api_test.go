@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"net/http"
 	"os"
 	"reflect"
 	"slices"
@@ -369,7 +370,7 @@ func TestMeterSeesEveryRequest(t *testing.T) {
 		mu.Lock()
 		defer mu.Unlock()
 		got = append(got, u)
-	}}, nil)
+	}, MeterTag: func(r *http.Request) string { return r.Header.Get("X-Test-Project") }}, nil)
 	resp, raw := w.post(t, "/v1/classify", `{"model":"spam","input":["win money now"]}`)
 	if resp.StatusCode != 200 {
 		t.Fatalf("%d %s", resp.StatusCode, raw)
@@ -389,7 +390,7 @@ func TestMeterSeesEveryRequest(t *testing.T) {
 		t.Fatalf("%d usage records, want 2: %+v", len(got), got)
 	}
 	if u := got[0]; u.Model != "spam" || u.Endpoint != "classify" || u.Status != 200 || u.TokensIn != body.Usage.PromptTokens || u.TokensIn == 0 ||
-		u.Variant != "primary" || u.Latency < 0 {
+		u.Variant != "primary" || u.Latency < 0 || u.Tag != "team-a" {
 		t.Errorf("classify usage %+v (answered %d prompt tokens)", u, body.Usage.PromptTokens)
 	}
 	if u := got[1]; u.Model != "" || u.Status != 404 {

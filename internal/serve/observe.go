@@ -2,6 +2,7 @@ package serve
 
 import (
 	"fmt"
+	"net/http"
 	"strings"
 	"time"
 )
@@ -64,6 +65,8 @@ func (s *Server) observeClassify(reqID string, at time.Time, req *ClassifyReques
 // Usage is one answered request as metering sees it (Options.Meter):
 // primary and shadow, whatever its status.
 type Usage struct {
+	// Tag is Options.MeterTag of the request (the application's project).
+	Tag      string
 	Time     time.Time
 	Endpoint string // "classify", "chat", "completions"
 	// Model is the served model the request resolved to (Target.Model),
@@ -77,8 +80,16 @@ type Usage struct {
 	Latency   time.Duration
 }
 
+// meterTag is Options.MeterTag of r ("" without one).
+func (s *Server) meterTag(r *http.Request) string {
+	if s.opts.MeterTag == nil || s.opts.Meter == nil {
+		return ""
+	}
+	return s.opts.MeterTag(r)
+}
+
 // meter tells Options.Meter about one request.
-func (s *Server) meter(endpoint, version, variant string, status, in, out int, start time.Time) {
+func (s *Server) meter(tag, endpoint, version, variant string, status, in, out int, start time.Time) {
 	if s.opts.Meter == nil {
 		return
 	}
@@ -87,6 +98,6 @@ func (s *Server) meter(endpoint, version, variant string, status, in, out int, s
 		variant = "primary"
 	}
 	now := s.opts.Now()
-	s.opts.Meter(Usage{Time: now, Endpoint: endpoint, Model: model, Version: version, Variant: variant, Status: status,
+	s.opts.Meter(Usage{Tag: tag, Time: now, Endpoint: endpoint, Model: model, Version: version, Variant: variant, Status: status,
 		TokensIn: in, TokensOut: out, Latency: now.Sub(start)})
 }

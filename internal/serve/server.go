@@ -55,6 +55,10 @@ type Options struct {
 	// shadow): tokens, latency, the model it resolved to. It must not
 	// block.
 	Meter func(Usage)
+	// MeterTag, when set, names the group a request's usage belongs to
+	// (Usage.Tag; the application passes the request's project). It is
+	// read once per request, so a shadow copy has its primary's tag.
+	MeterTag func(*http.Request) string
 }
 
 func (o *Options) defaults() error {
