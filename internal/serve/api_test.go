@@ -371,7 +371,7 @@ func TestMeterSeesEveryRequest(t *testing.T) {
 		defer mu.Unlock()
 		got = append(got, u)
 	}, MeterTag: func(r *http.Request) string { return r.Header.Get("X-Test-Project") }}, nil)
-	resp, raw := w.post(t, "/v1/classify", `{"model":"spam","input":["win money now"]}`)
+	resp, raw := w.post(t, "/v1/classify", `{"model":"spam","input":["win money now"]}`, "X-Test-Project", "team-a")
 	if resp.StatusCode != 200 {
 		t.Fatalf("%d %s", resp.StatusCode, raw)
 	}
