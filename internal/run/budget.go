@@ -32,16 +32,29 @@ type metering struct {
 	prior    meter.Usage    // earlier attempts
 	budget   meter.Budget
 	tracker  *meter.Tracker // nil when the process cannot be metered here
+	start    time.Time      // when the attempt's worker started
 	step     int64
+	flops    float64 // reported by the worker, for an unmetered one
 	exceeded *meter.Exceeded
 }
 
 // usage returns the run's usage so far: earlier attempts plus this one.
+// A worker this machine cannot read /proc for (another executor's) is
+// metered by wall time and the FLOPs it reports only.
 func (m *metering) usage(now time.Time) meter.Usage {
 	if m.tracker == nil {
-		return m.prior
+		return m.prior.Add(m.unmetered(now))
 	}
 	return m.prior.Add(m.tracker.Sample(now))
+}
+
+func (m *metering) unmetered(now time.Time) meter.Usage {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.start.IsZero() {
+		return meter.Usage{}
+	}
+	return meter.Usage{WallSeconds: now.Sub(m.start).Seconds(), FLOPs: m.flops}
 }
 
 // check records and returns the first limit u at step reaches, once.
@@ -135,10 +148,11 @@ func (s *Scheduler) startMetering(ctx context.Context, r store.Run, recipe []byt
 
 // track starts metering proc, when it runs on this machine.
 func (s *Scheduler) track(m *metering, proc Process, start time.Time) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.start = start
 	if mp, ok := proc.(Metered); ok {
-		m.mu.Lock()
 		m.tracker = s.opts.Meter.Track(mp.Pid(), start)
-		m.mu.Unlock()
 	}
 }
 
@@ -174,8 +188,11 @@ func (s *Scheduler) onMessage(id string, a *active, msg Message) {
 	if msg.Step > 0 {
 		m.step = max(m.step, msg.Step)
 	}
-	if msg.FLOPs > 0 && m.tracker != nil {
-		m.tracker.SetFLOPs(msg.FLOPs)
+	if msg.FLOPs > 0 {
+		m.flops = max(m.flops, msg.FLOPs)
+		if m.tracker != nil {
+			m.tracker.SetFLOPs(msg.FLOPs)
+		}
 	}
 	step, limit := m.step, m.budget.MaxSteps
 	m.mu.Unlock()
@@ -200,7 +217,7 @@ func (s *Scheduler) stopAtLimit(id string, a *active, e *meter.Exceeded) {
 func (s *Scheduler) finishMetering(ctx context.Context, a *active) meter.Usage {
 	m := a.meter
 	now := s.opts.Now()
-	u := m.prior
+	u := m.prior.Add(m.unmetered(now))
 	if m.tracker != nil {
 		cpu, rss := 0.0, int64(0)
 		if mp, ok := a.proc.(Metered); ok {
