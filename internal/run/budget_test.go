@@ -95,6 +95,10 @@ func TestBudgetMaxDuration(t *testing.T) {
 	if !strings.Contains(r.Error, "budget max_duration 1ns reached") {
 		t.Errorf("message %q", r.Error)
 	}
+	// A stopped run can be given up instead of resumed.
+	if r, err := f.sched.Cancel(context.Background(), "run-d"); err != nil || r.State != store.RunCanceled {
+		t.Errorf("cancel a stopped run = %+v, %v", r, err)
+	}
 }
 
 // TestBudgetUsedUpBeforeStart: a queued run whose earlier attempts already

@@ -152,7 +152,9 @@ func (s *Scheduler) SubmitOnce(ctx context.Context, r store.Run) (store.Run, boo
 	return got, true, err
 }
 
-// Cancel stops a queued or running run. Canceling a finished run is a conflict.
+// Cancel stops a queued or running run, or gives up a run stopped at its
+// budget (its checkpoint is then released to gc like any canceled run's).
+// Canceling a finished run is a conflict.
 func (s *Scheduler) Cancel(ctx context.Context, id string) (store.Run, error) {
 	r, err := s.opts.Store.Run(ctx, id)
 	if err != nil {
@@ -165,6 +167,10 @@ func (s *Scheduler) Cancel(ctx context.Context, id string) (store.Run, error) {
 			return s.Cancel(ctx, id) // it started meanwhile
 		}
 		if err != nil {
+			return store.Run{}, err
+		}
+	case store.RunBudgetExceeded:
+		if err := s.transition(ctx, id, store.RunBudgetExceeded, store.RunCanceled, store.RunUpdate{}, "canceled; it had stopped at its budget"); err != nil {
 			return store.Run{}, err
 		}
 	case store.RunRunning:

@@ -8,7 +8,7 @@
 // log paging, aliases, model versions and their eval reports, alias moves
 // (compare-and-set, history), approvals (compare-and-set, decision and move
 // in one transaction), trigger firings (idempotent claims, compare-and-set
-// steps) and their cursor, the event outbox (strictly increasing Seq, appended
+// steps) and their cursor, run and request usage (usage.go), the event outbox (strictly increasing Seq, appended
 // atomically with the change it describes) and concurrent writers.
 //
 // This package imports internal/store and internal/errs (plus testing).
