@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
@@ -137,11 +138,25 @@ func TestBudgetStopsAndResumesARealRun(t *testing.T) {
 	if u2.FLOPs <= u.FLOPs || u2.CPUSeconds < u.CPUSeconds || u2.Exceeded != nil || u2.Budget.MaxSteps != 100 {
 		t.Errorf("usage after the resume %+v (before %+v)", u2, u)
 	}
+
+	// The trained model, served, is metered per request in the project the
+	// request acts in (as the authentication layer sets it).
+	for range 3 {
+		req := httptest.NewRequestWithContext(store.WithProject(context.Background(), "team-a"), "POST", "/v1/classify",
+			strings.NewReader(`{"model":"mail","input":"the prize for you"}`))
+		rec := httptest.NewRecorder()
+		a.Inference().ServeHTTP(rec, req)
+		if rec.Code != 200 {
+			t.Fatalf("classify: %d %s", rec.Code, rec.Body)
+		}
+	}
+	a.usage.flush(ctx)
 	rep, err := a.Usage(ctx, api.UsageQuery{By: "project"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(rep.Rows) != 1 || rep.Rows[0].Key != "team-a" || rep.Rows[0].Runs != 1 || rep.Rows[0].FLOPs != u2.FLOPs {
+	if len(rep.Rows) != 1 || rep.Rows[0].Key != "team-a" || rep.Rows[0].Runs != 1 || rep.Rows[0].FLOPs != u2.FLOPs ||
+		rep.Rows[0].Requests != 3 || rep.Rows[0].TokensIn == 0 || rep.Rows[0].EnergySource == "" {
 		raw, _ := json.Marshal(rep)
 		t.Errorf("usage by project: %s", raw)
 	}
