@@ -157,9 +157,12 @@ func (s *Scheduler) track(m *metering, proc Process, start time.Time) {
 }
 
 // meterLoop samples the attempt every MeterEvery, stores the run's usage,
-// and kills the worker when a limit is reached, until done closes.
-func (s *Scheduler) meterLoop(ctx context.Context, id string, a *active, done <-chan struct{}) {
+// and kills the worker when a limit is reached, until done closes; it
+// closes exited when it returns, so the final usage is stored after its
+// last sample.
+func (s *Scheduler) meterLoop(ctx context.Context, id string, a *active, done <-chan struct{}, exited chan<- struct{}) {
 	defer s.wg.Done()
+	defer close(exited)
 	t := time.NewTicker(s.opts.MeterEvery)
 	defer t.Stop()
 	for {

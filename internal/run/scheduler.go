@@ -324,9 +324,9 @@ func (s *Scheduler) spec(ctx context.Context, r store.Run) (Spec, error) {
 // supervise records a worker's messages and its exit.
 func (s *Scheduler) supervise(ctx context.Context, id string, a *active) {
 	defer s.wg.Done()
-	done := make(chan struct{})
+	done, exited := make(chan struct{}), make(chan struct{})
 	s.wg.Add(1)
-	go s.meterLoop(ctx, id, a, done)
+	go s.meterLoop(ctx, id, a, done, exited)
 	var result *Message
 	for m := range a.proc.Messages() {
 		if a.meter.stopped() != nil {
@@ -344,6 +344,7 @@ func (s *Scheduler) supervise(ctx context.Context, id string, a *active) {
 	}
 	werr := a.proc.Wait()
 	close(done)
+	<-exited
 	usage := s.finishMetering(context.WithoutCancel(ctx), a)
 	exceeded := a.meter.stopped()
 	s.mu.Lock()
