@@ -31,6 +31,7 @@ import (
 	"github.com/tailor-ml/tailor/internal/data"
 	"github.com/tailor-ml/tailor/internal/errs"
 	"github.com/tailor-ml/tailor/internal/ident"
+	"github.com/tailor-ml/tailor/internal/meter"
 	"github.com/tailor-ml/tailor/internal/registry"
 	"github.com/tailor-ml/tailor/internal/residency"
 	"github.com/tailor-ml/tailor/internal/run"
@@ -120,6 +121,12 @@ type Options struct {
 	// checkpoint recorded), "trigger.acted" (an action done, its result not
 	// yet stored).
 	Failpoints []string
+	// Meter configures metering: the energy model's watts per core, the
+	// cost rates, where /proc and RAPL are read (docs/metering.md).
+	Meter meter.Options
+	// UsageFlushEvery is how often served requests' usage is stored
+	// (default 10 s).
+	UsageFlushEvery time.Duration
 	// EngineVersion goes into every run key (required).
 	EngineVersion string
 	Logger        *slog.Logger
@@ -152,6 +159,8 @@ type App struct {
 	// committing their blobs until their metadata refers to them.
 	gcMu     sync.RWMutex
 	recorder *recorder
+	meter    *meter.Meter
+	usage    *requestMeter
 	monitors *monitors
 	triggers *triggers
 	started  atomic.Bool
@@ -239,6 +248,8 @@ func Open(opts Options) (*App, error) {
 	a := &App{opts: opts, store: st, blobs: blobs, bus: bus.New(opts.Logger), logger: opts.Logger, policy: opts.Residency,
 		imports: data.NewCache(opts.ImportCacheBytes)}
 	a.recorder = newRecorder(st, opts.Logger)
+	a.meter = meter.New(opts.Meter)
+	a.usage = newRequestMeter(st, a.meter, opts.Logger, opts.UsageFlushEvery, opts.Now)
 	a.monitors = newMonitors(a)
 	a.triggers = newTriggers(a)
 	a.registry = registry.New(registry.Options{Store: st, Publisher: a.bus, RequireApproval: opts.RequireApproval, Now: opts.Now, Logger: opts.Logger,
@@ -262,6 +273,7 @@ func Open(opts Options) (*App, error) {
 		Executor: &run.LocalExecutor{Command: opts.WorkerCommand, Logger: opts.Logger},
 		Blob:     opts.Blob, WorkDir: filepath.Join(opts.DataDir, "work"),
 		Failpoint: a.failpoint,
+		Meter:     a.meter, BudgetOf: recipeBudget,
 		OnSucceeded: func(ctx context.Context, r store.Run) {
 			if err := a.registerRun(ctx, r); err != nil {
 				a.logger.Error("register succeeded run", "run", r.ID, "err", err)
@@ -285,6 +297,7 @@ func (a *App) Start(ctx context.Context) error {
 	}
 	go a.followModels(server)
 	go a.recorder.run(server)
+	go a.usage.run(server)
 	go a.monitors.run(store.WithActor(ctx, monitorActor))
 	go a.pruneRequestLog(ctx)
 	a.triggers.start(store.WithActor(ctx, triggerActor))
@@ -310,7 +323,15 @@ func (a *App) openServing() error {
 		return fmt.Errorf("request log: %w", err)
 	}
 	a.serve, err = serve.New(serve.Options{Engine: eng, Resolver: a.servingResolver(), Log: a.reqlog, Logger: a.logger,
-		Observer: a.recorder})
+		Observer: a.recorder, Meter: a.usage.record, MeterTag: func(r *http.Request) string { return store.ProjectFrom(r.Context()) }})
+	if pe, ok := eng.(interface{ PID() int }); ok {
+		a.usage.pid = func() int {
+			if pid := pe.PID(); pid > 0 {
+				return pid
+			}
+			return os.Getpid()
+		}
+	}
 	if err != nil {
 		a.closeEngine()
 	}
@@ -388,6 +409,7 @@ func (a *App) Close() error {
 	a.sched.Wait()
 	if a.started.Load() {
 		<-a.recorder.done // its last batch is stored
+		<-a.usage.done    // and its last request usage
 	}
 	a.serve.Close()
 	a.closeEngine()

@@ -116,9 +116,9 @@ func (a *App) Runs(ctx context.Context, state string) ([]api.Run, error) {
 	if state != "" {
 		s := store.RunState(state)
 		switch s {
-		case store.RunQueued, store.RunRunning, store.RunSucceeded, store.RunFailed, store.RunCanceled:
+		case store.RunQueued, store.RunRunning, store.RunSucceeded, store.RunFailed, store.RunCanceled, store.RunBudgetExceeded:
 		default:
-			return nil, errs.Invalid("state %q: want queued, running, succeeded, failed or canceled", state)
+			return nil, errs.Invalid("state %q: want queued, running, succeeded, failed, canceled or budget_exceeded", state)
 		}
 		f.States = []store.RunState{s}
 	}

@@ -307,8 +307,9 @@ func (t *triggers) claimRetrying(ctx context.Context, s activeTrigger, seq int64
 
 // claim records that s fires on event seq (or schedule tick), in the same
 // transaction as trigger.fired — or, within the debounce of its last
-// firing, as skipped with the reason, with trigger.skipped. A claim of a
-// key already claimed changes nothing.
+// firing or past its budget (triggerbudget.go), as skipped with the
+// reason, with trigger.skipped. A claim of a key already claimed changes
+// nothing.
 func (t *triggers) claim(ctx context.Context, s activeTrigger, seq int64, eventType string, tick time.Time, reason string) error {
 	a := t.a
 	now := a.opts.Now().UTC()
@@ -324,6 +325,16 @@ func (t *triggers) claim(ctx context.Context, s activeTrigger, seq int64, eventT
 			state, typ = store.FiringSkipped, eventTriggerSkipped
 			reason = fmt.Sprintf("debounced: %s; the trigger fired %s ago (event %d), within its debounce of %s",
 				reason, now.Sub(last[0].CreatedAt).Round(time.Second), last[0].EventSeq, d)
+		}
+	}
+	if b := s.spec.Limits.Budget; b != nil && state == store.FiringPending {
+		e, err := a.triggerBudgetReached(ctx, name, b, now)
+		if err != nil {
+			return err
+		}
+		if e != nil {
+			state, typ = store.FiringSkipped, eventTriggerSkipped
+			reason = budgetSkipReason(reason, e, b)
 		}
 	}
 	data := map[string]any{"trigger": name, "event_type": eventType, "spec_version": s.version.Version, "reason": reason}

@@ -107,6 +107,7 @@ func commands() []*command {
 		deployCommand(),
 		copyCommand(),
 		auditCommand(),
+		usageCommand(),
 		corpusCommand(),
 		demoCommand(),
 		versionCommand(),
@@ -167,6 +168,7 @@ func (cf *clientFlags) register(fs *flag.FlagSet, e *env) {
 	}
 	fs.StringVar(&cf.server, "server", def, "server address (env TAILOR_SERVER)")
 	fs.StringVar(&cf.output, "output", "text", "output format: text or json")
+	fs.BoolFunc("json", "the same as --output json", func(string) error { cf.output = "json"; return nil })
 }
 
 func (cf *clientFlags) client() (*api.Client, error) {

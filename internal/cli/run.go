@@ -13,12 +13,14 @@ import (
 )
 
 func runCommand() *command {
-	return &command{name: "run", usage: "start, list, show, follow and cancel runs", subs: []*command{
+	return &command{name: "run", usage: "start, list, show, follow, cancel and resume runs", subs: []*command{
 		{name: "start", usage: "start RECIPE[@VERSION] [--wait] [--force]", run: runStart},
 		{name: "list", usage: "list runs", run: runList},
 		{name: "show", usage: "show RUN", run: runShow},
 		{name: "logs", usage: "logs RUN [--follow]", run: runLogs},
 		{name: "cancel", usage: "cancel RUN", run: runCancel},
+		{name: "resume", usage: "resume RUN [--max-steps N] [--max-duration D] [--max-cost-usd X] [--max-energy-kwh Y]: raise the budget of a run stopped at it", run: runResume},
+		{name: "usage", usage: "usage RUN: what a run used, its budget and the limit it was stopped at", run: runUsage},
 	}}
 }
 

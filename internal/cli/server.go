@@ -15,6 +15,7 @@ import (
 	"github.com/tailor-ml/tailor/internal/app"
 	"github.com/tailor-ml/tailor/internal/engine/gemm"
 	"github.com/tailor-ml/tailor/internal/httpapi"
+	"github.com/tailor-ml/tailor/internal/meter"
 	"github.com/tailor-ml/tailor/internal/residency"
 	"github.com/tailor-ml/tailor/internal/ui"
 )
@@ -44,6 +45,10 @@ func runServer(e *env, args []string) error {
 	maxImport := fs.Int64("max-import-bytes", 64<<30, "largest dataset or base import body; a larger one is refused with 413 (staging needs twice its size free on the data disk)")
 	maxUploads := fs.Int("max-uploads", 4, "dataset and base imports served at once; more wait up to 30 s, then answer 503 with Retry-After")
 	bodyIdle := fs.Duration("body-idle-timeout", 30*time.Second, "the longest a request body may stall before the request fails with 408")
+	wattsPerCore := fs.Float64("meter-watts-per-core", meter.DefaultWattsPerCore, "power of one busy core in the energy estimate used where RAPL is not readable (docs/metering.md)")
+	noRAPL := fs.Bool("meter-no-rapl", false, "estimate energy from CPU time even where RAPL (/sys/class/powercap) is readable")
+	costCPU := fs.Float64("cost-cpu-hour-usd", meter.DefaultCostCPUHourUSD, "price of one CPU-hour in usage and budgets (0: free)")
+	costKWh := fs.Float64("cost-kwh-usd", meter.DefaultCostKWhUSD, "price of one kWh in usage and budgets (0: free)")
 	if _, err := parse(fs, args, 0, 0); err != nil {
 		return err
 	}
@@ -56,6 +61,9 @@ func runServer(e *env, args []string) error {
 	if *maxImport <= 0 {
 		return usagef("server: --max-import-bytes %d must be positive", *maxImport)
 	}
+	if *wattsPerCore <= 0 || *costCPU < 0 || *costKWh < 0 {
+		return usagef("server: --meter-watts-per-core must be positive and --cost-cpu-hour-usd, --cost-kwh-usd not negative")
+	}
 	if *logMaxBytes < 0 || *logMaxAge < 0 {
 		return usagef("server: --request-log-max-bytes and --request-log-max-age must not be negative (0: no bound)")
 	}
@@ -66,7 +74,8 @@ func runServer(e *env, args []string) error {
 	logger := slog.New(slog.NewTextHandler(e.stderr, &slog.HandlerOptions{Level: level}))
 	opts := app.Options{DataDir: *dataDir, Blob: *blobURL, Getenv: e.getenv, Region: *region, Concurrency: *concurrency, Logger: logger,
 		EngineVersion: engineVersion(), ServeBudgetBytes: *budget, ServeBaseBudgetBytes: *baseBudget, ServeInProcess: *inProcess,
-		RequestLogSampleRate: sample, RequestLogMaxBytes: *logMaxBytes, RequestLogMaxAge: *logMaxAge}
+		RequestLogSampleRate: sample, RequestLogMaxBytes: *logMaxBytes, RequestLogMaxAge: *logMaxAge,
+		Meter: meter.Options{WattsPerCore: *wattsPerCore, NoRAPL: *noRAPL, CostCPUHourUSD: freeAsNegative(*costCPU), CostKWhUSD: freeAsNegative(*costKWh)}}
 	if *redact != "" {
 		opts.Redact = strings.Split(*redact, ",")
 	}
@@ -134,6 +143,15 @@ func runServer(e *env, args []string) error {
 		err = nil
 	}
 	return err
+}
+
+// freeAsNegative maps a flag's 0 (free) to meter.Options' negative (free):
+// there, 0 takes the default.
+func freeAsNegative(rate float64) float64 {
+	if rate == 0 {
+		return -1
+	}
+	return rate
 }
 
 // engineVersion names the engine build and its numeric backend; it is part

@@ -26,6 +26,7 @@ import (
 // reader an import gets is the request body, bounded by Options.MaxUpload;
 // it has a Size() int64 method giving its Content-Length (-1 when unknown).
 type Service interface {
+	MeterService // usage.go
 	ImportDataset(ctx context.Context, r io.Reader, o api.DatasetImportOptions) (api.DatasetImport, error)
 	Datasets(ctx context.Context, name string) ([]api.DatasetVersion, error)
 	Dataset(ctx context.Context, name, ref string) (api.DatasetDetail, error)
@@ -175,6 +176,7 @@ func newRouter(opts Options) (http.Handler, *router, *server) {
 	s.deploymentRoutes(mux)
 	s.auditRoutes(mux)
 	s.copyRoutes(mux)
+	s.usageRoutes(mux)
 	mux.Handle("GET /v1/lineage/{id}", s.handle(func(r *http.Request) (any, error) {
 		return s.svc.Lineage(r.Context(), r.PathValue("id"))
 	}))

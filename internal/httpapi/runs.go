@@ -98,7 +98,7 @@ func (s *server) runLogs(w http.ResponseWriter, r *http.Request) {
 }
 
 func isTerminal(state string) bool {
-	return state == "succeeded" || state == "failed" || state == "canceled"
+	return state == "succeeded" || state == "failed" || state == "canceled" || state == "budget_exceeded"
 }
 
 func parseSeq(s string) (int64, error) {

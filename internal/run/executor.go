@@ -131,6 +131,32 @@ func (p *localProcess) read(r io.Reader, logger *slog.Logger) {
 
 func (p *localProcess) Messages() <-chan Message { return p.msgs }
 
+// Metered is a Process the scheduler can meter on this machine: the pid to
+// read /proc for while it runs, and its rusage once it has exited.
+type Metered interface {
+	Pid() int
+	// ExitUsage returns the CPU-seconds (user + system, with its waited-for
+	// children) and peak RSS in bytes of the exited process; ok is false
+	// before Wait returned.
+	ExitUsage() (cpuSeconds float64, maxRSS int64, ok bool)
+}
+
+var _ Metered = (*localProcess)(nil)
+
+func (p *localProcess) Pid() int { return p.cmd.Process.Pid }
+
+func (p *localProcess) ExitUsage() (float64, int64, bool) {
+	st := p.cmd.ProcessState
+	if st == nil {
+		return 0, 0, false
+	}
+	ru, ok := st.SysUsage().(*syscall.Rusage)
+	if !ok || ru == nil {
+		return st.UserTime().Seconds() + st.SystemTime().Seconds(), 0, true
+	}
+	return st.UserTime().Seconds() + st.SystemTime().Seconds(), ru.Maxrss * 1024, true // Maxrss is in KiB on Linux
+}
+
 func (p *localProcess) Wait() error {
 	err := p.cmd.Wait()
 	// #nosec G104 -- the child has exited; closing our end of its stdin has nothing to report

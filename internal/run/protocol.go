@@ -1,5 +1,5 @@
 // Package run owns the run state machine (queued → running → succeeded |
-// failed | canceled), the scheduler that starts queued runs within a
+// failed | canceled | budget_exceeded), the scheduler that starts queued runs within a
 // concurrency limit, and the supervision of the worker processes that do the
 // training.
 //
@@ -11,8 +11,13 @@
 // scheduler re-queues runs that were running and the worker resumes from the
 // last recorded checkpoint.
 //
-// This package imports internal/store, internal/bus and internal/errs; it
-// knows nothing about the engine.
+// The scheduler meters every attempt (internal/meter: CPU-seconds, wall
+// time, FLOPs the worker reports, peak RSS, energy, cost), stores the run's
+// usage, and stops a run that reaches a limit of its budget in state
+// budget_exceeded, keeping its last checkpoint (budget.go).
+//
+// This package imports internal/store, internal/bus, internal/meter and
+// internal/errs; it knows nothing about the engine.
 package run
 
 import (
@@ -120,14 +125,17 @@ const (
 
 // Message is one line of worker output.
 type Message struct {
-	Type       string          `json:"type"`
-	Step       int64           `json:"step,omitempty"`
-	TotalSteps int64           `json:"total_steps,omitempty"`
-	Loss       float64         `json:"loss,omitempty"`
-	LR         float64         `json:"lr,omitempty"`
-	TokensPerS float64         `json:"tokens_per_s,omitempty"`
-	ETASeconds float64         `json:"eta_s,omitempty"`
-	Digest     string          `json:"digest,omitempty"` // checkpoint or result blob
-	Metrics    json.RawMessage `json:"metrics,omitempty"`
-	Message    string          `json:"message,omitempty"`
+	Type       string  `json:"type"`
+	Step       int64   `json:"step,omitempty"`
+	TotalSteps int64   `json:"total_steps,omitempty"`
+	Loss       float64 `json:"loss,omitempty"`
+	LR         float64 `json:"lr,omitempty"`
+	TokensPerS float64 `json:"tokens_per_s,omitempty"`
+	ETASeconds float64 `json:"eta_s,omitempty"`
+	Digest     string  `json:"digest,omitempty"` // checkpoint or result blob
+	// FLOPs is what the worker's engine has counted in this attempt so
+	// far (progress, checkpoint and result): meter.TrainFLOPs per step.
+	FLOPs   float64         `json:"flops,omitempty"`
+	Metrics json.RawMessage `json:"metrics,omitempty"`
+	Message string          `json:"message,omitempty"`
 }

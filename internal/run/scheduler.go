@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/tailor-ml/tailor/internal/errs"
+	"github.com/tailor-ml/tailor/internal/meter"
 	"github.com/tailor-ml/tailor/internal/store"
 )
 
@@ -38,6 +39,13 @@ type Options struct {
 	// Failpoint, when set, is called at named points ("run.checkpointed":
 	// a checkpoint recorded) for fault-injection tests.
 	Failpoint func(name string)
+	// Meter meters workers (default meter.New with its defaults).
+	Meter *meter.Meter
+	// MeterEvery is how often a running worker is metered, its usage
+	// stored and its budget checked (default 1 s).
+	MeterEvery time.Duration
+	// BudgetOf returns the budget of a normalized recipe (nil: no budget).
+	BudgetOf func(recipe []byte) (meter.Budget, error)
 }
 
 // Scheduler starts queued runs and supervises their workers.
@@ -56,6 +64,7 @@ type active struct {
 	// canceledBy is the actor who canceled it (store.ActorFrom of the
 	// Cancel call), so the audit log names them, not the scheduler.
 	canceledBy string
+	meter      *metering
 }
 
 // New returns a scheduler; call Start to begin executing runs.
@@ -68,6 +77,12 @@ func New(opts Options) *Scheduler {
 	}
 	if opts.Now == nil {
 		opts.Now = time.Now
+	}
+	if opts.Meter == nil {
+		opts.Meter = meter.New(meter.Options{})
+	}
+	if opts.MeterEvery <= 0 {
+		opts.MeterEvery = time.Second
 	}
 	return &Scheduler{opts: opts, wake: make(chan struct{}, 1), running: map[string]*active{}}
 }
@@ -115,6 +130,7 @@ func (s *Scheduler) Submit(ctx context.Context, r store.Run) (store.Run, error) 
 		return store.Run{}, fmt.Errorf("queue run: %w", err)
 	}
 	s.publish(evs)
+	s.newUsage(ctx, r)
 	s.Wake()
 	return s.opts.Store.Run(ctx, r.ID)
 }
@@ -133,12 +149,15 @@ func (s *Scheduler) SubmitOnce(ctx context.Context, r store.Run) (store.Run, boo
 		return got, false, nil
 	}
 	s.publish(evs)
+	s.newUsage(ctx, r)
 	s.Wake()
 	got, err = s.opts.Store.Run(ctx, r.ID)
 	return got, true, err
 }
 
-// Cancel stops a queued or running run. Canceling a finished run is a conflict.
+// Cancel stops a queued or running run, or gives up a run stopped at its
+// budget (its checkpoint is then released to gc like any canceled run's).
+// Canceling a finished run is a conflict.
 func (s *Scheduler) Cancel(ctx context.Context, id string) (store.Run, error) {
 	r, err := s.opts.Store.Run(ctx, id)
 	if err != nil {
@@ -151,6 +170,10 @@ func (s *Scheduler) Cancel(ctx context.Context, id string) (store.Run, error) {
 			return s.Cancel(ctx, id) // it started meanwhile
 		}
 		if err != nil {
+			return store.Run{}, err
+		}
+	case store.RunBudgetExceeded:
+		if err := s.transition(ctx, id, store.RunBudgetExceeded, store.RunCanceled, store.RunUpdate{}, "canceled; it had stopped at its budget"); err != nil {
 			return store.Run{}, err
 		}
 	case store.RunRunning:
@@ -178,6 +201,13 @@ func (s *Scheduler) Cancel(ctx context.Context, id string) (store.Run, error) {
 		return store.Run{}, errs.Conflict("run %s already %s; nothing to cancel", id, r.State)
 	}
 	return s.opts.Store.Run(ctx, id)
+}
+
+// newUsage stores a new run's usage row with the project it was started in.
+func (s *Scheduler) newUsage(ctx context.Context, r store.Run) {
+	if _, err := s.opts.Store.SaveRunUsage(ctx, newUsageRow(ctx, r)); err != nil {
+		s.opts.Logger.Error("save run usage", "run", r.ID, "err", err)
+	}
 }
 
 func (s *Scheduler) loop(ctx context.Context) {
@@ -228,6 +258,14 @@ func (s *Scheduler) launch(ctx context.Context, r store.Run) error {
 	if err != nil {
 		return s.fail(ctx, r.ID, store.RunQueued, err)
 	}
+	m, err := s.startMetering(ctx, r, spec.Recipe)
+	if err != nil {
+		return s.fail(ctx, r.ID, store.RunQueued, err)
+	}
+	if e := m.budget.Check(m.prior, r.Step); e != nil {
+		// Earlier attempts used the budget up: stop before starting.
+		return s.budgetExceeded(ctx, r.ID, store.RunQueued, e, m.prior)
+	}
 	now := s.opts.Now().UTC()
 	attempt := r.Attempt + 1
 	u := store.RunUpdate{Attempt: &attempt}
@@ -240,7 +278,7 @@ func (s *Scheduler) launch(ctx context.Context, r store.Run) error {
 	}
 	// Register the run before it is marked running, so a Cancel that sees
 	// the running state always finds it here (its process may not exist yet).
-	a := &active{}
+	a := &active{meter: m}
 	s.mu.Lock()
 	s.running[r.ID] = a
 	s.mu.Unlock()
@@ -261,6 +299,7 @@ func (s *Scheduler) launch(ctx context.Context, r store.Run) error {
 		forget()
 		return s.fail(ctx, r.ID, store.RunRunning, err)
 	}
+	s.track(m, proc, s.opts.Now())
 	s.mu.Lock()
 	a.proc = proc
 	if a.canceled {
@@ -288,8 +327,15 @@ func (s *Scheduler) spec(ctx context.Context, r store.Run) (Spec, error) {
 // supervise records a worker's messages and its exit.
 func (s *Scheduler) supervise(ctx context.Context, id string, a *active) {
 	defer s.wg.Done()
+	done, exited := make(chan struct{}), make(chan struct{})
+	s.wg.Add(1)
+	go s.meterLoop(ctx, id, a, done, exited)
 	var result *Message
 	for m := range a.proc.Messages() {
+		if a.meter.stopped() != nil {
+			continue // stopped at a limit: what the worker did past it is not recorded
+		}
+		s.onMessage(id, a, m)
 		if m.Type == MsgResult {
 			mm := m
 			result = &mm
@@ -300,6 +346,10 @@ func (s *Scheduler) supervise(ctx context.Context, id string, a *active) {
 		}
 	}
 	werr := a.proc.Wait()
+	close(done)
+	<-exited
+	usage := s.finishMetering(context.WithoutCancel(ctx), a)
+	exceeded := a.meter.stopped()
 	s.mu.Lock()
 	delete(s.running, id)
 	canceled, canceledBy := a.canceled, a.canceledBy
@@ -318,6 +368,10 @@ func (s *Scheduler) supervise(ctx context.Context, id string, a *active) {
 			by = store.WithActor(bg, canceledBy)
 		}
 		_ = s.transition(by, id, store.RunRunning, store.RunCanceled, store.RunUpdate{FinishedAt: &now}, "canceled")
+	case exceeded != nil && (werr != nil || result == nil):
+		if err := s.budgetExceeded(bg, id, store.RunRunning, exceeded, usage); err != nil {
+			s.opts.Logger.Error("record budget stop", "run", id, "err", err)
+		}
 	case werr != nil:
 		_ = s.fail(bg, id, store.RunRunning, werr)
 	case result == nil:
@@ -394,7 +448,7 @@ func (s *Scheduler) fail(ctx context.Context, id string, from store.RunState, ca
 
 // transition moves a run from one state to another (compare-and-set), logs
 // the message, and publishes the committed state event.
-func (s *Scheduler) transition(ctx context.Context, id string, from, to store.RunState, u store.RunUpdate, msg string) error {
+func (s *Scheduler) transition(ctx context.Context, id string, from, to store.RunState, u store.RunUpdate, msg string, extra ...store.Event) error {
 	u.IfState, u.State = &from, &to
 	attempt := 0
 	if u.Attempt != nil {
@@ -404,7 +458,7 @@ func (s *Scheduler) transition(ctx context.Context, id string, from, to store.Ru
 	if u.Error != nil {
 		errText = *u.Error
 	}
-	_, evs, err := s.opts.Store.UpdateRun(ctx, id, u, []store.Event{s.stateEvent(id, from, to, attempt, errText)})
+	_, evs, err := s.opts.Store.UpdateRun(ctx, id, u, append([]store.Event{s.stateEvent(id, from, to, attempt, errText)}, extra...))
 	if err != nil {
 		return err
 	}

@@ -58,6 +58,20 @@ func fakeWorker(mode string) int {
 		return 3
 	case "silent":
 		return 0
+	case "steps":
+		// Trains 3 steps, checkpointing each, then waits to be stopped; a
+		// resumed attempt finishes at once.
+		if spec.Resume != "" {
+			metrics, _ := json.Marshal(map[string]string{"resume": spec.Resume})
+			out.Encode(Message{Type: MsgResult, Step: 5, Digest: "sha256:adapter", Metrics: metrics, FLOPs: 2e9})
+			return 0
+		}
+		for step := int64(1); step <= 3; step++ {
+			out.Encode(Message{Type: MsgProgress, Step: step, TotalSteps: 5, FLOPs: float64(step) * 1e9})
+			out.Encode(Message{Type: MsgCheckpoint, Step: step, Digest: fmt.Sprintf("sha256:ckpt%d", step), FLOPs: float64(step) * 1e9})
+		}
+		in.ReadBytes(0)
+		return 0
 	case "hang":
 		out.Encode(Message{Type: MsgProgress, Step: 1, TotalSteps: 100})
 		in.ReadBytes(0) // until stdin closes (the server died)
@@ -91,6 +105,18 @@ func (r *recorder) transitions(id string) []string {
 	return out
 }
 
+// event returns the last event of type typ about id, or nil.
+func (r *recorder) event(id, typ string) *store.Event {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for i := len(r.evs) - 1; i >= 0; i-- {
+		if e := r.evs[i]; e.Subject == id && e.Type == typ {
+			return &e
+		}
+	}
+	return nil
+}
+
 type fixture struct {
 	st    store.Store
 	pub   *recorder
@@ -100,13 +126,21 @@ type fixture struct {
 
 func newFixture(t *testing.T, st store.Store, mode string, concurrency int) *fixture {
 	t.Helper()
+	return newFixtureWith(t, st, mode, Options{Concurrency: concurrency})
+}
+
+// newFixtureWith starts a scheduler with opts, its store, publisher and a
+// worker of mode filled in.
+func newFixtureWith(t *testing.T, st store.Store, mode string, opts Options) *fixture {
+	t.Helper()
 	self, err := os.Executable()
 	if err != nil {
 		t.Fatal(err)
 	}
 	f := &fixture{st: st, pub: &recorder{}}
-	f.sched = New(Options{Store: st, Publisher: f.pub, Concurrency: concurrency,
-		Executor: &LocalExecutor{Command: []string{self, "-test.run=^$"}, Env: []string{"TAILOR_TEST_WORKER=" + mode}}})
+	opts.Store, opts.Publisher = st, f.pub
+	opts.Executor = &LocalExecutor{Command: []string{self, "-test.run=^$"}, Env: []string{"TAILOR_TEST_WORKER=" + mode}}
+	f.sched = New(opts)
 	ctx, cancel := context.WithCancel(context.Background())
 	f.stop = func() { cancel(); f.sched.Wait() }
 	if err := f.sched.Start(ctx); err != nil {

@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"net/http"
 	"os"
 	"reflect"
 	"slices"
@@ -356,5 +357,43 @@ func TestObserverSeesEveryClassification(t *testing.T) {
 				t.Errorf("observation %d: p(%s) %v, answered %v", i, name, o.Probs[k], got.Data[i].Probabilities[name])
 			}
 		}
+	}
+}
+
+// TestMeterSeesEveryRequest: the meter hook gets one record per request,
+// with its tokens and the model it resolved to; a name that resolves to
+// nothing gives no model, so metering cannot grow with client text.
+func TestMeterSeesEveryRequest(t *testing.T) {
+	var mu sync.Mutex
+	var got []serve.Usage
+	w := newWorld(t, serve.Options{Meter: func(u serve.Usage) {
+		mu.Lock()
+		defer mu.Unlock()
+		got = append(got, u)
+	}, MeterTag: func(r *http.Request) string { return r.Header.Get("X-Test-Project") }}, nil)
+	resp, raw := w.post(t, "/v1/classify", `{"model":"spam","input":["win money now"]}`, "X-Test-Project", "team-a")
+	if resp.StatusCode != 200 {
+		t.Fatalf("%d %s", resp.StatusCode, raw)
+	}
+	var body struct {
+		Usage struct {
+			PromptTokens int `json:"prompt_tokens"`
+		}
+	}
+	must(t, json.Unmarshal(raw, &body))
+	if resp, raw := w.post(t, "/v1/classify", `{"model":"no-such-model-1234","input":["x"]}`); resp.StatusCode != 404 {
+		t.Fatalf("unknown model: %d %s", resp.StatusCode, raw)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(got) != 2 {
+		t.Fatalf("%d usage records, want 2: %+v", len(got), got)
+	}
+	if u := got[0]; u.Model != "spam" || u.Endpoint != "classify" || u.Status != 200 || u.TokensIn != body.Usage.PromptTokens || u.TokensIn == 0 ||
+		u.Variant != "primary" || u.Latency < 0 || u.Tag != "team-a" {
+		t.Errorf("classify usage %+v (answered %d prompt tokens)", u, body.Usage.PromptTokens)
+	}
+	if u := got[1]; u.Model != "" || u.Status != 404 {
+		t.Errorf("unknown model usage %+v, want no model", u)
 	}
 }

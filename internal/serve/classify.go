@@ -24,7 +24,7 @@ func (s *Server) handleClassify(w http.ResponseWriter, r *http.Request) {
 	start := s.opts.Now()
 	reqID := s.opts.NewID()
 	w.Header().Set("X-Tailor-Request-Id", reqID)
-	var req ClassifyRequest
+	req := ClassifyRequest{tag: s.meterTag(r)}
 	label := UnknownModel // until the request routes
 	done := func(status int, version, variant string, res []Classification, toks int, err error) {
 		s.metrics.request("classify", label, status, s.opts.Now().Sub(start))
@@ -162,6 +162,7 @@ func (s *Server) mirrorClassify(req ClassifyRequest, l *Loaded, reqID string) {
 // logClassify writes one record per request: the inputs joined by newlines
 // and the first prediction (a single input is the common case).
 func (s *Server) logClassify(reqID string, req *ClassifyRequest, version, variant string, res []Classification, toks, status int, err error, start time.Time) {
+	s.meter(req.tag, "classify", version, variant, status, toks, 0, start)
 	if !s.opts.Log.Sampled(reqID) {
 		return
 	}

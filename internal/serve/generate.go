@@ -17,6 +17,7 @@ import (
 // genRequest is a validated chat or completion request.
 type genRequest struct {
 	endpoint     string // "chat" or "completion"
+	tag          string // Options.MeterTag of the request
 	modelID      string
 	user         string
 	messages     []ChatMessage // chat
@@ -185,6 +186,7 @@ func collect(j *genJob) genOutcome {
 }
 
 func (s *Server) serveGen(w http.ResponseWriter, r *http.Request, g genRequest, start time.Time) {
+	g.tag = s.meterTag(r)
 	reqID := s.opts.NewID()
 	w.Header().Set("X-Tailor-Request-Id", reqID)
 	label := UnknownModel // until the request routes
@@ -347,6 +349,7 @@ func (s *Server) mirrorGen(g genRequest, l *Loaded, reqID string) {
 }
 
 func (s *Server) logGen(reqID string, g *genRequest, version, variant string, out genOutcome, status int, start time.Time) {
+	s.meter(g.tag, g.endpoint, version, variant, status, out.promptTokens, out.completionTokens, start)
 	if !s.opts.Log.Sampled(reqID) {
 		return
 	}

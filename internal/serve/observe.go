@@ -2,6 +2,8 @@ package serve
 
 import (
 	"fmt"
+	"net/http"
+	"strings"
 	"time"
 )
 
@@ -58,4 +60,44 @@ func (s *Server) observeClassify(reqID string, at time.Time, req *ClassifyReques
 		s.opts.Observer.Observe(Observation{RequestID: InputID(reqID, i), Time: at, Model: l.Target.Model, VersionID: l.Target.VersionID,
 			Variant: variant, Input: req.Input[i], Keep: keep, Labels: l.Labels, Label: c.Label, Probs: probs, Truncated: c.Truncated})
 	}
+}
+
+// Usage is one answered request as metering sees it (Options.Meter):
+// primary and shadow, whatever its status.
+type Usage struct {
+	// Tag is Options.MeterTag of the request (the application's project).
+	Tag      string
+	Time     time.Time
+	Endpoint string // "classify", "chat", "completions"
+	// Model is the served model the request resolved to (Target.Model),
+	// "" when it resolved to none: never the client's free text.
+	Model     string
+	Version   string // e.g. "spam@v2"
+	Variant   string
+	Status    int
+	TokensIn  int
+	TokensOut int
+	Latency   time.Duration
+}
+
+// meterTag is Options.MeterTag of r ("" without one).
+func (s *Server) meterTag(r *http.Request) string {
+	if s.opts.MeterTag == nil || s.opts.Meter == nil {
+		return ""
+	}
+	return s.opts.MeterTag(r)
+}
+
+// meter tells Options.Meter about one request.
+func (s *Server) meter(tag, endpoint, version, variant string, status, in, out int, start time.Time) {
+	if s.opts.Meter == nil {
+		return
+	}
+	model, _, _ := strings.Cut(version, "@")
+	if variant == "" {
+		variant = "primary"
+	}
+	now := s.opts.Now()
+	s.opts.Meter(Usage{Tag: tag, Time: now, Endpoint: endpoint, Model: model, Version: version, Variant: variant, Status: status,
+		TokensIn: in, TokensOut: out, Latency: now.Sub(start)})
 }

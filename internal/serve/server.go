@@ -51,6 +51,14 @@ type Options struct {
 	// Observer, when set, is told every classification answered (primary
 	// and shadow); see Observer.
 	Observer Observer
+	// Meter, when set, is told every request answered (primary and
+	// shadow): tokens, latency, the model it resolved to. It must not
+	// block.
+	Meter func(Usage)
+	// MeterTag, when set, names the group a request's usage belongs to
+	// (Usage.Tag; the application passes the request's project). It is
+	// read once per request, so a shadow copy has its primary's tag.
+	MeterTag func(*http.Request) string
 }
 
 func (o *Options) defaults() error {

@@ -84,7 +84,8 @@ type RecipeVersion struct {
 }
 
 // RunState is a run's place in its state machine:
-// queued → running → succeeded | failed | canceled.
+// queued → running → succeeded | failed | canceled | budget_exceeded
+// (usage.go); a raised budget moves budget_exceeded back to queued.
 type RunState string
 
 const (
@@ -95,9 +96,10 @@ const (
 	RunCanceled  RunState = "canceled"
 )
 
-// Terminal reports whether no further transition leaves s.
+// Terminal reports whether the run has stopped: no further transition
+// leaves s on its own (only a raised budget moves budget_exceeded on).
 func (s RunState) Terminal() bool {
-	return s == RunSucceeded || s == RunFailed || s == RunCanceled
+	return s == RunSucceeded || s == RunFailed || s == RunCanceled || s == RunBudgetExceeded
 }
 
 // Run is one execution of recipe × dataset version × base version.
@@ -440,4 +442,6 @@ type Store interface {
 	Copies
 
 	Close() error
+
+	UsageStore // usage.go
 }

@@ -6,7 +6,7 @@ import (
 )
 
 func FuzzParseSpec(f *testing.F) {
-	for _, n := range []string{"feedback.good.yaml", "drift.good.yaml", "schedule.good.yaml", "base.good.yaml", "two-actions.bad.yaml", "unknown-field.bad.yaml"} {
+	for _, n := range []string{"feedback.good.yaml", "drift.good.yaml", "schedule.good.yaml", "base.good.yaml", "budget.good.yaml", "budget.bad.yaml", "two-actions.bad.yaml", "unknown-field.bad.yaml"} {
 		f.Add(fixture(f, n))
 	}
 	f.Fuzz(func(t *testing.T, src []byte) {

@@ -3,6 +3,7 @@ package trigger
 import (
 	"encoding/json"
 	"fmt"
+	"math"
 	"net/url"
 	"strings"
 	"time"
@@ -64,6 +65,60 @@ type Limits struct {
 	// MaxConcurrent firings of this trigger run at once; more wait,
 	// pending, in order (default 1).
 	MaxConcurrent int `yaml:"max_concurrent,omitempty" json:"max_concurrent,omitempty"`
+	// Budget, when set, caps what the runs of the trigger's firings use
+	// over a period: once reached, new firings are refused (recorded as
+	// skipped, with the limit and the measured value).
+	Budget *Budget `yaml:"budget,omitempty" json:"budget,omitempty"`
+}
+
+// Budget caps the summed usage (docs/metering.md) of the runs a trigger's
+// firings started within the last Period; zero fields are no cap.
+type Budget struct {
+	// Period is the window the usage is summed over (default 24h; at
+	// most 8760h).
+	Period       string  `yaml:"period,omitempty" json:"period,omitempty"`
+	MaxDuration  string  `yaml:"max_duration,omitempty" json:"max_duration,omitempty"`
+	MaxCostUSD   float64 `yaml:"max_cost_usd,omitempty" json:"max_cost_usd,omitempty"`
+	MaxEnergyKWh float64 `yaml:"max_energy_kwh,omitempty" json:"max_energy_kwh,omitempty"`
+}
+
+// PeriodDuration is Period parsed (24h when unset).
+func (b *Budget) PeriodDuration() time.Duration {
+	if d, err := time.ParseDuration(b.Period); err == nil && d > 0 {
+		return d
+	}
+	return 24 * time.Hour
+}
+
+// MaxDurationValue is MaxDuration parsed (0: no cap).
+func (b *Budget) MaxDurationValue() time.Duration {
+	d, _ := time.ParseDuration(b.MaxDuration)
+	return d
+}
+
+func (b *Budget) check() error {
+	if b.Period != "" {
+		d, err := time.ParseDuration(b.Period)
+		if err != nil || d <= 0 || d > 365*24*time.Hour {
+			return bad("limits.budget.period", "%q: want a duration from 1s to 8760h, such as 24h", b.Period)
+		}
+	}
+	if b.MaxDuration != "" {
+		d, err := time.ParseDuration(b.MaxDuration)
+		if err != nil || d < 0 {
+			return bad("limits.budget.max_duration", "%q: want a duration such as 2h", b.MaxDuration)
+		}
+	}
+	if b.MaxCostUSD < 0 || math.IsNaN(b.MaxCostUSD) || math.IsInf(b.MaxCostUSD, 0) {
+		return bad("limits.budget.max_cost_usd", "%v: want an amount >= 0", b.MaxCostUSD)
+	}
+	if b.MaxEnergyKWh < 0 || math.IsNaN(b.MaxEnergyKWh) || math.IsInf(b.MaxEnergyKWh, 0) {
+		return bad("limits.budget.max_energy_kwh", "%v: want an amount >= 0", b.MaxEnergyKWh)
+	}
+	if b.MaxDurationValue() == 0 && b.MaxCostUSD == 0 && b.MaxEnergyKWh == 0 {
+		return bad("limits.budget", "no limit: set max_duration, max_cost_usd or max_energy_kwh")
+	}
+	return nil
 }
 
 // Action is one step of Do: exactly one of its fields is set.
@@ -224,6 +279,9 @@ func (s *Spec) check() error {
 	if l.MaxConcurrent < 0 || l.MaxConcurrent > 100 {
 		return bad("limits.max_concurrent", "%d: want 1 to 100 (0: the default, 1)", l.MaxConcurrent)
 	}
+	if l.Budget != nil {
+		return l.Budget.check()
+	}
 	return nil
 }
 
@@ -367,6 +425,11 @@ func (s *Spec) checkAction(i int, a Action, retrained bool) error {
 func (s Spec) WithDefaults() Spec {
 	if s.Limits.MaxConcurrent == 0 {
 		s.Limits.MaxConcurrent = 1
+	}
+	if s.Limits.Budget != nil && s.Limits.Budget.Period == "" {
+		b := *s.Limits.Budget
+		b.Period = "24h"
+		s.Limits.Budget = &b
 	}
 	if s.Limits.Debounce == "" {
 		s.Limits.Debounce = "0s"

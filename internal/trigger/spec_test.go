@@ -5,10 +5,11 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 )
 
 func TestParseSpec(t *testing.T) {
-	for _, file := range []string{"feedback.good.yaml", "drift.good.yaml", "schedule.good.yaml", "base.good.yaml"} {
+	for _, file := range []string{"feedback.good.yaml", "drift.good.yaml", "schedule.good.yaml", "base.good.yaml", "budget.good.yaml"} {
 		t.Run(file, func(t *testing.T) {
 			src := fixture(t, file)
 			s, err := ParseSpec(file, src)
@@ -29,6 +30,10 @@ func TestParseSpec(t *testing.T) {
 			if id3, _ := back.ID(); id3 != id {
 				t.Errorf("normalized form parses to another id: %s vs %s\n%s", id3, id, norm)
 			}
+			if b := s.Limits.Budget; file == "budget.good.yaml" &&
+				(b == nil || b.PeriodDuration() != 168*time.Hour || b.MaxCostUSD != 5 || b.MaxEnergyKWh != 2 || b.MaxDurationValue() != 6*time.Hour) {
+				t.Errorf("budget %+v", b)
+			}
 		})
 	}
 	bad := []struct {
@@ -43,6 +48,8 @@ func TestParseSpec(t *testing.T) {
 		{"cron.bad.yaml", []string{":4", "on.cron", "minute"}},
 		{"when-event.bad.yaml", []string{":5", "when.min_new_records", "feedback, not drift"}},
 		{"debounce.bad.yaml", []string{":7", "limits.debounce", `"soon"`}},
+		{"budget.bad.yaml", []string{":8", "limits.budget.max_cost_usd", "-1"}},
+		{"budget-empty.bad.yaml", []string{":7", "limits.budget", "no limit"}},
 		{"webhook-url.bad.yaml", []string{":5", "do[0].webhook.url", "http or https"}},
 		{"webhook-credentials.bad.yaml", []string{":5", "do[0].webhook.url", "without credentials", "https://hooks.example.com/[redacted]"}},
 		{"rollback-model.bad.yaml", []string{":5", "do[0].rollback.model", "base event names no model"}},

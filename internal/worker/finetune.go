@@ -18,6 +18,7 @@ import (
 	"github.com/tailor-ml/tailor/internal/engine/train"
 	"github.com/tailor-ml/tailor/internal/errs"
 	"github.com/tailor-ml/tailor/internal/eval"
+	"github.com/tailor-ml/tailor/internal/meter"
 	"github.com/tailor-ml/tailor/internal/recipe"
 	"github.com/tailor-ml/tailor/internal/run"
 )
@@ -341,7 +342,24 @@ func (j *job) train(ctx context.Context, r *recipe.Recipe, m *model.Model, set e
 			return train.Result{}, err
 		}
 	}
+	j.countFLOPs(m)
 	return tr.Run(ctx, j.hooks(ctx))
+}
+
+// countFLOPs sets the model sizes the FLOP count of each training step
+// uses (meter.TrainFLOPs): all parameters (the base's, or the model's own
+// when it has no base) and the trained ones.
+func (j *job) countFLOPs(m *model.Model) {
+	var trainable int64
+	for _, p := range m.Params() {
+		trainable += int64(len(p.Data))
+	}
+	j.params, j.trainable = trainable, trainable
+	if j.base != nil {
+		// LoRA and heads add a few parameters to the base; a full fine
+		// tune trains the base's own.
+		j.params = max(j.base.manifest.Params, trainable)
+	}
 }
 
 func (j *job) resume(ctx context.Context, tr *train.Trainer) error {
@@ -361,20 +379,21 @@ func (j *job) hooks(ctx context.Context) train.Hooks {
 	var last time.Time
 	return train.Hooks{
 		OnStep: func(s train.StepInfo) {
+			j.addFLOPs(meter.TrainFLOPs(j.params, j.trainable, int64(s.Tokens)))
 			now := j.opts.Now()
 			if s.Step != 1 && s.Step != s.TotalSteps && now.Sub(last) < j.opts.ProgressEvery {
 				return
 			}
 			last = now
 			j.emit(run.Message{Type: run.MsgProgress, Step: int64(s.Step), TotalSteps: int64(s.TotalSteps), Loss: s.Loss, LR: s.LR,
-				TokensPerS: s.TokensPerSec, ETASeconds: s.ETA.Seconds()})
+				TokensPerS: s.TokensPerSec, ETASeconds: s.ETA.Seconds(), FLOPs: j.flopsSoFar()})
 		},
 		OnCheckpoint: func(step int, write func(io.Writer) error) error {
 			d, err := j.putFile(ctx, fmt.Sprintf("checkpoint-%d", step), write)
 			if err != nil {
 				return fmt.Errorf("store checkpoint at step %d: %w", step, err)
 			}
-			j.emit(run.Message{Type: run.MsgCheckpoint, Step: int64(step), Digest: d})
+			j.emit(run.Message{Type: run.MsgCheckpoint, Step: int64(step), Digest: d, FLOPs: j.flopsSoFar()})
 			return nil
 		},
 	}

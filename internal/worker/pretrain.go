@@ -132,7 +132,7 @@ func (j *job) result(step int, digest string, metrics map[string]any) error {
 	if err != nil {
 		return err
 	}
-	j.emit(run.Message{Type: run.MsgResult, Step: int64(step), Digest: digest, Metrics: raw})
+	j.emit(run.Message{Type: run.MsgResult, Step: int64(step), Digest: digest, Metrics: raw, FLOPs: j.flopsSoFar()})
 	return nil
 }
 

@@ -90,6 +90,22 @@ type job struct {
 	blobs blob.Store
 	dir   string
 	base  *loaded // the base model, when the recipe has one
+
+	// FLOP count of this attempt (countFLOPs, addFLOPs), guarded by mu.
+	params, trainable int64
+	flops             float64
+}
+
+func (j *job) addFLOPs(f float64) {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	j.flops += f
+}
+
+func (j *job) flopsSoFar() float64 {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	return j.flops
 }
 
 func (j *job) emit(m run.Message) {

@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"math"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -204,6 +205,21 @@ region: local
 	}
 	if ckpts != 3 {
 		t.Fatalf("%d checkpoints, want 3 (steps 4, 8, 12)", ckpts)
+	}
+	// FLOPs grow with every checkpoint, and the result's are
+	// (4·params + 2·trainable) × the tokens trained on: an even whole
+	// multiple of them.
+	var flops float64
+	for _, m := range first {
+		if m.Type == run.MsgCheckpoint {
+			if m.FLOPs <= flops {
+				t.Fatalf("checkpoint at step %d counts %g FLOPs after %g", m.Step, m.FLOPs, flops)
+			}
+			flops = m.FLOPs
+		}
+	}
+	if perToken := res.FLOPs / metrics["tokens"]; res.FLOPs != flops || perToken != math.Trunc(perToken) || int64(perToken)%2 != 0 {
+		t.Fatalf("result counts %g FLOPs over %g tokens (last checkpoint %g)", res.FLOPs, metrics["tokens"], flops)
 	}
 	spec.RunID = "run-t2"
 	if again := result(t, runWorker(t, spec)); again.Digest != res.Digest {

@@ -6,6 +6,7 @@ import (
 	"embed"
 	"fmt"
 	"io/fs"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -60,7 +61,9 @@ func parseMigrationName(file string) (int, error) {
 }
 
 // loadMigrations reads every *.sql file at the root of fsys and checks that
-// the versions run 1, 2, 3… without gaps or duplicates.
+// each version appears once. Versions may have gaps: numbers are handed
+// out to parallel branches, which land in any order, and migrate applies
+// every version a file lacks, not only those above its highest.
 func loadMigrations(fsys fs.FS) ([]migration, error) {
 	files, err := fs.Glob(fsys, "*.sql")
 	if err != nil {
@@ -79,18 +82,25 @@ func loadMigrations(fsys fs.FS) ([]migration, error) {
 		out = append(out, migration{version: v, name: f, sql: string(b)})
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].version < out[j].version })
-	for i, m := range out {
-		if m.version != i+1 {
-			return nil, errs.Invalid("migration %q: version %d, want %d (versions must run 1, 2, 3… once each)", m.name, m.version, i+1)
+	for i := 1; i < len(out); i++ {
+		if out[i].version == out[i-1].version {
+			return nil, errs.Invalid("migration %q: version %d is also %q (each version once)", out[i].name, out[i].version, out[i-1].name)
 		}
 	}
 	return out, nil
 }
 
-// migrate applies the migrations the file lacks, all in one transaction.
+// migrate applies the migrations the file lacks, in version order, all in
+// one transaction. A file that records a version this binary does not know
+// is refused.
 func (s *Store) migrate(ctx context.Context, migs []migration) error {
-	latest := len(migs)
-	var from int
+	known := map[int]bool{}
+	latest := 0
+	for _, m := range migs {
+		known[m.version] = true
+		latest = max(latest, m.version)
+	}
+	applied := 0
 	err := s.write(ctx, func(tx *sql.Tx) error {
 		if _, err := tx.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (
 			version    INTEGER PRIMARY KEY,
@@ -98,17 +108,24 @@ func (s *Store) migrate(ctx context.Context, migs []migration) error {
 			applied_at TEXT NOT NULL)`); err != nil {
 			return fmt.Errorf("create schema_migrations: %w", err)
 		}
-		if err := tx.QueryRowContext(ctx, `SELECT COALESCE(MAX(version), 0) FROM schema_migrations`).Scan(&from); err != nil {
-			return fmt.Errorf("read schema version: %w", err)
+		done, err := appliedVersions(ctx, tx)
+		if err != nil {
+			return err
 		}
-		if from > latest {
-			return errs.Conflict("schema version %d is newer than this binary knows (%d): use a newer tailor", from, latest)
+		for _, v := range done {
+			if !known[v] {
+				return errs.Conflict("schema version %d is not one this binary knows (it has up to %d): use a newer tailor", v, latest)
+			}
 		}
 		now, err := formatTime("applied_at", s.now())
 		if err != nil {
 			return err
 		}
-		for _, m := range migs[from:] {
+		for _, m := range migs {
+			if slices.Contains(done, m.version) {
+				continue
+			}
+			applied++
 			if _, err := tx.ExecContext(ctx, m.sql); err != nil {
 				return fmt.Errorf("migration %s: %w", m.name, err)
 			}
@@ -122,10 +139,28 @@ func (s *Store) migrate(ctx context.Context, migs []migration) error {
 	if err != nil {
 		return err
 	}
-	if from < latest {
-		s.opts.Logger.Info("sqlite schema migrated", "path", s.path, "from", from, "to", latest)
+	if applied > 0 {
+		s.opts.Logger.Info("sqlite schema migrated", "path", s.path, "applied", applied, "to", latest)
 	}
 	return nil
+}
+
+// appliedVersions lists the versions recorded in schema_migrations.
+func appliedVersions(ctx context.Context, tx *sql.Tx) ([]int, error) {
+	rows, err := tx.QueryContext(ctx, `SELECT version FROM schema_migrations ORDER BY version`)
+	if err != nil {
+		return nil, fmt.Errorf("read schema versions: %w", err)
+	}
+	defer rows.Close()
+	var out []int
+	for rows.Next() {
+		var v int
+		if err := rows.Scan(&v); err != nil {
+			return nil, fmt.Errorf("read schema versions: %w", err)
+		}
+		out = append(out, v)
+	}
+	return out, rows.Err()
 }
 
 // SchemaVersion returns the highest migration applied to the file.

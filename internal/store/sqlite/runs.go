@@ -39,7 +39,7 @@ func scanRun(sc scanner) (store.Run, error) {
 
 func validState(st store.RunState) bool {
 	switch st {
-	case store.RunQueued, store.RunRunning, store.RunSucceeded, store.RunFailed, store.RunCanceled:
+	case store.RunQueued, store.RunRunning, store.RunSucceeded, store.RunFailed, store.RunCanceled, store.RunBudgetExceeded:
 		return true
 	}
 	return false
@@ -49,7 +49,7 @@ func validState(st store.RunState) bool {
 func runArgs(r store.Run) ([]any, error) {
 	what := fmt.Sprintf("run %q", r.ID)
 	if !validState(r.State) {
-		return nil, errs.Invalid("%s: state %q is not one of queued, running, succeeded, failed, canceled", what, r.State)
+		return nil, errs.Invalid("%s: state %q is not one of queued, running, succeeded, failed, canceled, budget_exceeded", what, r.State)
 	}
 	inputs, err := nullJSON(what+" inputs", r.Inputs)
 	if err != nil {
@@ -97,8 +97,8 @@ func (s *Store) CreateRun(ctx context.Context, r store.Run, events []store.Event
 	return out, err
 }
 
-// CreateRunOnce inserts r unless a queued, running or succeeded run has
-// r.Key, in one transaction; then it returns that run and false.
+// CreateRunOnce inserts r unless a queued, running, succeeded or
+// budget_exceeded run has r.Key, in one transaction; then it returns that run and false.
 func (s *Store) CreateRunOnce(ctx context.Context, r store.Run, events []store.Event) (store.Run, bool, []store.Event, error) {
 	if err := required("create run", "key", r.Key); err != nil {
 		return store.Run{}, false, nil, err
@@ -119,8 +119,8 @@ func (s *Store) createRun(ctx context.Context, r store.Run, events []store.Event
 	var existing *store.Run
 	err = s.write(ctx, func(tx *sql.Tx) error {
 		if once {
-			prev, err := scanRun(tx.QueryRowContext(ctx, `SELECT `+runCols+` FROM runs WHERE key = ? AND state IN (?, ?, ?) ORDER BY seq DESC LIMIT 1`,
-				r.Key, store.RunQueued, store.RunRunning, store.RunSucceeded))
+			prev, err := scanRun(tx.QueryRowContext(ctx, `SELECT `+runCols+` FROM runs WHERE key = ? AND state IN (?, ?, ?, ?) ORDER BY seq DESC LIMIT 1`,
+				r.Key, store.RunQueued, store.RunRunning, store.RunSucceeded, store.RunBudgetExceeded))
 			switch {
 			case err == nil:
 				existing = &prev

@@ -8,10 +8,11 @@
 // log paging, aliases, model versions and their eval reports, alias moves
 // (compare-and-set, history), approvals (compare-and-set, decision and move
 // in one transaction), trigger firings (idempotent claims, compare-and-set
-// steps) and their cursor, the event outbox (strictly increasing Seq, appended
-// atomically with the change it describes), concurrent writers, the
-// audit log (one chained entry per event, in the same transaction), model
-// version regions and cross-region copies (copies.go).
+// steps) and their cursor, run and request usage (usage.go), the event
+// outbox (strictly increasing Seq, appended atomically with the change it
+// describes), concurrent writers, the audit log (one chained entry per
+// event, in the same transaction), model version regions and cross-region
+// copies (copies.go).
 //
 // This package imports internal/store and internal/errs (plus testing).
 package storetest
@@ -67,6 +68,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"AuditConcurrent", testAuditConcurrent},
 		{"ModelRegion", testModelRegion},
 		{"Copies", testCopies},
+		{"Usage", testUsage}, // usage.go
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

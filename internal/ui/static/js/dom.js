@@ -166,5 +166,5 @@ export function runKind(r) {
 }
 
 export function isTerminal(state) {
-  return state === "succeeded" || state === "failed" || state === "canceled";
+  return state === "succeeded" || state === "failed" || state === "canceled" || state === "budget_exceeded";
 }

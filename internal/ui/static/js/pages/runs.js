@@ -4,7 +4,7 @@ import * as api from "../api.js";
 import { h, fill, table, section, link, badge, hash, time, dl, num, okBox, errorBox, runKind, isTerminal, modelRef } from "../dom.js";
 import { lineChart } from "../chart.js";
 
-const STATES = ["", "queued", "running", "succeeded", "failed", "canceled"];
+const STATES = ["", "queued", "running", "succeeded", "failed", "canceled", "budget_exceeded"];
 
 export async function runsPage(ctx) {
   const box = h("div", null);

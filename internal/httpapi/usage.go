@@ -1,0 +1,35 @@
+package httpapi
+
+import (
+	"context"
+	"net/http"
+
+	"github.com/tailor-ml/tailor/api"
+)
+
+// MeterService is the part of Service that serves metering and budgets.
+type MeterService interface {
+	// Usage groups metered usage by project, model or day.
+	Usage(ctx context.Context, q api.UsageQuery) (api.UsageReport, error)
+	// RunUsage is one run's usage and budget in force.
+	RunUsage(ctx context.Context, id string) (api.RunUsage, error)
+	// ResumeRun raises a stopped run's budget and queues it to resume.
+	ResumeRun(ctx context.Context, id string, b api.Budget) (api.Run, error)
+}
+
+func (s *server) usageRoutes(mux *router) {
+	mux.Handle("GET /v1/usage", s.handle(func(r *http.Request) (any, error) {
+		q := r.URL.Query()
+		return s.svc.Usage(r.Context(), api.UsageQuery{By: q.Get("by"), From: q.Get("from"), To: q.Get("to"), Project: q.Get("project")})
+	}))
+	mux.Handle("GET /v1/runs/{id}/usage", s.handle(func(r *http.Request) (any, error) {
+		return s.svc.RunUsage(r.Context(), r.PathValue("id"))
+	}))
+	mux.Handle("POST /v1/runs/{id}/resume", s.handle(func(r *http.Request) (any, error) {
+		var b api.Budget
+		if err := decodeBody(r, &b); err != nil {
+			return nil, err
+		}
+		return s.svc.ResumeRun(r.Context(), r.PathValue("id"), b)
+	}))
+}
