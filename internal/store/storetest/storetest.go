@@ -8,7 +8,8 @@
 // log paging, aliases, model versions and their eval reports, alias moves
 // (compare-and-set, history), approvals (compare-and-set, decision and move
 // in one transaction), trigger firings (idempotent claims, compare-and-set
-// steps) and their cursor, the event outbox (strictly increasing Seq, appended
+// steps) and their cursor, projects and API tokens (roles per project,
+// revocation), the event outbox (strictly increasing Seq, appended
 // atomically with the change it describes) and concurrent writers.
 //
 // This package imports internal/store and internal/errs (plus testing).
@@ -61,6 +62,8 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"EventsAtomic", testEventsAtomic},
 		{"InvalidInput", testInvalid},
 		{"ConcurrentWriters", testConcurrent},
+		{"Projects", testProjects},
+		{"Tokens", testTokens},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
