@@ -37,8 +37,10 @@ type Token struct {
 // AuthStore holds projects and API tokens (migration 0005). Each mutating
 // method appends its events in the same transaction, as Store's do.
 type AuthStore interface {
-	// PutProject inserts p; errs.ErrConflict if the name exists.
-	PutProject(ctx context.Context, p Project, events []Event) ([]Event, error)
+	// PutProject inserts p and, when admin is not nil, that token in the
+	// same transaction (the creator's admin token in the new project);
+	// errs.ErrConflict if the name exists.
+	PutProject(ctx context.Context, p Project, admin *Token, events []Event) ([]Event, error)
 	// Project returns the project named name.
 	Project(ctx context.Context, name string) (Project, error)
 	// Projects lists every project by name.

@@ -14,8 +14,8 @@ import (
 
 var _ store.AuthStore = (*Store)(nil)
 
-// PutProject inserts p with events.
-func (s *Store) PutProject(ctx context.Context, p store.Project, events []store.Event) ([]store.Event, error) {
+// PutProject inserts p, and admin when set, with events.
+func (s *Store) PutProject(ctx context.Context, p store.Project, admin *store.Token, events []store.Event) ([]store.Event, error) {
 	what := fmt.Sprintf("put project %q", p.Name)
 	if err := required(what, "name", p.Name, "created_by", p.CreatedBy); err != nil {
 		return nil, err
@@ -36,6 +36,15 @@ func (s *Store) PutProject(ctx context.Context, p store.Project, events []store.
 		if _, err := tx.ExecContext(ctx, `INSERT INTO projects (name, created_by, created_at) VALUES (?, ?, ?)`,
 			p.Name, p.CreatedBy, created); err != nil {
 			return err
+		}
+		if admin != nil {
+			args, err := tokenArgs(*admin)
+			if err != nil {
+				return err
+			}
+			if err := s.putToken(ctx, tx, args); err != nil {
+				return fmt.Errorf("token %q: %w", admin.ID, err)
+			}
 		}
 		out, err = s.appendEvents(ctx, tx, events)
 		return err
@@ -86,63 +95,85 @@ func (s *Store) Projects(ctx context.Context) ([]store.Project, error) {
 
 func validRole(r string) bool { return r == "viewer" || r == "operator" || r == "admin" }
 
-// PutToken inserts t and its roles with events.
-func (s *Store) PutToken(ctx context.Context, t store.Token, events []store.Event) ([]store.Event, error) {
-	what := fmt.Sprintf("put token %q", t.ID)
+// tokenRow is a checked token in column form.
+type tokenRow struct {
+	t                         store.Token
+	created, expires, revoked any
+	projects                  []string // t.Roles' keys, sorted
+}
+
+func tokenArgs(t store.Token) (tokenRow, error) {
+	what := fmt.Sprintf("token %q", t.ID)
 	if err := required(what, "id", t.ID, "principal", t.Principal, "hash", t.Hash, "project", t.Project, "created_by", t.CreatedBy); err != nil {
-		return nil, err
+		return tokenRow{}, err
 	}
 	if _, ok := t.Roles[t.Project]; !ok {
-		return nil, errs.Invalid("%s: roles name no role in its project %q", what, t.Project)
+		return tokenRow{}, errs.Invalid("%s: roles name no role in its project %q", what, t.Project)
 	}
-	for p, r := range t.Roles {
-		if !validRole(r) {
-			return nil, errs.Invalid("%s: role %q in project %q: want viewer, operator or admin", what, r, p)
+	r := tokenRow{t: t}
+	for p, role := range t.Roles {
+		if !validRole(role) {
+			return tokenRow{}, errs.Invalid("%s: role %q in project %q: want viewer, operator or admin", what, role, p)
 		}
+		r.projects = append(r.projects, p)
 	}
-	created, err := formatTime(what+" created_at", s.orNow(t.CreatedAt))
+	sort.Strings(r.projects)
+	var err error
+	if r.created, err = formatTime(what+" created_at", t.CreatedAt); err != nil {
+		return tokenRow{}, err
+	}
+	if r.expires, err = nullTime(what+" expires_at", t.ExpiresAt); err != nil {
+		return tokenRow{}, err
+	}
+	if r.revoked, err = nullTime(what+" revoked_at", t.RevokedAt); err != nil {
+		return tokenRow{}, err
+	}
+	return r, nil
+}
+
+// putToken inserts a checked token and its roles in tx.
+func (s *Store) putToken(ctx context.Context, tx *sql.Tx, r tokenRow) error {
+	t := r.t
+	dup, err := s.exists(ctx, tx, `SELECT 1 FROM tokens WHERE id = ?`, t.ID)
 	if err != nil {
-		return nil, err
+		return err
 	}
-	expires, err := nullTime(what+" expires_at", t.ExpiresAt)
-	if err != nil {
-		return nil, err
+	if dup {
+		return errs.Conflict("already exists")
 	}
-	revoked, err := nullTime(what+" revoked_at", t.RevokedAt)
-	if err != nil {
-		return nil, err
-	}
-	projects := make([]string, 0, len(t.Roles))
-	for p := range t.Roles {
-		projects = append(projects, p)
-	}
-	sort.Strings(projects)
-	var out []store.Event
-	err = s.write(ctx, func(tx *sql.Tx) error {
-		dup, err := s.exists(ctx, tx, `SELECT 1 FROM tokens WHERE id = ?`, t.ID)
+	for _, p := range r.projects {
+		ok, err := s.exists(ctx, tx, `SELECT 1 FROM projects WHERE name = ?`, p)
 		if err != nil {
 			return err
 		}
-		if dup {
-			return errs.Conflict("already exists")
+		if !ok {
+			return errs.NotFound("project %q not found; create it first (`tailor project create %s`)", p, p)
 		}
-		for _, p := range projects {
-			ok, err := s.exists(ctx, tx, `SELECT 1 FROM projects WHERE name = ?`, p)
-			if err != nil {
-				return err
-			}
-			if !ok {
-				return errs.NotFound("project %q not found; create it first (`tailor project create %s`)", p, p)
-			}
-		}
-		if _, err := tx.ExecContext(ctx, `INSERT INTO tokens (id, principal, hash, project, note, created_by, created_at, expires_at, revoked_at)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`, t.ID, t.Principal, t.Hash, t.Project, t.Note, t.CreatedBy, created, expires, revoked); err != nil {
+	}
+	if _, err := tx.ExecContext(ctx, `INSERT INTO tokens (id, principal, hash, project, note, created_by, created_at, expires_at, revoked_at)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`, t.ID, t.Principal, t.Hash, t.Project, t.Note, t.CreatedBy, r.created, r.expires, r.revoked); err != nil {
+		return err
+	}
+	for _, p := range r.projects {
+		if _, err := tx.ExecContext(ctx, `INSERT INTO token_roles (token_id, project, role) VALUES (?, ?, ?)`, t.ID, p, t.Roles[p]); err != nil {
 			return err
 		}
-		for _, p := range projects {
-			if _, err := tx.ExecContext(ctx, `INSERT INTO token_roles (token_id, project, role) VALUES (?, ?, ?)`, t.ID, p, t.Roles[p]); err != nil {
-				return err
-			}
+	}
+	return nil
+}
+
+// PutToken inserts t and its roles with events.
+func (s *Store) PutToken(ctx context.Context, t store.Token, events []store.Event) ([]store.Event, error) {
+	what := fmt.Sprintf("put token %q", t.ID)
+	t.CreatedAt = s.orNow(t.CreatedAt)
+	r, err := tokenArgs(t)
+	if err != nil {
+		return nil, fmt.Errorf("put %w", err)
+	}
+	var out []store.Event
+	err = s.write(ctx, func(tx *sql.Tx) error {
+		if err := s.putToken(ctx, tx, r); err != nil {
+			return err
 		}
 		out, err = s.appendEvents(ctx, tx, events)
 		return err

@@ -1,6 +1,7 @@
 package storetest
 
 import (
+	"errors"
 	"testing"
 
 	"github.com/tailor-ml/tailor/internal/errs"
@@ -19,26 +20,42 @@ func testProjects(t *testing.T, s store.Store) {
 		p := store.Project{Name: name, CreatedBy: "root", CreatedAt: at(i)}
 		prev := lastSeq(t, s)
 		sent := []store.Event{ev("project.created", name)}
-		evs, err := s.PutProject(ctx, p, sent)
+		evs, err := s.PutProject(ctx, p, nil, sent)
 		must(t, err)
 		checkEvents(t, s, prev, sent, evs)
 		back, err := s.Project(ctx, name)
 		must(t, err)
 		equal(t, "read "+name, back, p)
 	}
-	_, err = s.PutProject(ctx, store.Project{Name: "alpha", CreatedBy: "other"}, []store.Event{ev("project.created", "alpha")})
+	_, err = s.PutProject(ctx, store.Project{Name: "alpha", CreatedBy: "other"}, nil, []store.Event{ev("project.created", "alpha")})
 	wantKind(t, "duplicate", err, errs.ErrConflict, `"alpha"`)
-	_, err = s.PutProject(ctx, store.Project{Name: "beta"}, nil)
+	_, err = s.PutProject(ctx, store.Project{Name: "beta"}, nil, nil)
 	wantKind(t, "no creator", err, errs.ErrInvalid, "created_by")
 	_, err = s.Project(ctx, "nope")
 	wantKind(t, "unknown", err, errs.ErrNotFound, `"nope"`)
+
+	// A project with its creator's admin token: both or neither.
+	tk := token("t-green", "green", "admin", 5)
+	_, err = s.PutProject(ctx, store.Project{Name: "green", CreatedBy: "root", CreatedAt: at(5)}, &tk, []store.Event{ev("project.created", "green")})
+	must(t, err)
+	back, err := s.Token(ctx, "t-green")
+	must(t, err)
+	equal(t, "the project's admin token", back, tk)
+	prev := lastSeq(t, s)
+	bad := token("t-gray", "gray", "admin", 6)
+	bad.Roles["red"] = "viewer" // no such project: the token fails, and the project with it
+	_, err = s.PutProject(ctx, store.Project{Name: "gray", CreatedBy: "root"}, &bad, []store.Event{ev("project.created", "gray")})
+	wantKind(t, "project with a bad token", err, errs.ErrNotFound, `"red"`)
+	if _, err := s.Project(ctx, "gray"); !errors.Is(err, errs.ErrNotFound) || lastSeq(t, s) != prev {
+		t.Errorf("a project whose token failed was stored (%v) or appended events", err)
+	}
 	ps, err = s.Projects(ctx)
 	must(t, err)
 	var names []string
 	for _, p := range ps {
 		names = append(names, p.Name)
 	}
-	equal(t, "project names", names, []string{"alpha", store.DefaultProject, "zeta"})
+	equal(t, "project names", names, []string{"alpha", store.DefaultProject, "green", "zeta"})
 }
 
 func token(id, project, role string, i int) store.Token {
@@ -54,7 +71,7 @@ func testTokens(t *testing.T, s store.Store) {
 	if n != 0 {
 		t.Fatalf("an empty store counts %d tokens", n)
 	}
-	_, err = s.PutProject(ctx, store.Project{Name: "blue", CreatedBy: "root", CreatedAt: at(0)}, nil)
+	_, err = s.PutProject(ctx, store.Project{Name: "blue", CreatedBy: "root", CreatedAt: at(0)}, nil, nil)
 	must(t, err)
 	a := token("aaaa", store.DefaultProject, "admin", 1)
 	a.ExpiresAt = at(100)
