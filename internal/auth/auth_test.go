@@ -90,7 +90,9 @@ func FuzzParseSecret(f *testing.F) {
 			}
 			return
 		}
-		if _, secret, ok := strings.Cut(strings.TrimPrefix(in, tokenPrefix), "_"); ok && len(secret) >= 8 && strings.Contains(err.Error(), secret) {
+		id, secret, ok := strings.Cut(strings.TrimPrefix(in, tokenPrefix), "_")
+		// The id may be named; take it out before looking for the secret.
+		if msg := strings.ReplaceAll(err.Error(), tokenPrefix+id, ""); ok && len(secret) >= 8 && strings.Contains(msg, secret) {
 			t.Fatalf("error %q repeats the secret of %q", err, in)
 		}
 	})
