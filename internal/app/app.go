@@ -261,7 +261,8 @@ func (a *App) Start(ctx context.Context) error {
 	go a.recorder.run(ctx)
 	go a.monitors.run(ctx)
 	go a.pruneRequestLog(ctx)
-	a.triggers.start(ctx)
+	// Every change a trigger makes is the trigger's.
+	a.triggers.start(store.WithActor(ctx, triggerActor))
 	return a.sched.Start(ctx)
 }
 
@@ -393,6 +394,14 @@ func (a *App) failpoint(name string) {
 		select {} // the signal is on its way
 	}
 }
+
+// actorOf is who a change is attributed to: the principal of the request's
+// token, which the HTTP layer puts into ctx (store.WithActor), or a system
+// actor the app sets itself (triggers). The actor fields of request
+// bodies are never read: a client cannot name who it is. A context
+// without an actor gives "", which the registry refuses for alias moves
+// and approvals.
+func actorOf(ctx context.Context) string { return store.ActorFrom(ctx) }
 
 func checkName(kind, name string) error {
 	return ident.Name(kind, name)

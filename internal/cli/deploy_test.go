@@ -20,6 +20,7 @@ import (
 
 	"github.com/tailor-ml/tailor/api"
 	"github.com/tailor-ml/tailor/internal/app"
+	"github.com/tailor-ml/tailor/internal/auth"
 	"github.com/tailor-ml/tailor/internal/httpapi"
 	"github.com/tailor-ml/tailor/internal/registry"
 	"github.com/tailor-ml/tailor/internal/serve/reqlog"
@@ -99,7 +100,7 @@ func openDeployWorld(t *testing.T, dir string, opts ...func(*app.Options)) *depl
 	if err := a.Start(ctx); err != nil {
 		t.Fatal(err)
 	}
-	srv := httptest.NewServer(httpapi.New(httpapi.Options{Service: a, Inference: a.Inference()}))
+	srv := httptest.NewServer(httpapi.New(httpapi.Options{Auth: auth.New(auth.Options{InsecureLocal: true}), Service: a, Inference: a.Inference()}))
 	w := &deployWorld{t: t, dir: dir, app: a, srv: srv, client: api.NewClient(srv.URL, nil), cancel: cancel}
 	t.Cleanup(w.close)
 	return w
