@@ -24,6 +24,7 @@ import (
 	"time"
 
 	"github.com/tailor-ml/tailor/api"
+	"github.com/tailor-ml/tailor/internal/auth"
 	"github.com/tailor-ml/tailor/internal/blob"
 	"github.com/tailor-ml/tailor/internal/blob/blobstore"
 	"github.com/tailor-ml/tailor/internal/blob/local"
@@ -374,6 +375,15 @@ func (a *App) Close() error {
 		a.triggers.wait() // its loops end with ctx and the bus
 	}
 	return a.store.Close()
+}
+
+// Authority returns the authenticator of this App's tokens and projects
+// (internal/auth) over its store, publishing token and project events on
+// its bus; o's Store, Publisher, Now and Logger are filled in. Every
+// server (`tailor server`, the demo, tests) builds its guard here.
+func (a *App) Authority(o auth.Options) *auth.Authority {
+	o.Store, o.Publisher, o.Now, o.Logger = a.store, a.bus, a.opts.Now, a.logger
+	return auth.New(o)
 }
 
 // Store exposes the metadata store to tests and tools in this module.

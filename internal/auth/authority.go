@@ -36,7 +36,7 @@ type Options struct {
 	// config layer checks); a request with a token is still authenticated.
 	InsecureLocal bool
 	// Rate and Burst bound each token's requests: Rate per second, bursts
-	// of Burst (defaults 50 and 100; Rate < 0: no limit).
+	// of Burst (defaults 100 and 200; Rate < 0: no limit).
 	Rate  float64
 	Burst int
 	// Rand draws token secrets (default crypto/rand).
@@ -54,10 +54,10 @@ type Authority struct {
 // New returns an Authority.
 func New(opts Options) *Authority {
 	if opts.Rate == 0 {
-		opts.Rate = 50
+		opts.Rate = 100
 	}
 	if opts.Burst <= 0 {
-		opts.Burst = 100
+		opts.Burst = 200
 	}
 	if opts.Rand == nil {
 		opts.Rand = rand.Reader
