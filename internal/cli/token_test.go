@@ -144,7 +144,10 @@ func TestServerBootstrapToken(t *testing.T) {
 		out, logs = &strings.Builder{}, &strings.Builder{}
 		e := &env{ctx: ctx, stdin: strings.NewReader(""), stdout: pw, stderr: &syncBuilder{b: logs}, getenv: func(string) string { return "" }}
 		done := make(chan error, 1)
-		go func() { done <- runServer(e, []string{"--data-dir", dir, "--listen", "127.0.0.1:0", "--serve-in-process"}); pw.Close() }()
+		go func() {
+			done <- runServer(e, []string{"--data-dir", dir, "--listen", "127.0.0.1:0", "--serve-in-process"})
+			pw.Close()
+		}()
 		sc := bufio.NewScanner(pr)
 		for sc.Scan() {
 			out.WriteString(sc.Text() + "\n")
