@@ -64,7 +64,7 @@ func exportWorld(t *testing.T, wrap ...func(*App) httpapi.Service) (*App, *serve
 	for _, w := range wrap {
 		svc = w(a)
 	}
-	srv := httptest.NewServer(httpapi.New(httpapi.Options{Auth: auth.New(auth.Options{InsecureLocal: true}), Service: svc}))
+	srv := httptest.NewServer(httpapi.New(httpapi.Options{Auth: a.Authority(auth.Options{InsecureLocal: true}), Service: svc}))
 	t.Cleanup(func() {
 		srv.Close()
 		a.Close()

@@ -37,7 +37,7 @@ func newEdgeServer(t *testing.T) *edgeServer {
 		t.Fatal(err)
 	}
 	srv := httptest.NewUnstartedServer(nil)
-	srv.Config = httpapi.NewServer(httpapi.Options{Auth: auth.New(auth.Options{InsecureLocal: true}), Service: a, Inference: a.Inference(), MaxUploads: 1, UploadWait: 50 * time.Millisecond, BodyIdleTimeout: 500 * time.Millisecond})
+	srv.Config = httpapi.NewServer(httpapi.Options{Auth: a.Authority(auth.Options{InsecureLocal: true}), Service: a, Inference: a.Inference(), MaxUploads: 1, UploadWait: 50 * time.Millisecond, BodyIdleTimeout: 500 * time.Millisecond})
 	srv.Start()
 	t.Cleanup(func() {
 		srv.Close()

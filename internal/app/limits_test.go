@@ -61,7 +61,7 @@ func newLimitServer(t *testing.T, maxUpload, free int64) (*env, string, *atomic.
 	}
 	opened.Store(dirBytes(dir))
 	srv := httptest.NewUnstartedServer(nil)
-	srv.Config = httpapi.NewServer(httpapi.Options{Auth: auth.New(auth.Options{InsecureLocal: true}), Service: a, MaxUpload: maxUpload})
+	srv.Config = httpapi.NewServer(httpapi.Options{Auth: a.Authority(auth.Options{InsecureLocal: true}), Service: a, MaxUpload: maxUpload})
 	srv.Start()
 	t.Cleanup(func() {
 		srv.Close()

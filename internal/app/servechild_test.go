@@ -32,7 +32,7 @@ func TestServingInChildProcess(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		srv := httptest.NewServer(httpapi.New(httpapi.Options{Auth: auth.New(auth.Options{InsecureLocal: true}), Service: a, Inference: a.Inference()}))
+		srv := httptest.NewServer(httpapi.New(httpapi.Options{Auth: a.Authority(auth.Options{InsecureLocal: true}), Service: a, Inference: a.Inference()}))
 		defer func() {
 			srv.Close()
 			a.Close()

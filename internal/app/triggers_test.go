@@ -28,7 +28,7 @@ func openEnv(t *testing.T, dir string) (*env, func()) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := httptest.NewServer(httpapi.New(httpapi.Options{Auth: auth.New(auth.Options{InsecureLocal: true}), Service: a, Inference: a.Inference()}))
+	srv := httptest.NewServer(httpapi.New(httpapi.Options{Auth: a.Authority(auth.Options{InsecureLocal: true}), Service: a, Inference: a.Inference()}))
 	return &env{t: t, app: a, client: api.NewClient(srv.URL, nil), dataDir: dir}, func() {
 		srv.Close()
 		a.Close()

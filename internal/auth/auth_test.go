@@ -220,6 +220,12 @@ func TestInsecureLocal(t *testing.T) {
 	if _, err := w.a.Authenticate(context.Background(), "Bearer tlr_nope"); !errors.Is(err, errs.ErrUnauthenticated) {
 		t.Fatalf("a bad token under --insecure-local: %v", err)
 	}
+	// Without a store, any token is refused, not a crash.
+	tok := "Bearer tlr_0123456789abcdef_" + strings.Repeat("ab", 32)
+	if _, err := New(Options{InsecureLocal: true}).Authenticate(context.Background(), tok); !errors.Is(err, errs.ErrUnauthenticated) ||
+		!strings.Contains(err.Error(), "keeps no tokens") {
+		t.Fatalf("a token at a storeless authority: %v", err)
+	}
 }
 
 func TestRateLimit(t *testing.T) {

@@ -27,7 +27,8 @@ type Publisher interface {
 
 // Options configure an Authority. Zero values take the documented defaults.
 type Options struct {
-	// Store holds projects and tokens (required).
+	// Store holds projects and tokens (required, but for an InsecureLocal
+	// authority that refuses every token).
 	Store Store
 	// Publisher gets the token and project events after their commit.
 	Publisher Publisher
@@ -95,6 +96,9 @@ func (a *Authority) Authenticate(ctx context.Context, header string) (Principal,
 	sec, err := ParseSecret(strings.TrimSpace(text))
 	if err != nil {
 		return Principal{}, err
+	}
+	if a.opts.Store == nil {
+		return Principal{}, errs.Unauthenticated("token %s%s: this server keeps no tokens; send none", tokenPrefix, sec.ID)
 	}
 	t, err := a.opts.Store.Token(ctx, sec.ID)
 	if errs.Kind(err) == "not_found" || (err == nil && !sec.Matches(t.Hash)) {

@@ -22,7 +22,7 @@ func TestTriggerCommands(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := httptest.NewServer(httpapi.New(httpapi.Options{Auth: auth.New(auth.Options{InsecureLocal: true}), Service: a}))
+	srv := httptest.NewServer(httpapi.New(httpapi.Options{Auth: a.Authority(auth.Options{InsecureLocal: true}), Service: a}))
 	defer func() {
 		srv.Close()
 		a.Close()

@@ -158,13 +158,15 @@ func OpenAI(t testing.TB, dir string) string {
 	}
 	prefix := filepath.Join(cache, "openai-"+version)
 	installed := filepath.Join(prefix, "node_modules", "openai", "package.json")
-	if b, err := os.ReadFile(installed); err == nil && strings.Contains(string(b), `"version": "`+version+`"`) { // #nosec G304 -- test-only cache path
+	// #nosec G304 G703 -- test-only: the cache directory the test runner names ($TAILOR_CACHE or home)
+	if b, err := os.ReadFile(installed); err == nil && strings.Contains(string(b), `"version": "`+version+`"`) {
 		return prefix
 	}
-	if err := os.MkdirAll(prefix, 0o755); err != nil { // #nosec G301 -- test-only cache directory
+	// #nosec G301 G703 -- test-only: the cache directory the test runner names ($TAILOR_CACHE or home)
+	if err := os.MkdirAll(prefix, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	// #nosec G204 -- test-only: npm with the pinned version from the repository
+	// #nosec G204 G702 -- test-only: npm, no shell, the pinned version from the repository, into the runner's cache
 	cmd := exec.Command("npm", "install", "--prefix", prefix, "--no-audit", "--no-fund", "--no-save", "openai@"+version)
 	if out, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("npm install openai@%s into %s: %v\n%s\n(needs the npm registry on first run)", version, prefix, err, out)

@@ -204,30 +204,32 @@ func scanToken(sc scanner) (store.Token, error) {
 	return t, err
 }
 
-// roles fills the Roles of tokens from token_roles.
-func (s *Store) roles(ctx context.Context, q interface {
+// withRoles returns tokens with their Roles read from token_roles.
+func (s *Store) withRoles(ctx context.Context, q interface {
 	QueryContext(context.Context, string, ...any) (*sql.Rows, error)
-}, tokens []store.Token) error {
-	for i := range tokens {
-		rows, err := q.QueryContext(ctx, `SELECT project, role FROM token_roles WHERE token_id = ? ORDER BY project`, tokens[i].ID)
+}, tokens []store.Token) ([]store.Token, error) {
+	out := make([]store.Token, 0, len(tokens))
+	for _, t := range tokens {
+		rows, err := q.QueryContext(ctx, `SELECT project, role FROM token_roles WHERE token_id = ? ORDER BY project`, t.ID)
 		if err != nil {
-			return err
+			return nil, err
 		}
-		tokens[i].Roles = map[string]string{}
+		t.Roles = map[string]string{}
 		for rows.Next() {
 			var p, r string
 			if err := rows.Scan(&p, &r); err != nil {
 				// #nosec G104 -- cleanup on an error path; the scan error is returned
 				rows.Close()
-				return err
+				return nil, err
 			}
-			tokens[i].Roles[p] = r
+			t.Roles[p] = r
 		}
 		if err := errors.Join(rows.Err(), rows.Close()); err != nil {
-			return err
+			return nil, err
 		}
+		out = append(out, t)
 	}
-	return nil
+	return out, nil
 }
 
 // Token returns the token with id.
@@ -239,9 +241,11 @@ func (s *Store) Token(ctx context.Context, id string) (store.Token, error) {
 	if err != nil {
 		return t, err
 	}
-	ts := []store.Token{t}
-	err = s.roles(ctx, s.r, ts)
-	return ts[0], err
+	ts, err := s.withRoles(ctx, s.r, []store.Token{t})
+	if err != nil {
+		return t, err
+	}
+	return ts[0], nil
 }
 
 // Tokens lists the tokens with a role in project ("" = all), oldest first.
@@ -269,7 +273,7 @@ func (s *Store) Tokens(ctx context.Context, project string) ([]store.Token, erro
 	if err := errors.Join(rows.Err(), rows.Close()); err != nil {
 		return nil, err
 	}
-	return out, s.roles(ctx, s.r, out)
+	return s.withRoles(ctx, s.r, out)
 }
 
 // RevokeToken marks the token revoked at at, once.
@@ -300,8 +304,8 @@ func (s *Store) RevokeToken(ctx context.Context, id string, at time.Time, events
 				return err
 			}
 		}
-		one := []store.Token{cur}
-		if err := s.roles(ctx, tx, one); err != nil {
+		one, err := s.withRoles(ctx, tx, []store.Token{cur})
+		if err != nil {
 			return err
 		}
 		t = one[0]
