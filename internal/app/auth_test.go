@@ -3,6 +3,7 @@ package app_test
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -297,5 +298,56 @@ func TestOpenAIClientWithToken(t *testing.T) {
 		if got := run(key); got.OK || got.Status != 401 {
 			t.Errorf("%s: %+v, want 401", name, got)
 		}
+	}
+}
+
+// TestRateLimit: a token over its rate gets 429 with Retry-After, through
+// the one error mapping; another token is not held back by it.
+func TestRateLimit(t *testing.T) {
+	a, err := app.Open(app.Options{DataDir: t.TempDir(), EngineVersion: "test-engine", WorkerCommand: []string{"/bin/false"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	authority := a.Authority(auth.Options{Rate: 0.001, Burst: 3}) // no refill within the test
+	srv := httptest.NewServer(httpapi.New(httpapi.Options{Service: a, Auth: authority}))
+	defer func() {
+		srv.Close()
+		a.Close()
+	}()
+	ctx := context.Background()
+	var boot string
+	if _, err := authority.Bootstrap(ctx, func(s string) error { boot = s; return nil }); err != nil {
+		t.Fatal(err)
+	}
+	other, err := authority.CreateToken(ctx, auth.Local(), auth.NewToken{Principal: "bob", Project: "default", Roles: map[string]auth.Role{"default": auth.Viewer}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	get := func(token string) *http.Response {
+		req, _ := http.NewRequest("GET", srv.URL+"/v1/runs", nil)
+		req.Header.Set("Authorization", "Bearer "+token)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp
+	}
+	for i := range 3 {
+		if resp := get(boot); resp.StatusCode != 200 {
+			t.Fatalf("request %d within the burst: %d", i+1, resp.StatusCode)
+		}
+	}
+	resp := get(boot)
+	if resp.StatusCode != 429 || resp.Header.Get("Retry-After") == "" {
+		t.Fatalf("past the burst: %d, Retry-After %q; want 429 with Retry-After", resp.StatusCode, resp.Header.Get("Retry-After"))
+	}
+	if resp := get(other.Secret.String()); resp.StatusCode != 200 {
+		t.Fatalf("another token: %d", resp.StatusCode)
+	}
+	_, err = api.NewClient(srv.URL, nil).WithToken(boot).Runs(ctx, "")
+	var se *api.StatusError
+	if !errors.As(err, &se) || se.Err.Kind != "rate_limited" || !strings.Contains(se.Err.Message, "over its rate limit") {
+		t.Fatalf("the client's error: %v", err)
 	}
 }
