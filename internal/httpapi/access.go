@@ -14,12 +14,12 @@ import (
 // token's home project.
 const ProjectHeader = "X-Tailor-Project"
 
-// Access is every route's action class: the one table that says who may
+// access is every route's action class: the one table that says who may
 // call what (viewer: read; operator: operate; admin: administer; see
 // internal/auth). Registering a route that is not here panics, so a new
 // route cannot ship unguarded. The dashboard's static files (GET / and
 // /ui/) are not API routes and need no token; the API calls they make do.
-var Access = map[string]auth.Class{
+var access = map[string]auth.Class{
 	"GET /v1/health": auth.Public,
 
 	// Reading: lists, details, histories, logs, events, lineage, reports.
@@ -102,9 +102,9 @@ var Access = map[string]auth.Class{
 // there (403), and carry the principal's name and the project in the
 // request's context (store.WithActor, store.WithProject).
 func (s *server) guard(pattern string, h http.Handler) http.Handler {
-	class, ok := Access[pattern]
+	class, ok := access[pattern]
 	if !ok {
-		panic(fmt.Sprintf("httpapi: route %q has no action class in Access", pattern))
+		panic(fmt.Sprintf("httpapi: route %q has no action class in access (access.go)", pattern))
 	}
 	if class == auth.Public {
 		return h
@@ -141,4 +141,11 @@ type principalKey struct{}
 func principalFrom(ctx context.Context) auth.Principal {
 	p, _ := ctx.Value(principalKey{}).(auth.Principal)
 	return p
+}
+
+// Access returns the action class of a route pattern ("POST /v1/runs")
+// and whether the table has it.
+func Access(pattern string) (auth.Class, bool) {
+	c, ok := access[pattern]
+	return c, ok
 }

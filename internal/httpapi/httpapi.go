@@ -1,5 +1,5 @@
 // Package httpapi serves Tailor's JSON API under /v1/. It owns the routes,
-// their access classes (Access: every route but GET /v1/health needs a
+// their access classes (access.go: every route but GET /v1/health needs a
 // bearer token, checked by internal/auth), the one place where error kinds
 // become HTTP status codes, and the writers
 // for JSON, NDJSON streams and server-sent events. It calls the application
@@ -113,7 +113,7 @@ type Options struct {
 	// /metrics) with its own error format.
 	Inference http.Handler
 	// Auth authenticates every request but GET /v1/health and decides
-	// whether it may act (the route's class in Access); it serves the
+	// whether it may act (the route's class in access.go); it serves the
 	// token and project routes too. Without one, every guarded route
 	// answers 500: a server is never open by omission. For a server
 	// without tokens, pass an authority with InsecureLocal.

@@ -214,7 +214,7 @@ func TestShutdownEndsStreams(t *testing.T) {
 }
 
 // TestAccessCoversRoutes: every route registered has an action class in
-// Access (Handle panics otherwise), and Access names no route that is
+// access.go (Handle panics otherwise), and the table names no route that is
 // not registered.
 func TestAccessCoversRoutes(t *testing.T) {
 	_, rt, _ := newRouter(Options{Inference: http.NotFoundHandler(), Auth: local})
@@ -222,9 +222,9 @@ func TestAccessCoversRoutes(t *testing.T) {
 	for _, p := range rt.patterns {
 		served[p] = true
 	}
-	for p := range Access {
+	for p := range access {
 		if !served[p] {
-			t.Errorf("Access names %q, which no route serves", p)
+			t.Errorf("access.go names %q, which no route serves", p)
 		}
 	}
 	defer func() {
