@@ -15,6 +15,7 @@ func tokenCommand() *command {
 		{name: "create", usage: "create [--principal NAME] [--role viewer|operator|admin] [--grant PROJECT=ROLE]... [--expires 720h] [--note TEXT]: prints the token once", run: tokenCreate},
 		{name: "list", usage: "list the tokens with a role in the project, without their secrets", run: tokenList},
 		{name: "revoke", usage: "revoke ID (tlr_<id>)", run: tokenRevoke},
+		{name: "whoami", usage: "who your token acts as, in which project, with which roles", run: tokenWhoAmI},
 	}}
 }
 
@@ -165,4 +166,21 @@ func projectList(e *env, args []string) error {
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", p.Name, p.Role, p.CreatedAt.Format(time.DateTime), p.CreatedBy)
 	}
 	return tw.Flush()
+}
+
+func tokenWhoAmI(e *env, args []string) error {
+	cc := newClientCmd(e, "token whoami")
+	c, _, err := cc.parse(args, 0, 0)
+	if err != nil {
+		return err
+	}
+	me, err := c.WhoAmI(e.ctx)
+	if err != nil {
+		return err
+	}
+	if cc.json() {
+		return printJSON(e.stdout, me)
+	}
+	fmt.Fprintf(e.stdout, "principal  %s\ntoken      %s\nproject    %s\nroles      %s\n", me.Principal, orNone(me.Token), me.Project, rolesText(me.Roles))
+	return nil
 }

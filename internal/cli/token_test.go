@@ -121,6 +121,9 @@ func TestTokenAndProjectCommands(t *testing.T) {
 		t.Fatalf("the tester's projects (blue is not among them; its token is):\n%s", out)
 	}
 	t.Setenv("TAILOR_TOKEN", blue)
+	if out := w.mustCLI("token", "whoami"); !strings.Contains(out, "project    blue") || !strings.Contains(out, "roles      blue=admin") {
+		t.Fatalf("token whoami:\n%s", out)
+	}
 	if out := w.mustCLI("project", "list"); !strings.Contains(out, "blue") || !strings.Contains(out, "admin") || strings.Contains(out, "default") {
 		t.Fatalf("the blue token's projects:\n%s", out)
 	}
