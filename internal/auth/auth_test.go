@@ -320,3 +320,24 @@ func TestBootstrapKeepFails(t *testing.T) {
 		t.Fatalf("a token was stored though it could not be kept: %d, %v", n, err)
 	}
 }
+
+// BenchmarkAuthenticate is the cost one request pays for its token: parse,
+// one SQLite read of the token and its roles, hash compare, rate limit.
+func BenchmarkAuthenticate(b *testing.B) {
+	st, err := sqlite.Open(filepath.Join(b.TempDir(), "t.db"), sqlite.Options{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer st.Close()
+	a := New(Options{Store: st, Rate: -1})
+	var tok string
+	if _, err := a.Bootstrap(context.Background(), func(s string) error { tok = s; return nil }); err != nil {
+		b.Fatal(err)
+	}
+	ctx := context.Background()
+	for b.Loop() {
+		if _, err := a.Authenticate(ctx, "Bearer "+tok); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
