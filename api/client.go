@@ -35,8 +35,27 @@ var (
 
 // Client talks to a Tailor server over HTTP.
 type Client struct {
-	base string
-	http *http.Client
+	base    string
+	http    *http.Client
+	token   string // sent as Authorization: Bearer on every request
+	project string // sent as X-Tailor-Project when set
+}
+
+// WithToken returns a copy of c that sends token ("tlr_<id>_<secret>",
+// from `tailor token create` or the server's bootstrap-token file) as
+// Authorization: Bearer on every request.
+func (c *Client) WithToken(token string) *Client {
+	cp := *c
+	cp.token = token
+	return &cp
+}
+
+// WithProject returns a copy of c whose requests act in project (the
+// X-Tailor-Project header) instead of the token's own project.
+func (c *Client) WithProject(project string) *Client {
+	cp := *c
+	cp.project = project
+	return &cp
 }
 
 // NewClient returns a client for the server at base ("http://127.0.0.1:7070"
@@ -91,6 +110,12 @@ func (c *Client) send(ctx context.Context, method, path string, q url.Values, bo
 	}
 	for k, vs := range hdr {
 		req.Header[k] = vs
+	}
+	if c.token != "" {
+		req.Header.Set("Authorization", "Bearer "+c.token)
+	}
+	if c.project != "" {
+		req.Header.Set("X-Tailor-Project", c.project)
 	}
 	resp, err := c.http.Do(req)
 	if err != nil && ctx.Err() == nil {
@@ -477,4 +502,49 @@ func (c *Client) AccumulateFeedback(ctx context.Context, model string) (*Dataset
 		Accumulated *DatasetVersion `json:"accumulated"`
 	}
 	return out.Accumulated, c.do(ctx, "POST", "/v1/feedback/"+url.PathEscape(model)+"/accumulate", nil, nil, "", &out)
+}
+
+// CreateToken mints an API token in the client's project (admin).
+func (c *Client) CreateToken(ctx context.Context, t TokenCreate) (TokenCreated, error) {
+	var out TokenCreated
+	body, err := c.jsonBody(t)
+	if err != nil {
+		return out, err
+	}
+	return out, c.do(ctx, "POST", "/v1/tokens", nil, body, "application/json", &out)
+}
+
+// Tokens lists the tokens with a role in the client's project (admin).
+func (c *Client) Tokens(ctx context.Context) ([]Token, error) {
+	var out []Token
+	return out, c.do(ctx, "GET", "/v1/tokens", nil, nil, "", &out)
+}
+
+// RevokeToken revokes the token with id (tlr_<id>).
+func (c *Client) RevokeToken(ctx context.Context, id string) (Token, error) {
+	var out Token
+	return out, c.do(ctx, "POST", "/v1/tokens/"+url.PathEscape(id)+"/revoke", nil, nil, "", &out)
+}
+
+// CreateProject creates a project and returns it with the caller's admin
+// token in it.
+func (c *Client) CreateProject(ctx context.Context, name string) (ProjectCreated, error) {
+	var out ProjectCreated
+	body, err := c.jsonBody(ProjectCreate{Name: name})
+	if err != nil {
+		return out, err
+	}
+	return out, c.do(ctx, "POST", "/v1/projects", nil, body, "application/json", &out)
+}
+
+// Projects lists the projects the caller holds a role in.
+func (c *Client) Projects(ctx context.Context) ([]Project, error) {
+	var out []Project
+	return out, c.do(ctx, "GET", "/v1/projects", nil, nil, "", &out)
+}
+
+// WhoAmI returns who the client's requests act as, and where.
+func (c *Client) WhoAmI(ctx context.Context) (WhoAmI, error) {
+	var out WhoAmI
+	return out, c.do(ctx, "GET", "/v1/whoami", nil, nil, "", &out)
 }

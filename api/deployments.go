@@ -20,7 +20,9 @@ type DeploymentSpec struct {
 	// request; its answer is logged, never returned.
 	Shadow string `json:"shadow,omitempty"`
 	Reason string `json:"reason,omitempty"`
-	Actor  string `json:"actor,omitempty"`
+	// Actor is ignored: the server attributes the change to the
+	// request token's principal; the field only keeps old bodies valid.
+	Actor string `json:"actor,omitempty"`
 }
 
 // Canary is a version of the deployment's model that answers Percent of
@@ -74,7 +76,9 @@ type DeploymentApply struct {
 // DeploymentPromote asks to move the deployment's alias to its canary's
 // version through the registry's gates and approvals.
 type DeploymentPromote struct {
-	Reason         string `json:"reason"`
+	Reason string `json:"reason"`
+	// Actor is ignored: the server attributes the change to the
+	// request token's principal; the field only keeps old bodies valid.
 	Actor          string `json:"actor,omitempty"`
 	Override       bool   `json:"override,omitempty"`
 	OverrideReason string `json:"override_reason,omitempty"`
@@ -93,7 +97,9 @@ type DeploymentPromotion struct {
 // DeploymentRollback asks to remove a deployment's canary.
 type DeploymentRollback struct {
 	Reason string `json:"reason"`
-	Actor  string `json:"actor,omitempty"`
+	// Actor is ignored: the server attributes the change to the
+	// request token's principal; the field only keeps old bodies valid.
+	Actor string `json:"actor,omitempty"`
 }
 
 // DeploymentComparison summarises a deployment's request log: the

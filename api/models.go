@@ -41,9 +41,11 @@ type EvalReportRef struct {
 
 // Promote asks to point an alias at a model version.
 type Promote struct {
-	Version        string `json:"version"`
-	Alias          string `json:"alias"`
-	Reason         string `json:"reason"`
+	Version string `json:"version"`
+	Alias   string `json:"alias"`
+	Reason  string `json:"reason"`
+	// Actor is ignored: the server attributes the change to the
+	// request token's principal; the field only keeps old bodies valid.
 	Actor          string `json:"actor,omitempty"`
 	Override       bool   `json:"override,omitempty"`
 	OverrideReason string `json:"override_reason,omitempty"`
@@ -53,14 +55,18 @@ type Promote struct {
 type Rollback struct {
 	Alias  string `json:"alias"`
 	Reason string `json:"reason"`
-	Actor  string `json:"actor,omitempty"`
+	// Actor is ignored: the server attributes the change to the
+	// request token's principal; the field only keeps old bodies valid.
+	Actor string `json:"actor,omitempty"`
 }
 
 // Decision approves or rejects a pending approval.
 type Decision struct {
 	Approve bool   `json:"approve"`
 	Reason  string `json:"reason"`
-	Actor   string `json:"actor,omitempty"`
+	// Actor is ignored: the server attributes the change to the
+	// request token's principal; the field only keeps old bodies valid.
+	Actor string `json:"actor,omitempty"`
 }
 
 // AliasMove is one recorded move of an alias.

@@ -266,7 +266,9 @@ type Feedback struct {
 	RequestID  string `json:"request_id"`
 	Label      string `json:"label,omitempty"`
 	Completion string `json:"completion,omitempty"`
-	Actor      string `json:"actor,omitempty"`
+	// Actor is ignored: the server attributes the change to the
+	// request token's principal; the field only keeps old bodies valid.
+	Actor string `json:"actor,omitempty"`
 }
 
 // FeedbackResult is what POST /v1/feedback answers. Created is false when

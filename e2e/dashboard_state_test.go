@@ -37,11 +37,14 @@ type dashState struct {
 	OverrideReason string `json:"override_reason"`
 	RollbackReason string `json:"rollback_reason"`
 	// An alias the server requires approval for (--require-approval), the
-	// reasons to request and approve, and who approves.
+	// reasons to request and approve, and who approves: a second
+	// principal, whose token the browser sends for the approval (the
+	// server, under --insecure-local, takes the requester as "local").
 	ApprovalAlias  string `json:"approval_alias"`
 	ApprovalReason string `json:"approval_reason"`
 	ApproveReason  string `json:"approve_reason"`
 	Approver       string `json:"approver"`
+	ApproverToken  string `json:"approver_token"`
 }
 
 // dashRecipe trains a rank-4 LoRA classifier on the 2-layer base in a few
@@ -73,6 +76,10 @@ func dashboardState(t *testing.T, srv *server, work string) dashState {
 		RollbackReason: "back to the champion until latency is measured",
 		ApprovalAlias:  "challenger", ApprovalReason: "challenge the champion in the canary", ApproveReason: "reviewed the gates and the override",
 		Approver: "reviewer"}
+
+	approver, err := c.CreateToken(ctx, api.TokenCreate{Principal: st.Approver, Role: "admin", Note: "the dashboard test's second person"})
+	must(t, err)
+	st.ApproverToken = approver.Secret
 
 	var b strings.Builder
 	words := [][]string{{"meeting", "notes", "lunch", "report"}, {"prize", "cash", "winner", "offer"}}

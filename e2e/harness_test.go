@@ -50,7 +50,7 @@ type server struct {
 
 func startServer(t *testing.T, dataDir string, extra ...string) *server {
 	t.Helper()
-	args := append([]string{"server", "--data-dir", dataDir, "--listen", "127.0.0.1:0", "--log-level", "debug"}, extra...)
+	args := append([]string{"server", "--data-dir", dataDir, "--listen", "127.0.0.1:0", "--log-level", "debug", "--insecure-local"}, extra...)
 	cmd := exec.Command(tailorBin, args...)
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {

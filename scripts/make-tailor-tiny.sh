@@ -24,7 +24,7 @@ port=${TAILOR_PRETRAIN_PORT:-7079}
 mkdir -p "$work"
 go build -o bin/tailor ./cmd/tailor
 bin/tailor corpus export --dir "$work/corpus" >/dev/null
-bin/tailor server --data-dir "$work/data" --listen "127.0.0.1:$port" >"$work/server.log" 2>&1 &
+bin/tailor server --data-dir "$work/data" --listen "127.0.0.1:$port" --insecure-local >"$work/server.log" 2>&1 &
 server=$!
 trap 'kill $server 2>/dev/null || true' EXIT
 export TAILOR_SERVER=127.0.0.1:$port

@@ -86,7 +86,7 @@ func (s *server) start() error {
 }
 
 func (s *server) spawn(listen string) (string, error) {
-	cmd := exec.Command(tailorBin, "server", "--data-dir", s.dataDir, "--listen", listen, "--log-level", "info")
+	cmd := exec.Command(tailorBin, "server", "--data-dir", s.dataDir, "--listen", listen, "--log-level", "info", "--insecure-local")
 	cmd.Env = append(os.Environ(), s.env...)
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {

@@ -24,6 +24,7 @@ import (
 	"time"
 
 	"github.com/tailor-ml/tailor/api"
+	"github.com/tailor-ml/tailor/internal/auth"
 	"github.com/tailor-ml/tailor/internal/blob"
 	"github.com/tailor-ml/tailor/internal/blob/blobstore"
 	"github.com/tailor-ml/tailor/internal/blob/local"
@@ -300,6 +301,7 @@ func (a *App) Start(ctx context.Context) error {
 	go a.usage.run(server)
 	go a.monitors.run(store.WithActor(ctx, monitorActor))
 	go a.pruneRequestLog(ctx)
+	// Every change a trigger makes is the trigger's.
 	a.triggers.start(store.WithActor(ctx, triggerActor))
 	return a.sched.Start(store.WithActor(ctx, schedulerActor))
 }
@@ -423,6 +425,15 @@ func (a *App) Close() error {
 	return a.store.Close()
 }
 
+// Authority returns the authenticator of this App's tokens and projects
+// (internal/auth) over its store, publishing token and project events on
+// its bus; o's Store, Publisher, Now and Logger are filled in. Every
+// server (`tailor server`, the demo, tests) builds its guard here.
+func (a *App) Authority(o auth.Options) *auth.Authority {
+	o.Store, o.Publisher, o.Now, o.Logger = a.store, a.bus, a.opts.Now, a.logger
+	return auth.New(o)
+}
+
 // Store exposes the metadata store to tests and tools in this module.
 func (a *App) Store() store.Store { return a.store }
 
@@ -441,6 +452,14 @@ func (a *App) failpoint(name string) {
 		select {} // the signal is on its way
 	}
 }
+
+// actorOf is who a change is attributed to: the principal of the request's
+// token, which the HTTP layer puts into ctx (store.WithActor), or a system
+// actor the app sets itself (triggers). The actor fields of request
+// bodies are never read: a client cannot name who it is. A context
+// without an actor gives "", which the registry refuses for alias moves
+// and approvals.
+func actorOf(ctx context.Context) string { return store.ActorFrom(ctx) }
 
 func checkName(kind, name string) error {
 	return ident.Name(kind, name)

@@ -19,6 +19,7 @@ import (
 	"github.com/tailor-ml/tailor/internal/blob"
 	"github.com/tailor-ml/tailor/internal/blob/s3"
 	"github.com/tailor-ml/tailor/internal/blob/s3/s3test"
+	mdstore "github.com/tailor-ml/tailor/internal/store"
 )
 
 // TestRunOnS3: with --blob s3://bucket/prefix on a real S3 server
@@ -110,7 +111,7 @@ func TestRunOnS3(t *testing.T) {
 		t.Fatalf("the data directory has a local blob store (%v); everything should be in the bucket", err)
 	}
 
-	if _, err := a.Promote(ctx, "mail", api.Promote{Version: fmt.Sprintf("v%d", v.Version), Alias: "champion", Reason: "first", Actor: "test"}); err != nil {
+	if _, err := a.Promote(mdstore.WithActor(ctx, "test"), "mail", api.Promote{Version: fmt.Sprintf("v%d", v.Version), Alias: "champion", Reason: "first"}); err != nil {
 		t.Fatal(err)
 	}
 	hs := httptest.NewServer(a.Inference())

@@ -68,7 +68,7 @@ func samePolicy(a, b serve.Deployment) bool {
 // and applies it to the inference server. The same policy again is no
 // change (Created false).
 func (a *App) Deploy(ctx context.Context, s api.DeploymentSpec) (api.DeploymentApply, error) {
-	if err := freeText(ident.Label("actor", s.Actor), ident.Text("reason", s.Reason)); err != nil {
+	if err := ident.Text("reason", s.Reason); err != nil {
 		return api.DeploymentApply{}, err
 	}
 	d := serve.Deployment{Model: s.Model, Alias: s.Alias, Shadow: s.Shadow}
@@ -86,7 +86,7 @@ func (a *App) Deploy(ctx context.Context, s api.DeploymentSpec) (api.DeploymentA
 	if err := a.checkDeployment(ctx, d); err != nil {
 		return api.DeploymentApply{}, err
 	}
-	return a.changeDeployment(ctx, d, deploySet, s.Actor, s.Reason)
+	return a.changeDeployment(ctx, d, deploySet, actorOf(ctx), s.Reason)
 }
 
 // checkDeployment holds d's parts to the registry: the model has versions,
@@ -370,7 +370,7 @@ func (a *App) DeploymentHistory(ctx context.Context, model string) ([]api.Deploy
 // approved (the alias then points at the canary's version), promoting
 // again only removes the canary.
 func (a *App) PromoteCanary(ctx context.Context, model string, p api.DeploymentPromote) (api.DeploymentPromotion, error) {
-	if err := freeText(ident.Label("actor", p.Actor), ident.Text("reason", p.Reason), ident.Text("override_reason", p.OverrideReason)); err != nil {
+	if err := freeText(ident.Text("reason", p.Reason), ident.Text("override_reason", p.OverrideReason)); err != nil {
 		return api.DeploymentPromotion{}, err
 	}
 	if strings.TrimSpace(p.Reason) == "" {
@@ -400,7 +400,7 @@ func (a *App) PromoteCanary(ctx context.Context, model string, p api.DeploymentP
 	var out api.DeploymentPromotion
 	if cur, err := a.registry.Version(ctx, model, d.Alias); err != nil || cur.ID != cv.ID {
 		pr, err := a.registry.Promote(ctx, registry.PromoteRequest{Name: model, Version: cv.ID, Alias: d.Alias, Reason: p.Reason,
-			Actor: p.Actor, Override: p.Override, OverrideReason: p.OverrideReason})
+			Actor: actorOf(ctx), Override: p.Override, OverrideReason: p.OverrideReason})
 		if err != nil {
 			return api.DeploymentPromotion{}, fmt.Errorf("deploy promote %s: canary %s (v%d): %w", model, d.Canary.Model, cv.Version, err)
 		}
@@ -414,7 +414,7 @@ func (a *App) PromoteCanary(ctx context.Context, model string, p api.DeploymentP
 	}
 	next := d.Deployment
 	next.Canary = nil
-	res, err := a.changeDeployment(ctx, next, deployPromote, p.Actor, p.Reason)
+	res, err := a.changeDeployment(ctx, next, deployPromote, actorOf(ctx), p.Reason)
 	if err != nil {
 		return out, fmt.Errorf("the alias moved, but removing the canary failed (run `tailor deploy promote %s` again): %w", model, err)
 	}
@@ -424,7 +424,7 @@ func (a *App) PromoteCanary(ctx context.Context, model string, p api.DeploymentP
 
 // RollbackCanary stores the deployment without its canary, recording why.
 func (a *App) RollbackCanary(ctx context.Context, model string, r api.DeploymentRollback) (api.Deployment, error) {
-	if err := freeText(ident.Label("actor", r.Actor), ident.Text("reason", r.Reason)); err != nil {
+	if err := ident.Text("reason", r.Reason); err != nil {
 		return api.Deployment{}, err
 	}
 	if strings.TrimSpace(r.Reason) == "" {
@@ -448,6 +448,6 @@ func (a *App) RollbackCanary(ctx context.Context, model string, r api.Deployment
 	}
 	next := d.Deployment
 	next.Canary = nil
-	res, err := a.changeDeployment(ctx, next, deployRollback, r.Actor, r.Reason)
+	res, err := a.changeDeployment(ctx, next, deployRollback, actorOf(ctx), r.Reason)
 	return res.Deployment, err
 }

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/tailor-ml/tailor/internal/adapter"
+	"github.com/tailor-ml/tailor/internal/auth"
 	"github.com/tailor-ml/tailor/internal/blob/local"
 	"github.com/tailor-ml/tailor/internal/httpapi"
 	"github.com/tailor-ml/tailor/internal/registry"
@@ -63,7 +64,7 @@ func exportWorld(t *testing.T, wrap ...func(*App) httpapi.Service) (*App, *serve
 	for _, w := range wrap {
 		svc = w(a)
 	}
-	srv := httptest.NewServer(httpapi.New(httpapi.Options{Service: svc}))
+	srv := httptest.NewServer(httpapi.New(httpapi.Options{Auth: a.Authority(auth.Options{InsecureLocal: true}), Service: svc}))
 	t.Cleanup(func() {
 		srv.Close()
 		a.Close()

@@ -22,10 +22,10 @@ func (a *App) PostFeedback(ctx context.Context, f api.Feedback) (api.FeedbackRes
 	if strings.TrimSpace(f.RequestID) == "" {
 		return api.FeedbackResult{}, errs.Invalid("feedback: request_id is required: the X-Tailor-Request-Id the answer carried")
 	}
-	if err := freeText(ident.Label("actor", f.Actor), ident.Label("label", f.Label)); err != nil {
+	if err := ident.Label("label", f.Label); err != nil {
 		return api.FeedbackResult{}, err
 	}
-	fb := store.Feedback{RequestID: f.RequestID, Label: f.Label, Completion: f.Completion, Actor: f.Actor, Time: a.opts.Now().UTC()}
+	fb := store.Feedback{RequestID: f.RequestID, Label: f.Label, Completion: f.Completion, Actor: actorOf(ctx), Time: a.opts.Now().UTC()}
 	ev := a.event("feedback.received", f.RequestID, map[string]any{"request_id": f.RequestID, "label": f.Label})
 	got, created, evs, err := a.store.PutFeedback(ctx, fb, []store.Event{ev})
 	if errors.Is(err, errs.ErrNotFound) {

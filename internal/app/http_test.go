@@ -17,6 +17,7 @@ import (
 
 	"github.com/tailor-ml/tailor/api"
 	"github.com/tailor-ml/tailor/internal/app"
+	"github.com/tailor-ml/tailor/internal/auth"
 	"github.com/tailor-ml/tailor/internal/httpapi"
 )
 
@@ -36,7 +37,7 @@ func newEdgeServer(t *testing.T) *edgeServer {
 		t.Fatal(err)
 	}
 	srv := httptest.NewUnstartedServer(nil)
-	srv.Config = httpapi.NewServer(httpapi.Options{Service: a, Inference: a.Inference(), MaxUploads: 1, UploadWait: 50 * time.Millisecond, BodyIdleTimeout: 500 * time.Millisecond})
+	srv.Config = httpapi.NewServer(httpapi.Options{Auth: a.Authority(auth.Options{InsecureLocal: true}), Service: a, Inference: a.Inference(), MaxUploads: 1, UploadWait: 50 * time.Millisecond, BodyIdleTimeout: 500 * time.Millisecond})
 	srv.Start()
 	t.Cleanup(func() {
 		srv.Close()
@@ -195,14 +196,15 @@ func TestHTTPBadParameters(t *testing.T) {
 		{"POST", "/v1/datasets/z/versions?task=classify&split=NaN,0.5,0.5", oneRecord, 400, `ratio "NaN" is not a number between 0 and 1`},
 		{"POST", "/v1/datasets/z/versions?task=classify&append=yes", oneRecord, 400, `query parameter append="yes": want true or false`},
 		{"POST", "/v1/datasets/z/versions?task=classify&skip_existing=true", oneRecord, 400, "skip existing: only with append"},
-		// Names, owners and actors are checked where they enter.
+		// Names, owners and free text are checked where they enter (the
+		// actor fields are ignored: the token's principal acts).
 		{"POST", "/v1/datasets/" + strings.Repeat("n", 65) + "/versions?task=classify", oneRecord, 400, "use 1-64 lower-case letters"},
 		{"POST", "/v1/datasets/z/versions?task=classify&owner=%1B%5B2Jteam", oneRecord, 400, "owner: character U+001B at byte 0 is a control or formatting character"},
 		{"POST", "/v1/datasets/z/versions?task=classify&owner=" + strings.Repeat("o", 129), oneRecord, 400, "owner: 129 characters, more than the 128 allowed"},
-		{"POST", "/v1/registry/models/m/promote", `{"version":"v1","alias":"champion","reason":"x","actor":"eve\u202e"}`, 400, "actor: character U+202E"},
-		{"POST", "/v1/registry/models/m/rollback", `{"alias":"champion","reason":"x","actor":"a\nb"}`, 400, "actor: character U+000A"},
+		{"POST", "/v1/registry/models/m/promote", `{"version":"v1","alias":"champion","reason":"x\u202e","actor":"eve"}`, 400, "reason: character U+202E"},
+		{"POST", "/v1/registry/models/m/rollback", `{"alias":"champion","reason":"x\u0007"}`, 400, "reason: character U+0007"},
 		{"POST", "/v1/registry/approvals/1", `{"approve":true,"reason":"` + strings.Repeat("r", 4097) + `"}`, 400, "reason: 4097 characters"},
-		{"POST", "/v1/feedback", `{"request_id":"r1","label":"spam","actor":"\u0007bell"}`, 400, "actor: character U+0007"},
+		{"POST", "/v1/feedback", `{"request_id":"r1","label":"spam\u0007","actor":"bell"}`, 400, "label: character U+0007"},
 		{"GET", "/v1/audit?limit=0", "", 400, `limit="0": want a positive number of entries`},
 		{"GET", "/v1/audit?limit=1001", "", 400, "limit=1001: want 1 to 1000"},
 		{"GET", "/v1/audit?after=-1", "", 400, `after="-1": want a non-negative sequence number`},

@@ -198,7 +198,7 @@ func TestIncrementalRunEndToEnd(t *testing.T) {
 		return api.ModelVersion{}
 	}
 	v1 := version(first)
-	if _, err := a.Promote(ctx, "mail", api.Promote{Version: fmt.Sprintf("v%d", v1.Version), Alias: "champion", Reason: "first", Actor: "test"}); err != nil {
+	if _, err := a.Promote(store.WithActor(ctx, "test"), "mail", api.Promote{Version: fmt.Sprintf("v%d", v1.Version), Alias: "champion", Reason: "first"}); err != nil {
 		t.Fatal(err)
 	}
 	v2 := version(strings.Replace(first, "dataset: mail}", "dataset: mail-feedback}", 1) +
@@ -227,7 +227,7 @@ func TestIncrementalRunEndToEnd(t *testing.T) {
 		t.Fatalf("report %+v\n%s", rep, body.Markdown)
 	}
 	promote := func() error {
-		_, err := a.Promote(ctx, "mail", api.Promote{Version: fmt.Sprintf("v%d", v2.Version), Alias: "champion", Reason: "retrained", Actor: "test"})
+		_, err := a.Promote(store.WithActor(ctx, "test"), "mail", api.Promote{Version: fmt.Sprintf("v%d", v2.Version), Alias: "champion", Reason: "retrained"})
 		return err
 	}
 	if err := promote(); err == nil || !strings.Contains(err.Error(), "forgetting") {

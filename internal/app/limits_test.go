@@ -17,6 +17,7 @@ import (
 
 	"github.com/tailor-ml/tailor/api"
 	"github.com/tailor-ml/tailor/internal/app"
+	"github.com/tailor-ml/tailor/internal/auth"
 	"github.com/tailor-ml/tailor/internal/httpapi"
 )
 
@@ -60,7 +61,7 @@ func newLimitServer(t *testing.T, maxUpload, free int64) (*env, string, *atomic.
 	}
 	opened.Store(dirBytes(dir))
 	srv := httptest.NewUnstartedServer(nil)
-	srv.Config = httpapi.NewServer(httpapi.Options{Service: a, MaxUpload: maxUpload})
+	srv.Config = httpapi.NewServer(httpapi.Options{Auth: a.Authority(auth.Options{InsecureLocal: true}), Service: a, MaxUpload: maxUpload})
 	srv.Start()
 	t.Cleanup(func() {
 		srv.Close()

@@ -230,11 +230,11 @@ func (a *App) Model(ctx context.Context, name, ref string) (api.ModelVersion, er
 
 // Promote points an alias at a version, subject to its gates and approvals.
 func (a *App) Promote(ctx context.Context, name string, p api.Promote) (api.Promotion, error) {
-	if err := freeText(ident.Label("actor", p.Actor), ident.Text("reason", p.Reason), ident.Text("override_reason", p.OverrideReason)); err != nil {
+	if err := freeText(ident.Text("reason", p.Reason), ident.Text("override_reason", p.OverrideReason)); err != nil {
 		return api.Promotion{}, err
 	}
 	pr, err := a.registry.Promote(ctx, registry.PromoteRequest{Name: name, Version: p.Version, Alias: p.Alias, Reason: p.Reason,
-		Actor: p.Actor, Override: p.Override, OverrideReason: p.OverrideReason})
+		Actor: actorOf(ctx), Override: p.Override, OverrideReason: p.OverrideReason})
 	if err != nil {
 		return api.Promotion{}, err
 	}
@@ -252,10 +252,10 @@ func (a *App) Promote(ctx context.Context, name string, p api.Promote) (api.Prom
 
 // Rollback moves an alias back to its previous target.
 func (a *App) Rollback(ctx context.Context, name string, r api.Rollback) (api.AliasMove, error) {
-	if err := freeText(ident.Label("actor", r.Actor), ident.Text("reason", r.Reason)); err != nil {
+	if err := ident.Text("reason", r.Reason); err != nil {
 		return api.AliasMove{}, err
 	}
-	m, err := a.registry.Rollback(ctx, name, r.Alias, r.Reason, r.Actor)
+	m, err := a.registry.Rollback(ctx, name, r.Alias, r.Reason, actorOf(ctx))
 	if err != nil {
 		return api.AliasMove{}, err
 	}
@@ -288,19 +288,20 @@ func (a *App) Approvals(ctx context.Context, name, state string) ([]api.Approval
 	return out, nil
 }
 
-// Decide approves or rejects a pending approval.
+// Decide approves or rejects a pending approval as the context's actor;
+// the registry refuses an approval by the principal who requested it.
 func (a *App) Decide(ctx context.Context, id string, d api.Decision) (api.Approval, error) {
-	if err := freeText(ident.Label("actor", d.Actor), ident.Text("reason", d.Reason)); err != nil {
+	if err := ident.Text("reason", d.Reason); err != nil {
 		return api.Approval{}, err
 	}
 	if d.Approve {
-		if _, err := a.registry.Approve(ctx, id, d.Actor, d.Reason); err != nil {
+		if _, err := a.registry.Approve(ctx, id, actorOf(ctx), d.Reason); err != nil {
 			return api.Approval{}, err
 		}
 		ap, err := a.registry.Approval(ctx, id)
 		return toAPIApproval(ap), err
 	}
-	ap, err := a.registry.Reject(ctx, id, d.Actor, d.Reason)
+	ap, err := a.registry.Reject(ctx, id, actorOf(ctx), d.Reason)
 	return toAPIApproval(ap), err
 }
 

@@ -12,6 +12,7 @@ import (
 	"github.com/tailor-ml/tailor/api"
 	"github.com/tailor-ml/tailor/internal/errs"
 	"github.com/tailor-ml/tailor/internal/run"
+	"github.com/tailor-ml/tailor/internal/store"
 	"github.com/tailor-ml/tailor/internal/trigger"
 )
 
@@ -43,7 +44,7 @@ func TestRebaseTriggerEndToEnd(t *testing.T) {
 		t.Fatal(err)
 	}
 	v1 := waitVersion(t, a, r.ID)
-	if _, err := a.Promote(ctx, "mail", api.Promote{Version: "v1", Alias: "champion", Reason: "first", Actor: "test"}); err != nil {
+	if _, err := a.Promote(store.WithActor(ctx, "test"), "mail", api.Promote{Version: "v1", Alias: "champion", Reason: "first"}); err != nil {
 		t.Fatal(err)
 	}
 	const spec = "name: tiny-rebase\non: {event: base, base: tiny}\ndo:\n  - rebase: {recipe: mail@v1}\n  - promote_if_pass: {alias: champion}\n"

@@ -19,6 +19,7 @@ import (
 
 	"github.com/tailor-ml/tailor/api"
 	"github.com/tailor-ml/tailor/internal/app"
+	"github.com/tailor-ml/tailor/internal/auth"
 	"github.com/tailor-ml/tailor/internal/httpapi"
 	"github.com/tailor-ml/tailor/internal/residency"
 	"github.com/tailor-ml/tailor/internal/run"
@@ -231,7 +232,7 @@ func openEnvWith(t *testing.T, opts app.Options) (*env, func()) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := httptest.NewServer(httpapi.New(httpapi.Options{Service: a, Inference: a.Inference()}))
+	srv := httptest.NewServer(httpapi.New(httpapi.Options{Auth: a.Authority(auth.Options{InsecureLocal: true}), Service: a, Inference: a.Inference()}))
 	return &env{t: t, app: a, client: api.NewClient(srv.URL, nil), dataDir: opts.DataDir, url: srv.URL}, func() {
 		srv.Close()
 		a.Close()

@@ -17,6 +17,7 @@ import (
 
 	"github.com/tailor-ml/tailor/api"
 	"github.com/tailor-ml/tailor/internal/app"
+	"github.com/tailor-ml/tailor/internal/auth"
 )
 
 // lockedBuffer is a log destination the App's goroutines may write while
@@ -46,11 +47,19 @@ func (l *lockedBuffer) String() string {
 // or the request log. The stored trigger spec is the one place the URL is
 // kept (docs/security.md).
 func TestSecretsStayOutOfLogsEventsAndHistory(t *testing.T) {
-	const hookSecret, bearer = "h00k-s3cr3t", "sk-b3ar3r-t0k3n"
+	const hookSecret, forged = "h00k-s3cr3t", "sk-b3ar3r-t0k3n"
 	var logs lockedBuffer
 	e := newEnv(t, app.Options{Logger: slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))})
 	e.start()
 	ctx := context.Background()
+	// A real token (its creation is logged and evented too) and a forged one.
+	tok, err := e.app.Authority(auth.Options{}).CreateToken(ctx, auth.Local(), auth.NewToken{Principal: "ann", Project: "default",
+		Roles: map[string]auth.Role{"default": auth.Operator}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	bearer := tok.Secret.String()
+	secret := bearer[len("tlr_")+17:] // what must stay unreadable; the id may be named
 	failing := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "down", http.StatusBadGateway)
 	}))
@@ -59,7 +68,7 @@ func TestSecretsStayOutOfLogsEventsAndHistory(t *testing.T) {
 	spec := "name: hook\non: {event: feedback, model: m}\ndo:\n  - webhook: {url: %q%s}\n"
 
 	var seen []string // every text an outsider could read
-	_, err := e.client.ApplyTrigger(ctx, "hook.yaml", []byte(fmt.Sprintf(spec, hook, "")))
+	_, err = e.client.ApplyTrigger(ctx, "hook.yaml", []byte(fmt.Sprintf(spec, hook, "")))
 	var se *api.StatusError
 	if !errors.As(err, &se) || se.Err.Kind != "forbidden" {
 		t.Fatalf("a loopback webhook without allow_private: %v, want forbidden", err)
@@ -85,6 +94,7 @@ func TestSecretsStayOutOfLogsEventsAndHistory(t *testing.T) {
 	// inference and the control routes.
 	for _, r := range []struct{ method, path, body string }{
 		{"POST", "/v1/classify", `{"model": "missing", "input": "x"}`},
+		{"POST", "/v1/classify", `{"model": "missing", "input": "forged"}`},
 		{"POST", "/v1/chat/completions", `{"model": "missing", "messages": [{"role": "user", "content": "hi"}]}`},
 		{"POST", "/v1/completions", `{"model": "", "prompt": "x"}`},
 		{"GET", "/v1/datasets", ""},
@@ -94,6 +104,9 @@ func TestSecretsStayOutOfLogsEventsAndHistory(t *testing.T) {
 	} {
 		req, _ := http.NewRequest(r.method, e.url+r.path, strings.NewReader(r.body))
 		req.Header.Set("Authorization", "Bearer "+bearer)
+		if strings.Contains(r.body, "forged") {
+			req.Header.Set("Authorization", "Bearer "+forged)
+		}
 		resp, err := http.DefaultClient.Do(req)
 		if err != nil {
 			t.Fatal(err)
@@ -124,7 +137,7 @@ func TestSecretsStayOutOfLogsEventsAndHistory(t *testing.T) {
 		t.Fatalf("the failed firing was not logged; the check would prove nothing:\n%s", logs.String())
 	}
 	for _, s := range seen {
-		for _, secret := range []string{hookSecret, bearer} {
+		for _, secret := range []string{hookSecret, secret, forged} {
 			if i := strings.Index(s, secret); i >= 0 {
 				t.Fatalf("%q is readable: …%s…", secret, s[max(0, i-200):min(len(s), i+100)])
 			}

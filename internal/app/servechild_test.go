@@ -12,6 +12,7 @@ import (
 
 	"github.com/tailor-ml/tailor/api"
 	"github.com/tailor-ml/tailor/internal/app"
+	"github.com/tailor-ml/tailor/internal/auth"
 	"github.com/tailor-ml/tailor/internal/httpapi"
 )
 
@@ -31,7 +32,7 @@ func TestServingInChildProcess(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		srv := httptest.NewServer(httpapi.New(httpapi.Options{Service: a, Inference: a.Inference()}))
+		srv := httptest.NewServer(httpapi.New(httpapi.Options{Auth: a.Authority(auth.Options{InsecureLocal: true}), Service: a, Inference: a.Inference()}))
 		defer func() {
 			srv.Close()
 			a.Close()

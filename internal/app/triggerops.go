@@ -160,7 +160,7 @@ func (a *App) reportMetrics(ctx context.Context, digest string) (map[string]floa
 }
 
 func (o *triggerOps) Promote(ctx context.Context, model string, version int, alias, reason string) (string, error) {
-	p, err := o.a.Promote(ctx, model, api.Promote{Version: fmt.Sprintf("v%d", version), Alias: alias, Reason: reason, Actor: triggerActor})
+	p, err := o.a.Promote(store.WithActor(ctx, triggerActor), model, api.Promote{Version: fmt.Sprintf("v%d", version), Alias: alias, Reason: reason})
 	if err != nil {
 		return "", err
 	}
@@ -171,7 +171,7 @@ func (o *triggerOps) Promote(ctx context.Context, model string, version int, ali
 }
 
 func (o *triggerOps) Rollback(ctx context.Context, model, alias, reason string) (string, error) {
-	m, err := o.a.Rollback(ctx, model, api.Rollback{Alias: alias, Reason: reason, Actor: triggerActor})
+	m, err := o.a.Rollback(store.WithActor(ctx, triggerActor), model, api.Rollback{Alias: alias, Reason: reason})
 	return m.To, err
 }
 

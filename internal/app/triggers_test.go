@@ -14,6 +14,7 @@ import (
 
 	"github.com/tailor-ml/tailor/api"
 	"github.com/tailor-ml/tailor/internal/app"
+	"github.com/tailor-ml/tailor/internal/auth"
 	"github.com/tailor-ml/tailor/internal/httpapi"
 	"github.com/tailor-ml/tailor/internal/store"
 )
@@ -27,7 +28,7 @@ func openEnv(t *testing.T, dir string) (*env, func()) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := httptest.NewServer(httpapi.New(httpapi.Options{Service: a, Inference: a.Inference()}))
+	srv := httptest.NewServer(httpapi.New(httpapi.Options{Auth: a.Authority(auth.Options{InsecureLocal: true}), Service: a, Inference: a.Inference()}))
 	return &env{t: t, app: a, client: api.NewClient(srv.URL, nil), dataDir: dir}, func() {
 		srv.Close()
 		a.Close()

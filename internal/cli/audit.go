@@ -25,7 +25,6 @@ func auditList(e *env, args []string) error {
 	cc := newClientCmd(e, "audit list")
 	after := cc.fs.Int64("after", 0, "start after this sequence number")
 	limit := cc.fs.Int("limit", 0, "at most this many entries (0: all)")
-	asJSON := cc.fs.Bool("json", false, "one JSON object per entry (as --output json)")
 	c, _, err := cc.parse(args, 0, 0)
 	if err != nil {
 		return err
@@ -34,7 +33,7 @@ func auditList(e *env, args []string) error {
 		return usagef("audit list: --after and --limit must not be negative")
 	}
 	var tw *tabwriter.Writer
-	if !cc.json() && !*asJSON {
+	if !cc.json() {
 		tw = tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
 		fmt.Fprintln(tw, "SEQ\tTIME\tACTOR\tPROJECT\tACTION\tOBJECT\tHASH")
 	}

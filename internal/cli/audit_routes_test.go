@@ -71,7 +71,7 @@ func TestEveryStateChangingRouteIsAudited(t *testing.T) {
 	const hookSecret = "h00k-s3cr3t-in-the-url"
 
 	baseDir := t.TempDir()
-	var runID, approvalID string
+	var runID, approvalID, tokenID, stoppedID string
 	steps := []routeStep{
 		{pattern: "POST /v1/datasets/{name}/versions", path: "/v1/datasets/mail/versions", query: "task=classify&filename=mail.jsonl",
 			body: func() string { return mailRecords(0, 40) }, action: "dataset.version.created"},
@@ -131,6 +131,30 @@ func TestEveryStateChangingRouteIsAudited(t *testing.T) {
 				approvalID = p.Approval.ID
 			},
 			body: func() string { return `{"approve": true, "reason": "checked", "actor": "approver"}` }, action: "model.approval.approved"},
+		{pattern: "POST /v1/tokens", path: "/v1/tokens", body: func() string { return `{"principal": "ci-bot", "role": "viewer"}` },
+			action: "token.created"},
+		{pattern: "POST /v1/tokens/{id}/revoke", path: "/v1/tokens/{id}/revoke", id: &tokenID,
+			setup: func() {
+				c, err := w.client.CreateToken(ctx, api.TokenCreate{Principal: "leaver", Role: "viewer"})
+				if err != nil {
+					t.Fatal(err)
+				}
+				tokenID = c.Token.ID
+			}, action: "token.revoked"},
+		{pattern: "POST /v1/projects", path: "/v1/projects", body: func() string { return `{"name": "blue"}` }, action: "project.created"},
+		{pattern: "POST /v1/runs/{id}/resume", path: "/v1/runs/{id}/resume", id: &stoppedID,
+			setup: func() {
+				// A run stopped at its budget, as the scheduler leaves one.
+				r, err := w.app.Store().Run(ctx, runID)
+				if err != nil {
+					t.Fatal(err)
+				}
+				r.ID, r.State, stoppedID = "run-stopped", store.RunBudgetExceeded, "run-stopped"
+				if _, err := w.app.Store().CreateRun(store.WithActor(ctx, setupActor), r, nil); err != nil {
+					t.Fatal(err)
+				}
+			},
+			body: func() string { return `{"max_steps": 100}` }, action: "run.budget.raised"},
 		{pattern: "POST /v1/gc", path: "/v1/gc", query: "grace=0s",
 			setup: func() {
 				if _, _, err := w.app.Blobs().Put(ctx, strings.NewReader("nothing refers to this")); err != nil {

@@ -7,11 +7,13 @@ import (
 	"database/sql"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 
@@ -19,23 +21,47 @@ import (
 
 	"github.com/tailor-ml/tailor/api"
 	"github.com/tailor-ml/tailor/internal/app"
+	"github.com/tailor-ml/tailor/internal/auth"
 	"github.com/tailor-ml/tailor/internal/httpapi"
 	"github.com/tailor-ml/tailor/internal/store"
 )
 
-// actorHandler is the test's stand-in for authentication: it puts the
-// actor the test names into each request's context through the one seam
-// the real authentication uses (store.WithActor). No header is read.
+// actorHandler signs the test's requests: one that carries no token gets
+// a real token of the actor the test names (minted by the server's own
+// authority, admin in the default project), so the actor reaches the
+// audit log the one way it does in production: the token's principal,
+// put in the request's context by the HTTP layer's guard.
 type actorHandler struct {
-	h     http.Handler
-	actor atomic.Pointer[string]
+	h         http.Handler
+	authority *auth.Authority
+	actor     atomic.Pointer[string]
+	mu        sync.Mutex
+	tokens    map[string]string // actor → bearer secret
 }
 
 func (a *actorHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	if s := a.actor.Load(); s != nil {
-		r = r.WithContext(store.WithActor(r.Context(), *s))
+	if s := a.actor.Load(); s != nil && r.Header.Get("Authorization") == "" {
+		r.Header.Set("Authorization", "Bearer "+a.token(*s))
 	}
 	a.h.ServeHTTP(w, r)
+}
+
+// token is actor's token, minted on first use by "root".
+func (a *actorHandler) token(actor string) string {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if t, ok := a.tokens[actor]; ok {
+		return t
+	}
+	admin := map[string]auth.Role{store.DefaultProject: auth.Admin}
+	root := auth.Principal{Name: "root", Project: store.DefaultProject, Roles: admin}
+	c, err := a.authority.CreateToken(store.WithActor(context.Background(), "root"), root,
+		auth.NewToken{Principal: actor, Project: store.DefaultProject, Roles: admin})
+	if err != nil {
+		panic(fmt.Sprintf("mint a token for %s: %v", actor, err))
+	}
+	a.tokens[actor] = c.Secret.String()
+	return a.tokens[actor]
 }
 
 func (a *actorHandler) as(actor string) { a.actor.Store(&actor) }
@@ -52,6 +78,12 @@ type auditWorld struct {
 }
 
 func openAuditWorld(t *testing.T, dir string, start bool, opts ...func(*app.Options)) *auditWorld {
+	return openAuditWorldTokens(t, dir, start, map[string]string{}, opts...)
+}
+
+// openAuditWorldTokens is openAuditWorld signing with tokens (actor →
+// secret) minted earlier on dir's store, minting only actors it lacks.
+func openAuditWorldTokens(t *testing.T, dir string, start bool, tokens map[string]string, opts ...func(*app.Options)) *auditWorld {
 	t.Helper()
 	o := app.Options{DataDir: dir, EngineVersion: "test-engine", WorkerCommand: []string{"/bin/false"}}
 	for _, f := range opts {
@@ -67,9 +99,12 @@ func openAuditWorld(t *testing.T, dir string, start bool, opts ...func(*app.Opti
 			t.Fatal(err)
 		}
 	}
-	auth := &actorHandler{h: httpapi.New(httpapi.Options{Service: a, Inference: a.Inference()})}
-	srv := httptest.NewServer(auth)
-	w := &auditWorld{t: t, app: a, srv: srv, client: api.NewClient(srv.URL, nil), auth: auth, cancel: cancel}
+	authority := a.Authority(auth.Options{Rate: -1})
+	signer := &actorHandler{h: httpapi.New(httpapi.Options{Auth: authority, Service: a, Inference: a.Inference()}), authority: authority,
+		tokens: tokens}
+	signer.as("tester")
+	srv := httptest.NewServer(signer)
+	w := &auditWorld{t: t, app: a, srv: srv, client: api.NewClient(srv.URL, nil), auth: signer, cancel: cancel}
 	t.Cleanup(w.close)
 	return w
 }
@@ -126,6 +161,11 @@ func TestAuditCommandsAndTamper(t *testing.T) {
 	pristine := t.TempDir()
 	w := openAuditWorld(t, pristine, false)
 	ctx := context.Background()
+	// Each actor's token first (entries 1-4, token.created by root), so
+	// the copies tampered with below already hold them.
+	for _, who := range []string{"tester", "alice", "bob", "carol"} {
+		w.auth.token(who)
+	}
 	for i, who := range []string{"alice", "bob", "alice", "carol", "bob"} {
 		w.auth.as(who)
 		_, err := w.client.ImportDataset(ctx, strings.NewReader(mailRecords(i*10, 10)),
@@ -134,18 +174,25 @@ func TestAuditCommandsAndTamper(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	w.auth.as("tester")
 	es := w.entries()
-	if len(es) != 5 {
-		t.Fatalf("%d audit entries after 5 imports: %+v", len(es), es)
+	if len(es) != 9 {
+		t.Fatalf("%d audit entries after 4 tokens and 5 imports: %+v", len(es), es)
+	}
+	for i := range 4 {
+		if e := es[i]; e.Actor != "root" || e.Action != "token.created" {
+			t.Errorf("entry %d: %+v, want token.created by root", i+1, e)
+		}
 	}
 	for i, who := range []string{"alice", "bob", "alice", "carol", "bob"} {
-		if e := es[i]; e.Actor != who || e.Action != "dataset.version.created" || e.ObjectKind != "dataset" || e.Project != store.DefaultProject {
+		if e := es[4+i]; e.Actor != who || e.Action != "dataset.version.created" || e.ObjectKind != "dataset" || e.Project != store.DefaultProject {
 			t.Errorf("entry %d: %+v, want dataset.version.created by %s", i+1, e, who)
 		}
 	}
 
-	head := fmt.Sprintf("5:%s", es[4].Hash)
-	if out := w.mustCLI("audit", "verify"); !strings.Contains(out, "checked 5 entries; head "+head) {
+	tokens := maps.Clone(w.auth.tokens)
+	head := fmt.Sprintf("9:%s", es[8].Hash)
+	if out := w.mustCLI("audit", "verify"); !strings.Contains(out, "checked 9 entries; head "+head) {
 		t.Fatalf("audit verify: %q", out)
 	}
 	text := w.mustCLI("audit", "list", "--after", "1", "--limit", "3")
@@ -176,22 +223,22 @@ func TestAuditCommandsAndTamper(t *testing.T) {
 		seq   int64
 		check string
 	}{
-		{"actor changed", []string{`UPDATE audit_log SET actor = 'mallory' WHERE seq = 3`}, 3, "hash_mismatch"},
-		{"time changed", []string{`UPDATE audit_log SET time = '2001-01-01T00:00:00.000000000Z' WHERE seq = 4`}, 4, "hash_mismatch"},
-		{"time unreadable", []string{`UPDATE audit_log SET time = 'yesterday' WHERE seq = 2`}, 2, "hash_mismatch"},
-		{"row deleted", []string{`DELETE FROM audit_log WHERE seq = 2`}, 3, "seq_gap"},
+		{"actor changed", []string{`UPDATE audit_log SET actor = 'mallory' WHERE seq = 7`}, 7, "hash_mismatch"},
+		{"time changed", []string{`UPDATE audit_log SET time = '2001-01-01T00:00:00.000000000Z' WHERE seq = 8`}, 8, "hash_mismatch"},
+		{"time unreadable", []string{`UPDATE audit_log SET time = 'yesterday' WHERE seq = 6`}, 6, "hash_mismatch"},
+		{"row deleted", []string{`DELETE FROM audit_log WHERE seq = 6`}, 7, "seq_gap"},
 		{"first row deleted", []string{`DELETE FROM audit_log WHERE seq = 1`}, 2, "seq_gap"},
-		{"newest row renumbered below the first", []string{`UPDATE audit_log SET seq = 0 WHERE seq = 5`}, 0, "seq_gap"},
-		{"rows reordered", []string{`UPDATE audit_log SET seq = -2 WHERE seq = 2`, `UPDATE audit_log SET seq = 2 WHERE seq = 3`,
-			`UPDATE audit_log SET seq = 3 WHERE seq = -2`}, 2, "prev_hash_mismatch"},
+		{"newest row renumbered below the first", []string{`UPDATE audit_log SET seq = 0 WHERE seq = 9`}, 0, "seq_gap"},
+		{"rows reordered", []string{`UPDATE audit_log SET seq = -2 WHERE seq = 6`, `UPDATE audit_log SET seq = 6 WHERE seq = 7`,
+			`UPDATE audit_log SET seq = 7 WHERE seq = -2`}, 6, "prev_hash_mismatch"},
 		{"entry rewritten and rehashed", []string{`UPDATE audit_log SET actor = 'mallory', hash = '` +
-			rehash(es[1], func(e *store.AuditEntry) { e.Actor = "mallory" }) + `' WHERE seq = 2`}, 3, "prev_hash_mismatch"},
-		{"event edited", []string{`UPDATE events SET data = '{"records":1}' WHERE seq = ` + fmt.Sprint(es[3].EventSeq)}, 4, "event_mismatch"},
-		{"event deleted", []string{`DELETE FROM events WHERE seq = ` + fmt.Sprint(es[4].EventSeq)}, 5, "event_mismatch"},
+			rehash(es[5], func(e *store.AuditEntry) { e.Actor = "mallory" }) + `' WHERE seq = 6`}, 7, "prev_hash_mismatch"},
+		{"event edited", []string{`UPDATE events SET data = '{"records":1}' WHERE seq = ` + fmt.Sprint(es[7].EventSeq)}, 8, "event_mismatch"},
+		{"event deleted", []string{`DELETE FROM events WHERE seq = ` + fmt.Sprint(es[8].EventSeq)}, 9, "event_mismatch"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			w := tampered(t, pristine, tc.sql)
+			w := tampered(t, pristine, tokens, tc.sql)
 			code, stdout, stderr := w.cli("audit", "verify")
 			want := fmt.Sprintf("audit log broken at entry %d: ", tc.seq)
 			if code != ExitConflict || !strings.Contains(stderr, want) || !strings.Contains(stderr, "["+tc.check+":") {
@@ -207,7 +254,7 @@ func TestAuditCommandsAndTamper(t *testing.T) {
 	for i, a := range es {
 		e := store.AuditEntry{Seq: a.Seq, Time: a.Time, Actor: a.Actor, Project: a.Project, Action: a.Action, ObjectKind: a.ObjectKind,
 			ObjectID: a.ObjectID, EventSeq: a.EventSeq, Before: a.Before, After: a.After, PrevHash: prev}
-		if i == 1 {
+		if i == 5 {
 			e.Actor = "mallory"
 		}
 		e.Hash = store.AuditHash(e)
@@ -217,11 +264,11 @@ func TestAuditCommandsAndTamper(t *testing.T) {
 	for _, tc := range []struct {
 		name, sql, want string
 	}{
-		{"whole chain rewritten", strings.Join(rewrite, ";\n"), "entry 5 has hash "},
-		{"newest entry removed", `DELETE FROM audit_log WHERE seq = 5`, "entry 5, the head you recorded, is gone: the log now ends at entry 4"},
+		{"whole chain rewritten", strings.Join(rewrite, ";\n"), "entry 9 has hash "},
+		{"newest entry removed", `DELETE FROM audit_log WHERE seq = 9`, "entry 9, the head you recorded, is gone: the log now ends at entry 8"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			w := tampered(t, pristine, strings.Split(tc.sql, ";\n"))
+			w := tampered(t, pristine, tokens, strings.Split(tc.sql, ";\n"))
 			w.mustCLI("audit", "verify")
 			code, stdout, stderr := w.cli("audit", "verify", "--head", head)
 			if code != ExitConflict || !strings.Contains(stderr, tc.want) {
@@ -229,15 +276,16 @@ func TestAuditCommandsAndTamper(t *testing.T) {
 			}
 		})
 	}
-	w = tampered(t, pristine, nil)
-	if out := w.mustCLI("audit", "verify", "--head", head); !strings.Contains(out, "entry 5 still has the recorded hash") {
+	w = tampered(t, pristine, tokens, nil)
+	if out := w.mustCLI("audit", "verify", "--head", head); !strings.Contains(out, "entry 9 still has the recorded hash") {
 		t.Fatalf("audit verify --head on the untouched log: %q", out)
 	}
 }
 
 // tampered copies the closed data dir, applies stmts to its SQLite file
-// directly and opens a server on the copy.
-func tampered(t *testing.T, pristine string, stmts []string) *auditWorld {
+// directly and opens a server on the copy, signing with the tokens minted
+// on the original (so no new entry is written).
+func tampered(t *testing.T, pristine string, tokens map[string]string, stmts []string) *auditWorld {
 	t.Helper()
 	dir := t.TempDir()
 	if err := os.CopyFS(dir, os.DirFS(pristine)); err != nil {
@@ -246,7 +294,7 @@ func tampered(t *testing.T, pristine string, stmts []string) *auditWorld {
 	if len(stmts) > 0 {
 		tamper(t, filepath.Join(dir, "tailor.db"), stmts)
 	}
-	return openAuditWorld(t, dir, false)
+	return openAuditWorldTokens(t, dir, false, maps.Clone(tokens))
 }
 
 // rehash is what an attacker who knows the format writes: the entry's

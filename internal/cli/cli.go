@@ -57,9 +57,9 @@ func ExitCode(err error) int {
 		return ExitNotFound
 	case "conflict":
 		return ExitConflict
-	case "forbidden":
+	case "forbidden", "unauthenticated":
 		return ExitForbidden
-	case "unavailable", "timeout", "insufficient_storage":
+	case "unavailable", "timeout", "insufficient_storage", "rate_limited":
 		return ExitUnavailable
 	}
 	return ExitInternal
@@ -108,6 +108,8 @@ func commands() []*command {
 		copyCommand(),
 		auditCommand(),
 		usageCommand(),
+		tokenCommand(),
+		projectCommand(),
 		corpusCommand(),
 		demoCommand(),
 		versionCommand(),
@@ -157,25 +159,47 @@ func printHelp(w io.Writer, c *command) {
 
 // clientFlags are the flags of every command that talks to a server.
 type clientFlags struct {
-	server string
-	output string
+	e       *env
+	server  string
+	project string
+	output  string
 }
 
 func (cf *clientFlags) register(fs *flag.FlagSet, e *env) {
-	def := e.getenv("TAILOR_SERVER")
-	if def == "" {
-		def = "127.0.0.1:7070"
-	}
-	fs.StringVar(&cf.server, "server", def, "server address (env TAILOR_SERVER)")
+	cf.e = e
+	fs.StringVar(&cf.server, "server", "", "server address (env TAILOR_SERVER, config file, default 127.0.0.1:7070)")
+	fs.StringVar(&cf.project, "project", "", "project to act in (env TAILOR_PROJECT, config file; default the token's)")
 	fs.StringVar(&cf.output, "output", "text", "output format: text or json")
 	fs.BoolFunc("json", "the same as --output json", func(string) error { cf.output = "json"; return nil })
 }
 
+// client is a client for the server, sending the token of TAILOR_TOKEN or
+// the config file (see clientConfig) on every request.
 func (cf *clientFlags) client() (*api.Client, error) {
 	if cf.output != "text" && cf.output != "json" {
 		return nil, usagef("--output %q: want text or json", cf.output)
 	}
-	return api.NewClient(cf.server, nil), nil
+	token, project, server, err := credentials(cf.e)
+	if err != nil {
+		return nil, err
+	}
+	if cf.server != "" {
+		server = cf.server
+	}
+	if server == "" {
+		server = "127.0.0.1:7070"
+	}
+	if cf.project != "" {
+		project = cf.project
+	}
+	c := api.NewClient(server, nil)
+	if token != "" {
+		c = c.WithToken(token)
+	}
+	if project != "" {
+		c = c.WithProject(project)
+	}
+	return c, nil
 }
 
 // parse parses flags that may appear before, between or after positional

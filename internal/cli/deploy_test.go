@@ -10,6 +10,7 @@ import (
 	"math"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"path/filepath"
 	"slices"
 	"sort"
@@ -20,6 +21,7 @@ import (
 
 	"github.com/tailor-ml/tailor/api"
 	"github.com/tailor-ml/tailor/internal/app"
+	"github.com/tailor-ml/tailor/internal/auth"
 	"github.com/tailor-ml/tailor/internal/httpapi"
 	"github.com/tailor-ml/tailor/internal/registry"
 	"github.com/tailor-ml/tailor/internal/serve/reqlog"
@@ -35,8 +37,10 @@ type deployWorld struct {
 	t      *testing.T
 	dir    string
 	app    *app.App
+	auth   *auth.Authority
 	srv    *httptest.Server
-	client *api.Client
+	client *api.Client // acts as "tester", admin in the default project
+	token  string      // the tester's
 	cancel context.CancelFunc
 }
 
@@ -86,7 +90,6 @@ func newDeployData(t *testing.T) string {
 // openDeployWorld opens and starts an App on dir.
 func openDeployWorld(t *testing.T, dir string, opts ...func(*app.Options)) *deployWorld {
 	t.Helper()
-	t.Setenv("TAILOR_ACTOR", "tester")
 	o := app.Options{DataDir: dir, EngineVersion: "test-engine", WorkerCommand: []string{"/bin/false"}}
 	for _, f := range opts {
 		f(&o)
@@ -99,10 +102,33 @@ func openDeployWorld(t *testing.T, dir string, opts ...func(*app.Options)) *depl
 	if err := a.Start(ctx); err != nil {
 		t.Fatal(err)
 	}
-	srv := httptest.NewServer(httpapi.New(httpapi.Options{Service: a, Inference: a.Inference()}))
-	w := &deployWorld{t: t, dir: dir, app: a, srv: srv, client: api.NewClient(srv.URL, nil), cancel: cancel}
+	authority := a.Authority(auth.Options{Rate: -1}) // 1000 classify requests in a burst
+	srv := httptest.NewServer(httpapi.New(httpapi.Options{Auth: authority, Service: a, Inference: a.Inference()}))
+	w := &deployWorld{t: t, dir: dir, app: a, auth: authority, srv: srv, cancel: cancel}
 	t.Cleanup(w.close)
+	tester := w.admin("tester")
+	t.Setenv("TAILOR_TOKEN", tester)
+	empty := filepath.Join(t.TempDir(), "config") // no project from the user's own config
+	if err := os.WriteFile(empty, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("TAILOR_CONFIG", empty)
+	w.client, w.token = api.NewClient(srv.URL, nil).WithToken(tester), tester
 	return w
+}
+
+// admin mints a token for principal, admin in the default project, as
+// an admin "root" would.
+func (w *deployWorld) admin(principal string) string {
+	w.t.Helper()
+	ctx := context.Background()
+	root := auth.Principal{Name: "root", Project: store.DefaultProject, Roles: map[string]auth.Role{store.DefaultProject: auth.Admin}}
+	c, err := w.auth.CreateToken(ctx, root, auth.NewToken{Principal: principal, Project: store.DefaultProject,
+		Roles: map[string]auth.Role{store.DefaultProject: auth.Admin}})
+	if err != nil {
+		w.t.Fatal(err)
+	}
+	return c.Secret.String()
 }
 
 func (w *deployWorld) close() {
@@ -136,7 +162,13 @@ func (w *deployWorld) mustCLI(args ...string) string {
 func (w *deployWorld) classify(model, input, user string) (string, string) {
 	w.t.Helper()
 	body, _ := json.Marshal(map[string]any{"model": model, "input": input, "user": user})
-	resp, err := http.Post(w.srv.URL+"/v1/classify", "application/json", bytes.NewReader(body))
+	req, err := http.NewRequest("POST", w.srv.URL+"/v1/classify", bytes.NewReader(body))
+	if err != nil {
+		w.t.Fatal(err)
+	}
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Authorization", "Bearer "+os.Getenv("TAILOR_TOKEN"))
+	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		w.t.Fatal(err)
 	}
@@ -628,7 +660,11 @@ func TestDeployPromoteWithApproval(t *testing.T) {
 	if err != nil || len(aps) != 1 {
 		t.Fatalf("approvals %+v, %v", aps, err)
 	}
-	t.Setenv("TAILOR_ACTOR", "second-person")
+	// The requester may not approve their own promotion.
+	if code, _, errOut := w.cli("model", "approve", aps[0].ID, "--reason", "looks good to me"); code != ExitForbidden || !strings.Contains(errOut, "tester requested it and cannot approve it") {
+		t.Fatalf("self-approval = %d %s", code, errOut)
+	}
+	t.Setenv("TAILOR_TOKEN", w.admin("second-person"))
 	w.mustCLI("model", "approve", aps[0].ID, "--reason", "checked the comparison")
 	out = w.mustCLI("deploy", "promote", "spam", "--reason", "approved")
 	if strings.Contains(out, "->") || !strings.Contains(out, "canary removed") {

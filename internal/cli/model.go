@@ -27,16 +27,11 @@ func modelCommand() *command {
 	}}
 }
 
-// actorFlag is who the CLI says is acting: --actor, $TAILOR_ACTOR or $USER.
-func actorFlag(fs *flag.FlagSet, e *env) *string {
-	def := e.getenv("TAILOR_ACTOR")
-	if def == "" {
-		def = e.getenv("USER")
-	}
-	if def == "" {
-		def = "cli"
-	}
-	return fs.String("actor", def, "who is acting (env TAILOR_ACTOR, default $USER)")
+// actorFlag is the old --actor flag, still accepted so scripts keep
+// working, and ignored: the server attributes every change to the
+// principal of the request's token.
+func actorFlag(fs *flag.FlagSet, _ *env) *string {
+	return fs.String("actor", "", "ignored: changes are attributed to your token's principal (TAILOR_TOKEN)")
 }
 
 func modelList(e *env, args []string) error {

@@ -9,10 +9,12 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"path/filepath"
 	"strings"
 	"time"
 
 	"github.com/tailor-ml/tailor/internal/app"
+	"github.com/tailor-ml/tailor/internal/auth"
 	"github.com/tailor-ml/tailor/internal/engine/gemm"
 	"github.com/tailor-ml/tailor/internal/httpapi"
 	"github.com/tailor-ml/tailor/internal/meter"
@@ -49,6 +51,9 @@ func runServer(e *env, args []string) error {
 	noRAPL := fs.Bool("meter-no-rapl", false, "estimate energy from CPU time even where RAPL (/sys/class/powercap) is readable")
 	costCPU := fs.Float64("cost-cpu-hour-usd", meter.DefaultCostCPUHourUSD, "price of one CPU-hour in usage and budgets (0: free)")
 	costKWh := fs.Float64("cost-kwh-usd", meter.DefaultCostKWhUSD, "price of one kWh in usage and budgets (0: free)")
+	insecure := fs.Bool("insecure-local", false, "serve requests without a token as principal \"local\", admin in the default project; only with a loopback --listen address (tokens still work)")
+	rate := fs.Float64("rate-limit", 100, "requests per second each token may make; past it, 429 (negative: no limit)")
+	burst := fs.Int("rate-burst", 200, "requests a token may make at once before --rate-limit applies")
 	if _, err := parse(fs, args, 0, 0); err != nil {
 		return err
 	}
@@ -66,6 +71,14 @@ func runServer(e *env, args []string) error {
 	}
 	if *logMaxBytes < 0 || *logMaxAge < 0 {
 		return usagef("server: --request-log-max-bytes and --request-log-max-age must not be negative (0: no bound)")
+	}
+	if *insecure {
+		if err := checkLoopback(*listen); err != nil {
+			return usagef("server: --insecure-local: %v", err)
+		}
+	}
+	if *burst < 1 {
+		return usagef("server: --rate-burst %d must be at least 1", *burst)
 	}
 	var level slog.Level
 	if err := level.UnmarshalText([]byte(*logLevel)); err != nil {
@@ -108,6 +121,14 @@ func runServer(e *env, args []string) error {
 	if err != nil {
 		return err
 	}
+	authority := a.Authority(auth.Options{InsecureLocal: *insecure, Rate: *rate, Burst: *burst})
+	if *insecure {
+		logger.Warn("--insecure-local: requests without a token act as principal \"local\", admin in the default project", "listen", *listen)
+	} else if err := bootstrapToken(e, authority, *dataDir, logger); err != nil {
+		// #nosec G104 -- cleanup on an error path; the bootstrap error is returned
+		a.Close()
+		return err
+	}
 	ctx, cancel := context.WithCancel(e.ctx)
 	defer cancel()
 	if err := a.Start(ctx); err != nil {
@@ -122,7 +143,7 @@ func runServer(e *env, args []string) error {
 		a.Close()
 		return fmt.Errorf("listen on %s: %w", *listen, err)
 	}
-	srv := httpapi.NewServer(httpapi.Options{Service: a, Logger: logger, Inference: a.Inference(), UI: ui.Handler(),
+	srv := httpapi.NewServer(httpapi.Options{Service: a, Auth: authority, Logger: logger, Inference: a.Inference(), UI: ui.Handler(),
 		MaxUpload: *maxImport, MaxUploads: *maxUploads, BodyIdleTimeout: *bodyIdle})
 	logger.Info("tailor server listening", "addr", ln.Addr().String(), "dashboard", "http://"+ln.Addr().String()+"/", "data_dir", *dataDir, "blob", a.BlobAddress(), "engine", opts.EngineVersion)
 	fmt.Fprintf(e.stdout, "listening on %s\n", ln.Addr())
@@ -152,6 +173,66 @@ func freeAsNegative(rate float64) float64 {
 		return -1
 	}
 	return rate
+}
+
+// checkLoopback refuses a listen address that is not on loopback:
+// 127.0.0.0/8, ::1 or localhost (an empty host listens everywhere).
+func checkLoopback(listen string) error {
+	host, _, err := net.SplitHostPort(listen)
+	if err != nil {
+		return fmt.Errorf("listen address %q: %w", listen, err)
+	}
+	if host == "localhost" {
+		return nil
+	}
+	if ip := net.ParseIP(host); ip == nil || !ip.IsLoopback() {
+		return fmt.Errorf("listen address %q is not on loopback: without tokens anyone who reaches the port could do anything; listen on 127.0.0.1 or drop the flag and use tokens", listen)
+	}
+	return nil
+}
+
+// bootstrapFile is where the first admin token is written, in the data
+// directory.
+const bootstrapFile = "bootstrap-token"
+
+// bootstrapToken mints the first admin token when the store holds none
+// and writes it to <data-dir>/bootstrap-token, mode 0600 (through a
+// temporary file and a rename, so the file is whole or absent). It logs
+// and prints the path, never the token.
+func bootstrapToken(e *env, authority *auth.Authority, dataDir string, logger *slog.Logger) error {
+	path := filepath.Join(dataDir, bootstrapFile)
+	made, err := authority.Bootstrap(e.ctx, func(token string) error { return writeSecret(path, token+"\n") })
+	if err != nil {
+		return fmt.Errorf("bootstrap admin token: %w", err)
+	}
+	if made {
+		logger.Info("bootstrap admin token written", "path", path, "principal", "admin", "project", "default")
+		fmt.Fprintf(e.stdout, "bootstrap admin token written to %s (mode 0600): export TAILOR_TOKEN=$(cat %s)\n", path, path)
+	}
+	return nil
+}
+
+// writeSecret writes text to path, readable by its owner only.
+func writeSecret(path, text string) error {
+	f, err := os.CreateTemp(filepath.Dir(path), ".bootstrap-token-*")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(f.Name()) // #nosec G104 -- gone after the rename; on failure the partial file goes
+	if err := f.Chmod(0o600); err != nil {
+		// #nosec G104 -- cleanup on an error path; the chmod error is returned
+		f.Close()
+		return err
+	}
+	if _, err := f.WriteString(text); err != nil {
+		// #nosec G104 -- cleanup on an error path; the write error is returned
+		f.Close()
+		return err
+	}
+	if err := errors.Join(f.Sync(), f.Close()); err != nil {
+		return err
+	}
+	return os.Rename(f.Name(), path)
 }
 
 // engineVersion names the engine build and its numeric backend; it is part

@@ -111,6 +111,11 @@ func TestServerLimitFlags(t *testing.T) {
 		{"max bytes negative", []string{"--request-log-max-bytes", "-1"}, "--request-log-max-bytes and --request-log-max-age must not be negative"},
 		{"max age negative", []string{"--request-log-max-age", "-1h"}, "--request-log-max-bytes and --request-log-max-age must not be negative"},
 		{"import limit zero", []string{"--max-import-bytes", "0"}, "--max-import-bytes 0 must be positive"},
+		{"insecure on all interfaces", []string{"--insecure-local", "--listen", ":7070"}, `--insecure-local: listen address ":7070" is not on loopback`},
+		{"insecure on 0.0.0.0", []string{"--insecure-local", "--listen", "0.0.0.0:0"}, `listen address "0.0.0.0:0" is not on loopback`},
+		{"insecure on a LAN address", []string{"--insecure-local", "--listen", "192.168.1.10:7070"}, "is not on loopback"},
+		{"insecure on a host name", []string{"--insecure-local", "--listen", "example.com:7070"}, "is not on loopback"},
+		{"burst zero", []string{"--rate-burst", "0"}, "--rate-burst 0 must be at least 1"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

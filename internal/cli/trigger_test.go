@@ -10,6 +10,7 @@ import (
 	"net/http/httptest"
 
 	"github.com/tailor-ml/tailor/internal/app"
+	"github.com/tailor-ml/tailor/internal/auth"
 	"github.com/tailor-ml/tailor/internal/httpapi"
 )
 
@@ -21,7 +22,7 @@ func TestTriggerCommands(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := httptest.NewServer(httpapi.New(httpapi.Options{Service: a}))
+	srv := httptest.NewServer(httpapi.New(httpapi.Options{Auth: a.Authority(auth.Options{InsecureLocal: true}), Service: a}))
 	defer func() {
 		srv.Close()
 		a.Close()

@@ -8,7 +8,7 @@ import (
 )
 
 func usageCommand() *command {
-	return &command{name: "usage", usage: "usage --by project|model|day [--from DAY] [--to DAY] [--project P]: metered usage of runs and served requests",
+	return &command{name: "usage", usage: "usage --by project|model|day [--from DAY] [--to DAY]: metered usage of runs and served requests in the project acted in (--project)",
 		run: usageReport}
 }
 
@@ -17,7 +17,6 @@ func usageReport(e *env, args []string) error {
 	by := cc.fs.String("by", "", "group by project, model or day (required)")
 	from := cc.fs.String("from", "", "first day included, YYYY-MM-DD (UTC)")
 	to := cc.fs.String("to", "", "last day included, YYYY-MM-DD (UTC)")
-	project := cc.fs.String("project", "", "only this project")
 	c, _, err := cc.parse(args, 0, 0)
 	if err != nil {
 		return err
@@ -25,7 +24,7 @@ func usageReport(e *env, args []string) error {
 	if *by == "" {
 		return usagef("usage: --by project, model or day is required")
 	}
-	rep, err := c.Usage(e.ctx, api.UsageQuery{By: *by, From: *from, To: *to, Project: *project})
+	rep, err := c.Usage(e.ctx, api.UsageQuery{By: *by, From: *from, To: *to})
 	if err != nil {
 		return err
 	}

@@ -10,28 +10,30 @@ import (
 
 	"github.com/tailor-ml/tailor/api"
 	"github.com/tailor-ml/tailor/internal/app"
+	"github.com/tailor-ml/tailor/internal/auth"
 	"github.com/tailor-ml/tailor/internal/httpapi"
 	"github.com/tailor-ml/tailor/internal/store"
 )
 
 // The usage and run resume commands against a real server over a store
-// holding metered usage: the table, JSON, and the exit codes of bad input.
+// holding metered usage: the table, JSON, the exit codes of bad input, and
+// usage read only in the project the request acts in.
 func TestUsageCommands(t *testing.T) {
 	a, err := app.Open(app.Options{DataDir: t.TempDir(), EngineVersion: "test-engine", WorkerCommand: []string{"/bin/false"}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := httptest.NewServer(httpapi.New(httpapi.Options{Service: a}))
+	srv := httptest.NewServer(httpapi.New(httpapi.Options{Auth: a.Authority(auth.Options{InsecureLocal: true}), Service: a}))
 	defer func() {
 		srv.Close()
 		a.Close()
 	}()
 	ctx := context.Background()
-	if _, err := a.Store().SaveRunUsage(ctx, store.RunUsage{RunID: "run-1", Project: "team-a", Model: "spam", Day: "2026-12-06", CPUSeconds: 90,
+	if _, err := a.Store().SaveRunUsage(ctx, store.RunUsage{RunID: "run-1", Project: "default", Model: "spam", Day: "2026-12-06", CPUSeconds: 90,
 		WallSeconds: 45, FLOPs: 6e12, PeakRSSBytes: 512 << 20, EnergyKWh: 0.00025, EnergySource: "estimated", CostUSD: 0.0011}); err != nil {
 		t.Fatal(err)
 	}
-	if err := a.Store().AddRequestUsage(ctx, []store.RequestUsage{{Project: "team-b", Model: "chat", Day: "2026-12-07", Requests: 3,
+	if err := a.Store().AddRequestUsage(ctx, []store.RequestUsage{{Project: "default", Model: "chat", Day: "2026-12-07", Requests: 3,
 		TokensIn: 30, TokensOut: 60, LatencyMSSum: 300, LatencyMSMax: 150, EnergyKWh: 1e-5, EnergySource: "estimated", CostUSD: 1e-5}}); err != nil {
 		t.Fatal(err)
 	}
@@ -46,7 +48,8 @@ func TestUsageCommands(t *testing.T) {
 		out, err string
 	}{
 		{[]string{"usage", "--by", "model"}, ExitOK, "MODEL", ""},
-		{[]string{"usage", "--by", "project"}, ExitOK, "team-a", ""},
+		{[]string{"usage", "--by", "project"}, ExitOK, "default", ""},
+		{[]string{"usage", "--by", "project", "--project", "team-b"}, ExitForbidden, "", `no role in project "team-b"`},
 		{[]string{"usage", "--by", "day", "--from", "2026-12-07"}, ExitOK, "2026-12-07", ""},
 		{[]string{"usage", "--by", "week"}, ExitInvalid, "", `by="week": want project, model or day`},
 		{[]string{"usage", "--by", "day", "--from", "yesterday"}, ExitInvalid, "", "from="},
@@ -67,6 +70,14 @@ func TestUsageCommands(t *testing.T) {
 	if len(lines) != 4 || !strings.HasPrefix(strings.TrimSpace(lines[1]), "chat") || !strings.HasPrefix(strings.TrimSpace(lines[2]), "spam") ||
 		!strings.HasPrefix(strings.TrimSpace(lines[3]), "total") || !strings.Contains(lines[2], "estimated") {
 		t.Errorf("table:\n%s", out)
+	}
+	// Another project's usage is not counted in this one's.
+	if err := a.Store().AddRequestUsage(ctx, []store.RequestUsage{{Project: "team-b", Model: "spam", Day: "2026-12-07", Requests: 5,
+		TokensIn: 50, TokensOut: 50, EnergySource: "estimated"}}); err != nil {
+		t.Fatal(err)
+	}
+	if _, out, _ := run("usage", "--by", "project"); strings.Contains(out, "team-b") {
+		t.Errorf("usage in project default shows team-b:\n%s", out)
 	}
 	for _, flag := range []string{"--json", "--output=json"} {
 		_, out, _ = run("usage", "--by", "model", flag)

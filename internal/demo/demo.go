@@ -35,6 +35,7 @@ import (
 
 	"github.com/tailor-ml/tailor/api"
 	"github.com/tailor-ml/tailor/internal/app"
+	"github.com/tailor-ml/tailor/internal/auth"
 	"github.com/tailor-ml/tailor/internal/corpus"
 	"github.com/tailor-ml/tailor/internal/httpapi"
 	"github.com/tailor-ml/tailor/recipes"
@@ -112,7 +113,9 @@ func Run(ctx context.Context, o Options) error {
 	if err != nil {
 		return err
 	}
-	srv := httpapi.NewServer(httpapi.Options{Service: a, Logger: o.Logger, Inference: a.Inference()})
+	// On loopback, as `tailor server --insecure-local`: the demo's requests
+	// carry no token and act as principal "local".
+	srv := httpapi.NewServer(httpapi.Options{Service: a, Auth: a.Authority(auth.Options{InsecureLocal: true}), Logger: o.Logger, Inference: a.Inference()})
 	go srv.Serve(ln)
 	defer srv.Close()
 	c := api.NewClient(ln.Addr().String(), nil)
@@ -230,7 +233,7 @@ func promote(ctx context.Context, c *api.Client, r api.Run, step func(string, ..
 		step("%s v%d failed its gates: not promoted (see the report)", modelName, mv.Version)
 	default:
 		if _, err := c.Promote(ctx, modelName, api.Promote{Version: fmt.Sprintf("v%d", mv.Version), Alias: "champion",
-			Reason: "demo: every gate passed", Actor: "demo"}); err != nil {
+			Reason: "demo: every gate passed"}); err != nil {
 			return mv, err
 		}
 		step("promoted %s v%d to champion (every gate passed)", modelName, mv.Version)

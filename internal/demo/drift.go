@@ -174,7 +174,7 @@ func drift(ctx context.Context, c *api.Client, o Options, dataDir string, step f
 		for len(pending) > 0 && pending[0].index <= upTo {
 			s := pending[0]
 			pending = pending[1:]
-			if _, err := c.PostFeedback(ctx, api.Feedback{RequestID: s.request, Label: s.truth, Actor: "demo-labeller"}); err != nil {
+			if _, err := c.PostFeedback(ctx, api.Feedback{RequestID: s.request, Label: s.truth}); err != nil {
 				return fmt.Errorf("feedback for request %d: %w", s.index, err)
 			}
 		}

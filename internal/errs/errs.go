@@ -27,11 +27,19 @@ var (
 	// ErrInsufficientStorage is the server's disk without room for what
 	// was asked (an import); retrying helps once space is freed.
 	ErrInsufficientStorage = errors.New("insufficient storage")
+	// ErrUnauthenticated is a request without valid credentials (no token,
+	// a malformed, unknown, expired or revoked one); ErrForbidden is a known
+	// principal without the right.
+	ErrUnauthenticated = errors.New("unauthenticated")
+	// ErrRateLimited is a caller over its request rate; retrying after a
+	// pause helps.
+	ErrRateLimited = errors.New("rate limited")
 )
 
 // Kind names the root kind of err: "not_found", "invalid", "conflict",
-// "forbidden", "unavailable", "timeout", "insufficient_storage", or
-// "internal" when err wraps none of them.
+// "forbidden", "unavailable", "timeout", "insufficient_storage",
+// "unauthenticated", "rate_limited", or "internal" when err wraps none of
+// them.
 func Kind(err error) string {
 	switch {
 	case err == nil:
@@ -50,6 +58,10 @@ func Kind(err error) string {
 		return "timeout"
 	case errors.Is(err, ErrInsufficientStorage):
 		return "insufficient_storage"
+	case errors.Is(err, ErrUnauthenticated):
+		return "unauthenticated"
+	case errors.Is(err, ErrRateLimited):
+		return "rate_limited"
 	}
 	return "internal"
 }
@@ -59,7 +71,8 @@ func Kind(err error) string {
 // error that crossed a process boundary as its kind's name and its text.
 func WithKind(kind, msg string) error {
 	roots := map[string]error{"not_found": ErrNotFound, "invalid": ErrInvalid, "conflict": ErrConflict,
-		"forbidden": ErrForbidden, "unavailable": ErrUnavailable, "timeout": ErrTimeout, "insufficient_storage": ErrInsufficientStorage}
+		"forbidden": ErrForbidden, "unavailable": ErrUnavailable, "timeout": ErrTimeout, "insufficient_storage": ErrInsufficientStorage,
+		"unauthenticated": ErrUnauthenticated, "rate_limited": ErrRateLimited}
 	if root, ok := roots[kind]; ok {
 		return &kindError{msg: msg, kind: root}
 	}
@@ -121,3 +134,13 @@ func (e *multi) Unwrap() []error {
 	}
 	return out
 }
+
+// Unauthenticated returns an error of kind ErrUnauthenticated with the
+// formatted message.
+func Unauthenticated(format string, args ...any) error {
+	return wrapf(ErrUnauthenticated, format, args...)
+}
+
+// RateLimited returns an error of kind ErrRateLimited with the formatted
+// message.
+func RateLimited(format string, args ...any) error { return wrapf(ErrRateLimited, format, args...) }

@@ -22,6 +22,8 @@ func TestKind(t *testing.T) {
 		{Timeout("stalled"), "timeout"},
 		{fmt.Errorf("import: %w", InsufficientStorage("disk full")), "insufficient_storage"},
 		{fmt.Errorf("x: %w", ErrInvalid), "invalid"},
+		{Unauthenticated("no token"), "unauthenticated"},
+		{fmt.Errorf("token: %w", RateLimited("slow down")), "rate_limited"},
 	}
 	for _, tt := range tests {
 		if got := Kind(tt.err); got != tt.want {
@@ -43,7 +45,7 @@ func TestMessageAndWrapped(t *testing.T) {
 // WithKind rebuilds every kind Kind names, keeping the text; anything else
 // is internal.
 func TestWithKindInvertsKind(t *testing.T) {
-	for _, kind := range []string{"not_found", "invalid", "conflict", "forbidden", "unavailable", "timeout", "insufficient_storage", "internal", "bogus"} {
+	for _, kind := range []string{"not_found", "invalid", "conflict", "forbidden", "unavailable", "timeout", "insufficient_storage", "unauthenticated", "rate_limited", "internal", "bogus"} {
 		err := WithKind(kind, "the text")
 		want := kind
 		if kind == "bogus" {

@@ -1,5 +1,7 @@
 // Package httpapi serves Tailor's JSON API under /v1/. It owns the routes,
-// the one place where error kinds become HTTP status codes, and the writers
+// their access classes (access.go: every route but GET /v1/health needs a
+// bearer token, checked by internal/auth), the one place where error kinds
+// become HTTP status codes, and the writers
 // for JSON, NDJSON streams and server-sent events. It calls the application
 // through the Service interface and speaks only the wire types of api/.
 // When given the dashboard's handler (internal/ui) it mounts it at / and
@@ -19,6 +21,7 @@ import (
 	"time"
 
 	"github.com/tailor-ml/tailor/api"
+	"github.com/tailor-ml/tailor/internal/auth"
 	"github.com/tailor-ml/tailor/internal/errs"
 )
 
@@ -114,6 +117,12 @@ type Options struct {
 	// (/v1/chat/completions, /v1/completions, /v1/classify, /v1/models,
 	// /metrics) with its own error format.
 	Inference http.Handler
+	// Auth authenticates every request but GET /v1/health and decides
+	// whether it may act (the route's class in access.go); it serves the
+	// token and project routes too. Without one, every guarded route
+	// answers 500: a server is never open by omission. For a server
+	// without tokens, pass an authority with InsecureLocal.
+	Auth *auth.Authority
 	// UI, when set, serves the dashboard: GET / and GET /ui/… (internal/ui).
 	// It is not part of the JSON API, so docs/openapi.yaml leaves it out.
 	UI http.Handler
@@ -163,7 +172,7 @@ func New(opts Options) http.Handler {
 func newRouter(opts Options) (http.Handler, *router, *server) {
 	opts.defaults()
 	s := &server{svc: opts.Service, logger: opts.Logger, opts: opts, uploads: make(chan struct{}, opts.MaxUploads), closing: make(chan struct{})}
-	mux := &router{mux: http.NewServeMux()}
+	mux := &router{mux: http.NewServeMux(), guard: s.guard}
 	mux.Handle("GET /v1/health", s.handle(func(r *http.Request) (any, error) { return map[string]string{"status": "ok"}, nil }))
 	s.datasetRoutes(mux)
 	s.baseRoutes(mux)
@@ -177,6 +186,7 @@ func newRouter(opts Options) (http.Handler, *router, *server) {
 	s.auditRoutes(mux)
 	s.copyRoutes(mux)
 	s.usageRoutes(mux)
+	s.accessRoutes(mux)
 	mux.Handle("GET /v1/lineage/{id}", s.handle(func(r *http.Request) (any, error) {
 		return s.svc.Lineage(r.Context(), r.PathValue("id"))
 	}))
@@ -230,11 +240,13 @@ func (e errMethod) Error() string { return e.msg }
 type router struct {
 	mux      *http.ServeMux
 	patterns []string
+	guard    func(pattern string, h http.Handler) http.Handler
 }
 
+// Handle registers h behind the access check of its pattern's class.
 func (m *router) Handle(pattern string, h http.Handler) {
 	m.patterns = append(m.patterns, pattern)
-	m.mux.Handle(pattern, h)
+	m.mux.Handle(pattern, m.guard(pattern, h))
 }
 
 func (m *router) HandleFunc(pattern string, h func(http.ResponseWriter, *http.Request)) {
@@ -288,6 +300,10 @@ func Status(err error) int {
 		return http.StatusRequestTimeout
 	case "insufficient_storage":
 		return http.StatusInsufficientStorage
+	case "unauthenticated":
+		return http.StatusUnauthorized
+	case "rate_limited":
+		return http.StatusTooManyRequests
 	}
 	if errors.As(err, new(errMethod)) {
 		return http.StatusMethodNotAllowed
@@ -301,8 +317,10 @@ func (s *server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	switch status {
 	case http.StatusRequestEntityTooLarge, http.StatusMethodNotAllowed:
 		kind = "invalid"
-	case http.StatusServiceUnavailable:
+	case http.StatusServiceUnavailable, http.StatusTooManyRequests:
 		w.Header().Set("Retry-After", "1")
+	case http.StatusUnauthorized:
+		w.Header().Set("WWW-Authenticate", `Bearer realm="tailor"`)
 	}
 	if status == http.StatusInternalServerError {
 		s.logger.Error("request failed", "method", r.Method, "path", r.URL.Path, "err", err)

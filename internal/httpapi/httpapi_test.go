@@ -14,8 +14,13 @@ import (
 	"time"
 
 	"github.com/tailor-ml/tailor/api"
+	"github.com/tailor-ml/tailor/internal/auth"
 	"github.com/tailor-ml/tailor/internal/errs"
 )
+
+// local lets every request without a token act as the local admin, as
+// --insecure-local does; it needs no store.
+var local = auth.New(auth.Options{InsecureLocal: true})
 
 func TestStatus(t *testing.T) {
 	tests := []struct {
@@ -31,6 +36,8 @@ func TestStatus(t *testing.T) {
 		{&http.MaxBytesError{Limit: 1}, http.StatusRequestEntityTooLarge},
 		{errs.Invalid("upload: %w", &http.MaxBytesError{Limit: 1}), http.StatusRequestEntityTooLarge},
 		{fmt.Errorf("import: %w", errs.InsufficientStorage("x")), http.StatusInsufficientStorage},
+		{errs.Unauthenticated("no token"), http.StatusUnauthorized},
+		{fmt.Errorf("token: %w", errs.RateLimited("slow down")), http.StatusTooManyRequests},
 		{errors.New("disk on fire"), http.StatusInternalServerError},
 	}
 	for _, tt := range tests {
@@ -92,7 +99,7 @@ func TestEventsTail(t *testing.T) {
 	for i := int64(1); i <= 5; i++ {
 		svc.events = append(svc.events, api.Event{Seq: i, Type: "dataset.version.created", Subject: fmt.Sprint(i)})
 	}
-	h := New(Options{Service: svc})
+	h := New(Options{Service: svc, Auth: local})
 	tests := []struct {
 		query   string
 		status  int
@@ -137,7 +144,7 @@ func TestEventsTail(t *testing.T) {
 // JSON answers, for unknown paths under /v1/ too.
 func TestUIRoutes(t *testing.T) {
 	ui := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { fmt.Fprint(w, "ui "+r.URL.Path) })
-	h := New(Options{Service: eventsOnly{}, UI: ui})
+	h := New(Options{Service: eventsOnly{}, UI: ui, Auth: local})
 	tests := []struct {
 		method, path string
 		status       int
@@ -160,7 +167,7 @@ func TestUIRoutes(t *testing.T) {
 	}
 	// Without one, / is the API's 404.
 	rec := httptest.NewRecorder()
-	New(Options{Service: eventsOnly{}}).ServeHTTP(rec, httptest.NewRequest("GET", "/", nil))
+	New(Options{Service: eventsOnly{}, Auth: local}).ServeHTTP(rec, httptest.NewRequest("GET", "/", nil))
 	if rec.Code != 404 {
 		t.Errorf("GET / without a UI: %d", rec.Code)
 	}
@@ -182,7 +189,7 @@ func (following) Subscribe(ctx context.Context) <-chan api.Event {
 // one open) does not hold up Shutdown, which would otherwise wait for it
 // until its deadline and fail.
 func TestShutdownEndsStreams(t *testing.T) {
-	srv := NewServer(Options{Service: following{}})
+	srv := NewServer(Options{Service: following{}, Auth: local})
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -203,5 +210,40 @@ func TestShutdownEndsStreams(t *testing.T) {
 	}
 	if _, err := io.ReadAll(resp.Body); err != nil {
 		t.Fatalf("the stream did not end cleanly: %v", err)
+	}
+}
+
+// TestAccessCoversRoutes: every route registered has an action class in
+// access.go (Handle panics otherwise), and the table names no route that is
+// not registered.
+func TestAccessCoversRoutes(t *testing.T) {
+	_, rt, _ := newRouter(Options{Inference: http.NotFoundHandler(), Auth: local})
+	served := map[string]bool{}
+	for _, p := range rt.patterns {
+		served[p] = true
+	}
+	for p := range access {
+		if !served[p] {
+			t.Errorf("access.go names %q, which no route serves", p)
+		}
+	}
+	defer func() {
+		if recover() == nil {
+			t.Error("registering a route without a class did not panic")
+		}
+	}()
+	rt.Handle("GET /v1/unclassified", http.NotFoundHandler())
+}
+
+// TestNoAuthorityRefuses: a handler built without an authority serves
+// nothing but the health check.
+func TestNoAuthorityRefuses(t *testing.T) {
+	h := New(Options{Service: eventsOnly{}})
+	for path, want := range map[string]int{"/v1/health": 200, "/v1/events": 500} {
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, httptest.NewRequest("GET", path, nil))
+		if rec.Code != want {
+			t.Errorf("GET %s without an authority: %d, want %d", path, rec.Code, want)
+		}
 	}
 }

@@ -42,7 +42,7 @@ func readOpenAPI(t *testing.T) openAPI {
 // and every query parameter a handler reads documented.
 func TestOpenAPIMatchesRoutes(t *testing.T) {
 	doc := readOpenAPI(t)
-	_, rt, _ := newRouter(Options{Inference: http.NotFoundHandler()})
+	_, rt, _ := newRouter(Options{Inference: http.NotFoundHandler(), Auth: local})
 	var served, documented []string
 	for _, p := range rt.patterns {
 		method, path, _ := strings.Cut(p, " ")

@@ -5,6 +5,8 @@ import (
 	"net/http"
 
 	"github.com/tailor-ml/tailor/api"
+	"github.com/tailor-ml/tailor/internal/errs"
+	"github.com/tailor-ml/tailor/internal/store"
 )
 
 // MeterService is the part of Service that serves metering and budgets.
@@ -19,8 +21,14 @@ type MeterService interface {
 
 func (s *server) usageRoutes(mux *router) {
 	mux.Handle("GET /v1/usage", s.handle(func(r *http.Request) (any, error) {
+		// Usage is read in the request's project, as everything else is:
+		// another project's needs a role there (X-Tailor-Project).
 		q := r.URL.Query()
-		return s.svc.Usage(r.Context(), api.UsageQuery{By: q.Get("by"), From: q.Get("from"), To: q.Get("to"), Project: q.Get("project")})
+		project := store.ProjectFrom(r.Context())
+		if p := q.Get("project"); p != "" && p != project {
+			return nil, errs.Invalid("project=%q: usage is read in the request's project %q; act in another with the %s header (tailor --project)", p, project, ProjectHeader)
+		}
+		return s.svc.Usage(r.Context(), api.UsageQuery{By: q.Get("by"), From: q.Get("from"), To: q.Get("to"), Project: project})
 	}))
 	mux.Handle("GET /v1/runs/{id}/usage", s.handle(func(r *http.Request) (any, error) {
 		return s.svc.RunUsage(r.Context(), r.PathValue("id"))

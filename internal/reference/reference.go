@@ -14,9 +14,11 @@
 package reference
 
 import (
+	"encoding/json"
 	"fmt"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -128,4 +130,46 @@ func lastLine(b []byte) string {
 		return s[i+1:]
 	}
 	return s
+}
+
+// OpenAI returns the install prefix of the official openai npm package at
+// the version pinned in dir/package.json (scripts/openai), installing it
+// into the cache ($TAILOR_CACHE, else ~/.cache/tailor) on first use; it
+// skips or fails t without node and npm (see Node).
+func OpenAI(t testing.TB, dir string) string {
+	t.Helper()
+	Node(t, "openai")
+	raw, err := os.ReadFile(filepath.Join(dir, "package.json")) // #nosec G304 -- test-only: the repository's pinned package.json
+	if err != nil {
+		t.Fatal(err)
+	}
+	var pkg struct{ Dependencies map[string]string }
+	if err := json.Unmarshal(raw, &pkg); err != nil {
+		t.Fatalf("%s/package.json: %v", dir, err)
+	}
+	version := pkg.Dependencies["openai"]
+	cache := os.Getenv("TAILOR_CACHE")
+	if cache == "" {
+		home, err := os.UserHomeDir()
+		if err != nil {
+			t.Fatal(err)
+		}
+		cache = filepath.Join(home, ".cache", "tailor")
+	}
+	prefix := filepath.Join(cache, "openai-"+version)
+	installed := filepath.Join(prefix, "node_modules", "openai", "package.json")
+	// #nosec G304 G703 -- test-only: the cache directory the test runner names ($TAILOR_CACHE or home)
+	if b, err := os.ReadFile(installed); err == nil && strings.Contains(string(b), `"version": "`+version+`"`) {
+		return prefix
+	}
+	// #nosec G301 G703 -- test-only: the cache directory the test runner names ($TAILOR_CACHE or home)
+	if err := os.MkdirAll(prefix, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	// #nosec G204 G702 -- test-only: npm, no shell, the pinned version from the repository, into the runner's cache
+	cmd := exec.Command("npm", "install", "--prefix", prefix, "--no-audit", "--no-fund", "--no-save", "openai@"+version)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("npm install openai@%s into %s: %v\n%s\n(needs the npm registry on first run)", version, prefix, err, out)
+	}
+	return prefix
 }

@@ -6,7 +6,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"slices"
-	"strings"
 	"testing"
 
 	"github.com/tailor-ml/tailor/internal/reference"
@@ -15,34 +14,8 @@ import (
 
 const openaiDir = "../../scripts/openai"
 
-// openaiClient installs the pinned openai package into the cache (once)
-// and returns the install prefix.
-func openaiClient(t *testing.T) string {
-	t.Helper()
-	reference.Node(t, "openai")
-	raw, err := os.ReadFile(filepath.Join(openaiDir, "package.json"))
-	must(t, err)
-	var pkg struct{ Dependencies map[string]string }
-	must(t, json.Unmarshal(raw, &pkg))
-	version := pkg.Dependencies["openai"]
-	cache := os.Getenv("TAILOR_CACHE")
-	if cache == "" {
-		home, err := os.UserHomeDir()
-		must(t, err)
-		cache = filepath.Join(home, ".cache", "tailor")
-	}
-	prefix := filepath.Join(cache, "openai-"+version)
-	installed := filepath.Join(prefix, "node_modules", "openai", "package.json")
-	if b, err := os.ReadFile(installed); err == nil && strings.Contains(string(b), `"version": "`+version+`"`) {
-		return prefix
-	}
-	must(t, os.MkdirAll(prefix, 0o755))
-	cmd := exec.Command("npm", "install", "--prefix", prefix, "--no-audit", "--no-fund", "--no-save", "openai@"+version)
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("npm install openai@%s into %s: %v\n%s\n(needs the npm registry on first run)", version, prefix, err, out)
-	}
-	return prefix
-}
+// openaiClient is the pinned openai package's install prefix.
+func openaiClient(t *testing.T) string { return reference.OpenAI(t, openaiDir) }
 
 func TestOfficialOpenAIClient(t *testing.T) {
 	prefix := openaiClient(t)

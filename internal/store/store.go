@@ -277,6 +277,8 @@ type RunUpdate struct {
 
 // Store is the metadata store. Lists return rows oldest first.
 type Store interface {
+	AuthStore // projects and tokens (auth.go)
+
 	// PutDatasetVersion inserts v as the newest version of v.Name.
 	// v.Parent is a compare-and-set: unless it is the id of the newest
 	// version of v.Name ("" = the name has no version yet), the insert fails

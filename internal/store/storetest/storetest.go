@@ -8,8 +8,9 @@
 // log paging, aliases, model versions and their eval reports, alias moves
 // (compare-and-set, history), approvals (compare-and-set, decision and move
 // in one transaction), trigger firings (idempotent claims, compare-and-set
-// steps) and their cursor, run and request usage (usage.go), the event
-// outbox (strictly increasing Seq, appended atomically with the change it
+// steps) and their cursor, projects and API tokens (roles per project,
+// revocation), run and request usage (usage.go), the event outbox
+// (strictly increasing Seq, appended atomically with the change it
 // describes), concurrent writers, the audit log (one chained entry per
 // event, in the same transaction), model version regions and cross-region
 // copies (copies.go).
@@ -69,6 +70,8 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"ModelRegion", testModelRegion},
 		{"Copies", testCopies},
 		{"Usage", testUsage}, // usage.go
+		{"Projects", testProjects},
+		{"Tokens", testTokens},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
