@@ -381,7 +381,7 @@ func (s *Scheduler) supervise(ctx context.Context, id string, a *active) {
 		if result.Step > 0 {
 			u.Step = &result.Step
 		}
-		if err := s.transition(bg, id, store.RunRunning, store.RunSucceeded, u, "succeeded: adapter "+result.Digest); err != nil {
+		if err := s.transition(bg, id, store.RunRunning, store.RunSucceeded, u, "succeeded: result "+result.Digest); err != nil {
 			s.opts.Logger.Error("record run success", "run", id, "err", err)
 			return
 		}
