@@ -45,14 +45,34 @@ func New(threads int) GEMM {
 }
 
 // Info describes the GEMM library for the engine version string that run
-// keys hash: library configuration and kernel (core) name. It leaves out
+// keys hash: library configuration and kernel (core) name, and what the bf16
+// precision computes on this machine (oneDNN's bf16 matmul, or fp32 where
+// the CPU lacks AVX512_BF16). It leaves out
 // OpenBLAS's own thread count: the engine pins it to one per call (New), and
 // a count read before that pinning named the machine's cores, not the
 // arithmetic, so keys differed across machines for the same sums.
 func Info() string {
 	cfg := strings.TrimSpace(C.GoString(C.openblas_get_config()))
 	core := C.GoString(C.openblas_get_corename())
-	return fmt.Sprintf("openblas(%s; core=%s)", cfg, core)
+	return fmt.Sprintf("openblas(%s; core=%s) %s", cfg, core, bf16Info())
+}
+
+// NewPrecision returns the GEMM for precision p on threads threads and the
+// precision it really computes in: BF16 is oneDNN's bf16 matmul split like
+// New where the CPU has AVX512_BF16, and New's FP32 elsewhere (Info says
+// which, so the engine version differs where the arithmetic does).
+func NewPrecision(threads int, p Precision) (GEMM, Precision) {
+	if p != BF16 {
+		return New(threads), FP32
+	}
+	bf, err := NewOneDNN()
+	if err != nil {
+		return New(threads), FP32
+	}
+	if threads <= 1 {
+		return bf, BF16
+	}
+	return Split{Inner: bf, Workers: threads}, BF16
 }
 
 // Name implements GEMM.
