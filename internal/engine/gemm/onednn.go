@@ -132,6 +132,11 @@ import (
 // stays float64 on Fallback: the float64 path is the engine's exact
 // reference and is never lowered.
 //
+// Matrix-vector products (m == 1 or n == 1: a decode step's attention for
+// one token, a single sequence's projections) stay fp32 on Fallback: they
+// read each matrix element once, so rounding it to bf16 first costs more
+// than it saves.
+//
 // Each call runs on one thread (Split spreads a product over goroutines).
 // Primitives are built once per shape and kept; oneDNN's JIT kernels then
 // sum every element in an order fixed by the shape, so results do not
@@ -219,6 +224,10 @@ func (o OneDNN) Sgemm(transA, transB bool, m, n, k int, alpha float32, a []float
 	}
 	if k == 0 {
 		scaleC(m, n, beta, c, ldc)
+		return
+	}
+	if m == 1 || n == 1 {
+		o.Fallback.Sgemm(transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
 		return
 	}
 	key := primKey{m: m, n: n, k: k, as0: lda, as1: 1, bs0: ldb, bs1: 1, ldc: ldc, alpha: alpha, beta: beta}
