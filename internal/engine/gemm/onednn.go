@@ -68,8 +68,11 @@ static dnnl_primitive_t tl_make(int64_t m, int64_t n, int64_t k,
 	dnnl_primitive_attr_t attr;
 	if (dnnl_primitive_attr_create(&attr) != dnnl_success) return NULL;
 	dnnl_post_ops_t po = NULL;
-	int ok = 1;
-	if (alpha != 1.0f && dnnl_primitive_attr_set_output_scales(attr, 1, 0, &alpha) != dnnl_success) ok = 0;
+	// A user scratchpad, passed per execution: the library's own is shared
+	// by the primitive, so two goroutines running one shape at once (Split)
+	// overwrote each other's intermediate sums.
+	int ok = dnnl_primitive_attr_set_scratchpad_mode(attr, dnnl_scratchpad_mode_user) == dnnl_success;
+	if (ok && alpha != 1.0f && dnnl_primitive_attr_set_output_scales(attr, 1, 0, &alpha) != dnnl_success) ok = 0;
 	if (ok && beta != 0.0f) {
 		ok = dnnl_post_ops_create(&po) == dnnl_success &&
 			dnnl_post_ops_append_sum(po, beta) == dnnl_success &&
@@ -99,20 +102,32 @@ static int tl_run(dnnl_primitive_t prim, const float *a, int64_t na, const float
 	const dnnl_memory_desc_t *amd = dnnl_primitive_desc_query_md(pd, dnnl_query_src_md, 0);
 	const dnnl_memory_desc_t *bmd = dnnl_primitive_desc_query_md(pd, dnnl_query_weights_md, 0);
 	const dnnl_memory_desc_t *cmd = dnnl_primitive_desc_query_md(pd, dnnl_query_dst_md, 0);
-	dnnl_memory_t am = NULL, bm = NULL, cm = NULL;
+	const dnnl_memory_desc_t *smd = dnnl_primitive_desc_query_md(pd, dnnl_query_scratchpad_md, 0);
+	size_t ssize = smd ? dnnl_memory_desc_get_size(smd) : 0;
+	void *sbuf = NULL;
+	dnnl_memory_t am = NULL, bm = NULL, cm = NULL, sm = NULL;
 	dnnl_stream_t s = NULL;
+	int nargs = 3;
 	if ((st = dnnl_memory_create(&am, amd, tl_engine, abf)) != dnnl_success) goto out;
 	if ((st = dnnl_memory_create(&bm, bmd, tl_engine, bbf)) != dnnl_success) goto out;
 	if ((st = dnnl_memory_create(&cm, cmd, tl_engine, c)) != dnnl_success) goto out;
 	if ((st = dnnl_stream_create(&s, tl_engine, dnnl_stream_default_flags)) != dnnl_success) goto out;
-	dnnl_exec_arg_t args[3] = {{DNNL_ARG_SRC, am}, {DNNL_ARG_WEIGHTS, bm}, {DNNL_ARG_DST, cm}};
-	if ((st = dnnl_primitive_execute(prim, s, 3, args)) != dnnl_success) goto out;
+	if (ssize > 0) {
+		sbuf = malloc(ssize);
+		if (!sbuf) { st = dnnl_out_of_memory; goto out; }
+		if ((st = dnnl_memory_create(&sm, smd, tl_engine, sbuf)) != dnnl_success) goto out;
+		nargs = 4;
+	}
+	dnnl_exec_arg_t args[4] = {{DNNL_ARG_SRC, am}, {DNNL_ARG_WEIGHTS, bm}, {DNNL_ARG_DST, cm}, {DNNL_ARG_SCRATCHPAD, sm}};
+	if ((st = dnnl_primitive_execute(prim, s, nargs, args)) != dnnl_success) goto out;
 	st = dnnl_stream_wait(s);
 out:
 	if (s) dnnl_stream_destroy(s);
 	if (am) dnnl_memory_destroy(am);
 	if (bm) dnnl_memory_destroy(bm);
 	if (cm) dnnl_memory_destroy(cm);
+	if (sm) dnnl_memory_destroy(sm);
+	free(sbuf);
 	return st;
 }
 */

@@ -144,3 +144,37 @@ func BenchmarkBF16(b *testing.B) {
 		}
 	}
 }
+
+// TestOneDNNConcurrent runs one shape from several goroutines at once (as
+// Split does) and requires every result to match the serial one bit for
+// bit: executions of one primitive must not share intermediate storage.
+func TestOneDNNConcurrent(t *testing.T) {
+	o := needBF16(t)
+	r := rand.New(rand.NewPCG(7, 8))
+	m, n, k := 65, 70, 257
+	a, b := to32(randSlice(r, m*k)), to32(randSlice(r, k*n))
+	want := make([]float32, m*n)
+	o.Sgemm(false, false, m, n, k, 1, a, k, b, n, 0, want, n)
+	const workers, reps = 4, 25
+	errc := make(chan error, workers)
+	for w := 0; w < workers; w++ {
+		go func() {
+			c := make([]float32, m*n)
+			for rep := 0; rep < reps; rep++ {
+				o.Sgemm(false, false, m, n, k, 1, a, k, b, n, 0, c, n)
+				for i := range c {
+					if math.Float32bits(c[i]) != math.Float32bits(want[i]) {
+						errc <- fmt.Errorf("rep %d elem %d: %g, serial %g", rep, i, c[i], want[i])
+						return
+					}
+				}
+			}
+			errc <- nil
+		}()
+	}
+	for w := 0; w < workers; w++ {
+		if err := <-errc; err != nil {
+			t.Error(err)
+		}
+	}
+}
