@@ -46,9 +46,12 @@ unit:
 fuzz:
 	scripts/fuzz.sh
 
-# Engine speed against PyTorch on the same machine (see README).
+# Engine speed against PyTorch on the same machine (see README and
+# docs/engine.md). BENCH_ENGINE_ARGS narrows it, e.g. "--cases decode_b8
+# --rounds 1 --iters 3".
+BENCH_ENGINE_ARGS ?=
 bench-engine: deps
-	scripts/bench-engine.sh
+	scripts/bench-engine.sh $(BENCH_ENGINE_ARGS)
 
 # Dataset import of a generated 1 GB JSONL (see docs/datasets.md).
 bench-import:

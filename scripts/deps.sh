@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs what Tailor needs on Debian 12, idempotently. `deps.sh demo`: the
-# build (OpenBLAS for the engine's GEMM) and Node.js/npm for the corpus
+# build (OpenBLAS for the engine's GEMM, oneDNN for its bf16 products) and
+# Node.js/npm for the corpus
 # fetch. `deps.sh` (for the tests): that plus Debian's PyTorch, numpy, SciPy
 # and scikit-learn, the numerical references the tests compare against, and
 # Debian's chromium, the browser e2e/dashboard_test.go drives, and the
@@ -12,8 +13,8 @@ set -euo pipefail
 mode=${1:-test}
 servers=(nats-server)
 case $mode in
-demo) pkgs=(build-essential libopenblas-dev nodejs npm ca-certificates) ;;
-test) pkgs=(build-essential libopenblas-dev nodejs npm ca-certificates
+demo) pkgs=(build-essential libopenblas-dev libdnnl-dev nodejs npm ca-certificates) ;;
+test) pkgs=(build-essential libopenblas-dev libdnnl-dev nodejs npm ca-certificates
 	python3-torch python3-numpy python3-scipy python3-sklearn chromium "${servers[@]}") ;;
 servers) pkgs=("${servers[@]}") ;;
 *) echo "usage: deps.sh [test|demo|servers]" >&2; exit 2 ;;

@@ -16,8 +16,11 @@ var (
 	kinds     = []string{"lora", "head", "full"}
 	poolings  = []string{"last", "mean"}
 	schedules = []string{"constant", "linear", "cosine"}
-	metrics   = []string{"accuracy", "macro_f1", "ece", "exact_match", "json_valid", "contains", "regex", "token_f1"}
-	ops       = []string{">=", "<=", ">", "<"}
+	// precisions are the engine's (engine/gemm.Precision), named here
+	// because this package must not import the engine.
+	precisions = []string{"fp32", "bf16"}
+	metrics    = []string{"accuracy", "macro_f1", "ece", "exact_match", "json_valid", "contains", "regex", "token_f1"}
+	ops        = []string{">=", "<=", ">", "<"}
 )
 
 // Operational gate metrics, measured by serving rather than by the suite.

@@ -44,6 +44,8 @@ func (r *Recipe) checkTrain() error {
 		return r.errf("train.max_seq_len", "must be between 1 and %d, got %d", 1<<20, t.MaxSeqLen)
 	case r.Model != nil && t.MaxSeqLen > r.Model.MaxPositionEmbeddings:
 		return r.errf("train.max_seq_len", "%d exceeds model.max_position_embeddings (%d)", t.MaxSeqLen, r.Model.MaxPositionEmbeddings)
+	case !slices.Contains(precisions, t.Precision):
+		return r.errf("train.precision", "%s", oneOf("precision", t.Precision, precisions))
 	case t.Packing && r.Task == TaskClassify:
 		return r.errf("train.packing", "packing joins sequences for sft and pretrain; task classify keeps one example per row")
 	}

@@ -13,6 +13,7 @@ const (
 	DefaultBatchSize       = 8
 	DefaultSchedule        = "linear"
 	DefaultGradClip        = 1.0
+	DefaultPrecision       = "fp32"
 	DefaultMaxSeqLen       = 512
 	DefaultCheckpointEvery = 500
 	DefaultArch            = "LlamaForCausalLM"
@@ -193,6 +194,9 @@ func (r *Recipe) defaultTrain() {
 	}
 	if !r.has("train.checkpoint_every") {
 		t.CheckpointEvery = DefaultCheckpointEvery
+	}
+	if !r.has("train.precision") {
+		t.Precision = DefaultPrecision
 	}
 }
 

@@ -138,6 +138,11 @@ func (w *writer) writeTrain(t Train) {
 	w.int(1, "max_seq_len", int64(t.MaxSeqLen))
 	w.int(1, "checkpoint_every", int64(t.CheckpointEvery))
 	w.bool(1, "packing", t.Packing)
+	// Written only when not the default, so that recipes from before the
+	// field keep their IDs; a bf16 recipe hashes differently from fp32.
+	if t.Precision != DefaultPrecision {
+		w.str(1, "precision", t.Precision)
+	}
 }
 
 func (w *writer) writeEval(e Eval) {

@@ -164,6 +164,7 @@ func (d *decoder) train(n *yaml.Node, path string, t *Train) error {
 		{"max_seq_len", d.setInt(&t.MaxSeqLen)},
 		{"checkpoint_every", d.setInt(&t.CheckpointEvery)},
 		{"packing", d.setBool(&t.Packing)},
+		{"precision", d.setStr(&t.Precision)},
 	})
 }
 

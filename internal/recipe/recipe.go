@@ -136,6 +136,10 @@ type Train struct {
 	MaxSeqLen       int
 	CheckpointEvery int
 	Packing         bool
+	// Precision of the engine's matrix products: "fp32" (the default) or
+	// "bf16" (bf16 inputs, fp32 accumulation, fp32 master weights; fp32
+	// where the CPU lacks AVX512_BF16, which the engine version records).
+	Precision string
 }
 
 // Eval lists the metrics to compute and the gates a candidate must pass.

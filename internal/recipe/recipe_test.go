@@ -98,7 +98,7 @@ func TestParseFields(t *testing.T) {
 			LoRA: &LoRA{Rank: 16, Alpha: 32, Dropout: 0.05, Targets: []string{"q_proj", "v_proj"}},
 			Head: &Head{Pooling: "mean"}},
 		Train: Train{Epochs: 3, BatchSize: 16, GradAccum: 1, LearningRate: 2e-4, Schedule: "cosine",
-			WarmupRatio: 0.06, WeightDecay: 0.01, GradClip: 1, MaxSeqLen: 256, CheckpointEvery: 500},
+			WarmupRatio: 0.06, WeightDecay: 0.01, GradClip: 1, MaxSeqLen: 256, CheckpointEvery: 500, Precision: "fp32"},
 		Seed: 42,
 		Eval: Eval{
 			Suite: []SuiteItem{
@@ -131,6 +131,7 @@ func TestParseBad(t *testing.T) {
 		{"unknown-target.bad.yaml", `unknown-target.bad.yaml:11:9: method.lora.targets[1]: unknown module "qkv_proj" (did you mean "q_proj"? known: q_proj, k_proj, v_proj, o_proj, gate_proj, up_proj, down_proj, c_attn, c_proj, c_fc, lm_head)`},
 		{"unknown-region.bad.yaml", `unknown-region.bad.yaml:6:9: region: unknown region "mars" (allowed: eu-west, local)`},
 		{"negative-epochs.bad.yaml", `negative-epochs.bad.yaml:7:11: train.epochs: must be >= 0, got -1`},
+		{"precision-unknown.bad.yaml", `precision-unknown.bad.yaml:6:14: train.precision: unknown precision "fp16" (did you mean "fp32"?)`},
 		{"duplicate-key.bad.yaml", `duplicate-key.bad.yaml:8:1: seed: duplicate key "seed" (first at line 6)`},
 		{"list-type.bad.yaml", `list-type.bad.yaml:8:14: method.lora.targets: expected a list, got "q_proj"`},
 		{"bad-duration.bad.yaml", `bad-duration.bad.yaml:7:17: budget.max_duration: invalid duration "30 minutes" (use Go syntax like "30m" or "1h30m")`},

@@ -185,7 +185,10 @@ func chatPair(tok *tokenizer.Tokenizer, msgs []data.Message) (string, string, er
 
 func modelOptions(r *recipe.Recipe, numLabels, threads int) model.Options {
 	// #nosec G115 -- recipe checks seed >= 0, so it converts exactly
-	o := model.Options{Seed: uint64(r.Seed), Workers: threads, GEMM: gemm.New(threads)}
+	// The GEMM is left to the model: it follows the recipe's precision
+	// (bf16 computes in fp32 where the CPU lacks AVX512_BF16; the engine
+	// version, part of the run key, says which).
+	o := model.Options{Seed: uint64(r.Seed), Workers: threads, Precision: gemm.Precision(r.Train.Precision)}
 	if r.Method.LoRA != nil {
 		o.LoRA = model.LoRAOptions{Rank: r.Method.LoRA.Rank, Alpha: r.Method.LoRA.Alpha, Dropout: r.Method.LoRA.Dropout, Targets: r.Method.LoRA.Targets}
 	}

@@ -1,16 +1,17 @@
 """Engine speed check: runs the Go benchmarks (internal/engine/model) and
 bench.py on the same machine, alternating, and prints one line per case
 
-    case tailor_tok_s tailor_threads torch_tok_s torch_precision torch_threads ratio tailor_mfu torch_mfu tailor_rss_mib torch_rss_mib
+    case tailor_tok_s tailor_precision tailor_threads torch_tok_s torch_precision torch_threads ratio tailor_mfu torch_mfu tailor_rss_mib torch_rss_mib
 
-for train_full, train_lora, forward, decode_b1 and decode_b8. Each side's
-number is the fastest single step of its best setting over --rounds
-alternating rounds (on a shared machine the fastest step is the least
-disturbed estimate, and alternating keeps a change in load from favouring
-one side); the threads columns say which thread count gave it. PyTorch
-runs every case both in fp32 and under torch.autocast("cpu",
-dtype=torch.bfloat16), and the reference is the faster of the two, named
-in torch_precision, so a bf16 PyTorch cannot hide behind an fp32 one.
+for train_full, train_lora, forward, decode_b1 and decode_b8 (--cases
+picks some). Each side's number is the fastest single step of its best
+setting over --rounds alternating rounds (on a shared machine the fastest
+step is the least disturbed estimate, and alternating keeps a change in
+load from favouring one side); the precision and threads columns say which
+setting gave it. Both sides run every case in fp32 and in bf16 (Tailor's
+gemm.BF16 where the CPU has AVX512_BF16; PyTorch under
+torch.autocast("cpu", dtype=torch.bfloat16)), and each side's number is
+its faster precision, so a bf16 PyTorch cannot hide behind an fp32 one.
 ratio = tailor / torch.
 
 MFU is model-FLOPs utilisation: the case's model FLOPs per token (below)
@@ -32,7 +33,8 @@ OPENBLAS_CORETYPE and the load average; the per-setting numbers are printed
 as # lines.
 
 usage (from the repository root; `make bench-engine` runs it):
-    /usr/bin/python3 scripts/torchref/compare.py [--iters 5] [--rounds 3]"""
+    /usr/bin/python3 scripts/torchref/compare.py [--iters 5] [--rounds 3] [--cases decode_b8,...]
+    make bench-engine BENCH_ENGINE_ARGS="--cases decode_b8 --rounds 1"""
 import argparse
 import os
 import re
@@ -47,7 +49,8 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
 CASES = {"TrainFull": "train_full", "TrainLoRA": "train_lora", "Forward": "forward",
          "DecodeB1": "decode_b1", "DecodeB8": "decode_b8"}
-LINE = re.compile(r"Benchmark(\w+)/threads=(\d+)\S*\s+\d+\s+\d+ ns/op\s+([\d.]+) best_tok/s\s+([\d.]+) tok/s")
+LINE = re.compile(r"Benchmark(\w+)/threads=(\d+)(?:/precision=(\w+))?\S*\s+\d+\s+\d+ ns/op\s+([\d.]+) best_tok/s"
+                  r"\s+([\d.]+) tok/s")
 
 
 def run_rss(cmd, **kw):
@@ -77,21 +80,25 @@ def better(best, case, tok_s, how):
         best[case] = (tok_s, how)
 
 
-def go_bench(binary, iters, best, rss):
+def go_bench(binary, iters, cases, best, rss):
     for name, case in CASES.items():
+        if case not in cases:
+            continue
         out, kib = run_rss([binary, "-test.run=^$", f"-test.bench=^Benchmark{name}$", f"-test.benchtime={iters}x"],
                            cwd=os.path.join(ROOT, "internal/engine/model"))
         rss[case] = max(rss.get(case, 0), kib)
         for line in out.splitlines():
             m = LINE.match(line)
             if m:
-                print(f"# tailor {case} threads={m.group(2)} best {float(m.group(3)):.0f} mean {float(m.group(4)):.0f}")
-                better(best, case, float(m.group(3)), m.group(2))
+                prec = m.group(3) or "fp32"
+                print(f"# tailor {case} {prec} threads={m.group(2)} best {float(m.group(4)):.0f} "
+                      f"mean {float(m.group(5)):.0f}")
+                better(best, case, float(m.group(4)), f"{prec} {m.group(2)}")
 
 
-def torch_bench(iters, best, rss):
+def torch_bench(iters, cases, best, rss):
     out = subprocess.run([sys.executable, os.path.join(HERE, "bench.py"), "--threads", "1,2", "--iters", str(iters),
-                          "--cases", ",".join(CASES.values()), "--precision", "fp32,bf16"],
+                          "--cases", ",".join(cases), "--precision", "fp32,bf16"],
                          capture_output=True, text=True, check=True).stdout
     for line in out.splitlines():
         name, threads, mean, fastest, kib = line.split()
@@ -117,7 +124,12 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--iters", type=int, default=5)
     ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--cases", default=",".join(CASES.values()))
     a = ap.parse_args()
+    cases = a.cases.split(",")
+    for c in cases:
+        if c not in CASES.values():
+            sys.exit(f"--cases: unknown case {c!r} (known: {', '.join(CASES.values())})")
     env = " ".join(f"{k}={os.environ.get(k, 'unset')}" for k in ("OPENBLAS_CORETYPE", "OPENBLAS_NUM_THREADS"))
     load = " ".join(f"{x:.2f}" for x in os.getloadavg())
     print(f"# {env} cores={os.cpu_count()} load_average={load} (shared machine: other jobs may be running)")
@@ -129,13 +141,13 @@ def main():
         for r in range(a.rounds):
             print(f"# round {r + 1}", flush=True)
             peak = max(peak, sgemm_peak())
-            go_bench(binary, a.iters, tailor, trss)
-            torch_bench(a.iters, torch, prss)
+            go_bench(binary, a.iters, cases, tailor, trss)
+            torch_bench(a.iters, cases, torch, prss)
     load = " ".join(f"{x:.2f}" for x in os.getloadavg())
     print(f"# load_average at the end={load}; SGEMM peak {peak / 1e9:.1f} GFLOPS")
     flops = model_flops()
-    print("case tailor_tok_s tailor_threads torch_tok_s torch_precision torch_threads ratio tailor_mfu torch_mfu "
-          "tailor_rss_mib torch_rss_mib")
+    print("case tailor_tok_s tailor_precision tailor_threads torch_tok_s torch_precision torch_threads ratio "
+          "tailor_mfu torch_mfu tailor_rss_mib torch_rss_mib")
     for case in CASES.values():
         if case in tailor and case in torch:
             (t, tt), (p, how) = tailor[case], torch[case]

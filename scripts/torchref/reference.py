@@ -7,7 +7,13 @@ head options), weights.safetensors (HF-named base weights, PEFT-named LoRA
 tensors, score.weight) and batch.json ({"tokens": [[...]], "loss_mask":
 [[...]] or null, "labels": [...]}). Writes DIR/out.safetensors with
 "logits" (or "probs" for a head), "loss_sum", "count" and "grad.<param>"
-for every trainable parameter (gradients of the summed loss)."""
+for every trainable parameter (gradients of the summed loss).
+
+With "precision": "bf16" in config.json the forward pass (and so its
+backward) runs under torch.autocast("cpu", dtype=torch.bfloat16): matrix
+products in bf16 with fp32 accumulation, fp32 master weights; outputs are
+written as float32."""
+import contextlib
 import json
 import os
 import sys
@@ -56,6 +62,22 @@ def main(d):
     ids = torch.zeros(len(toks), seq, dtype=torch.long)
     for i, t in enumerate(toks):
         ids[i, : len(t)] = torch.tensor(t)
+    amp = contextlib.nullcontext()
+    if cfg.get("precision", "fp32") == "bf16":
+        amp = torch.autocast("cpu", dtype=torch.bfloat16)
+    with amp:
+        out, loss, count = forward(cfg, batch, m, ids, head, seq)
+    loss.backward()
+    out["loss_sum"] = loss.detach().float().reshape(1)
+    out["count"] = torch.tensor([float(count)])
+    for k, t in trainable.items():
+        g = t.grad if t.grad is not None else torch.zeros_like(t)
+        out["grad." + k] = g
+    st.write(os.path.join(d, "out.safetensors"), {k: v.detach().float() for k, v in out.items()})
+
+
+def forward(cfg, batch, m, ids, head, seq):
+    toks = batch["tokens"]
     hidden = m.hidden(ids)
     out = {}
     if head is not None:
@@ -82,13 +104,7 @@ def main(d):
             logits.reshape(-1, logits.shape[-1]), targets.reshape(-1), ignore_index=-100, reduction="sum")
         out["logits"] = logits
         count = int((targets >= 0).sum())
-    loss.backward()
-    out["loss_sum"] = loss.detach().reshape(1)
-    out["count"] = torch.tensor([float(count)])
-    for k, t in trainable.items():
-        g = t.grad if t.grad is not None else torch.zeros_like(t)
-        out["grad." + k] = g
-    st.write(os.path.join(d, "out.safetensors"), out)
+    return out, loss, count
 
 
 if __name__ == "__main__":

@@ -43,6 +43,12 @@ func shapes() []shape {
 		{"tt", true, true, 9, 11, 13, 2, 0, 1, 1, 0.25},
 		{"big_nn", false, false, 130, 70, 257, 0, 0, 0, 1, 1},
 		{"k0", false, false, 4, 4, 0, 0, 0, 0, 1, 0.5},
+		{"row_nt", false, true, 1, 37, 16, 0, 3, 0, 0.5, 0},
+		{"row_nn", false, false, 1, 16, 37, 0, 2, 1, 1, 1},
+		{"row_tt", true, true, 1, 9, 12, 2, 1, 0, 1, 0.5},
+		{"col_nn", false, false, 23, 1, 11, 1, 2, 3, 2, 0},
+		{"col_tn", true, false, 23, 1, 11, 0, 0, 2, 1, 1},
+		{"col_nt", false, true, 5, 1, 7, 2, 1, 0, 1, -1},
 		{"empty", false, false, 0, 4, 3, 0, 0, 0, 1, 0},
 	}
 }

@@ -45,14 +45,34 @@ func New(threads int) GEMM {
 }
 
 // Info describes the GEMM library for the engine version string that run
-// keys hash: library configuration and kernel (core) name. It leaves out
+// keys hash: library configuration and kernel (core) name, and what the bf16
+// precision computes on this machine (oneDNN's bf16 matmul, or fp32 where
+// the CPU lacks AVX512_BF16). It leaves out
 // OpenBLAS's own thread count: the engine pins it to one per call (New), and
 // a count read before that pinning named the machine's cores, not the
 // arithmetic, so keys differed across machines for the same sums.
 func Info() string {
 	cfg := strings.TrimSpace(C.GoString(C.openblas_get_config()))
 	core := C.GoString(C.openblas_get_corename())
-	return fmt.Sprintf("openblas(%s; core=%s)", cfg, core)
+	return fmt.Sprintf("openblas(%s; core=%s) %s", cfg, core, bf16Info())
+}
+
+// NewPrecision returns the GEMM for precision p on threads threads and the
+// precision it really computes in: BF16 is oneDNN's bf16 matmul split like
+// New where the CPU has AVX512_BF16, and New's FP32 elsewhere (Info says
+// which, so the engine version differs where the arithmetic does).
+func NewPrecision(threads int, p Precision) (GEMM, Precision) {
+	if p != BF16 {
+		return New(threads), FP32
+	}
+	bf, err := NewOneDNN()
+	if err != nil {
+		return New(threads), FP32
+	}
+	if threads <= 1 {
+		return bf, BF16
+	}
+	return Split{Inner: bf, Workers: threads}, BF16
 }
 
 // Name implements GEMM.
@@ -84,9 +104,45 @@ func (OpenBLAS) Sgemm(transA, transB bool, m, n, k int, alpha float32, a []float
 		return
 	}
 	fitBLAS(m, n, k, lda, ldb, ldc)
+	if m == 1 || n == 1 {
+		sgemv(transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
+		return
+	}
 	C.cblas_sgemm(C.CblasRowMajor, ctrans(transA), ctrans(transB), C.blasint(m), C.blasint(n), C.blasint(k),
 		C.float(alpha), (*C.float)(&a[0]), C.blasint(lda), (*C.float)(&b[0]), C.blasint(ldb),
 		C.float(beta), (*C.float)(&c[0]), C.blasint(ldc))
+}
+
+// sgemv computes a product with one row (m == 1) or one column (n == 1)
+// of C as a matrix-vector product: OpenBLAS's sgemm packs both operands
+// first, which for the decoder's one-token attention products (1×T·T×hd)
+// costs more than the product; sgemv reads the matrix once, in an order
+// fixed by the shape like sgemm's.
+func sgemv(transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
+	if m == 1 { // cᵀ = alpha·op(B)ᵀ·aᵀ + beta·cᵀ, x = the row of op(A)
+		incx := 1
+		if transA {
+			incx = lda
+		}
+		rows, cols, tr := k, n, C.enum_CBLAS_TRANSPOSE(C.CblasTrans) // B stored k×n
+		if transB {
+			rows, cols, tr = n, k, C.CblasNoTrans // B stored n×k
+		}
+		C.cblas_sgemv(C.CblasRowMajor, tr, C.blasint(rows), C.blasint(cols), C.float(alpha), (*C.float)(&b[0]), C.blasint(ldb),
+			(*C.float)(&a[0]), C.blasint(incx), C.float(beta), (*C.float)(&c[0]), 1)
+		return
+	}
+	// n == 1: c = alpha·op(A)·x + beta·c, x = the column of op(B), c at stride ldc.
+	incx := ldb
+	if transB {
+		incx = 1
+	}
+	rows, cols, tr := m, k, C.enum_CBLAS_TRANSPOSE(C.CblasNoTrans) // A stored m×k
+	if transA {
+		rows, cols, tr = k, m, C.CblasTrans // A stored k×m
+	}
+	C.cblas_sgemv(C.CblasRowMajor, tr, C.blasint(rows), C.blasint(cols), C.float(alpha), (*C.float)(&a[0]), C.blasint(lda),
+		(*C.float)(&b[0]), C.blasint(incx), C.float(beta), (*C.float)(&c[0]), C.blasint(ldc))
 }
 
 // Dgemm implements GEMM.

@@ -10,5 +10,9 @@ func New(threads int) GEMM { return NewGonum() }
 // OpenBLAS build's, it names no thread or core count: gonum computes each
 // output block in one goroutine, so the sums do not depend on them.
 func Info() string {
-	return "gonum(pure go)"
+	return "gonum(pure go) bf16=fp32 (pure go)"
 }
+
+// NewPrecision returns New(threads) and FP32: the pure-Go build has no
+// bf16 matrix product, so every precision computes in fp32.
+func NewPrecision(threads int, _ Precision) (GEMM, Precision) { return New(threads), FP32 }

@@ -86,16 +86,25 @@ func benchTrain(b *testing.B, opts Options) {
 }
 
 // workerCounts are the thread counts each case runs with (the torch side
-// measures 1 and 2 threads as well).
-var workerCounts = []int{1, 2}
+// measures 1 and 2 threads as well), precisions the precisions of the
+// matrix products (bf16 is skipped where the CPU has no native bf16).
+var (
+	workerCounts = []int{1, 2}
+	precisions   = []gemm.Precision{gemm.FP32, gemm.BF16}
+)
 
 func perWorkers(b *testing.B, opts Options, run func(b *testing.B, opts Options)) {
 	for _, w := range workerCounts {
-		b.Run(fmt.Sprintf("threads=%d", w), func(b *testing.B) {
-			o := opts
-			o.Workers, o.GEMM = w, gemm.New(w)
-			run(b, o)
-		})
+		for _, p := range precisions {
+			b.Run(fmt.Sprintf("threads=%d/precision=%s", w, p), func(b *testing.B) {
+				o := opts
+				o.Workers, o.Precision = w, p
+				if o.GEMM, o.Precision = gemm.NewPrecision(w, p); o.Precision != p {
+					b.Skipf("no native %s here", p)
+				}
+				run(b, o)
+			})
+		}
 	}
 }
 
@@ -145,7 +154,7 @@ func benchDecode(batch int) func(b *testing.B, opts Options) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		d, err := NewDecoder(c, w, DecoderOptions{Workers: opts.Workers, GEMM: opts.GEMM})
+		d, err := NewDecoder(c, w, DecoderOptions{Workers: opts.Workers, GEMM: opts.GEMM, Precision: opts.Precision})
 		if err != nil {
 			b.Fatal(err)
 		}

@@ -31,8 +31,12 @@ type DecoderOptions struct {
 	// Workers is the fixed number of goroutines for element-wise work and
 	// attention (default 2). Results do not depend on it.
 	Workers int
-	// GEMM is the matrix-product backend (default gemm.New(Workers)).
+	// GEMM is the matrix-product backend (default gemm.NewPrecision(Workers,
+	// Precision)).
 	GEMM gemm.GEMM
+	// Precision of the float32 matrix products when GEMM is nil (default
+	// gemm.FP32; see Options.Precision).
+	Precision gemm.Precision
 }
 
 // NewDecoder builds a Decoder over base weights under Hugging Face keys. The
@@ -41,8 +45,12 @@ func NewDecoder(cfg engine.Config, weights map[string]engine.Tensor, opts Decode
 	if opts.Workers < 1 {
 		opts.Workers = 2
 	}
+	p, err := gemm.ParsePrecision(string(opts.Precision))
+	if err != nil {
+		return nil, errs.Invalid("decoder: %v", err)
+	}
 	if opts.GEMM == nil {
-		opts.GEMM = gemm.New(opts.Workers)
+		opts.GEMM, p = gemm.NewPrecision(opts.Workers, p)
 	}
 	if weights == nil {
 		return nil, errs.Invalid("decoder: no base weights")
@@ -57,7 +65,7 @@ func NewDecoder(cfg engine.Config, weights map[string]engine.Tensor, opts Decode
 	}
 	// Method LoRA with rank 0 attaches no adapter and registers no
 	// parameter: the layers hold the base weights and nothing else.
-	o := Options{Method: LoRA, Workers: opts.Workers, GEMM: opts.GEMM}
+	o := Options{Method: LoRA, Workers: opts.Workers, GEMM: opts.GEMM, Precision: p}
 	m := &Model{cfg: c, fam: fam, opts: o, base: base,
 		rt:      &nn.Runtime{GEMM: o.GEMM, Workers: o.Workers},
 		dropPCG: rand.NewPCG(0, 0xd50f),

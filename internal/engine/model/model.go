@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/tailor-ml/tailor/internal/engine"
+	"github.com/tailor-ml/tailor/internal/engine/gemm"
 	"github.com/tailor-ml/tailor/internal/engine/nn"
 	"github.com/tailor-ml/tailor/internal/errs"
 )
@@ -108,6 +109,11 @@ func (m *Model) SetRNGState(b []byte) error {
 
 // Config returns the normalized configuration.
 func (m *Model) Config() engine.Config { return m.cfg }
+
+// Precision is the precision of the model's float32 matrix products: the
+// one really computed in when Options.GEMM was left nil, the one declared
+// in Options otherwise.
+func (m *Model) Precision() gemm.Precision { return m.opts.Precision }
 
 // Params implements engine.Trainable: the trainable parameters in a fixed
 // order (full: HF keys; LoRA: PEFT keys; head: "score.weight" last).

@@ -67,8 +67,14 @@ type Options struct {
 	// Workers is the fixed number of goroutines for element-wise work
 	// (default 2). Results do not depend on it.
 	Workers int
-	// GEMM is the matrix-product backend (default gemm.New(Workers)).
+	// GEMM is the matrix-product backend (default gemm.NewPrecision(Workers,
+	// Precision)).
 	GEMM gemm.GEMM
+	// Precision of the float32 matrix products when GEMM is nil: gemm.FP32
+	// (the default) or gemm.BF16 (bf16 inputs, fp32 accumulation, fp32
+	// master weights), which computes in fp32 on CPUs without AVX512_BF16.
+	// normalize leaves the precision really used here.
+	Precision gemm.Precision
 }
 
 func (o *Options) normalize() error {
@@ -78,8 +84,13 @@ func (o *Options) normalize() error {
 	if o.Workers < 1 {
 		o.Workers = 2
 	}
+	p, err := gemm.ParsePrecision(string(o.Precision))
+	if err != nil {
+		return errs.Invalid("options: %v", err)
+	}
+	o.Precision = p
 	if o.GEMM == nil {
-		o.GEMM = gemm.New(o.Workers)
+		o.GEMM, o.Precision = gemm.NewPrecision(o.Workers, o.Precision)
 	}
 	switch o.Method {
 	case Full:

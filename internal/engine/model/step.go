@@ -311,9 +311,7 @@ func (d *Decoder) mlp(p *nn.MLP[f32], m int) {
 		act, up := b.act[lo*f:hi*f], b.up[lo*f:hi*f]
 		switch p.Act {
 		case nn.SiLU:
-			for i, g := range b.gate[lo*f : hi*f] {
-				act[i] = g / (1 + f32(math.Exp(float64(-g)))) * up[i]
-			}
+			nn.SiLUMul(b.gate[lo*f:hi*f], up, act)
 		case nn.GELUTanh:
 			for i, x := range up {
 				u := 0.7978845608028654 * (float64(x) + 0.044715*float64(x)*float64(x)*float64(x))

@@ -120,6 +120,22 @@ func siluGLU[T Float](gate, up, sig, act []T) {
 	}
 }
 
+// SiLUMul writes act = silu(gate)·up, SwiGLU's product, over len(gate),
+// with the vectorised exp the layers use (the decoder calls it; training
+// keeps the sigmoid for the backward pass in siluGLU). act must not alias
+// gate or up.
+func SiLUMul[T Float](gate, up, act []T) {
+	n := len(gate)
+	up, act = up[:n], act[:n]
+	for i, g := range gate {
+		act[i] = -g
+	}
+	expInPlace(act)
+	for i, g := range gate {
+		act[i] = g / (1 + act[i]) * up[i]
+	}
+}
+
 // geluTanh returns gelu_new(x) and its derivative.
 func geluTanh[T Float](x T) (T, T) {
 	const c = 0.7978845608028654 // sqrt(2/pi)
