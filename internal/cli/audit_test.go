@@ -53,15 +53,12 @@ func (a *actorHandler) token(actor string) string {
 	if t, ok := a.tokens[actor]; ok {
 		return t
 	}
-	admin := map[string]auth.Role{store.DefaultProject: auth.Admin}
-	root := auth.Principal{Name: "root", Project: store.DefaultProject, Roles: admin}
-	c, err := a.authority.CreateToken(store.WithActor(context.Background(), "root"), root,
-		auth.NewToken{Principal: actor, Project: store.DefaultProject, Roles: admin})
+	token, err := adminToken(a.authority, actor)
 	if err != nil {
 		panic(fmt.Sprintf("mint a token for %s: %v", actor, err))
 	}
-	a.tokens[actor] = c.Secret.String()
-	return a.tokens[actor]
+	a.tokens[actor] = token
+	return token
 }
 
 func (a *actorHandler) as(actor string) { a.actor.Store(&actor) }

@@ -121,14 +121,21 @@ func openDeployWorld(t *testing.T, dir string, opts ...func(*app.Options)) *depl
 // an admin "root" would.
 func (w *deployWorld) admin(principal string) string {
 	w.t.Helper()
-	ctx := context.Background()
-	root := auth.Principal{Name: "root", Project: store.DefaultProject, Roles: map[string]auth.Role{store.DefaultProject: auth.Admin}}
-	c, err := w.auth.CreateToken(ctx, root, auth.NewToken{Principal: principal, Project: store.DefaultProject,
-		Roles: map[string]auth.Role{store.DefaultProject: auth.Admin}})
+	token, err := adminToken(w.auth, principal)
 	if err != nil {
 		w.t.Fatal(err)
 	}
-	return c.Secret.String()
+	return token
+}
+
+// adminToken mints a token for principal, admin in the default project, as
+// an admin "root" would (the change is audited as root's).
+func adminToken(a *auth.Authority, principal string) (string, error) {
+	admin := map[string]auth.Role{store.DefaultProject: auth.Admin}
+	root := auth.Principal{Name: "root", Project: store.DefaultProject, Roles: admin}
+	c, err := a.CreateToken(store.WithActor(context.Background(), "root"), root,
+		auth.NewToken{Principal: principal, Project: store.DefaultProject, Roles: admin})
+	return c.Secret.String(), err
 }
 
 func (w *deployWorld) close() {

@@ -22,6 +22,21 @@ type GEMM interface {
 
 // check panics when the slices are too short for the described matrices;
 // a short slice is a programming error and must never reach C code.
+// work checks a product's arguments (panicking as check does) and does
+// the products with nothing to multiply: none when m or n is 0, C scaled by
+// beta when k is 0. It reports whether the caller has the product left.
+func work[T float32 | float64](transA, transB bool, m, n, k int, a []T, lda int, b []T, ldb int, beta T, c []T, ldc int) bool {
+	check(transA, transB, m, n, k, len(a), lda, len(b), ldb, len(c), ldc)
+	if m == 0 || n == 0 {
+		return false
+	}
+	if k == 0 {
+		scaleC(m, n, beta, c, ldc)
+		return false
+	}
+	return true
+}
+
 func check(transA, transB bool, m, n, k, lenA, lda, lenB, ldb, lenC, ldc int) {
 	if m < 0 || n < 0 || k < 0 {
 		panic(fmt.Sprintf("gemm: negative dimension m=%d n=%d k=%d", m, n, k))

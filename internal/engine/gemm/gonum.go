@@ -29,12 +29,7 @@ func trans(t bool) blas.Transpose {
 
 // Sgemm implements GEMM.
 func (g Gonum) Sgemm(transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
-	check(transA, transB, m, n, k, len(a), lda, len(b), ldb, len(c), ldc)
-	if m == 0 || n == 0 {
-		return
-	}
-	if k == 0 {
-		scaleC(m, n, beta, c, ldc)
+	if !work(transA, transB, m, n, k, a, lda, b, ldb, beta, c, ldc) {
 		return
 	}
 	g.impl.Sgemm(trans(transA), trans(transB), m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
@@ -42,12 +37,7 @@ func (g Gonum) Sgemm(transA, transB bool, m, n, k int, alpha float32, a []float3
 
 // Dgemm implements GEMM.
 func (g Gonum) Dgemm(transA, transB bool, m, n, k int, alpha float64, a []float64, lda int, b []float64, ldb int, beta float64, c []float64, ldc int) {
-	check(transA, transB, m, n, k, len(a), lda, len(b), ldb, len(c), ldc)
-	if m == 0 || n == 0 {
-		return
-	}
-	if k == 0 {
-		scaleC(m, n, beta, c, ldc)
+	if !work(transA, transB, m, n, k, a, lda, b, ldb, beta, c, ldc) {
 		return
 	}
 	g.impl.Dgemm(trans(transA), trans(transB), m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)

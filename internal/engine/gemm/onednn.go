@@ -233,12 +233,7 @@ func (p *primCache) get(key primKey) (C.dnnl_primitive_t, bool) {
 
 // Sgemm implements GEMM.
 func (o OneDNN) Sgemm(transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
-	check(transA, transB, m, n, k, len(a), lda, len(b), ldb, len(c), ldc)
-	if m == 0 || n == 0 {
-		return
-	}
-	if k == 0 {
-		scaleC(m, n, beta, c, ldc)
+	if !work(transA, transB, m, n, k, a, lda, b, ldb, beta, c, ldc) {
 		return
 	}
 	if m == 1 || n == 1 {

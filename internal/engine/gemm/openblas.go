@@ -95,12 +95,7 @@ func fitBLAS(m, n, k, lda, ldb, ldc int) {
 
 // Sgemm implements GEMM.
 func (OpenBLAS) Sgemm(transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
-	check(transA, transB, m, n, k, len(a), lda, len(b), ldb, len(c), ldc)
-	if m == 0 || n == 0 {
-		return
-	}
-	if k == 0 {
-		scaleC(m, n, beta, c, ldc)
+	if !work(transA, transB, m, n, k, a, lda, b, ldb, beta, c, ldc) {
 		return
 	}
 	fitBLAS(m, n, k, lda, ldb, ldc)
@@ -147,12 +142,7 @@ func sgemv(transA, transB bool, m, n, k int, alpha float32, a []float32, lda int
 
 // Dgemm implements GEMM.
 func (OpenBLAS) Dgemm(transA, transB bool, m, n, k int, alpha float64, a []float64, lda int, b []float64, ldb int, beta float64, c []float64, ldc int) {
-	check(transA, transB, m, n, k, len(a), lda, len(b), ldb, len(c), ldc)
-	if m == 0 || n == 0 {
-		return
-	}
-	if k == 0 {
-		scaleC(m, n, beta, c, ldc)
+	if !work(transA, transB, m, n, k, a, lda, b, ldb, beta, c, ldc) {
 		return
 	}
 	fitBLAS(m, n, k, lda, ldb, ldc)
