@@ -34,6 +34,7 @@ type metering struct {
 	tracker  *meter.Tracker // nil when the process cannot be metered here
 	start    time.Time      // when the attempt's worker started
 	step     int64
+	total    int64   // the steps the attempt plans (its progress messages' total)
 	flops    float64 // reported by the worker, for an unmetered one
 	exceeded *meter.Exceeded
 }
@@ -191,15 +192,20 @@ func (s *Scheduler) onMessage(id string, a *active, msg Message) {
 	if msg.Step > 0 {
 		m.step = max(m.step, msg.Step)
 	}
+	m.total = max(m.total, msg.TotalSteps)
 	if msg.FLOPs > 0 {
 		m.flops = max(m.flops, msg.FLOPs)
 		if m.tracker != nil {
 			m.tracker.SetFLOPs(msg.FLOPs)
 		}
 	}
-	step, limit := m.step, m.budget.MaxSteps
+	step, limit, total := m.step, m.budget.MaxSteps, m.total
 	m.mu.Unlock()
-	if limit > 0 && (msg.Type == MsgCheckpoint && step >= limit || msg.Type == MsgProgress && step > limit) {
+	// A run whose last step is within the limit is not stopped there:
+	// its training is done and what is left (evaluation, writing the
+	// result) takes no steps.
+	done := total > 0 && step >= total && total <= limit
+	if limit > 0 && !done && (msg.Type == MsgCheckpoint && step >= limit || msg.Type == MsgProgress && step > limit) {
 		if e := m.check(m.usage(s.opts.Now()), step); e != nil {
 			s.stopAtLimit(id, a, e)
 		}

@@ -85,6 +85,21 @@ func TestBudgetMaxSteps(t *testing.T) {
 	}
 }
 
+// TestBudgetMaxStepsEqualToThePlan: a max_steps equal to the steps the run
+// plans does not stop it at its last checkpoint: it succeeds (it once
+// stopped there, budget_exceeded with nothing left to train).
+func TestBudgetMaxStepsEqualToThePlan(t *testing.T) {
+	st := openStore(t, filepath.Join(t.TempDir(), "t.db"))
+	f := newFixtureWith(t, st, "finish", Options{BudgetOf: budgetOf(meter.Budget{MaxSteps: 3}), MeterEvery: time.Hour})
+	in, _ := json.Marshal(Inputs{Recipe: InputRef{Name: "r", ID: "rid"}, Dataset: InputRef{Name: "d", ID: "did"}, Engine: "e"})
+	if _, err := f.sched.Submit(context.Background(), store.Run{ID: "run-f", Key: "k-f", RecipeID: "rid", DatasetID: "did", Inputs: in}); err != nil {
+		t.Fatal(err)
+	}
+	if r := waitState(t, st, "run-f", store.RunSucceeded); r.Result != "sha256:adapter" || r.Step != 3 {
+		t.Fatalf("run: result %q step %d", r.Result, r.Step)
+	}
+}
+
 // TestBudgetMaxDuration: a run whose wall time reaches max_duration is
 // stopped by the meter between messages.
 func TestBudgetMaxDuration(t *testing.T) {

@@ -72,6 +72,14 @@ func fakeWorker(mode string) int {
 		}
 		in.ReadBytes(0)
 		return 0
+	case "finish":
+		// Trains all of its 3 steps, checkpointing each, then succeeds.
+		for step := int64(1); step <= 3; step++ {
+			out.Encode(Message{Type: MsgProgress, Step: step, TotalSteps: 3, FLOPs: float64(step) * 1e9})
+			out.Encode(Message{Type: MsgCheckpoint, Step: step, Digest: fmt.Sprintf("sha256:ckpt%d", step), FLOPs: float64(step) * 1e9})
+		}
+		out.Encode(Message{Type: MsgResult, Step: 3, Digest: "sha256:adapter", FLOPs: 3e9})
+		return 0
 	case "hang":
 		out.Encode(Message{Type: MsgProgress, Step: 1, TotalSteps: 100})
 		in.ReadBytes(0) // until stdin closes (the server died)
