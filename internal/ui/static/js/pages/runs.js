@@ -134,6 +134,8 @@ export async function runPage(ctx, id) {
   );
 
   const usageBox = h("div", null);
+  // The resume's answer stays while the usage above it is redrawn.
+  const resumeResult = h("div", { class: "form-result", "aria-live": "polite" });
   const refreshRun = async () => {
     [r, usage] = await Promise.all([api.get(api.path`/v1/runs/${id}`, sig), api.get(api.path`/v1/runs/${id}/usage`, sig)]);
     fill(stateBox, badge(r.state));
@@ -142,7 +144,7 @@ export async function runPage(ctx, id) {
     showUsage();
     cancelBox.hidden = isTerminal(r.state);
   };
-  const showUsage = () => fill(usageBox, usageFacts(usage), r.state === "budget_exceeded" ? (may("admin") ? resumeForm(r, usage, refreshRun) : withoutRole("resume a run with a raised budget", "admin")) : null);
+  const showUsage = () => fill(usageBox, usageFacts(usage), r.state === "budget_exceeded" ? (may("admin") ? resumeForm(r, usage, refreshRun, resumeResult) : withoutRole("resume a run with a raised budget", "admin")) : null);
   showUsage();
   if (!isTerminal(r.state)) {
     (async () => {
@@ -178,7 +180,7 @@ export async function runPage(ctx, id) {
       section("Progress", latest, h("div", { class: "charts" }, lossChart.node, tpsChart.node)),
       section("Inputs", factsBox),
       section("Result metrics", metricsBox),
-      section("Usage and budget", usageBox),
+      section("Usage and budget", usageBox, resumeResult),
       section("Log", h("div", { class: "log-box", tabindex: "0", role: "region", "aria-label": "Run log" }, logList)),
     ),
   };
@@ -257,7 +259,7 @@ function usageFacts(u) {
 // resumeForm raises a stopped run's budget and queues it to resume from
 // its last checkpoint (POST /v1/runs/{id}/resume); only the limits filled
 // in are raised.
-function resumeForm(r, u, refresh) {
+function resumeForm(r, u, refresh, resultBox) {
   const b = u.budget || {};
   const steps = field("Max steps", { name: "max_steps", type: "number", min: 1, step: 1, value: b.max_steps || "", inputmode: "numeric" });
   const duration = field("Max duration", { name: "max_duration", value: b.max_duration || "", placeholder: "10m", autocomplete: "off" }, { help: "A Go duration: 90s, 10m, 2h." });
@@ -278,5 +280,6 @@ function resumeForm(r, u, refresh) {
     },
     ok: (run) => okBox(h("p", { class: "alert-title" }, "Resumed"), h("p", null, `Run ${run.id} is ${run.state}: it resumes from its last checkpoint.`)),
     after: () => refresh().catch(() => {}),
+    resultBox,
   });
 }
