@@ -69,7 +69,7 @@ export async function usagePage(ctx) {
       h(
         "p",
         null,
-        "Runs (CPU and wall time, FLOPs, peak memory) and served requests (tokens, latency), with their energy and cost, in the project you act in. Days are UTC; both ends are included. Energy is measured where the server reads RAPL counters and estimated from CPU time otherwise (docs/metering.md).",
+        "Runs (CPU and wall time, FLOPs; a run's peak memory is on its page) and served requests (tokens, latency), with their energy and cost, in the project you act in. Days are UTC; both ends are included. Energy is measured where the server reads RAPL counters and estimated from CPU time otherwise (docs/metering.md).",
       ),
       form,
       box,
@@ -105,7 +105,6 @@ function usageTable(title, key, rep) {
     ["Runs", (r) => num(r.runs), "num"],
     ["CPU / wall time", (r) => `${num(r.cpu_seconds, 3)} / ${num(r.wall_seconds, 3)} s`, "num"],
     ["FLOPs", (r) => flops(r.flops), "num"],
-    ["Peak RSS", (r) => bytes(r.peak_rss_bytes), "num"],
     ["Requests", (r) => num(r.requests), "num"],
     ["Tokens in / out", (r) => `${num(r.tokens_in)} / ${num(r.tokens_out)}`, "num"],
     ["Latency mean / max", (r) => (r.requests ? `${num(r.latency_ms_avg, 3)} / ${num(r.latency_ms_max, 3)} ms` : "—"), "num"],
@@ -113,7 +112,7 @@ function usageTable(title, key, rep) {
     ["Cost", (r) => `${num(r.cost_usd)} USD`, "num"],
   ];
   const all = rows.length ? [...rows, { ...rep.total, key: "total", total: true }] : [];
-  const caption = `Usage ${title.toLowerCase()}${rep.from || rep.to ? `, ${rep.from || "…"} to ${rep.to || "…"}` : ""}`;
+  const caption = `Usage ${title[0].toLowerCase()}${title.slice(1)}${rep.from || rep.to ? `, ${rep.from || "…"} to ${rep.to || "…"}` : ""}`;
   const t = table(caption, cols, all, {
     rowHeader: true,
     class: "usage",
