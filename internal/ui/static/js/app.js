@@ -199,14 +199,25 @@ function showIdentity() {
 // redraws the header, reconnects the event stream and shows the page (or
 // the log-in form when the server wants a token).
 async function identityChanged() {
+  let note = null;
   try {
     await session.whoami();
   } catch (err) {
-    if (err.status !== 401) {
-      fill(document.getElementById("who"), h("span", null, "Could not ask who you are: " + err.message));
+    if (err.status === 401 && api.currentToken()) {
+      // The kept token expired or was revoked: forget it, and say so.
+      session.logout();
+      note = "Your token was refused (" + err.message + "): log in again.";
+      try {
+        await session.whoami(); // --insecure-local: "local" without a token
+      } catch {
+        // the server wants a token: the log-in form follows
+      }
+    } else if (err.status !== 401) {
+      note = "Could not ask who you are: " + err.message;
     }
   }
   showIdentity();
+  if (note) document.getElementById("who").append(h("span", { role: "alert" }, " " + note));
   if (stream) stream.abort();
   if (session.identity()) followEvents();
   if (session.identity() && location.hash === "#/login") location.hash = lastRoute;
