@@ -71,10 +71,13 @@ type browserSummary struct {
 			Impact string `json:"impact"`
 		} `json:"violations"`
 	} `json:"pages"`
-	Console      []string       `json:"console"`
-	ExpectedHTTP []string       `json:"expectedHTTP"`
-	Actions      map[string]any `json:"actions"`
-	Problems     []string       `json:"problems"`
+	Console      []string `json:"console"`
+	ExpectedHTTP []string `json:"expectedHTTP"`
+	// StreamsClosed counts the event streams a log-in, log-out or page
+	// load closed on purpose (aborted requests of /v1/events).
+	StreamsClosed int            `json:"streamsClosed"`
+	Actions       map[string]any `json:"actions"`
+	Problems      []string       `json:"problems"`
 }
 
 // TestDashboard opens the dashboard of a real `tailor server` in Debian's
@@ -123,7 +126,7 @@ func TestDashboard(t *testing.T) {
 		}
 		t.Logf("page %-26s %-44q axe: %d violations %v", p.Name, p.Title, len(p.Violations), minor)
 	}
-	t.Logf("screenshots of %d pages in %s (axe-core %s)", len(sum.Pages), out, sum.Axe)
+	t.Logf("screenshots of %d pages in %s (axe-core %s); expected HTTP errors %v; event streams closed on purpose: %d", len(sum.Pages), out, sum.Axe, sum.ExpectedHTTP, sum.StreamsClosed)
 	if runErr != nil || len(sum.Problems) > 0 {
 		t.Fatalf("check.js: %v:\n  %s\nstderr: %s", runErr, strings.Join(sum.Problems, "\n  "), stderr.String())
 	}

@@ -64,9 +64,10 @@ async function main() {
     });
     page.on("pageerror", (e) => summary.pageErrors.push(String(e)));
     // A log-in or log-out closes the event stream opened with the old
-    // credentials (the page reconnects with the new ones): those aborts
-    // are counted, and must match the identity changes.
-    let identityChanges = 0;
+    // credentials (the page reconnects with the new ones), and so does a
+    // reload or a page.goto: those aborts are counted apart, and may not
+    // outnumber the steps that cause them (streamEnds).
+    let streamEnds = 0;
     summary.streamsClosed = 0;
     page.on("requestfailed", (r) => {
       const err = r.failure() && r.failure().errorText;
@@ -126,18 +127,23 @@ async function main() {
     // Log-in: a wrong token is refused in place; an operator's token is
     // taken, and the header says who, where and which role.
     const nav = page.getByRole("navigation", { name: "Main" });
-    const login = async (token, who) => {
+    // Each waits for the page shown after it (the one the log-in came
+    // from, or the same page redrawn), so that the next step does not cut
+    // its reads off.
+    const login = async (token, who, heading) => {
       await page.locator("#login").click();
       await ready("Log in");
       await page.getByLabel("Token", { exact: true }).fill(token);
       await page.getByRole("button", { name: "Log in" }).click();
       await page.locator("#who .who-name", { hasText: new RegExp(`^${who}$`) }).waitFor();
-      identityChanges++;
+      await ready(heading);
+      streamEnds++;
     };
     const logout = async () => {
       await page.locator("#logout").click();
       await page.locator("#who .who-name", { hasText: /^local$/ }).waitFor();
-      identityChanges++;
+      await page.locator('main[data-state="ready"]').waitFor();
+      streamEnds++;
     };
     await page.locator("#login").click();
     await ready("Log in");
@@ -153,7 +159,7 @@ async function main() {
     await page.getByLabel("Token", { exact: true }).fill(st.operator_token);
     await page.getByRole("button", { name: "Log in" }).click();
     await page.locator("#who .who-name", { hasText: new RegExp(`^${st.operator}$`) }).waitFor();
-    identityChanges++;
+    streamEnds++;
     await ready("Overview");
     check((await page.locator("#who .who-role").innerText()) === "operator" && (await page.locator("#who .who-project").innerText()) === "default", `header as operator: ${await page.locator("#who").innerText()}`);
     check(await page.evaluate(() => !Object.keys(localStorage).some((k) => (localStorage.getItem(k) || "").includes("tlr_"))), "the token is in localStorage");
@@ -173,11 +179,11 @@ async function main() {
     await shot("audit-as-operator");
     // Reloaded, the tab keeps the log-in (sessionStorage).
     await page.reload();
-    identityChanges++; // not one, but the reload closes the stream too
+    streamEnds++; // the reload closes the stream too
     await ready("Audit log");
     check((await page.locator("#who .who-name").innerText()) === st.operator, "a reload lost the log-in");
     await logout();
-    await login(st.admin_token, st.admin);
+    await login(st.admin_token, st.admin, "Audit log");
     check((await page.locator("#who .who-role").innerText()) === "admin", "header as admin: role");
     await nav.getByRole("link", { name: "Overview" }).click();
     await ready("Overview");
@@ -271,7 +277,11 @@ async function main() {
     summary.actions.approvalNeeded = await waiting.innerText();
     const approval = page.locator("form", { has: page.getByRole("heading", { name: /^Approval / }) });
     await approval.getByLabel("Reason", { exact: true }).fill(st.approve_reason);
+    // After the answer the page re-reads the model, its history and the
+    // pending approvals; the log-out below must not cut those reads off.
+    const reread = page.waitForResponse((r) => r.url().includes("/approvals?state=pending"));
     await approval.getByRole("button", { name: "Approve" }).click();
+    await (await reread).finished();
     const selfRefusal = page.locator("section", { has: page.getByRole("heading", { name: "Pending approvals" }) }).getByRole("alert");
     await selfRefusal.waitFor();
     summary.actions.selfApproval = await selfRefusal.innerText();
@@ -280,8 +290,7 @@ async function main() {
     // A second person is a second token: log out, log in as the reviewer,
     // who sees the pending approval on the same page and approves it.
     await logout();
-    await login(st.approver_token, st.approver);
-    await ready(`Model ${st.model}@v${st.candidate}`);
+    await login(st.approver_token, st.approver, `Model ${st.model}@v${st.candidate}`);
     const approval2 = page.locator("form", { has: page.getByRole("heading", { name: /^Approval / }) });
     await approval2.getByLabel("Reason", { exact: true }).fill(st.approve_reason);
     await approval2.getByRole("button", { name: "Approve" }).click();
@@ -316,6 +325,7 @@ async function main() {
     // A run stopped at its budget: its usage names the limit, and an
     // admin resumes it with a raised one.
     await page.goto(`${base}/#/runs/${encodeURIComponent(st.budget_run)}`);
+    streamEnds++; // a new document: the old one's stream is closed
     await ready(new RegExp(`^Run ${st.budget_run}`));
     const usageSection = page.locator("section", { has: page.getByRole("heading", { name: "Usage and budget" }) });
     const stopped = await usageSection.innerText();
@@ -412,9 +422,10 @@ async function main() {
     const want = ["401 GET /v1/whoami", "403 POST /v1/registry/models/", "403 POST /v1/registry/approvals/"];
     check(summary.expectedHTTP.length === want.length && want.every((w, i) => summary.expectedHTTP[i].startsWith(w)),
       `expected the three refusals, saw: ${summary.expectedHTTP.join(" | ") || "none"}`);
-    // Each log-in and log-out closed at most the one stream open then.
-    check(summary.streamsClosed <= identityChanges, `${summary.streamsClosed} event streams closed for ${identityChanges} log-ins and log-outs`);
-    summary.actions.identityChanges = identityChanges;
+    // Each log-in, log-out, reload and page load closed at most the one
+    // stream open then.
+    check(summary.streamsClosed <= streamEnds, `${summary.streamsClosed} event streams closed for ${streamEnds} log-ins, log-outs, reloads and page loads`);
+    summary.actions.streamEnds = streamEnds;
     await context.close();
   } finally {
     await browser.close();
