@@ -83,8 +83,9 @@ type browserSummary struct {
 // TestDashboard opens the dashboard of a real `tailor server` in Debian's
 // chromium (driven by playwright-core) and walks what a reviewer would:
 // a log-in with a wrong token (refused in place), then with an operator's
-// token minted here (no admin forms on the model page, no audit entries),
-// then with an admin's; the overview, the champion, its lineage graph to
+// token minted here (no admin forms on the model page, no audit entries;
+// revoked, the kept token is refused on reload and forgotten), then with
+// an admin's; the overview, the champion, its lineage graph to
 // the dataset version, the run's loss curve and usage, the eval report; a
 // promotion refused by a failed gate, the same promotion with an override,
 // and a rollback, each with a reason; a promotion that needs approval,
@@ -94,7 +95,7 @@ type browserSummary struct {
 // usage by project, model and day. Every page is screenshotted into the
 // test's artifact directory (`go test -artifacts` keeps them) and checked
 // by axe-core. The script fails on serious or critical axe violations,
-// console errors, failed requests and any HTTP error but the three
+// console errors, failed requests and any HTTP error but the four
 // refusals it provokes; this test then checks that the browser's moves
 // reached the registry with their reasons and actors, and that the audit
 // entry the page showed for the promotion is the server's.

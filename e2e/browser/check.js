@@ -4,7 +4,9 @@
 //   overview (as "local", --insecure-local) → log-in: a wrong token refused
 //   in place, then an operator's token: the candidate's page has no
 //   promote, roll back or approve forms, the audit page its verify status
-//   but no entries → log out, log in as the admin → champion → its lineage
+//   but no entries; the operator's token revoked, the page reloaded: the
+//   kept token refused and forgotten, the page goes on as local → log in
+//   as the admin → champion → its lineage
 //   graph → the dataset version → back to the run's loss curve and its
 //   usage → the eval report → the candidate whose gate fails: promotion
 //   refused, promoted with an override and a reason, rolled back with a
@@ -55,7 +57,7 @@ async function main() {
     // promotion its gate refuses, and the approval its own requester may
     // not give.
     const expected = [
-      { method: "GET", path: /^\/v1\/whoami$/, status: 401 },
+      { method: "GET", path: /^\/v1\/whoami$/, status: 401 }, // twice: a wrong token, a revoked one
       { method: "POST", path: new RegExp(`^/v1/registry/models/${st.model}/promote$`), status: 403 },
       { method: "POST", path: /^\/v1\/registry\/approvals\/[^/]+$/, status: 403 },
     ];
@@ -182,7 +184,19 @@ async function main() {
     streamEnds++; // the reload closes the stream too
     await ready("Audit log");
     check((await page.locator("#who .who-name").innerText()) === st.operator, "a reload lost the log-in");
-    await logout();
+    // The operator's token revoked behind the page's back: on the next
+    // load the kept token is refused (401), forgotten, and the page says
+    // so and goes on as local (--insecure-local).
+    const revoked = await page.request.post(`${base}/v1/tokens/tlr_${st.operator_token.split("_")[1]}/revoke`);
+    check(revoked.ok(), `revoke the operator's token: HTTP ${revoked.status()}`);
+    await page.reload();
+    streamEnds++;
+    await page.locator("#who .who-name", { hasText: /^local$/ }).waitFor();
+    await ready("Audit log");
+    const stale = await page.locator("#who [role=alert]").innerText();
+    summary.actions.staleToken = stale;
+    check(/Your token was refused .*revoked.*log in again/.test(stale), `a revoked kept token: ${stale}`);
+    check(await page.evaluate(() => sessionStorage.length === 0), "the revoked token is still kept");
     await login(st.admin_token, st.admin, "Audit log");
     check((await page.locator("#who .who-role").innerText()) === "admin", "header as admin: role");
     await nav.getByRole("link", { name: "Overview" }).click();
@@ -418,10 +432,11 @@ async function main() {
     check(summary.pageErrors.length === 0, `page errors: ${summary.pageErrors.join(" | ")}`);
     check(summary.failedRequests.length === 0, `failed requests: ${summary.failedRequests.join(" | ")}`);
     check(summary.httpErrors.length === 0, `unexpected HTTP errors: ${summary.httpErrors.join(" | ")}`);
-    // The wrong token, the gate's refusal, then the requester's approval.
-    const want = ["401 GET /v1/whoami", "403 POST /v1/registry/models/", "403 POST /v1/registry/approvals/"];
+    // The wrong token, the revoked one, the gate's refusal, then the
+    // requester's approval.
+    const want = ["401 GET /v1/whoami", "401 GET /v1/whoami", "403 POST /v1/registry/models/", "403 POST /v1/registry/approvals/"];
     check(summary.expectedHTTP.length === want.length && want.every((w, i) => summary.expectedHTTP[i].startsWith(w)),
-      `expected the three refusals, saw: ${summary.expectedHTTP.join(" | ") || "none"}`);
+      `expected the four refusals, saw: ${summary.expectedHTTP.join(" | ") || "none"}`);
     // Each log-in, log-out, reload and page load closed at most the one
     // stream open then.
     check(summary.streamsClosed <= streamEnds, `${summary.streamsClosed} event streams closed for ${streamEnds} log-ins, log-outs, reloads and page loads`);
