@@ -18,28 +18,36 @@ import (
 // dashState is what dashboardState built: the names the browser script is
 // told to follow, and the ids the Go test checks afterwards.
 type dashState struct {
-	Model      string `json:"model"`       // the model name
-	Champion   int    `json:"champion"`    // the version champion points at
-	Candidate  int    `json:"candidate"`   // a version whose gate fails
-	ChampRun   string `json:"champ_run"`   // the run that trained the champion
-	Dataset    string `json:"dataset"`     // the dataset name
-	DatasetID  string `json:"dataset_id"`  // the version the champion was trained on
-	Report     string `json:"report"`      // the champion's first report digest
-	Adapter    string `json:"adapter"`     // the champion's adapter digest
-	RecipeID   string `json:"recipe_id"`   // the champion's recipe version
-	Deployment string `json:"deployment"`  // the deployment's model name
-	Trigger    string `json:"trigger"`     // an applied trigger
-	Monitor    string `json:"monitor"`     // a monitor of champion with stable and drifted windows
-	LongRecipe string `json:"long_recipe"` // a recipe that trains long enough to cancel
+	Model       string `json:"model"`        // the model name
+	Champion    int    `json:"champion"`     // the version champion points at
+	Candidate   int    `json:"candidate"`    // a version whose gate fails
+	CandidateID string `json:"candidate_id"` // its version id
+	ChampRun    string `json:"champ_run"`    // the run that trained the champion
+	Dataset     string `json:"dataset"`      // the dataset name
+	DatasetID   string `json:"dataset_id"`   // the version the champion was trained on
+	Report      string `json:"report"`       // the champion's first report digest
+	Adapter     string `json:"adapter"`      // the champion's adapter digest
+	RecipeID    string `json:"recipe_id"`    // the champion's recipe version
+	Deployment  string `json:"deployment"`   // the deployment's model name
+	Trigger     string `json:"trigger"`      // an applied trigger
+	Monitor     string `json:"monitor"`      // a monitor of champion with stable and drifted windows
+	LongRecipe  string `json:"long_recipe"`  // a recipe that trains long enough to cancel
+	BudgetRun   string `json:"budget_run"`   // a run stopped at its budget (budget_exceeded)
 	// The reasons the browser types into the promote (with an override)
 	// and rollback forms.
 	PromoteReason  string `json:"promote_reason"`
 	OverrideReason string `json:"override_reason"`
 	RollbackReason string `json:"rollback_reason"`
+	// Who the browser logs in as: an operator first (no promote, roll
+	// back or approve buttons), then an admin who promotes, rolls back and
+	// requests the approval. Their tokens are real, minted by the test.
+	Operator      string `json:"operator"`
+	OperatorToken string `json:"operator_token"`
+	Admin         string `json:"admin"`
+	AdminToken    string `json:"admin_token"`
 	// An alias the server requires approval for (--require-approval), the
 	// reasons to request and approve, and who approves: a second
-	// principal, whose token the browser sends for the approval (the
-	// server, under --insecure-local, takes the requester as "local").
+	// principal, whose token the browser logs in with to approve.
 	ApprovalAlias  string `json:"approval_alias"`
 	ApprovalReason string `json:"approval_reason"`
 	ApproveReason  string `json:"approve_reason"`
@@ -75,11 +83,17 @@ func dashboardState(t *testing.T, srv *server, work string) dashState {
 		PromoteReason: "candidate from the stricter recipe", OverrideReason: "latency gate is a placeholder on this test box",
 		RollbackReason: "back to the champion until latency is measured",
 		ApprovalAlias:  "challenger", ApprovalReason: "challenge the champion in the canary", ApproveReason: "reviewed the gates and the override",
-		Approver: "reviewer"}
+		Approver: "reviewer", Operator: "oper", Admin: "ada"}
 
-	approver, err := c.CreateToken(ctx, api.TokenCreate{Principal: st.Approver, Role: "admin", Note: "the dashboard test's second person"})
-	must(t, err)
-	st.ApproverToken = approver.Secret
+	mint := func(principal, role, note string) string {
+		t.Helper()
+		tok, err := c.CreateToken(ctx, api.TokenCreate{Principal: principal, Role: role, Note: note})
+		must(t, err)
+		return tok.Secret
+	}
+	st.ApproverToken = mint(st.Approver, "admin", "the dashboard test's second person")
+	st.OperatorToken = mint(st.Operator, "operator", "the dashboard test's operator: sees no admin buttons")
+	st.AdminToken = mint(st.Admin, "admin", "the dashboard test's admin")
 
 	var b strings.Builder
 	words := [][]string{{"meeting", "notes", "lunch", "report"}, {"prize", "cash", "winner", "offer"}}
@@ -111,7 +125,7 @@ func dashboardState(t *testing.T, srv *server, work string) dashState {
 	if champ.Verdict != "pass" || strict.Verdict != "fail" {
 		t.Fatalf("verdicts: champion v%d %s, candidate v%d %s; want pass and fail", champ.Version, champ.Verdict, strict.Version, strict.Verdict)
 	}
-	st.Champion, st.Candidate, st.ChampRun, st.Adapter = champ.Version, strict.Version, champ.RunID, champ.Adapter
+	st.Champion, st.Candidate, st.CandidateID, st.ChampRun, st.Adapter = champ.Version, strict.Version, strict.ID, champ.RunID, champ.Adapter
 	st.Report = champ.Reports[0].Digest
 	run, err := c.Run(ctx, champ.RunID)
 	must(t, err)
@@ -169,6 +183,15 @@ func dashboardState(t *testing.T, srv *server, work string) dashState {
 	long := strings.Replace(fmt.Sprintf(dashRecipe, 100000, 1000, 3, "{metric: macro_f1, op: '>=', value: 0.5}"), "name: mail\n", "name: "+st.LongRecipe+"\n", 1)
 	_, err = c.ApplyRecipe(ctx, "mail-long.yaml", []byte(long))
 	must(t, err)
+	// A run stopped at its budget: 12 steps planned, a budget of 4; the
+	// browser resumes it with a raised limit.
+	capped := strings.Replace(fmt.Sprintf(dashRecipe, 12, 1, 4, "{metric: macro_f1, op: '>=', value: 0.5}"), "name: mail\n", "name: mail-budget\n", 1) + "budget: {max_steps: 4}\n"
+	ra, err := c.ApplyRecipe(ctx, "mail-budget.yaml", []byte(capped))
+	must(t, err)
+	r, err := c.StartRun(ctx, api.RunStart{Recipe: fmt.Sprintf("mail-budget@v%d", ra.Version.Version)})
+	must(t, err)
+	st.BudgetRun = r.ID
+	waitRunState(t, c, r.ID, "budget_exceeded")
 	return st
 }
 
@@ -196,6 +219,24 @@ func waitModel(t *testing.T, c *api.Client, model, id string) api.ModelVersion {
 	}
 	t.Fatalf("run %s: no model version registered in 3 minutes", id)
 	return api.ModelVersion{}
+}
+
+// waitRunState waits up to 3 minutes for run id to reach state.
+func waitRunState(t *testing.T, c *api.Client, id, state string) api.Run {
+	t.Helper()
+	for deadline := time.Now().Add(3 * time.Minute); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
+		r, err := c.Run(context.Background(), id)
+		must(t, err)
+		if r.State == state {
+			return r
+		}
+		switch r.State {
+		case "failed", "canceled", "succeeded", "budget_exceeded": // ended, not in state
+			t.Fatalf("run %s %s, want %s: %s", id, r.State, state, r.Error)
+		}
+	}
+	t.Fatalf("run %s: not %s in 3 minutes", id, state)
+	return api.Run{}
 }
 
 // writeTinyBase writes a 2-layer, 32-wide Llama with a tokenizer trained

@@ -71,25 +71,34 @@ type browserSummary struct {
 			Impact string `json:"impact"`
 		} `json:"violations"`
 	} `json:"pages"`
-	Console      []string       `json:"console"`
-	ExpectedHTTP []string       `json:"expectedHTTP"`
-	Actions      map[string]any `json:"actions"`
-	Problems     []string       `json:"problems"`
+	Console      []string `json:"console"`
+	ExpectedHTTP []string `json:"expectedHTTP"`
+	// StreamsClosed counts the event streams a log-in, log-out or page
+	// load closed on purpose (aborted requests of /v1/events).
+	StreamsClosed int            `json:"streamsClosed"`
+	Actions       map[string]any `json:"actions"`
+	Problems      []string       `json:"problems"`
 }
 
 // TestDashboard opens the dashboard of a real `tailor server` in Debian's
 // chromium (driven by playwright-core) and walks what a reviewer would:
-// the overview, the champion, its lineage graph to the dataset version,
-// the run's loss curve, the eval report; a promotion refused by a failed
-// gate, the same promotion with an override, and a rollback, each with a
-// reason; a promotion that needs approval, refused to its requester and
-// approved by a second principal (its own token, sent by the page); a live run's growing curve and its
-// cancellation. Every page is
-// screenshotted into the test's artifact directory (`go test -artifacts`
-// keeps them) and checked by axe-core. The script fails on serious or
-// critical axe violations, console errors, failed requests and any HTTP
-// error but the three refusals it provokes; this test then checks that the
-// browser's moves reached the registry with their reasons.
+// a log-in with a wrong token (refused in place), then with an operator's
+// token minted here (no admin forms on the model page, no audit entries;
+// revoked, the kept token is refused on reload and forgotten), then with
+// an admin's; the overview, the champion, its lineage graph to
+// the dataset version, the run's loss curve and usage, the eval report; a
+// promotion refused by a failed gate, the same promotion with an override,
+// and a rollback, each with a reason; a promotion that needs approval,
+// refused to its requester and approved by a second principal who logs in
+// with their own token; a live run's growing curve and its cancellation;
+// the audit log (verified, the admin's promotion among its entries) and
+// usage by project, model and day. Every page is screenshotted into the
+// test's artifact directory (`go test -artifacts` keeps them) and checked
+// by axe-core. The script fails on serious or critical axe violations,
+// console errors, failed requests and any HTTP error but the four
+// refusals it provokes; this test then checks that the browser's moves
+// reached the registry with their reasons and actors, and that the audit
+// entry the page showed for the promotion is the server's.
 func TestDashboard(t *testing.T) {
 	prefix, chromium := browserDeps(t)
 	work := t.TempDir()
@@ -118,18 +127,17 @@ func TestDashboard(t *testing.T) {
 		}
 		t.Logf("page %-26s %-44q axe: %d violations %v", p.Name, p.Title, len(p.Violations), minor)
 	}
-	t.Logf("screenshots of %d pages in %s (axe-core %s)", len(sum.Pages), out, sum.Axe)
+	t.Logf("screenshots of %d pages in %s (axe-core %s); expected HTTP errors %v; event streams closed on purpose: %d", len(sum.Pages), out, sum.Axe, sum.ExpectedHTTP, sum.StreamsClosed)
 	if runErr != nil || len(sum.Problems) > 0 {
 		t.Fatalf("check.js: %v:\n  %s\nstderr: %s", runErr, strings.Join(sum.Problems, "\n  "), stderr.String())
 	}
-	if len(sum.Pages) < 14 {
+	if len(sum.Pages) < 20 {
 		t.Fatalf("check.js saw %d pages, want every page of the walk", len(sum.Pages))
 	}
 
 	// The browser's actions reached the registry, in order, with the
-	// reasons typed into the forms. The actor is the request's principal,
-	// "local" under --insecure-local: the name typed into the form is
-	// ignored (issue 10).
+	// reasons typed into the forms, and the logged-in token's principal
+	// as the actor.
 	c := api.NewClient(srv.addr, nil)
 	moves, err := c.AliasHistory(context.Background(), st.Model, "champion")
 	must(t, err)
@@ -137,10 +145,10 @@ func TestDashboard(t *testing.T) {
 		t.Fatalf("champion moves: %+v; want the first promotion, the browser's override promotion and its rollback", moves)
 	}
 	pr, rb := moves[1], moves[2]
-	if pr.Reason != st.PromoteReason || !pr.Override || pr.OverrideReason != st.OverrideReason || pr.Actor != "local" {
+	if pr.Reason != st.PromoteReason || !pr.Override || pr.OverrideReason != st.OverrideReason || pr.Actor != st.Admin {
 		t.Errorf("the browser's promotion: %+v", pr)
 	}
-	if rb.Action != "rollback" || rb.Reason != st.RollbackReason || rb.Actor != "local" {
+	if rb.Action != "rollback" || rb.Reason != st.RollbackReason || rb.Actor != st.Admin {
 		t.Errorf("the browser's rollback: %+v", rb)
 	}
 	champ, err := c.Model(context.Background(), st.Model, "champion")
@@ -153,8 +161,19 @@ func TestDashboard(t *testing.T) {
 	aps, err := c.Approvals(context.Background(), st.Model, "")
 	must(t, err)
 	if len(chall) != 1 || chall[0].ApprovalID == "" || chall[0].Reason != st.ApprovalReason || len(aps) != 1 ||
-		aps[0].State != "approved" || aps[0].DecidedBy != st.Approver || aps[0].DecisionReason != st.ApproveReason || aps[0].RequestedBy != "local" {
-		t.Errorf("%s moves %+v, approvals %+v; want one move by the approval the browser requested as local and approved as %s", st.ApprovalAlias, chall, aps, st.Approver)
+		aps[0].State != "approved" || aps[0].DecidedBy != st.Approver || aps[0].DecisionReason != st.ApproveReason || aps[0].RequestedBy != st.Admin {
+		t.Errorf("%s moves %+v, approvals %+v; want one move by the approval the browser requested as %s and approved as %s", st.ApprovalAlias, chall, aps, st.Admin, st.Approver)
+	}
+	checkAuditRow(t, c, st, sum.Actions["auditEntry"])
+	// The run the browser resumed with a raised budget trains to its end.
+	if id, _ := sum.Actions["resumedRun"].(string); id != st.BudgetRun {
+		t.Errorf("the browser resumed %q, want %s", id, st.BudgetRun)
+	}
+	done := waitRunState(t, c, st.BudgetRun, "succeeded")
+	u, err := c.RunUsage(context.Background(), st.BudgetRun)
+	must(t, err)
+	if done.Step != 12 || u.Budget.MaxSteps != 100 {
+		t.Errorf("resumed run at step %d with budget %+v; want step 12 of 12 under max_steps 100", done.Step, u.Budget)
 	}
 	id, _ := sum.Actions["canceled"].(string)
 	r, err := c.Run(context.Background(), id)
@@ -162,4 +181,51 @@ func TestDashboard(t *testing.T) {
 	if r.State != "canceled" {
 		t.Errorf("the run cancelled from its page is %s", r.State)
 	}
+}
+
+// checkAuditRow holds the audit row the browser read for the admin's
+// promotion of the candidate to the server's entry of that seq: the same
+// actor, project, action, object and hash, and the move it records is the
+// promotion (the first move of the candidate by the admin).
+func checkAuditRow(t *testing.T, c *api.Client, st dashState, row any) {
+	t.Helper()
+	raw, err := json.Marshal(row)
+	must(t, err)
+	var seen struct {
+		Seq                                  int64
+		Actor, Project, Action, Object, Hash string
+	}
+	if err := json.Unmarshal(raw, &seen); err != nil || seen.Seq == 0 {
+		t.Fatalf("the browser read no audit entry for the promotion: %s (%v)", raw, err)
+	}
+	page, err := c.AuditEntries(context.Background(), seen.Seq-1, 1)
+	must(t, err)
+	if len(page.Entries) != 1 || page.Entries[0].Seq != seen.Seq {
+		t.Fatalf("audit entry %d: %+v", seen.Seq, page.Entries)
+	}
+	e := page.Entries[0]
+	if e.Actor != st.Admin || seen.Actor != e.Actor || e.Project != "default" || seen.Project != e.Project ||
+		e.Action != "model.alias.moved" || seen.Action != e.Action || e.ObjectID != st.CandidateID ||
+		seen.Object != "model "+shortID(e.ObjectID) || seen.Hash != e.Hash[:12] {
+		t.Errorf("the page showed audit entry %+v; the server has %+v; want the promotion of %s by %s", seen, e, st.CandidateID, st.Admin)
+	}
+	// No earlier entry moves the candidate as the admin: this one is the
+	// promotion, not the later approval's move.
+	all, err := c.AuditEntries(context.Background(), 0, 1000)
+	must(t, err)
+	for _, x := range all.Entries {
+		if x.Seq < e.Seq && x.Action == e.Action && x.ObjectID == e.ObjectID && x.Actor == st.Admin {
+			t.Errorf("audit entry %d moved the candidate as %s before the one the page showed (%d)", x.Seq, st.Admin, e.Seq)
+		}
+	}
+}
+
+// shortID is the dashboard's short form of an id (dom.js short): "sha256:"
+// dropped, and a hex digest of 16 or more digits cut to its first 12.
+func shortID(id string) string {
+	id = strings.TrimPrefix(id, "sha256:")
+	if len(id) >= 16 && strings.Trim(id, "0123456789abcdef") == "" {
+		return id[:12]
+	}
+	return id
 }

@@ -1,18 +1,26 @@
 // Drives Debian's chromium through the dashboard of a real tailor server
 // (e2e/dashboard_test.go builds the state and starts the server):
 //
-//   overview → champion → its lineage graph → the dataset version → back to
-//   the run's loss curve → the eval report → the candidate whose gate fails:
-//   promotion refused, promoted with an override and a reason, rolled back
-//   with a reason, promoted to an alias that needs approval: its requester's
-//   approval refused, another person's taken → a live run followed and
-//   cancelled → datasets, monitoring and a monitor's drift, triggers and the
-//   deployment.
+//   overview (as "local", --insecure-local) → log-in: a wrong token refused
+//   in place, then an operator's token: the candidate's page has no
+//   promote, roll back or approve forms, the audit page its verify status
+//   but no entries; the operator's token revoked, the page reloaded: the
+//   kept token refused and forgotten, the page goes on as local → log in
+//   as the admin → champion → its lineage
+//   graph → the dataset version → back to the run's loss curve and its
+//   usage → the eval report → the candidate whose gate fails: promotion
+//   refused, promoted with an override and a reason, rolled back with a
+//   reason, promoted to an alias that needs approval: its requester's
+//   approval refused, then given by a second person (logged in with their
+//   own token) → a live run followed and cancelled → datasets, monitoring
+//   and a monitor's drift, triggers and the deployment → the audit log
+//   (verified, and the admin's promotion among its entries) → usage.
 //
 // On every page it saves a full-page screenshot and runs axe-core; at the
 // end it fails on any serious or critical axe violation, any console error
-// or page error, any failed request and any HTTP error other than the two
-// refusals the script provokes. It prints a JSON summary on stdout.
+// or page error, any failed request and any HTTP error other than the
+// refusals the script provokes (and the event streams a log-in or log-out
+// closes on purpose). It prints a JSON summary on stdout.
 //
 // usage: node check.js PREFIX BASE_URL STATE_JSON OUT_DIR CHROMIUM
 //   PREFIX: where `npm ci` installed this folder's package-lock.json.
@@ -45,9 +53,11 @@ async function main() {
     const context = await browser.newContext({ viewport: { width: 1280, height: 900 }, locale: "en-US", timezoneId: "UTC" });
     const page = await context.newPage();
     page.setDefaultTimeout(30000);
-    // What the script provokes on purpose: the promotion its gate refuses,
-    // and the approval its own requester may not give (twice).
+    // What the script provokes on purpose: a wrong token refused, the
+    // promotion its gate refuses, and the approval its own requester may
+    // not give.
     const expected = [
+      { method: "GET", path: /^\/v1\/whoami$/, status: 401 }, // twice: a wrong token, a revoked one
       { method: "POST", path: new RegExp(`^/v1/registry/models/${st.model}/promote$`), status: 403 },
       { method: "POST", path: /^\/v1\/registry\/approvals\/[^/]+$/, status: 403 },
     ];
@@ -55,7 +65,17 @@ async function main() {
       if (m.type() === "error") summary.console.push(m.text());
     });
     page.on("pageerror", (e) => summary.pageErrors.push(String(e)));
-    page.on("requestfailed", (r) => summary.failedRequests.push(`${r.method()} ${r.url()}: ${r.failure() && r.failure().errorText}`));
+    // A log-in or log-out closes the event stream opened with the old
+    // credentials (the page reconnects with the new ones), and so does a
+    // reload or a page.goto: those aborts are counted apart, and may not
+    // outnumber the steps that cause them (streamEnds).
+    let streamEnds = 0;
+    summary.streamsClosed = 0;
+    page.on("requestfailed", (r) => {
+      const err = r.failure() && r.failure().errorText;
+      if (err === "net::ERR_ABORTED" && new URL(r.url()).pathname === "/v1/events") summary.streamsClosed++;
+      else summary.failedRequests.push(`${r.method()} ${r.url()}: ${err}`);
+    });
     page.on("response", (r) => {
       if (r.status() < 400) return;
       const u = new URL(r.url());
@@ -103,7 +123,84 @@ async function main() {
     await page.locator("ol.events li .event-type").first().waitFor();
     await page.locator("#live", { hasText: "live" }).waitFor();
     check(await page.getByRole("link", { name: st.deployment, exact: true }).isVisible(), "overview: the deployment is not listed");
+    check((await page.locator("#who .who-name").innerText()) === "local", "header: not acting as local without a token");
     await shot("overview");
+
+    // Log-in: a wrong token is refused in place; an operator's token is
+    // taken, and the header says who, where and which role.
+    const nav = page.getByRole("navigation", { name: "Main" });
+    // Each waits for the page shown after it (the one the log-in came
+    // from, or the same page redrawn), so that the next step does not cut
+    // its reads off.
+    const login = async (token, who, heading) => {
+      await page.locator("#login").click();
+      await ready("Log in");
+      await page.getByLabel("Token", { exact: true }).fill(token);
+      await page.getByRole("button", { name: "Log in" }).click();
+      await page.locator("#who .who-name", { hasText: new RegExp(`^${who}$`) }).waitFor();
+      await ready(heading);
+      streamEnds++;
+    };
+    const logout = async () => {
+      await page.locator("#logout").click();
+      await page.locator("#who .who-name", { hasText: /^local$/ }).waitFor();
+      await page.locator('main[data-state="ready"]').waitFor();
+      streamEnds++;
+    };
+    await page.locator("#login").click();
+    await ready("Log in");
+    check((await page.getByLabel("Token", { exact: true }).getAttribute("type")) === "password", "log-in: the token field is not a password field");
+    await page.getByLabel("Token", { exact: true }).fill("tlr_0000000000000000_" + "0".repeat(64));
+    await page.getByRole("button", { name: "Log in" }).click();
+    const badLogin = page.locator("form.login").getByRole("alert");
+    await badLogin.waitFor();
+    summary.actions.badLogin = await badLogin.innerText();
+    check(/HTTP 401/.test(summary.actions.badLogin), `log-in: a wrong token's refusal: ${summary.actions.badLogin}`);
+    check((await page.locator("#who .who-name").innerText()) === "local", "log-in: a refused token changed who the page acts as");
+    await shot("login-refused");
+    await page.getByLabel("Token", { exact: true }).fill(st.operator_token);
+    await page.getByRole("button", { name: "Log in" }).click();
+    await page.locator("#who .who-name", { hasText: new RegExp(`^${st.operator}$`) }).waitFor();
+    streamEnds++;
+    await ready("Overview");
+    check((await page.locator("#who .who-role").innerText()) === "operator" && (await page.locator("#who .who-project").innerText()) === "default", `header as operator: ${await page.locator("#who").innerText()}`);
+    check(await page.evaluate(() => !Object.keys(localStorage).some((k) => (localStorage.getItem(k) || "").includes("tlr_"))), "the token is in localStorage");
+    // An operator sees the candidate without the admin's forms.
+    await page.locator("table.models").getByRole("link", { name: `${st.model}@v${st.candidate}`, exact: true }).click();
+    await ready(`Model ${st.model}@v${st.candidate}`);
+    check((await page.getByRole("button", { name: "Promote" }).count()) === 0 && (await page.getByRole("button", { name: "Roll back" }).count()) === 0, "operator: promote or roll back is offered");
+    check(await page.getByText("To promote or roll back needs the admin role in project default; you are operator").isVisible(), "operator: no note on the missing actions");
+    await shot("model-as-operator");
+    // The audit log's entries are for admins: an operator sees the verify
+    // status and a note, and the page asks for no entries.
+    await nav.getByRole("link", { name: "Audit" }).click();
+    await ready("Audit log");
+    await page.locator(".verify", { hasText: "Verified" }).waitFor();
+    check(await page.getByText("To read the audit log's entries needs the admin role").isVisible(), "audit as operator: no note instead of the entries");
+    check((await page.locator("table.audit").count()) === 0, "audit as operator: entries shown");
+    await shot("audit-as-operator");
+    // Reloaded, the tab keeps the log-in (sessionStorage).
+    await page.reload();
+    streamEnds++; // the reload closes the stream too
+    await ready("Audit log");
+    check((await page.locator("#who .who-name").innerText()) === st.operator, "a reload lost the log-in");
+    // The operator's token revoked behind the page's back: on the next
+    // load the kept token is refused (401), forgotten, and the page says
+    // so and goes on as local (--insecure-local).
+    const revoked = await page.request.post(`${base}/v1/tokens/tlr_${st.operator_token.split("_")[1]}/revoke`);
+    check(revoked.ok(), `revoke the operator's token: HTTP ${revoked.status()}`);
+    await page.reload();
+    streamEnds++;
+    await page.locator("#who .who-name", { hasText: /^local$/ }).waitFor();
+    await ready("Audit log");
+    const stale = await page.locator("#who [role=alert]").innerText();
+    summary.actions.staleToken = stale;
+    check(/Your token was refused .*revoked.*log in again/.test(stale), `a revoked kept token: ${stale}`);
+    check(await page.evaluate(() => sessionStorage.length === 0), "the revoked token is still kept");
+    await login(st.admin_token, st.admin, "Audit log");
+    check((await page.locator("#who .who-role").innerText()) === "admin", "header as admin: role");
+    await nav.getByRole("link", { name: "Overview" }).click();
+    await ready("Overview");
 
     // The champion: metrics and gate verdicts with reasons.
     await champRow.locator("th a").click();
@@ -133,6 +230,9 @@ async function main() {
     const lossChart = page.locator("figure.chart", { hasText: "Training loss by step" });
     await lossChart.locator("canvas").waitFor();
     check(Number(await lossChart.getAttribute("data-points")) >= 2, "run: the loss curve has fewer than 2 points");
+    const runUsage = await page.locator("section", { has: page.getByRole("heading", { name: "Usage and budget" }) }).innerText();
+    summary.actions.runUsage = runUsage;
+    check(/CPU time/.test(runUsage) && /FLOPs/.test(runUsage) && /Peak RSS/.test(runUsage) && /kWh (measured|estimated)/.test(runUsage) && /USD/.test(runUsage) && /Budget in force/.test(runUsage), `run: usage: ${runUsage}`);
     await shot("run-loss-curve");
 
     // The eval report: metrics per slice, confusion matrix, gates.
@@ -191,26 +291,25 @@ async function main() {
     summary.actions.approvalNeeded = await waiting.innerText();
     const approval = page.locator("form", { has: page.getByRole("heading", { name: /^Approval / }) });
     await approval.getByLabel("Reason", { exact: true }).fill(st.approve_reason);
+    // After the answer the page re-reads the model, its history and the
+    // pending approvals; the log-out below must not cut those reads off.
+    const reread = page.waitForResponse((r) => r.url().includes("/approvals?state=pending"));
     await approval.getByRole("button", { name: "Approve" }).click();
+    await (await reread).finished();
     const selfRefusal = page.locator("section", { has: page.getByRole("heading", { name: "Pending approvals" }) }).getByRole("alert");
     await selfRefusal.waitFor();
     summary.actions.selfApproval = await selfRefusal.innerText();
     check(/Refused/.test(summary.actions.selfApproval) && /cannot approve it/.test(summary.actions.selfApproval), `self-approval: ${summary.actions.selfApproval}`);
     await shot("approval-refused");
-    // Another name typed as "Acting as" is still the same principal: the
-    // server ignores it and refuses again.
-    await approval.getByLabel("Acting as").fill(st.approver);
-    await Promise.all([
-      page.waitForResponse((r) => /\/v1\/registry\/approvals\//.test(r.url()) && r.status() === 403),
-      approval.getByRole("button", { name: "Approve" }).click(),
-    ]);
-    // A second person is a second token: the page's requests carry the
-    // approver's while it approves.
-    await page.setExtraHTTPHeaders({ Authorization: `Bearer ${st.approver_token}` });
-    await approval.getByRole("button", { name: "Approve" }).click();
+    // A second person is a second token: log out, log in as the reviewer,
+    // who sees the pending approval on the same page and approves it.
+    await logout();
+    await login(st.approver_token, st.approver, `Model ${st.model}@v${st.candidate}`);
+    const approval2 = page.locator("form", { has: page.getByRole("heading", { name: /^Approval / }) });
+    await approval2.getByLabel("Reason", { exact: true }).fill(st.approve_reason);
+    await approval2.getByRole("button", { name: "Approve" }).click();
     const approved = page.locator(".alert-good", { hasText: "Approved" });
     await approved.waitFor();
-    await page.setExtraHTTPHeaders({});
     summary.actions.approved = await approved.innerText();
     check(summary.actions.approved.includes(`${st.approval_alias} now points at ${st.model}@v${st.candidate}`), `approval: ${summary.actions.approved}`);
     await page.locator("h1 .badge-alias", { hasText: st.approval_alias }).waitFor();
@@ -236,6 +335,24 @@ async function main() {
     await page.locator(".cancel").waitFor({ state: "hidden" });
     summary.actions.canceled = run.id;
     await shot("run-canceled");
+
+    // A run stopped at its budget: its usage names the limit, and an
+    // admin resumes it with a raised one.
+    await page.goto(`${base}/#/runs/${encodeURIComponent(st.budget_run)}`);
+    streamEnds++; // a new document: the old one's stream is closed
+    await ready(new RegExp(`^Run ${st.budget_run}`));
+    const usageSection = page.locator("section", { has: page.getByRole("heading", { name: "Usage and budget" }) });
+    const stopped = await usageSection.innerText();
+    check(/Budget in force\s+max_steps 4/.test(stopped) && /budget max_steps 4 reached/.test(stopped), `budget run: usage: ${stopped}`);
+    const resume = page.locator("form", { has: page.getByRole("heading", { name: `Resume ${st.budget_run} with a raised budget` }) });
+    await resume.getByLabel("Max steps").fill("100");
+    await shot("run-budget-exceeded");
+    await resume.getByRole("button", { name: "Resume" }).click();
+    const resumed = usageSection.locator(".alert-good", { hasText: "Resumed" });
+    await resumed.waitFor();
+    summary.actions.resumed = await resumed.innerText();
+    check((await usageSection.innerText()).includes("max_steps 100"), "budget run: the raised budget is not shown after the resume");
+    summary.actions.resumedRun = st.budget_run;
 
     // The remaining pages.
     await page.getByRole("navigation", { name: "Main" }).getByRole("link", { name: "Runs" }).click();
@@ -266,6 +383,42 @@ async function main() {
     await ready(new RegExp(`^Deployment ${st.deployment}`));
     await shot("deployment");
 
+    // The audit log, newest first: the chain verifies, and the admin's
+    // promotion of the candidate is an entry with the admin as actor.
+    await nav.getByRole("link", { name: "Audit" }).click();
+    await ready("Audit log");
+    const verify = await page.locator(".verify").innerText();
+    summary.actions.verify = verify;
+    check(/Verified: the chain holds/.test(verify) && /Head \d+:[0-9a-f]{64}/.test(verify), `audit: verify: ${verify}`);
+    const moves = page.locator("table.audit tbody tr", { has: page.locator("td code", { hasText: /^model\.alias\.moved$/ }) })
+      .filter({ has: page.locator(".object", { hasText: st.candidate_id.replace(/^sha256:/, "").slice(0, 12) }) })
+      .filter({ has: page.locator("td", { hasText: new RegExp(`^${st.admin}$`) }) });
+    check((await moves.count()) >= 1, "audit: no alias move of the candidate by the admin");
+    if ((await moves.count()) >= 1) {
+      // The oldest of them (the table is newest first) is the promotion.
+      const row = moves.last();
+      const cells = await row.locator("th, td").allInnerTexts();
+      summary.actions.auditEntry = { seq: Number(cells[0]), actor: cells[2], project: cells[3], action: cells[4], object: cells[5], hash: cells[6] };
+    }
+    await shot("audit");
+
+    // Usage by project, model and day, energy labelled, one chart.
+    await nav.getByRole("link", { name: "Usage" }).click();
+    await ready("Usage");
+    const usageChart = page.locator("figure.chart", { hasText: "Energy by day" });
+    await usageChart.locator("canvas").waitFor();
+    for (const [group, key] of [["By project", "default"], ["By model", st.model]]) {
+      const tbl = page.locator("section", { has: page.getByRole("heading", { name: group }) }).locator("table.usage");
+      const row = tbl.locator("tbody tr", { has: page.locator("th", { hasText: new RegExp(`^${key}$`) }) });
+      check((await row.count()) === 1, `usage ${group}: no row ${key}`);
+      if ((await row.count()) === 1) check(/kWh (measured|estimated)/.test(await row.innerText()), `usage ${group}: ${key}'s energy has no label: ${await row.innerText()}`);
+      check((await tbl.locator("tbody tr.total").count()) === 1, `usage ${group}: no total row`);
+    }
+    const dayRows = page.locator("section", { has: page.getByRole("heading", { name: "By day (UTC)" }) }).locator("table.usage tbody tr:not(.total)");
+    check((await dayRows.count()) >= 1, "usage by day: no day");
+    summary.actions.usageByDay = await dayRows.first().innerText();
+    await shot("usage");
+
     // Chrome writes each HTTP error of a fetch to the console; the
     // expected refusal's line is the only one allowed.
     const allowed = summary.expectedHTTP.map((e) => `status of ${e.split(" ")[0]}`);
@@ -279,11 +432,15 @@ async function main() {
     check(summary.pageErrors.length === 0, `page errors: ${summary.pageErrors.join(" | ")}`);
     check(summary.failedRequests.length === 0, `failed requests: ${summary.failedRequests.join(" | ")}`);
     check(summary.httpErrors.length === 0, `unexpected HTTP errors: ${summary.httpErrors.join(" | ")}`);
-    // The gate's refusal, then the requester's approval refused twice (as
-    // itself, then under another typed name, which the server ignores).
-    const want = ["promote", "approvals", "approvals"];
-    check(summary.expectedHTTP.length === want.length && want.every((w, i) => summary.expectedHTTP[i].includes(w)),
-      `expected the three refusals' 403s, saw: ${summary.expectedHTTP.join(" | ") || "none"}`);
+    // The wrong token, the revoked one, the gate's refusal, then the
+    // requester's approval.
+    const want = ["401 GET /v1/whoami", "401 GET /v1/whoami", "403 POST /v1/registry/models/", "403 POST /v1/registry/approvals/"];
+    check(summary.expectedHTTP.length === want.length && want.every((w, i) => summary.expectedHTTP[i].startsWith(w)),
+      `expected the four refusals, saw: ${summary.expectedHTTP.join(" | ") || "none"}`);
+    // Each log-in, log-out, reload and page load closed at most the one
+    // stream open then.
+    check(summary.streamsClosed <= streamEnds, `${summary.streamsClosed} event streams closed for ${streamEnds} log-ins, log-outs, reloads and page loads`);
+    summary.actions.streamEnds = streamEnds;
     await context.close();
   } finally {
     await browser.close();

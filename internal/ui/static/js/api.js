@@ -1,13 +1,41 @@
 // Every request the dashboard makes goes through this module: the JSON API
 // under /v1 of the server that served the page, nothing else.
 
-// credentials is the one place a request's credentials are added. The
-// server runs in local mode (no tokens) until issue 10 lands; then the
-// token from the log-in form goes here, as `Authorization: Bearer <token>`.
-let token = null;
+// credentials: the bearer token from the log-in form (session.js), the
+// one place a request's credentials are added, to every request the event
+// stream included. It is kept in this tab's sessionStorage only (gone when
+// the tab closes, never in localStorage, a cookie or a URL) and never
+// written to the console.
+const TOKEN_KEY = "tailor.token";
+let token = stored();
 
+function stored() {
+  try {
+    return sessionStorage.getItem(TOKEN_KEY) || null;
+  } catch {
+    return null;
+  }
+}
+
+// setToken sets the token the next requests carry (null: none), in memory
+// only; saveToken keeps the current one for this tab's reloads.
 export function setToken(t) {
   token = t || null;
+}
+
+export function saveToken() {
+  try {
+    if (token) sessionStorage.setItem(TOKEN_KEY, token);
+    else sessionStorage.removeItem(TOKEN_KEY);
+  } catch {
+    // storage disabled: the token holds until the page reloads
+  }
+}
+
+// currentToken is the token requests carry now, for a log-in that must
+// put it back when the new one is refused.
+export function currentToken() {
+  return token;
 }
 
 function headers(extra) {
@@ -123,26 +151,5 @@ export async function* events(opts) {
         .join("\n");
       if (data) yield JSON.parse(data);
     }
-  }
-}
-
-// actor is who the dashboard says is acting in an action's body. In local
-// mode the reader names themself (remembered in this browser); with tokens
-// (issue 10) the server will take it from the token instead.
-const ACTOR_KEY = "tailor.actor";
-
-export function actor() {
-  try {
-    return localStorage.getItem(ACTOR_KEY) || "dashboard";
-  } catch {
-    return "dashboard";
-  }
-}
-
-export function setActor(name) {
-  try {
-    localStorage.setItem(ACTOR_KEY, name);
-  } catch {
-    // storage disabled: the name holds for this action only
   }
 }

@@ -1,9 +1,14 @@
-// The dashboard's shell: the router (routes are URL fragments, "#/runs/…",
-// so any page can be linked to and reloaded without server routes), the
-// one live stream of events every page can listen to, and the rendering of
-// a page into <main>.
+// The dashboard's shell: who the reader is (session.js: a log-in with a
+// token, or none under --insecure-local), the router (routes are URL
+// fragments, "#/runs/…", so any page can be linked to and reloaded without
+// server routes), the one live stream of events every page can listen to,
+// and the rendering of a page into <main>.
 import * as api from "./api.js";
-import { h, errorBox } from "./dom.js";
+import * as session from "./session.js";
+import { h, fill, errorBox } from "./dom.js";
+import { loginPage } from "./pages/login.js";
+import { auditPage } from "./pages/audit.js";
+import { usagePage } from "./pages/usage.js";
 import { overviewPage } from "./pages/overview.js";
 import { modelPage } from "./pages/model.js";
 import { lineagePage } from "./pages/lineage.js";
@@ -32,6 +37,10 @@ const routes = [
   [/^\/monitors\/([^/]+)$/, monitorPage, "monitoring"],
   [/^\/triggers$/, triggersPage, "triggers"],
   [/^\/triggers\/([^/]+)$/, triggerPage, "triggers"],
+  [/^\/audit$/, auditPage, "audit"],
+  [/^\/audit\/(\d+)$/, auditPage, "audit"],
+  [/^\/usage$/, usagePage, "usage"],
+  [/^\/login$/, loginPage, ""],
 ];
 
 // Live events: one stream for the whole app, resumed after the last seq
@@ -47,13 +56,21 @@ function setLive(text, state) {
   el.dataset.state = state;
 }
 
+// stream aborts the open stream when the credentials change (log-in, log
+// out), so that the next one carries the new token.
+let stream = null;
+let following = false;
+
 async function followEvents() {
+  if (following) return;
+  following = true;
   let delay = 1000;
   for (;;) {
+    stream = new AbortController();
     try {
       const query = lastSeq ? { follow: true, after: lastSeq } : { follow: true, tail: RECENT };
       setLive("Events: live", "live");
-      for await (const ev of api.events({ query })) {
+      for await (const ev of api.events({ query, signal: stream.signal })) {
         delay = 1000;
         if (ev.seq <= lastSeq) continue;
         lastSeq = ev.seq;
@@ -64,6 +81,13 @@ async function followEvents() {
     } catch {
       // the stream failed (server restarting); retry below
     }
+    if (stream.signal.aborted) {
+      // new credentials: reconnect now with them, or stop without any
+      if (session.identity()) continue;
+      following = false;
+      setLive("Events: off", "down");
+      return;
+    }
     setLive("Events: reconnecting", "down");
     await new Promise((r) => setTimeout(r, delay));
     delay = Math.min(delay * 2, 30000);
@@ -71,11 +95,13 @@ async function followEvents() {
 }
 
 let current = null; // the shown page's AbortController
+let lastRoute = "#/"; // the page a log-in returns to
 
 async function render() {
   const main = document.getElementById("main");
   const route = location.hash.replace(/^#/, "") || "/";
   if (!route.startsWith("/")) return; // an in-page anchor, not a route
+  if (route !== "/login") lastRoute = "#" + route;
   if (current) current.abort();
   const ctrl = new AbortController();
   current = ctrl;
@@ -89,11 +115,17 @@ async function render() {
       listeners.add(fn);
     },
     rerender: () => render(),
+    // signedIn is called by the log-in page and the log-out button: the
+    // header, the event stream and the page follow the new identity.
+    signedIn: () => identityChanged(),
   };
   let page = null;
   let params = [];
   let nav = "";
-  for (const [re, fn, entry] of routes) {
+  // Without an identity (no token, and the server wants one) every route
+  // shows the log-in form; after the log-in it shows its page.
+  if (!session.identity()) page = loginPage;
+  else for (const [re, fn, entry] of routes) {
     const m = route.match(re);
     if (m) {
       page = fn;
@@ -137,14 +169,68 @@ async function render() {
 
 let rendered = false;
 
+// showIdentity writes who the page acts as into the header: the
+// principal, the project and the role, with log-out (or log-in, when no
+// token is in use).
+function showIdentity() {
+  const who = document.getElementById("who");
+  const me = session.identity();
+  if (!me) {
+    fill(who, h("span", null, "Not signed in"));
+    return;
+  }
+  const logout = h("button", { type: "button", class: "link-button", id: "logout" }, "Log out");
+  logout.addEventListener("click", () => {
+    session.logout();
+    identityChanged();
+  });
+  fill(
+    who,
+    h("span", { class: "who-name" }, me.principal),
+    " · project ",
+    h("span", { class: "who-project" }, me.project),
+    " · ",
+    h("span", { class: "who-role" }, session.role() || "no role"),
+    me.token ? [" · ", logout] : [" (no token: --insecure-local) · ", h("a", { href: "#/login", id: "login" }, "Log in")],
+  );
+}
+
+// identityChanged asks the server who the credentials act as now, then
+// redraws the header, reconnects the event stream and shows the page (or
+// the log-in form when the server wants a token).
+async function identityChanged() {
+  let note = null;
+  try {
+    await session.whoami();
+  } catch (err) {
+    if (err.status === 401 && api.currentToken()) {
+      // The kept token expired or was revoked: forget it, and say so.
+      session.logout();
+      note = "Your token was refused (" + err.message + "): log in again.";
+      try {
+        await session.whoami(); // --insecure-local: "local" without a token
+      } catch {
+        // the server wants a token: the log-in form follows
+      }
+    } else if (err.status !== 401) {
+      note = "Could not ask who you are: " + err.message;
+    }
+  }
+  showIdentity();
+  if (note) document.getElementById("who").append(h("span", { role: "alert" }, " " + note));
+  if (stream) stream.abort();
+  if (session.identity()) followEvents();
+  if (session.identity() && location.hash === "#/login") location.hash = lastRoute;
+  else render();
+}
+
 function start() {
   document.getElementById("skip").addEventListener("click", (e) => {
     e.preventDefault();
     document.getElementById("main").focus();
   });
   window.addEventListener("hashchange", render);
-  followEvents();
-  render();
+  identityChanged();
 }
 
 start();

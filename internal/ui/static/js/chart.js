@@ -8,8 +8,11 @@ const COLORS = ["#0550ae", "#bc4c00", "#116329", "#8250df", "#82071e"];
 
 // lineChart draws series over a shared x. series: [{label, color?, dash?}];
 // data: [xs, ys1, ys2, …] (null for a gap). It returns {node, set(data)};
-// set redraws with new data (a live run appends points).
-export function lineChart({ title, xLabel, yLabel, series, data, height = 240, summary }) {
+// set redraws with new data (a live run appends points). With days, x is
+// a UTC day in Unix seconds (shown as YYYY-MM-DD); with bars, each series
+// is drawn as bars instead of a line.
+export function lineChart({ title, xLabel, yLabel, series, data, height = 240, summary, days = false, bars = false }) {
+  const xText = days ? (x) => new Date(x * 1000).toISOString().slice(0, 10) : (x) => num(x);
   const plot = h("div", { class: "plot", role: "img", "aria-label": title });
   const tableBox = h("div", { class: "table-wrap" });
   const details = h("details", null, h("summary", null, "Data as a table"), tableBox);
@@ -21,13 +24,24 @@ export function lineChart({ title, xLabel, yLabel, series, data, height = 240, s
   const opts = (width) => ({
     width,
     height,
-    scales: { x: { time: false } },
+    scales: { x: days ? { time: false, range: (u, min, max) => [min - 43200, max + 43200] } : { time: false } },
     axes: [
-      // x is a count (steps, windows): ticks on whole numbers only.
-      { label: xLabel, stroke: "#1f2328", grid: { stroke: "#d0d7de" }, ticks: { stroke: "#d0d7de" }, incrs: [1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000, 10000, 20000, 50000, 100000] },
-      { label: yLabel, stroke: "#1f2328", grid: { stroke: "#d0d7de" }, ticks: { stroke: "#d0d7de" }, size: 64 },
+      // x is a count (steps, windows): ticks on whole numbers only; or a
+      // day: a tick per day at most.
+      days
+        ? { label: xLabel, stroke: "#1f2328", grid: { stroke: "#d0d7de" }, ticks: { stroke: "#d0d7de" }, incrs: [86400, 2 * 86400, 7 * 86400, 30 * 86400], values: (u, xs) => xs.map(xText) }
+        : { label: xLabel, stroke: "#1f2328", grid: { stroke: "#d0d7de" }, ticks: { stroke: "#d0d7de" }, incrs: [1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000, 10000, 20000, 50000, 100000] },
+      { label: yLabel, stroke: "#1f2328", grid: { stroke: "#d0d7de" }, ticks: { stroke: "#d0d7de" }, size: 64, values: (u, ys) => ys.map((y) => num(y)) },
     ],
-    series: [{ label: xLabel }, ...series.map((s, i) => ({ label: s.label, stroke: s.color || COLORS[i % COLORS.length], width: s.width || 2, dash: s.dash, spanGaps: true }))],
+    series: [
+      days ? { label: xLabel, value: (u, x) => (x === null || x === undefined ? "—" : xText(x)) } : { label: xLabel },
+      ...series.map((s, i) => {
+        const color = s.color || COLORS[i % COLORS.length];
+        return bars
+          ? { label: s.label, stroke: color, fill: color, width: 1, paths: uPlot.paths.bars({ size: [0.6, 48] }), points: { show: false } }
+          : { label: s.label, stroke: color, width: s.width || 2, dash: s.dash, spanGaps: true };
+      }),
+    ],
     legend: { show: true },
   });
   const ro = new ResizeObserver((entries) => {
@@ -57,7 +71,7 @@ export function lineChart({ title, xLabel, yLabel, series, data, height = 240, s
         h(
           "tbody",
           null,
-          d[0].map((x, i) => h("tr", null, h("th", { scope: "row" }, num(x)), series.map((_, j) => h("td", { class: "num" }, d[j + 1][i] === null ? "—" : num(d[j + 1][i]))))),
+          d[0].map((x, i) => h("tr", null, h("th", { scope: "row" }, xText(x)), series.map((_, j) => h("td", { class: "num" }, d[j + 1][i] === null ? "—" : num(d[j + 1][i]))))),
         ),
       ),
     );

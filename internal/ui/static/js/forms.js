@@ -1,7 +1,7 @@
-// Action forms: every action that changes state names a reason and an
-// actor, shows what it is about to do, and shows the server's answer — a
-// refusal included — in place, as an alert.
-import * as api from "./api.js";
+// Action forms: every action that changes state names a reason, shows
+// what it is about to do, and shows the server's answer — a refusal
+// included — in place, as an alert. Who acts is the logged-in token's
+// principal: the server takes it from the request, not from the form.
 import { h, errorBox } from "./dom.js";
 
 let seq = 0;
@@ -22,7 +22,7 @@ export function field(label, attrs, opts = {}) {
   };
 }
 
-// actionForm builds a form whose submit runs act(actor, button) and shows
+// actionForm builds a form whose submit runs act(button) and shows
 // its result: ok(answer) on success, the API error as an alert otherwise.
 // fields is a list of field() results; what(button) names the action for
 // errors; buttons, when given, are [label, value, class] submit buttons in
@@ -30,9 +30,6 @@ export function field(label, attrs, opts = {}) {
 // resultBox, when given, shows the result outside the form (for a form that
 // after() may remove).
 export function actionForm({ title, fields, submit, buttons, what, act, ok, after, resultBox }) {
-  const actorField = field("Acting as", { name: "actor", value: api.actor(), required: true, maxlength: 128, autocomplete: "username" }, {
-    help: "Recorded with the change. Local mode: no log-in yet.",
-  });
   const result = resultBox || h("div", { class: "form-result", "aria-live": "polite" });
   const all = (buttons || [[submit, "submit"]]).map(([label, value, cls]) => h("button", { type: "submit", value, class: cls }, label));
   const id = `form${++seq}`;
@@ -41,24 +38,22 @@ export function actionForm({ title, fields, submit, buttons, what, act, ok, afte
     { class: "action", "aria-labelledby": id, novalidate: true },
     h("h3", { id }, title),
     fields.map((f) => f.node),
-    actorField.node,
     h("div", { class: "form-actions" }, all),
     resultBox ? null : result,
   );
   form.addEventListener("submit", async (e) => {
     e.preventDefault();
     const which = (e.submitter && e.submitter.value) || all[0].value;
-    const missing = [...fields, actorField].find((f) => f.input.required && !f.input.value.trim());
+    const missing = fields.find((f) => f.input.required && !f.input.value.trim());
     if (missing) {
       result.replaceChildren(errorBox({ kind: "invalid", message: `${missing.node.querySelector("label").textContent} is required.` }, what(which)));
       missing.input.focus();
       return;
     }
-    api.setActor(actorField.input.value.trim());
     all.forEach((b) => (b.disabled = true));
     result.replaceChildren(h("p", { class: "muted" }, "Working…"));
     try {
-      const answer = await act(actorField.input.value.trim(), which);
+      const answer = await act(which);
       result.replaceChildren(ok(answer));
     } catch (err) {
       result.replaceChildren(errorBox(err, what(which)));

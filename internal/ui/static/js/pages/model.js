@@ -5,6 +5,7 @@ import * as api from "../api.js";
 import { h, fill, table, section, link, badge, hash, time, dl, okBox, short, modelRef } from "../dom.js";
 import { field, actionForm } from "../forms.js";
 import { gatesTable, sliceMetrics } from "./report.js";
+import { may, withoutRole } from "../session.js";
 
 export async function modelPage(ctx, name, ref) {
   const sig = { signal: ctx.signal };
@@ -37,7 +38,7 @@ export async function modelPage(ctx, name, ref) {
       const ids = approvals.map((a) => a.id).join(" ");
       if (ids !== pendingIDs) {
         pendingIDs = ids;
-        fill(approvalsList, approvals.map((ap) => approvalForm(ap, byID, refresh, approvalsResult)));
+        fill(approvalsList, may("admin") ? approvals.map((ap) => approvalForm(ap, byID, refresh, approvalsResult)) : [approvalsTable(approvals, byID), withoutRole("approve or reject", "admin")]);
       }
       approvalsBox.hidden = !approvals.length && !approvalsResult.childElementCount;
     } catch {
@@ -81,7 +82,7 @@ export async function modelPage(ctx, name, ref) {
       section("Eval reports", reportsTable(m, lin)),
       section(
         "Actions",
-        h("div", { class: "actions" }, promoteForm(m, refresh), rollbackForm(m, versions, refresh)),
+        may("admin") ? h("div", { class: "actions" }, promoteForm(m, refresh), rollbackForm(m, versions, refresh)) : withoutRole("promote or roll back", "admin"),
       ),
       approvalsBox,
       section("Alias history", historyBox),
@@ -122,12 +123,11 @@ function promoteForm(m, refresh) {
     fields: [alias, reason, override, overrideReason],
     submit: "Promote",
     what: () => `promote ${modelRef(m)} to ${alias.input.value}`,
-    act: (actor) =>
+    act: () =>
       api.post(api.path`/v1/registry/models/${m.name}/promote`, {
         version: m.id,
         alias: alias.input.value.trim(),
         reason: reason.input.value.trim(),
-        actor,
         override: override.input.checked,
         override_reason: overrideReason.input.value.trim(),
       }),
@@ -153,7 +153,7 @@ function rollbackForm(m, versions, refresh) {
     fields: [alias, reason],
     submit: "Roll back",
     what: () => `roll back ${m.name} ${alias.input.value}`,
-    act: (actor) => api.post(api.path`/v1/registry/models/${m.name}/rollback`, { alias: alias.input.value.trim(), reason: reason.input.value.trim(), actor }),
+    act: () => api.post(api.path`/v1/registry/models/${m.name}/rollback`, { alias: alias.input.value.trim(), reason: reason.input.value.trim() }),
     ok: (mv) => {
       const to = versions.find((v) => v.id === mv.to);
       return okBox(h("p", { class: "alert-title" }, "Rolled back"), h("p", null, `${mv.alias} now points at ${to ? modelRef(to) : short(mv.to)} again (move #${mv.seq}).`));
@@ -198,7 +198,7 @@ function approvalForm(ap, byID, refresh, resultBox) {
       ["Reject", "reject", "secondary"],
     ],
     what: (which) => `${which} approval ${ap.id}`,
-    act: (actor, which) => api.post(api.path`/v1/registry/approvals/${ap.id}`, { approve: which === "approve", reason: reason.input.value.trim(), actor }),
+    act: (which) => api.post(api.path`/v1/registry/approvals/${ap.id}`, { approve: which === "approve", reason: reason.input.value.trim() }),
     ok: (res) =>
       okBox(
         h("p", { class: "alert-title" }, res.state === "approved" ? "Approved" : "Rejected"),
@@ -207,4 +207,19 @@ function approvalForm(ap, byID, refresh, resultBox) {
     after: refresh,
     resultBox,
   });
+}
+
+function approvalsTable(approvals, byID) {
+  return table(
+    "Pending approvals",
+    [
+      ["Approval", (ap) => ap.id],
+      ["Alias", (ap) => badge(ap.alias, "alias")],
+      ["Target", (ap) => versionName(byID, ap.target)],
+      ["Requested by", (ap) => ap.requested_by],
+      ["Reason", (ap) => ap.reason],
+    ],
+    approvals,
+    { rowHeader: true },
+  );
 }

@@ -1,8 +1,13 @@
 // Runs: the list, and one run with its live loss and tokens/s curves (from
-// its log, followed while it runs), its log, its inputs and cancel.
+// its log, followed while it runs), its log, its inputs, what it used
+// against its budget, cancel (operators) and resume with a raised budget
+// (admins, a run stopped in budget_exceeded).
 import * as api from "../api.js";
 import { h, fill, table, section, link, badge, hash, time, dl, num, okBox, errorBox, runKind, isTerminal, modelRef } from "../dom.js";
 import { lineChart } from "../chart.js";
+import { field, actionForm } from "../forms.js";
+import { may, withoutRole } from "../session.js";
+import { energy, bytes, seconds, flops } from "./usage.js";
 
 const STATES = ["", "queued", "running", "succeeded", "failed", "canceled", "budget_exceeded"];
 
@@ -59,7 +64,11 @@ function recipeName(r) {
 
 export async function runPage(ctx, id) {
   const sig = { signal: ctx.signal };
-  let [r, models] = await Promise.all([api.get(api.path`/v1/runs/${id}`, sig), api.get("/v1/registry/models", sig)]);
+  let [r, models, usage] = await Promise.all([
+    api.get(api.path`/v1/runs/${id}`, sig),
+    api.get("/v1/registry/models", sig),
+    api.get(api.path`/v1/runs/${id}/usage`, sig),
+  ]);
   const made = models.filter((m) => m.run_id === id);
   const xs = [];
   const loss = [];
@@ -118,15 +127,25 @@ export async function runPage(ctx, id) {
       cancelButton.disabled = false;
     }
   });
-  const cancelBox = h("div", { class: "cancel", hidden: isTerminal(r.state) }, h("p", null, "Stops the run; its last checkpoint is kept."), cancelButton);
+  const cancelBox = h(
+    "div",
+    { class: "cancel", hidden: isTerminal(r.state) },
+    may("operator") ? [h("p", null, "Stops the run; its last checkpoint is kept."), cancelButton] : withoutRole("cancel a run", "operator"),
+  );
 
+  const usageBox = h("div", null);
+  // The resume's answer stays while the usage above it is redrawn.
+  const resumeResult = h("div", { class: "form-result", "aria-live": "polite" });
   const refreshRun = async () => {
-    r = await api.get(api.path`/v1/runs/${id}`, sig);
+    [r, usage] = await Promise.all([api.get(api.path`/v1/runs/${id}`, sig), api.get(api.path`/v1/runs/${id}/usage`, sig)]);
     fill(stateBox, badge(r.state));
     fill(factsBox, runFacts(r, made));
     fill(metricsBox, metricsTable(r));
+    showUsage();
     cancelBox.hidden = isTerminal(r.state);
   };
+  const showUsage = () => fill(usageBox, usageFacts(usage), r.state === "budget_exceeded" ? (may("admin") ? resumeForm(r, usage, refreshRun, resumeResult) : withoutRole("resume a run with a raised budget", "admin")) : null);
+  showUsage();
   if (!isTerminal(r.state)) {
     (async () => {
       try {
@@ -161,6 +180,7 @@ export async function runPage(ctx, id) {
       section("Progress", latest, h("div", { class: "charts" }, lossChart.node, tpsChart.node)),
       section("Inputs", factsBox),
       section("Result metrics", metricsBox),
+      section("Usage and budget", usageBox, resumeResult),
       section("Log", h("div", { class: "log-box", tabindex: "0", role: "region", "aria-label": "Run log" }, logList)),
     ),
   };
@@ -211,4 +231,55 @@ function logItem(line) {
   if (typeof d.loss === "number") text = `step ${d.step}/${d.total_steps}: loss ${num(d.loss)}, lr ${num(d.lr)}, ${num(d.tokens_per_s, 3)} tokens/s`;
   if (!text) text = JSON.stringify(d);
   return h("li", null, h("span", { class: "muted" }, `#${line.seq} `), time(line.time), " ", text);
+}
+
+// usageFacts is what a run used over all its attempts (GET
+// /v1/runs/{id}/usage), its budget in force and the limit it stopped at.
+function usageFacts(u) {
+  const b = u.budget || {};
+  const limits = [
+    b.max_steps ? `max_steps ${b.max_steps}` : null,
+    b.max_duration ? `max_duration ${b.max_duration}` : null,
+    b.max_cost_usd ? `max_cost_usd ${b.max_cost_usd}` : null,
+    b.max_energy_kwh ? `max_energy_kwh ${b.max_energy_kwh}` : null,
+  ].filter(Boolean);
+  const ex = u.exceeded;
+  return dl([
+    ["CPU time", seconds(u.cpu_seconds)],
+    ["Wall time", seconds(u.wall_seconds)],
+    ["FLOPs", flops(u.flops)],
+    ["Peak RSS", bytes(u.peak_rss_bytes)],
+    ["Energy", energy(u.energy_kwh, u.energy_source)],
+    ["Cost", `${num(u.cost_usd)} USD`],
+    ["Budget in force", limits.length ? limits.join(", ") : "none"],
+    ["Stopped at", ex ? h("span", { class: "bad-text" }, `budget ${ex.limit} ${ex.value} reached: measured ${ex.measured}${ex.source ? ` (${ex.source})` : ""}`) : null],
+  ]);
+}
+
+// resumeForm raises a stopped run's budget and queues it to resume from
+// its last checkpoint (POST /v1/runs/{id}/resume); only the limits filled
+// in are raised.
+function resumeForm(r, u, refresh, resultBox) {
+  const b = u.budget || {};
+  const steps = field("Max steps", { name: "max_steps", type: "number", min: 1, step: 1, value: b.max_steps || "", inputmode: "numeric" });
+  const duration = field("Max duration", { name: "max_duration", value: b.max_duration || "", placeholder: "10m", autocomplete: "off" }, { help: "A Go duration: 90s, 10m, 2h." });
+  const cost = field("Max cost (USD)", { name: "max_cost_usd", type: "number", min: 0, step: "any", value: b.max_cost_usd || "" });
+  const kwh = field("Max energy (kWh)", { name: "max_energy_kwh", type: "number", min: 0, step: "any", value: b.max_energy_kwh || "" });
+  return actionForm({
+    title: `Resume ${r.id} with a raised budget`,
+    fields: [steps, duration, cost, kwh],
+    submit: "Resume",
+    what: () => `resume ${r.id}`,
+    act: () => {
+      const body = {};
+      if (steps.input.value) body.max_steps = Number(steps.input.value);
+      if (duration.input.value.trim()) body.max_duration = duration.input.value.trim();
+      if (cost.input.value) body.max_cost_usd = Number(cost.input.value);
+      if (kwh.input.value) body.max_energy_kwh = Number(kwh.input.value);
+      return api.post(api.path`/v1/runs/${r.id}/resume`, body);
+    },
+    ok: (run) => okBox(h("p", { class: "alert-title" }, "Resumed"), h("p", null, `Run ${run.id} is ${run.state}: it resumes from its last checkpoint.`)),
+    after: () => refresh().catch(() => {}),
+    resultBox,
+  });
 }
