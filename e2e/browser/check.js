@@ -351,6 +351,8 @@ async function main() {
     const resumed = usageSection.locator(".alert-good", { hasText: "Resumed" });
     await resumed.waitFor();
     summary.actions.resumed = await resumed.innerText();
+    // The usage is redrawn from the server after the resume: wait for it.
+    await usageSection.getByText(/max_steps 100/).first().waitFor({ timeout: 20000 }).catch(() => {});
     check((await usageSection.innerText()).includes("max_steps 100"), "budget run: the raised budget is not shown after the resume");
     summary.actions.resumedRun = st.budget_run;
 
