@@ -66,12 +66,9 @@ func (a *actorHandler) as(actor string) { a.actor.Store(&actor) }
 // auditWorld is an App on dir behind a real loopback server whose
 // requests act as the actor the test sets.
 type auditWorld struct {
-	t      *testing.T
-	app    *app.App
-	srv    *httptest.Server
+	serverWorld
 	client *api.Client
 	auth   *actorHandler
-	cancel context.CancelFunc
 }
 
 func openAuditWorld(t *testing.T, dir string, start bool, opts ...func(*app.Options)) *auditWorld {
@@ -101,34 +98,9 @@ func openAuditWorldTokens(t *testing.T, dir string, start bool, tokens map[strin
 		tokens: tokens}
 	signer.as("tester")
 	srv := httptest.NewServer(signer)
-	w := &auditWorld{t: t, app: a, srv: srv, client: api.NewClient(srv.URL, nil), auth: signer, cancel: cancel}
+	w := &auditWorld{serverWorld: serverWorld{t: t, app: a, srv: srv, cancel: cancel}, client: api.NewClient(srv.URL, nil), auth: signer}
 	t.Cleanup(w.close)
 	return w
-}
-
-func (w *auditWorld) close() {
-	if w.app == nil {
-		return
-	}
-	w.srv.Close()
-	w.cancel()
-	w.app.Close()
-	w.app = nil
-}
-
-func (w *auditWorld) cli(args ...string) (int, string, string) {
-	var out, errOut bytes.Buffer
-	code := Main(append(args, "--server", w.srv.URL), strings.NewReader(""), &out, &errOut)
-	return code, out.String(), errOut.String()
-}
-
-func (w *auditWorld) mustCLI(args ...string) string {
-	w.t.Helper()
-	code, out, errOut := w.cli(args...)
-	if code != ExitOK {
-		w.t.Fatalf("tailor %s = %d\n%s%s", strings.Join(args, " "), code, out, errOut)
-	}
-	return out
 }
 
 // entries reads the whole log through the API.

@@ -34,14 +34,11 @@ import (
 // "spam" (v1 champion; v2 with a failing eval report; v3 with a passing
 // one), behind a loopback server with the control and inference routes.
 type deployWorld struct {
-	t      *testing.T
+	serverWorld
 	dir    string
-	app    *app.App
 	auth   *auth.Authority
-	srv    *httptest.Server
 	client *api.Client // acts as "tester", admin in the default project
 	token  string      // the tester's
-	cancel context.CancelFunc
 }
 
 // newDeployData writes the models into dir and registers them.
@@ -104,7 +101,7 @@ func openDeployWorld(t *testing.T, dir string, opts ...func(*app.Options)) *depl
 	}
 	authority := a.Authority(auth.Options{Rate: -1}) // 1000 classify requests in a burst
 	srv := httptest.NewServer(httpapi.New(httpapi.Options{Auth: authority, Service: a, Inference: a.Inference()}))
-	w := &deployWorld{t: t, dir: dir, app: a, auth: authority, srv: srv, cancel: cancel}
+	w := &deployWorld{serverWorld: serverWorld{t: t, app: a, srv: srv, cancel: cancel}, dir: dir, auth: authority}
 	t.Cleanup(w.close)
 	tester := w.admin("tester")
 	t.Setenv("TAILOR_TOKEN", tester)
@@ -136,32 +133,6 @@ func adminToken(a *auth.Authority, principal string) (string, error) {
 	c, err := a.CreateToken(store.WithActor(context.Background(), "root"), root,
 		auth.NewToken{Principal: principal, Project: store.DefaultProject, Roles: admin})
 	return c.Secret.String(), err
-}
-
-func (w *deployWorld) close() {
-	if w.app == nil {
-		return
-	}
-	w.srv.Close()
-	w.cancel()
-	w.app.Close()
-	w.app = nil
-}
-
-// cli runs the command line against the world's server.
-func (w *deployWorld) cli(args ...string) (int, string, string) {
-	var out, errOut bytes.Buffer
-	code := Main(append(args, "--server", w.srv.URL), strings.NewReader(""), &out, &errOut)
-	return code, out.String(), errOut.String()
-}
-
-func (w *deployWorld) mustCLI(args ...string) string {
-	w.t.Helper()
-	code, out, errOut := w.cli(args...)
-	if code != ExitOK {
-		w.t.Fatalf("tailor %s = %d\n%s%s", strings.Join(args, " "), code, out, errOut)
-	}
-	return out
 }
 
 // classify sends one request for model with a user key and returns the
