@@ -52,14 +52,18 @@ func (a *App) registerRun(ctx context.Context, r store.Run) error {
 	if in.Kind == run.KindEval {
 		return a.attachEvalRun(ctx, r, in)
 	}
+	var raw json.RawMessage
+	if err := a.readJSON(ctx, r.Result, &raw); err != nil {
+		return nil
+	}
 	var head adapterHead
-	if err := a.readJSON(ctx, r.Result, &head); err != nil {
+	if err := json.Unmarshal(raw, &head); err != nil {
 		return nil
 	}
 	mv := store.ModelVersion{Name: in.Recipe.Name, BaseID: r.BaseID, Adapter: r.Result, RunID: r.ID, Task: head.Task, Lineage: r.Inputs,
 		Region: a.opts.Region} // the run computed here and wrote its adapter and report here
 	if head.Format != "peft-lora" {
-		bv, task, err := a.fullFineTune(ctx, r, in)
+		bv, task, err := a.fullFineTune(ctx, r, in, raw)
 		if err != nil || bv.ID == "" {
 			return err // "": a pretraining run's model becomes a base only when asked (tailor base import --from-run)
 		}
@@ -80,10 +84,11 @@ func (a *App) registerRun(ctx context.Context, r store.Run) error {
 // task sft) produced as a version of a base named after its recipe, and
 // returns it with the run's task: the model version is that base alone. A
 // pretraining run's model gives the zero base: it becomes a base only when
-// someone names it (ImportBaseFromRun).
-func (a *App) fullFineTune(ctx context.Context, r store.Run, in run.Inputs) (store.BaseVersion, string, error) {
+// someone names it (ImportBaseFromRun). result is the run's result blob,
+// as registerRun read it.
+func (a *App) fullFineTune(ctx context.Context, r store.Run, in run.Inputs, result json.RawMessage) (store.BaseVersion, string, error) {
 	var m basemodel.Manifest
-	if err := a.readJSON(ctx, r.Result, &m); err != nil || m.Fingerprint == "" {
+	if err := json.Unmarshal(result, &m); err != nil || m.Fingerprint == "" {
 		return store.BaseVersion{}, "", nil
 	}
 	rv, err := a.store.RecipeVersionByID(ctx, r.RecipeID)
