@@ -14,7 +14,7 @@ func TestUpgradeToRegistry(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(all) < 2 || all[1].name != "0002_registry.sql" {
+	if len(all) < 2 || all[1].Name != "0002_registry.sql" {
 		t.Fatalf("embedded migrations %v: want 0002_registry.sql second", all)
 	}
 	path := filepath.Join(t.TempDir(), "tailor.db")
@@ -32,8 +32,8 @@ func TestUpgradeToRegistry(t *testing.T) {
 
 	s = openFile(t, path)
 	defer s.Close()
-	if v, err := s.SchemaVersion(ctx); err != nil || v != all[len(all)-1].version {
-		t.Fatalf("schema version %d, %v; want %d", v, err, all[len(all)-1].version)
+	if v, err := s.SchemaVersion(ctx); err != nil || v != all[len(all)-1].Version {
+		t.Fatalf("schema version %d, %v; want %d", v, err, all[len(all)-1].Version)
 	}
 	// An alias set before the upgrade has no history; the first recorded
 	// move starts from its current target.

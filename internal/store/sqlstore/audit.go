@@ -1,4 +1,4 @@
-package sqlite
+package sqlstore
 
 import (
 	"context"
@@ -17,7 +17,7 @@ const auditPage = 1000
 // inside tx: the next seq, chained to the last entry's hash, Before the
 // object's last After. Only appendEvents calls it, so every event has its
 // entry in the transaction that commits both.
-func (s *Store) appendAudit(ctx context.Context, tx *sql.Tx, ev store.Event) error {
+func (s *Store) appendAudit(ctx context.Context, tx *Tx, ev store.Event) error {
 	e := store.AuditEntry{Time: ev.Time.UTC(), Actor: store.ActorFrom(ctx), Project: store.ProjectFrom(ctx),
 		Action: ev.Type, EventSeq: ev.Seq, After: store.AuditAfter(ev)}
 	if e.Actor == "" {

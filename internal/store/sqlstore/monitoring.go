@@ -1,4 +1,4 @@
-package sqlite
+package sqlstore
 
 import (
 	"context"
@@ -65,7 +65,7 @@ func (s *Store) PutPredictions(ctx context.Context, ps []store.Prediction) error
 		}
 		rows[i] = row{p, at, probs, features}
 	}
-	err := s.write(ctx, func(tx *sql.Tx) error {
+	err := s.write(ctx, func(tx *Tx) error {
 		st, err := tx.PrepareContext(ctx, `INSERT INTO predictions (request_id, time, model, version_id, variant, label, probs, text, truncated, features)
 			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (request_id, variant) DO NOTHING`)
 		if err != nil {
@@ -148,7 +148,7 @@ func (s *Store) PutFeedback(ctx context.Context, f store.Feedback, events []stor
 	}
 	var out []store.Event
 	var existing *store.Feedback
-	err = s.write(ctx, func(tx *sql.Tx) error {
+	err = s.write(ctx, func(tx *Tx) error {
 		prev, err := scanFeedback(tx.QueryRowContext(ctx, `SELECT `+feedbackCols+` FROM feedback WHERE request_id = ?`, f.RequestID))
 		switch {
 		case err == nil:
@@ -237,7 +237,7 @@ func (s *Store) MarkFeedback(ctx context.Context, requestIDs []string, dataset s
 		return nil, err
 	}
 	var out []store.Event
-	err := s.write(ctx, func(tx *sql.Tx) error {
+	err := s.write(ctx, func(tx *Tx) error {
 		for _, id := range requestIDs {
 			if _, err := tx.ExecContext(ctx, `UPDATE feedback SET dataset = ? WHERE request_id = ? AND dataset = ''`, dataset, id); err != nil {
 				return err
@@ -311,7 +311,7 @@ func (s *Store) PutSpec(ctx context.Context, v store.SpecVersion, events []store
 		v.Normalized = []byte{}
 	}
 	var out []store.Event
-	err = s.write(ctx, func(tx *sql.Tx) error {
+	err = s.write(ctx, func(tx *Tx) error {
 		dup, err := s.exists(ctx, tx, `SELECT 1 FROM specs WHERE kind = ? AND name = ? AND id = ?`, v.Kind, v.Name, v.ID)
 		if err != nil {
 			return err
@@ -396,7 +396,7 @@ func (s *Store) SaveMonitorState(ctx context.Context, st store.MonitorState, ifC
 		return nil, err
 	}
 	var out []store.Event
-	err = s.write(ctx, func(tx *sql.Tx) error {
+	err = s.write(ctx, func(tx *Tx) error {
 		var cur int64
 		err := tx.QueryRowContext(ctx, `SELECT cursor FROM monitor_state WHERE name = ?`, st.Name).Scan(&cur)
 		switch {

@@ -1,4 +1,4 @@
-package sqlite
+package sqlstore
 
 import (
 	"context"
@@ -55,7 +55,7 @@ func (s *Store) refCond(ctx context.Context, t table, name, refStr string) (stri
 	return "name = ? AND id = ?", []any{name, r.ID}, nil
 }
 
-func (s *Store) exists(ctx context.Context, tx *sql.Tx, query string, args ...any) (bool, error) {
+func (s *Store) exists(ctx context.Context, tx *Tx, query string, args ...any) (bool, error) {
 	var one int
 	err := tx.QueryRowContext(ctx, query, args...).Scan(&one)
 	if errors.Is(err, sql.ErrNoRows) {
@@ -64,7 +64,7 @@ func (s *Store) exists(ctx context.Context, tx *sql.Tx, query string, args ...an
 	return err == nil, err
 }
 
-func nextVersion(ctx context.Context, tx *sql.Tx, table, name string) (int, error) {
+func nextVersion(ctx context.Context, tx *Tx, table, name string) (int, error) {
 	var v int
 	err := tx.QueryRowContext(ctx, "SELECT COALESCE(MAX(version), 0) + 1 FROM "+table+" WHERE name = ?", name).Scan(&v)
 	return v, err
@@ -98,7 +98,7 @@ func (s *Store) PutDatasetVersion(ctx context.Context, v store.DatasetVersion, e
 
 // putDataset inserts v, then runs also (when set) and appends events, in
 // one transaction.
-func (s *Store) putDataset(ctx context.Context, v store.DatasetVersion, events []store.Event, also func(tx *sql.Tx) error) ([]store.Event, error) {
+func (s *Store) putDataset(ctx context.Context, v store.DatasetVersion, events []store.Event, also func(tx *Tx) error) ([]store.Event, error) {
 	what := fmt.Sprintf("put dataset %q version %q", v.Name, v.ID)
 	if err := required(what, "name", v.Name, "id", v.ID); err != nil {
 		return nil, err
@@ -108,7 +108,7 @@ func (s *Store) putDataset(ctx context.Context, v store.DatasetVersion, events [
 		return nil, err
 	}
 	var out []store.Event
-	err = s.write(ctx, func(tx *sql.Tx) error {
+	err = s.write(ctx, func(tx *Tx) error {
 		dup, err := s.exists(ctx, tx, `SELECT 1 FROM dataset_versions WHERE name = ? AND id = ?`, v.Name, v.ID)
 		if err != nil {
 			return err
@@ -185,7 +185,7 @@ func (s *Store) PutBaseVersion(ctx context.Context, v store.BaseVersion, events 
 }
 
 // putBase inserts v, then runs also (when set), in one transaction.
-func (s *Store) putBase(ctx context.Context, v store.BaseVersion, events []store.Event, also func(tx *sql.Tx) error) (store.BaseVersion, []store.Event, error) {
+func (s *Store) putBase(ctx context.Context, v store.BaseVersion, events []store.Event, also func(tx *Tx) error) (store.BaseVersion, []store.Event, error) {
 	what := fmt.Sprintf("put base %q version %q", v.Name, v.ID)
 	if err := required(what, "name", v.Name, "id", v.ID); err != nil {
 		return v, nil, err
@@ -196,7 +196,7 @@ func (s *Store) putBase(ctx context.Context, v store.BaseVersion, events []store
 		return v, nil, err
 	}
 	var out []store.Event
-	v.Version, out, err = s.putNumbered(ctx, baseTable, v.Name, v.ID, events, func(tx *sql.Tx, version int) error {
+	v.Version, out, err = s.putNumbered(ctx, baseTable, v.Name, v.ID, events, func(tx *Tx, version int) error {
 		_, err := tx.ExecContext(ctx, `INSERT INTO base_versions (`+baseCols+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
 			v.ID, v.Name, version, v.Arch, v.Params, v.Manifest, v.Region, created)
 		if err == nil && also != nil {
@@ -251,7 +251,7 @@ func (s *Store) PutRecipeVersion(ctx context.Context, v store.RecipeVersion, eve
 		v.Normalized = []byte{}
 	}
 	var out []store.Event
-	v.Version, out, err = s.putNumbered(ctx, recipeTable, v.Name, v.ID, events, func(tx *sql.Tx, version int) error {
+	v.Version, out, err = s.putNumbered(ctx, recipeTable, v.Name, v.ID, events, func(tx *Tx, version int) error {
 		_, err := tx.ExecContext(ctx, `INSERT INTO recipe_versions (`+recipeCols+`) VALUES (?, ?, ?, ?, ?)`,
 			v.ID, v.Name, version, v.Normalized, created)
 		return err
@@ -299,10 +299,10 @@ var (
 // putNumbered inserts a new row of name in t under the next version number
 // of name, with its events, in one transaction: (name, id) must be new, and
 // insert writes the row given its number.
-func (s *Store) putNumbered(ctx context.Context, t table, name, id string, events []store.Event, insert func(tx *sql.Tx, version int) error) (int, []store.Event, error) {
+func (s *Store) putNumbered(ctx context.Context, t table, name, id string, events []store.Event, insert func(tx *Tx, version int) error) (int, []store.Event, error) {
 	var version int
 	var out []store.Event
-	err := s.write(ctx, func(tx *sql.Tx) error {
+	err := s.write(ctx, func(tx *Tx) error {
 		dup, err := s.exists(ctx, tx, `SELECT 1 FROM `+t.name+` WHERE name = ? AND id = ?`, name, id)
 		if err != nil {
 			return err

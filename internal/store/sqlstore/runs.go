@@ -1,4 +1,4 @@
-package sqlite
+package sqlstore
 
 import (
 	"context"
@@ -117,7 +117,7 @@ func (s *Store) createRun(ctx context.Context, r store.Run, events []store.Event
 	}
 	var out []store.Event
 	var existing *store.Run
-	err = s.write(ctx, func(tx *sql.Tx) error {
+	err = s.write(ctx, func(tx *Tx) error {
 		if once {
 			prev, err := scanRun(tx.QueryRowContext(ctx, `SELECT `+runCols+` FROM runs WHERE key = ? AND state IN (?, ?, ?, ?) ORDER BY seq DESC LIMIT 1`,
 				r.Key, store.RunQueued, store.RunRunning, store.RunSucceeded, store.RunBudgetExceeded))
@@ -230,7 +230,7 @@ func apply(r store.Run, u store.RunUpdate) store.Run {
 func (s *Store) UpdateRun(ctx context.Context, id string, u store.RunUpdate, events []store.Event) (store.Run, []store.Event, error) {
 	var after store.Run
 	var out []store.Event
-	err := s.write(ctx, func(tx *sql.Tx) error {
+	err := s.write(ctx, func(tx *Tx) error {
 		cur, err := scanRun(tx.QueryRowContext(ctx, `SELECT `+runCols+` FROM runs WHERE id = ?`, id))
 		if errors.Is(err, sql.ErrNoRows) {
 			return errs.NotFound("not found")
@@ -275,7 +275,7 @@ func (s *Store) AppendRunLog(ctx context.Context, runID string, at time.Time, da
 	if err != nil {
 		return store.RunLog{}, err
 	}
-	err = s.write(ctx, func(tx *sql.Tx) error {
+	err = s.write(ctx, func(tx *Tx) error {
 		ok, err := s.exists(ctx, tx, `SELECT 1 FROM runs WHERE id = ?`, runID)
 		if err != nil {
 			return err
