@@ -221,8 +221,8 @@ func (s *Store) PendingFeedback(ctx context.Context, model string, limit int) ([
 func (s *Store) FeedbackStats(ctx context.Context, model string) (store.FeedbackStats, error) {
 	var st store.FeedbackStats
 	err := s.r.QueryRowContext(ctx, `SELECT COUNT(*),
-		COALESCE(SUM(f.dataset = ''), 0),
-		COALESCE(SUM(f.dataset = '' AND (p.text IS NULL OR p.text = '')), 0)
+		COALESCE(SUM(CASE WHEN f.dataset = '' THEN 1 ELSE 0 END), 0),
+		COALESCE(SUM(CASE WHEN f.dataset = '' AND (p.text IS NULL OR p.text = '') THEN 1 ELSE 0 END), 0)
 		FROM feedback f LEFT JOIN predictions p ON p.request_id = f.request_id AND p.variant != 'shadow'
 		WHERE f.model = ?`, model).Scan(&st.Total, &st.Pending, &st.NoText)
 	if err != nil {
