@@ -41,7 +41,7 @@ import (
 	"github.com/tailor-ml/tailor/internal/serve/modelengine"
 	"github.com/tailor-ml/tailor/internal/serve/reqlog"
 	"github.com/tailor-ml/tailor/internal/store"
-	"github.com/tailor-ml/tailor/internal/store/sqlite"
+	"github.com/tailor-ml/tailor/internal/store/storeaddr"
 )
 
 // Options configure an App. Zero values take the documented defaults.
@@ -132,6 +132,11 @@ type Options struct {
 	EngineVersion string
 	Logger        *slog.Logger
 	Now           func() time.Time
+	// Store is the metadata store's address, "sqlite:///abs/file.db" or
+	// "postgres://user@host:port/db?sslmode=…" (see
+	// internal/store/storeaddr); default the SQLite file
+	// DataDir/tailor.db.
+	Store string
 }
 
 // App implements the application's operations.
@@ -236,7 +241,13 @@ func Open(opts Options) (*App, error) {
 			return nil, err
 		}
 	}
-	st, err := sqlite.Open(filepath.Join(opts.DataDir, "tailor.db"), sqlite.Options{})
+	if opts.Store == "" {
+		var err error
+		if opts.Store, err = storeaddr.SQLiteURL(filepath.Join(opts.DataDir, "tailor.db")); err != nil {
+			return nil, err
+		}
+	}
+	st, err := storeaddr.Open(opts.Store)
 	if err != nil {
 		return nil, fmt.Errorf("open metadata store: %w", err)
 	}
@@ -442,6 +453,16 @@ func (a *App) Blobs() blob.Store { return a.blobs }
 
 // BlobAddress is the artifact store's address (Options.Blob, filled).
 func (a *App) BlobAddress() string { return a.opts.Blob }
+
+// StoreAddress is the metadata store's address (Options.Store, filled)
+// without its password, for logs.
+func (a *App) StoreAddress() string {
+	l, err := storeaddr.Parse(a.opts.Store)
+	if err != nil {
+		return ""
+	}
+	return l.String()
+}
 
 // failpoint kills the process with SIGKILL, as a crash would, when the
 // point is named in Options.Failpoints.

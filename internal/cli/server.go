@@ -19,6 +19,7 @@ import (
 	"github.com/tailor-ml/tailor/internal/httpapi"
 	"github.com/tailor-ml/tailor/internal/meter"
 	"github.com/tailor-ml/tailor/internal/residency"
+	"github.com/tailor-ml/tailor/internal/store/storeaddr"
 	"github.com/tailor-ml/tailor/internal/ui"
 )
 
@@ -54,6 +55,7 @@ func runServer(e *env, args []string) error {
 	insecure := fs.Bool("insecure-local", false, "serve requests without a token as principal \"local\", admin in the default project; only with a loopback --listen address (tokens still work)")
 	rate := fs.Float64("rate-limit", 100, "requests per second each token may make; past it, 429 (negative: no limit)")
 	burst := fs.Int("rate-burst", 200, "requests a token may make at once before --rate-limit applies")
+	storeURL := fs.String("store", "", "metadata store: sqlite:///abs/file.db or postgres://user@host:port/db?sslmode=disable, the password in the URL or in PGPASSWORD (pgx reads the PG* variables; see docs/scale-out.md); default the SQLite file --data-dir/tailor.db")
 	if _, err := parse(fs, args, 0, 0); err != nil {
 		return err
 	}
@@ -80,6 +82,11 @@ func runServer(e *env, args []string) error {
 	if *burst < 1 {
 		return usagef("server: --rate-burst %d must be at least 1", *burst)
 	}
+	if *storeURL != "" {
+		if _, err := storeaddr.Parse(*storeURL); err != nil {
+			return usagef("server: --store: %v", err)
+		}
+	}
 	var level slog.Level
 	if err := level.UnmarshalText([]byte(*logLevel)); err != nil {
 		return usagef("server: --log-level %q: %v", *logLevel, err)
@@ -89,6 +96,7 @@ func runServer(e *env, args []string) error {
 		EngineVersion: engineVersion(), ServeBudgetBytes: *budget, ServeBaseBudgetBytes: *baseBudget, ServeInProcess: *inProcess,
 		RequestLogSampleRate: sample, RequestLogMaxBytes: *logMaxBytes, RequestLogMaxAge: *logMaxAge,
 		Meter: meter.Options{WattsPerCore: *wattsPerCore, NoRAPL: *noRAPL, CostCPUHourUSD: freeAsNegative(*costCPU), CostKWhUSD: freeAsNegative(*costKWh)}}
+	opts.Store = *storeURL
 	if *redact != "" {
 		opts.Redact = strings.Split(*redact, ",")
 	}
@@ -145,7 +153,8 @@ func runServer(e *env, args []string) error {
 	}
 	srv := httpapi.NewServer(httpapi.Options{Service: a, Auth: authority, Logger: logger, Inference: a.Inference(), UI: ui.Handler(),
 		MaxUpload: *maxImport, MaxUploads: *maxUploads, BodyIdleTimeout: *bodyIdle})
-	logger.Info("tailor server listening", "addr", ln.Addr().String(), "dashboard", "http://"+ln.Addr().String()+"/", "data_dir", *dataDir, "blob", a.BlobAddress(), "engine", opts.EngineVersion)
+	logger.Info("tailor server listening", "addr", ln.Addr().String(), "dashboard", "http://"+ln.Addr().String()+"/", "data_dir", *dataDir, "blob", a.BlobAddress(), "engine", opts.EngineVersion,
+		"store", a.StoreAddress())
 	fmt.Fprintf(e.stdout, "listening on %s\n", ln.Addr())
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()

@@ -116,6 +116,8 @@ func TestServerLimitFlags(t *testing.T) {
 		{"insecure on a LAN address", []string{"--insecure-local", "--listen", "192.168.1.10:7070"}, "is not on loopback"},
 		{"insecure on a host name", []string{"--insecure-local", "--listen", "example.com:7070"}, "is not on loopback"},
 		{"burst zero", []string{"--rate-burst", "0"}, "--rate-burst 0 must be at least 1"},
+		{"store scheme", []string{"--store", "mysql://db/tailor"}, `--store: metadata store address: unknown scheme "mysql"`},
+		{"store without a database", []string{"--store", "postgres://tailor:s3cret@db"}, `--store: metadata store address "postgres://tailor@db" names no database`},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
