@@ -1,5 +1,5 @@
 // Package storetest is the conformance suite every store.Store backend must
-// pass (sqlite now, PostgreSQL later). A backend's test calls Run with a
+// pass (sqlite and postgres). A backend's test calls Run with a
 // function that opens a fresh, empty store; Run closes it when the subtest
 // ends.
 //
