@@ -71,8 +71,12 @@ type Options struct {
 	// transaction, in any process) before failing with
 	// errs.ErrUnavailable. Default 10s.
 	LockTimeout time.Duration
-	// MaxConns caps the connection pool (reads and writes). Default 8.
-	MaxConns int
+	// MaxWriters caps the connections of write transactions, which wait
+	// for the write lock one after another. Default 4.
+	MaxWriters int
+	// MaxReaders caps the connections of reads, a pool apart so that reads
+	// never queue behind writers waiting for the lock. Default 8.
+	MaxReaders int
 	// Now fills CreatedAt, UpdatedAt and event times left zero. Default
 	// time.Now.
 	Now func() time.Time
@@ -84,8 +88,11 @@ func (o *Options) defaults() {
 	if o.LockTimeout <= 0 {
 		o.LockTimeout = 10 * time.Second
 	}
-	if o.MaxConns <= 0 {
-		o.MaxConns = 8
+	if o.MaxWriters <= 0 {
+		o.MaxWriters = 4
+	}
+	if o.MaxReaders <= 0 {
+		o.MaxReaders = 8
 	}
 	if o.Now == nil {
 		o.Now = time.Now
@@ -100,7 +107,7 @@ func (o *Options) defaults() {
 // share a database.
 type Store struct {
 	*sqlstore.Store
-	db    *sql.DB
+	db    *sql.DB // the writers' pool, for tests
 	where string
 }
 
@@ -140,24 +147,21 @@ func open(url string, opts Options, migs []sqlstore.Migration) (*Store, error) {
 		// pgx leaves the password out of its parse errors.
 		return nil, errs.Invalid("postgres store: %v", err)
 	}
-	where := Where(cfg)
+	where := describe(cfg)
 	cfg.RuntimeParams["lock_timeout"] = strconv.FormatInt(opts.LockTimeout.Milliseconds(), 10)
 	cfg.RuntimeParams["application_name"] = "tailor"
-	db := stdlib.OpenDB(*cfg)
-	db.SetMaxOpenConns(opts.MaxConns)
-	db.SetMaxIdleConns(opts.MaxConns)
-	db.SetConnMaxIdleTime(5 * time.Minute)
+	w, r := pool(cfg, opts.MaxWriters), pool(cfg, opts.MaxReaders)
+	s := &Store{db: w, where: where, Store: sqlstore.New(w, r, dialect,
+		sqlstore.Options{Now: opts.Now, Logger: opts.Logger, Where: where})}
 
 	ctx := context.Background()
 	pctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
-	if err := db.PingContext(pctx); err != nil {
+	if err := w.PingContext(pctx); err != nil {
 		// #nosec G104 -- cleanup on an error path; the ping error is returned
-		db.Close()
+		s.Close()
 		return nil, errs.Unavailable("open postgres %s: %w", where, err)
 	}
-	s := &Store{db: db, where: where, Store: sqlstore.New(db, db, dialect,
-		sqlstore.Options{Now: opts.Now, Logger: opts.Logger, Where: where})}
 	if err := s.Migrate(ctx, migs); err != nil {
 		// #nosec G104 -- cleanup on an error path; the migration error is returned
 		s.Close()
@@ -166,9 +170,18 @@ func open(url string, opts Options, migs []sqlstore.Migration) (*Store, error) {
 	return s, nil
 }
 
-// Where names the database of cfg for messages: user@host:port/database,
-// never the password.
-func Where(cfg *pgx.ConnConfig) string {
+// pool opens a pool of at most n connections to cfg's database.
+func pool(cfg *pgx.ConnConfig, n int) *sql.DB {
+	db := stdlib.OpenDB(*cfg)
+	db.SetMaxOpenConns(n)
+	db.SetMaxIdleConns(n)
+	db.SetConnMaxIdleTime(5 * time.Minute)
+	return db
+}
+
+// describe names the database of cfg for messages:
+// user@host:port/database, never the password.
+func describe(cfg *pgx.ConnConfig) string {
 	return cfg.User + "@" + net.JoinHostPort(cfg.Host, strconv.Itoa(int(cfg.Port))) + "/" + cfg.Database
 }
 
