@@ -181,6 +181,45 @@ func TestDashboard(t *testing.T) {
 	if r.State != "canceled" {
 		t.Errorf("the run cancelled from its page is %s", r.State)
 	}
+	checkBrowserToken(t, c, st, sum.Actions["newTokenID"])
+}
+
+// checkBrowserToken holds the token the browser created as the admin,
+// logged in with, and revoked, to the server's record: the principal and
+// role typed in, made by the admin, a day's expiry, revoked, and its
+// token.revoked event carrying the reason typed in.
+func checkBrowserToken(t *testing.T, c *api.Client, st dashState, id any) {
+	t.Helper()
+	ctx := context.Background()
+	ts, err := c.Tokens(ctx)
+	must(t, err)
+	var got *api.Token
+	for i := range ts {
+		if ts[i].ID == id {
+			got = &ts[i]
+		}
+	}
+	if got == nil {
+		t.Fatalf("the token the browser created (%v) is not among the server's", id)
+	}
+	if got.Principal != st.NewPrincipal || got.Roles["default"] != "viewer" || got.CreatedBy != st.Admin || got.State != "revoked" ||
+		got.ExpiresAt.Sub(got.CreatedAt) != 24*time.Hour {
+		t.Errorf("the browser's token: %+v; want %s, viewer, created by %s for a day, revoked", got, st.NewPrincipal, st.Admin)
+	}
+	var reason string
+	must(t, c.Events(ctx, 0, false, func(ev api.Event) error {
+		if ev.Type == "token.revoked" && ev.Subject == got.ID {
+			var d struct{ Reason string }
+			if err := json.Unmarshal(ev.Data, &d); err != nil {
+				return err
+			}
+			reason = d.Reason
+		}
+		return nil
+	}))
+	if reason != st.TokenRevokeReason {
+		t.Errorf("the revocation of %s gave reason %q, want %q", got.ID, reason, st.TokenRevokeReason)
+	}
 }
 
 // checkAuditRow holds the audit row the browser read for the admin's
