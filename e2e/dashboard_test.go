@@ -92,13 +92,17 @@ type browserSummary struct {
 // refused to its requester and approved by a second principal who logs in
 // with their own token; a live run's growing curve and its cancellation;
 // the audit log (verified, the admin's promotion among its entries) and
-// usage by project, model and day. Every page is screenshotted into the
+// usage by project, model and day; the Tokens page (a token created, its
+// secret shown once and copied, logged in with, revoked with a reason,
+// refused; a viewer refused the page); and the project switch of a token
+// with roles in two projects. Every page is screenshotted into the
 // test's artifact directory (`go test -artifacts` keeps them) and checked
 // by axe-core. The script fails on serious or critical axe violations,
-// console errors, failed requests and any HTTP error but the four
+// console errors, failed requests and any HTTP error but the five
 // refusals it provokes; this test then checks that the browser's moves
-// reached the registry with their reasons and actors, and that the audit
-// entry the page showed for the promotion is the server's.
+// reached the registry with their reasons and actors, that the audit
+// entry the page showed for the promotion is the server's, and that the
+// token the browser created and revoked is the server's, with the reason.
 func TestDashboard(t *testing.T) {
 	prefix, chromium := browserDeps(t)
 	work := t.TempDir()
