@@ -23,10 +23,12 @@ import (
 
 // storeAudit serves the audit routes from a real SQLite store, as
 // internal/app does: entries after a seq, oldest first, at most limit
-// (0: 100, past 1000 refused).
+// (0: 100, past 1000 refused). With keep, only the entries it keeps: a
+// view of the log with gaps in its seqs.
 type storeAudit struct {
 	Service
-	st *sqlite.Store
+	st   *sqlite.Store
+	keep func(seq int64) bool
 }
 
 func (s storeAudit) AuditEntries(ctx context.Context, after int64, limit int) (api.AuditPage, error) {
@@ -36,12 +38,22 @@ func (s storeAudit) AuditEntries(ctx context.Context, after int64, limit int) (a
 	case limit == 0:
 		limit = 100
 	}
-	es, err := s.st.AuditEntries(ctx, after, limit)
+	n := limit
+	if s.keep != nil {
+		n = 0 // all, then keep limit of them
+	}
+	es, err := s.st.AuditEntries(ctx, after, n)
 	if err != nil {
 		return api.AuditPage{}, err
 	}
 	page := api.AuditPage{Entries: []api.AuditEntry{}, Next: after}
 	for _, e := range es {
+		if s.keep != nil && !s.keep(e.Seq) {
+			continue
+		}
+		if len(page.Entries) == limit {
+			break
+		}
 		page.Entries = append(page.Entries, api.AuditEntry{Seq: e.Seq, Time: e.Time, Actor: e.Actor, Project: e.Project, Action: e.Action,
 			ObjectKind: e.ObjectKind, ObjectID: e.ObjectID, EventSeq: e.EventSeq, Hash: e.Hash})
 		page.Next = e.Seq
@@ -274,10 +286,11 @@ func TestRevokeWithReason(t *testing.T) {
 	}
 }
 
-// TestAuditNewestFirst: for logs of every length from 0 to 40 entries,
+// TestAuditNewestFirst: for logs of every length from 1 to 40 entries,
 // the total is the number of entries, and walking newest-first pages of
 // several sizes by next yields every entry exactly once, newest first,
-// the same entries oldest-first pages do; bad parameters are 400s.
+// the same entries oldest-first pages do; so it does over a view of the
+// log with gaps; bad parameters are 400s.
 func TestAuditNewestFirst(t *testing.T) {
 	w := newAccessWorld(t)
 	ctx := context.Background()
@@ -321,6 +334,41 @@ func TestAuditNewestFirst(t *testing.T) {
 			if !slices.Equal(got, want) {
 				t.Fatalf("%d entries, newest first by %d: %v, want %v", n, limit, got, want)
 			}
+		}
+	}
+	// A view with gaps (every third entry left out): the newest seq is
+	// the total, and newest-first pages still hold every entry of the
+	// view once, each page full but the last.
+	gapped := httptest.NewServer(New(Options{Service: storeAudit{st: w.st, keep: func(seq int64) bool { return seq%3 != 0 }}, Auth: w.a}))
+	defer gapped.Close()
+	gc := api.NewClient(gapped.URL, nil).WithToken(w.boot)
+	var want []int64
+	for seq := int64(40); seq > 0; seq-- {
+		if seq%3 != 0 {
+			want = append(want, seq)
+		}
+	}
+	for _, limit := range []int{1, 2, 5, 100} {
+		var got []int64
+		var before int64
+		for {
+			p, err := gc.AuditNewest(ctx, before, limit)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if p.Total != 40 || (p.Next != 0 && len(p.Entries) != limit) {
+				t.Fatalf("gaps, limit %d, before %d: total %d, %d entries, next %d", limit, before, p.Total, len(p.Entries), p.Next)
+			}
+			for _, e := range p.Entries {
+				got = append(got, e.Seq)
+			}
+			if p.Next == 0 {
+				break
+			}
+			before = p.Next
+		}
+		if !slices.Equal(got, want) {
+			t.Errorf("gaps, newest first by %d: %v, want %v", limit, got, want)
 		}
 	}
 	// One page in the middle: the 5 before entry 20.

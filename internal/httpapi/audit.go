@@ -127,8 +127,11 @@ func auditHead(ctx context.Context, svc AuditService) (int64, error) {
 }
 
 // auditNewest is the page of up to limit entries before seq before (0:
-// past the newest), newest first, with the log's total. As seqs have no
-// gaps, they are the service's page after before−1−limit, reversed.
+// past the newest), newest first, with the log's total. The service's
+// page after before−1−limit, reversed, is the whole of it while seqs have
+// no gaps; should a service leave some out (a view of the log filtered by
+// project, say), the window reaches further back, twice as far each time,
+// until the page is full or the log's start is reached.
 func auditNewest(ctx context.Context, svc AuditService, before int64, limit int) (api.AuditPage, error) {
 	switch {
 	case limit > auditMaxPage:
@@ -144,19 +147,25 @@ func auditNewest(ctx context.Context, svc AuditService, before int64, limit int)
 	if before == 0 || before > head+1 {
 		before = head + 1
 	}
-	after := max(0, before-1-int64(limit))
-	if n := int(before - 1 - after); n > 0 {
-		got, err := svc.AuditEntries(ctx, after, n)
+	// The window is the seqs in (from, upTo]; the service returns the
+	// first n entries after from, which hold every entry of the window.
+	upTo, width := before-1, int64(limit)
+	for upTo > 0 && len(page.Entries) < limit {
+		from := max(0, upTo-width)
+		got, err := svc.AuditEntries(ctx, from, int(upTo-from))
 		if err != nil {
 			return api.AuditPage{}, err
 		}
-		for i := len(got.Entries) - 1; i >= 0; i-- {
-			if e := got.Entries[i]; e.Seq < before {
+		for i := len(got.Entries) - 1; i >= 0 && len(page.Entries) < limit; i-- {
+			if e := got.Entries[i]; e.Seq <= upTo {
 				page.Entries = append(page.Entries, e)
 			}
 		}
+		upTo, width = from, min(2*width, auditMaxPage)
 	}
-	if n := len(page.Entries); n > 0 && page.Entries[n-1].Seq > 1 {
+	// A full page may have older entries after it; a short one reached
+	// the start.
+	if n := len(page.Entries); n == limit && page.Entries[n-1].Seq > 1 {
 		page.Next = page.Entries[n-1].Seq
 	}
 	return page, nil
