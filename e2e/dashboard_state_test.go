@@ -223,7 +223,8 @@ func mintInTwoProjects(t *testing.T, dataDir, principal, other string) string {
 	must(t, err)
 	defer st.Close()
 	by := auth.Principal{Name: "e2e", Project: store.DefaultProject, Roles: map[string]auth.Role{store.DefaultProject: auth.Admin, other: auth.Admin}}
-	c, err := auth.New(auth.Options{Store: st}).CreateToken(context.Background(), by, auth.NewToken{Principal: principal, Project: store.DefaultProject,
+	ctx := store.WithActor(context.Background(), by.Name) // the audit log's actor
+	c, err := auth.New(auth.Options{Store: st}).CreateToken(ctx, by, auth.NewToken{Principal: principal, Project: store.DefaultProject,
 		Roles: map[string]auth.Role{store.DefaultProject: auth.Admin, other: auth.Viewer}, Note: "the dashboard test's project switcher"})
 	must(t, err)
 	return c.Secret.String()

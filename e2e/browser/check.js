@@ -180,6 +180,7 @@ async function main() {
     await ready("Overview");
     check((await page.locator("#who .who-role").innerText()) === "operator" && (await page.locator("#who .who-project").innerText()) === "default", `header as operator: ${await page.locator("#who").innerText()}`);
     check(await page.evaluate(() => !Object.keys(localStorage).some((k) => (localStorage.getItem(k) || "").includes("tlr_"))), "the token is in localStorage");
+    check(!(await nav.getByRole("link", { name: "Tokens" }).isVisible()), "an operator sees the Tokens link");
     // An operator sees the candidate without the admin's forms.
     await page.locator("table.models").getByRole("link", { name: `${st.model}@v${st.candidate}`, exact: true }).click();
     await ready(`Model ${st.model}@v${st.candidate}`);
