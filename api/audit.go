@@ -26,12 +26,17 @@ type AuditEntry struct {
 	Hash       string    `json:"hash"`
 }
 
-// AuditPage is one page of GET /v1/audit. Next is the after= of the
-// following page (the Seq of the last entry); Entries is shorter than the
-// limit at the end of the log.
+// AuditPage is one page of GET /v1/audit. Oldest first (the default),
+// Next is the after= of the following page (the Seq of the last entry);
+// newest first (order=newest), it is the before= of the following, older
+// page (the Seq of the last entry; 0 when none is older). Entries is
+// shorter than the limit at the end of the log. Total is the number of
+// entries in the whole log when the page was read: the newest entry's Seq,
+// as seqs run 1, 2, 3… without gaps.
 type AuditPage struct {
 	Entries []AuditEntry `json:"entries"`
 	Next    int64        `json:"next"`
+	Total   int64        `json:"total"`
 }
 
 // AuditBreak names the first entry that failed verification and the check
@@ -60,6 +65,22 @@ type AuditVerification struct {
 func (c *Client) AuditEntries(ctx context.Context, after int64, limit int) (AuditPage, error) {
 	var out AuditPage
 	q := url.Values{"after": {strconv.FormatInt(after, 10)}}
+	if limit > 0 {
+		q.Set("limit", strconv.Itoa(limit))
+	}
+	return out, c.do(ctx, "GET", "/v1/audit", q, nil, "", &out)
+}
+
+// AuditNewest returns up to limit entries older than seq before, newest
+// first (before 0: from the newest entry; limit 0: the server's default
+// page). Pass the page's Next as the following page's before; it is 0
+// after the oldest entry.
+func (c *Client) AuditNewest(ctx context.Context, before int64, limit int) (AuditPage, error) {
+	var out AuditPage
+	q := url.Values{"order": {"newest"}}
+	if before > 0 {
+		q.Set("before", strconv.FormatInt(before, 10))
+	}
 	if limit > 0 {
 		q.Set("limit", strconv.Itoa(limit))
 	}

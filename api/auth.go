@@ -68,4 +68,13 @@ type WhoAmI struct {
 	Token     string            `json:"token,omitempty"` // its id; empty for the insecure local principal
 	Project   string            `json:"project"`         // where this request acts
 	Roles     map[string]string `json:"roles"`
+	// ExpiresAt is when the token stops working; absent for a token
+	// without expiry and for the insecure local principal.
+	ExpiresAt time.Time `json:"expires_at,omitzero"`
+}
+
+// TokenRevoke is the optional body of POST /v1/tokens/{id}/revoke: why,
+// kept in the token.revoked event.
+type TokenRevoke struct {
+	Reason string `json:"reason,omitempty"`
 }

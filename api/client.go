@@ -526,6 +526,17 @@ func (c *Client) RevokeToken(ctx context.Context, id string) (Token, error) {
 	return out, c.do(ctx, "POST", "/v1/tokens/"+url.PathEscape(id)+"/revoke", nil, nil, "", &out)
 }
 
+// RevokeTokenWithReason revokes the token with id and says why; the
+// reason is kept in the token.revoked event.
+func (c *Client) RevokeTokenWithReason(ctx context.Context, id, reason string) (Token, error) {
+	var out Token
+	body, err := c.jsonBody(TokenRevoke{Reason: reason})
+	if err != nil {
+		return out, err
+	}
+	return out, c.do(ctx, "POST", "/v1/tokens/"+url.PathEscape(id)+"/revoke", nil, body, "application/json", &out)
+}
+
 // CreateProject creates a project and returns it with the caller's admin
 // token in it.
 func (c *Client) CreateProject(ctx context.Context, name string) (ProjectCreated, error) {

@@ -10,9 +10,12 @@ import (
 	"time"
 
 	"github.com/tailor-ml/tailor/api"
+	"github.com/tailor-ml/tailor/internal/auth"
 	"github.com/tailor-ml/tailor/internal/engine"
 	"github.com/tailor-ml/tailor/internal/engine/tokenizer"
 	"github.com/tailor-ml/tailor/internal/seedmodel"
+	"github.com/tailor-ml/tailor/internal/store"
+	"github.com/tailor-ml/tailor/internal/store/sqlite"
 )
 
 // dashState is what dashboardState built: the names the browser script is
@@ -53,6 +56,15 @@ type dashState struct {
 	ApproveReason  string `json:"approve_reason"`
 	Approver       string `json:"approver"`
 	ApproverToken  string `json:"approver_token"`
+	// Token management: the principal of the token the browser creates
+	// (as the admin), logs in with, and revokes with a reason.
+	NewPrincipal      string `json:"new_principal"`
+	TokenRevokeReason string `json:"token_revoke_reason"`
+	// The project switch: a second project, and a principal whose token
+	// is admin in default and viewer there.
+	OtherProject  string `json:"other_project"`
+	Switcher      string `json:"switcher"`
+	SwitcherToken string `json:"switcher_token"`
 }
 
 // dashRecipe trains a rank-4 LoRA classifier on the 2-layer base in a few
@@ -83,7 +95,8 @@ func dashboardState(t *testing.T, srv *server, work string) dashState {
 		PromoteReason: "candidate from the stricter recipe", OverrideReason: "latency gate is a placeholder on this test box",
 		RollbackReason: "back to the champion until latency is measured",
 		ApprovalAlias:  "challenger", ApprovalReason: "challenge the champion in the canary", ApproveReason: "reviewed the gates and the override",
-		Approver: "reviewer", Operator: "oper", Admin: "ada"}
+		Approver: "reviewer", Operator: "oper", Admin: "ada",
+		NewPrincipal: "vera", TokenRevokeReason: "vera's trial is over", OtherProject: "blue", Switcher: "pat"}
 
 	mint := func(principal, role, note string) string {
 		t.Helper()
@@ -94,6 +107,9 @@ func dashboardState(t *testing.T, srv *server, work string) dashState {
 	st.ApproverToken = mint(st.Approver, "admin", "the dashboard test's second person")
 	st.OperatorToken = mint(st.Operator, "operator", "the dashboard test's operator: sees no admin buttons")
 	st.AdminToken = mint(st.Admin, "admin", "the dashboard test's admin")
+	_, err := c.CreateProject(ctx, st.OtherProject)
+	must(t, err)
+	st.SwitcherToken = mintInTwoProjects(t, srv.dataDir, st.Switcher, st.OtherProject)
 
 	var b strings.Builder
 	words := [][]string{{"meeting", "notes", "lunch", "report"}, {"prize", "cash", "winner", "offer"}}
@@ -193,6 +209,25 @@ func dashboardState(t *testing.T, srv *server, work string) dashState {
 	st.BudgetRun = r.ID
 	waitRunState(t, c, r.ID, "budget_exceeded")
 	return st
+}
+
+// mintInTwoProjects mints a token for principal that is admin in the
+// default project and viewer in other. No caller of the API can: a
+// token's creator must be admin in every project it names, and a
+// project's creator gets an admin token for that project alone. So it is
+// minted as the server's operator could, with internal/auth on the
+// server's own store file (SQLite in WAL mode takes the second writer).
+func mintInTwoProjects(t *testing.T, dataDir, principal, other string) string {
+	t.Helper()
+	st, err := sqlite.Open(filepath.Join(dataDir, "tailor.db"), sqlite.Options{})
+	must(t, err)
+	defer st.Close()
+	by := auth.Principal{Name: "e2e", Project: store.DefaultProject, Roles: map[string]auth.Role{store.DefaultProject: auth.Admin, other: auth.Admin}}
+	ctx := store.WithActor(context.Background(), by.Name) // the audit log's actor
+	c, err := auth.New(auth.Options{Store: st}).CreateToken(ctx, by, auth.NewToken{Principal: principal, Project: store.DefaultProject,
+		Roles: map[string]auth.Role{store.DefaultProject: auth.Admin, other: auth.Viewer}, Note: "the dashboard test's project switcher"})
+	must(t, err)
+	return c.Secret.String()
 }
 
 // waitModel waits for run id to succeed and its model version to be

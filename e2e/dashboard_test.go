@@ -92,13 +92,17 @@ type browserSummary struct {
 // refused to its requester and approved by a second principal who logs in
 // with their own token; a live run's growing curve and its cancellation;
 // the audit log (verified, the admin's promotion among its entries) and
-// usage by project, model and day. Every page is screenshotted into the
+// usage by project, model and day; the Tokens page (a token created, its
+// secret shown once and copied, logged in with, revoked with a reason,
+// refused; a viewer refused the page); and the project switch of a token
+// with roles in two projects. Every page is screenshotted into the
 // test's artifact directory (`go test -artifacts` keeps them) and checked
 // by axe-core. The script fails on serious or critical axe violations,
-// console errors, failed requests and any HTTP error but the four
+// console errors, failed requests and any HTTP error but the five
 // refusals it provokes; this test then checks that the browser's moves
-// reached the registry with their reasons and actors, and that the audit
-// entry the page showed for the promotion is the server's.
+// reached the registry with their reasons and actors, that the audit
+// entry the page showed for the promotion is the server's, and that the
+// token the browser created and revoked is the server's, with the reason.
 func TestDashboard(t *testing.T) {
 	prefix, chromium := browserDeps(t)
 	work := t.TempDir()
@@ -180,6 +184,45 @@ func TestDashboard(t *testing.T) {
 	must(t, err)
 	if r.State != "canceled" {
 		t.Errorf("the run cancelled from its page is %s", r.State)
+	}
+	checkBrowserToken(t, c, st, sum.Actions["newTokenID"])
+}
+
+// checkBrowserToken holds the token the browser created as the admin,
+// logged in with, and revoked, to the server's record: the principal and
+// role typed in, made by the admin, a day's expiry, revoked, and its
+// token.revoked event carrying the reason typed in.
+func checkBrowserToken(t *testing.T, c *api.Client, st dashState, id any) {
+	t.Helper()
+	ctx := context.Background()
+	ts, err := c.Tokens(ctx)
+	must(t, err)
+	var got *api.Token
+	for i := range ts {
+		if ts[i].ID == id {
+			got = &ts[i]
+		}
+	}
+	if got == nil {
+		t.Fatalf("the token the browser created (%v) is not among the server's", id)
+	}
+	if got.Principal != st.NewPrincipal || got.Roles["default"] != "viewer" || got.CreatedBy != st.Admin || got.State != "revoked" ||
+		got.ExpiresAt.Sub(got.CreatedAt) != 24*time.Hour {
+		t.Errorf("the browser's token: %+v; want %s, viewer, created by %s for a day, revoked", got, st.NewPrincipal, st.Admin)
+	}
+	var reason string
+	must(t, c.Events(ctx, 0, false, func(ev api.Event) error {
+		if ev.Type == "token.revoked" && ev.Subject == got.ID {
+			var d struct{ Reason string }
+			if err := json.Unmarshal(ev.Data, &d); err != nil {
+				return err
+			}
+			reason = d.Reason
+		}
+		return nil
+	}))
+	if reason != st.TokenRevokeReason {
+		t.Errorf("the revocation of %s gave reason %q, want %q", got.ID, reason, st.TokenRevokeReason)
 	}
 }
 

@@ -14,7 +14,15 @@
 //   approval refused, then given by a second person (logged in with their
 //   own token) → a live run followed and cancelled → datasets, monitoring
 //   and a monitor's drift, triggers and the deployment → the audit log
-//   (verified, and the admin's promotion among its entries) → usage.
+//   (verified, and the admin's promotion among its entries) → usage →
+//   tokens as the admin: the list without secrets, a token created (its
+//   secret shown once, with a warning, and copied), used to log in (a
+//   viewer: no Tokens link, the page opened by its URL refuses), revoked
+//   with a reason and refused at the next log-in → a token that is admin
+//   in default and viewer in another project: switched there (the header
+//   names it, requests carry it, the token forms and the audit entries
+//   go, usage is the other project's), kept across a reload, switched
+//   back.
 //
 // On every page it saves a full-page screenshot and runs axe-core; at the
 // end it fails on any serious or critical axe violation, any console error
@@ -50,14 +58,14 @@ function check(ok, what) {
 async function main() {
   const browser = await chromium.launch({ executablePath: chromiumPath, args: ["--no-sandbox", "--disable-dev-shm-usage"] });
   try {
-    const context = await browser.newContext({ viewport: { width: 1280, height: 900 }, locale: "en-US", timezoneId: "UTC" });
+    const context = await browser.newContext({ viewport: { width: 1280, height: 900 }, locale: "en-US", timezoneId: "UTC", permissions: ["clipboard-read", "clipboard-write"] });
     const page = await context.newPage();
     page.setDefaultTimeout(30000);
     // What the script provokes on purpose: a wrong token refused, the
     // promotion its gate refuses, and the approval its own requester may
     // not give.
     const expected = [
-      { method: "GET", path: /^\/v1\/whoami$/, status: 401 }, // twice: a wrong token, a revoked one
+      { method: "GET", path: /^\/v1\/whoami$/, status: 401 }, // three times: a wrong token, two revoked ones
       { method: "POST", path: new RegExp(`^/v1/registry/models/${st.model}/promote$`), status: 403 },
       { method: "POST", path: /^\/v1\/registry\/approvals\/[^/]+$/, status: 403 },
     ];
@@ -65,6 +73,13 @@ async function main() {
       if (m.type() === "error") summary.console.push(m.text());
     });
     page.on("pageerror", (e) => summary.pageErrors.push(String(e)));
+    // The project each API request acts in (X-Tailor-Project; "" for the
+    // token's own), by path.
+    const sentProject = new Map();
+    page.on("request", (r) => {
+      const u = new URL(r.url());
+      if (u.pathname.startsWith("/v1/")) sentProject.set(u.pathname, r.headers()["x-tailor-project"] || "");
+    });
     // A log-in or log-out closes the event stream opened with the old
     // credentials (the page reconnects with the new ones), and so does a
     // reload or a page.goto: those aborts are counted apart, and may not
@@ -165,6 +180,7 @@ async function main() {
     await ready("Overview");
     check((await page.locator("#who .who-role").innerText()) === "operator" && (await page.locator("#who .who-project").innerText()) === "default", `header as operator: ${await page.locator("#who").innerText()}`);
     check(await page.evaluate(() => !Object.keys(localStorage).some((k) => (localStorage.getItem(k) || "").includes("tlr_"))), "the token is in localStorage");
+    check(!(await nav.getByRole("link", { name: "Tokens" }).isVisible()), "an operator sees the Tokens link");
     // An operator sees the candidate without the admin's forms.
     await page.locator("table.models").getByRole("link", { name: `${st.model}@v${st.candidate}`, exact: true }).click();
     await ready(`Model ${st.model}@v${st.candidate}`);
@@ -421,6 +437,153 @@ async function main() {
     summary.actions.usageByDay = await dayRows.first().innerText();
     await shot("usage");
 
+    // Tokens, as an admin: the list names tokens by id and shows no
+    // secret; a token created is shown once with a warning and copied;
+    // it logs in (a viewer: no Tokens link, and the page opened by its
+    // URL refuses); revoked with a reason, it is refused at the log-in.
+    await logout();
+    await login(st.admin_token, st.admin, "Usage");
+    const tokensLink = nav.getByRole("link", { name: "Tokens" });
+    check(await tokensLink.isVisible(), "tokens: an admin has no Tokens link");
+    await tokensLink.click();
+    await ready("Tokens");
+    const tokenRows = page.locator("table.tokens tbody tr");
+    const tokenRow = (id) => tokenRows.filter({ has: page.locator("code.token-id", { hasText: new RegExp(`^${id}$`) }) });
+    const secretOf = (tok) => tok.split("_")[2];
+    const idOf = (tok) => "tlr_" + tok.split("_")[1];
+    for (const [tok, who, state] of [[st.admin_token, st.admin, "live"], [st.approver_token, st.approver, "live"], [st.operator_token, st.operator, "revoked"], [st.switcher_token, st.switcher, "live"]]) {
+      const row = tokenRow(idOf(tok));
+      check((await row.count()) === 1, `tokens: no row for ${who}'s ${idOf(tok)}`);
+      if ((await row.count()) === 1) {
+        const text = await row.innerText();
+        check(text.includes(who) && text.includes(state), `tokens: ${who}'s row: ${text}`);
+      }
+    }
+    const secrets = () => [st.admin_token, st.approver_token, st.operator_token, st.switcher_token].map(secretOf);
+    let html = await page.content();
+    check(!secrets().some((x) => html.includes(x)), "tokens: a secret is on the page");
+    await shot("tokens");
+    const create = page.locator("form", { has: page.getByRole("heading", { name: "Create a token in default" }) });
+    await create.getByLabel("Principal").fill(st.new_principal);
+    await create.getByLabel("Role").selectOption("viewer");
+    await create.getByLabel("Expires").selectOption("24h");
+    await create.getByRole("button", { name: "Create token" }).click();
+    const secretField = page.locator("#new-token-secret");
+    await secretField.waitFor();
+    const newToken = await secretField.inputValue();
+    check(/^tlr_[0-9a-f]{16}_[0-9a-f]{64}$/.test(newToken), `token created: the field holds ${newToken.length} characters, not a token`);
+    const newID = idOf(newToken);
+    summary.actions.newTokenID = newID;
+    check(await page.getByText("this is the only time its secret is shown").isVisible(), "token created: no warning that the secret is shown once");
+    await page.getByRole("button", { name: "Copy" }).click();
+    await page.locator(".copy-state", { hasText: "Copied" }).waitFor();
+    check((await page.evaluate(() => navigator.clipboard.readText())) === newToken, "token created: Copy did not put the token on the clipboard");
+    await tokenRow(newID).waitFor();
+    const newRow = await tokenRow(newID).innerText();
+    check(newRow.includes(st.new_principal) && newRow.includes("viewer") && newRow.includes(st.admin) && newRow.includes("live") && !newRow.includes(secretOf(newToken)), `token created: its row: ${newRow}`);
+    await shot("token-created");
+    // Shown once: drawn again, the page has its id and not its secret.
+    await nav.getByRole("link", { name: "Usage" }).click();
+    await ready("Usage");
+    await tokensLink.click();
+    await ready("Tokens");
+    await tokenRow(newID).waitFor();
+    html = await page.content();
+    check((await secretField.count()) === 0 && !html.includes(secretOf(newToken)), "tokens: the new secret is shown again");
+    // Logged in with it: a viewer, warned of its expiry, without the
+    // Tokens link; the page opened by its URL refuses.
+    await logout();
+    await login(newToken, st.new_principal, "Tokens");
+    check((await page.locator("#who .who-role").innerText()) === "viewer", `header as ${st.new_principal}: ${await page.locator("#who").innerText()}`);
+    const expiry = await page.locator("#who .who-expiry").innerText().catch(() => "");
+    check(/^Token expires in 2[34] hours/.test(expiry), `header: no warning of the day-long token's expiry: ${expiry}`);
+    check(!(await tokensLink.isVisible()), "a viewer sees the Tokens link");
+    await nav.getByRole("link", { name: "Overview" }).click();
+    await ready("Overview");
+    await page.goto(`${base}/#/tokens`);
+    streamEnds++;
+    await ready("Tokens");
+    const viewerRefusal = await page.locator(".refusal").innerText();
+    summary.actions.tokensRefusal = viewerRefusal;
+    check(/Refused/.test(viewerRefusal) && /needs the admin role in project default; you are viewer there/.test(viewerRefusal), `tokens as a viewer: ${viewerRefusal}`);
+    check((await page.getByRole("button", { name: "Create token" }).count()) === 0 && (await page.locator("table.tokens").count()) === 0, "tokens as a viewer: the list or the form is shown");
+    await shot("tokens-as-viewer");
+    // Revoked with a reason by the admin, it is refused at the log-in.
+    await logout();
+    await login(st.admin_token, st.admin, "Tokens");
+    const revokeForm = page.locator("form", { has: page.getByRole("heading", { name: "Revoke a token" }) });
+    await revokeForm.getByLabel("Token", { exact: true }).selectOption(newID);
+    await revokeForm.getByLabel("Reason").fill(st.token_revoke_reason);
+    await revokeForm.getByRole("button", { name: "Revoke" }).click();
+    await page.locator(".alert-good", { hasText: `Revoked ${newID}` }).waitFor();
+    await tokenRow(newID).locator(".badge", { hasText: "revoked" }).waitFor();
+    await shot("token-revoked");
+    await logout();
+    await page.locator("#login").click();
+    await ready("Log in");
+    await page.getByLabel("Token", { exact: true }).fill(newToken);
+    await page.getByRole("button", { name: "Log in" }).click();
+    const revokedLogin = page.locator("form.login").getByRole("alert");
+    await revokedLogin.waitFor();
+    summary.actions.revokedLogin = await revokedLogin.innerText();
+    check(/HTTP 401/.test(summary.actions.revokedLogin) && /was revoked/.test(summary.actions.revokedLogin), `log-in with the revoked token: ${summary.actions.revokedLogin}`);
+    check((await page.locator("#who .who-name").innerText()) === "local", "log-in: a revoked token changed who the page acts as");
+
+    // The project switch: a token that is admin in default and viewer in
+    // the other project. The header names the project and switches it;
+    // every request then carries it; the actions follow the role there;
+    // a reload keeps it.
+    await page.getByLabel("Token", { exact: true }).fill(st.switcher_token);
+    await page.getByRole("button", { name: "Log in" }).click();
+    await page.locator("#who .who-name", { hasText: new RegExp(`^${st.switcher}$`) }).waitFor();
+    streamEnds++;
+    await ready("Tokens");
+    const projectIs = async (name, role) =>
+      (await page.locator("#who .who-project").innerText()) === name && (await page.locator("#who .who-role").innerText()) === role;
+    check(await projectIs("default", "admin"), `header as ${st.switcher}: ${await page.locator("#who").innerText()}`);
+    const switcher = page.getByLabel("Act in");
+    check((await switcher.locator("option").allInnerTexts()).join(" | ") === `${st.other_project} (viewer) | default (admin)`, `project switch: ${await switcher.innerText()}`);
+    check((await page.getByRole("button", { name: "Create token" }).count()) === 1 && (await tokensLink.isVisible()), "as admin in default: no token forms or Tokens link");
+    const switchTo = async (name) => {
+      await switcher.selectOption(name);
+      await page.getByRole("button", { name: "Switch" }).click();
+      await page.locator("#who .who-project", { hasText: new RegExp(`^${name}$`) }).waitFor();
+      await page.locator('main[data-state="ready"]').waitFor();
+      streamEnds++;
+    };
+    await switchTo(st.other_project);
+    await ready("Tokens");
+    check(await projectIs(st.other_project, "viewer"), `header after the switch: ${await page.locator("#who").innerText()}`);
+    check((await page.getByRole("button", { name: "Create token" }).count()) === 0 && !(await tokensLink.isVisible()), `as viewer in ${st.other_project}: token forms or the Tokens link shown`);
+    check(new RegExp(`needs the admin role in project ${st.other_project}; you are viewer there`).test(await page.locator(".refusal").innerText()), "tokens after the switch: no refusal naming the project");
+    await shot("tokens-other-project");
+    // The audit log: its status, no entries (a viewer there); the
+    // request carried the project.
+    await nav.getByRole("link", { name: "Audit" }).click();
+    await ready("Audit log");
+    check(sentProject.get("/v1/audit/verify") === st.other_project && sentProject.get("/v1/events") === st.other_project, `requests after the switch act in ${sentProject.get("/v1/audit/verify")}, events in ${sentProject.get("/v1/events")}`);
+    check((await page.locator("table.audit").count()) === 0 && (await page.getByText(`To read the audit log's entries needs the admin role in project ${st.other_project}`).isVisible()), "audit in the other project: entries shown, or no note");
+    // Usage is read per project: nothing ran in the other one.
+    await nav.getByRole("link", { name: "Usage" }).click();
+    await ready("Usage");
+    const byProject = page.locator("section", { has: page.getByRole("heading", { name: "By project" }) }).locator("table.usage");
+    check((await byProject.locator("tbody tr th", { hasText: /^default$/ }).count()) === 0, `usage in ${st.other_project} shows the default project's`);
+    await shot("usage-other-project");
+    // A reload keeps the project.
+    await page.reload();
+    streamEnds++;
+    await ready("Usage");
+    check(await projectIs(st.other_project, "viewer"), `a reload lost the project: ${await page.locator("#who").innerText()}`);
+    // Back to default: the admin's actions again.
+    await switchTo("default");
+    await ready("Usage");
+    check(await projectIs("default", "admin") && (await tokensLink.isVisible()), "back in default: not admin, or no Tokens link");
+    check((await byProject.locator("tbody tr th", { hasText: /^default$/ }).count()) === 1, "usage back in default: no default row");
+    await tokensLink.click();
+    await ready("Tokens");
+    check((await page.getByRole("button", { name: "Create token" }).count()) === 1 && sentProject.get("/v1/tokens") === "default", "tokens back in default: no create form, or the list asked elsewhere");
+    await shot("tokens-back-in-default");
+
     // Chrome writes each HTTP error of a fetch to the console; the
     // expected refusal's line is the only one allowed.
     const allowed = summary.expectedHTTP.map((e) => `status of ${e.split(" ")[0]}`);
@@ -434,11 +597,11 @@ async function main() {
     check(summary.pageErrors.length === 0, `page errors: ${summary.pageErrors.join(" | ")}`);
     check(summary.failedRequests.length === 0, `failed requests: ${summary.failedRequests.join(" | ")}`);
     check(summary.httpErrors.length === 0, `unexpected HTTP errors: ${summary.httpErrors.join(" | ")}`);
-    // The wrong token, the revoked one, the gate's refusal, then the
-    // requester's approval.
-    const want = ["401 GET /v1/whoami", "401 GET /v1/whoami", "403 POST /v1/registry/models/", "403 POST /v1/registry/approvals/"];
+    // The wrong token, the revoked one, the gate's refusal, the
+    // requester's approval, then the token revoked from its page.
+    const want = ["401 GET /v1/whoami", "401 GET /v1/whoami", "403 POST /v1/registry/models/", "403 POST /v1/registry/approvals/", "401 GET /v1/whoami"];
     check(summary.expectedHTTP.length === want.length && want.every((w, i) => summary.expectedHTTP[i].startsWith(w)),
-      `expected the four refusals, saw: ${summary.expectedHTTP.join(" | ") || "none"}`);
+      `expected the five refusals, saw: ${summary.expectedHTTP.join(" | ") || "none"}`);
     // Each log-in, log-out, reload and page load closed at most the one
     // stream open then.
     check(summary.streamsClosed <= streamEnds, `${summary.streamsClosed} event streams closed for ${streamEnds} log-ins, log-outs, reloads and page loads`);

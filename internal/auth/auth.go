@@ -18,6 +18,7 @@ import (
 	"fmt"
 	"sort"
 	"strings"
+	"time"
 
 	"github.com/tailor-ml/tailor/internal/errs"
 )
@@ -117,6 +118,9 @@ type Principal struct {
 	Project string
 	// Roles maps each project the principal may act in to its role there.
 	Roles map[string]Role
+	// ExpiresAt is when the token stops authenticating (zero: never, and
+	// for the insecure local principal).
+	ExpiresAt time.Time
 }
 
 // LocalPrincipal is who every request without a token acts as on a

@@ -175,10 +175,17 @@ func TestAuthenticate(t *testing.T) {
 	live := w.token(w.admin, NewToken{Principal: "bob", Project: "default", Roles: map[string]Role{"default": Viewer}})
 	short := w.token(w.admin, NewToken{Principal: "eve", Project: "default", Roles: map[string]Role{"default": Operator}, TTL: time.Hour})
 	revoked := w.token(w.admin, NewToken{Principal: "mal", Project: "default", Roles: map[string]Role{"default": Admin}})
-	if _, err := w.a.RevokeToken(ctx, w.admin, IDOf(strings.TrimPrefix(revoked, "Bearer "))); err != nil {
+	if _, err := w.a.RevokeToken(ctx, w.admin, IDOf(strings.TrimPrefix(revoked, "Bearer ")), ""); err != nil {
 		t.Fatal(err)
 	}
 	forged := live[:len(live)-1] + map[bool]string{true: "1", false: "0"}[strings.HasSuffix(live, "0")]
+	// The principal carries its token's expiry (whoami shows it).
+	if p, err := w.a.Authenticate(ctx, short); err != nil || !p.ExpiresAt.Equal(w.now.Add(time.Hour)) {
+		t.Errorf("a token with a 1h expiry: %+v, %v; want it to expire at %s", p, err, w.now.Add(time.Hour))
+	}
+	if p, err := w.a.Authenticate(ctx, live); err != nil || !p.ExpiresAt.IsZero() {
+		t.Errorf("a token without expiry: %+v, %v", p, err)
+	}
 	w.now = w.now.Add(time.Hour)
 	tests := []struct {
 		name, header, want string // want "" authenticates
@@ -294,11 +301,23 @@ func TestCreateToken(t *testing.T) {
 		}
 	}
 	// Its principal may revoke their own token; others need admin.
-	if _, err := w.a.RevokeToken(ctx, blueAdmin, IDOf(strings.TrimPrefix(opH, "Bearer "))); !errors.Is(err, errs.ErrForbidden) {
+	if _, err := w.a.RevokeToken(ctx, blueAdmin, IDOf(strings.TrimPrefix(opH, "Bearer ")), ""); !errors.Is(err, errs.ErrForbidden) {
 		t.Errorf("blue's admin revoked a default token: %v", err)
 	}
-	if _, err := w.a.RevokeToken(ctx, op, op.TokenID); err != nil {
+	if _, err := w.a.RevokeToken(ctx, op, op.TokenID, "bad\x1b[2Jreason"); !errors.Is(err, errs.ErrInvalid) || !strings.Contains(err.Error(), "reason") {
+		t.Errorf("a reason with an escape sequence: %v", err)
+	}
+	if _, err := w.a.RevokeToken(ctx, op, op.TokenID, "left the team"); err != nil {
 		t.Errorf("revoke one's own token: %v", err)
+	}
+	// The reason is in the token.revoked event, and nothing else of it is.
+	evs, err := w.st.Events(ctx, 0, 0)
+	if err != nil || len(evs) == 0 {
+		t.Fatalf("events: %d, %v", len(evs), err)
+	}
+	last := evs[len(evs)-1]
+	if last.Type != "token.revoked" || last.Subject != op.TokenID || !strings.Contains(string(last.Data), `"reason":"left the team"`) {
+		t.Errorf("the revocation's event: %s %s %s", last.Type, last.Subject, last.Data)
 	}
 	// A second bootstrap does nothing.
 	if ok, err := w.a.Bootstrap(ctx, func(string) error { return errors.New("must not be called") }); ok || err != nil {

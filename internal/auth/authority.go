@@ -126,7 +126,7 @@ func (a *Authority) Authenticate(ctx context.Context, header string) (Principal,
 }
 
 func principal(t store.Token) (Principal, error) {
-	p := Principal{Name: t.Principal, TokenID: tokenPrefix + t.ID, Project: t.Project, Roles: map[string]Role{}}
+	p := Principal{Name: t.Principal, TokenID: tokenPrefix + t.ID, Project: t.Project, Roles: map[string]Role{}, ExpiresAt: t.ExpiresAt}
 	for proj, r := range t.Roles {
 		role, err := ParseRole(r)
 		if err != nil {
@@ -203,7 +203,7 @@ func (a *Authority) mint(ctx context.Context, by, principal, project string, rol
 	if ttl > 0 {
 		t.ExpiresAt = now.Add(ttl)
 	}
-	ev := tokenEvent("token.created", t, now)
+	ev := tokenEvent("token.created", t, now, "")
 	var evs []store.Event
 	if commit != nil {
 		evs, err = commit(sec, t, ev)
@@ -218,10 +218,15 @@ func (a *Authority) mint(ctx context.Context, by, principal, project string, rol
 	return Created{Secret: sec, Token: t}, nil
 }
 
-// tokenEvent describes t without its hash.
-func tokenEvent(typ string, t store.Token, now time.Time) store.Event {
-	data, _ := json.Marshal(map[string]any{"principal": t.Principal, "project": t.Project, "roles": t.Roles,
-		"expires_at": t.ExpiresAt, "created_by": t.CreatedBy})
+// tokenEvent describes t without its hash; a revocation's reason, when
+// given, is in its data too.
+func tokenEvent(typ string, t store.Token, now time.Time, reason string) store.Event {
+	d := map[string]any{"principal": t.Principal, "project": t.Project, "roles": t.Roles,
+		"expires_at": t.ExpiresAt, "created_by": t.CreatedBy}
+	if reason != "" {
+		d["reason"] = reason
+	}
+	data, _ := json.Marshal(d)
 	return store.Event{Type: typ, Subject: tokenPrefix + t.ID, Time: now, Data: data}
 }
 
@@ -238,8 +243,12 @@ func (a *Authority) Tokens(ctx context.Context, project string) ([]store.Token, 
 
 // RevokeToken revokes the token with id ("tlr_<id>" or the bare id). by
 // must be admin in the token's home project, or be the token's principal.
-func (a *Authority) RevokeToken(ctx context.Context, by Principal, id string) (store.Token, error) {
+// reason (optional, free text) is kept in the token.revoked event's data.
+func (a *Authority) RevokeToken(ctx context.Context, by Principal, id, reason string) (store.Token, error) {
 	id = strings.TrimPrefix(id, tokenPrefix)
+	if err := ident.Text("reason", reason); err != nil {
+		return store.Token{}, fmt.Errorf("revoke token %s%s: %w", tokenPrefix, id, err)
+	}
 	t, err := a.opts.Store.Token(ctx, id)
 	if err != nil {
 		return t, err
@@ -250,7 +259,7 @@ func (a *Authority) RevokeToken(ctx context.Context, by Principal, id string) (s
 		}
 	}
 	now := a.opts.Now().UTC()
-	t, evs, err := a.opts.Store.RevokeToken(ctx, id, now, []store.Event{tokenEvent("token.revoked", t, now)})
+	t, evs, err := a.opts.Store.RevokeToken(ctx, id, now, []store.Event{tokenEvent("token.revoked", t, now, reason)})
 	if err != nil {
 		return t, err
 	}

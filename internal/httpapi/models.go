@@ -2,6 +2,7 @@ package httpapi
 
 import (
 	"encoding/json"
+	"errors"
 	"io"
 	"net/http"
 
@@ -58,9 +59,19 @@ func (s *server) modelRoutes(mux *router) {
 
 // decodeBody reads a small JSON request body into v.
 func decodeBody(r *http.Request, v any) error {
+	return decodeJSON(r, v, false)
+}
+
+// decodeOptionalBody is decodeBody for a route whose body may be left
+// out: an empty body leaves v as it is.
+func decodeOptionalBody(r *http.Request, v any) error {
+	return decodeJSON(r, v, true)
+}
+
+func decodeJSON(r *http.Request, v any, optional bool) error {
 	dec := json.NewDecoder(http.MaxBytesReader(nil, r.Body, 1<<20))
 	dec.DisallowUnknownFields()
-	if err := dec.Decode(v); err != nil {
+	if err := dec.Decode(v); err != nil && !(optional && errors.Is(err, io.EOF)) {
 		return errs.Invalid("%s %s: request body: %v", r.Method, r.URL.Path, err)
 	}
 	return nil

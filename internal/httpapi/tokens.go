@@ -54,7 +54,13 @@ func (s *server) accessRoutes(mux *router) {
 		return out, nil
 	}))
 	mux.Handle("POST /v1/tokens/{id}/revoke", s.handle(func(r *http.Request) (any, error) {
-		t, err := s.opts.Auth.RevokeToken(r.Context(), principalFrom(r.Context()), r.PathValue("id"))
+		// The body, {"reason": "…"}, is optional: clients from before it
+		// send none.
+		var req api.TokenRevoke
+		if err := decodeOptionalBody(r, &req); err != nil {
+			return nil, err
+		}
+		t, err := s.opts.Auth.RevokeToken(r.Context(), principalFrom(r.Context()), r.PathValue("id"), req.Reason)
 		if err != nil {
 			return nil, err
 		}
@@ -94,7 +100,7 @@ func (s *server) accessRoutes(mux *router) {
 		for proj, role := range p.Roles {
 			roles[proj] = role.String()
 		}
-		return api.WhoAmI{Principal: p.Name, Token: p.TokenID, Project: store.ProjectFrom(r.Context()), Roles: roles}, nil
+		return api.WhoAmI{Principal: p.Name, Token: p.TokenID, Project: store.ProjectFrom(r.Context()), Roles: roles, ExpiresAt: p.ExpiresAt}, nil
 	}))
 }
 

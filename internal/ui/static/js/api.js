@@ -1,5 +1,6 @@
 // Every request the dashboard makes goes through this module: the JSON API
-// under /v1 of the server that served the page, nothing else.
+// under /v1 of the server that served the page, nothing else. It adds the
+// credentials and the project to every request.
 
 // credentials: the bearer token from the log-in form (session.js), the
 // one place a request's credentials are added, to every request the event
@@ -38,9 +39,42 @@ export function currentToken() {
   return token;
 }
 
+// project: the project the reader chose to act in (session.js), sent as
+// X-Tailor-Project with every request; null acts in the token's home
+// project. Kept in this tab's sessionStorage beside the token, so a
+// reload acts where the reader was.
+const PROJECT_KEY = "tailor.project";
+let project = storedProject();
+
+function storedProject() {
+  try {
+    return sessionStorage.getItem(PROJECT_KEY) || null;
+  } catch {
+    return null;
+  }
+}
+
+// setProject sets the project the next requests act in (null: the
+// token's) and keeps it for this tab's reloads.
+export function setProject(p) {
+  project = p || null;
+  try {
+    if (project) sessionStorage.setItem(PROJECT_KEY, project);
+    else sessionStorage.removeItem(PROJECT_KEY);
+  } catch {
+    // storage disabled: the choice holds until the page reloads
+  }
+}
+
+// currentProject is the project chosen, or null for the token's own.
+export function currentProject() {
+  return project;
+}
+
 function headers(extra) {
   const h = new Headers(extra);
   if (token) h.set("Authorization", "Bearer " + token);
+  if (project) h.set("X-Tailor-Project", project);
   return h;
 }
 

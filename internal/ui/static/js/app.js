@@ -18,6 +18,7 @@ import { datasetsPage, datasetPage } from "./pages/datasets.js";
 import { recipePage, basePage, deploymentPage } from "./pages/inputs.js";
 import { monitorsPage, monitorPage } from "./pages/monitors.js";
 import { triggersPage, triggerPage } from "./pages/triggers.js";
+import { tokensPage } from "./pages/tokens.js";
 
 // Each route: a pattern over the fragment after "#", the page, and the
 // navigation entry it belongs to.
@@ -41,6 +42,7 @@ const routes = [
   [/^\/audit\/(\d+)$/, auditPage, "audit"],
   [/^\/usage$/, usagePage, "usage"],
   [/^\/login$/, loginPage, ""],
+  [/^\/tokens$/, tokensPage, "tokens"],
 ];
 
 // Live events: one stream for the whole app, resumed after the last seq
@@ -170,11 +172,14 @@ async function render() {
 let rendered = false;
 
 // showIdentity writes who the page acts as into the header: the
-// principal, the project and the role, with log-out (or log-in, when no
-// token is in use).
+// principal, the project and the role, a switch to the other projects
+// the principal holds a role in, a warning when the token expires soon,
+// and log-out (or log-in, when no token is in use). The Tokens link is
+// there for admins of the project only.
 function showIdentity() {
   const who = document.getElementById("who");
   const me = session.identity();
+  document.getElementById("nav-tokens").hidden = !session.may("admin");
   if (!me) {
     fill(who, h("span", null, "Not signed in"));
     return;
@@ -191,8 +196,56 @@ function showIdentity() {
     h("span", { class: "who-project" }, me.project),
     " · ",
     h("span", { class: "who-role" }, session.role() || "no role"),
+    projectSwitch(me),
+    expiryWarning(me),
     me.token ? [" · ", logout] : [" (no token: --insecure-local) · ", h("a", { href: "#/login", id: "login" }, "Log in")],
   );
+}
+
+// projectSwitch lets a principal with roles in several projects choose
+// the one every request acts in; the page is drawn again there, with the
+// actions the role in that project allows.
+function projectSwitch(me) {
+  const all = session.projects();
+  if (all.length < 2) return null;
+  const select = h(
+    "select",
+    { id: "project-switch", name: "project" },
+    all.map((p) => h("option", { value: p.name, selected: p.name === me.project }, `${p.name} (${p.role})`)),
+  );
+  const form = h(
+    "form",
+    { class: "project-switch", "aria-label": "Switch project" },
+    h("label", { for: "project-switch" }, "Act in"),
+    select,
+    h("button", { type: "submit", class: "link-button" }, "Switch"),
+  );
+  form.addEventListener("submit", async (e) => {
+    e.preventDefault();
+    if (select.value === me.project) return;
+    try {
+      await session.switchProject(select.value);
+    } catch (err) {
+      document.getElementById("who").append(h("span", { role: "alert" }, ` Could not switch to project ${select.value}: ${err.message}`));
+      return;
+    }
+    // The events of the last project are not this one's.
+    recent.length = 0;
+    lastSeq = 0;
+    identityChanged();
+  });
+  return [" · ", form];
+}
+
+// A token that expires within WARN_EXPIRY gets a warning in the header.
+const WARN_EXPIRY = 7 * 24 * 3600 * 1000;
+
+function expiryWarning(me) {
+  const left = session.expiresIn();
+  if (left === null || left > WARN_EXPIRY) return null;
+  const hours = Math.max(0, Math.floor(left / 3600000));
+  const when = hours < 48 ? `${hours} hour${hours === 1 ? "" : "s"}` : `${Math.floor(hours / 24)} days`;
+  return [" · ", h("span", { class: "who-expiry", title: me.expires_at }, `Token expires in ${when}: ask an admin for a new one`)];
 }
 
 // identityChanged asks the server who the credentials act as now, then
@@ -211,6 +264,16 @@ async function identityChanged() {
         await session.whoami(); // --insecure-local: "local" without a token
       } catch {
         // the server wants a token: the log-in form follows
+      }
+    } else if (err.status === 403 && api.currentProject()) {
+      // The project kept from before holds no role for this token any
+      // more: act in the token's own.
+      note = `You hold no role in project ${api.currentProject()} any more: acting in your own project.`;
+      api.setProject(null);
+      try {
+        await session.whoami();
+      } catch (err2) {
+        note = "Could not ask who you are: " + err2.message;
       }
     } else if (err.status !== 401) {
       note = "Could not ask who you are: " + err.message;

@@ -97,13 +97,16 @@ function badgeKind(word) {
 }
 
 // table builds a table: columns are [heading, cell(row) → node or text];
-// caption names it for screen readers (and is shown).
+// caption names it for screen readers (and is shown). opts.region makes
+// its scrolling wrapper a named, focusable region, for a wide table with
+// nothing focusable in it that a keyboard could scroll by.
 export function table(caption, columns, rows, opts = {}) {
   const head = h("tr", null, columns.map(([title, , cls]) => h("th", { scope: "col", class: cls }, title)));
   const body = rows.length
     ? rows.map((r) => h("tr", null, columns.map(([, cell, cls], i) => (i === 0 && opts.rowHeader ? h("th", { scope: "row", class: cls }, cell(r)) : h("td", { class: cls }, cell(r))))))
     : [h("tr", null, h("td", { colspan: columns.length, class: "muted" }, opts.empty || "None yet."))];
-  return h("div", { class: "table-wrap" }, h("table", { class: opts.class }, h("caption", null, caption), h("thead", null, head), h("tbody", null, body)));
+  const wrap = opts.region ? { class: "table-wrap", role: "region", tabindex: "0", "aria-label": caption } : { class: "table-wrap" };
+  return h("div", wrap, h("table", { class: opts.class }, h("caption", null, caption), h("thead", null, head), h("tbody", null, body)));
 }
 
 // dl builds a description list of [term, value] pairs, skipping empty values.

@@ -22,6 +22,21 @@ export function field(label, attrs, opts = {}) {
   };
 }
 
+// selectField is a labelled select of options, [value, text] pairs; it
+// fits actionForm's fields like field() does.
+export function selectField(label, attrs, options, opts = {}) {
+  const id = `f${++seq}`;
+  const input = h(
+    "select",
+    { id, name: attrs.name, ...attrs, "aria-describedby": opts.help ? id + "-help" : null },
+    options.map(([value, text]) => h("option", { value, selected: value === opts.selected }, text)),
+  );
+  return {
+    input,
+    node: h("div", { class: "field" }, h("label", { for: id }, label), input, opts.help ? h("p", { id: id + "-help", class: "help" }, opts.help) : null),
+  };
+}
+
 // actionForm builds a form whose submit runs act(button) and shows
 // its result: ok(answer) on success, the API error as an alert otherwise.
 // fields is a list of field() results; what(button) names the action for

@@ -17,9 +17,41 @@ export async function whoami() {
   return me;
 }
 
-// identity is the last whoami answer: {principal, token, project, roles}.
+// identity is the last whoami answer: {principal, token, project, roles,
+// expires_at}.
 export function identity() {
   return me;
+}
+
+// projects lists the projects the principal holds a role in, by name,
+// each with its role: what the header's project switch offers.
+export function projects() {
+  if (!me || !me.roles) return [];
+  return Object.keys(me.roles)
+    .sort()
+    .map((name) => ({ name, role: me.roles[name] }));
+}
+
+// switchProject makes requests act in project name (X-Tailor-Project)
+// and asks whoami there; a refused switch leaves the previous project in
+// place and throws.
+export async function switchProject(name) {
+  const prev = api.currentProject();
+  api.setProject(name);
+  try {
+    await whoami();
+  } catch (err) {
+    api.setProject(prev);
+    throw err;
+  }
+  return me;
+}
+
+// expiresIn is how long the token has left in milliseconds, or null when
+// it never expires (or there is no token).
+export function expiresIn(now = Date.now()) {
+  if (!me || !me.expires_at) return null;
+  return Date.parse(me.expires_at) - now;
 }
 
 // role is the role in the project requests act in ("" when none).
@@ -34,24 +66,29 @@ export function may(needed) {
 
 // login checks a token with whoami and keeps it for this tab; a refused
 // token (401) leaves the previous credentials in place and throws.
+// A new token starts in its own home project.
 export async function login(token) {
   const prev = api.currentToken();
+  const prevProject = api.currentProject();
   api.setToken(token);
+  api.setProject(null);
   try {
     await whoami();
   } catch (err) {
     api.setToken(prev);
+    api.setProject(prevProject);
     throw err;
   }
   api.saveToken();
   return me;
 }
 
-// logout forgets the token; the next whoami says who no token is (local,
-// or a 401 that asks for a log-in).
+// logout forgets the token and the project chosen; the next whoami says
+// who no token is (local, or a 401 that asks for a log-in).
 export function logout() {
   api.setToken(null);
   api.saveToken();
+  api.setProject(null);
   me = null;
 }
 

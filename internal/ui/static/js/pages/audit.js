@@ -1,10 +1,8 @@
 // Audit: the verify status of the hash-chained log (GET /v1/audit/verify,
 // any role), then its entries newest first, a page at a time (GET
-// /v1/audit, admins). The API pages oldest first after a seq; since seqs
-// run 1, 2, 3… without gaps on a sound chain, the page of the PAGE
-// entries up to seq N is the API's page after N − PAGE, reversed.
-// #/audit shows the newest page (up to the verified head, or around the
-// first broken entry); #/audit/N the page ending at entry N.
+// /v1/audit?order=newest&before=N, admins), with the log's total.
+// #/audit shows the newest page (or, on a broken chain, the page around
+// the first broken entry); #/audit/N the page ending at entry N.
 import * as api from "../api.js";
 import { h, table, section, link, time, dl, num, short } from "../dom.js";
 import { may, withoutRole } from "../session.js";
@@ -14,21 +12,16 @@ const PAGE = 50;
 export async function auditPage(ctx, upTo) {
   const sig = { signal: ctx.signal };
   const v = await api.get("/v1/audit/verify", sig);
-  let entries = null;
-  let end = 0;
-  let more = false;
+  let page = null;
   if (may("admin")) {
-    // The newest page ends at the verified head; on a broken chain, the
-    // first page shown holds the broken entry near its top.
-    end = upTo ? Number(upTo) : v.ok || !v.broken ? v.head_seq : v.broken.seq + PAGE / 2;
-    const after = Math.max(0, end - PAGE);
-    // One entry more than the page says whether newer entries exist.
-    const page = await api.get("/v1/audit", { ...sig, query: { after, limit: end - after + 1 } });
-    const got = page.entries || [];
-    more = got.length > end - after || (got.length && got[got.length - 1].seq > end);
-    entries = got.filter((e) => e.seq <= end).reverse();
+    // On a broken chain, the first page shown holds the broken entry
+    // near its top.
+    const end = upTo ? Number(upTo) : v.ok || !v.broken ? 0 : v.broken.seq + PAGE / 2;
+    page = await api.get("/v1/audit", { ...sig, query: { order: "newest", before: end ? end + 1 : undefined, limit: PAGE } });
   }
   const brokenSeq = v.broken ? v.broken.seq : 0;
+  const entries = page ? page.entries || [] : null;
+  const newest = entries && entries.length ? entries[0].seq : 0;
   const oldest = entries && entries.length ? entries[entries.length - 1].seq : 0;
   return {
     title: "Audit log",
@@ -44,9 +37,10 @@ export async function auditPage(ctx, upTo) {
               h(
                 "nav",
                 { class: "pager", "aria-label": "Audit pages" },
-                more ? link(`/audit/${end + PAGE}`, "Newer entries") : null,
+                h("span", { class: "page-range" }, entries.length ? `Entries ${num(oldest)}–${num(newest)} of ${num(page.total)}` : `No entries here; ${num(page.total)} in all`),
+                newest && newest < page.total ? link(`/audit/${Math.min(page.total, newest + PAGE)}`, "Newer entries") : null,
                 upTo ? link("/audit", "Newest") : null,
-                oldest > 1 ? link(`/audit/${oldest - 1}`, "Older entries") : null,
+                page.next > 0 ? link(`/audit/${page.next - 1}`, "Older entries") : null,
               ),
               entriesTable(entries, brokenSeq),
             ]

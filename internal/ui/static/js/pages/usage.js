@@ -113,17 +113,15 @@ function usageTable(title, key, rep) {
   ];
   const all = rows.length ? [...rows, { ...rep.total, key: "total", total: true }] : [];
   const caption = `Usage ${title[0].toLowerCase()}${title.slice(1)}${rep.from || rep.to ? `, ${rep.from || "…"} to ${rep.to || "…"}` : ""}`;
+  // A wide table scrolls sideways on a narrow screen: keyboard users reach
+  // the scroll region by Tab.
   const t = table(caption, cols, all, {
     rowHeader: true,
     class: "usage",
+    region: true,
     empty: "No usage metered in these days.",
   });
   const last = t.querySelector("tbody tr:last-child");
   if (rows.length && last) last.classList.add("total");
-  // A wide table scrolls sideways on a narrow screen: keyboard users reach
-  // the scroll region by Tab.
-  t.setAttribute("tabindex", "0");
-  t.setAttribute("role", "region");
-  t.setAttribute("aria-label", caption);
   return t;
 }
