@@ -139,7 +139,7 @@ type App struct {
 	opts     Options
 	store    store.Store
 	blobs    blob.Store
-	bus      *bus.Bus
+	bus      bus.Bus
 	sched    *run.Scheduler
 	registry *registry.Registry
 	serve    *serve.Server

@@ -20,7 +20,7 @@ type EventReader interface {
 
 // Follow hands every event committed after seq after (after < 0: every
 // event committed after it starts) to handle, in seq order and once each,
-// until ctx ends or the bus closes. It follows the bus; when the bus drops
+// until ctx ends or the bus closes (it returns soon after either). It follows the bus; when the bus drops
 // it for falling behind (an *OverflowError), it subscribes again and first
 // reads from the store every event from the first one it missed, so a slow
 // consumer loses nothing. With after >= 0 it starts that way too:
@@ -49,6 +49,7 @@ func Follow(ctx context.Context, b Subscriber, st EventReader, logger *slog.Logg
 	}
 	for ctx.Err() == nil {
 		sub := b.Subscribe(buffer)
+		stop := context.AfterFunc(ctx, sub.Close) // ctx's end ends the wait below
 		if resume > 0 {
 			// Subscribed first, then read: an event committed meanwhile
 			// is either in the store or on the new subscription.
@@ -68,6 +69,7 @@ func Follow(ctx context.Context, b Subscriber, st EventReader, logger *slog.Logg
 			}
 			started = true
 		}
+		stop()
 		err := sub.Err()
 		if ctx.Err() != nil || errors.Is(err, ErrClosed) {
 			return

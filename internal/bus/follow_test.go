@@ -140,7 +140,7 @@ func TestFollowOutOfOrderPublish(t *testing.T) {
 
 // followFixture is a real SQLite store and an in-process bus, closed when
 // the test ends.
-func followFixture(t *testing.T) (*sqlite.Store, *bus.Bus) {
+func followFixture(t *testing.T) (*sqlite.Store, *bus.Local) {
 	t.Helper()
 	st, err := sqlite.Open(filepath.Join(t.TempDir(), "t.db"), sqlite.Options{})
 	if err != nil {
@@ -150,4 +150,28 @@ func followFixture(t *testing.T) (*sqlite.Store, *bus.Bus) {
 	b := bus.New(nil)
 	t.Cleanup(b.Close)
 	return st, b
+}
+
+// TestFollowEndsWithContext: canceling ctx ends Follow while the bus stays
+// open and nothing is published (a leader stepping down stops following).
+func TestFollowEndsWithContext(t *testing.T) {
+	st, b := followFixture(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		bus.Follow(ctx, b, st, slog.New(slog.DiscardHandler), 4, 0, func(store.Event) {})
+	}()
+	for b.Subscribers() == 0 {
+		time.Sleep(time.Millisecond)
+	}
+	cancel()
+	select {
+	case <-done:
+	case <-time.After(30 * time.Second): // a hang guard
+		t.Fatal("Follow still running after its context ended")
+	}
+	if n := b.Subscribers(); n != 0 {
+		t.Fatalf("%d subscriptions left open", n)
+	}
 }
