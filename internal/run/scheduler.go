@@ -14,6 +14,15 @@ import (
 	"github.com/tailor-ml/tailor/internal/store"
 )
 
+// Events the scheduler appends.
+const (
+	// EventStateChanged is every run state change, queued included.
+	EventStateChanged = "run.state.changed"
+	// EventCancelRequested asks the replica that supervises a running run
+	// (the leader) to cancel it; Data is {"actor": who asked}.
+	EventCancelRequested = "run.cancel.requested"
+)
+
 // Publisher receives events after they are committed (internal/bus.Bus).
 type Publisher interface {
 	Publish(events ...store.Event)
@@ -187,20 +196,49 @@ func (s *Scheduler) Cancel(ctx context.Context, id string) (store.Run, error) {
 		}
 		s.mu.Unlock()
 		if a == nil {
-			return store.Run{}, errs.Unavailable("run %s is running but not supervised by this server; retry in a moment", id)
+			// Another replica (the leader) supervises it: ask it through
+			// the store and the bus, and wait for it below.
+			data, _ := json.Marshal(map[string]string{"actor": store.ActorFrom(ctx)})
+			evs, err := s.opts.Store.AppendEvents(ctx, []store.Event{{Type: EventCancelRequested, Subject: id, Time: s.opts.Now().UTC(), Data: data}})
+			if err != nil {
+				return store.Run{}, err
+			}
+			s.publish(evs)
 		}
 		// The supervisor records the canceled state when the worker exits.
-		for i := 0; i < 100; i++ {
+		for i := 0; i < 500; i++ {
 			r, err = s.opts.Store.Run(ctx, id)
 			if err != nil || r.State.Terminal() {
 				return r, err
 			}
 			time.Sleep(20 * time.Millisecond)
 		}
+		if a == nil {
+			return store.Run{}, errs.Unavailable("run %s is running on the leader replica, which has not confirmed the cancel within 10 s; retry in a moment", id)
+		}
 	default:
 		return store.Run{}, errs.Conflict("run %s already %s; nothing to cancel", id, r.State)
 	}
 	return s.opts.Store.Run(ctx, id)
+}
+
+// CancelRequested handles an EventCancelRequested committed by any
+// replica: when this scheduler supervises the run, it kills its worker and
+// records the cancel under the actor who asked. It reports whether it did.
+func (s *Scheduler) CancelRequested(e store.Event) bool {
+	var d struct{ Actor string }
+	_ = json.Unmarshal(e.Data, &d)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	a := s.running[e.Subject]
+	if a == nil || a.canceled {
+		return false
+	}
+	a.canceled, a.canceledBy = true, d.Actor
+	if a.proc != nil {
+		a.proc.Kill()
+	}
+	return true
 }
 
 // newUsage stores a new run's usage row with the project it was started in.
@@ -468,7 +506,7 @@ func (s *Scheduler) transition(ctx context.Context, id string, from, to store.Ru
 
 func (s *Scheduler) stateEvent(id string, from, to store.RunState, attempt int, errText string) store.Event {
 	data, _ := json.Marshal(map[string]any{"from": from, "to": to, "attempt": attempt, "error": errText})
-	return store.Event{Type: "run.state.changed", Subject: id, Time: s.opts.Now().UTC(), Data: data}
+	return store.Event{Type: EventStateChanged, Subject: id, Time: s.opts.Now().UTC(), Data: data}
 }
 
 func (s *Scheduler) publish(evs []store.Event) {
