@@ -248,7 +248,7 @@ func (a *App) Health(ctx context.Context) (api.Health, error) {
 // replica: a run queued (or re-queued) elsewhere, a monitor applied
 // elsewhere, a cancel asked of a run this replica supervises.
 func (a *App) followForLeader(ctx context.Context) {
-	bus.Follow(ctx, a.bus, a.store, a.logger, 256, -1, func(e store.Event) {
+	bus.FollowPolling(ctx, a.bus, a.store, a.logger, 256, -1, a.followPoll(), func(e store.Event) {
 		switch e.Type {
 		case run.EventStateChanged:
 			a.sched.Wake()
@@ -258,6 +258,20 @@ func (a *App) followForLeader(ctx context.Context) {
 			a.sched.CancelRequested(e)
 		}
 	})
+}
+
+// replicaPoll is how often a follower of a networked bus also reads the
+// store (bus.FollowPolling): the longest an event whose publish was lost
+// waits.
+const replicaPoll = 500 * time.Millisecond
+
+// followPoll is replicaPoll with a networked bus; with the in-process bus
+// every committed event is published in this process and none is lost.
+func (a *App) followPoll() time.Duration {
+	if _, local := a.bus.(*bus.Local); local {
+		return 0
+	}
+	return replicaPoll
 }
 
 // defaultReplica names a replica by its host and data directory, so a

@@ -175,3 +175,49 @@ func TestFollowEndsWithContext(t *testing.T) {
 		t.Fatalf("%d subscriptions left open", n)
 	}
 }
+
+// TestFollowPollingFindsUnpublished: events committed but never published
+// (their replica died between commit and publish) reach a polling
+// follower with no later event to show the gap; a plain Follow would wait
+// for one.
+func TestFollowPollingFindsUnpublished(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	st, b := followFixture(t)
+	first, err := st.AppendEvents(ctx, []store.Event{{Type: "model.alias.moved", Subject: "published", Time: time.Now()}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := make(chan store.Event, 10)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		bus.FollowPolling(ctx, b, st, slog.New(slog.DiscardHandler), 4, -1, 10*time.Millisecond, func(e store.Event) { got <- e })
+	}()
+	for b.Subscribers() == 0 {
+		time.Sleep(time.Millisecond)
+	}
+	b.Publish(first...) // gives the follower its position
+	for _, s := range []string{"lost-1", "lost-2"} {
+		if _, err := st.AppendEvents(ctx, []store.Event{{Type: "model.alias.moved", Subject: s, Time: time.Now()}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, want := range []string{"published", "lost-1", "lost-2"} {
+		select {
+		case e := <-got:
+			if e.Subject != want {
+				t.Fatalf("handled %s (seq %d), want %s", e.Subject, e.Seq, want)
+			}
+		case <-time.After(30 * time.Second): // a hang guard
+			t.Fatalf("%s never handled", want)
+		}
+	}
+	cancel()
+	<-done
+	select {
+	case e := <-got:
+		t.Fatalf("event %s (seq %d) handled twice", e.Subject, e.Seq)
+	default:
+	}
+}

@@ -96,18 +96,23 @@ func New(opts Options) *Scheduler {
 	return &Scheduler{opts: opts, wake: make(chan struct{}, 1), running: map[string]*active{}}
 }
 
-// Start re-queues runs left running by a previous server process, then
-// starts queued runs until ctx ends. It returns at once; Wait blocks until
-// the loop and every supervised worker have finished.
+// Start re-queues runs left running by a previous server process (or by a
+// previous leader: among replicas only the leader runs a Scheduler, and
+// starts it when it begins to lead, so every running run is one nobody
+// supervises any more), then starts queued runs until ctx ends: when woken
+// (Wake: a run queued here, or an event of a run queued on another
+// replica) and every 2 s. It returns at once; Wait blocks until the loop
+// and every supervised worker have finished. Start may be called again
+// after Wait returned, for the next leadership term.
 func (s *Scheduler) Start(ctx context.Context) error {
 	stale, err := s.opts.Store.Runs(ctx, store.RunFilter{States: []store.RunState{store.RunRunning}})
 	if err != nil {
 		return fmt.Errorf("recover runs: %w", err)
 	}
 	for _, r := range stale {
-		msg := "server restarted; run re-queued"
+		msg := "server restarted or leader changed; run re-queued"
 		if r.Checkpoint != "" {
-			msg = fmt.Sprintf("server restarted; resuming from checkpoint at step %d", r.Step)
+			msg = fmt.Sprintf("server restarted or leader changed; resuming from checkpoint at step %d", r.Step)
 		}
 		if err := s.transition(ctx, r.ID, store.RunRunning, store.RunQueued, store.RunUpdate{}, msg); err != nil {
 			return fmt.Errorf("recover run %s: %w", r.ID, err)
@@ -220,6 +225,13 @@ func (s *Scheduler) Cancel(ctx context.Context, id string) (store.Run, error) {
 		return store.Run{}, errs.Conflict("run %s already %s; nothing to cancel", id, r.State)
 	}
 	return s.opts.Store.Run(ctx, id)
+}
+
+// Supervises reports whether this scheduler runs the worker of run id.
+func (s *Scheduler) Supervises(id string) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.running[id] != nil
 }
 
 // CancelRequested handles an EventCancelRequested committed by any
