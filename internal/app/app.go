@@ -192,6 +192,15 @@ func Open(opts Options) (*App, error) {
 	if opts.DataDir == "" {
 		return nil, errs.Invalid("no data directory: pass --data-dir")
 	}
+	// Addresses are checked before anything is created.
+	if opts.Bus != "" {
+		if _, err := busaddr.Parse(opts.Bus); err != nil {
+			return nil, fmt.Errorf("--bus: %w", err)
+		}
+	}
+	if err := checkStoreAddress(opts.Store); err != nil {
+		return nil, fmt.Errorf("--store: %w", err)
+	}
 	if opts.Region == "" {
 		opts.Region = "local"
 	}

@@ -292,13 +292,23 @@ func defaultReplica(dataDir string) string {
 // openStore opens the metadata store an address names: "" is the SQLite
 // file DataDir/tailor.db; "sqlite:///abs/file.db" another SQLite file.
 func openStore(addr, dataDir string) (store.Store, error) {
+	path := filepath.Join(dataDir, "tailor.db")
+	if addr != "" {
+		u, _ := url.Parse(addr) // checkStoreAddress passed
+		path = filepath.Clean(u.Path)
+	}
+	return sqlite.Open(path, sqlite.Options{})
+}
+
+// checkStoreAddress refuses what openStore cannot open.
+func checkStoreAddress(addr string) error {
 	if addr == "" {
-		return sqlite.Open(filepath.Join(dataDir, "tailor.db"), sqlite.Options{})
+		return nil
 	}
 	u, err := url.Parse(addr)
 	if err != nil || u.Scheme != "sqlite" || (u.Host != "" && u.Host != "localhost") || !filepath.IsAbs(u.Path) ||
-		u.RawQuery != "" || u.Fragment != "" || u.User != nil {
-		return nil, errs.Invalid("store address %q: want sqlite:///absolute/file.db", addr)
+		u.RawQuery != "" || u.ForceQuery || u.Fragment != "" || u.User != nil || u.Opaque != "" {
+		return errs.Invalid("store address %q: want sqlite:///absolute/file.db (a SQLite file every replica on this machine opens)", addr)
 	}
-	return sqlite.Open(filepath.Clean(u.Path), sqlite.Options{})
+	return nil
 }
