@@ -125,10 +125,17 @@ func (l *leadership) loop(ctx context.Context) {
 	}
 }
 
-// acquire tries the lease once and records what it learned.
+// acquire tries the lease once and records what it learned. It reads
+// first, and writes only when the lease looks free (or its own), so
+// followers do not queue for the store's writer every LeaseTTL/3.
 func (l *leadership) acquire(ctx context.Context) (store.Lease, error) {
 	a := l.a
-	lease, err := a.store.AcquireLease(ctx, leaderLease, a.opts.Replica, a.opts.Now(), l.ttl)
+	now := a.opts.Now()
+	if cur, err := a.store.Lease(ctx, leaderLease); err == nil && cur.Holder != "" && cur.Holder != a.opts.Replica && cur.Expires.After(now) {
+		l.set(false, cur)
+		return store.Lease{}, &store.LeaseHeldError{Current: cur}
+	}
+	lease, err := a.store.AcquireLease(ctx, leaderLease, a.opts.Replica, now, l.ttl)
 	var held *store.LeaseHeldError
 	switch {
 	case err == nil:
@@ -184,11 +191,17 @@ func (l *leadership) keep(ctx context.Context, t *leaderTerm) {
 		case <-tick.C:
 		}
 		start := time.Now()
-		next, err := a.store.RenewLease(ctx, lease, a.opts.Now(), l.ttl)
+		// A renewal stuck behind a busy store gives up in time to retry.
+		rctx, rcancel := context.WithTimeout(ctx, l.ttl/3)
+		next, err := a.store.RenewLease(rctx, lease, a.opts.Now(), l.ttl)
+		rcancel()
 		if err == nil {
 			lease, renewed = next, start
 			l.set(true, lease)
 			continue
+		}
+		if ctx.Err() != nil {
+			continue // shutting down: stop and release above
 		}
 		var fenced *store.FenceError
 		lost := errors.As(err, &fenced)
