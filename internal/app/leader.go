@@ -209,6 +209,10 @@ func (l *leadership) keep(ctx context.Context, t *leaderTerm) {
 			a.logger.Warn("leader lease: renew; retrying", "term", lease.Term, "err", err)
 			continue
 		}
+		if lost && fenced.Current.Holder == a.opts.Replica {
+			a.logger.Error("leader lease taken in a new term under this replica's own name: another process runs with the same --replica (or --data-dir); give each replica its own",
+				"replica", a.opts.Replica, "term", fenced.Current.Term)
+		}
 		a.logger.Warn("leader lease lost: stopping the leader's work", "term", lease.Term, "err", err)
 		t.cancel()
 		t.wait()

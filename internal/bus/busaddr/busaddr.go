@@ -41,7 +41,7 @@ const DefaultNATSPort = 4222
 
 // EnvCreds names the environment variable holding the path of a NATS
 // credentials file (.creds: a user JWT and its NKey seed).
-const EnvCreds = "TAILOR_NATS_CREDS"
+const EnvCreds = "TAILOR_NATS_CREDS" // #nosec G101 -- the name of an environment variable, not a credential
 
 // Location is a parsed bus address.
 type Location struct {
