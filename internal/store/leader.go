@@ -41,6 +41,13 @@ type fenceKey struct{}
 // another replica has acquired the lease (a new term, committed before
 // that replica acts), none of the old leader's writes can commit. The
 // zero Fence removes a fence from ctx.
+//
+// An implementation must make the check and the write one step with
+// respect to lease acquisitions: SQLite's single writer (BEGIN IMMEDIATE)
+// does; on PostgreSQL, read the lease row with SELECT … FOR SHARE inside
+// the write's transaction, so that an acquisition's UPDATE of the row
+// waits for the fenced write to commit, and a fenced write that starts
+// after an acquisition sees the new term.
 func WithFence(ctx context.Context, f Fence) context.Context {
 	return context.WithValue(ctx, fenceKey{}, f)
 }
