@@ -44,10 +44,11 @@ type fenceKey struct{}
 //
 // An implementation must make the check and the write one step with
 // respect to lease acquisitions: SQLite's single writer (BEGIN IMMEDIATE)
-// does; on PostgreSQL, read the lease row with SELECT … FOR SHARE inside
-// the write's transaction, so that an acquisition's UPDATE of the row
-// waits for the fenced write to commit, and a fenced write that starts
-// after an acquisition sees the new term.
+// does, and so does a PostgreSQL store that serializes its write
+// transactions under one lock; one that does not must read the lease row
+// with SELECT … FOR SHARE inside the write's transaction, so that an
+// acquisition's UPDATE waits for the fenced write to commit, and a fenced
+// write that starts after an acquisition sees the new term.
 func WithFence(ctx context.Context, f Fence) context.Context {
 	return context.WithValue(ctx, fenceKey{}, f)
 }

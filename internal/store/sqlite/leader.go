@@ -14,7 +14,9 @@ import (
 // Every lease write is one BEGIN IMMEDIATE transaction, so acquisitions,
 // renewals and the fence checks of other writes (checkFence, called by
 // write) are serialized: a write fenced by term T commits before a new
-// term's acquisition or not at all.
+// term's acquisition or not at all. The SQL is plain (`?` placeholders,
+// INSERT … ON CONFLICT DO UPDATE), the same on PostgreSQL, whose migration
+// is postgres/migrations/0010_leader.sql.
 
 const leaseCols = `name, holder, term, acquired_at, expires_at`
 
