@@ -55,6 +55,10 @@ type Options struct {
 	MeterEvery time.Duration
 	// BudgetOf returns the budget of a normalized recipe (nil: no budget).
 	BudgetOf func(recipe []byte) (meter.Budget, error)
+	// CancelWait is how long Cancel waits for the worker of a running run
+	// to stop (default 10 s). For a run another replica supervises, it
+	// then records the cancel itself (see Cancel).
+	CancelWait time.Duration
 }
 
 // Scheduler starts queued runs and supervises their workers.
@@ -92,6 +96,9 @@ func New(opts Options) *Scheduler {
 	}
 	if opts.MeterEvery <= 0 {
 		opts.MeterEvery = time.Second
+	}
+	if opts.CancelWait <= 0 {
+		opts.CancelWait = 10 * time.Second
 	}
 	return &Scheduler{opts: opts, wake: make(chan struct{}, 1), running: map[string]*active{}}
 }
@@ -172,6 +179,14 @@ func (s *Scheduler) SubmitOnce(ctx context.Context, r store.Run) (store.Run, boo
 // Cancel stops a queued or running run, or gives up a run stopped at its
 // budget (its checkpoint is then released to gc like any canceled run's).
 // Canceling a finished run is a conflict.
+//
+// A running run that this scheduler does not supervise runs on another
+// replica, the leader: Cancel appends EventCancelRequested, which the
+// leader's CancelRequested acts on, and waits CancelWait for the run to
+// end. When it has not (no leader supervises it: the leader died, or is
+// cut off), Cancel records the cancel itself, compare-and-set from
+// running: a new leader then does not resume the run, and a late result
+// from a worker still alive is refused by the same compare-and-set.
 func (s *Scheduler) Cancel(ctx context.Context, id string) (store.Run, error) {
 	r, err := s.opts.Store.Run(ctx, id)
 	if err != nil {
@@ -211,15 +226,21 @@ func (s *Scheduler) Cancel(ctx context.Context, id string) (store.Run, error) {
 			s.publish(evs)
 		}
 		// The supervisor records the canceled state when the worker exits.
-		for i := 0; i < 500; i++ {
+		for deadline := time.Now().Add(s.opts.CancelWait); ; time.Sleep(20 * time.Millisecond) {
 			r, err = s.opts.Store.Run(ctx, id)
 			if err != nil || r.State.Terminal() {
 				return r, err
 			}
-			time.Sleep(20 * time.Millisecond)
+			if time.Now().After(deadline) {
+				break
+			}
 		}
 		if a == nil {
-			return store.Run{}, errs.Unavailable("run %s is running on the leader replica, which has not confirmed the cancel within 10 s; retry in a moment", id)
+			msg := fmt.Sprintf("canceled; no replica confirmed the cancel within %s, so it was recorded without one", s.opts.CancelWait)
+			err := s.transition(ctx, id, store.RunRunning, store.RunCanceled, store.RunUpdate{FinishedAt: ptr(s.opts.Now().UTC())}, msg)
+			if err != nil && !errors.Is(err, errs.ErrConflict) { // a conflict: it ended meanwhile
+				return store.Run{}, err
+			}
 		}
 	default:
 		return store.Run{}, errs.Conflict("run %s already %s; nothing to cancel", id, r.State)
