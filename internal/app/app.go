@@ -2,7 +2,9 @@
 // the store, the artifact store and the bus, wires the scheduler, and
 // implements the operations the HTTP API exposes (import, apply, start,
 // lineage, fsck) by combining the domain packages (data, basemodel, recipe,
-// run). Domain packages never import app.
+// run). Among several replicas, only the holder of the leader lease runs
+// the scheduler, triggers, monitors and reconcile (leader.go). Domain
+// packages never import app.
 package app
 
 import (
