@@ -76,10 +76,11 @@ func newLeadership(a *App) *leadership {
 // returning (an error doing so is returned). Then a loop keeps competing
 // for the lease, and renewing it while it leads, until ctx ends.
 func (l *leadership) start(ctx context.Context) error {
+	since := time.Now()
 	lease, err := l.acquire(ctx)
 	var first *leaderTerm
 	if err == nil {
-		if first, err = l.begin(ctx, lease); err != nil {
+		if first, err = l.begin(ctx, lease, since); err != nil {
 			close(l.done)
 			return err
 		}
@@ -101,6 +102,7 @@ func (l *leadership) wait() { <-l.done }
 // leaderTerm is one term of this replica's leadership.
 type leaderTerm struct {
 	lease  store.Lease
+	since  time.Time // monotonic: when the acquisition began
 	cancel context.CancelFunc
 	wait   func()
 }
@@ -113,11 +115,12 @@ func (l *leadership) loop(ctx context.Context) {
 			return
 		case <-time.After(l.ttl / 3):
 		}
+		since := time.Now()
 		lease, err := l.acquire(ctx)
 		if err != nil {
 			continue
 		}
-		term, err := l.begin(ctx, lease)
+		term, err := l.begin(ctx, lease, since)
 		if err != nil {
 			continue
 		}
@@ -148,9 +151,9 @@ func (l *leadership) acquire(ctx context.Context) (store.Lease, error) {
 	return store.Lease{}, err
 }
 
-// begin starts leading in lease's term. On an error it has stopped
-// again and released the lease.
-func (l *leadership) begin(ctx context.Context, lease store.Lease) (*leaderTerm, error) {
+// begin starts leading in lease's term, acquired at since. On an error
+// it has stopped again and released the lease.
+func (l *leadership) begin(ctx context.Context, lease store.Lease, since time.Time) (*leaderTerm, error) {
 	a := l.a
 	l.set(true, lease)
 	a.logger.Info("leading: this replica runs the scheduler, triggers and monitors", "replica", lease.Holder, "term", lease.Term)
@@ -169,7 +172,7 @@ func (l *leadership) begin(ctx context.Context, lease store.Lease) (*leaderTerm,
 		a.logger.Error("leading: start", "term", lease.Term, "err", err)
 		return nil, err
 	}
-	return &leaderTerm{lease: lease, cancel: cancel, wait: wait}, nil
+	return &leaderTerm{lease: lease, since: since, cancel: cancel, wait: wait}, nil
 }
 
 // keep renews t's lease every LeaseTTL/3 until ctx ends (then it stops
@@ -178,7 +181,7 @@ func (l *leadership) begin(ctx context.Context, lease store.Lease) (*leaderTerm,
 func (l *leadership) keep(ctx context.Context, t *leaderTerm) {
 	a := l.a
 	lease := t.lease
-	renewed := time.Now() // monotonic: when the lease last had LeaseTTL left
+	renewed := t.since // monotonic: at the latest, when the lease last had LeaseTTL left
 	tick := time.NewTicker(l.ttl / 3)
 	defer tick.Stop()
 	for {
