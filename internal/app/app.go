@@ -2,7 +2,9 @@
 // the store, the artifact store and the bus, wires the scheduler, and
 // implements the operations the HTTP API exposes (import, apply, start,
 // lineage, fsck) by combining the domain packages (data, basemodel, recipe,
-// run). Domain packages never import app.
+// run). Among several replicas, only the holder of the leader lease runs
+// the scheduler, triggers, monitors and reconcile (leader.go). Domain
+// packages never import app.
 package app
 
 import (
@@ -29,6 +31,7 @@ import (
 	"github.com/tailor-ml/tailor/internal/blob/blobstore"
 	"github.com/tailor-ml/tailor/internal/blob/local"
 	"github.com/tailor-ml/tailor/internal/bus"
+	"github.com/tailor-ml/tailor/internal/bus/busaddr"
 	"github.com/tailor-ml/tailor/internal/data"
 	"github.com/tailor-ml/tailor/internal/errs"
 	"github.com/tailor-ml/tailor/internal/ident"
@@ -41,7 +44,6 @@ import (
 	"github.com/tailor-ml/tailor/internal/serve/modelengine"
 	"github.com/tailor-ml/tailor/internal/serve/reqlog"
 	"github.com/tailor-ml/tailor/internal/store"
-	"github.com/tailor-ml/tailor/internal/store/sqlite"
 )
 
 // Options configure an App. Zero values take the documented defaults.
@@ -132,6 +134,25 @@ type Options struct {
 	EngineVersion string
 	Logger        *slog.Logger
 	Now           func() time.Time
+
+	// Several replicas (docs/scale-out.md, leader.go).
+	//
+	// Bus is the event bus's address (internal/bus/busaddr): "local", the
+	// in-process bus (default), or nats://host:port[,…], a NATS
+	// JetStream stream every replica shares.
+	Bus string
+	// Store is the metadata store's address: "sqlite:///abs/file.db"
+	// (default: the SQLite file DataDir/tailor.db). Replicas on one
+	// machine may share one SQLite file.
+	Store string
+	// Replica is this server's name among replicas, the holder name of
+	// the leader lease (default: the host name and a hash of DataDir, the
+	// same across restarts).
+	Replica string
+	// LeaseTTL is how long the leader lease lasts unless renewed (default
+	// 5 s). The leader renews it every LeaseTTL/3; a follower takes over
+	// within about LeaseTTL + LeaseTTL/3 of the leader's death.
+	LeaseTTL time.Duration
 }
 
 // App implements the application's operations.
@@ -139,7 +160,7 @@ type App struct {
 	opts     Options
 	store    store.Store
 	blobs    blob.Store
-	bus      *bus.Bus
+	bus      bus.Bus
 	sched    *run.Scheduler
 	registry *registry.Registry
 	serve    *serve.Server
@@ -165,12 +186,22 @@ type App struct {
 	monitors *monitors
 	triggers *triggers
 	started  atomic.Bool
+	lead     *leadership
 }
 
 // Open opens (creating if needed) the data directory and wires the parts.
 func Open(opts Options) (*App, error) {
 	if opts.DataDir == "" {
 		return nil, errs.Invalid("no data directory: pass --data-dir")
+	}
+	// Addresses are checked before anything is created.
+	if opts.Bus != "" {
+		if _, err := busaddr.Parse(opts.Bus); err != nil {
+			return nil, fmt.Errorf("--bus: %w", err)
+		}
+	}
+	if err := checkStoreAddress(opts.Store); err != nil {
+		return nil, fmt.Errorf("--store: %w", err)
 	}
 	if opts.Region == "" {
 		opts.Region = "local"
@@ -236,7 +267,13 @@ func Open(opts Options) (*App, error) {
 			return nil, err
 		}
 	}
-	st, err := sqlite.Open(filepath.Join(opts.DataDir, "tailor.db"), sqlite.Options{})
+	if opts.Replica == "" {
+		opts.Replica = defaultReplica(opts.DataDir)
+	}
+	if opts.LeaseTTL <= 0 {
+		opts.LeaseTTL = DefaultLeaseTTL
+	}
+	st, err := openStore(opts.Store, opts.DataDir)
 	if err != nil {
 		return nil, fmt.Errorf("open metadata store: %w", err)
 	}
@@ -246,8 +283,15 @@ func Open(opts Options) (*App, error) {
 		st.Close()
 		return nil, fmt.Errorf("open artifact store: %w", err)
 	}
-	a := &App{opts: opts, store: st, blobs: blobs, bus: bus.New(opts.Logger), logger: opts.Logger, policy: opts.Residency,
+	events, err := busaddr.Open(context.Background(), opts.Bus, opts.Getenv, opts.Logger)
+	if err != nil {
+		// #nosec G104 -- cleanup on an error path; the open error is returned
+		st.Close()
+		return nil, fmt.Errorf("open event bus: %w", err)
+	}
+	a := &App{opts: opts, store: st, blobs: blobs, bus: events, logger: opts.Logger, policy: opts.Residency,
 		imports: data.NewCache(opts.ImportCacheBytes)}
+	a.lead = newLeadership(a)
 	a.recorder = newRecorder(st, opts.Logger)
 	a.meter = meter.New(opts.Meter)
 	a.usage = newRequestMeter(st, a.meter, opts.Logger, opts.UsageFlushEvery, opts.Now)
@@ -259,12 +303,14 @@ func Open(opts Options) (*App, error) {
 			return err
 		}})
 	if err := a.openServing(); err != nil {
+		events.Close()
 		// #nosec G104 -- cleanup on an error path; the serving error is returned
 		st.Close()
 		return nil, err
 	}
 	if err := a.restoreDeployments(context.Background()); err != nil {
 		a.closeServing()
+		events.Close()
 		// #nosec G104 -- cleanup on an error path; the restore error is returned
 		st.Close()
 		return nil, err
@@ -284,26 +330,54 @@ func Open(opts Options) (*App, error) {
 	return a, nil
 }
 
-// Start registers succeeded runs a crash left unregistered, follows model
-// events for serving, starts the monitors and the triggers (which resume
-// interrupted firings), then begins executing queued runs (and resumes
-// interrupted ones).
+// Start follows model events for serving and starts this replica's own
+// background work (request usage, the request log's retention), then
+// competes for the leader lease (leader.go). Whichever replica leads
+// registers succeeded runs a crash left unregistered, starts the monitors
+// and the triggers (which resume interrupted firings), then executes
+// queued runs (and resumes interrupted ones). When this replica can lead
+// at once (one server, or the lease free), it does so before Start
+// returns, and an error doing so is Start's.
 func (a *App) Start(ctx context.Context) error {
 	a.started.Store(true)
 	// What the server does on its own is audited under a system actor
 	// (audit.go), whatever ctx carries.
 	server := store.WithActor(ctx, serverActor)
-	if err := a.reconcile(server); err != nil {
-		return err
-	}
 	go a.followModels(server)
 	go a.recorder.run(server)
 	go a.usage.run(server)
-	go a.monitors.run(store.WithActor(ctx, monitorActor))
 	go a.pruneRequestLog(ctx)
+	return a.lead.start(ctx)
+}
+
+// startLeading starts the work only the leader does, under ctx (which
+// carries the leader's fence), and returns a function that waits until
+// it has stopped after ctx ended.
+func (a *App) startLeading(ctx context.Context) (wait func(), err error) {
+	if err := a.reconcile(store.WithActor(ctx, serverActor)); err != nil {
+		return nil, err
+	}
+	var wg sync.WaitGroup
+	wg.Add(2)
+	go func() {
+		defer wg.Done()
+		a.monitors.run(store.WithActor(ctx, monitorActor))
+	}()
+	go func() {
+		defer wg.Done()
+		a.followForLeader(ctx)
+	}()
 	// Every change a trigger makes is the trigger's.
 	a.triggers.start(store.WithActor(ctx, triggerActor))
-	return a.sched.Start(store.WithActor(ctx, schedulerActor))
+	wait = func() {
+		wg.Wait()
+		a.triggers.wait()
+		a.sched.Wait()
+	}
+	if err := a.sched.Start(store.WithActor(ctx, schedulerActor)); err != nil {
+		return wait, err
+	}
+	return wait, nil
 }
 
 // openServing builds the inference server: the engine over the artifact
@@ -408,6 +482,9 @@ func (a *App) Inference() http.Handler { return a.serve.Handler() }
 // Close waits for the scheduler (its context must be canceled first) and
 // closes the store.
 func (a *App) Close() error {
+	if a.started.Load() {
+		a.lead.wait() // the leader's work has stopped and the lease is released
+	}
 	a.sched.Wait()
 	if a.started.Load() {
 		<-a.recorder.done // its last batch is stored
@@ -439,6 +516,9 @@ func (a *App) Store() store.Store { return a.store }
 
 // Blobs exposes the artifact store.
 func (a *App) Blobs() blob.Store { return a.blobs }
+
+// Replica is this server's name among replicas (Options.Replica, filled).
+func (a *App) Replica() string { return a.opts.Replica }
 
 // BlobAddress is the artifact store's address (Options.Blob, filled).
 func (a *App) BlobAddress() string { return a.opts.Blob }

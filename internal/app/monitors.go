@@ -45,7 +45,7 @@ func (a *App) ApplyMonitor(ctx context.Context, fileName string, src []byte) (ap
 	if err != nil {
 		return api.MonitorApply{}, err
 	}
-	v, created, err := a.putSpec(ctx, specMonitor, s.Name, norm, "monitor.version.created", map[string]any{"model": s.Model, "alias": s.Alias})
+	v, created, err := a.putSpec(ctx, specMonitor, s.Name, norm, eventMonitorCreated, map[string]any{"model": s.Model, "alias": s.Alias})
 	if created {
 		a.monitors.wake()
 	}

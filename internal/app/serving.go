@@ -127,9 +127,10 @@ func (r *resolver) Models(ctx context.Context) ([]serve.ModelEntry, error) {
 // followModels tells the inference server about alias moves, new versions
 // and deployment changes, from committed events, until ctx ends. An event
 // the bus could not deliver is read back from the store, so no alias move
-// or deployment change is lost.
+// or deployment change is lost; across replicas the store is also polled
+// (followPoll), for an event whose replica died before publishing it.
 func (a *App) followModels(ctx context.Context) {
-	bus.Follow(ctx, a.bus, a.store, a.logger, 256, -1, func(e store.Event) {
+	bus.FollowPolling(ctx, a.bus, a.store, a.logger, 256, -1, a.followPoll(), func(e store.Event) {
 		var err error
 		switch e.Type {
 		case registry.EventAliasMoved:

@@ -203,8 +203,10 @@ func (t *triggers) wake() {
 }
 
 // start runs the event follower, the dispatcher and the schedule until
-// ctx ends (and, for the follower, the bus closes).
+// ctx ends or the bus closes. The leader starts them anew in each of its
+// terms (leader.go), from the stored cursor and firings.
 func (t *triggers) start(ctx context.Context) {
+	t.specs, t.unsaved, t.lastSeen = nil, 0, 0
 	for _, loop := range []func(context.Context){t.follow, t.dispatchLoop, t.scheduleLoop} {
 		t.wg.Add(1)
 		go func() {

@@ -131,3 +131,34 @@ func TestServerLimitFlags(t *testing.T) {
 		})
 	}
 }
+
+// The replica flags: a too short lease is a usage error; a bad bus or
+// store address is refused by app.Open, before it creates anything, with
+// the flag named.
+func TestServerReplicaFlags(t *testing.T) {
+	cases := []struct {
+		name string
+		args []string
+		want string
+		code int
+	}{
+		{"lease too short", []string{"--lease-ttl", "100ms"}, "--lease-ttl 100ms must be at least 300ms", ExitUsage},
+		{"bus without scheme", []string{"--bus", "127.0.0.1:4222"}, `--bus: bus address "127.0.0.1:4222"`, ExitInvalid},
+		{"bus with credentials", []string{"--bus", "nats://u:p@nats-0:4222"}, "TAILOR_NATS_CREDS", ExitInvalid},
+		{"store relative", []string{"--store", "sqlite://tailor.db"}, `--store: store address "sqlite://tailor.db": want sqlite:///absolute/file.db`, ExitInvalid},
+		{"store unknown", []string{"--store", "mysql://db/tailor"}, "want sqlite:///absolute/file.db", ExitInvalid},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			dir := t.TempDir()
+			var out, errOut strings.Builder
+			code := Main(append([]string{"server", "--data-dir", dir}, c.args...), strings.NewReader(""), &out, &errOut)
+			if code != c.code || !strings.Contains(errOut.String(), c.want) {
+				t.Fatalf("exit %d, stderr %q; want %d and %q", code, errOut.String(), c.code, c.want)
+			}
+			if ents, _ := os.ReadDir(dir); len(ents) != 0 {
+				t.Fatalf("a refused server wrote %d entries into its data dir", len(ents))
+			}
+		})
+	}
+}

@@ -446,4 +446,6 @@ type Store interface {
 	Close() error
 
 	UsageStore // usage.go
+
+	Leases // leader.go
 }

@@ -143,11 +143,19 @@ func (s *Store) Close() error {
 	return errors.Join(s.r.Close(), s.w.Close())
 }
 
-// write runs fn in one BEGIN IMMEDIATE transaction and commits it.
+// write runs fn in one BEGIN IMMEDIATE transaction and commits it. When
+// ctx carries a store.Fence, the transaction first checks that its lease
+// is still held in its term (leader.go) and writes nothing otherwise.
 func (s *Store) write(ctx context.Context, fn func(tx *sql.Tx) error) error {
 	tx, err := s.w.BeginTx(ctx, nil)
 	if err != nil {
 		return dbErr(err)
+	}
+	if f, ok := store.FenceFrom(ctx); ok {
+		if err := checkFence(ctx, tx, f); err != nil {
+			_ = tx.Rollback()
+			return err
+		}
 	}
 	if err := fn(tx); err != nil {
 		_ = tx.Rollback()

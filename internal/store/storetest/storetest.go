@@ -13,7 +13,7 @@
 // (strictly increasing Seq, appended atomically with the change it
 // describes), concurrent writers, the audit log (one chained entry per
 // event, in the same transaction), model version regions and cross-region
-// copies (copies.go).
+// copies (copies.go), leases and fenced writes (leader.go).
 //
 // This package imports internal/store and internal/errs (plus testing).
 package storetest
@@ -72,6 +72,10 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"Usage", testUsage}, // usage.go
 		{"Projects", testProjects},
 		{"Tokens", testTokens},
+		{"Leases", testLeases},             // leader.go
+		{"LeaseInvalid", testLeaseInvalid}, // leader.go
+		{"FencedWrites", testFencedWrites}, // leader.go
+		{"LeaseRace", testLeaseRace},       // leader.go
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
