@@ -143,8 +143,13 @@ func (s *Store) Close() error {
 	return errors.Join(s.r.Close(), s.w.Close())
 }
 
-// write runs fn in one BEGIN IMMEDIATE transaction and commits it.
+// write runs fn in one BEGIN IMMEDIATE transaction and commits it. A
+// context reading every project (store.AllProjects) may not write: each
+// change belongs to one project.
 func (s *Store) write(ctx context.Context, fn func(tx *sql.Tx) error) error {
+	if store.IsAllProjects(ctx) {
+		return errs.Invalid("a change belongs to one project; this context reads all of them (%q)", store.AllProjects)
+	}
 	tx, err := s.w.BeginTx(ctx, nil)
 	if err != nil {
 		return dbErr(err)
