@@ -151,18 +151,21 @@ func (a *App) attachReport(ctx context.Context, modelVersionID string, out runOu
 	return err
 }
 
-// reconcile registers every succeeded run that is not yet a model version.
+// reconcile registers every succeeded run that is not yet a model
+// version, in every project, each in its own.
 func (a *App) reconcile(ctx context.Context) error {
-	runs, err := a.store.Runs(ctx, store.RunFilter{States: []store.RunState{store.RunSucceeded}})
-	if err != nil {
-		return err
-	}
-	for _, r := range runs {
-		if err := a.registerRun(ctx, r); err != nil {
-			a.logger.Error("register succeeded run", "run", r.ID, "err", err)
+	return store.InProjects(ctx, a.store, func(ctx context.Context, project string) error {
+		runs, err := a.store.Runs(ctx, store.RunFilter{States: []store.RunState{store.RunSucceeded}})
+		if err != nil {
+			return err
 		}
-	}
-	return nil
+		for _, r := range runs {
+			if err := a.registerRun(ctx, r); err != nil {
+				a.logger.Error("register succeeded run", "project", project, "run", r.ID, "err", err)
+			}
+		}
+		return nil
+	})
 }
 
 // champion resolves the model version a new run of recipe name is compared
