@@ -178,7 +178,7 @@ type triggers struct {
 	active   map[firingKey]bool // executing in this process
 	wg       sync.WaitGroup
 	specs    map[string][]activeTrigger // cache by project; absent: load again
-	unsaved  int             // events handled since the cursor was saved
+	unsaved  int                        // events handled since the cursor was saved
 	lastSeen int64
 	// listed, when set (tests), is called after dispatch has read the
 	// firings it will act on.
