@@ -168,7 +168,7 @@ func (s *Server) logClassify(reqID string, req *ClassifyRequest, version, varian
 	}
 	rec := reqlog.Record{Time: start, RequestID: reqID, Endpoint: "classify", Model: req.Model, Version: version, Variant: variant,
 		Input: strings.Join(req.Input, "\n"), LatencyMS: float64(s.opts.Now().Sub(start).Microseconds()) / 1000,
-		PromptTokens: toks, Status: status}
+		PromptTokens: toks, Status: status, Project: req.scope}
 	if len(res) > 0 {
 		rec.Label, rec.Confidence = res[0].Label, res[0].Confidence
 	}

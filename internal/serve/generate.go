@@ -361,7 +361,7 @@ func (s *Server) logGen(reqID string, g *genRequest, version, variant string, ou
 	}
 	rec := reqlog.Record{Time: start, RequestID: reqID, Endpoint: g.endpoint, Model: g.modelID, Version: version, Variant: variant,
 		Input: input, Output: out.text, LatencyMS: float64(s.opts.Now().Sub(start).Microseconds()) / 1000,
-		PromptTokens: out.promptTokens, CompletionTokens: out.completionTokens, Status: status}
+		PromptTokens: out.promptTokens, CompletionTokens: out.completionTokens, Status: status, Project: g.scope}
 	if out.err != nil {
 		rec.Error = out.err.Error()
 	}
