@@ -142,6 +142,16 @@ func TestProjectsIsolateEveryNoun(t *testing.T) {
 		if res.ModelVersion != "mail@v1" {
 			t.Errorf("%s's mail answered as %q", p, res.ModelVersion)
 		}
+		// The audit log is one chain; a project's admins list its entries.
+		page, err := c.AuditEntries(ctx, 0, 1000)
+		if err != nil || len(page.Entries) == 0 {
+			t.Errorf("%s's audit entries: %+v, %v", p, page, err)
+		}
+		for _, e := range page.Entries {
+			if e.Project != p {
+				t.Errorf("%s's audit list holds entry %d of project %q", p, e.Seq, e.Project)
+			}
+		}
 		// The stored events are the project's own.
 		var subjects []string
 		if err := c.Events(ctx, 0, false, func(e api.Event) error { subjects = append(subjects, e.Subject); return nil }); err != nil {
