@@ -97,6 +97,7 @@ func TestProjectsIsolateEveryNoun(t *testing.T) {
 		t.Fatalf("both projects' models are %s: their data differ", got["blue"].version)
 	}
 
+	requests := map[string]string{}
 	for i, p := range projects {
 		c, other := clients[p], projects[1-i]
 		mine, theirs := got[p], got[other]
@@ -127,7 +128,7 @@ func TestProjectsIsolateEveryNoun(t *testing.T) {
 			"model version": errOf(c.Model(ctx, "mail", theirs.version)),
 			"dataset":       errOf(c.Dataset(ctx, "mail", theirs.dataset)),
 		} {
-			if se := (*api.StatusError)(nil); !errors.As(err, &se) || se.Status != http.StatusNotFound {
+			if !isStatus(err, http.StatusNotFound) {
 				t.Errorf("%s reads %s's %s: %v, want 404", p, other, what, err)
 			}
 		}
@@ -142,6 +143,7 @@ func TestProjectsIsolateEveryNoun(t *testing.T) {
 		if res.ModelVersion != "mail@v1" {
 			t.Errorf("%s's mail answered as %q", p, res.ModelVersion)
 		}
+		requests[p] = res.RequestID
 		// The audit log is one chain; a project's admins list its entries.
 		page, err := c.AuditEntries(ctx, 0, 1000)
 		if err != nil || len(page.Entries) == 0 {
@@ -159,6 +161,25 @@ func TestProjectsIsolateEveryNoun(t *testing.T) {
 		}
 		if !slices.Contains(subjects, mine.run) || slices.Contains(subjects, theirs.run) || slices.Contains(subjects, theirs.version) {
 			t.Errorf("%s's events: %v; want its run %s and nothing of %s's", p, subjects, mine.run, other)
+		}
+	}
+
+	// Feedback names a request of its own project; accumulating it makes
+	// a dataset in that project only.
+	a.recorder.flush(ctx)
+	if _, err := clients["red"].PostFeedback(ctx, api.Feedback{RequestID: requests["blue"], Label: "junk"}); !isStatus(err, http.StatusNotFound) {
+		t.Errorf("red's feedback on blue's request: %v, want 404", err)
+	}
+	if _, err := clients["blue"].PostFeedback(ctx, api.Feedback{RequestID: requests["blue"], Label: "spam"}); err != nil {
+		t.Fatal(err)
+	}
+	acc, err := clients["blue"].AccumulateFeedback(ctx, "mail")
+	if err != nil || acc == nil || acc.Records != 1 {
+		t.Fatalf("blue's accumulated feedback: %+v, %v", acc, err)
+	}
+	for p, want := range map[string]int{"blue": 1, "red": 0} {
+		if ds, err := clients[p].Datasets(ctx, "mail-feedback"); err != nil || len(ds) != want {
+			t.Errorf("%s's mail-feedback versions: %+v, %v; want %d", p, ds, err, want)
 		}
 	}
 
@@ -219,8 +240,18 @@ func TestProjectsIsolateEveryNoun(t *testing.T) {
 		t.Fatal("blue's stream never saw blue's second marker")
 	}
 
+	// No request reads every project at once.
+	req, _ := http.NewRequestWithContext(ctx, "GET", srv.URL+"/v1/events", nil)
+	req.Header.Set("Authorization", "Bearer "+bootstrap)
+	req.Header.Set(httpapi.ProjectHeader, store.AllProjects)
+	if resp, err := http.DefaultClient.Do(req); err != nil || resp.StatusCode != http.StatusForbidden {
+		t.Errorf("events in project %q: %v, %v; want 403", store.AllProjects, resp, err)
+	} else {
+		resp.Body.Close()
+	}
+
 	// /metrics labels each request with its project.
-	req, _ := http.NewRequestWithContext(ctx, "GET", srv.URL+"/metrics", nil)
+	req, _ = http.NewRequestWithContext(ctx, "GET", srv.URL+"/metrics", nil)
 	req.Header.Set("Authorization", "Bearer "+bootstrap)
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
@@ -263,6 +294,12 @@ func (a *App) mustBaseID(t *testing.T, p string) string {
 }
 
 func errOf[T any](_ T, err error) error { return err }
+
+// isStatus reports whether err is the client's error for an HTTP status.
+func isStatus(err error, status int) bool {
+	var se *api.StatusError
+	return errors.As(err, &se) && se.Status == status
+}
 
 // projectOps records, for each run a trigger starts, the project the
 // action ran in and the recipe version that name resolves to there.
