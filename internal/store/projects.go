@@ -10,7 +10,9 @@ import "context"
 // (Event.Project), never in AllProjects:
 //
 //   - Events returns the events of every project under it;
-//   - every other read names one project and sees no rows under it;
+//   - every other read of a project's rows (the nouns) sees none under
+//     it; what is server-wide reads as always (projects and tokens, the
+//     audit log, usage rows, which carry their project as data);
 //   - every write is refused with errs.ErrInvalid, since a change belongs
 //     to exactly one project.
 //
