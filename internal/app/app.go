@@ -399,7 +399,7 @@ func (a *App) openServing() error {
 		return fmt.Errorf("request log: %w", err)
 	}
 	a.serve, err = serve.New(serve.Options{Engine: eng, Resolver: a.servingResolver(), Log: a.reqlog, Logger: a.logger,
-		Observer: a.recorder, Meter: a.usage.record, MeterTag: func(r *http.Request) string { return store.ProjectFrom(r.Context()) }})
+		Observer: a.recorder, Meter: a.usage.record, Scope: store.ProjectFrom})
 	if pe, ok := eng.(interface{ PID() int }); ok {
 		a.usage.pid = func() int {
 			if pid := pe.PID(); pid > 0 {
@@ -653,7 +653,7 @@ func (a *App) readJSON(ctx context.Context, d blob.Digest, v any) error {
 	return nil
 }
 
-// Events returns committed events after seq.
+// Events returns the committed events of ctx's project after seq.
 func (a *App) Events(ctx context.Context, after int64) ([]api.Event, error) {
 	evs, err := a.store.Events(ctx, after, 0)
 	if err != nil {
@@ -666,8 +666,10 @@ func (a *App) Events(ctx context.Context, after int64) ([]api.Event, error) {
 	return out, nil
 }
 
-// Subscribe streams events committed from now on until ctx ends.
+// Subscribe streams the events of ctx's project committed from now on
+// until ctx ends.
 func (a *App) Subscribe(ctx context.Context) <-chan api.Event {
+	project := store.ProjectFrom(ctx)
 	sub := a.bus.Subscribe(256)
 	out := make(chan api.Event)
 	go func() {
@@ -680,6 +682,9 @@ func (a *App) Subscribe(ctx context.Context) <-chan api.Event {
 			case e, ok := <-sub.C:
 				if !ok {
 					return
+				}
+				if e.Project != project && (e.Project != "" || project != store.DefaultProject) {
+					continue
 				}
 				select {
 				case out <- toAPIEvent(e):

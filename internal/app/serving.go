@@ -128,9 +128,11 @@ func (r *resolver) Models(ctx context.Context) ([]serve.ModelEntry, error) {
 // and deployment changes, from committed events, until ctx ends. An event
 // the bus could not deliver is read back from the store, so no alias move
 // or deployment change is lost; across replicas the store is also polled
-// (followPoll), for an event whose replica died before publishing it.
-func (a *App) followModels(ctx context.Context) {
-	bus.FollowPolling(ctx, a.bus, a.store, a.logger, 256, -1, a.followPoll(), func(e store.Event) {
+// (followPoll), for an event whose replica died before publishing it. It
+// follows every project's events and applies each in its own project.
+func (a *App) followModels(server context.Context) {
+	bus.FollowPolling(store.WithAllProjects(server), a.bus, a.store, a.logger, 256, -1, a.followPoll(), func(e store.Event) {
+		ctx := store.WithProject(server, e.Project)
 		var err error
 		switch e.Type {
 		case registry.EventAliasMoved:
@@ -150,7 +152,7 @@ func (a *App) followModels(ctx context.Context) {
 			}
 		}
 		if err != nil {
-			a.logger.Warn("update served model", "event", e.Type, "subject", e.Subject, "err", err)
+			a.logger.Warn("update served model", "event", e.Type, "project", e.Project, "subject", e.Subject, "err", err)
 		}
 	})
 }

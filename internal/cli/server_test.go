@@ -3,7 +3,9 @@ package cli
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
@@ -13,7 +15,9 @@ import (
 	"github.com/tailor-ml/tailor/internal/app"
 )
 
-// logBytes is the size of the request log's files on disk.
+// logBytes is the size of the request log's files on disk. The server
+// writes a request's record after its answer, so retention may delete a
+// segment between the listing and its stat: a deleted one holds nothing.
 func (w *deployWorld) logBytes() int64 {
 	w.t.Helper()
 	files, err := filepath.Glob(filepath.Join(w.dir, "requests", "*.jsonl"))
@@ -23,6 +27,9 @@ func (w *deployWorld) logBytes() int64 {
 	var n int64
 	for _, f := range files {
 		st, err := os.Stat(f)
+		if errors.Is(err, fs.ErrNotExist) {
+			continue
+		}
 		if err != nil {
 			w.t.Fatal(err)
 		}

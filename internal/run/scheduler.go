@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"sync"
 	"time"
 
@@ -110,20 +111,27 @@ func New(opts Options) *Scheduler {
 // (Wake: a run queued here, or an event of a run queued on another
 // replica) and every 2 s. It returns at once; Wait blocks until the loop
 // and every supervised worker have finished. Start may be called again
-// after Wait returned, for the next leadership term.
+// after Wait returned, for the next leadership term. It works on the runs
+// of every project (store.InProjects), each in its own project.
 func (s *Scheduler) Start(ctx context.Context) error {
-	stale, err := s.opts.Store.Runs(ctx, store.RunFilter{States: []store.RunState{store.RunRunning}})
+	err := store.InProjects(ctx, s.opts.Store, func(ctx context.Context, project string) error {
+		stale, err := s.opts.Store.Runs(ctx, store.RunFilter{States: []store.RunState{store.RunRunning}})
+		if err != nil {
+			return fmt.Errorf("recover runs of project %s: %w", project, err)
+		}
+		for _, r := range stale {
+			msg := "server restarted or leader changed; run re-queued"
+			if r.Checkpoint != "" {
+				msg = fmt.Sprintf("server restarted or leader changed; resuming from checkpoint at step %d", r.Step)
+			}
+			if err := s.transition(ctx, r.ID, store.RunRunning, store.RunQueued, store.RunUpdate{}, msg); err != nil {
+				return fmt.Errorf("recover run %s: %w", r.ID, err)
+			}
+		}
+		return nil
+	})
 	if err != nil {
-		return fmt.Errorf("recover runs: %w", err)
-	}
-	for _, r := range stale {
-		msg := "server restarted or leader changed; run re-queued"
-		if r.Checkpoint != "" {
-			msg = fmt.Sprintf("server restarted or leader changed; resuming from checkpoint at step %d", r.Step)
-		}
-		if err := s.transition(ctx, r.ID, store.RunRunning, store.RunQueued, store.RunUpdate{}, msg); err != nil {
-			return fmt.Errorf("recover run %s: %w", r.ID, err)
-		}
+		return err
 	}
 	s.wg.Add(1)
 	go s.loop(ctx)
@@ -305,20 +313,38 @@ func (s *Scheduler) loop(ctx context.Context) {
 	}
 }
 
+// launchQueued starts queued runs of every project, oldest first over
+// all of them (ties in project name order, then queue order), each in its
+// own project, while slots are free.
 func (s *Scheduler) launchQueued(ctx context.Context) error {
-	queued, err := s.opts.Store.Runs(ctx, store.RunFilter{States: []store.RunState{store.RunQueued}})
+	type queuedRun struct {
+		ctx     context.Context
+		project string
+		run     store.Run
+	}
+	var queued []queuedRun
+	err := store.InProjects(ctx, s.opts.Store, func(ctx context.Context, project string) error {
+		rs, err := s.opts.Store.Runs(ctx, store.RunFilter{States: []store.RunState{store.RunQueued}})
+		for _, r := range rs {
+			queued = append(queued, queuedRun{ctx, project, r})
+		}
+		return err
+	})
 	if err != nil {
 		return err
 	}
-	for _, r := range queued {
+	slices.SortStableFunc(queued, func(a, b queuedRun) int {
+		return a.run.CreatedAt.Compare(b.run.CreatedAt)
+	})
+	for _, q := range queued {
 		s.mu.Lock()
 		free := len(s.running) < s.opts.Concurrency
 		s.mu.Unlock()
 		if !free {
 			return nil
 		}
-		if err := s.launch(ctx, r); err != nil {
-			s.opts.Logger.Error("launch run", "run", r.ID, "err", err)
+		if err := s.launch(q.ctx, q.run); err != nil {
+			s.opts.Logger.Error("launch run", "project", q.project, "run", q.run.ID, "err", err)
 		}
 	}
 	return nil

@@ -184,8 +184,14 @@ func submit(t *testing.T, f *fixture, id string) {
 
 func waitState(t *testing.T, st store.Store, id string, want store.RunState) store.Run {
 	t.Helper()
+	return waitStateIn(context.Background(), t, st, id, want)
+}
+
+// waitStateIn is waitState for a run of ctx's project.
+func waitStateIn(ctx context.Context, t *testing.T, st store.Store, id string, want store.RunState) store.Run {
+	t.Helper()
 	for i := 0; i < 600; i++ {
-		r, err := st.Run(context.Background(), id)
+		r, err := st.Run(ctx, id)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -145,8 +145,13 @@ func (s *Store) Close() error {
 
 // write runs fn in one BEGIN IMMEDIATE transaction and commits it. When
 // ctx carries a store.Fence, the transaction first checks that its lease
-// is still held in its term (leader.go) and writes nothing otherwise.
+// is still held in its term (leader.go) and writes nothing otherwise. A
+// context reading every project (store.AllProjects) may not write: each
+// change belongs to one project.
 func (s *Store) write(ctx context.Context, fn func(tx *sql.Tx) error) error {
+	if store.IsAllProjects(ctx) {
+		return errs.Invalid("a change belongs to one project; this context reads all of them (%q)", store.AllProjects)
+	}
 	tx, err := s.w.BeginTx(ctx, nil)
 	if err != nil {
 		return dbErr(err)
