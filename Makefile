@@ -1,5 +1,5 @@
 # Tailor's entry points. The first two are the README's two commands.
-.PHONY: demo test deps deps-demo build vet lint unit fuzz bench-engine bench-import clean
+.PHONY: demo test deps deps-demo build vet lint unit fuzz bench-engine bench-import bench-replicas clean
 
 GO ?= go
 BIN := bin/tailor
@@ -56,6 +56,12 @@ bench-engine: deps
 # Dataset import of a generated 1 GB JSONL (see docs/datasets.md).
 bench-import:
 	$(GO) test -tags long -run TestImport1GB -v -timeout 60m ./internal/data/
+
+# Classify requests/s against 1 vs 2 server replicas serving the same
+# adapter, as a ratio (see docs/scale-out.md). BENCH_REPLICAS_ARGS, e.g.
+# "-bench-clients 16 -bench-seconds 30".
+bench-replicas:
+	$(GO) test -tags bench -run TestBenchReplicas -v -count=1 -timeout 30m ./e2e/replicas/ -args $(BENCH_REPLICAS_ARGS)
 
 clean:
 	rm -rf bin .tailor-demo

@@ -2,7 +2,9 @@
 // the store, the artifact store and the bus, wires the scheduler, and
 // implements the operations the HTTP API exposes (import, apply, start,
 // lineage, fsck) by combining the domain packages (data, basemodel, recipe,
-// run). Domain packages never import app.
+// run). Among several replicas, only the holder of the leader lease runs
+// the scheduler, triggers, monitors and reconcile (leader.go). Domain
+// packages never import app.
 package app
 
 import (
@@ -29,6 +31,7 @@ import (
 	"github.com/tailor-ml/tailor/internal/blob/blobstore"
 	"github.com/tailor-ml/tailor/internal/blob/local"
 	"github.com/tailor-ml/tailor/internal/bus"
+	"github.com/tailor-ml/tailor/internal/bus/busaddr"
 	"github.com/tailor-ml/tailor/internal/data"
 	"github.com/tailor-ml/tailor/internal/errs"
 	"github.com/tailor-ml/tailor/internal/ident"
@@ -132,11 +135,26 @@ type Options struct {
 	EngineVersion string
 	Logger        *slog.Logger
 	Now           func() time.Time
-	// Store is the metadata store's address, "sqlite:///abs/file.db" or
-	// "postgres://user@host:port/db?sslmode=…" (see
-	// internal/store/storeaddr); default the SQLite file
-	// DataDir/tailor.db.
+
+	// Several replicas (docs/scale-out.md, leader.go).
+	//
+	// Bus is the event bus's address (internal/bus/busaddr): "local", the
+	// in-process bus (default), or nats://host:port[,…], a NATS
+	// JetStream stream every replica shares.
+	Bus string
+	// Store is the metadata store's address (internal/store/storeaddr):
+	// "sqlite:///abs/file.db" or "postgres://user@host:port/db?sslmode=…"
+	// (default: the SQLite file DataDir/tailor.db). Replicas share one
+	// PostgreSQL database, or, on one machine, one SQLite file.
 	Store string
+	// Replica is this server's name among replicas, the holder name of
+	// the leader lease (default: the host name and a hash of DataDir, the
+	// same across restarts).
+	Replica string
+	// LeaseTTL is how long the leader lease lasts unless renewed (default
+	// 5 s). The leader renews it every LeaseTTL/3; a follower takes over
+	// within about LeaseTTL + LeaseTTL/3 of the leader's death.
+	LeaseTTL time.Duration
 }
 
 // App implements the application's operations.
@@ -144,7 +162,7 @@ type App struct {
 	opts     Options
 	store    store.Store
 	blobs    blob.Store
-	bus      *bus.Bus
+	bus      bus.Bus
 	sched    *run.Scheduler
 	registry *registry.Registry
 	serve    *serve.Server
@@ -170,12 +188,24 @@ type App struct {
 	monitors *monitors
 	triggers *triggers
 	started  atomic.Bool
+	lead     *leadership
 }
 
 // Open opens (creating if needed) the data directory and wires the parts.
 func Open(opts Options) (*App, error) {
 	if opts.DataDir == "" {
 		return nil, errs.Invalid("no data directory: pass --data-dir")
+	}
+	// Addresses are checked before anything is created.
+	if opts.Bus != "" {
+		if _, err := busaddr.Parse(opts.Bus); err != nil {
+			return nil, fmt.Errorf("--bus: %w", err)
+		}
+	}
+	if opts.Store != "" {
+		if _, err := storeaddr.Parse(opts.Store); err != nil {
+			return nil, fmt.Errorf("--store: %w", err)
+		}
 	}
 	if opts.Region == "" {
 		opts.Region = "local"
@@ -241,6 +271,12 @@ func Open(opts Options) (*App, error) {
 			return nil, err
 		}
 	}
+	if opts.Replica == "" {
+		opts.Replica = defaultReplica(opts.DataDir)
+	}
+	if opts.LeaseTTL <= 0 {
+		opts.LeaseTTL = DefaultLeaseTTL
+	}
 	if opts.Store == "" {
 		var err error
 		if opts.Store, err = storeaddr.SQLiteURL(filepath.Join(opts.DataDir, "tailor.db")); err != nil {
@@ -257,8 +293,15 @@ func Open(opts Options) (*App, error) {
 		st.Close()
 		return nil, fmt.Errorf("open artifact store: %w", err)
 	}
-	a := &App{opts: opts, store: st, blobs: blobs, bus: bus.New(opts.Logger), logger: opts.Logger, policy: opts.Residency,
+	events, err := busaddr.Open(context.Background(), opts.Bus, opts.Getenv, opts.Logger)
+	if err != nil {
+		// #nosec G104 -- cleanup on an error path; the open error is returned
+		st.Close()
+		return nil, fmt.Errorf("open event bus: %w", err)
+	}
+	a := &App{opts: opts, store: st, blobs: blobs, bus: events, logger: opts.Logger, policy: opts.Residency,
 		imports: data.NewCache(opts.ImportCacheBytes)}
+	a.lead = newLeadership(a)
 	a.recorder = newRecorder(st, opts.Logger)
 	a.meter = meter.New(opts.Meter)
 	a.usage = newRequestMeter(st, a.meter, opts.Logger, opts.UsageFlushEvery, opts.Now)
@@ -270,12 +313,14 @@ func Open(opts Options) (*App, error) {
 			return err
 		}})
 	if err := a.openServing(); err != nil {
+		events.Close()
 		// #nosec G104 -- cleanup on an error path; the serving error is returned
 		st.Close()
 		return nil, err
 	}
 	if err := a.restoreDeployments(context.Background()); err != nil {
 		a.closeServing()
+		events.Close()
 		// #nosec G104 -- cleanup on an error path; the restore error is returned
 		st.Close()
 		return nil, err
@@ -295,26 +340,54 @@ func Open(opts Options) (*App, error) {
 	return a, nil
 }
 
-// Start registers succeeded runs a crash left unregistered, follows model
-// events for serving, starts the monitors and the triggers (which resume
-// interrupted firings), then begins executing queued runs (and resumes
-// interrupted ones).
+// Start follows model events for serving and starts this replica's own
+// background work (request usage, the request log's retention), then
+// competes for the leader lease (leader.go). Whichever replica leads
+// registers succeeded runs a crash left unregistered, starts the monitors
+// and the triggers (which resume interrupted firings), then executes
+// queued runs (and resumes interrupted ones). When this replica can lead
+// at once (one server, or the lease free), it does so before Start
+// returns, and an error doing so is Start's.
 func (a *App) Start(ctx context.Context) error {
 	a.started.Store(true)
 	// What the server does on its own is audited under a system actor
 	// (audit.go), whatever ctx carries.
 	server := store.WithActor(ctx, serverActor)
-	if err := a.reconcile(server); err != nil {
-		return err
-	}
 	go a.followModels(server)
 	go a.recorder.run(server)
 	go a.usage.run(server)
-	go a.monitors.run(store.WithActor(ctx, monitorActor))
 	go a.pruneRequestLog(ctx)
+	return a.lead.start(ctx)
+}
+
+// startLeading starts the work only the leader does, under ctx (which
+// carries the leader's fence), and returns a function that waits until
+// it has stopped after ctx ended.
+func (a *App) startLeading(ctx context.Context) (wait func(), err error) {
+	if err := a.reconcile(store.WithActor(ctx, serverActor)); err != nil {
+		return nil, err
+	}
+	var wg sync.WaitGroup
+	wg.Add(2)
+	go func() {
+		defer wg.Done()
+		a.monitors.run(store.WithActor(ctx, monitorActor))
+	}()
+	go func() {
+		defer wg.Done()
+		a.followForLeader(ctx)
+	}()
 	// Every change a trigger makes is the trigger's.
 	a.triggers.start(store.WithActor(ctx, triggerActor))
-	return a.sched.Start(store.WithActor(ctx, schedulerActor))
+	wait = func() {
+		wg.Wait()
+		a.triggers.wait()
+		a.sched.Wait()
+	}
+	if err := a.sched.Start(store.WithActor(ctx, schedulerActor)); err != nil {
+		return wait, err
+	}
+	return wait, nil
 }
 
 // openServing builds the inference server: the engine over the artifact
@@ -336,7 +409,7 @@ func (a *App) openServing() error {
 		return fmt.Errorf("request log: %w", err)
 	}
 	a.serve, err = serve.New(serve.Options{Engine: eng, Resolver: a.servingResolver(), Log: a.reqlog, Logger: a.logger,
-		Observer: a.recorder, Meter: a.usage.record, MeterTag: func(r *http.Request) string { return store.ProjectFrom(r.Context()) }})
+		Observer: a.recorder, Meter: a.usage.record, Scope: store.ProjectFrom})
 	if pe, ok := eng.(interface{ PID() int }); ok {
 		a.usage.pid = func() int {
 			if pid := pe.PID(); pid > 0 {
@@ -419,6 +492,9 @@ func (a *App) Inference() http.Handler { return a.serve.Handler() }
 // Close waits for the scheduler (its context must be canceled first) and
 // closes the store.
 func (a *App) Close() error {
+	if a.started.Load() {
+		a.lead.wait() // the leader's work has stopped and the lease is released
+	}
 	a.sched.Wait()
 	if a.started.Load() {
 		<-a.recorder.done // its last batch is stored
@@ -450,6 +526,9 @@ func (a *App) Store() store.Store { return a.store }
 
 // Blobs exposes the artifact store.
 func (a *App) Blobs() blob.Store { return a.blobs }
+
+// Replica is this server's name among replicas (Options.Replica, filled).
+func (a *App) Replica() string { return a.opts.Replica }
 
 // BlobAddress is the artifact store's address (Options.Blob, filled).
 func (a *App) BlobAddress() string { return a.opts.Blob }
@@ -594,7 +673,7 @@ func (a *App) readJSON(ctx context.Context, d blob.Digest, v any) error {
 	return nil
 }
 
-// Events returns committed events after seq.
+// Events returns the committed events of ctx's project after seq.
 func (a *App) Events(ctx context.Context, after int64) ([]api.Event, error) {
 	evs, err := a.store.Events(ctx, after, 0)
 	if err != nil {
@@ -607,8 +686,10 @@ func (a *App) Events(ctx context.Context, after int64) ([]api.Event, error) {
 	return out, nil
 }
 
-// Subscribe streams events committed from now on until ctx ends.
+// Subscribe streams the events of ctx's project committed from now on
+// until ctx ends.
 func (a *App) Subscribe(ctx context.Context) <-chan api.Event {
+	project := store.ProjectFrom(ctx)
 	sub := a.bus.Subscribe(256)
 	out := make(chan api.Event)
 	go func() {
@@ -621,6 +702,9 @@ func (a *App) Subscribe(ctx context.Context) <-chan api.Event {
 			case e, ok := <-sub.C:
 				if !ok {
 					return
+				}
+				if e.Project != project && (e.Project != "" || project != store.DefaultProject) {
+					continue
 				}
 				select {
 				case out <- toAPIEvent(e):

@@ -28,8 +28,10 @@ const (
 // whole log in pages of this size.
 const auditPageMax = 1000
 
-// AuditEntries returns up to limit audit entries after seq after (limit
-// 0: 100; at most 1000).
+// AuditEntries returns up to limit audit entries of ctx's project after
+// seq after (limit 0: 100; at most 1000). The log is one chain for the
+// whole server; a project's admins read their project's entries, and
+// Next is the last seq read, so paging goes on past other projects'.
 func (a *App) AuditEntries(ctx context.Context, after int64, limit int) (api.AuditPage, error) {
 	switch {
 	case limit < 0 || limit > auditPageMax:
@@ -37,14 +39,25 @@ func (a *App) AuditEntries(ctx context.Context, after int64, limit int) (api.Aud
 	case limit == 0:
 		limit = 100
 	}
-	es, err := a.store.AuditEntries(ctx, after, limit)
-	if err != nil {
-		return api.AuditPage{}, err
-	}
-	page := api.AuditPage{Entries: make([]api.AuditEntry, 0, len(es)), Next: after}
-	for _, e := range es {
-		page.Entries = append(page.Entries, apiAuditEntry(e))
-		page.Next = e.Seq
+	project := store.ProjectFrom(ctx)
+	page := api.AuditPage{Entries: []api.AuditEntry{}, Next: after}
+	for len(page.Entries) < limit {
+		es, err := a.store.AuditEntries(ctx, page.Next, auditPageMax)
+		if err != nil {
+			return api.AuditPage{}, err
+		}
+		for _, e := range es {
+			if e.Project == project {
+				page.Entries = append(page.Entries, apiAuditEntry(e))
+			}
+			page.Next = e.Seq
+			if len(page.Entries) == limit {
+				return page, nil
+			}
+		}
+		if len(es) < auditPageMax {
+			break
+		}
 	}
 	return page, nil
 }
@@ -62,10 +75,11 @@ func (a *App) VerifyAudit(ctx context.Context) (api.AuditVerification, error) {
 	return out, nil
 }
 
-// ExportAudit writes every entry as one JSON line, oldest first, reading
-// the store a page at a time.
+// ExportAudit writes every entry of ctx's project as one JSON line,
+// oldest first, reading the store a page at a time.
 func (a *App) ExportAudit(ctx context.Context, w io.Writer) error {
 	enc := json.NewEncoder(w)
+	project := store.ProjectFrom(ctx)
 	var after int64
 	for {
 		es, err := a.store.AuditEntries(ctx, after, auditPageMax)
@@ -73,10 +87,13 @@ func (a *App) ExportAudit(ctx context.Context, w io.Writer) error {
 			return fmt.Errorf("export audit after entry %d: %w", after, err)
 		}
 		for _, e := range es {
+			after = e.Seq
+			if e.Project != project {
+				continue
+			}
 			if err := enc.Encode(apiAuditEntry(e)); err != nil {
 				return err
 			}
-			after = e.Seq
 		}
 		if len(es) < auditPageMax {
 			return nil

@@ -43,8 +43,13 @@ func waitRunState(t *testing.T, a *App, ctx context.Context, id, want string) ap
 // attempts.
 func TestBudgetStopsAndResumesARealRun(t *testing.T) {
 	a, ctx := openWithWorkers(t)
+	// Everything happens in project team-a: its base, data, recipe and
+	// run, and the usage is team-a's.
+	if _, err := a.store.PutProject(ctx, store.Project{Name: "team-a", CreatedBy: "root"}, nil, nil); err != nil {
+		t.Fatal(err)
+	}
 	ctx = store.WithProject(ctx, "team-a")
-	importSeedBase(t, a, "tiny", 5)
+	importSeedBaseIn(ctx, t, a, "tiny", 5)
 	var b strings.Builder
 	words := [][]string{{"meeting", "notes", "lunch"}, {"prize", "cash", "winner"}}
 	for i := range 120 {
@@ -111,7 +116,7 @@ func TestBudgetStopsAndResumesARealRun(t *testing.T) {
 	if resumed.State != "queued" || resumed.Key != r.Key {
 		t.Fatalf("resumed run %+v", resumed)
 	}
-	v := waitVersion(t, a, r.ID)
+	v := waitModelVersionIn(ctx, t, a, "mail", r.ID)
 	done, err := a.Run(ctx, r.ID)
 	if err != nil {
 		t.Fatal(err)

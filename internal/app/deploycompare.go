@@ -45,6 +45,7 @@ func (a *App) CompareDeployment(ctx context.Context, model string, o api.Compare
 		}
 	}
 	var recs []reqlog.Record
+	project := store.ProjectFrom(ctx)
 	first := true
 	_, err = (&reqlog.Reader{Dir: a.requestLogDir()}).ReadFrom(1, func(r reqlog.Record) bool {
 		if first {
@@ -55,7 +56,8 @@ func (a *App) CompareDeployment(ctx context.Context, model string, o api.Compare
 				out.PrunedBefore = r.Time
 			}
 		}
-		if r.Model == model && deployVariant(r.Variant) && !r.Time.Before(out.From) && (out.To.IsZero() || r.Time.Before(out.To)) {
+		if r.Model == model && recordProject(r) == project && deployVariant(r.Variant) && !r.Time.Before(out.From) &&
+			(out.To.IsZero() || r.Time.Before(out.To)) {
 			recs = append(recs, r)
 		}
 		return true
@@ -199,4 +201,13 @@ func ratio(n, d int) *float64 {
 	}
 	r := float64(n) / float64(d)
 	return &r
+}
+
+// recordProject is the project a request log record was served in; records
+// from before projects were all the default project's.
+func recordProject(r reqlog.Record) string {
+	if r.Project == "" {
+		return store.DefaultProject
+	}
+	return r.Project
 }

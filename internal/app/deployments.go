@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/tailor-ml/tailor/api"
@@ -193,15 +194,16 @@ func (a *App) changeDeployment(ctx context.Context, d serve.Deployment, action, 
 }
 
 // applyDeployment gives the inference server the newest stored version of
-// model's deployment. It reads and applies under one lock, so of two
-// concurrent calls the later one applies what is newest then: a stale read
-// never overwrites a newer version. The event follower calls it too.
+// model's deployment in ctx's project. It reads and applies under one
+// lock, so of two concurrent calls the later one applies what is newest
+// then: a stale read never overwrites a newer version. The event follower
+// calls it too, in the event's project.
 func (a *App) applyDeployment(ctx context.Context, model string) error {
 	a.deployMu.Lock()
 	defer a.deployMu.Unlock()
 	v, err := a.store.Spec(ctx, specDeployment, model, "latest")
 	if errors.Is(err, errs.ErrNotFound) {
-		a.serve.Undeploy(model)
+		a.serve.Undeploy(ctx, model)
 		return nil
 	}
 	if err != nil {
@@ -211,26 +213,30 @@ func (a *App) applyDeployment(ctx context.Context, model string) error {
 	if err != nil {
 		return err
 	}
-	return a.serve.Deploy(d.Deployment)
+	return a.serve.Deploy(ctx, d.Deployment)
 }
 
 // restoreDeployments gives the inference server the newest version of
-// every stored deployment (at startup).
+// every stored deployment of every project (at startup).
 func (a *App) restoreDeployments(ctx context.Context) error {
-	all, err := a.store.Specs(ctx, specDeployment, "")
-	if err != nil {
-		return fmt.Errorf("restore deployments: %w", err)
-	}
-	names := map[string]bool{}
-	for _, v := range all {
-		names[v.Name] = true
-	}
-	for name := range names {
-		if err := a.applyDeployment(ctx, name); err != nil {
-			a.logger.Error("restore deployment; its model is served without it", "model", name, "err", err)
+	return store.InProjects(ctx, a.store, func(ctx context.Context, project string) error {
+		all, err := a.store.Specs(ctx, specDeployment, "")
+		if err != nil {
+			return fmt.Errorf("restore deployments of project %s: %w", project, err)
 		}
-	}
-	return nil
+		var names []string
+		for _, v := range all {
+			if !slices.Contains(names, v.Name) {
+				names = append(names, v.Name)
+			}
+		}
+		for _, name := range names {
+			if err := a.applyDeployment(ctx, name); err != nil {
+				a.logger.Error("restore deployment; its model is served without it", "project", project, "model", name, "err", err)
+			}
+		}
+		return nil
+	})
 }
 
 func (a *App) servingResolver() *resolver {

@@ -46,7 +46,7 @@ func TestDeploymentFollowsEvents(t *testing.T) {
 		deadline := time.Now().Add(5 * time.Second)
 		for {
 			a.bus.Publish(ev)
-			ds := a.serve.Deployments()
+			ds := a.serve.Deployments(context.Background())
 			if len(ds) == 1 && ds[0].Shadow == want {
 				return
 			}

@@ -16,8 +16,8 @@ import (
 	"github.com/tailor-ml/tailor/internal/store"
 )
 
-// Fsck re-hashes every blob and checks that every digest the metadata
-// refers to is present.
+// Fsck re-hashes every blob and checks that every digest the metadata of
+// ctx's project refers to is present.
 func (a *App) Fsck(ctx context.Context) (api.FsckReport, error) {
 	var rep api.FsckReport
 	err := a.blobs.List(ctx, func(d blob.Digest, size int64) error {
@@ -46,7 +46,8 @@ func (a *App) Fsck(ctx context.Context) (api.FsckReport, error) {
 
 type reference struct{ digest, from string }
 
-// references lists every blob digest the metadata points at, and what the
+// references lists every blob digest the metadata of ctx's project points
+// at (GC gathers every project's), and what the
 // manifests among them point at in turn: dataset manifests their chunks;
 // base manifests their files; run results, model adapters (adapter or
 // trained-base manifests) their files; plus run checkpoints, eval reports

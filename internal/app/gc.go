@@ -17,11 +17,13 @@ import (
 const gcExamples = 20
 
 // GC removes what nothing refers to. First it releases the last checkpoint
-// of every run that finished more than o.KeepCheckpoints ago (the run keeps
+// of every run of ctx's project that finished more than o.KeepCheckpoints
+// ago (the run keeps
 // its result; only resuming needed the checkpoint). Then it deletes every
 // blob outside references — except blobs written or found already stored
 // within o.Grace, since a worker may be about to report one — and the
-// staging folders of imports that died before committing. Dataset and base
+// staging folders of imports that died before committing. References are
+// counted across every project, since blobs are shared. Dataset and base
 // imports, which write blobs and then the metadata that refers to them,
 // wait while it runs. Each released checkpoint is a run.checkpoint.released
 // event, and the removals one blobs.collected event, so both are audited.
@@ -44,7 +46,14 @@ func (a *App) GC(ctx context.Context, o api.GCOptions) (api.GCReport, error) {
 		return rep, err
 	}
 	rep.Checkpoints = len(released)
-	refs, err := a.references(ctx)
+	// Blobs are one content-addressed store under every project: a blob
+	// is garbage only when no project refers to it.
+	var refs []reference
+	err = store.InProjects(ctx, a.store, func(ctx context.Context, _ string) error {
+		rs, err := a.references(ctx)
+		refs = append(refs, rs...)
+		return err
+	})
 	if err != nil {
 		return rep, fmt.Errorf("gc: %w", err)
 	}

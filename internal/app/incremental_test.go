@@ -24,6 +24,12 @@ import (
 // importSeedBase imports a random tiny Llama as base name and returns its id.
 func importSeedBase(t *testing.T, a *App, name string, seed uint64) string {
 	t.Helper()
+	return importSeedBaseIn(context.Background(), t, a, name, seed)
+}
+
+// importSeedBaseIn is importSeedBase into ctx's project.
+func importSeedBaseIn(ctx context.Context, t *testing.T, a *App, name string, seed uint64) string {
+	t.Helper()
 	tok, err := tokenizer.Train(func(yield func(string) bool) { yield("the quick brown fox jumps over the lazy dog") },
 		tokenizer.TrainOptions{VocabSize: 280, MinFrequency: 1, SpecialTokens: []string{"<|endoftext|>"}})
 	if err != nil {
@@ -40,7 +46,7 @@ func importSeedBase(t *testing.T, a *App, name string, seed uint64) string {
 	if err := writeDirTar(&tarBuf, dir); err != nil {
 		t.Fatal(err)
 	}
-	bi, err := a.ImportBase(context.Background(), name, "", &tarBuf)
+	bi, err := a.ImportBase(ctx, name, "", &tarBuf)
 	if err != nil {
 		t.Fatal(err)
 	}

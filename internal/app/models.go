@@ -151,18 +151,21 @@ func (a *App) attachReport(ctx context.Context, modelVersionID string, out runOu
 	return err
 }
 
-// reconcile registers every succeeded run that is not yet a model version.
+// reconcile registers every succeeded run that is not yet a model
+// version, in every project, each in its own.
 func (a *App) reconcile(ctx context.Context) error {
-	runs, err := a.store.Runs(ctx, store.RunFilter{States: []store.RunState{store.RunSucceeded}})
-	if err != nil {
-		return err
-	}
-	for _, r := range runs {
-		if err := a.registerRun(ctx, r); err != nil {
-			a.logger.Error("register succeeded run", "run", r.ID, "err", err)
+	return store.InProjects(ctx, a.store, func(ctx context.Context, project string) error {
+		runs, err := a.store.Runs(ctx, store.RunFilter{States: []store.RunState{store.RunSucceeded}})
+		if err != nil {
+			return err
 		}
-	}
-	return nil
+		for _, r := range runs {
+			if err := a.registerRun(ctx, r); err != nil {
+				a.logger.Error("register succeeded run", "project", project, "run", r.ID, "err", err)
+			}
+		}
+		return nil
+	})
 }
 
 // champion resolves the model version a new run of recipe name is compared
@@ -312,8 +315,9 @@ func (a *App) Decide(ctx context.Context, id string, d api.Decision) (api.Approv
 
 // readableReport checks that this server may read the report: it lives
 // where a model version it is attached to lives (a copy of that version
-// in a readable region will do). A report attached to none is not
-// refused.
+// in a readable region will do), and that ctx's project has it: a model
+// version of the project it is attached to, or a succeeded run of the
+// project whose metrics name it (an eval run's report, attached to none).
 func (a *App) readableReport(ctx context.Context, digest string) error {
 	vs, err := a.registry.Versions(ctx, "")
 	if err != nil {
@@ -332,7 +336,23 @@ func (a *App) readableReport(ctx context.Context, digest string) error {
 			refusal = fmt.Errorf("eval report %s of model %s@v%d: %w", short(strings.TrimPrefix(digest, "sha256:")), v.Name, v.Version, err)
 		}
 	}
-	return refusal
+	if refusal != nil {
+		return refusal
+	}
+	// Not attached to a version: an eval run's report, which its run's
+	// metrics name. Blobs are shared by every project; a report is read
+	// only in a project one of whose runs or versions has it.
+	rs, err := a.store.Runs(ctx, store.RunFilter{States: []store.RunState{store.RunSucceeded}})
+	if err != nil {
+		return err
+	}
+	for _, r := range rs {
+		var m struct{ Report string }
+		if json.Unmarshal(r.Metrics, &m) == nil && m.Report == digest {
+			return nil
+		}
+	}
+	return errs.NotFound("eval report %s: no model version or run of this project has it", digest)
 }
 
 // EvalReport returns a stored report with its Markdown rendering.

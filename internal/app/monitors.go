@@ -45,7 +45,7 @@ func (a *App) ApplyMonitor(ctx context.Context, fileName string, src []byte) (ap
 	if err != nil {
 		return api.MonitorApply{}, err
 	}
-	v, created, err := a.putSpec(ctx, specMonitor, s.Name, norm, "monitor.version.created", map[string]any{"model": s.Model, "alias": s.Alias})
+	v, created, err := a.putSpec(ctx, specMonitor, s.Name, norm, eventMonitorCreated, map[string]any{"model": s.Model, "alias": s.Alias})
 	if created {
 		a.monitors.wake()
 	}
@@ -238,7 +238,9 @@ func (a *App) realise(ctx context.Context, w *api.MonitorWindow) error {
 	ids := make([]string, 0, len(ps))
 	pred := map[string]string{}
 	for _, p := range ps {
-		if p.VersionID == w.VersionID {
+		// Seqs run over every project: the limit may reach past the
+		// window's last prediction in this one.
+		if p.VersionID == w.VersionID && p.Seq <= w.LastSeq {
 			ids = append(ids, p.RequestID)
 			pred[p.RequestID] = p.Label
 		}
@@ -302,7 +304,8 @@ func (m *monitors) wake() {
 	}
 }
 
-// run steps every monitor until ctx ends.
+// run steps every monitor of every project, in its project, until ctx
+// ends.
 func (m *monitors) run(ctx context.Context) {
 	t := time.NewTicker(monitorPoll)
 	defer t.Stop()
@@ -320,6 +323,11 @@ func (m *monitors) run(ctx context.Context) {
 }
 
 func (m *monitors) stepAll(ctx context.Context) error {
+	return store.InProjects(ctx, m.a.store, func(ctx context.Context, _ string) error { return m.stepProject(ctx) })
+}
+
+// stepProject steps the monitors of ctx's project.
+func (m *monitors) stepProject(ctx context.Context) error {
 	specs, err := m.a.monitorSpecs(ctx)
 	if err != nil {
 		return err
@@ -328,7 +336,7 @@ func (m *monitors) stepAll(ctx context.Context) error {
 		for {
 			more, err := m.step(ctx, s)
 			if err != nil {
-				m.a.logger.Warn("monitor step", "monitor", s.version.Name, "err", err)
+				m.a.logger.Warn("monitor step", "project", store.ProjectFrom(ctx), "monitor", s.version.Name, "err", err)
 				break
 			}
 			if !more {
@@ -365,7 +373,7 @@ func (m *monitors) step(ctx context.Context, s activeSpec) (bool, error) {
 	if err != nil {
 		return false, err
 	}
-	a.recorder.watch(mv.Name, st.VersionID, p)
+	a.recorder.watch(store.ProjectFrom(ctx), mv.Name, st.VersionID, p)
 	w, err := decodeWatch(st.State)
 	if err != nil {
 		return false, fmt.Errorf("monitor %s state: %w", name, err)
@@ -488,7 +496,7 @@ func (m *monitors) rebase(ctx context.Context, s activeSpec, st store.MonitorSta
 		return err
 	}
 	a.publish(evs)
-	m.a.recorder.watch(mv.Name, vid, p)
+	m.a.recorder.watch(store.ProjectFrom(ctx), mv.Name, vid, p)
 	return nil
 }
 

@@ -15,12 +15,12 @@ import (
 
 // recorder is serving's Observer: it queues answered classifications
 // without blocking the request (dropping, and counting, when the queue is
-// full) and writes them to the store in batches, where the monitors and
-// feedback read them.
+// full) and writes them to the store in batches, each prediction in the
+// project of its request, where the monitors and feedback read them.
 type recorder struct {
 	store   store.Store
 	logger  *slog.Logger
-	queue   chan store.Prediction
+	queue   chan queued
 	flushed chan struct{} // signalled after each batch is stored
 	dropped atomic.Int64
 	stored  atomic.Int64
@@ -28,26 +28,36 @@ type recorder struct {
 	mu      sync.Mutex
 	waiters []chan struct{} // flush requests
 	done    chan struct{}
-	// watched maps a model name to the version its monitor watches and
-	// that monitor's feature extractor: the features of that version's
-	// answers are extracted while the input is in memory.
-	watched map[string]watched
+	// watched maps a model of a project to the version its monitor
+	// watches and that monitor's feature extractor: the features of that
+	// version's answers are extracted while the input is in memory.
+	watched map[projectModel]watched
 }
+
+// queued is a prediction and the project of its request.
+type queued struct {
+	project string
+	p       store.Prediction
+}
+
+// projectModel names a model within its project.
+type projectModel struct{ project, model string }
 
 type watched struct {
 	versionID string
 	extract   *monitor.Extractor
 }
 
-// watch makes the recorder extract features of model's answers by
-// version vid with profile p (replacing an earlier watch).
-func (r *recorder) watch(model, vid string, p *monitor.Profile) {
+// watch makes the recorder extract features of the answers of model of
+// project by version vid with profile p (replacing an earlier watch).
+func (r *recorder) watch(project, model, vid string, p *monitor.Profile) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if w, ok := r.watched[model]; ok && w.versionID == vid {
+	key := projectModel{project, model}
+	if w, ok := r.watched[key]; ok && w.versionID == vid {
 		return
 	}
-	r.watched[model] = watched{versionID: vid, extract: p.Extractor()}
+	r.watched[key] = watched{versionID: vid, extract: p.Extractor()}
 }
 
 // Recorder limits: the queue length, and how many predictions or how long
@@ -59,8 +69,8 @@ const (
 )
 
 func newRecorder(st store.Store, logger *slog.Logger) *recorder {
-	return &recorder{store: st, logger: logger, queue: make(chan store.Prediction, recorderQueue),
-		flushed: make(chan struct{}, 1), done: make(chan struct{}), watched: map[string]watched{}}
+	return &recorder{store: st, logger: logger, queue: make(chan queued, recorderQueue),
+		flushed: make(chan struct{}, 1), done: make(chan struct{}), watched: map[projectModel]watched{}}
 }
 
 var _ serve.Observer = (*recorder)(nil)
@@ -75,14 +85,18 @@ func (r *recorder) Observe(o serve.Observation) {
 	if o.Keep {
 		p.Text = o.Input
 	}
+	project := o.Scope
+	if project == "" {
+		project = store.DefaultProject
+	}
 	r.mu.Lock()
-	w, ok := r.watched[o.Model]
+	w, ok := r.watched[projectModel{project, o.Model}]
 	r.mu.Unlock()
 	if ok && w.versionID == o.VersionID {
 		p.Features, _ = json.Marshal(w.extract.Extract(monitor.Request{Text: o.Input, Probs: o.Probs}))
 	}
 	select {
-	case r.queue <- p:
+	case r.queue <- queued{project, p}:
 	default:
 		r.dropped.Add(1)
 	}
@@ -91,7 +105,7 @@ func (r *recorder) Observe(o serve.Observation) {
 // run writes batches until ctx ends, then writes what is queued.
 func (r *recorder) run(ctx context.Context) {
 	defer close(r.done)
-	var batch []store.Prediction
+	var batch []queued
 	timer := time.NewTimer(recorderDelay)
 	defer timer.Stop()
 	// write drains the queue into the batch and stores it, so that a flush
@@ -110,13 +124,7 @@ func (r *recorder) run(ctx context.Context) {
 			}
 		}
 		if len(batch) > 0 {
-			// A background context: a batch taken from the queue is written
-			// even when the server is stopping.
-			if err := r.store.PutPredictions(context.Background(), batch); err != nil {
-				r.logger.Error("record predictions", "n", len(batch), "err", err)
-			} else {
-				r.stored.Add(int64(len(batch)))
-			}
+			r.store1(batch)
 			batch = batch[:0]
 			select {
 			case r.flushed <- struct{}{}:
@@ -140,6 +148,28 @@ func (r *recorder) run(ctx context.Context) {
 		case <-ctx.Done():
 			write()
 			return
+		}
+	}
+}
+
+// store1 writes one batch, one PutPredictions per project in the order
+// the projects first appear, with a background context: a batch taken from
+// the queue is written even when the server is stopping.
+func (r *recorder) store1(batch []queued) {
+	var order []string
+	by := map[string][]store.Prediction{}
+	for _, q := range batch {
+		if _, ok := by[q.project]; !ok {
+			order = append(order, q.project)
+		}
+		by[q.project] = append(by[q.project], q.p)
+	}
+	for _, project := range order {
+		ps := by[project]
+		if err := r.store.PutPredictions(store.WithProject(context.Background(), project), ps); err != nil {
+			r.logger.Error("record predictions", "project", project, "n", len(ps), "err", err)
+		} else {
+			r.stored.Add(int64(len(ps)))
 		}
 	}
 }

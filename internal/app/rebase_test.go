@@ -141,7 +141,12 @@ func waitVersion(t *testing.T, a *App, id string) api.ModelVersion {
 // model with a report.
 func waitModelVersion(t *testing.T, a *App, model, id string) api.ModelVersion {
 	t.Helper()
-	ctx := context.Background()
+	return waitModelVersionIn(context.Background(), t, a, model, id)
+}
+
+// waitModelVersionIn is waitModelVersion in ctx's project.
+func waitModelVersionIn(ctx context.Context, t *testing.T, a *App, model, id string) api.ModelVersion {
+	t.Helper()
 	for deadline := time.Now().Add(2 * time.Minute); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
 		r, err := a.Run(ctx, id)
 		if err != nil {

@@ -127,9 +127,12 @@ func (r *resolver) Models(ctx context.Context) ([]serve.ModelEntry, error) {
 // followModels tells the inference server about alias moves, new versions
 // and deployment changes, from committed events, until ctx ends. An event
 // the bus could not deliver is read back from the store, so no alias move
-// or deployment change is lost.
-func (a *App) followModels(ctx context.Context) {
-	bus.Follow(ctx, a.bus, a.store, a.logger, 256, -1, func(e store.Event) {
+// or deployment change is lost; across replicas the store is also polled
+// (followPoll), for an event whose replica died before publishing it. It
+// follows every project's events and applies each in its own project.
+func (a *App) followModels(server context.Context) {
+	bus.FollowPolling(store.WithAllProjects(server), a.bus, a.store, a.logger, 256, -1, a.followPoll(), func(e store.Event) {
+		ctx := store.WithProject(server, e.Project)
 		var err error
 		switch e.Type {
 		case registry.EventAliasMoved:
@@ -149,7 +152,7 @@ func (a *App) followModels(ctx context.Context) {
 			}
 		}
 		if err != nil {
-			a.logger.Warn("update served model", "event", e.Type, "subject", e.Subject, "err", err)
+			a.logger.Warn("update served model", "event", e.Type, "project", e.Project, "subject", e.Subject, "err", err)
 		}
 	})
 }

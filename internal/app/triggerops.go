@@ -205,9 +205,23 @@ func (t *triggers) scheduleLoop(ctx context.Context) {
 	}
 }
 
-// scheduleStep claims the due tick of every schedule trigger and returns
-// the earliest next tick (zero when none).
+// scheduleStep claims the due tick of every schedule trigger of every
+// project, in its project, and returns the earliest next tick (zero when
+// none).
 func (t *triggers) scheduleStep(ctx context.Context) (time.Time, error) {
+	var earliest time.Time
+	err := store.InProjects(ctx, t.a.store, func(ctx context.Context, _ string) error {
+		next, err := t.scheduleIn(ctx)
+		if !next.IsZero() && (earliest.IsZero() || next.Before(earliest)) {
+			earliest = next
+		}
+		return err
+	})
+	return earliest, err
+}
+
+// scheduleIn is scheduleStep for the triggers of ctx's project.
+func (t *triggers) scheduleIn(ctx context.Context) (time.Time, error) {
 	a := t.a
 	specs, err := a.triggerSpecs(ctx)
 	if err != nil {

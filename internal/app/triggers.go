@@ -165,7 +165,10 @@ func toAPIFiring(f store.Firing) api.Firing {
 // cursor, claims a firing for every match (exactly once per trigger and
 // event), fires schedule triggers on their cron, and executes firings step
 // by step, each step's result stored before the next, up to each trigger's
-// max_concurrent.
+// max_concurrent. A trigger acts in its own project: events are followed
+// across every project and each is matched against the triggers of the
+// project it happened in, and firings are dispatched per project, so a
+// trigger in blue retrains blue's recipe.
 type triggers struct {
 	a        *App
 	ops      trigger.Ops
@@ -174,8 +177,8 @@ type triggers struct {
 	mu       sync.Mutex
 	active   map[firingKey]bool // executing in this process
 	wg       sync.WaitGroup
-	specs    []activeTrigger // cache; nil: load again
-	unsaved  int             // events handled since the cursor was saved
+	specs    map[string][]activeTrigger // cache by project; absent: load again
+	unsaved  int                        // events handled since the cursor was saved
 	lastSeen int64
 	// listed, when set (tests), is called after dispatch has read the
 	// firings it will act on.
@@ -183,6 +186,7 @@ type triggers struct {
 }
 
 type firingKey struct {
+	project string
 	trigger string
 	seq     int64
 }
@@ -203,8 +207,10 @@ func (t *triggers) wake() {
 }
 
 // start runs the event follower, the dispatcher and the schedule until
-// ctx ends (and, for the follower, the bus closes).
+// ctx ends or the bus closes. The leader starts them anew in each of its
+// terms (leader.go), from the stored cursor and firings.
 func (t *triggers) start(ctx context.Context) {
+	t.specs, t.unsaved, t.lastSeen = nil, 0, 0
 	for _, loop := range []func(context.Context){t.follow, t.dispatchLoop, t.scheduleLoop} {
 		t.wg.Add(1)
 		go func() {
@@ -217,8 +223,9 @@ func (t *triggers) start(ctx context.Context) {
 // wait waits for the loops and the executing firings to stop.
 func (t *triggers) wait() { t.wg.Wait() }
 
-// follow handles events from the stored cursor on until ctx ends or the
-// bus closes.
+// follow handles events of every project from the stored cursor (one
+// cursor over the one event sequence) on until ctx ends or the bus closes;
+// each event is handled in its own project.
 func (t *triggers) follow(ctx context.Context) {
 	a := t.a
 	cursor, err := a.store.TriggerCursor(ctx)
@@ -228,7 +235,9 @@ func (t *triggers) follow(ctx context.Context) {
 		a.logger.Error("triggers: read cursor; following new events only", "err", err)
 		cursor = -1
 	}
-	bus.Follow(ctx, a.bus, a.store, a.logger, 256, cursor, func(e store.Event) { t.handle(ctx, e) })
+	bus.Follow(store.WithAllProjects(ctx), a.bus, a.store, a.logger, 256, cursor, func(e store.Event) {
+		t.handle(store.WithProject(ctx, e.Project), e)
+	})
 	if t.lastSeen > 0 && t.unsaved > 0 {
 		_ = a.store.SaveTriggerCursor(context.WithoutCancel(ctx), t.lastSeen)
 	}
@@ -238,7 +247,7 @@ func (t *triggers) follow(ctx context.Context) {
 func (t *triggers) handle(ctx context.Context, e store.Event) {
 	a := t.a
 	if e.Type == eventTriggerCreated {
-		t.specs = nil
+		delete(t.specs, store.ProjectFrom(ctx))
 	}
 	relevant := false
 	for _, typ := range trigger.EventTypes {
@@ -272,15 +281,20 @@ func (t *triggers) handle(ctx context.Context, e store.Event) {
 	}
 }
 
+// loadSpecs returns the active triggers of ctx's project.
 func (t *triggers) loadSpecs(ctx context.Context) ([]activeTrigger, error) {
-	if t.specs != nil {
-		return t.specs, nil
+	p := store.ProjectFrom(ctx)
+	if specs, ok := t.specs[p]; ok {
+		return specs, nil
 	}
 	specs, err := t.a.triggerSpecs(ctx)
 	if err != nil {
 		return nil, err
 	}
-	t.specs = specs
+	if t.specs == nil {
+		t.specs = map[string][]activeTrigger{}
+	}
+	t.specs[p] = specs
 	return specs, nil
 }
 
@@ -387,8 +401,13 @@ func (t *triggers) dispatchLoop(ctx context.Context) {
 
 // dispatch resumes every running firing not executing here, and starts
 // pending ones, oldest first, while their trigger runs fewer than its
-// max_concurrent.
+// max_concurrent: each project's in turn, in that project.
 func (t *triggers) dispatch(ctx context.Context) error {
+	return store.InProjects(ctx, t.a.store, func(ctx context.Context, _ string) error { return t.dispatchIn(ctx) })
+}
+
+// dispatchIn dispatches the firings of ctx's project.
+func (t *triggers) dispatchIn(ctx context.Context) error {
 	a := t.a
 	fs, err := a.store.Firings(ctx, store.FiringFilter{States: []store.FiringState{store.FiringPending, store.FiringRunning}})
 	if err != nil {
@@ -404,7 +423,7 @@ func (t *triggers) dispatch(ctx context.Context) error {
 		}
 	}
 	for _, f := range fs {
-		key := firingKey{f.Trigger, f.EventSeq}
+		key := firingKey{store.ProjectFrom(ctx), f.Trigger, f.EventSeq}
 		// Claim the key, then read the firing again: fs may predate the
 		// end of an execution that released the key since, and acting on
 		// that stale copy would repeat its step. An execution releases the

@@ -68,7 +68,7 @@ func (a *App) RunUsage(ctx context.Context, id string) (api.RunUsage, error) {
 	}
 	u, err := a.store.RunUsage(ctx, id)
 	if errors.Is(err, errs.ErrNotFound) {
-		u = store.RunUsage{RunID: id, Project: store.DefaultProject, Day: r.CreatedAt.UTC().Format(time.DateOnly)}
+		u = store.RunUsage{RunID: id, Project: store.ProjectFrom(ctx), Day: r.CreatedAt.UTC().Format(time.DateOnly)}
 	} else if err != nil {
 		return api.RunUsage{}, err
 	}

@@ -1,5 +1,6 @@
-// Package bus is Tailor's in-process event bus: it fans committed
-// store.Event values out to subscribers inside one process.
+// Package bus is Tailor's event bus: the Bus interface the application
+// depends on, and Local, the in-process bus that fans committed store.Event
+// values out to subscribers inside one process (the embedded default).
 //
 // Callers publish only after the store has committed the change the events
 // describe (DESIGN.md invariant 6): the events passed to Publish are the ones
@@ -11,7 +12,8 @@
 // Err reports an *OverflowError naming the first event it missed, so it can
 // resume from the store. This package imports only internal/store and
 // internal/errs. The scale-out equivalent on NATS JetStream is
-// internal/bus/nats; both pass the conformance suite in internal/bus/bustest.
+// internal/bus/nats; both pass the conformance suite in internal/bus/bustest,
+// and internal/bus/busaddr opens the one an address names.
 package bus
 
 import (
@@ -45,11 +47,28 @@ func (e *OverflowError) Error() string {
 // Unwrap makes errors.Is(err, errs.ErrUnavailable) true.
 func (e *OverflowError) Unwrap() error { return errs.ErrUnavailable }
 
-// Bus fans events out to subscribers. The zero value is not usable; call New.
+// Bus is what the application needs of an event bus: Local in one
+// process, internal/bus/nats across replicas. Both pass bustest.
+type Bus interface {
+	// Publish hands committed events to every subscription (on every
+	// replica, for a networked bus). It never blocks.
+	Publish(events ...store.Event)
+	// Subscribe returns a subscription to the events published from now
+	// on, with the given buffer.
+	Subscribe(buffer int) *Subscription
+	// Close ends every subscription with ErrClosed; closing twice is
+	// harmless.
+	Close()
+}
+
+var _ Bus = (*Local)(nil)
+
+// Local fans events out to subscribers in this process. The zero value is
+// not usable; call New.
 //
-// Lock order: Bus.mu is the only lock; a subscription's state is guarded by
-// the bus lock, so Publish and Close never race on a channel.
-type Bus struct {
+// Lock order: Local.mu is the only lock; a subscription's state is guarded
+// by the bus lock, so Publish and Close never race on a channel.
+type Local struct {
 	logger *slog.Logger
 
 	mu     sync.Mutex
@@ -57,12 +76,12 @@ type Bus struct {
 	closed bool
 }
 
-// New returns an empty bus. A nil logger discards log output.
-func New(logger *slog.Logger) *Bus {
+// New returns an empty in-process bus. A nil logger discards log output.
+func New(logger *slog.Logger) *Local {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	return &Bus{logger: logger, subs: make(map[*Subscription]struct{})}
+	return &Local{logger: logger, subs: make(map[*Subscription]struct{})}
 }
 
 // Subscription receives events published after Subscribe returned.
@@ -71,7 +90,7 @@ type Subscription struct {
 	// subscription ends; Err then says why.
 	C <-chan store.Event
 
-	bus       *Bus
+	bus       *Local
 	ch        chan store.Event
 	buffer    int
 	delivered int64
@@ -80,7 +99,7 @@ type Subscription struct {
 
 // Subscribe returns a subscription with the given buffer size (at least 1).
 // Subscribing to a closed bus returns a subscription that is already closed.
-func (b *Bus) Subscribe(buffer int) *Subscription {
+func (b *Local) Subscribe(buffer int) *Subscription {
 	if buffer < 1 {
 		buffer = 1
 	}
@@ -100,7 +119,7 @@ func (b *Bus) Subscribe(buffer int) *Subscription {
 // Publish delivers events, in order, to every subscriber. It never blocks: a
 // subscriber whose buffer cannot take an event is closed with an
 // *OverflowError and receives nothing more. Publish only committed events.
-func (b *Bus) Publish(events ...store.Event) {
+func (b *Local) Publish(events ...store.Event) {
 	if len(events) == 0 {
 		return
 	}
@@ -124,7 +143,7 @@ func (b *Bus) Publish(events ...store.Event) {
 
 // Close ends every subscription with ErrClosed; later subscriptions start
 // closed and later publishes are dropped.
-func (b *Bus) Close() {
+func (b *Local) Close() {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	b.closed = true
@@ -134,13 +153,13 @@ func (b *Bus) Close() {
 }
 
 // Subscribers reports how many subscriptions are open.
-func (b *Bus) Subscribers() int {
+func (b *Local) Subscribers() int {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return len(b.subs)
 }
 
-func (b *Bus) endLocked(s *Subscription, err error) {
+func (b *Local) endLocked(s *Subscription, err error) {
 	if s.err != nil {
 		return
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"time"
 
 	"github.com/tailor-ml/tailor/internal/store"
 )
@@ -20,7 +21,8 @@ type EventReader interface {
 
 // Follow hands every event committed after seq after (after < 0: every
 // event committed after it starts) to handle, in seq order and once each,
-// until ctx ends or the bus closes. It follows the bus; when the bus drops
+// until ctx ends or the bus closes (it returns soon after either). It
+// follows the bus; when the bus drops
 // it for falling behind (an *OverflowError), it subscribes again and first
 // reads from the store every event from the first one it missed, so a slow
 // consumer loses nothing. With after >= 0 it starts that way too:
@@ -31,6 +33,22 @@ type EventReader interface {
 // sends the follower to the store for the ones in between (committed
 // already, since the store assigns seqs in commit order) before it goes on.
 func Follow(ctx context.Context, b Subscriber, st EventReader, logger *slog.Logger, buffer int, after int64, handle func(store.Event)) {
+	FollowPolling(ctx, b, st, logger, buffer, after, 0, handle)
+}
+
+// FollowPolling is Follow that also reads the store every poll (0: never)
+// once it has a position (after >= 0, or an event handled): an event whose
+// publish was lost (its replica died between commit and publish, or a
+// full outbox dropped it) is handled within poll even when no later event
+// comes to show the gap. Serving and the leader follow this way across
+// replicas.
+func FollowPolling(ctx context.Context, b Subscriber, st EventReader, logger *slog.Logger, buffer int, after int64, poll time.Duration, handle func(store.Event)) {
+	var tick <-chan time.Time
+	if poll > 0 {
+		t := time.NewTicker(poll)
+		defer t.Stop()
+		tick = t.C
+	}
 	var last int64 // seq of the last event handled; 0: none yet
 	var resume int64
 	if after >= 0 {
@@ -49,13 +67,26 @@ func Follow(ctx context.Context, b Subscriber, st EventReader, logger *slog.Logg
 	}
 	for ctx.Err() == nil {
 		sub := b.Subscribe(buffer)
+		stop := context.AfterFunc(ctx, sub.Close) // ctx's end ends the wait below
 		if resume > 0 {
 			// Subscribed first, then read: an event committed meanwhile
 			// is either in the store or on the new subscription.
 			fill(resume - 1)
 			started = true
 		}
-		for e := range sub.C {
+		for open := true; open; {
+			var e store.Event
+			select {
+			case e, open = <-sub.C:
+			case <-tick:
+				if started {
+					fill(last) // anything committed but never published
+				}
+				continue
+			}
+			if !open {
+				break
+			}
 			if e.Seq <= last {
 				continue // replayed already
 			}
@@ -68,6 +99,7 @@ func Follow(ctx context.Context, b Subscriber, st EventReader, logger *slog.Logg
 			}
 			started = true
 		}
+		stop()
 		err := sub.Err()
 		if ctx.Err() != nil || errors.Is(err, ErrClosed) {
 			return

@@ -140,7 +140,7 @@ func TestFollowOutOfOrderPublish(t *testing.T) {
 
 // followFixture is a real SQLite store and an in-process bus, closed when
 // the test ends.
-func followFixture(t *testing.T) (*sqlite.Store, *bus.Bus) {
+func followFixture(t *testing.T) (*sqlite.Store, *bus.Local) {
 	t.Helper()
 	st, err := sqlite.Open(filepath.Join(t.TempDir(), "t.db"), sqlite.Options{})
 	if err != nil {
@@ -150,4 +150,74 @@ func followFixture(t *testing.T) (*sqlite.Store, *bus.Bus) {
 	b := bus.New(nil)
 	t.Cleanup(b.Close)
 	return st, b
+}
+
+// TestFollowEndsWithContext: canceling ctx ends Follow while the bus stays
+// open and nothing is published (a leader stepping down stops following).
+func TestFollowEndsWithContext(t *testing.T) {
+	st, b := followFixture(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		bus.Follow(ctx, b, st, slog.New(slog.DiscardHandler), 4, 0, func(store.Event) {})
+	}()
+	for b.Subscribers() == 0 {
+		time.Sleep(time.Millisecond)
+	}
+	cancel()
+	select {
+	case <-done:
+	case <-time.After(30 * time.Second): // a hang guard
+		t.Fatal("Follow still running after its context ended")
+	}
+	if n := b.Subscribers(); n != 0 {
+		t.Fatalf("%d subscriptions left open", n)
+	}
+}
+
+// TestFollowPollingFindsUnpublished: events committed but never published
+// (their replica died between commit and publish) reach a polling
+// follower with no later event to show the gap; a plain Follow would wait
+// for one.
+func TestFollowPollingFindsUnpublished(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	st, b := followFixture(t)
+	first, err := st.AppendEvents(ctx, []store.Event{{Type: "model.alias.moved", Subject: "published", Time: time.Now()}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := make(chan store.Event, 10)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		bus.FollowPolling(ctx, b, st, slog.New(slog.DiscardHandler), 4, -1, 10*time.Millisecond, func(e store.Event) { got <- e })
+	}()
+	for b.Subscribers() == 0 {
+		time.Sleep(time.Millisecond)
+	}
+	b.Publish(first...) // gives the follower its position
+	for _, s := range []string{"lost-1", "lost-2"} {
+		if _, err := st.AppendEvents(ctx, []store.Event{{Type: "model.alias.moved", Subject: s, Time: time.Now()}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, want := range []string{"published", "lost-1", "lost-2"} {
+		select {
+		case e := <-got:
+			if e.Subject != want {
+				t.Fatalf("handled %s (seq %d), want %s", e.Subject, e.Seq, want)
+			}
+		case <-time.After(30 * time.Second): // a hang guard
+			t.Fatalf("%s never handled", want)
+		}
+	}
+	cancel()
+	<-done
+	select {
+	case e := <-got:
+		t.Fatalf("event %s (seq %d) handled twice", e.Subject, e.Seq)
+	default:
+	}
 }

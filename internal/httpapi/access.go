@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/tailor-ml/tailor/internal/auth"
+	"github.com/tailor-ml/tailor/internal/errs"
 	"github.com/tailor-ml/tailor/internal/store"
 )
 
@@ -140,6 +141,11 @@ func (s *server) authorize(r *http.Request, class auth.Class, pattern string) (a
 	project := p.Project
 	if h := strings.TrimSpace(r.Header.Get(ProjectHeader)); h != "" {
 		project = h
+	}
+	if project == store.AllProjects {
+		// The store's read-everything context is for the server's own
+		// background work; no request acts in it, whatever its roles.
+		return p, "", errs.Forbidden("%s: project %q is reserved; name one project in %s", pattern, project, ProjectHeader)
 	}
 	return p, project, auth.Authorize(p, project, class, pattern)
 }

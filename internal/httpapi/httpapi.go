@@ -173,7 +173,14 @@ func newRouter(opts Options) (http.Handler, *router, *server) {
 	opts.defaults()
 	s := &server{svc: opts.Service, logger: opts.Logger, opts: opts, uploads: make(chan struct{}, opts.MaxUploads), closing: make(chan struct{})}
 	mux := &router{mux: http.NewServeMux(), guard: s.guard}
-	mux.Handle("GET /v1/health", s.handle(func(r *http.Request) (any, error) { return map[string]string{"status": "ok"}, nil }))
+	mux.Handle("GET /v1/health", s.handle(func(r *http.Request) (any, error) {
+		if h, ok := s.svc.(interface {
+			Health(context.Context) (api.Health, error)
+		}); ok {
+			return h.Health(r.Context())
+		}
+		return api.Health{Status: "ok"}, nil
+	}))
 	s.datasetRoutes(mux)
 	s.baseRoutes(mux)
 	s.recipeRoutes(mux)

@@ -26,12 +26,20 @@ func budgetOf(b meter.Budget) func([]byte) (meter.Budget, error) {
 func TestBudgetMaxSteps(t *testing.T) {
 	st := openStore(t, filepath.Join(t.TempDir(), "t.db"))
 	f := newFixtureWith(t, st, "steps", Options{BudgetOf: budgetOf(meter.Budget{MaxSteps: 2}), MeterEvery: time.Hour})
+	// The run is started in project team-a: it runs there, with team-a's
+	// recipe, and its usage is team-a's.
 	ctx := store.WithProject(context.Background(), "team-a")
+	if _, err := st.PutProject(context.Background(), store.Project{Name: "team-a", CreatedBy: "root"}, nil, nil); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := st.PutRecipeVersion(ctx, store.RecipeVersion{ID: "rid", Name: "r", Normalized: []byte("name: r\n")}, nil); err != nil {
+		t.Fatal(err)
+	}
 	in, _ := json.Marshal(Inputs{Recipe: InputRef{Name: "r", ID: "rid"}, Dataset: InputRef{Name: "d", ID: "did"}, Engine: "e"})
 	if _, err := f.sched.Submit(ctx, store.Run{ID: "run-b", Key: "k-b", RecipeID: "rid", DatasetID: "did", Inputs: in}); err != nil {
 		t.Fatal(err)
 	}
-	r := waitState(t, st, "run-b", store.RunBudgetExceeded)
+	r := waitStateIn(ctx, t, st, "run-b", store.RunBudgetExceeded)
 	if r.Checkpoint != "sha256:ckpt2" || r.Step != 2 || r.FinishedAt.IsZero() {
 		t.Fatalf("stopped run: checkpoint %q at step %d; want sha256:ckpt2 at 2", r.Checkpoint, r.Step)
 	}
@@ -55,16 +63,16 @@ func TestBudgetMaxSteps(t *testing.T) {
 	}
 
 	// Only a stopped run resumes, and only past its measured usage.
-	if _, err := f.sched.RaiseBudget(context.Background(), "run-b", meter.Budget{MaxSteps: 2}); !errors.Is(err, errs.ErrInvalid) {
+	if _, err := f.sched.RaiseBudget(ctx, "run-b", meter.Budget{MaxSteps: 2}); !errors.Is(err, errs.ErrInvalid) {
 		t.Errorf("raise to the same limit = %v, want invalid", err)
 	}
-	if _, err := f.sched.RaiseBudget(context.Background(), "run-b", meter.Budget{}); !errors.Is(err, errs.ErrInvalid) {
+	if _, err := f.sched.RaiseBudget(ctx, "run-b", meter.Budget{}); !errors.Is(err, errs.ErrInvalid) {
 		t.Errorf("raise of nothing = %v, want invalid", err)
 	}
-	if _, err := f.sched.RaiseBudget(store.WithActor(context.Background(), "alice"), "run-b", meter.Budget{MaxSteps: 10}); err != nil {
+	if _, err := f.sched.RaiseBudget(store.WithActor(ctx, "alice"), "run-b", meter.Budget{MaxSteps: 10}); err != nil {
 		t.Fatal(err)
 	}
-	r = waitState(t, st, "run-b", store.RunSucceeded)
+	r = waitStateIn(ctx, t, st, "run-b", store.RunSucceeded)
 	var m map[string]string
 	json.Unmarshal(r.Metrics, &m)
 	if m["resume"] != "sha256:ckpt2" || r.Attempt != 2 || r.Error != "" || r.Result != "sha256:adapter" {
@@ -80,7 +88,7 @@ func TestBudgetMaxSteps(t *testing.T) {
 	if u.FLOPs != 4e9 || len(u.Exceeded) != 0 || !strings.Contains(string(u.Budget), `"max_steps":10`) {
 		t.Errorf("usage after the resume (FLOPs of both attempts): %+v", u)
 	}
-	if _, err := f.sched.RaiseBudget(context.Background(), "run-b", meter.Budget{MaxSteps: 20}); !errors.Is(err, errs.ErrConflict) {
+	if _, err := f.sched.RaiseBudget(ctx, "run-b", meter.Budget{MaxSteps: 20}); !errors.Is(err, errs.ErrConflict) {
 		t.Errorf("raising a succeeded run = %v, want conflict", err)
 	}
 }

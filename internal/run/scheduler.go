@@ -6,12 +6,22 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"sync"
 	"time"
 
 	"github.com/tailor-ml/tailor/internal/errs"
 	"github.com/tailor-ml/tailor/internal/meter"
 	"github.com/tailor-ml/tailor/internal/store"
+)
+
+// Events the scheduler appends.
+const (
+	// EventStateChanged is every run state change, queued included.
+	EventStateChanged = "run.state.changed"
+	// EventCancelRequested asks the replica that supervises a running run
+	// (the leader) to cancel it; Data is {"actor": who asked}.
+	EventCancelRequested = "run.cancel.requested"
 )
 
 // Publisher receives events after they are committed (internal/bus.Bus).
@@ -46,6 +56,10 @@ type Options struct {
 	MeterEvery time.Duration
 	// BudgetOf returns the budget of a normalized recipe (nil: no budget).
 	BudgetOf func(recipe []byte) (meter.Budget, error)
+	// CancelWait is how long Cancel waits for the worker of a running run
+	// to stop (default 10 s). For a run another replica supervises, it
+	// then records the cancel itself (see Cancel).
+	CancelWait time.Duration
 }
 
 // Scheduler starts queued runs and supervises their workers.
@@ -84,25 +98,40 @@ func New(opts Options) *Scheduler {
 	if opts.MeterEvery <= 0 {
 		opts.MeterEvery = time.Second
 	}
+	if opts.CancelWait <= 0 {
+		opts.CancelWait = 10 * time.Second
+	}
 	return &Scheduler{opts: opts, wake: make(chan struct{}, 1), running: map[string]*active{}}
 }
 
-// Start re-queues runs left running by a previous server process, then
-// starts queued runs until ctx ends. It returns at once; Wait blocks until
-// the loop and every supervised worker have finished.
+// Start re-queues runs left running by a previous server process (or by a
+// previous leader: among replicas only the leader runs a Scheduler, and
+// starts it when it begins to lead, so every running run is one nobody
+// supervises any more), then starts queued runs until ctx ends: when woken
+// (Wake: a run queued here, or an event of a run queued on another
+// replica) and every 2 s. It returns at once; Wait blocks until the loop
+// and every supervised worker have finished. Start may be called again
+// after Wait returned, for the next leadership term. It works on the runs
+// of every project (store.InProjects), each in its own project.
 func (s *Scheduler) Start(ctx context.Context) error {
-	stale, err := s.opts.Store.Runs(ctx, store.RunFilter{States: []store.RunState{store.RunRunning}})
+	err := store.InProjects(ctx, s.opts.Store, func(ctx context.Context, project string) error {
+		stale, err := s.opts.Store.Runs(ctx, store.RunFilter{States: []store.RunState{store.RunRunning}})
+		if err != nil {
+			return fmt.Errorf("recover runs of project %s: %w", project, err)
+		}
+		for _, r := range stale {
+			msg := "server restarted or leader changed; run re-queued"
+			if r.Checkpoint != "" {
+				msg = fmt.Sprintf("server restarted or leader changed; resuming from checkpoint at step %d", r.Step)
+			}
+			if err := s.transition(ctx, r.ID, store.RunRunning, store.RunQueued, store.RunUpdate{}, msg); err != nil {
+				return fmt.Errorf("recover run %s: %w", r.ID, err)
+			}
+		}
+		return nil
+	})
 	if err != nil {
-		return fmt.Errorf("recover runs: %w", err)
-	}
-	for _, r := range stale {
-		msg := "server restarted; run re-queued"
-		if r.Checkpoint != "" {
-			msg = fmt.Sprintf("server restarted; resuming from checkpoint at step %d", r.Step)
-		}
-		if err := s.transition(ctx, r.ID, store.RunRunning, store.RunQueued, store.RunUpdate{}, msg); err != nil {
-			return fmt.Errorf("recover run %s: %w", r.ID, err)
-		}
+		return err
 	}
 	s.wg.Add(1)
 	go s.loop(ctx)
@@ -158,6 +187,14 @@ func (s *Scheduler) SubmitOnce(ctx context.Context, r store.Run) (store.Run, boo
 // Cancel stops a queued or running run, or gives up a run stopped at its
 // budget (its checkpoint is then released to gc like any canceled run's).
 // Canceling a finished run is a conflict.
+//
+// A running run that this scheduler does not supervise runs on another
+// replica, the leader: Cancel appends EventCancelRequested, which the
+// leader's CancelRequested acts on, and waits CancelWait for the run to
+// end. When it has not (no leader supervises it: the leader died, or is
+// cut off), Cancel records the cancel itself, compare-and-set from
+// running: a new leader then does not resume the run, and a late result
+// from a worker still alive is refused by the same compare-and-set.
 func (s *Scheduler) Cancel(ctx context.Context, id string) (store.Run, error) {
 	r, err := s.opts.Store.Run(ctx, id)
 	if err != nil {
@@ -187,20 +224,62 @@ func (s *Scheduler) Cancel(ctx context.Context, id string) (store.Run, error) {
 		}
 		s.mu.Unlock()
 		if a == nil {
-			return store.Run{}, errs.Unavailable("run %s is running but not supervised by this server; retry in a moment", id)
+			// Another replica (the leader) supervises it: ask it through
+			// the store and the bus, and wait for it below.
+			data, _ := json.Marshal(map[string]string{"actor": store.ActorFrom(ctx)})
+			evs, err := s.opts.Store.AppendEvents(ctx, []store.Event{{Type: EventCancelRequested, Subject: id, Time: s.opts.Now().UTC(), Data: data}})
+			if err != nil {
+				return store.Run{}, err
+			}
+			s.publish(evs)
 		}
 		// The supervisor records the canceled state when the worker exits.
-		for i := 0; i < 100; i++ {
+		for deadline := time.Now().Add(s.opts.CancelWait); ; time.Sleep(20 * time.Millisecond) {
 			r, err = s.opts.Store.Run(ctx, id)
 			if err != nil || r.State.Terminal() {
 				return r, err
 			}
-			time.Sleep(20 * time.Millisecond)
+			if time.Now().After(deadline) {
+				break
+			}
+		}
+		if a == nil {
+			msg := fmt.Sprintf("canceled; no replica confirmed the cancel within %s, so it was recorded without one", s.opts.CancelWait)
+			err := s.transition(ctx, id, store.RunRunning, store.RunCanceled, store.RunUpdate{FinishedAt: ptr(s.opts.Now().UTC())}, msg)
+			if err != nil && !errors.Is(err, errs.ErrConflict) { // a conflict: it ended meanwhile
+				return store.Run{}, err
+			}
 		}
 	default:
 		return store.Run{}, errs.Conflict("run %s already %s; nothing to cancel", id, r.State)
 	}
 	return s.opts.Store.Run(ctx, id)
+}
+
+// Supervises reports whether this scheduler runs the worker of run id.
+func (s *Scheduler) Supervises(id string) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.running[id] != nil
+}
+
+// CancelRequested handles an EventCancelRequested committed by any
+// replica: when this scheduler supervises the run, it kills its worker and
+// records the cancel under the actor who asked. It reports whether it did.
+func (s *Scheduler) CancelRequested(e store.Event) bool {
+	var d struct{ Actor string }
+	_ = json.Unmarshal(e.Data, &d)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	a := s.running[e.Subject]
+	if a == nil || a.canceled {
+		return false
+	}
+	a.canceled, a.canceledBy = true, d.Actor
+	if a.proc != nil {
+		a.proc.Kill()
+	}
+	return true
 }
 
 // newUsage stores a new run's usage row with the project it was started in.
@@ -234,20 +313,38 @@ func (s *Scheduler) loop(ctx context.Context) {
 	}
 }
 
+// launchQueued starts queued runs of every project, oldest first over
+// all of them (ties in project name order, then queue order), each in its
+// own project, while slots are free.
 func (s *Scheduler) launchQueued(ctx context.Context) error {
-	queued, err := s.opts.Store.Runs(ctx, store.RunFilter{States: []store.RunState{store.RunQueued}})
+	type queuedRun struct {
+		ctx     context.Context
+		project string
+		run     store.Run
+	}
+	var queued []queuedRun
+	err := store.InProjects(ctx, s.opts.Store, func(ctx context.Context, project string) error {
+		rs, err := s.opts.Store.Runs(ctx, store.RunFilter{States: []store.RunState{store.RunQueued}})
+		for _, r := range rs {
+			queued = append(queued, queuedRun{ctx, project, r})
+		}
+		return err
+	})
 	if err != nil {
 		return err
 	}
-	for _, r := range queued {
+	slices.SortStableFunc(queued, func(a, b queuedRun) int {
+		return a.run.CreatedAt.Compare(b.run.CreatedAt)
+	})
+	for _, q := range queued {
 		s.mu.Lock()
 		free := len(s.running) < s.opts.Concurrency
 		s.mu.Unlock()
 		if !free {
 			return nil
 		}
-		if err := s.launch(ctx, r); err != nil {
-			s.opts.Logger.Error("launch run", "run", r.ID, "err", err)
+		if err := s.launch(q.ctx, q.run); err != nil {
+			s.opts.Logger.Error("launch run", "project", q.project, "run", q.run.ID, "err", err)
 		}
 	}
 	return nil
@@ -468,7 +565,7 @@ func (s *Scheduler) transition(ctx context.Context, id string, from, to store.Ru
 
 func (s *Scheduler) stateEvent(id string, from, to store.RunState, attempt int, errText string) store.Event {
 	data, _ := json.Marshal(map[string]any{"from": from, "to": to, "attempt": attempt, "error": errText})
-	return store.Event{Type: "run.state.changed", Subject: id, Time: s.opts.Now().UTC(), Data: data}
+	return store.Event{Type: EventStateChanged, Subject: id, Time: s.opts.Now().UTC(), Data: data}
 }
 
 func (s *Scheduler) publish(evs []store.Event) {

@@ -184,8 +184,14 @@ func submit(t *testing.T, f *fixture, id string) {
 
 func waitState(t *testing.T, st store.Store, id string, want store.RunState) store.Run {
 	t.Helper()
+	return waitStateIn(context.Background(), t, st, id, want)
+}
+
+// waitStateIn is waitState for a run of ctx's project.
+func waitStateIn(ctx context.Context, t *testing.T, st store.Store, id string, want store.RunState) store.Run {
+	t.Helper()
 	for i := 0; i < 600; i++ {
-		r, err := st.Run(context.Background(), id)
+		r, err := st.Run(ctx, id)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -296,5 +302,71 @@ func TestRecoverAfterCrash(t *testing.T) {
 	}
 	if got := f.pub.transitions("run-x"); !slices.Equal(got, []string{"queued", "running", "succeeded"}) {
 		t.Fatalf("transitions %v", got)
+	}
+}
+
+// TestCancelOnAnotherReplica: a follower's scheduler (never started) asked
+// to cancel a run the leader's scheduler supervises appends
+// run.cancel.requested; the leader, handed that event (the app follows the
+// bus for it), kills the worker and records the cancel under the asking
+// actor. With no leader supervising the run, the follower records the
+// cancel itself once CancelWait has passed, and a new leader's Start does
+// not resume it.
+func TestCancelOnAnotherReplica(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "t.db")
+	leader := newFixture(t, openStore(t, path), "hang", 1)
+	followerStore := openStore(t, path)
+	follower := New(Options{Store: followerStore, Publisher: &recorder{}, CancelWait: time.Minute})
+	ctx := store.WithActor(context.Background(), "ana")
+
+	submit(t, leader, "run-1")
+	waitState(t, followerStore, "run-1", store.RunRunning)
+	done := make(chan store.Run, 1)
+	go func() {
+		r, err := follower.Cancel(ctx, "run-1")
+		if err != nil {
+			t.Error(err)
+		}
+		done <- r
+	}()
+	var req store.Event
+	for deadline := time.Now().Add(time.Minute); req.Seq == 0 && time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
+		evs, err := followerStore.Events(context.Background(), 0, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, e := range evs {
+			if e.Type == EventCancelRequested && e.Subject == "run-1" {
+				req = e
+			}
+		}
+	}
+	if req.Seq == 0 {
+		t.Fatal("no run.cancel.requested appended")
+	}
+	if !leader.sched.CancelRequested(req) {
+		t.Fatal("the supervising scheduler did not act on the request")
+	}
+	if r := <-done; r.State != store.RunCanceled {
+		t.Fatalf("run-1 %s after a cancel through the follower, want canceled", r.State)
+	}
+	if leader.sched.CancelRequested(req) {
+		t.Error("a second delivery of the request acted again")
+	}
+
+	// Nobody supervises run-2: its leader died (a row left running).
+	in, _ := json.Marshal(Inputs{Recipe: InputRef{Name: "r", ID: "rid"}})
+	if _, err := followerStore.CreateRun(context.Background(), store.Run{ID: "run-2", Key: "k-2", RecipeID: "rid", Inputs: in,
+		State: store.RunRunning, CreatedAt: time.Now()}, nil); err != nil {
+		t.Fatal(err)
+	}
+	quick := New(Options{Store: followerStore, Publisher: &recorder{}, CancelWait: 50 * time.Millisecond})
+	r2, err := quick.Cancel(ctx, "run-2")
+	if err != nil || r2.State != store.RunCanceled {
+		t.Fatalf("cancel with no supervisor: %+v, %v; want canceled", r2, err)
+	}
+	newFixture(t, followerStore, "hang", 1) // a new leader starts: its Start re-queues running runs
+	if r, _ := followerStore.Run(context.Background(), "run-2"); r.State != store.RunCanceled {
+		t.Fatalf("a new leader's Start moved run-2 to %s", r.State)
 	}
 }

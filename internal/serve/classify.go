@@ -24,10 +24,10 @@ func (s *Server) handleClassify(w http.ResponseWriter, r *http.Request) {
 	start := s.opts.Now()
 	reqID := s.opts.NewID()
 	w.Header().Set("X-Tailor-Request-Id", reqID)
-	req := ClassifyRequest{tag: s.meterTag(r)}
+	req := ClassifyRequest{tag: s.meterTag(r), scope: s.scope(r.Context())}
 	label := UnknownModel // until the request routes
 	done := func(status int, version, variant string, res []Classification, toks int, err error) {
-		s.metrics.request("classify", label, status, s.opts.Now().Sub(start))
+		s.metrics.request(req.scope, "classify", label, status, s.opts.Now().Sub(start))
 		s.logClassify(reqID, &req, version, variant, res, toks, status, err, start)
 	}
 	err := s.decodeBody(w, r, &req)
@@ -56,7 +56,7 @@ func (s *Server) handleClassify(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("X-Tailor-Model-Version", version)
 	writeJSON(w, http.StatusOK, map[string]any{"id": "cls-" + reqID, "object": "classification", "created": start.Unix(),
 		"model": req.Model, "data": res, "usage": map[string]int{"prompt_tokens": toks, "total_tokens": toks}})
-	s.metrics.tokens(version, toks, 0)
+	s.metrics.tokens(req.scope, version, toks, 0)
 	done(http.StatusOK, version, rt.variant, res, toks, nil)
 	s.observeClassify(reqID, start, &req, rt.model, rt.variant, res)
 }
@@ -168,7 +168,7 @@ func (s *Server) logClassify(reqID string, req *ClassifyRequest, version, varian
 	}
 	rec := reqlog.Record{Time: start, RequestID: reqID, Endpoint: "classify", Model: req.Model, Version: version, Variant: variant,
 		Input: strings.Join(req.Input, "\n"), LatencyMS: float64(s.opts.Now().Sub(start).Microseconds()) / 1000,
-		PromptTokens: toks, Status: status}
+		PromptTokens: toks, Status: status, Project: req.scope}
 	if len(res) > 0 {
 		rec.Label, rec.Confidence = res[0].Label, res[0].Confidence
 	}

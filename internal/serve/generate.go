@@ -18,6 +18,7 @@ import (
 type genRequest struct {
 	endpoint     string // "chat" or "completion"
 	tag          string // Options.MeterTag of the request
+	scope        string // Options.Scope of the request
 	modelID      string
 	user         string
 	messages     []ChatMessage // chat
@@ -47,7 +48,7 @@ func (s *Server) handleChat(w http.ResponseWriter, r *http.Request) {
 		g, err = s.checkChat(&req)
 	}
 	if err != nil {
-		s.metrics.request("chat", UnknownModel, s.writeError(w, err), s.opts.Now().Sub(start))
+		s.metrics.request(s.scope(r.Context()), "chat", UnknownModel, s.writeError(w, err), s.opts.Now().Sub(start))
 		return
 	}
 	g.user = userKey(r, req.User)
@@ -97,7 +98,7 @@ func (s *Server) handleCompletion(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	if err != nil {
-		s.metrics.request("completion", UnknownModel, s.writeError(w, err), s.opts.Now().Sub(start))
+		s.metrics.request(s.scope(r.Context()), "completion", UnknownModel, s.writeError(w, err), s.opts.Now().Sub(start))
 		return
 	}
 	g.user = userKey(r, req.User)
@@ -186,13 +187,13 @@ func collect(j *genJob) genOutcome {
 }
 
 func (s *Server) serveGen(w http.ResponseWriter, r *http.Request, g genRequest, start time.Time) {
-	g.tag = s.meterTag(r)
+	g.tag, g.scope = s.meterTag(r), s.scope(r.Context())
 	reqID := s.opts.NewID()
 	w.Header().Set("X-Tailor-Request-Id", reqID)
 	label := UnknownModel // until the request routes
 	fail := func(err error, version string) {
 		st := s.writeError(w, err)
-		s.metrics.request(g.endpoint, label, st, s.opts.Now().Sub(start))
+		s.metrics.request(g.scope, g.endpoint, label, st, s.opts.Now().Sub(start))
 		s.logGen(reqID, &g, version, "", genOutcome{err: err}, st, start)
 	}
 	rt, err := s.route(r.Context(), g.modelID, g.user)
@@ -225,8 +226,8 @@ func (s *Server) serveGen(w http.ResponseWriter, r *http.Request, g genRequest, 
 			writeJSON(w, http.StatusOK, completionBody(&g, reqID, start, out))
 		}
 	}
-	s.metrics.request(g.endpoint, label, status, s.opts.Now().Sub(start))
-	s.metrics.tokens(rt.model.Target.VersionName(), out.promptTokens, out.completionTokens)
+	s.metrics.request(g.scope, g.endpoint, label, status, s.opts.Now().Sub(start))
+	s.metrics.tokens(g.scope, rt.model.Target.VersionName(), out.promptTokens, out.completionTokens)
 	s.logGen(reqID, &g, rt.model.Target.VersionName(), rt.variant, out, status, start)
 }
 
@@ -360,7 +361,7 @@ func (s *Server) logGen(reqID string, g *genRequest, version, variant string, ou
 	}
 	rec := reqlog.Record{Time: start, RequestID: reqID, Endpoint: g.endpoint, Model: g.modelID, Version: version, Variant: variant,
 		Input: input, Output: out.text, LatencyMS: float64(s.opts.Now().Sub(start).Microseconds()) / 1000,
-		PromptTokens: out.promptTokens, CompletionTokens: out.completionTokens, Status: status}
+		PromptTokens: out.promptTokens, CompletionTokens: out.completionTokens, Status: status, Project: g.scope}
 	if out.err != nil {
 		rec.Error = out.err.Error()
 	}

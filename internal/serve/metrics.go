@@ -35,20 +35,26 @@ func (h *histogram) observe(v float64) {
 // the label set without bound; the request log keeps the name as sent.
 const UnknownModel = "unknown"
 
-type reqKey struct{ endpoint, model, status string }
-type modelStatus struct{ model, status string }
+type reqKey struct{ endpoint, project, model, status string }
+type modelStatus struct{ project, model, status string }
+
+// projectModel is a model label within its project (Options.Scope).
+type projectModel struct{ project, model string }
 
 // metrics holds the server's counters; gauges are read at scrape time. It
 // is written by hand in the Prometheus text exposition format 0.0.4.
 type metrics struct {
 	now func() time.Time
+	// scoped adds a project label to every series with a model label
+	// (Options.Scope is set).
+	scoped bool
 
 	mu       sync.Mutex
 	requests map[reqKey]int64
 	latency  map[modelStatus]*histogram
-	genToks  map[string]int64
-	promptT  map[string]int64
-	rejected map[string]int64
+	genToks  map[projectModel]int64
+	promptT  map[projectModel]int64
+	rejected map[projectModel]int64
 	shadow   map[string]int64 // outcome → count
 	canary   map[string]int64 // "served" / "fallback"
 	swaps    map[string]int64 // "ok" / "failed"
@@ -59,34 +65,42 @@ type metrics struct {
 }
 
 func newMetrics(now func() time.Time) *metrics {
-	return &metrics{now: now, requests: map[reqKey]int64{}, latency: map[modelStatus]*histogram{}, genToks: map[string]int64{},
-		promptT: map[string]int64{}, rejected: map[string]int64{}, shadow: map[string]int64{}, canary: map[string]int64{}, swaps: map[string]int64{}}
+	return &metrics{now: now, requests: map[reqKey]int64{}, latency: map[modelStatus]*histogram{}, genToks: map[projectModel]int64{},
+		promptT: map[projectModel]int64{}, rejected: map[projectModel]int64{}, shadow: map[string]int64{}, canary: map[string]int64{}, swaps: map[string]int64{}}
 }
 
-// request counts one answered request. model is the label route chose
-// (routed.label), or UnknownModel when the request was refused before it
-// routed to a model.
-func (m *metrics) request(endpoint, model string, status int, d time.Duration) {
+// request counts one answered request of project (the request's scope).
+// model is the label route chose (routed.label), or UnknownModel when the
+// request was refused before it routed to a model.
+func (m *metrics) request(project, endpoint, model string, status int, d time.Duration) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	st := fmt.Sprint(status)
-	m.requests[reqKey{endpoint, model, st}]++
-	h := m.latency[modelStatus{model, st}]
+	m.requests[reqKey{endpoint, project, model, st}]++
+	h := m.latency[modelStatus{project, model, st}]
 	if h == nil {
 		h = &histogram{}
-		m.latency[modelStatus{model, st}] = h
+		m.latency[modelStatus{project, model, st}] = h
 	}
 	h.observe(d.Seconds())
 	if status == 429 {
-		m.rejected[model]++
+		m.rejected[projectModel{project, model}]++
 	}
 }
 
-func (m *metrics) tokens(model string, prompt, generated int) {
+func (m *metrics) tokens(project, model string, prompt, generated int) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	m.promptT[model] += int64(prompt)
-	m.genToks[model] += int64(generated)
+	m.promptT[projectModel{project, model}] += int64(prompt)
+	m.genToks[projectModel{project, model}] += int64(generated)
+}
+
+// modelLabels renders the project (when scoped) and model labels.
+func (m *metrics) modelLabels(project, model string) string {
+	if !m.scoped {
+		return fmt.Sprintf("model=\"%s\"", esc(model))
+	}
+	return fmt.Sprintf("project=\"%s\",model=\"%s\"", esc(project), esc(model))
 }
 
 // generated counts tokens as the scheduler produces them, for tokens/s.
@@ -137,15 +151,15 @@ func (m *metrics) write(w io.Writer, g gauges) {
 	p := func(format string, a ...any) { fmt.Fprintf(w, format, a...) }
 	p("# HELP tailor_serve_requests_total Requests by endpoint, model and HTTP status.\n# TYPE tailor_serve_requests_total counter\n")
 	for _, k := range slices.SortedFunc(maps.Keys(m.requests), func(a, b reqKey) int {
-		return strings.Compare(a.endpoint+a.model+a.status, b.endpoint+b.model+b.status)
+		return strings.Compare(a.endpoint+"\x00"+a.project+"\x00"+a.model+"\x00"+a.status, b.endpoint+"\x00"+b.project+"\x00"+b.model+"\x00"+b.status)
 	}) {
-		p("tailor_serve_requests_total{endpoint=\"%s\",model=\"%s\",status=\"%s\"} %d\n", esc(k.endpoint), esc(k.model), k.status, m.requests[k])
+		p("tailor_serve_requests_total{endpoint=\"%s\",%s,status=\"%s\"} %d\n", esc(k.endpoint), m.modelLabels(k.project, k.model), k.status, m.requests[k])
 	}
 	p("# HELP tailor_serve_request_duration_seconds Request latency by model and HTTP status.\n# TYPE tailor_serve_request_duration_seconds histogram\n")
 	for _, k := range slices.SortedFunc(maps.Keys(m.latency), func(a, b modelStatus) int {
-		return strings.Compare(a.model+a.status, b.model+b.status)
+		return strings.Compare(a.project+"\x00"+a.model+"\x00"+a.status, b.project+"\x00"+b.model+"\x00"+b.status)
 	}) {
-		h, lbl := m.latency[k], fmt.Sprintf("model=\"%s\",status=\"%s\"", esc(k.model), k.status)
+		h, lbl := m.latency[k], fmt.Sprintf("%s,status=\"%s\"", m.modelLabels(k.project, k.model), k.status)
 		var cum int64
 		for i, b := range latencyBuckets {
 			cum += h.counts[i]
@@ -160,9 +174,17 @@ func (m *metrics) write(w io.Writer, g gauges) {
 			p("%s{%s=\"%s\"} %d\n", name, label, esc(k), vals[k])
 		}
 	}
-	counter("tailor_serve_generated_tokens_total", "Completion tokens generated, by model.", "model", m.genToks)
-	counter("tailor_serve_prompt_tokens_total", "Prompt and classify input tokens, by model.", "model", m.promptT)
-	counter("tailor_serve_rejected_total", "Requests refused with 429 because the queue was full, by model.", "model", m.rejected)
+	byModel := func(name, help string, vals map[projectModel]int64) {
+		p("# HELP %s %s\n# TYPE %s counter\n", name, help, name)
+		for _, k := range slices.SortedFunc(maps.Keys(vals), func(a, b projectModel) int {
+			return strings.Compare(a.project+"\x00"+a.model, b.project+"\x00"+b.model)
+		}) {
+			p("%s{%s} %d\n", name, m.modelLabels(k.project, k.model), vals[k])
+		}
+	}
+	byModel("tailor_serve_generated_tokens_total", "Completion tokens generated, by model.", m.genToks)
+	byModel("tailor_serve_prompt_tokens_total", "Prompt and classify input tokens, by model.", m.promptT)
+	byModel("tailor_serve_rejected_total", "Requests refused with 429 because the queue was full, by model.", m.rejected)
 	counter("tailor_serve_shadow_requests_total", "Shadow (mirrored) requests by outcome.", "outcome", m.shadow)
 	counter("tailor_serve_canary_requests_total", "Requests picked for a canary: served by it, or by the primary when it could not be resolved.", "outcome", m.canary)
 	counter("tailor_serve_swaps_total", "Alias hot swaps by outcome.", "outcome", m.swaps)

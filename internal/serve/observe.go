@@ -33,6 +33,9 @@ type Observation struct {
 	Label     string
 	Probs     []float64 // over Labels
 	Truncated bool
+	// Scope is Options.Scope of the request (the application's project):
+	// the namespace Model and RequestID belong to.
+	Scope string
 }
 
 // InputID names input i of a request for feedback.
@@ -58,7 +61,8 @@ func (s *Server) observeClassify(reqID string, at time.Time, req *ClassifyReques
 			probs[k] = c.Probabilities[name]
 		}
 		s.opts.Observer.Observe(Observation{RequestID: InputID(reqID, i), Time: at, Model: l.Target.Model, VersionID: l.Target.VersionID,
-			Variant: variant, Input: req.Input[i], Keep: keep, Labels: l.Labels, Label: c.Label, Probs: probs, Truncated: c.Truncated})
+			Variant: variant, Input: req.Input[i], Keep: keep, Labels: l.Labels, Label: c.Label, Probs: probs, Truncated: c.Truncated,
+			Scope: req.scope})
 	}
 }
 
@@ -80,12 +84,16 @@ type Usage struct {
 	Latency   time.Duration
 }
 
-// meterTag is Options.MeterTag of r ("" without one).
+// meterTag is Options.MeterTag of r, else its Scope ("" without either,
+// or without a Meter).
 func (s *Server) meterTag(r *http.Request) string {
-	if s.opts.MeterTag == nil || s.opts.Meter == nil {
+	switch {
+	case s.opts.Meter == nil:
 		return ""
+	case s.opts.MeterTag != nil:
+		return s.opts.MeterTag(r)
 	}
-	return s.opts.MeterTag(r)
+	return s.scope(r.Context())
 }
 
 // meter tells Options.Meter about one request.

@@ -113,31 +113,35 @@ func ParseDeployments(src []byte) ([]Deployment, error) {
 	return ds, nil
 }
 
-// Deploy sets (or replaces) the deployment of d.Model.
-func (s *Server) Deploy(d Deployment) error {
+// Deploy sets (or replaces) the deployment of d.Model in ctx's scope.
+func (s *Server) Deploy(ctx context.Context, d Deployment) error {
 	if err := d.Check(); err != nil {
 		return err
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.deployments[d.Model] = d
+	s.deployments[scopedKey(s.scope(ctx), d.Model)] = d
 	return nil
 }
 
-// Undeploy removes the deployment of model; bare requests resolve as usual.
-func (s *Server) Undeploy(model string) {
+// Undeploy removes the deployment of model in ctx's scope; bare requests
+// resolve as usual.
+func (s *Server) Undeploy(ctx context.Context, model string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	delete(s.deployments, model)
+	delete(s.deployments, scopedKey(s.scope(ctx), model))
 }
 
-// Deployments lists the deployments by model name.
-func (s *Server) Deployments() []Deployment {
+// Deployments lists the deployments of ctx's scope by model name.
+func (s *Server) Deployments(ctx context.Context) []Deployment {
+	prefix := scopedKey(s.scope(ctx), "")
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	var out []Deployment
-	for _, d := range s.deployments {
-		out = append(out, d)
+	for k, d := range s.deployments {
+		if strings.HasPrefix(k, prefix) {
+			out = append(out, d)
+		}
 	}
 	slices.SortFunc(out, func(a, b Deployment) int { return strings.Compare(a.Model, b.Model) })
 	return out
@@ -161,7 +165,7 @@ func (s *Server) route(ctx context.Context, id, user string) (routed, error) {
 		return routed{}, errs.NotFound("%v", err)
 	}
 	s.mu.RLock()
-	d, ok := s.deployments[ref.Name]
+	d, ok := s.deployments[scopedKey(s.scope(ctx), ref.Name)]
 	s.mu.RUnlock()
 	if !ok || ref.HasRef {
 		l, err := s.resolve(ctx, ref)

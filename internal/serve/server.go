@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	mrand "math/rand/v2"
 	"net/http"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -58,7 +59,17 @@ type Options struct {
 	// MeterTag, when set, names the group a request's usage belongs to
 	// (Usage.Tag; the application passes the request's project). It is
 	// read once per request, so a shadow copy has its primary's tag.
+	// Without it, usage is tagged with the request's Scope.
 	MeterTag func(*http.Request) string
+	// Scope, when set, names the namespace a request's model names live
+	// in: the application passes the request's project
+	// (store.ProjectFrom), so one name resolves apart in each project.
+	// It keys the resolved models and the deployments, tags observations,
+	// and adds a project label to the per-model metrics. AliasMoved,
+	// ModelChanged, Deploy, Undeploy and Deployments act in the Scope of
+	// their ctx. Without it every request shares one namespace and the
+	// metrics have no project label.
+	Scope func(ctx context.Context) string
 }
 
 func (o *Options) defaults() error {
@@ -113,8 +124,8 @@ type Server struct {
 
 	mu          sync.RWMutex
 	scheds      map[string]*scheduler // by base id
-	cache       map[string]*Loaded    // by canonical ref: the hot-swappable pointer
-	deployments map[string]Deployment
+	cache       map[string]*Loaded    // by scopedKey of the canonical ref: the hot-swappable pointer
+	deployments map[string]Deployment // by scopedKey of the model name
 
 	rngMu sync.Mutex
 	rng   *mrand.Rand
@@ -125,7 +136,9 @@ func New(opts Options) (*Server, error) {
 	if err := opts.defaults(); err != nil {
 		return nil, err
 	}
-	return &Server{opts: opts, metrics: newMetrics(opts.Now), scheds: map[string]*scheduler{}, cache: map[string]*Loaded{},
+	m := newMetrics(opts.Now)
+	m.scoped = opts.Scope != nil
+	return &Server{opts: opts, metrics: m, scheds: map[string]*scheduler{}, cache: map[string]*Loaded{},
 		// #nosec G404 -- seeded traffic split between deployments; not a secret
 		deployments: map[string]Deployment{}, rng: mrand.New(mrand.NewPCG(opts.Seed, 0xca7a))}, nil
 }
@@ -171,11 +184,23 @@ func (s *Server) scheduler(base string) *scheduler {
 	return sc
 }
 
-// resolve returns the resident model for a canonical reference, loading it
-// on first use. Later requests get the cached pointer, which only a swap
-// replaces.
+// scope is Options.Scope of ctx ("" without one).
+func (s *Server) scope(ctx context.Context) string {
+	if s.opts.Scope == nil {
+		return ""
+	}
+	return s.opts.Scope(ctx)
+}
+
+// scopedKey keys what the server holds per scope: a model reference or a
+// deployed model's name within the scope.
+func scopedKey(scope, name string) string { return scope + "\x00" + name }
+
+// resolve returns the resident model for a canonical reference in ctx's
+// scope, loading it on first use. Later requests get the cached pointer,
+// which only a swap replaces.
 func (s *Server) resolve(ctx context.Context, ref Ref) (*Loaded, error) {
-	key := ref.String()
+	key := scopedKey(s.scope(ctx), ref.String())
 	s.mu.RLock()
 	l := s.cache[key]
 	s.mu.RUnlock()
@@ -188,8 +213,9 @@ func (s *Server) resolve(ctx context.Context, ref Ref) (*Loaded, error) {
 	}
 	l, err = s.opts.Engine.Load(ctx, t)
 	if err != nil {
-		return nil, fmt.Errorf("load %s: %w", key, err)
+		return nil, fmt.Errorf("load %s: %w", ref, err)
 	}
+	l = named(l, t)
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if cur := s.cache[key]; cur != nil {
@@ -197,6 +223,20 @@ func (s *Server) resolve(ctx context.Context, ref Ref) (*Loaded, error) {
 	}
 	s.cache[key] = l
 	return l, nil
+}
+
+// named returns l under t's name and version number. An engine keeps one
+// loaded model per content (base and adapter), whose Target names whoever
+// loaded it first; one content may be registered under other names or
+// numbers (in another scope, or as a copy), and each request must see
+// the name it resolved.
+func named(l *Loaded, t Target) *Loaded {
+	if l.Target.Model == t.Model && l.Target.Version == t.Version {
+		return l
+	}
+	c := *l
+	c.Target.Model, c.Target.Version = t.Model, t.Version
+	return &c
 }
 
 // AliasMoved hot-swaps name@alias (and the bare name, which may follow the
@@ -215,20 +255,23 @@ func (s *Server) ModelChanged(ctx context.Context, name string) error {
 	return s.refresh(ctx, func(r Ref) bool { return r.Name == name && !r.Ref.Fixed() }, Ref{})
 }
 
-// refresh re-resolves the cached references that match, loading the new
-// targets before swapping them in. want, when named, is warmed even if no
-// request has used it yet, so the first request after a move is fast.
+// refresh re-resolves the cached references of ctx's scope that match,
+// loading the new targets before swapping them in. want, when named, is
+// warmed even if no request has used it yet, so the first request after a
+// move is fast.
 func (s *Server) refresh(ctx context.Context, match func(Ref) bool, want Ref) error {
+	scope := s.scope(ctx)
 	s.mu.RLock()
 	keys := map[string]Ref{}
 	for k := range s.cache {
-		if r, err := ParseRef(k); err == nil && match(r) {
+		sc, ref, _ := strings.Cut(k, "\x00")
+		if r, err := ParseRef(ref); err == nil && sc == scope && match(r) {
 			keys[k] = r
 		}
 	}
 	s.mu.RUnlock()
 	if want.Name != "" {
-		keys[want.String()] = want
+		keys[scopedKey(scope, want.String())] = want
 	}
 	var first error
 	for key, ref := range keys {
@@ -243,11 +286,14 @@ func (s *Server) refresh(ctx context.Context, match func(Ref) bool, want Ref) er
 		if err == nil {
 			l, err = s.opts.Engine.Load(ctx, t)
 		}
+		if err == nil {
+			l = named(l, t)
+		}
 		if err != nil {
 			s.metrics.count(s.metrics.swaps, "failed")
-			s.opts.Logger.Warn("hot swap failed; the old version keeps serving", "model", key, "err", err)
+			s.opts.Logger.Warn("hot swap failed; the old version keeps serving", "model", ref.String(), "scope", scope, "err", err)
 			if first == nil {
-				first = fmt.Errorf("swap %s: %w", key, err)
+				first = fmt.Errorf("swap %s: %w", ref, err)
 			}
 			continue
 		}
@@ -257,7 +303,7 @@ func (s *Server) refresh(ctx context.Context, match func(Ref) bool, want Ref) er
 		s.mu.Unlock()
 		if old == nil || old.Target.VersionID != l.Target.VersionID || old.Target.Version != l.Target.Version {
 			s.metrics.count(s.metrics.swaps, "ok")
-			s.opts.Logger.Info("hot swap", "model", key, "to", l.Target.VersionName())
+			s.opts.Logger.Info("hot swap", "model", ref.String(), "scope", scope, "to", l.Target.VersionName())
 		}
 	}
 	return first

@@ -307,7 +307,7 @@ func TestHotSwapUnderLoad(t *testing.T) {
 
 func TestCanarySplitAndSticky(t *testing.T) {
 	w := newWorld(t, serve.Options{Seed: 7, MaxQueue: 256}, nil)
-	must(t, w.srv.Deploy(serve.Deployment{Model: "spam", Canary: &serve.Canary{Model: "spam@challenger", Percent: 20}}))
+	must(t, w.srv.Deploy(context.Background(), serve.Deployment{Model: "spam", Canary: &serve.Canary{Model: "spam@challenger", Percent: 20}}))
 	const n = 2000
 	var mu sync.Mutex
 	counts := map[string]int{}
@@ -369,13 +369,13 @@ func TestCanaryWithShadow(t *testing.T) {
 	lg, err := reqlog.Open(reqlog.Options{Dir: logDir, SampleRate: 1})
 	must(t, err)
 	w := newWorld(t, serve.Options{Log: lg}, nil)
-	must(t, w.srv.Deploy(serve.Deployment{Model: "spam", Canary: &serve.Canary{Model: "spam@v2", Percent: 50}, Shadow: "spam@challenger"}))
+	must(t, w.srv.Deploy(context.Background(), serve.Deployment{Model: "spam", Canary: &serve.Canary{Model: "spam@v2", Percent: 50}, Shadow: "spam@challenger"}))
 	served := map[string]int{}
 	for u := range 40 {
 		_, v, _, _ := w.classify(t, "spam", "win a prize", "X-Tailor-User", fmt.Sprintf("u%d", u))
 		served[v]++
 	}
-	must(t, w.srv.Deploy(serve.Deployment{Model: "spam", Canary: &serve.Canary{Model: "spam@v9", Percent: 50}}))
+	must(t, w.srv.Deploy(context.Background(), serve.Deployment{Model: "spam", Canary: &serve.Canary{Model: "spam@v9", Percent: 50}}))
 	for u := range 20 {
 		if st, v, _, body := w.classify(t, "spam", "hi", "X-Tailor-User", fmt.Sprintf("u%d", u)); st != 200 || v != "spam@v1" {
 			t.Fatalf("unresolvable canary: %d %s %s", st, v, body)
@@ -409,7 +409,7 @@ func TestShadowNeverChangesAnswer(t *testing.T) {
 		_, _, c, _ := w.classify(t, "spam@champion", in)
 		champion[in] = c
 	}
-	must(t, w.srv.Deploy(serve.Deployment{Model: "spam", Shadow: "spam@challenger"}))
+	must(t, w.srv.Deploy(context.Background(), serve.Deployment{Model: "spam", Shadow: "spam@challenger"}))
 	for round := range 3 {
 		if round == 2 {
 			// A challenger that fails every request (a generator adapter,

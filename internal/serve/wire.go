@@ -206,6 +206,7 @@ type CompletionRequest struct {
 // ClassifyRequest is POST /v1/classify.
 type ClassifyRequest struct {
 	tag   string  // Options.MeterTag of the request; not on the wire
+	scope string  // Options.Scope of the request; not on the wire
 	Model string  `json:"model"`
 	Input Strings `json:"input"`
 	User  string  `json:"user"`

@@ -13,6 +13,19 @@
 // appended event also appends an AuditEntry in that transaction, naming
 // ActorFrom(ctx) (SystemActor when empty) and ProjectFrom(ctx).
 //
+// Projects (tenants) isolate every noun: each method reads and writes the
+// rows of ProjectFrom(ctx) only (DefaultProject when the context names
+// none), so two projects may hold the same names and the same content ids,
+// and an id known in one project is errs.ErrNotFound in another. Run and
+// approval ids are random and unique across the server; event seqs are one
+// sequence over all projects, and each Event carries its Project. A
+// context with AllProjects (projects.go) reads every project's events and
+// writes nothing. Exceptions, by design: projects and tokens (auth.go) are
+// server-wide, the audit log is one hash chain for the whole server with
+// each entry's project recorded in it, usage rows carry their project as
+// data (UsageFilter), and the trigger cursor is one cursor over the one
+// event sequence.
+//
 // Errors wrap internal/errs kinds: ErrNotFound for a missing row, ErrConflict
 // for a duplicate key or a failed compare-and-set. This package imports only
 // internal/errs.
@@ -145,13 +158,16 @@ type Alias struct {
 
 // Event is a typed, committed state change ("dataset.version.created",
 // "run.state.changed", …). Seq is assigned by the store and strictly
-// increasing.
+// increasing over every project. Project is the project the change was
+// made in, filled in by the store from the appending context
+// (ProjectFrom); a value the caller sets is ignored.
 type Event struct {
 	Seq     int64           `json:"seq"`
 	Type    string          `json:"type"`
 	Subject string          `json:"subject"` // id of the thing that changed
 	Time    time.Time       `json:"time"`
 	Data    json.RawMessage `json:"data,omitempty"`
+	Project string          `json:"project,omitempty"`
 }
 
 // ModelVersion is one immutable deployable of a named model: a base version
@@ -447,4 +463,6 @@ type Store interface {
 	Close() error
 
 	UsageStore // usage.go
+
+	Leases // leader.go
 }

@@ -67,9 +67,11 @@ type UsageFilter struct {
 type UsageStore interface {
 	// SaveRunUsage stores u's usage, budget and exceeded limit for its
 	// run, inserting the row on the first save (Project defaults to
-	// DefaultProject); later saves keep the row's Project, Model and Day.
+	// ProjectFrom(ctx)); later saves keep the row's Project, Model and Day.
 	SaveRunUsage(ctx context.Context, u RunUsage) (RunUsage, error)
-	// RunUsage returns a run's usage; errs.ErrNotFound before its first save.
+	// RunUsage returns a run's usage; errs.ErrNotFound before its first
+	// save. Usage rows carry their Project as data, whatever ctx's project
+	// is: a caller serving a request checks the run is in its project.
 	RunUsage(ctx context.Context, runID string) (RunUsage, error)
 	// RunUsages lists run usage rows by day, then run id.
 	RunUsages(ctx context.Context, f UsageFilter) ([]RunUsage, error)

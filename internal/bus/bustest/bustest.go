@@ -1,5 +1,5 @@
 // Package bustest is the conformance suite every event bus must pass: the
-// in-process internal/bus.Bus and the NATS JetStream bus in
+// in-process internal/bus.Local and the NATS JetStream bus in
 // internal/bus/nats. Implementations call Run from their own tests.
 //
 // The suite checks what internal/app relies on (see bus.Follow):
@@ -46,13 +46,9 @@ import (
 	"github.com/tailor-ml/tailor/internal/store"
 )
 
-// Bus is what the suite drives: the part of *bus.Bus that internal/app uses.
+// Bus is what the suite drives: bus.Bus, the interface internal/app uses.
 // Close must be safe to call twice.
-type Bus interface {
-	Publish(events ...store.Event)
-	Subscribe(buffer int) *bus.Subscription
-	Close()
-}
+type Bus = bus.Bus
 
 // wait bounds every wait for an event; it is a hang guard, not a latency
 // requirement.

@@ -15,7 +15,7 @@
 //   - Subscribe returns a *bus.Subscription fed by one JetStream ordered
 //     consumer per Bus: it sees every event stored in the stream after the
 //     Bus was created, from any replica, in stream order, and fans it out to
-//     local subscribers through an in-process bus.Bus. A slow subscriber is
+//     local subscribers through an in-process bus.Local. A slow subscriber is
 //     dropped with a *bus.OverflowError exactly as on the in-process bus, and
 //     resumes from the store (store.Store.Events), which stays the source of
 //     truth.
@@ -150,6 +150,8 @@ func (o *Options) fill() {
 	}
 }
 
+var _ bus.Bus = (*Bus)(nil)
+
 // Bus is an event bus on a JetStream stream. It is safe for concurrent use.
 //
 // Lock order: mu guards closed and the outbox channel's closing; the
@@ -160,7 +162,7 @@ type Bus struct {
 	nc    *natsgo.Conn
 	owned bool // Close closes nc
 	js    jetstream.JetStream
-	local *bus.Bus
+	local *bus.Local
 
 	mu     sync.RWMutex
 	closed bool
@@ -316,7 +318,7 @@ func (b *Bus) Flush(ctx context.Context) error {
 
 // Subscribe returns a subscription to every event stored in the stream from
 // now on (and possibly a few stored just before), with the given buffer
-// (at least 1). See bus.Bus.Subscribe.
+// (at least 1). See bus.Local.Subscribe.
 func (b *Bus) Subscribe(buffer int) *bus.Subscription { return b.local.Subscribe(buffer) }
 
 // Subscribers reports how many local subscriptions are open.

@@ -53,6 +53,10 @@ type Record struct {
 	CompletionTokens int     `json:"completion_tokens"`
 	Status           int     `json:"status"`
 	Error            string  `json:"error,omitempty"`
+	// Project is the request's scope (serve.Options.Scope: the project
+	// Model was resolved in); "" in records from before projects, and
+	// without a scope.
+	Project string `json:"project,omitempty"`
 }
 
 // Options configure Open. Zero values take the documented defaults.

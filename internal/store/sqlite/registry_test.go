@@ -3,8 +3,10 @@ package sqlite
 import (
 	"path/filepath"
 	"testing"
+	"time"
 
 	"github.com/tailor-ml/tailor/internal/store"
+	"github.com/tailor-ml/tailor/internal/store/sqlstore"
 )
 
 // TestUpgradeToRegistry opens a file written with schema 1 only, then with
@@ -22,7 +24,10 @@ func TestUpgradeToRegistry(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := s.SetAlias(ctx, store.Alias{Kind: "model", Name: "m", Alias: "champion", Target: "old"}, nil); err != nil {
+	// Written as schema 1 code wrote it (today's SetAlias names the
+	// project column that 0009 adds).
+	if _, err := s.w.ExecContext(ctx, `INSERT INTO aliases (kind, name, alias, target, updated_at) VALUES ('model', 'm', 'champion', 'old', ?)`,
+		time.Now().UTC().Format(sqlstore.TimeLayout)); err != nil {
 		t.Fatal(err)
 	}
 	if tables(t, s)["model_versions"] {

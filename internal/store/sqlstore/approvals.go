@@ -78,8 +78,8 @@ func (s *Store) PutApproval(ctx context.Context, a store.Approval, events []stor
 		if dup {
 			return errs.Conflict("already exists")
 		}
-		if _, err := tx.ExecContext(ctx, `INSERT INTO approvals (`+approvalCols+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-			args...); err != nil {
+		if _, err := tx.ExecContext(ctx, `INSERT INTO approvals (`+approvalCols+`, project) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+			append(args, store.ProjectFrom(ctx))...); err != nil {
 			return err
 		}
 		out, err = s.appendEvents(ctx, tx, events)
@@ -111,8 +111,9 @@ func (s *Store) UpdateApproval(ctx context.Context, u store.ApprovalUpdate, even
 	}
 	var after store.Approval
 	var out []store.Event
+	p := store.ProjectFrom(ctx)
 	err = s.write(ctx, func(tx *Tx) error {
-		cur, err := scanApproval(tx.QueryRowContext(ctx, `SELECT `+approvalCols+` FROM approvals WHERE id = ?`, u.ID))
+		cur, err := scanApproval(tx.QueryRowContext(ctx, `SELECT `+approvalCols+` FROM approvals WHERE project = ? AND id = ?`, p, u.ID))
 		if errors.Is(err, sql.ErrNoRows) {
 			return errs.NotFound("not found")
 		}
@@ -122,8 +123,8 @@ func (s *Store) UpdateApproval(ctx context.Context, u store.ApprovalUpdate, even
 		if cur.State != u.IfState {
 			return errs.Conflict("state is %q, not %q", cur.State, u.IfState)
 		}
-		if _, err := tx.ExecContext(ctx, `UPDATE approvals SET state = ?, decided_by = ?, decision_reason = ?, decided_at = ? WHERE id = ?`,
-			string(u.State), u.DecidedBy, u.DecisionReason, decided, u.ID); err != nil {
+		if _, err := tx.ExecContext(ctx, `UPDATE approvals SET state = ?, decided_by = ?, decision_reason = ?, decided_at = ? WHERE project = ? AND id = ?`,
+			string(u.State), u.DecidedBy, u.DecisionReason, decided, p, u.ID); err != nil {
 			return err
 		}
 		if u.Move != nil {
@@ -131,7 +132,7 @@ func (s *Store) UpdateApproval(ctx context.Context, u store.ApprovalUpdate, even
 				return fmt.Errorf("move %s %q alias %q: %w", move.Kind, move.Name, move.Alias, err)
 			}
 		}
-		after, err = scanApproval(tx.QueryRowContext(ctx, `SELECT `+approvalCols+` FROM approvals WHERE id = ?`, u.ID))
+		after, err = scanApproval(tx.QueryRowContext(ctx, `SELECT `+approvalCols+` FROM approvals WHERE project = ? AND id = ?`, p, u.ID))
 		if err != nil {
 			return err
 		}
@@ -146,7 +147,7 @@ func (s *Store) UpdateApproval(ctx context.Context, u store.ApprovalUpdate, even
 
 // Approval returns approval id.
 func (s *Store) Approval(ctx context.Context, id string) (store.Approval, error) {
-	a, err := scanApproval(s.r.QueryRowContext(ctx, `SELECT `+approvalCols+` FROM approvals WHERE id = ?`, id))
+	a, err := scanApproval(s.r.QueryRowContext(ctx, `SELECT `+approvalCols+` FROM approvals WHERE project = ? AND id = ?`, store.ProjectFrom(ctx), id))
 	if errors.Is(err, sql.ErrNoRows) {
 		return a, errs.NotFound("approval %q: not found", id)
 	}
@@ -159,7 +160,7 @@ func (s *Store) Approval(ctx context.Context, id string) (store.Approval, error)
 // Approvals lists approvals of name ("" any) in state ("" any), oldest first.
 func (s *Store) Approvals(ctx context.Context, name string, state store.ApprovalState) ([]store.Approval, error) {
 	rows, err := s.r.QueryContext(ctx, `SELECT `+approvalCols+` FROM approvals
-		WHERE (?1 = '' OR name = ?1) AND (?2 = '' OR state = ?2) ORDER BY seq`, name, string(state))
+		WHERE project = ?3 AND (?1 = '' OR name = ?1) AND (?2 = '' OR state = ?2) ORDER BY seq`, name, string(state), store.ProjectFrom(ctx))
 	if err != nil {
 		return nil, fmt.Errorf("list approvals: %w", err)
 	}

@@ -41,8 +41,8 @@ func (s *Store) insertCopy(ctx context.Context, c store.Copy, kind, name, id, re
 		return nil, err
 	}
 	return func(tx *Tx) error {
-		_, err := tx.ExecContext(ctx, `INSERT INTO region_copies (kind, name, id, region, source_name, source_id, source_region, created_at)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?)`, c.Kind, c.Name, c.ID, c.Region, c.SourceName, c.SourceID, c.SourceRegion, created)
+		_, err := tx.ExecContext(ctx, `INSERT INTO region_copies (project, kind, name, id, region, source_name, source_id, source_region, created_at)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`, store.ProjectFrom(ctx), c.Kind, c.Name, c.ID, c.Region, c.SourceName, c.SourceID, c.SourceRegion, created)
 		return err
 	}, nil
 }
@@ -76,7 +76,8 @@ func (s *Store) PutModelCopy(ctx context.Context, v store.ModelVersion, c store.
 
 // CopySource returns the copy record of (kind, name, id).
 func (s *Store) CopySource(ctx context.Context, kind, name, id string) (store.Copy, error) {
-	c, err := scanCopy(s.r.QueryRowContext(ctx, `SELECT `+copyCols+` FROM region_copies WHERE kind = ? AND name = ? AND id = ?`, kind, name, id))
+	c, err := scanCopy(s.r.QueryRowContext(ctx, `SELECT `+copyCols+` FROM region_copies WHERE project = ? AND kind = ? AND name = ? AND id = ?`,
+		store.ProjectFrom(ctx), kind, name, id))
 	if errors.Is(err, sql.ErrNoRows) {
 		return c, errs.NotFound("%s %q version %q is not a copy", kind, name, id)
 	}
@@ -85,7 +86,8 @@ func (s *Store) CopySource(ctx context.Context, kind, name, id string) (store.Co
 
 // CopiesOf lists the copies of (kind, name, id), oldest first.
 func (s *Store) CopiesOf(ctx context.Context, kind, name, id string) ([]store.Copy, error) {
-	rows, err := s.r.QueryContext(ctx, `SELECT `+copyCols+` FROM region_copies WHERE kind = ? AND source_name = ? AND source_id = ? ORDER BY seq`, kind, name, id)
+	rows, err := s.r.QueryContext(ctx, `SELECT `+copyCols+` FROM region_copies WHERE project = ? AND kind = ? AND source_name = ? AND source_id = ? ORDER BY seq`,
+		store.ProjectFrom(ctx), kind, name, id)
 	if err != nil {
 		return nil, s.dbErr(err)
 	}

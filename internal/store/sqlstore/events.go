@@ -13,9 +13,10 @@ import (
 // appendEvents inserts events inside tx and returns them as stored: Seq
 // assigned, Time in UTC (now when zero). Each event's audit entry is
 // written with it (audit.go), so every change that commits an event
-// commits its audit entry too.
+// commits its audit entry too. Each event belongs to ctx's project.
 func (s *Store) appendEvents(ctx context.Context, tx *Tx, events []store.Event) ([]store.Event, error) {
 	out := make([]store.Event, 0, len(events))
+	project := store.ProjectFrom(ctx)
 	for i, ev := range events {
 		if ev.Type == "" {
 			return nil, errs.Invalid("event %d: type is empty", i)
@@ -29,11 +30,12 @@ func (s *Store) appendEvents(ctx context.Context, tx *Tx, events []store.Event) 
 		if err != nil {
 			return nil, err
 		}
+		ev.Project = project
 		// The next seq after the highest, under the write lock: commit
 		// order, no gaps (see the package doc).
-		if err := tx.QueryRowContext(ctx, `INSERT INTO events (seq, type, subject, time, data)
-			VALUES ((SELECT COALESCE(MAX(seq), 0) + 1 FROM events), ?, ?, ?, ?) RETURNING seq`,
-			ev.Type, ev.Subject, ts, data).Scan(&ev.Seq); err != nil {
+		if err := tx.QueryRowContext(ctx, `INSERT INTO events (seq, project, type, subject, time, data)
+			VALUES ((SELECT COALESCE(MAX(seq), 0) + 1 FROM events), ?, ?, ?, ?, ?) RETURNING seq`,
+			project, ev.Type, ev.Subject, ts, data).Scan(&ev.Seq); err != nil {
 			return nil, fmt.Errorf("event %d (%s): %w", i, ev.Type, err)
 		}
 		if err := s.appendAudit(ctx, tx, ev); err != nil {
@@ -58,10 +60,15 @@ func (s *Store) AppendEvents(ctx context.Context, events []store.Event) ([]store
 	return out, nil
 }
 
-// Events returns events with Seq > after, at most limit (0: all).
+// Events returns the events of ctx's project (of every project under
+// store.AllProjects) with Seq > after, at most limit (0: all).
 func (s *Store) Events(ctx context.Context, after int64, limit int) ([]store.Event, error) {
-	rows, err := s.r.QueryContext(ctx, `SELECT seq, type, subject, time, data FROM events WHERE seq > ? ORDER BY seq LIMIT ?`,
-		after, limitArg(limit))
+	q, args := `SELECT seq, project, type, subject, time, data FROM events WHERE project = ? AND seq > ? ORDER BY seq LIMIT ?`,
+		[]any{store.ProjectFrom(ctx), after, limitArg(limit)}
+	if store.IsAllProjects(ctx) {
+		q, args = `SELECT seq, project, type, subject, time, data FROM events WHERE seq > ? ORDER BY seq LIMIT ?`, args[1:]
+	}
+	rows, err := s.r.QueryContext(ctx, q, args...)
 	if err != nil {
 		return nil, fmt.Errorf("list events: %w", err)
 	}
@@ -69,7 +76,7 @@ func (s *Store) Events(ctx context.Context, after int64, limit int) ([]store.Eve
 		var ev store.Event
 		var ts string
 		var data sql.NullString
-		if err := sc.Scan(&ev.Seq, &ev.Type, &ev.Subject, &ts, &data); err != nil {
+		if err := sc.Scan(&ev.Seq, &ev.Project, &ev.Type, &ev.Subject, &ts, &data); err != nil {
 			return ev, err
 		}
 		ev.Data = rawJSON(data)
@@ -104,9 +111,9 @@ func (s *Store) SetAlias(ctx context.Context, a store.Alias, events []store.Even
 	}
 	var out []store.Event
 	err = s.write(ctx, func(tx *Tx) error {
-		if _, err := tx.ExecContext(ctx, `INSERT INTO aliases (`+aliasCols+`) VALUES (?, ?, ?, ?, ?)
-			ON CONFLICT (kind, name, alias) DO UPDATE SET target = excluded.target, updated_at = excluded.updated_at`,
-			a.Kind, a.Name, a.Alias, a.Target, ts); err != nil {
+		if _, err := tx.ExecContext(ctx, `INSERT INTO aliases (project, `+aliasCols+`) VALUES (?, ?, ?, ?, ?, ?)
+			ON CONFLICT (project, kind, name, alias) DO UPDATE SET target = excluded.target, updated_at = excluded.updated_at`,
+			store.ProjectFrom(ctx), a.Kind, a.Name, a.Alias, a.Target, ts); err != nil {
 			return err
 		}
 		var err error
@@ -121,8 +128,8 @@ func (s *Store) SetAlias(ctx context.Context, a store.Alias, events []store.Even
 
 // Alias returns one alias.
 func (s *Store) Alias(ctx context.Context, kind, name, alias string) (store.Alias, error) {
-	a, err := scanAlias(s.r.QueryRowContext(ctx, `SELECT `+aliasCols+` FROM aliases WHERE kind = ? AND name = ? AND alias = ?`,
-		kind, name, alias))
+	a, err := scanAlias(s.r.QueryRowContext(ctx, `SELECT `+aliasCols+` FROM aliases WHERE project = ? AND kind = ? AND name = ? AND alias = ?`,
+		store.ProjectFrom(ctx), kind, name, alias))
 	if errors.Is(err, sql.ErrNoRows) {
 		return a, errs.NotFound("%s %q alias %q: not found", kind, name, alias)
 	}
@@ -135,7 +142,7 @@ func (s *Store) Alias(ctx context.Context, kind, name, alias string) (store.Alia
 // Aliases lists the aliases of kind and name ("" matches any), oldest first.
 func (s *Store) Aliases(ctx context.Context, kind, name string) ([]store.Alias, error) {
 	rows, err := s.r.QueryContext(ctx, `SELECT `+aliasCols+` FROM aliases
-		WHERE (?1 = '' OR kind = ?1) AND (?2 = '' OR name = ?2) ORDER BY `+s.d.RowOrder, kind, name)
+		WHERE project = ?3 AND (?1 = '' OR kind = ?1) AND (?2 = '' OR name = ?2) ORDER BY `+s.d.RowOrder, kind, name, store.ProjectFrom(ctx))
 	if err != nil {
 		return nil, fmt.Errorf("list aliases: %w", err)
 	}

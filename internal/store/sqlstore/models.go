@@ -71,8 +71,8 @@ func (s *Store) putModel(ctx context.Context, v store.ModelVersion, events []sto
 	}
 	var out []store.Event
 	v.Version, out, err = s.putNumbered(ctx, modelTable, v.Name, v.ID, events, func(tx *Tx, version int) error {
-		_, err := tx.ExecContext(ctx, `INSERT INTO model_versions (`+modelCols+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-			v.ID, v.Name, version, v.BaseID, v.Adapter, v.RunID, v.Task, labels, lineage, v.Region, created)
+		_, err := tx.ExecContext(ctx, `INSERT INTO model_versions (project, `+modelCols+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+			store.ProjectFrom(ctx), v.ID, v.Name, version, v.BaseID, v.Adapter, v.RunID, v.Task, labels, lineage, v.Region, created)
 		if err == nil && also != nil {
 			err = also(tx)
 		}
@@ -141,23 +141,24 @@ func (s *Store) PutEvalReport(ctx context.Context, r store.EvalReport, events []
 		return r, nil, fmt.Errorf("%s: failed gates: %w", what, err)
 	}
 	var out []store.Event
+	p := store.ProjectFrom(ctx)
 	err = s.write(ctx, func(tx *Tx) error {
-		ok, err := s.exists(ctx, tx, `SELECT 1 FROM model_versions WHERE id = ?`, r.ModelVersionID)
+		ok, err := s.exists(ctx, tx, `SELECT 1 FROM model_versions WHERE project = ? AND id = ?`, p, r.ModelVersionID)
 		if err != nil {
 			return err
 		}
 		if !ok {
 			return errs.NotFound("model version not found")
 		}
-		dup, err := s.exists(ctx, tx, `SELECT 1 FROM eval_reports WHERE model_version_id = ? AND digest = ?`, r.ModelVersionID, r.Digest)
+		dup, err := s.exists(ctx, tx, `SELECT 1 FROM eval_reports WHERE project = ? AND model_version_id = ? AND digest = ?`, p, r.ModelVersionID, r.Digest)
 		if err != nil {
 			return err
 		}
 		if dup {
 			return errs.Conflict("already attached")
 		}
-		if _, err := tx.ExecContext(ctx, `INSERT INTO eval_reports (`+reportCols+`) VALUES (?, ?, ?, ?, ?, ?, ?)`,
-			r.ModelVersionID, r.Digest, r.DatasetID, r.Split, string(r.Verdict), failed, created); err != nil {
+		if _, err := tx.ExecContext(ctx, `INSERT INTO eval_reports (project, `+reportCols+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
+			p, r.ModelVersionID, r.Digest, r.DatasetID, r.Split, string(r.Verdict), failed, created); err != nil {
 			return err
 		}
 		out, err = s.appendEvents(ctx, tx, events)
@@ -171,7 +172,8 @@ func (s *Store) PutEvalReport(ctx context.Context, r store.EvalReport, events []
 
 // EvalReports lists the reports attached to a model version, oldest first.
 func (s *Store) EvalReports(ctx context.Context, modelVersionID string) ([]store.EvalReport, error) {
-	rows, err := s.r.QueryContext(ctx, `SELECT `+reportCols+` FROM eval_reports WHERE model_version_id = ? ORDER BY seq`, modelVersionID)
+	rows, err := s.r.QueryContext(ctx, `SELECT `+reportCols+` FROM eval_reports WHERE project = ? AND model_version_id = ? ORDER BY seq`,
+		store.ProjectFrom(ctx), modelVersionID)
 	if err != nil {
 		return nil, fmt.Errorf("eval reports of model version %q: %w", modelVersionID, err)
 	}

@@ -65,16 +65,17 @@ func (s *Store) PutPredictions(ctx context.Context, ps []store.Prediction) error
 		}
 		rows[i] = row{p, at, probs, features}
 	}
+	project := store.ProjectFrom(ctx)
 	err := s.write(ctx, func(tx *Tx) error {
-		st, err := tx.PrepareContext(ctx, `INSERT INTO predictions (request_id, time, model, version_id, variant, label, probs, text, truncated, features)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (request_id, variant) DO NOTHING`)
+		st, err := tx.PrepareContext(ctx, `INSERT INTO predictions (project, request_id, time, model, version_id, variant, label, probs, text, truncated, features)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (project, request_id, variant) DO NOTHING`)
 		if err != nil {
 			return err
 		}
 		defer st.Close()
 		for _, r := range rows {
 			p := r.p
-			if _, err := st.ExecContext(ctx, p.RequestID, r.at, p.Model, p.VersionID, p.Variant, p.Label, r.probs, p.Text, boolInt(p.Truncated), r.features); err != nil {
+			if _, err := st.ExecContext(ctx, project, p.RequestID, r.at, p.Model, p.VersionID, p.Variant, p.Label, r.probs, p.Text, boolInt(p.Truncated), r.features); err != nil {
 				return err
 			}
 		}
@@ -99,8 +100,8 @@ func (s *Store) Predictions(ctx context.Context, f store.PredictionFilter) ([]st
 	if f.Shadow {
 		shadow = ""
 	}
-	rows, err := s.r.QueryContext(ctx, `SELECT `+predictionCols+` FROM predictions WHERE (? = '' OR model = ?) AND seq > ? `+shadow+` ORDER BY seq LIMIT ?`,
-		f.Model, f.Model, f.After, limitArg(f.Limit))
+	rows, err := s.r.QueryContext(ctx, `SELECT `+predictionCols+` FROM predictions WHERE project = ? AND (? = '' OR model = ?) AND seq > ? `+shadow+` ORDER BY seq LIMIT ?`,
+		store.ProjectFrom(ctx), f.Model, f.Model, f.After, limitArg(f.Limit))
 	if err != nil {
 		return nil, fmt.Errorf("list predictions: %w", err)
 	}
@@ -109,7 +110,8 @@ func (s *Store) Predictions(ctx context.Context, f store.PredictionFilter) ([]st
 
 // Prediction returns the non-shadow prediction of requestID.
 func (s *Store) Prediction(ctx context.Context, requestID string) (store.Prediction, error) {
-	p, err := scanPrediction(s.r.QueryRowContext(ctx, `SELECT `+predictionCols+` FROM predictions WHERE request_id = ? AND variant != 'shadow'`, requestID))
+	p, err := scanPrediction(s.r.QueryRowContext(ctx, `SELECT `+predictionCols+` FROM predictions WHERE project = ? AND request_id = ? AND variant != 'shadow'`,
+		store.ProjectFrom(ctx), requestID))
 	if errors.Is(err, sql.ErrNoRows) {
 		return p, errs.NotFound("request %q: no prediction recorded (unknown id, or recorded within a second of the answer: retry)", requestID)
 	}
@@ -148,8 +150,9 @@ func (s *Store) PutFeedback(ctx context.Context, f store.Feedback, events []stor
 	}
 	var out []store.Event
 	var existing *store.Feedback
+	p := store.ProjectFrom(ctx)
 	err = s.write(ctx, func(tx *Tx) error {
-		prev, err := scanFeedback(tx.QueryRowContext(ctx, `SELECT `+feedbackCols+` FROM feedback WHERE request_id = ?`, f.RequestID))
+		prev, err := scanFeedback(tx.QueryRowContext(ctx, `SELECT `+feedbackCols+` FROM feedback WHERE project = ? AND request_id = ?`, p, f.RequestID))
 		switch {
 		case err == nil:
 			if prev.Label != f.Label || prev.Completion != f.Completion {
@@ -160,14 +163,14 @@ func (s *Store) PutFeedback(ctx context.Context, f store.Feedback, events []stor
 		case !errors.Is(err, sql.ErrNoRows):
 			return err
 		}
-		if err := tx.QueryRowContext(ctx, `SELECT model FROM predictions WHERE request_id = ? AND variant != 'shadow'`, f.RequestID).Scan(&f.Model); err != nil {
+		if err := tx.QueryRowContext(ctx, `SELECT model FROM predictions WHERE project = ? AND request_id = ? AND variant != 'shadow'`, p, f.RequestID).Scan(&f.Model); err != nil {
 			if errors.Is(err, sql.ErrNoRows) {
 				return errs.NotFound("request %q: no prediction recorded (unknown id, or answered less than a second ago: retry)", f.RequestID)
 			}
 			return err
 		}
-		if _, err := tx.ExecContext(ctx, `INSERT INTO feedback (`+feedbackCols+`) VALUES (?, ?, ?, ?, ?, ?, '')`,
-			f.RequestID, f.Model, f.Label, f.Completion, f.Actor, at); err != nil {
+		if _, err := tx.ExecContext(ctx, `INSERT INTO feedback (project, `+feedbackCols+`) VALUES (?, ?, ?, ?, ?, ?, ?, '')`,
+			p, f.RequestID, f.Model, f.Label, f.Completion, f.Actor, at); err != nil {
 			return err
 		}
 		out, err = s.appendEvents(ctx, tx, events)
@@ -187,8 +190,9 @@ func (s *Store) PutFeedback(ctx context.Context, f store.Feedback, events []stor
 func (s *Store) PendingFeedback(ctx context.Context, model string, limit int) ([]store.Labelled, error) {
 	rows, err := s.r.QueryContext(ctx, `SELECT f.request_id, f.model, f.label, f.completion, f.actor, f.time, f.dataset,
 		p.seq, p.request_id, p.time, p.model, p.version_id, p.variant, p.label, p.probs, p.text, p.truncated, p.features
-		FROM feedback f JOIN predictions p ON p.request_id = f.request_id AND p.variant != 'shadow'
-		WHERE f.model = ? AND f.dataset = '' AND p.text != '' ORDER BY f.time, f.request_id LIMIT ?`, model, limitArg(limit))
+		FROM feedback f JOIN predictions p ON p.project = f.project AND p.request_id = f.request_id AND p.variant != 'shadow'
+		WHERE f.project = ? AND f.model = ? AND f.dataset = '' AND p.text != '' ORDER BY f.time, f.request_id LIMIT ?`,
+		store.ProjectFrom(ctx), model, limitArg(limit))
 	if err != nil {
 		return nil, fmt.Errorf("pending feedback: %w", err)
 	}
@@ -223,8 +227,8 @@ func (s *Store) FeedbackStats(ctx context.Context, model string) (store.Feedback
 	err := s.r.QueryRowContext(ctx, `SELECT COUNT(*),
 		COALESCE(SUM(CASE WHEN f.dataset = '' THEN 1 ELSE 0 END), 0),
 		COALESCE(SUM(CASE WHEN f.dataset = '' AND (p.text IS NULL OR p.text = '') THEN 1 ELSE 0 END), 0)
-		FROM feedback f LEFT JOIN predictions p ON p.request_id = f.request_id AND p.variant != 'shadow'
-		WHERE f.model = ?`, model).Scan(&st.Total, &st.Pending, &st.NoText)
+		FROM feedback f LEFT JOIN predictions p ON p.project = f.project AND p.request_id = f.request_id AND p.variant != 'shadow'
+		WHERE f.project = ? AND f.model = ?`, store.ProjectFrom(ctx), model).Scan(&st.Total, &st.Pending, &st.NoText)
 	if err != nil {
 		return st, fmt.Errorf("feedback stats of %q: %w", model, err)
 	}
@@ -237,9 +241,10 @@ func (s *Store) MarkFeedback(ctx context.Context, requestIDs []string, dataset s
 		return nil, err
 	}
 	var out []store.Event
+	p := store.ProjectFrom(ctx)
 	err := s.write(ctx, func(tx *Tx) error {
 		for _, id := range requestIDs {
-			if _, err := tx.ExecContext(ctx, `UPDATE feedback SET dataset = ? WHERE request_id = ? AND dataset = ''`, dataset, id); err != nil {
+			if _, err := tx.ExecContext(ctx, `UPDATE feedback SET dataset = ? WHERE project = ? AND request_id = ? AND dataset = ''`, dataset, p, id); err != nil {
 				return err
 			}
 		}
@@ -261,12 +266,13 @@ func (s *Store) Feedbacks(ctx context.Context, requestIDs []string) ([]store.Fee
 	var out []store.Feedback
 	for lo := 0; lo < len(requestIDs); lo += 500 {
 		part := requestIDs[lo:min(lo+500, len(requestIDs))]
-		args := make([]any, len(part))
+		args := make([]any, len(part)+1)
+		args[0] = store.ProjectFrom(ctx)
 		for i, id := range part {
-			args[i] = id
+			args[i+1] = id
 		}
 		// #nosec G202 -- only constant column lists and "?" placeholders are concatenated; values are bound
-		rows, err := s.r.QueryContext(ctx, `SELECT `+feedbackCols+` FROM feedback WHERE request_id IN (`+
+		rows, err := s.r.QueryContext(ctx, `SELECT `+feedbackCols+` FROM feedback WHERE project = ? AND request_id IN (`+
 			strings.TrimSuffix(strings.Repeat("?, ", len(part)), ", ")+`) ORDER BY request_id`, args...)
 		if err != nil {
 			return nil, fmt.Errorf("feedback: %w", err)
@@ -311,19 +317,20 @@ func (s *Store) PutSpec(ctx context.Context, v store.SpecVersion, events []store
 		v.Normalized = []byte{}
 	}
 	var out []store.Event
+	p := store.ProjectFrom(ctx)
 	err = s.write(ctx, func(tx *Tx) error {
-		dup, err := s.exists(ctx, tx, `SELECT 1 FROM specs WHERE kind = ? AND name = ? AND id = ?`, v.Kind, v.Name, v.ID)
+		dup, err := s.exists(ctx, tx, `SELECT 1 FROM specs WHERE project = ? AND kind = ? AND name = ? AND id = ?`, p, v.Kind, v.Name, v.ID)
 		if err != nil {
 			return err
 		}
 		if dup {
 			return errs.Conflict("already exists")
 		}
-		if err := tx.QueryRowContext(ctx, `SELECT COALESCE(MAX(version), 0) + 1 FROM specs WHERE kind = ? AND name = ?`, v.Kind, v.Name).Scan(&v.Version); err != nil {
+		if err := tx.QueryRowContext(ctx, `SELECT COALESCE(MAX(version), 0) + 1 FROM specs WHERE project = ? AND kind = ? AND name = ?`, p, v.Kind, v.Name).Scan(&v.Version); err != nil {
 			return err
 		}
-		if _, err := tx.ExecContext(ctx, `INSERT INTO specs (`+specCols+`) VALUES (?, ?, ?, ?, ?, ?)`,
-			v.Kind, v.ID, v.Name, v.Version, v.Normalized, created); err != nil {
+		if _, err := tx.ExecContext(ctx, `INSERT INTO specs (project, `+specCols+`) VALUES (?, ?, ?, ?, ?, ?, ?)`,
+			p, v.Kind, v.ID, v.Name, v.Version, v.Normalized, created); err != nil {
 			return err
 		}
 		out, err = s.appendEvents(ctx, tx, events)
@@ -353,7 +360,8 @@ func (s *Store) Spec(ctx context.Context, kind, name, refStr string) (store.Spec
 
 // Specs lists versions of kind (of name, or all for ""), oldest first.
 func (s *Store) Specs(ctx context.Context, kind, name string) ([]store.SpecVersion, error) {
-	rows, err := s.r.QueryContext(ctx, `SELECT `+specCols+` FROM specs WHERE kind = ? AND (? = '' OR name = ?) ORDER BY seq`, kind, name, name)
+	rows, err := s.r.QueryContext(ctx, `SELECT `+specCols+` FROM specs WHERE project = ? AND kind = ? AND (? = '' OR name = ?) ORDER BY seq`,
+		store.ProjectFrom(ctx), kind, name, name)
 	if err != nil {
 		return nil, fmt.Errorf("list %s versions: %w", kind, err)
 	}
@@ -367,7 +375,7 @@ func (s *Store) MonitorState(ctx context.Context, name string) (store.MonitorSta
 	var st store.MonitorState
 	var state sql.NullString
 	var updated string
-	err := s.r.QueryRowContext(ctx, `SELECT `+monitorStateCols+` FROM monitor_state WHERE name = ?`, name).
+	err := s.r.QueryRowContext(ctx, `SELECT `+monitorStateCols+` FROM monitor_state WHERE project = ? AND name = ?`, store.ProjectFrom(ctx), name).
 		Scan(&st.Name, &st.SpecID, &st.VersionID, &st.Profile, &st.Cursor, &state, &updated)
 	if errors.Is(err, sql.ErrNoRows) {
 		return st, errs.NotFound("monitor %q: no state yet", name)
@@ -396,9 +404,10 @@ func (s *Store) SaveMonitorState(ctx context.Context, st store.MonitorState, ifC
 		return nil, err
 	}
 	var out []store.Event
+	p := store.ProjectFrom(ctx)
 	err = s.write(ctx, func(tx *Tx) error {
 		var cur int64
-		err := tx.QueryRowContext(ctx, `SELECT cursor FROM monitor_state WHERE name = ?`, st.Name).Scan(&cur)
+		err := tx.QueryRowContext(ctx, `SELECT cursor FROM monitor_state WHERE project = ? AND name = ?`, p, st.Name).Scan(&cur)
 		switch {
 		case errors.Is(err, sql.ErrNoRows):
 			cur = -1
@@ -408,14 +417,14 @@ func (s *Store) SaveMonitorState(ctx context.Context, st store.MonitorState, ifC
 		if cur != ifCursor {
 			return errs.Conflict("monitor %q moved on meanwhile (cursor %d, expected %d)", st.Name, cur, ifCursor)
 		}
-		if _, err := tx.ExecContext(ctx, `INSERT INTO monitor_state (`+monitorStateCols+`) VALUES (?, ?, ?, ?, ?, ?, ?)
-			ON CONFLICT (name) DO UPDATE SET spec_id = excluded.spec_id, version_id = excluded.version_id, profile = excluded.profile,
+		if _, err := tx.ExecContext(ctx, `INSERT INTO monitor_state (project, `+monitorStateCols+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+			ON CONFLICT (project, name) DO UPDATE SET spec_id = excluded.spec_id, version_id = excluded.version_id, profile = excluded.profile,
 			cursor = excluded.cursor, state = excluded.state, updated_at = excluded.updated_at`,
-			st.Name, st.SpecID, st.VersionID, st.Profile, st.Cursor, state, updated); err != nil {
+			p, st.Name, st.SpecID, st.VersionID, st.Profile, st.Cursor, state, updated); err != nil {
 			return err
 		}
 		var next int64
-		if err := tx.QueryRowContext(ctx, `SELECT COALESCE(MAX(idx), -1) + 1 FROM monitor_windows WHERE monitor = ?`, st.Name).Scan(&next); err != nil {
+		if err := tx.QueryRowContext(ctx, `SELECT COALESCE(MAX(idx), -1) + 1 FROM monitor_windows WHERE project = ? AND monitor = ?`, p, st.Name).Scan(&next); err != nil {
 			return err
 		}
 		for i, w := range windows {
@@ -426,8 +435,8 @@ func (s *Store) SaveMonitorState(ctx context.Context, st store.MonitorState, ifC
 			if !json.Valid(w.Result) {
 				return errs.Invalid("%s: window %d result is not valid JSON", what, i)
 			}
-			if _, err := tx.ExecContext(ctx, `INSERT INTO monitor_windows (monitor, idx, version_id, first_seq, last_seq, count, drifted, result, time)
-				VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`, st.Name, next, w.VersionID, w.FirstSeq, w.LastSeq, w.Count, boolInt(w.Drifted), string(w.Result), at); err != nil {
+			if _, err := tx.ExecContext(ctx, `INSERT INTO monitor_windows (project, monitor, idx, version_id, first_seq, last_seq, count, drifted, result, time)
+				VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`, p, st.Name, next, w.VersionID, w.FirstSeq, w.LastSeq, w.Count, boolInt(w.Drifted), string(w.Result), at); err != nil {
 				return err
 			}
 			next++
@@ -444,7 +453,7 @@ func (s *Store) SaveMonitorState(ctx context.Context, st store.MonitorState, ifC
 // MonitorWindows lists windows of monitor name with Index > after.
 func (s *Store) MonitorWindows(ctx context.Context, name string, after int64, limit int) ([]store.MonitorWindow, error) {
 	rows, err := s.r.QueryContext(ctx, `SELECT monitor, idx, version_id, first_seq, last_seq, count, drifted, result, time
-		FROM monitor_windows WHERE monitor = ? AND idx > ? ORDER BY idx LIMIT ?`, name, after, limitArg(limit))
+		FROM monitor_windows WHERE project = ? AND monitor = ? AND idx > ? ORDER BY idx LIMIT ?`, store.ProjectFrom(ctx), name, after, limitArg(limit))
 	if err != nil {
 		return nil, fmt.Errorf("monitor %q windows: %w", name, err)
 	}

@@ -42,8 +42,9 @@ func (s *Store) checkMove(m store.AliasMove) (store.AliasMove, string, string, e
 // upsert of the alias row, one history row. It fills in m.Seq.
 func (s *Store) moveAlias(ctx context.Context, tx *Tx, m *store.AliasMove, ts string) error {
 	var cur string
-	err := tx.QueryRowContext(ctx, `SELECT target FROM aliases WHERE kind = ? AND name = ? AND alias = ?`,
-		m.Kind, m.Name, m.Alias).Scan(&cur)
+	p := store.ProjectFrom(ctx)
+	err := tx.QueryRowContext(ctx, `SELECT target FROM aliases WHERE project = ? AND kind = ? AND name = ? AND alias = ?`,
+		p, m.Kind, m.Name, m.Alias).Scan(&cur)
 	switch {
 	case errors.Is(err, sql.ErrNoRows):
 		if m.From != "" {
@@ -60,13 +61,13 @@ func (s *Store) moveAlias(ctx context.Context, tx *Tx, m *store.AliasMove, ts st
 	if m.To == m.From {
 		return errs.Conflict("alias already points at %q", m.To)
 	}
-	if _, err := tx.ExecContext(ctx, `INSERT INTO aliases (`+aliasCols+`) VALUES (?, ?, ?, ?, ?)
-		ON CONFLICT (kind, name, alias) DO UPDATE SET target = excluded.target, updated_at = excluded.updated_at`,
-		m.Kind, m.Name, m.Alias, m.To, ts); err != nil {
+	if _, err := tx.ExecContext(ctx, `INSERT INTO aliases (project, `+aliasCols+`) VALUES (?, ?, ?, ?, ?, ?)
+		ON CONFLICT (project, kind, name, alias) DO UPDATE SET target = excluded.target, updated_at = excluded.updated_at`,
+		p, m.Kind, m.Name, m.Alias, m.To, ts); err != nil {
 		return err
 	}
-	return tx.QueryRowContext(ctx, `INSERT INTO alias_history (`+moveCols[len("seq, "):]+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-		RETURNING seq`, m.Kind, m.Name, m.Alias, m.From, m.To, m.Action, m.Reason, m.Actor, boolInt(m.Override), m.OverrideReason, m.ApprovalID, ts).Scan(&m.Seq)
+	return tx.QueryRowContext(ctx, `INSERT INTO alias_history (project, `+moveCols[len("seq, "):]+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+		RETURNING seq`, p, m.Kind, m.Name, m.Alias, m.From, m.To, m.Action, m.Reason, m.Actor, boolInt(m.Override), m.OverrideReason, m.ApprovalID, ts).Scan(&m.Seq)
 }
 
 // MoveAlias moves an alias from m.From to m.To, records the move and
@@ -95,7 +96,7 @@ func (s *Store) MoveAlias(ctx context.Context, m store.AliasMove, events []store
 // when alias is ""), oldest first.
 func (s *Store) AliasHistory(ctx context.Context, kind, name, alias string) ([]store.AliasMove, error) {
 	rows, err := s.r.QueryContext(ctx, `SELECT `+moveCols+` FROM alias_history
-		WHERE kind = ?1 AND name = ?2 AND (?3 = '' OR alias = ?3) ORDER BY seq`, kind, name, alias)
+		WHERE project = ?4 AND kind = ?1 AND name = ?2 AND (?3 = '' OR alias = ?3) ORDER BY seq`, kind, name, alias, store.ProjectFrom(ctx))
 	if err != nil {
 		return nil, fmt.Errorf("history of %s %q alias %q: %w", kind, name, alias, err)
 	}

@@ -117,10 +117,11 @@ func (s *Store) createRun(ctx context.Context, r store.Run, events []store.Event
 	}
 	var out []store.Event
 	var existing *store.Run
+	p := store.ProjectFrom(ctx)
 	err = s.write(ctx, func(tx *Tx) error {
 		if once {
-			prev, err := scanRun(tx.QueryRowContext(ctx, `SELECT `+runCols+` FROM runs WHERE key = ? AND state IN (?, ?, ?, ?) ORDER BY seq DESC LIMIT 1`,
-				r.Key, store.RunQueued, store.RunRunning, store.RunSucceeded, store.RunBudgetExceeded))
+			prev, err := scanRun(tx.QueryRowContext(ctx, `SELECT `+runCols+` FROM runs WHERE project = ? AND key = ? AND state IN (?, ?, ?, ?) ORDER BY seq DESC LIMIT 1`,
+				p, r.Key, store.RunQueued, store.RunRunning, store.RunSucceeded, store.RunBudgetExceeded))
 			switch {
 			case err == nil:
 				existing = &prev
@@ -136,9 +137,9 @@ func (s *Store) createRun(ctx context.Context, r store.Run, events []store.Event
 		if dup {
 			return errs.Conflict("run %q: already exists", r.ID)
 		}
-		ph := strings.TrimSuffix(strings.Repeat("?, ", len(args)), ", ")
+		ph := strings.Repeat("?, ", len(args)) + "?"
 		// #nosec G202 G701 -- only the constant column list and "?" placeholders are concatenated; values are bound
-		if _, err := tx.ExecContext(ctx, `INSERT INTO runs (`+runCols+`) VALUES (`+ph+`)`, args...); err != nil {
+		if _, err := tx.ExecContext(ctx, `INSERT INTO runs (`+runCols+`, project) VALUES (`+ph+`)`, append(args, p)...); err != nil {
 			return err
 		}
 		out, err = s.appendEvents(ctx, tx, events)
@@ -153,9 +154,9 @@ func (s *Store) createRun(ctx context.Context, r store.Run, events []store.Event
 	return r, true, out, nil
 }
 
-// Run returns run id.
+// Run returns run id of ctx's project.
 func (s *Store) Run(ctx context.Context, id string) (store.Run, error) {
-	r, err := scanRun(s.r.QueryRowContext(ctx, `SELECT `+runCols+` FROM runs WHERE id = ?`, id))
+	r, err := scanRun(s.r.QueryRowContext(ctx, `SELECT `+runCols+` FROM runs WHERE project = ? AND id = ?`, store.ProjectFrom(ctx), id))
 	if errors.Is(err, sql.ErrNoRows) {
 		return r, errs.NotFound("run %q: not found", id)
 	}
@@ -167,8 +168,8 @@ func (s *Store) Run(ctx context.Context, id string) (store.Run, error) {
 
 // Runs lists the runs that match f, oldest first.
 func (s *Store) Runs(ctx context.Context, f store.RunFilter) ([]store.Run, error) {
-	var conds []string
-	var args []any
+	conds := []string{"project = ?"}
+	args := []any{store.ProjectFrom(ctx)}
 	if len(f.States) > 0 {
 		conds = append(conds, "state IN ("+strings.TrimSuffix(strings.Repeat("?, ", len(f.States)), ", ")+")")
 		for _, st := range f.States {
@@ -179,10 +180,7 @@ func (s *Store) Runs(ctx context.Context, f store.RunFilter) ([]store.Run, error
 		conds = append(conds, "key = ?")
 		args = append(args, f.Key)
 	}
-	q := `SELECT ` + runCols + ` FROM runs`
-	if len(conds) > 0 {
-		q += " WHERE " + strings.Join(conds, " AND ")
-	}
+	q := `SELECT ` + runCols + ` FROM runs WHERE ` + strings.Join(conds, " AND ")
 	rows, err := s.r.QueryContext(ctx, q+" ORDER BY seq", args...)
 	if err != nil {
 		return nil, fmt.Errorf("list runs: %w", err)
@@ -228,10 +226,11 @@ func apply(r store.Run, u store.RunUpdate) store.Run {
 // UpdateRun applies u in one transaction. With u.IfState set it is a
 // compare-and-set that fails with errs.ErrConflict when the state differs.
 func (s *Store) UpdateRun(ctx context.Context, id string, u store.RunUpdate, events []store.Event) (store.Run, []store.Event, error) {
+	p := store.ProjectFrom(ctx)
 	var after store.Run
 	var out []store.Event
 	err := s.write(ctx, func(tx *Tx) error {
-		cur, err := scanRun(tx.QueryRowContext(ctx, `SELECT `+runCols+` FROM runs WHERE id = ?`, id))
+		cur, err := scanRun(tx.QueryRowContext(ctx, `SELECT `+runCols+` FROM runs WHERE project = ? AND id = ?`, p, id))
 		if errors.Is(err, sql.ErrNoRows) {
 			return errs.NotFound("not found")
 		}
@@ -251,8 +250,8 @@ func (s *Store) UpdateRun(ctx context.Context, id string, u store.RunUpdate, eve
 			sets[i] += " = ?"
 		}
 		// #nosec G202 G701 -- the SET clauses are constant "col = ?" strings chosen in code; values are bound
-		if _, err := tx.ExecContext(ctx, `UPDATE runs SET `+strings.Join(sets[1:], ", ")+` WHERE id = ?`,
-			append(args[1:], id)...); err != nil {
+		if _, err := tx.ExecContext(ctx, `UPDATE runs SET `+strings.Join(sets[1:], ", ")+` WHERE project = ? AND id = ?`,
+			append(args[1:], p, id)...); err != nil {
 			return err
 		}
 		out, err = s.appendEvents(ctx, tx, events)
@@ -276,7 +275,7 @@ func (s *Store) AppendRunLog(ctx context.Context, runID string, at time.Time, da
 		return store.RunLog{}, err
 	}
 	err = s.write(ctx, func(tx *Tx) error {
-		ok, err := s.exists(ctx, tx, `SELECT 1 FROM runs WHERE id = ?`, runID)
+		ok, err := s.exists(ctx, tx, `SELECT 1 FROM runs WHERE project = ? AND id = ?`, store.ProjectFrom(ctx), runID)
 		if err != nil {
 			return err
 		}
@@ -303,7 +302,7 @@ func isJSONObject(b json.RawMessage) bool {
 // RunLogs returns runID's lines with Seq > after, at most limit (0: all).
 func (s *Store) RunLogs(ctx context.Context, runID string, after int64, limit int) ([]store.RunLog, error) {
 	var one int
-	err := s.r.QueryRowContext(ctx, `SELECT 1 FROM runs WHERE id = ?`, runID).Scan(&one)
+	err := s.r.QueryRowContext(ctx, `SELECT 1 FROM runs WHERE project = ? AND id = ?`, store.ProjectFrom(ctx), runID).Scan(&one)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, errs.NotFound("run %q: not found", runID)
 	}

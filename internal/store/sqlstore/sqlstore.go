@@ -106,8 +106,15 @@ func (s *Store) Close() error {
 }
 
 // write runs fn in one write transaction (the dialect's WriteLock taken
-// first) and commits it.
+// first) and commits it. When ctx carries a store.Fence, the transaction
+// then checks that its lease is still held in its term (leader.go) and
+// writes nothing otherwise; under the write lock, a fenced write and a new
+// term's acquisition are serialized. A context reading every project
+// (store.AllProjects) may not write: each change belongs to one project.
 func (s *Store) write(ctx context.Context, fn func(tx *Tx) error) error {
+	if store.IsAllProjects(ctx) {
+		return errs.Invalid("a change belongs to one project; this context reads all of them (%q)", store.AllProjects)
+	}
 	stx, err := s.w.db.BeginTx(ctx, nil)
 	if err != nil {
 		return s.dbErr(err)
@@ -117,6 +124,12 @@ func (s *Store) write(ctx context.Context, fn func(tx *Tx) error) error {
 		if _, err := stx.ExecContext(ctx, s.d.WriteLock); err != nil {
 			_ = stx.Rollback()
 			return s.dbErr(fmt.Errorf("take the write lock: %w", err))
+		}
+	}
+	if f, ok := store.FenceFrom(ctx); ok {
+		if err := checkFence(ctx, tx, f); err != nil {
+			_ = stx.Rollback()
+			return s.dbErr(err)
 		}
 	}
 	if err := fn(tx); err != nil {

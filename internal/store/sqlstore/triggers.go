@@ -90,12 +90,13 @@ func (s *Store) ClaimFiring(ctx context.Context, f store.Firing, events []store.
 	var out []store.Event
 	var existing store.Firing
 	found := false
+	p := store.ProjectFrom(ctx)
 	err = s.write(ctx, func(tx *Tx) error {
-		q, arg := `SELECT `+firingCols+` FROM trigger_firings WHERE name = ? AND event_seq = ?`, any(f.EventSeq)
+		q, arg := `SELECT `+firingCols+` FROM trigger_firings WHERE project = ? AND name = ? AND event_seq = ?`, any(f.EventSeq)
 		if !f.Tick.IsZero() {
-			q, arg = `SELECT `+firingCols+` FROM trigger_firings WHERE name = ? AND tick = ?`, tick
+			q, arg = `SELECT `+firingCols+` FROM trigger_firings WHERE project = ? AND name = ? AND tick = ?`, tick
 		}
-		ex, err := scanFiring(tx.QueryRowContext(ctx, q, f.Trigger, arg))
+		ex, err := scanFiring(tx.QueryRowContext(ctx, q, p, f.Trigger, arg))
 		switch {
 		case err == nil:
 			existing, found = ex, true
@@ -109,8 +110,8 @@ func (s *Store) ClaimFiring(ctx context.Context, f store.Firing, events []store.
 		if f.EventSeq <= 0 {
 			f.EventSeq = out[0].Seq
 		}
-		_, err = tx.ExecContext(ctx, `INSERT INTO trigger_firings (`+firingCols+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-			f.Trigger, f.EventSeq, tick, f.EventType, f.SpecID, f.SpecVersion, f.State, f.Step, results, f.Reason, f.Error, created, updated)
+		_, err = tx.ExecContext(ctx, `INSERT INTO trigger_firings (project, `+firingCols+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+			p, f.Trigger, f.EventSeq, tick, f.EventType, f.SpecID, f.SpecVersion, f.State, f.Step, results, f.Reason, f.Error, created, updated)
 		return err
 	})
 	if err != nil {
@@ -138,17 +139,18 @@ func (s *Store) UpdateFiring(ctx context.Context, f store.Firing, ifState store.
 	}
 	var out []store.Event
 	var stored store.Firing
+	p := store.ProjectFrom(ctx)
 	err = s.write(ctx, func(tx *Tx) error {
 		res, err := tx.ExecContext(ctx, `UPDATE trigger_firings SET state = ?, step = ?, results = ?, error = ?, updated_at = ?
-			WHERE name = ? AND event_seq = ? AND state = ? AND step = ?`,
-			f.State, f.Step, results, f.Error, updated, f.Trigger, f.EventSeq, ifState, ifStep)
+			WHERE project = ? AND name = ? AND event_seq = ? AND state = ? AND step = ?`,
+			f.State, f.Step, results, f.Error, updated, p, f.Trigger, f.EventSeq, ifState, ifStep)
 		if err != nil {
 			return err
 		}
 		if n, err := res.RowsAffected(); err != nil {
 			return err
 		} else if n == 0 {
-			cur, err := scanFiring(tx.QueryRowContext(ctx, `SELECT `+firingCols+` FROM trigger_firings WHERE name = ? AND event_seq = ?`, f.Trigger, f.EventSeq))
+			cur, err := scanFiring(tx.QueryRowContext(ctx, `SELECT `+firingCols+` FROM trigger_firings WHERE project = ? AND name = ? AND event_seq = ?`, p, f.Trigger, f.EventSeq))
 			if errors.Is(err, sql.ErrNoRows) {
 				return errs.NotFound("no such firing")
 			}
@@ -157,7 +159,7 @@ func (s *Store) UpdateFiring(ctx context.Context, f store.Firing, ifState store.
 			}
 			return errs.Conflict("it moved on meanwhile (%s at step %d, expected %s at step %d)", cur.State, cur.Step, ifState, ifStep)
 		}
-		if stored, err = scanFiring(tx.QueryRowContext(ctx, `SELECT `+firingCols+` FROM trigger_firings WHERE name = ? AND event_seq = ?`, f.Trigger, f.EventSeq)); err != nil {
+		if stored, err = scanFiring(tx.QueryRowContext(ctx, `SELECT `+firingCols+` FROM trigger_firings WHERE project = ? AND name = ? AND event_seq = ?`, p, f.Trigger, f.EventSeq)); err != nil {
 			return err
 		}
 		out, err = s.appendEvents(ctx, tx, events)
@@ -171,7 +173,8 @@ func (s *Store) UpdateFiring(ctx context.Context, f store.Firing, ifState store.
 
 // Firing returns one firing.
 func (s *Store) Firing(ctx context.Context, trigger string, eventSeq int64) (store.Firing, error) {
-	f, err := scanFiring(s.r.QueryRowContext(ctx, `SELECT `+firingCols+` FROM trigger_firings WHERE name = ? AND event_seq = ?`, trigger, eventSeq))
+	f, err := scanFiring(s.r.QueryRowContext(ctx, `SELECT `+firingCols+` FROM trigger_firings WHERE project = ? AND name = ? AND event_seq = ?`,
+		store.ProjectFrom(ctx), trigger, eventSeq))
 	if errors.Is(err, sql.ErrNoRows) {
 		return f, errs.NotFound("trigger %q has no firing for event %d", trigger, eventSeq)
 	}
@@ -183,8 +186,8 @@ func (s *Store) Firing(ctx context.Context, trigger string, eventSeq int64) (sto
 
 // Firings lists firings, oldest first.
 func (s *Store) Firings(ctx context.Context, f store.FiringFilter) ([]store.Firing, error) {
-	where := []string{"(? = '' OR name = ?)"}
-	args := []any{f.Trigger, f.Trigger}
+	where := []string{"project = ?", "(? = '' OR name = ?)"}
+	args := []any{store.ProjectFrom(ctx), f.Trigger, f.Trigger}
 	if len(f.States) > 0 {
 		where = append(where, "state IN (?"+strings.Repeat(", ?", len(f.States)-1)+")")
 		for _, st := range f.States {

@@ -70,7 +70,7 @@ func (s *Store) SaveRunUsage(ctx context.Context, u store.RunUsage) (store.RunUs
 		return u, err
 	}
 	if u.Project == "" {
-		u.Project = store.DefaultProject
+		u.Project = store.ProjectFrom(ctx)
 	}
 	if u.Day == "" {
 		u.Day = s.now().Format(time.DateOnly)
@@ -115,7 +115,9 @@ func (s *Store) SaveRunUsage(ctx context.Context, u store.RunUsage) (store.RunUs
 	return out, err
 }
 
-// RunUsage returns the usage row of a run.
+// RunUsage returns the usage row of a run. Usage rows carry their project
+// as data (UsageFilter selects by it); callers check the run is in their
+// project first.
 func (s *Store) RunUsage(ctx context.Context, runID string) (store.RunUsage, error) {
 	u, err := scanRunUsage(s.r.QueryRowContext(ctx, `SELECT `+runUsageCols+` FROM run_usage WHERE run_id = ?`, runID))
 	if errors.Is(err, sql.ErrNoRows) {

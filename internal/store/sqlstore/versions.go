@@ -33,26 +33,28 @@ func (s *Store) refCond(ctx context.Context, t table, name, refStr string) (stri
 			return "", nil, fmt.Errorf("%s %q alias %q points at %q, not a version", t.noun, name, a.Alias, a.Target)
 		}
 	}
+	p := store.ProjectFrom(ctx)
 	switch {
 	case r.Kind == ident.RefLatest:
-		return "name = ? ORDER BY seq DESC LIMIT 1", []any{name}, nil
+		return "project = ? AND name = ? ORDER BY seq DESC LIMIT 1", []any{p, name}, nil
 	case r.Kind == ident.RefVersion && t.numbered:
-		return "name = ? AND version = ?", []any{name, r.Version}, nil
+		return "project = ? AND name = ? AND version = ?", []any{p, name, r.Version}, nil
 	case r.Kind == ident.RefVersion:
-		return "name = ? ORDER BY seq LIMIT 1 OFFSET ?", []any{name, r.Version - 1}, nil
+		return "project = ? AND name = ? ORDER BY seq LIMIT 1 OFFSET ?", []any{p, name, r.Version - 1}, nil
 	case r.IsPrefix():
 		var n int
-		err := s.r.QueryRowContext(ctx, `SELECT COUNT(DISTINCT id) FROM `+t.name+` WHERE name = ? AND substr(id, 1, ?) = ?`,
-			name, len(r.ID), r.ID).Scan(&n)
+		// #nosec G202 -- the table name comes from a constant table list in code; values are bound
+		err := s.r.QueryRowContext(ctx, `SELECT COUNT(DISTINCT id) FROM `+t.name+` WHERE project = ? AND name = ? AND substr(id, 1, ?) = ?`,
+			p, name, len(r.ID), r.ID).Scan(&n)
 		if err != nil {
 			return "", nil, fmt.Errorf("%s %q version %q: %w", t.noun, name, refStr, err)
 		}
 		if n > 1 {
 			return "", nil, errs.Invalid("%s %q version %q: %d versions have ids starting so; write more of the id", t.noun, name, refStr, n)
 		}
-		return "name = ? AND substr(id, 1, ?) = ? ORDER BY seq LIMIT 1", []any{name, len(r.ID), r.ID}, nil
+		return "project = ? AND name = ? AND substr(id, 1, ?) = ? ORDER BY seq LIMIT 1", []any{p, name, len(r.ID), r.ID}, nil
 	}
-	return "name = ? AND id = ?", []any{name, r.ID}, nil
+	return "project = ? AND name = ? AND id = ?", []any{p, name, r.ID}, nil
 }
 
 func (s *Store) exists(ctx context.Context, tx *Tx, query string, args ...any) (bool, error) {
@@ -64,9 +66,10 @@ func (s *Store) exists(ctx context.Context, tx *Tx, query string, args ...any) (
 	return err == nil, err
 }
 
-func nextVersion(ctx context.Context, tx *Tx, table, name string) (int, error) {
+func nextVersion(ctx context.Context, tx *Tx, table, project, name string) (int, error) {
 	var v int
-	err := tx.QueryRowContext(ctx, "SELECT COALESCE(MAX(version), 0) + 1 FROM "+table+" WHERE name = ?", name).Scan(&v)
+	// #nosec G202 -- the table name comes from a constant table list in code; values are bound
+	err := tx.QueryRowContext(ctx, "SELECT COALESCE(MAX(version), 0) + 1 FROM "+table+" WHERE project = ? AND name = ?", project, name).Scan(&v)
 	return v, err
 }
 
@@ -108,8 +111,9 @@ func (s *Store) putDataset(ctx context.Context, v store.DatasetVersion, events [
 		return nil, err
 	}
 	var out []store.Event
+	p := store.ProjectFrom(ctx)
 	err = s.write(ctx, func(tx *Tx) error {
-		dup, err := s.exists(ctx, tx, `SELECT 1 FROM dataset_versions WHERE name = ? AND id = ?`, v.Name, v.ID)
+		dup, err := s.exists(ctx, tx, `SELECT 1 FROM dataset_versions WHERE project = ? AND name = ? AND id = ?`, p, v.Name, v.ID)
 		if err != nil {
 			return err
 		}
@@ -117,15 +121,15 @@ func (s *Store) putDataset(ctx context.Context, v store.DatasetVersion, events [
 			return errs.Conflict("already exists")
 		}
 		var latest string
-		err = tx.QueryRowContext(ctx, `SELECT id FROM dataset_versions WHERE name = ? ORDER BY seq DESC LIMIT 1`, v.Name).Scan(&latest)
+		err = tx.QueryRowContext(ctx, `SELECT id FROM dataset_versions WHERE project = ? AND name = ? ORDER BY seq DESC LIMIT 1`, p, v.Name).Scan(&latest)
 		if err != nil && !errors.Is(err, sql.ErrNoRows) {
 			return err
 		}
 		if latest != v.Parent {
 			return &store.StaleParentError{Name: v.Name, Expected: v.Parent, Latest: latest}
 		}
-		if _, err := tx.ExecContext(ctx, `INSERT INTO dataset_versions (`+datasetCols+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-			v.ID, v.Name, v.Task, v.Manifest, v.Records, v.Bytes, v.Region, v.Owner, v.Parent, created); err != nil {
+		if _, err := tx.ExecContext(ctx, `INSERT INTO dataset_versions (project, `+datasetCols+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+			p, v.ID, v.Name, v.Task, v.Manifest, v.Records, v.Bytes, v.Region, v.Owner, v.Parent, created); err != nil {
 			return err
 		}
 		if also != nil {
@@ -197,8 +201,8 @@ func (s *Store) putBase(ctx context.Context, v store.BaseVersion, events []store
 	}
 	var out []store.Event
 	v.Version, out, err = s.putNumbered(ctx, baseTable, v.Name, v.ID, events, func(tx *Tx, version int) error {
-		_, err := tx.ExecContext(ctx, `INSERT INTO base_versions (`+baseCols+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
-			v.ID, v.Name, version, v.Arch, v.Params, v.Manifest, v.Region, created)
+		_, err := tx.ExecContext(ctx, `INSERT INTO base_versions (project, `+baseCols+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+			store.ProjectFrom(ctx), v.ID, v.Name, version, v.Arch, v.Params, v.Manifest, v.Region, created)
 		if err == nil && also != nil {
 			err = also(tx)
 		}
@@ -252,8 +256,8 @@ func (s *Store) PutRecipeVersion(ctx context.Context, v store.RecipeVersion, eve
 	}
 	var out []store.Event
 	v.Version, out, err = s.putNumbered(ctx, recipeTable, v.Name, v.ID, events, func(tx *Tx, version int) error {
-		_, err := tx.ExecContext(ctx, `INSERT INTO recipe_versions (`+recipeCols+`) VALUES (?, ?, ?, ?, ?)`,
-			v.ID, v.Name, version, v.Normalized, created)
+		_, err := tx.ExecContext(ctx, `INSERT INTO recipe_versions (project, `+recipeCols+`) VALUES (?, ?, ?, ?, ?, ?)`,
+			store.ProjectFrom(ctx), v.ID, v.Name, version, v.Normalized, created)
 		return err
 	})
 	if err != nil {
@@ -302,15 +306,17 @@ var (
 func (s *Store) putNumbered(ctx context.Context, t table, name, id string, events []store.Event, insert func(tx *Tx, version int) error) (int, []store.Event, error) {
 	var version int
 	var out []store.Event
+	p := store.ProjectFrom(ctx)
 	err := s.write(ctx, func(tx *Tx) error {
-		dup, err := s.exists(ctx, tx, `SELECT 1 FROM `+t.name+` WHERE name = ? AND id = ?`, name, id)
+		// #nosec G202 -- the table name comes from a constant table list in code; values are bound
+		dup, err := s.exists(ctx, tx, `SELECT 1 FROM `+t.name+` WHERE project = ? AND name = ? AND id = ?`, p, name, id)
 		if err != nil {
 			return err
 		}
 		if dup {
 			return errs.Conflict("already exists")
 		}
-		if version, err = nextVersion(ctx, tx, t.name, name); err != nil {
+		if version, err = nextVersion(ctx, tx, t.name, p, name); err != nil {
 			return err
 		}
 		if err := insert(tx, version); err != nil {
@@ -340,10 +346,12 @@ func versionByRef[T any](ctx context.Context, s *Store, t table, scan func(scann
 	return v, nil
 }
 
-// versionByID reads a row by id alone (the oldest when several names share
-// the same content).
+// versionByID reads a row of ctx's project by id alone (the oldest when
+// several names share the same content).
 func versionByID[T any](ctx context.Context, s *Store, t table, scan func(scanner) (T, error), id string) (T, error) {
-	v, err := scan(s.r.QueryRowContext(ctx, `SELECT `+t.cols+` FROM `+t.name+` WHERE id = ? ORDER BY seq LIMIT 1`, id))
+	// #nosec G202 -- table and column names come from a constant table list in code; values are bound
+	v, err := scan(s.r.QueryRowContext(ctx, `SELECT `+t.cols+` FROM `+t.name+` WHERE project = ? AND id = ? ORDER BY seq LIMIT 1`,
+		store.ProjectFrom(ctx), id))
 	if errors.Is(err, sql.ErrNoRows) {
 		return v, errs.NotFound("%s version %q: not found", t.noun, id)
 	}
@@ -353,10 +361,12 @@ func versionByID[T any](ctx context.Context, s *Store, t table, scan func(scanne
 	return v, nil
 }
 
-// versionList lists the rows of name (all names for ""), oldest first.
+// versionList lists the rows of name (all names for "") in ctx's project,
+// oldest first.
 func versionList[T any](ctx context.Context, s *Store, t table, scan func(scanner) (T, error), name string) ([]T, error) {
 	// #nosec G202 -- table and column names come from a constant table list in code; values are bound
-	rows, err := s.r.QueryContext(ctx, `SELECT `+t.cols+` FROM `+t.name+` WHERE ? = '' OR name = ? ORDER BY seq`, name, name)
+	rows, err := s.r.QueryContext(ctx, `SELECT `+t.cols+` FROM `+t.name+` WHERE project = ? AND (? = '' OR name = ?) ORDER BY seq`,
+		store.ProjectFrom(ctx), name, name)
 	if err != nil {
 		return nil, fmt.Errorf("list %s versions: %w", t.noun, err)
 	}

@@ -13,7 +13,9 @@
 // (strictly increasing Seq, appended atomically with the change it
 // describes), concurrent writers, the audit log (one chained entry per
 // event, in the same transaction), model version regions and cross-region
-// copies (copies.go).
+// copies (copies.go), leases and fenced writes (leader.go), and project
+// isolation: every noun under the same names in two projects, neither
+// seeing the other (projects.go).
 //
 // This package imports internal/store and internal/errs (plus testing).
 package storetest
@@ -72,6 +74,11 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"Usage", testUsage}, // usage.go
 		{"Projects", testProjects},
 		{"Tokens", testTokens},
+		{"Leases", testLeases},                     // leader.go
+		{"LeaseInvalid", testLeaseInvalid},         // leader.go
+		{"FencedWrites", testFencedWrites},         // leader.go
+		{"LeaseRace", testLeaseRace},               // leader.go
+		{"ProjectIsolation", testProjectIsolation}, // projects.go
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -1,0 +1,211 @@
+package replicas
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/tailor-ml/tailor/api"
+)
+
+var tailorBin string
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "tailor-replicas-bin")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	tailorBin = filepath.Join(dir, "tailor")
+	build := exec.Command("go", "build", "-o", tailorBin, "../../cmd/tailor")
+	build.Stdout, build.Stderr = os.Stderr, os.Stderr
+	if err := build.Run(); err != nil {
+		fmt.Fprintln(os.Stderr, "build tailor:", err)
+		os.Exit(1)
+	}
+	code := m.Run()
+	_ = os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+// replica is one `tailor server` child process with its own data dir,
+// sharing the cluster's store, blob store and bus. It keeps its name and
+// port across restarts.
+type replica struct {
+	t       testing.TB
+	name    string
+	dataDir string
+	shared  []string // --store, --blob, --bus, --lease-ttl flags
+	logs    *tailBuffer
+
+	mu   sync.Mutex
+	addr string
+	cmd  *exec.Cmd
+	done chan error
+}
+
+func newReplica(t testing.TB, name string, shared []string) *replica {
+	r := &replica{t: t, name: name, dataDir: filepath.Join(t.TempDir(), name), shared: shared, logs: &tailBuffer{max: 1 << 20}}
+	t.Cleanup(func() {
+		r.stop()
+		if t.Failed() {
+			t.Logf("replica %s log (tail):\n%s", r.name, r.logs.tail(12<<10))
+		}
+	})
+	return r
+}
+
+// start runs the server with env added to its environment and waits
+// until it listens.
+func (r *replica) start(env ...string) error {
+	listen := r.addr
+	if listen == "" {
+		listen = "127.0.0.1:0"
+	}
+	var lastErr error
+	for try := 0; try < 20; try++ { // a restart may find the port briefly held
+		if lastErr = r.spawn(listen, env); lastErr == nil {
+			return nil
+		}
+		time.Sleep(250 * time.Millisecond)
+	}
+	return lastErr
+}
+
+func (r *replica) spawn(listen string, env []string) error {
+	args := append([]string{"server", "--data-dir", r.dataDir, "--listen", listen, "--log-level", "info", "--insecure-local",
+		"--replica", r.name}, r.shared...)
+	cmd := exec.Command(tailorBin, args...)
+	cmd.Env = append(os.Environ(), env...)
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		return err
+	}
+	cmd.Stderr = r.logs
+	fmt.Fprintf(r.logs, "---- %s: start %s (env %v) ----\n", time.Now().Format(time.RFC3339Nano), r.name, env)
+	if err := cmd.Start(); err != nil {
+		return err
+	}
+	done := make(chan error, 1)
+	lines := make(chan string, 1)
+	go func() {
+		sc := bufio.NewScanner(stdout)
+		for sc.Scan() {
+			if a, ok := strings.CutPrefix(sc.Text(), "listening on "); ok {
+				lines <- a
+			}
+		}
+	}()
+	go func() { done <- cmd.Wait() }()
+	select {
+	case addr := <-lines:
+		r.mu.Lock()
+		r.addr, r.cmd, r.done = addr, cmd, done
+		r.mu.Unlock()
+		return nil
+	case err := <-done:
+		return fmt.Errorf("replica %s exited before listening: %v\n%s", r.name, err, r.logs.tail(4096))
+	case <-time.After(2 * time.Minute):
+		_ = cmd.Process.Kill()
+		<-done
+		return fmt.Errorf("replica %s did not listen within 2 minutes\n%s", r.name, r.logs.tail(4096))
+	}
+}
+
+// stop ends the server with SIGTERM, as an operator would (it releases
+// the lease if it leads).
+func (r *replica) stop() {
+	r.mu.Lock()
+	cmd, done := r.cmd, r.done
+	r.cmd = nil
+	r.mu.Unlock()
+	if cmd == nil {
+		return
+	}
+	_ = cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-done:
+	case <-time.After(30 * time.Second):
+		_ = cmd.Process.Kill()
+		<-done
+	}
+}
+
+// exited waits up to timeout for the process to die by itself (at a
+// failpoint, by SIGKILL on itself) and returns when it was seen dead.
+func (r *replica) exited(timeout time.Duration) (time.Time, error) {
+	r.mu.Lock()
+	done := r.done
+	r.mu.Unlock()
+	select {
+	case err := <-done:
+		at := time.Now()
+		r.mu.Lock()
+		r.cmd = nil
+		r.mu.Unlock()
+		fmt.Fprintf(r.logs, "---- %s: %s died (%v) ----\n", at.Format(time.RFC3339Nano), r.name, err)
+		return at, nil
+	case <-time.After(timeout):
+		return time.Time{}, fmt.Errorf("replica %s did not die within %s\n%s", r.name, timeout, r.logs.tail(4096))
+	}
+}
+
+func (r *replica) url() string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return "http://" + r.addr
+}
+
+func (r *replica) client() *api.Client { return api.NewClient(r.url(), nil) }
+
+// waitLeading polls the replica's health until it says it leads, and
+// returns when it first did.
+func (r *replica) waitLeading(ctx context.Context, timeout time.Duration) (time.Time, error) {
+	deadline := time.Now().Add(timeout)
+	c := r.client()
+	var last api.Health
+	for time.Now().Before(deadline) {
+		h, err := c.HealthStatus(ctx)
+		if err == nil && h.Leading {
+			return time.Now(), nil
+		}
+		last = h
+		time.Sleep(20 * time.Millisecond)
+	}
+	return time.Time{}, fmt.Errorf("replica %s not leading after %s (health %+v)", r.name, timeout, last)
+}
+
+// tailBuffer keeps the last max bytes written to it.
+type tailBuffer struct {
+	mu  sync.Mutex
+	max int
+	b   []byte
+}
+
+func (w *tailBuffer) Write(p []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.b = append(w.b, p...)
+	if len(w.b) > w.max {
+		w.b = append(w.b[:0], w.b[len(w.b)-w.max/2:]...)
+	}
+	return len(p), nil
+}
+
+func (w *tailBuffer) tail(n int) string {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if len(w.b) > n {
+		return string(w.b[len(w.b)-n:])
+	}
+	return string(w.b)
+}
