@@ -20,8 +20,9 @@
 //     do not run in parallel; reads never wait for the lock.
 //   - Migrations run in a write transaction, under the same lock: two
 //     processes starting at once apply each migration once, and the second
-//     finds the schema up to date. A database that records a migration this
-//     binary does not know is refused with errs.ErrConflict.
+//     finds the schema up to date. Open waits up to 5 minutes for the lock
+//     to migrate (other writes wait LockTimeout). A database that records a
+//     migration this binary does not know is refused with errs.ErrConflict.
 //   - Text columns are COLLATE "C", so ordering and comparison are byte-wise
 //     as in SQLite, whatever the database's default collation. Times are the
 //     same fixed-width UTC text as in SQLite, so they round-trip to the
@@ -61,6 +62,10 @@ var _ store.Store = (*Store)(nil)
 // writeLockKey is the advisory lock every write transaction takes: "tailor"
 // in ASCII. Other applications sharing the database must not use it.
 const writeLockKey = 0x7461696c6f72
+
+// migrationLockTimeout is how long Open waits for the write lock to
+// migrate, e.g. while another process applies a long migration.
+const migrationLockTimeout = "5min"
 
 //go:embed migrations/*.sql
 var migrationFiles embed.FS
@@ -117,8 +122,11 @@ var dialect = sqlstore.Dialect{
 	Name:      "postgres",
 	Numbered:  true,
 	WriteLock: "SELECT pg_advisory_xact_lock(" + strconv.FormatInt(writeLockKey, 10) + ")",
-	RowOrder:  "seq",
-	Err:       dbErr,
+	// A server starting while another applies migrations waits for it
+	// longer than a write waits for another write.
+	MigrationSetup: "SET LOCAL lock_timeout = '" + migrationLockTimeout + "'",
+	RowOrder:       "seq",
+	Err:            dbErr,
 }
 
 // Open connects to the database that url names (a postgres:// URL or a

@@ -2,6 +2,7 @@ package postgres
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
 	"os"
@@ -224,23 +225,71 @@ func TestTwoStoresOneDatabase(t *testing.T) {
 // unavailable instead of hanging.
 func TestLockTimeout(t *testing.T) {
 	url := pg.Database(t)
-	holder := openURL(t, url)
+	short, err := Open(url, Options{LockTimeout: 50 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer short.Close()
+	tx := holdWriteLock(t, url)
+	defer tx.Rollback()
+	if _, err = short.AppendEvents(ctx, []store.Event{{Type: "x", Subject: "y"}}); !errors.Is(err, errs.ErrUnavailable) {
+		t.Errorf("write while another transaction holds the lock = %v, want ErrUnavailable", err)
+	}
+}
+
+// Open waits for another process's migration (the write lock) longer than
+// a write waits: it is still waiting past LockTimeout, and opens once the
+// lock is released.
+func TestMigrateWaitsForTheLock(t *testing.T) {
+	url := pg.Database(t)
+	waiting := openURL(t, url) // migrated; reads pg_locks below
+	tx := holdWriteLock(t, url)
+	opened := make(chan error, 1)
+	go func() {
+		s, err := Open(url, Options{LockTimeout: 50 * time.Millisecond})
+		if err == nil {
+			s.Close()
+		}
+		opened <- err
+	}()
+	// Wait until Open is queued on the lock, then past its LockTimeout.
+	for n := 0; n == 0; {
+		if err := waiting.db.QueryRowContext(ctx, `SELECT COUNT(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted`).Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		select {
+		case err := <-opened:
+			t.Fatalf("Open returned %v while another transaction held the write lock", err)
+		default:
+		}
+	}
+	time.Sleep(200 * time.Millisecond) // 4 × LockTimeout
+	select {
+	case err := <-opened:
+		t.Fatalf("Open returned %v while another transaction held the write lock", err)
+	default:
+	}
+	if err := tx.Rollback(); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-opened; err != nil {
+		t.Fatalf("Open after the lock was released: %v", err)
+	}
+}
+
+// holdWriteLock takes the write lock in a transaction of its own; the
+// caller rolls it back.
+func holdWriteLock(t *testing.T, url string) *sql.Tx {
+	t.Helper()
+	holder := openURL(t, url) // the database must be migrated already
 	tx, err := holder.db.BeginTx(ctx, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer tx.Rollback()
 	if _, err := tx.ExecContext(ctx, dialect.WriteLock); err != nil {
 		t.Fatal(err)
 	}
-	short, err := Open(url, Options{LockTimeout: 50 * time.Millisecond})
-	if err == nil {
-		defer short.Close()
-		_, err = short.AppendEvents(ctx, []store.Event{{Type: "x", Subject: "y"}})
-	}
-	if !errors.Is(err, errs.ErrUnavailable) {
-		t.Errorf("write while another transaction holds the lock = %v, want ErrUnavailable", err)
-	}
+	return tx
 }
 
 const childEnv = "TAILOR_POSTGRES_CHILD"

@@ -89,7 +89,7 @@ func (s *Store) Migrate(ctx context.Context, migs []Migration) error {
 		latest = max(latest, m.Version)
 	}
 	applied := 0
-	err := s.write(ctx, func(tx *Tx) error {
+	err := s.write(context.WithValue(ctx, migrationKey{}, s.d.MigrationSetup), func(tx *Tx) error {
 		if _, err := tx.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (
 			version    INTEGER PRIMARY KEY,
 			name       TEXT NOT NULL,

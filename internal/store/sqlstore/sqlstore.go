@@ -51,6 +51,10 @@ type Dialect struct {
 	// it must block until no other write transaction on the database is
 	// open, in any process.
 	WriteLock string
+	// MigrationSetup, when set, is executed first in the migration
+	// transaction, before WriteLock (PostgreSQL: a longer lock_timeout,
+	// so that a server starting while another migrates waits for it).
+	MigrationSetup string
 	// RowOrder is the column of the aliases table that orders rows by
 	// insertion ("rowid" in SQLite).
 	RowOrder string
@@ -120,6 +124,12 @@ func (s *Store) write(ctx context.Context, fn func(tx *Tx) error) error {
 		return s.dbErr(err)
 	}
 	tx := &Tx{tx: stx, d: s.d}
+	if setup, _ := ctx.Value(migrationKey{}).(string); setup != "" {
+		if _, err := stx.ExecContext(ctx, setup); err != nil {
+			_ = stx.Rollback()
+			return s.dbErr(err)
+		}
+	}
 	if s.d.WriteLock != "" {
 		if _, err := stx.ExecContext(ctx, s.d.WriteLock); err != nil {
 			_ = stx.Rollback()
@@ -150,6 +160,10 @@ func (s *Store) dbErr(err error) error {
 	}
 	return s.d.Err(err)
 }
+
+// migrationKey marks the context of the migration transaction; its value
+// is the dialect's MigrationSetup.
+type migrationKey struct{}
 
 // DB is a pool whose queries are written with `?` placeholders.
 type DB struct {
