@@ -5,13 +5,14 @@
 # fetch. `deps.sh` (for the tests): that plus Debian's PyTorch, numpy, SciPy
 # and scikit-learn, the numerical references the tests compare against, and
 # Debian's chromium, the browser e2e/dashboard_test.go drives, and the
-# servers the scale-out tests start: Debian's nats-server, and versitygw
+# servers the scale-out tests start: Debian's nats-server and PostgreSQL 15
+# (without its default cluster: the tests run their own), and versitygw
 # built from the Go module proxy (scripts/versitygw.sh). `deps.sh servers`:
 # only the Debian server packages; a test helper runs it when a server binary
 # is missing.
 set -euo pipefail
 mode=${1:-test}
-servers=(nats-server)
+servers=(nats-server postgresql-15)
 case $mode in
 demo) pkgs=(build-essential libopenblas-dev libdnnl-dev nodejs npm ca-certificates) ;;
 test) pkgs=(build-essential libopenblas-dev libdnnl-dev nodejs npm ca-certificates
@@ -33,6 +34,11 @@ if ((${#need[@]})); then
 	echo "deps: installing ${need[*]}" >&2
 	SUDO=""
 	[ "$(id -u)" -eq 0 ] || SUDO=sudo
+	# The tests start their own PostgreSQL servers: no system cluster.
+	if [[ " ${need[*]} " == *" postgresql-15 "* && ! -e /etc/postgresql-common/createcluster.conf ]]; then
+		$SUDO mkdir -p /etc/postgresql-common
+		echo "create_main_cluster = false" | $SUDO tee /etc/postgresql-common/createcluster.conf >/dev/null
+	fi
 	$SUDO apt-get update -q
 	DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -q --no-install-recommends "${need[@]}"
 fi

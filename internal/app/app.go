@@ -44,6 +44,7 @@ import (
 	"github.com/tailor-ml/tailor/internal/serve/modelengine"
 	"github.com/tailor-ml/tailor/internal/serve/reqlog"
 	"github.com/tailor-ml/tailor/internal/store"
+	"github.com/tailor-ml/tailor/internal/store/storeaddr"
 )
 
 // Options configure an App. Zero values take the documented defaults.
@@ -141,9 +142,10 @@ type Options struct {
 	// in-process bus (default), or nats://host:port[,…], a NATS
 	// JetStream stream every replica shares.
 	Bus string
-	// Store is the metadata store's address: "sqlite:///abs/file.db"
-	// (default: the SQLite file DataDir/tailor.db). Replicas on one
-	// machine may share one SQLite file.
+	// Store is the metadata store's address (internal/store/storeaddr):
+	// "sqlite:///abs/file.db" or "postgres://user@host:port/db?sslmode=…"
+	// (default: the SQLite file DataDir/tailor.db). Replicas share one
+	// PostgreSQL database, or, on one machine, one SQLite file.
 	Store string
 	// Replica is this server's name among replicas, the holder name of
 	// the leader lease (default: the host name and a hash of DataDir, the
@@ -200,8 +202,10 @@ func Open(opts Options) (*App, error) {
 			return nil, fmt.Errorf("--bus: %w", err)
 		}
 	}
-	if err := checkStoreAddress(opts.Store); err != nil {
-		return nil, fmt.Errorf("--store: %w", err)
+	if opts.Store != "" {
+		if _, err := storeaddr.Parse(opts.Store); err != nil {
+			return nil, fmt.Errorf("--store: %w", err)
+		}
 	}
 	if opts.Region == "" {
 		opts.Region = "local"
@@ -273,7 +277,13 @@ func Open(opts Options) (*App, error) {
 	if opts.LeaseTTL <= 0 {
 		opts.LeaseTTL = DefaultLeaseTTL
 	}
-	st, err := openStore(opts.Store, opts.DataDir)
+	if opts.Store == "" {
+		var err error
+		if opts.Store, err = storeaddr.SQLiteURL(filepath.Join(opts.DataDir, "tailor.db")); err != nil {
+			return nil, err
+		}
+	}
+	st, err := storeaddr.Open(opts.Store)
 	if err != nil {
 		return nil, fmt.Errorf("open metadata store: %w", err)
 	}
@@ -522,6 +532,16 @@ func (a *App) Replica() string { return a.opts.Replica }
 
 // BlobAddress is the artifact store's address (Options.Blob, filled).
 func (a *App) BlobAddress() string { return a.opts.Blob }
+
+// StoreAddress is the metadata store's address (Options.Store, filled)
+// without its password, for logs.
+func (a *App) StoreAddress() string {
+	l, err := storeaddr.Parse(a.opts.Store)
+	if err != nil {
+		return ""
+	}
+	return l.String()
+}
 
 // failpoint kills the process with SIGKILL, as a crash would, when the
 // point is named in Options.Failpoints.

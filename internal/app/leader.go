@@ -5,7 +5,6 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
-	"net/url"
 	"os"
 	"path/filepath"
 	"sync"
@@ -13,10 +12,8 @@ import (
 
 	"github.com/tailor-ml/tailor/api"
 	"github.com/tailor-ml/tailor/internal/bus"
-	"github.com/tailor-ml/tailor/internal/errs"
 	"github.com/tailor-ml/tailor/internal/run"
 	"github.com/tailor-ml/tailor/internal/store"
-	"github.com/tailor-ml/tailor/internal/store/sqlite"
 )
 
 // Leadership among replicas.
@@ -307,28 +304,4 @@ func defaultReplica(dataDir string) string {
 	}
 	sum := sha256.Sum256([]byte(abs))
 	return host + "-" + hex.EncodeToString(sum[:4])
-}
-
-// openStore opens the metadata store an address names: "" is the SQLite
-// file DataDir/tailor.db; "sqlite:///abs/file.db" another SQLite file.
-func openStore(addr, dataDir string) (store.Store, error) {
-	path := filepath.Join(dataDir, "tailor.db")
-	if addr != "" {
-		u, _ := url.Parse(addr) // checkStoreAddress passed
-		path = filepath.Clean(u.Path)
-	}
-	return sqlite.Open(path, sqlite.Options{})
-}
-
-// checkStoreAddress refuses what openStore cannot open.
-func checkStoreAddress(addr string) error {
-	if addr == "" {
-		return nil
-	}
-	u, err := url.Parse(addr)
-	if err != nil || u.Scheme != "sqlite" || (u.Host != "" && u.Host != "localhost") || !filepath.IsAbs(u.Path) ||
-		u.RawQuery != "" || u.ForceQuery || u.Fragment != "" || u.User != nil || u.Opaque != "" {
-		return errs.Invalid("store address %q: want sqlite:///absolute/file.db (a SQLite file every replica on this machine opens)", addr)
-	}
-	return nil
 }

@@ -55,7 +55,7 @@ func runServer(e *env, args []string) error {
 	rate := fs.Float64("rate-limit", 100, "requests per second each token may make; past it, 429 (negative: no limit)")
 	burst := fs.Int("rate-burst", 200, "requests a token may make at once before --rate-limit applies")
 	busURL := fs.String("bus", "local", "event bus: local (in-process, one server) or nats://host:port[,nats://…] (NATS JetStream shared by replicas; credentials file in TAILOR_NATS_CREDS); see docs/scale-out.md")
-	storeURL := fs.String("store", "", "metadata store: sqlite:///abs/file.db (replicas on one machine share one file); default --data-dir/tailor.db")
+	storeURL := fs.String("store", "", "metadata store: sqlite:///abs/file.db or postgres://user@host:port/db?sslmode=disable, the password in the URL or in PGPASSWORD (pgx reads the PG* variables; see docs/scale-out.md); default the SQLite file --data-dir/tailor.db")
 	replica := fs.String("replica", "", "this server's name among replicas, the holder of the leader lease (default: host name and a hash of --data-dir)")
 	leaseTTL := fs.Duration("lease-ttl", app.DefaultLeaseTTL, "how long the leader lease lasts unless renewed (renewed every third of it); a replica takes over within about 4/3 of it after the leader dies")
 	if _, err := parse(fs, args, 0, 0); err != nil {
@@ -154,7 +154,7 @@ func runServer(e *env, args []string) error {
 	srv := httpapi.NewServer(httpapi.Options{Service: a, Auth: authority, Logger: logger, Inference: a.Inference(), UI: ui.Handler(),
 		MaxUpload: *maxImport, MaxUploads: *maxUploads, BodyIdleTimeout: *bodyIdle})
 	logger.Info("tailor server listening", "addr", ln.Addr().String(), "dashboard", "http://"+ln.Addr().String()+"/", "data_dir", *dataDir, "blob", a.BlobAddress(), "engine", opts.EngineVersion,
-		"bus", *busURL, "replica", a.Replica())
+		"bus", *busURL, "replica", a.Replica(), "store", a.StoreAddress())
 	fmt.Fprintf(e.stdout, "listening on %s\n", ln.Addr())
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()

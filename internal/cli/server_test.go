@@ -152,8 +152,9 @@ func TestServerReplicaFlags(t *testing.T) {
 		{"lease too short", []string{"--lease-ttl", "100ms"}, "--lease-ttl 100ms must be at least 300ms", ExitUsage},
 		{"bus without scheme", []string{"--bus", "127.0.0.1:4222"}, `--bus: bus address "127.0.0.1:4222"`, ExitInvalid},
 		{"bus with credentials", []string{"--bus", "nats://u:p@nats-0:4222"}, "TAILOR_NATS_CREDS", ExitInvalid},
-		{"store relative", []string{"--store", "sqlite://tailor.db"}, `--store: store address "sqlite://tailor.db": want sqlite:///absolute/file.db`, ExitInvalid},
-		{"store unknown", []string{"--store", "mysql://db/tailor"}, "want sqlite:///absolute/file.db", ExitInvalid},
+		{"store relative", []string{"--store", "sqlite://tailor.db"}, `--store: metadata store address "sqlite://tailor.db": host "tailor.db"; a SQLite file is on this machine (sqlite:///absolute/file.db)`, ExitInvalid},
+		{"store unknown", []string{"--store", "mysql://db/tailor"}, `--store: metadata store address: unknown scheme "mysql"; want sqlite:///absolute/file.db or postgres://`, ExitInvalid},
+		{"store without a database", []string{"--store", "postgres://tailor:s3cret@db"}, `--store: metadata store address "postgres://tailor@db" names no database`, ExitInvalid},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

@@ -4,8 +4,9 @@
 // promotion approvals, monitoring, trigger firings, the event outbox and
 // the hash-chained audit log (audit.go).
 //
-// Implementations live in sub-packages (sqlite/, later postgres/) and must
-// pass the conformance suite in storetest/. Every mutating method takes the
+// Implementations live in sub-packages (sqlite/ and postgres/, both thin
+// over the shared SQL of sqlstore/; storeaddr/ opens the one an address
+// names) and must pass the conformance suite in storetest/. Every mutating method takes the
 // events that describe the change, appends them in the same transaction, and
 // returns them with their sequence numbers filled in, so the caller publishes
 // them on the bus only after the commit (DESIGN.md invariant 6). Each

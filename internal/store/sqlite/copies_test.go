@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/tailor-ml/tailor/internal/store"
+	"github.com/tailor-ml/tailor/internal/store/sqlstore"
 )
 
 // TestUpgradeModelRegions opens a file written before 0008_residency.sql:
@@ -18,7 +19,7 @@ func TestUpgradeModelRegions(t *testing.T) {
 	}
 	var before []migration
 	for _, m := range all {
-		if strings.HasSuffix(m.name, "_residency.sql") {
+		if strings.HasSuffix(m.Name, "_residency.sql") {
 			break
 		}
 		before = append(before, m)
@@ -31,13 +32,13 @@ func TestUpgradeModelRegions(t *testing.T) {
 	now := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
 	for _, b := range []struct{ name, id, region string }{{"tiny", strings.Repeat("a", 64), "eu"}, {"big", strings.Repeat("b", 64), "us"}} {
 		if _, err := s.w.ExecContext(ctx, `INSERT INTO base_versions (id, name, version, arch, params, manifest, region, created_at) VALUES (?, ?, 1, 'llama', 1, 'sha256:m', ?, ?)`,
-			b.id, b.name, b.region, now.Format(timeLayout)); err != nil {
+			b.id, b.name, b.region, now.Format(sqlstore.TimeLayout)); err != nil {
 			t.Fatal(err)
 		}
 	}
 	for i, base := range []string{strings.Repeat("a", 64), strings.Repeat("b", 64), strings.Repeat("c", 64)} {
 		if _, err := s.w.ExecContext(ctx, `INSERT INTO model_versions (id, name, version, base_id, adapter, run_id, task, labels, lineage, created_at)
-			VALUES (?, 'm', ?, ?, '', '', 'classify', NULL, NULL, ?)`, strings.Repeat(string(rune('d'+i)), 64), i+1, base, now.Format(timeLayout)); err != nil {
+			VALUES (?, 'm', ?, ?, '', '', 'classify', NULL, NULL, ?)`, strings.Repeat(string(rune('d'+i)), 64), i+1, base, now.Format(sqlstore.TimeLayout)); err != nil {
 			t.Fatal(err)
 		}
 	}

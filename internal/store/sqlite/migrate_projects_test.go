@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/tailor-ml/tailor/internal/store"
+	"github.com/tailor-ml/tailor/internal/store/sqlstore"
 )
 
 // projectTables are the tables migration 0009 gives a project column.
@@ -28,7 +29,7 @@ func TestMigrateProjects(t *testing.T) {
 	}
 	var upTo8 []migration
 	for _, m := range all {
-		if m.version <= 8 {
+		if m.Version <= 8 {
 			upTo8 = append(upTo8, m)
 		}
 	}
@@ -56,7 +57,7 @@ func TestMigrateProjects(t *testing.T) {
 		ev := store.Event{Seq: int64(i + 1), Type: e.typ, Subject: e.subject, Time: time.Date(2026, 1, 7, 0, 0, i, 0, time.UTC),
 			Data: json.RawMessage(`{"n":` + string(rune('0'+i)) + `}`)}
 		if _, err := s.w.ExecContext(ctx, `INSERT INTO events (seq, type, subject, time, data) VALUES (?, ?, ?, ?, ?)`,
-			ev.Seq, ev.Type, ev.Subject, ev.Time.Format(timeLayout), string(ev.Data)); err != nil {
+			ev.Seq, ev.Type, ev.Subject, ev.Time.Format(sqlstore.TimeLayout), string(ev.Data)); err != nil {
 			t.Fatal(err)
 		}
 		a := store.AuditEntry{Seq: ev.Seq, Time: ev.Time, Actor: "ana", Project: e.project, Action: ev.Type, EventSeq: ev.Seq,
@@ -66,8 +67,8 @@ func TestMigrateProjects(t *testing.T) {
 		a.Before, befores[key] = befores[key], a.After
 		a.Hash = store.AuditHash(a)
 		prev = a.Hash
-		if _, err := s.w.ExecContext(ctx, `INSERT INTO audit_log (`+auditCols+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-			a.Seq, a.Time.Format(timeLayout), a.Actor, a.Project, a.Action, a.ObjectKind, a.ObjectID, a.EventSeq, a.Before, a.After,
+		if _, err := s.w.ExecContext(ctx, `INSERT INTO audit_log (`+sqlstore.AuditCols+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+			a.Seq, a.Time.Format(sqlstore.TimeLayout), a.Actor, a.Project, a.Action, a.ObjectKind, a.ObjectID, a.EventSeq, a.Before, a.After,
 			a.PrevHash, a.Hash); err != nil {
 			t.Fatal(err)
 		}

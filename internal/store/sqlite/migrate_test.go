@@ -8,6 +8,7 @@ import (
 	"testing/fstest"
 
 	"github.com/tailor-ml/tailor/internal/errs"
+	"github.com/tailor-ml/tailor/internal/store/sqlstore"
 )
 
 func mapFS(files map[string]string) fstest.MapFS {
@@ -20,7 +21,7 @@ func mapFS(files map[string]string) fstest.MapFS {
 
 func migrations(t *testing.T, files map[string]string) []migration {
 	t.Helper()
-	migs, err := loadMigrations(mapFS(files))
+	migs, err := sqlstore.LoadMigrations(mapFS(files))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -53,8 +54,8 @@ func TestEmbeddedMigrations(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "tailor.db")
 	s := openFile(t, path)
 	v, err := s.SchemaVersion(ctx)
-	if err != nil || v != migs[len(migs)-1].version {
-		t.Fatalf("SchemaVersion = %d, %v; want %d", v, err, migs[len(migs)-1].version)
+	if err != nil || v != migs[len(migs)-1].Version {
+		t.Fatalf("SchemaVersion = %d, %v; want %d", v, err, migs[len(migs)-1].Version)
 	}
 	for _, tbl := range []string{"dataset_versions", "base_versions", "recipe_versions", "runs", "run_logs", "aliases", "events", "schema_migrations",
 		"model_versions", "eval_reports", "alias_history", "approvals", "trigger_firings", "trigger_cursor", "run_usage", "request_usage"} {
@@ -164,44 +165,4 @@ func TestNewerSchemaRefused(t *testing.T) {
 	if !errors.Is(err, errs.ErrConflict) || !strings.Contains(err.Error(), "999") {
 		t.Fatalf("Open newer file = %v, want ErrConflict naming version 999", err)
 	}
-}
-
-func TestLoadMigrationsErrors(t *testing.T) {
-	tests := []struct {
-		name  string
-		files map[string]string
-		want  string // the file the error must name
-	}{
-		{"bad name", map[string]string{"0001_init.sql": "", "init.sql": ""}, "init.sql"},
-		{"upper case", map[string]string{"0001_Init.sql": ""}, "0001_Init.sql"},
-		{"duplicate", map[string]string{"0001_a.sql": "", "0001_b.sql": ""}, "0001_"},
-		{"zero", map[string]string{"0000_a.sql": ""}, "0000_a.sql"},
-	}
-	for _, tc := range tests {
-		t.Run(tc.name, func(t *testing.T) {
-			_, err := loadMigrations(mapFS(tc.files))
-			if !errors.Is(err, errs.ErrInvalid) || !strings.Contains(err.Error(), tc.want) {
-				t.Errorf("loadMigrations = %v, want ErrInvalid naming %q", err, tc.want)
-			}
-		})
-	}
-}
-
-func FuzzParseMigrationName(f *testing.F) {
-	for _, s := range []string{"0001_init.sql", "0002_add_runs.sql", "1_x.sql", "0001_.sql", "0001_a.sql.bak",
-		"99999999999999999999_a.sql", "000a_b.sql", "-001_a.sql", "0001_a b.sql", ""} {
-		f.Add(s)
-	}
-	f.Fuzz(func(t *testing.T, name string) {
-		v, err := parseMigrationName(name)
-		if err != nil {
-			if !errors.Is(err, errs.ErrInvalid) {
-				t.Fatalf("parseMigrationName(%q) error %v is not ErrInvalid", name, err)
-			}
-			return
-		}
-		if v < 1 || !strings.HasSuffix(name, ".sql") || strings.ContainsAny(name, "/\\ ") || strings.Count(name, ".") != 1 {
-			t.Fatalf("parseMigrationName(%q) = %d", name, v)
-		}
-	})
 }

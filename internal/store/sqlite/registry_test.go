@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/tailor-ml/tailor/internal/store"
+	"github.com/tailor-ml/tailor/internal/store/sqlstore"
 )
 
 // TestUpgradeToRegistry opens a file written with schema 1 only, then with
@@ -15,7 +16,7 @@ func TestUpgradeToRegistry(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(all) < 2 || all[1].name != "0002_registry.sql" {
+	if len(all) < 2 || all[1].Name != "0002_registry.sql" {
 		t.Fatalf("embedded migrations %v: want 0002_registry.sql second", all)
 	}
 	path := filepath.Join(t.TempDir(), "tailor.db")
@@ -26,7 +27,7 @@ func TestUpgradeToRegistry(t *testing.T) {
 	// Written as schema 1 code wrote it (today's SetAlias names the
 	// project column that 0009 adds).
 	if _, err := s.w.ExecContext(ctx, `INSERT INTO aliases (kind, name, alias, target, updated_at) VALUES ('model', 'm', 'champion', 'old', ?)`,
-		time.Now().UTC().Format(timeLayout)); err != nil {
+		time.Now().UTC().Format(sqlstore.TimeLayout)); err != nil {
 		t.Fatal(err)
 	}
 	if tables(t, s)["model_versions"] {
@@ -36,8 +37,8 @@ func TestUpgradeToRegistry(t *testing.T) {
 
 	s = openFile(t, path)
 	defer s.Close()
-	if v, err := s.SchemaVersion(ctx); err != nil || v != all[len(all)-1].version {
-		t.Fatalf("schema version %d, %v; want %d", v, err, all[len(all)-1].version)
+	if v, err := s.SchemaVersion(ctx); err != nil || v != all[len(all)-1].Version {
+		t.Fatalf("schema version %d, %v; want %d", v, err, all[len(all)-1].Version)
 	}
 	// An alias set before the upgrade has no history; the first recorded
 	// move starts from its current target.

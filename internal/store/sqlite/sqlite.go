@@ -1,5 +1,7 @@
 // Package sqlite is the embedded store.Store: one SQLite file through the
-// pure-Go modernc.org/sqlite driver.
+// pure-Go modernc.org/sqlite driver. The queries are internal/store/sqlstore's;
+// this package opens the file, holds the SQLite migrations and describes the
+// dialect.
 //
 // The file is opened in WAL mode with a busy timeout, foreign keys on and
 // synchronous=NORMAL, so the server and its worker child processes can open
@@ -9,18 +11,20 @@
 //
 // The schema is versioned: migrations/NNNN_name.sql files are embedded,
 // applied in order inside one transaction and recorded in the
-// schema_migrations table. Opening a file written by a newer schema fails
-// with an error wrapping errs.ErrConflict.
+// schema_migrations table (sqlstore.Store.Migrate). Opening a file written
+// by a newer schema fails with an error wrapping errs.ErrConflict.
 //
-// This package imports internal/store and internal/errs only.
+// This package imports internal/store, internal/store/sqlstore and
+// internal/errs only.
 package sqlite
 
 import (
 	"context"
 	"database/sql"
-	"encoding/json"
+	"embed"
 	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
 	"net/url"
 	"strings"
@@ -31,6 +35,7 @@ import (
 
 	"github.com/tailor-ml/tailor/internal/errs"
 	"github.com/tailor-ml/tailor/internal/store"
+	"github.com/tailor-ml/tailor/internal/store/sqlstore"
 )
 
 var _ store.Store = (*Store)(nil)
@@ -68,11 +73,30 @@ func (o *Options) defaults() {
 // Store is a metadata store in one SQLite file. It is safe for concurrent
 // use, and several Stores (in one or several processes) may share a file.
 type Store struct {
+	*sqlstore.Store
 	path string
 	opts Options
 	w    *sql.DB // one connection; BEGIN IMMEDIATE
 	r    *sql.DB // query-only pool
 }
+
+//go:embed migrations/*.sql
+var migrationFiles embed.FS
+
+// migration is one SQLite schema step.
+type migration = sqlstore.Migration
+
+func embeddedMigrations() ([]migration, error) {
+	sub, err := fs.Sub(migrationFiles, "migrations")
+	if err != nil {
+		return nil, err
+	}
+	return sqlstore.LoadMigrations(sub)
+}
+
+// dialect is SQLite's: `?` placeholders as written, no lock statement
+// (the one writer connection begins IMMEDIATE), rowid for insertion order.
+var dialect = sqlstore.Dialect{Name: "sqlite", RowOrder: "rowid", Err: dbErr}
 
 // Open opens (creating if needed) the SQLite file at path and brings its
 // schema up to date.
@@ -113,7 +137,9 @@ func open(path string, opts Options, migs []migration) (*Store, error) {
 		w.Close()
 		return nil, fmt.Errorf("open %s: %w", path, dbErr(err))
 	}
-	if err := s.migrate(ctx, migs); err != nil {
+	sopts := sqlstore.Options{Now: opts.Now, Logger: opts.Logger, Where: path}
+	// Migrations go through the writer alone: the readers open after.
+	if err := sqlstore.New(w, w, dialect, sopts).Migrate(ctx, migs); err != nil {
 		// #nosec G104 -- cleanup on an error path; the migration error is returned
 		w.Close()
 		return nil, fmt.Errorf("open %s: %w", path, err)
@@ -132,47 +158,15 @@ func open(path string, opts Options, migs []migration) (*Store, error) {
 	r.SetMaxOpenConns(opts.MaxReaders)
 	r.SetMaxIdleConns(opts.MaxReaders)
 	s.r = r
+	s.Store = sqlstore.New(w, r, dialect, sopts)
 	return s, nil
 }
 
 // Path returns the database file path.
 func (s *Store) Path() string { return s.path }
 
-// Close closes the connections.
-func (s *Store) Close() error {
-	return errors.Join(s.r.Close(), s.w.Close())
-}
-
-// write runs fn in one BEGIN IMMEDIATE transaction and commits it. When
-// ctx carries a store.Fence, the transaction first checks that its lease
-// is still held in its term (leader.go) and writes nothing otherwise. A
-// context reading every project (store.AllProjects) may not write: each
-// change belongs to one project.
-func (s *Store) write(ctx context.Context, fn func(tx *sql.Tx) error) error {
-	if store.IsAllProjects(ctx) {
-		return errs.Invalid("a change belongs to one project; this context reads all of them (%q)", store.AllProjects)
-	}
-	tx, err := s.w.BeginTx(ctx, nil)
-	if err != nil {
-		return dbErr(err)
-	}
-	if f, ok := store.FenceFrom(ctx); ok {
-		if err := checkFence(ctx, tx, f); err != nil {
-			_ = tx.Rollback()
-			return err
-		}
-	}
-	if err := fn(tx); err != nil {
-		_ = tx.Rollback()
-		return dbErr(err)
-	}
-	if err := tx.Commit(); err != nil {
-		return dbErr(err)
-	}
-	return nil
-}
-
-// dbErr gives lock timeouts the errs.ErrUnavailable kind.
+// dbErr gives lock timeouts the errs.ErrUnavailable kind and unique
+// violations errs.ErrConflict.
 func dbErr(err error) error {
 	var se *msqlite.Error
 	if errors.As(err, &se) {
@@ -180,89 +174,10 @@ func dbErr(err error) error {
 		case sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED:
 			return errs.Unavailable("metadata store busy, try again: %w", err)
 		}
-	}
-	return err
-}
-
-// now returns the clock's time in UTC without a monotonic reading.
-func (s *Store) now() time.Time { return s.opts.Now().UTC() }
-
-// orNow returns t, or now when t is zero, normalized to UTC.
-func (s *Store) orNow(t time.Time) time.Time {
-	if t.IsZero() {
-		return s.now()
-	}
-	return t.UTC()
-}
-
-// timeLayout is fixed width so that stored times sort as text.
-const timeLayout = "2006-01-02T15:04:05.000000000Z"
-
-func formatTime(field string, t time.Time) (string, error) {
-	t = t.UTC()
-	if y := t.Year(); y < 1 || y > 9999 {
-		return "", errs.Invalid("%s: time %v outside years 1-9999", field, t)
-	}
-	return t.Format(timeLayout), nil
-}
-
-// nullTime stores a zero time as NULL.
-func nullTime(field string, t time.Time) (any, error) {
-	if t.IsZero() {
-		return nil, nil
-	}
-	return formatTime(field, t)
-}
-
-func parseTime(field, v string) (time.Time, error) {
-	t, err := time.Parse(timeLayout, v)
-	if err != nil {
-		return time.Time{}, fmt.Errorf("%s: stored time %q: %w", field, v, err)
-	}
-	return t, nil
-}
-
-func parseNullTime(field string, v sql.NullString) (time.Time, error) {
-	if !v.Valid {
-		return time.Time{}, nil
-	}
-	return parseTime(field, v.String)
-}
-
-// nullJSON stores nil JSON as NULL after checking it is valid.
-func nullJSON(field string, b json.RawMessage) (any, error) {
-	if len(b) == 0 {
-		return nil, nil
-	}
-	if !json.Valid(b) {
-		return nil, errs.Invalid("%s: not valid JSON", field)
-	}
-	return string(b), nil
-}
-
-func rawJSON(v sql.NullString) json.RawMessage {
-	if !v.Valid {
-		return nil
-	}
-	return json.RawMessage(v.String)
-}
-
-// scanner is *sql.Row or *sql.Rows.
-type scanner interface{ Scan(dest ...any) error }
-
-// limitArg turns "0: all" into SQLite's "LIMIT -1".
-func limitArg(limit int) int {
-	if limit <= 0 {
-		return -1
-	}
-	return limit
-}
-
-func required(what string, fields ...string) error {
-	for i := 0; i+1 < len(fields); i += 2 {
-		if fields[i+1] == "" {
-			return errs.Invalid("%s: %s is empty", what, fields[i])
+		switch se.Code() {
+		case sqlite3.SQLITE_CONSTRAINT_UNIQUE, sqlite3.SQLITE_CONSTRAINT_PRIMARYKEY:
+			return errs.Conflict("%w", err)
 		}
 	}
-	return nil
+	return err
 }

@@ -1,5 +1,5 @@
 // Package storetest is the conformance suite every store.Store backend must
-// pass (sqlite now, PostgreSQL later). A backend's test calls Run with a
+// pass (sqlite and postgres). A backend's test calls Run with a
 // function that opens a fresh, empty store; Run closes it when the subtest
 // ends.
 //
@@ -74,10 +74,10 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"Usage", testUsage}, // usage.go
 		{"Projects", testProjects},
 		{"Tokens", testTokens},
-		{"Leases", testLeases},             // leader.go
-		{"LeaseInvalid", testLeaseInvalid}, // leader.go
-		{"FencedWrites", testFencedWrites}, // leader.go
-		{"LeaseRace", testLeaseRace},       // leader.go
+		{"Leases", testLeases},                     // leader.go
+		{"LeaseInvalid", testLeaseInvalid},         // leader.go
+		{"FencedWrites", testFencedWrites},         // leader.go
+		{"LeaseRace", testLeaseRace},               // leader.go
 		{"ProjectIsolation", testProjectIsolation}, // projects.go
 	}
 	for _, tc := range tests {

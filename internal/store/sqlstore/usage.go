@@ -1,4 +1,4 @@
-package sqlite
+package sqlstore
 
 import (
 	"context"
@@ -99,7 +99,7 @@ func (s *Store) SaveRunUsage(ctx context.Context, u store.RunUsage) (store.RunUs
 		return u, err
 	}
 	var out store.RunUsage
-	err = s.write(ctx, func(tx *sql.Tx) error {
+	err = s.write(ctx, func(tx *Tx) error {
 		if _, err := tx.ExecContext(ctx, `INSERT INTO run_usage (`+runUsageCols+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 			ON CONFLICT (run_id) DO UPDATE SET cpu_seconds = excluded.cpu_seconds, wall_seconds = excluded.wall_seconds,
 			flops = excluded.flops, peak_rss_bytes = excluded.peak_rss_bytes, energy_kwh = excluded.energy_kwh,
@@ -185,19 +185,20 @@ func (s *Store) AddRequestUsage(ctx context.Context, rows []store.RequestUsage) 
 			return err
 		}
 	}
-	return s.write(ctx, func(tx *sql.Tx) error {
+	return s.write(ctx, func(tx *Tx) error {
 		for _, r := range rows {
 			if r.Project == "" {
 				r.Project = store.DefaultProject
 			}
 			// The source stays measured only while every part added was.
-			if _, err := tx.ExecContext(ctx, `INSERT INTO request_usage (`+requestUsageCols+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-				ON CONFLICT (day, project, model) DO UPDATE SET requests = requests + excluded.requests,
-				tokens_in = tokens_in + excluded.tokens_in, tokens_out = tokens_out + excluded.tokens_out,
-				latency_ms_sum = latency_ms_sum + excluded.latency_ms_sum, latency_ms_max = MAX(latency_ms_max, excluded.latency_ms_max),
-				energy_kwh = energy_kwh + excluded.energy_kwh, cost_usd = cost_usd + excluded.cost_usd,
-				energy_source = CASE WHEN energy_source = '' THEN excluded.energy_source
-					WHEN excluded.energy_source = '' OR excluded.energy_source = energy_source THEN energy_source
+			if _, err := tx.ExecContext(ctx, `INSERT INTO request_usage AS u (`+requestUsageCols+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+				ON CONFLICT (day, project, model) DO UPDATE SET requests = u.requests + excluded.requests,
+				tokens_in = u.tokens_in + excluded.tokens_in, tokens_out = u.tokens_out + excluded.tokens_out,
+				latency_ms_sum = u.latency_ms_sum + excluded.latency_ms_sum,
+				latency_ms_max = CASE WHEN excluded.latency_ms_max > u.latency_ms_max THEN excluded.latency_ms_max ELSE u.latency_ms_max END,
+				energy_kwh = u.energy_kwh + excluded.energy_kwh, cost_usd = u.cost_usd + excluded.cost_usd,
+				energy_source = CASE WHEN u.energy_source = '' THEN excluded.energy_source
+					WHEN excluded.energy_source = '' OR excluded.energy_source = u.energy_source THEN u.energy_source
 					ELSE 'estimated' END`,
 				r.Project, r.Model, r.Day, r.Requests, r.TokensIn, r.TokensOut, r.LatencyMSSum, r.LatencyMSMax, r.EnergyKWh,
 				r.EnergySource, r.CostUSD); err != nil {

@@ -1,4 +1,4 @@
-package sqlite
+package sqlstore
 
 import (
 	"context"
@@ -11,12 +11,12 @@ import (
 )
 
 // Leases (store.Leases) are rows of the leases table (migration 0010).
-// Every lease write is one BEGIN IMMEDIATE transaction, so acquisitions,
-// renewals and the fence checks of other writes (checkFence, called by
-// write) are serialized: a write fenced by term T commits before a new
-// term's acquisition or not at all. The SQL is plain (`?` placeholders,
-// INSERT … ON CONFLICT DO UPDATE), the same on PostgreSQL, whose migration
-// is postgres/migrations/0010_leader.sql.
+// Every lease write is one write transaction, under the write lock (SQLite:
+// BEGIN IMMEDIATE on one writer; PostgreSQL: the advisory lock), so
+// acquisitions, renewals and the fence checks of other writes (checkFence,
+// called by write) are serialized: a write fenced by term T commits before
+// a new term's acquisition or not at all. Each engine's migration 0010
+// makes the table.
 
 const leaseCols = `name, holder, term, acquired_at, expires_at`
 
@@ -56,7 +56,7 @@ func (s *Store) AcquireLease(ctx context.Context, name, holder string, now time.
 		return store.Lease{}, err
 	}
 	var out store.Lease
-	err = s.write(store.WithFence(ctx, store.Fence{}), func(tx *sql.Tx) error {
+	err = s.write(store.WithFence(ctx, store.Fence{}), func(tx *Tx) error {
 		cur, err := scanLease(tx.QueryRowContext(ctx, `SELECT `+leaseCols+` FROM leases WHERE name = ?`, name))
 		switch {
 		case errors.Is(err, sql.ErrNoRows):
@@ -87,7 +87,7 @@ func (s *Store) RenewLease(ctx context.Context, l store.Lease, now time.Time, tt
 	if err != nil {
 		return store.Lease{}, err
 	}
-	err = s.write(store.WithFence(ctx, store.Fence{}), func(tx *sql.Tx) error {
+	err = s.write(store.WithFence(ctx, store.Fence{}), func(tx *Tx) error {
 		if err := checkFence(ctx, tx, store.FenceOf(l)); err != nil {
 			return err
 		}
@@ -110,7 +110,7 @@ func (s *Store) ReleaseLease(ctx context.Context, l store.Lease, now time.Time) 
 	if err != nil {
 		return err
 	}
-	return s.write(store.WithFence(ctx, store.Fence{}), func(tx *sql.Tx) error {
+	return s.write(store.WithFence(ctx, store.Fence{}), func(tx *Tx) error {
 		if err := checkFence(ctx, tx, store.FenceOf(l)); err != nil {
 			return err
 		}
@@ -130,7 +130,7 @@ func (s *Store) Lease(ctx context.Context, name string) (store.Lease, error) {
 
 // checkFence fails with a *store.FenceError unless lease f.Lease is held
 // by f.Holder in f.Term, inside tx.
-func checkFence(ctx context.Context, tx *sql.Tx, f store.Fence) error {
+func checkFence(ctx context.Context, tx *Tx, f store.Fence) error {
 	cur, err := scanLease(tx.QueryRowContext(ctx, `SELECT `+leaseCols+` FROM leases WHERE name = ?`, f.Lease))
 	if errors.Is(err, sql.ErrNoRows) {
 		return &store.FenceError{Fence: f}

@@ -1,4 +1,4 @@
-package sqlite
+package sqlstore
 
 import (
 	"context"
@@ -66,7 +66,7 @@ func (s *Store) PutPredictions(ctx context.Context, ps []store.Prediction) error
 		rows[i] = row{p, at, probs, features}
 	}
 	project := store.ProjectFrom(ctx)
-	err := s.write(ctx, func(tx *sql.Tx) error {
+	err := s.write(ctx, func(tx *Tx) error {
 		st, err := tx.PrepareContext(ctx, `INSERT INTO predictions (project, request_id, time, model, version_id, variant, label, probs, text, truncated, features)
 			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (project, request_id, variant) DO NOTHING`)
 		if err != nil {
@@ -151,7 +151,7 @@ func (s *Store) PutFeedback(ctx context.Context, f store.Feedback, events []stor
 	var out []store.Event
 	var existing *store.Feedback
 	p := store.ProjectFrom(ctx)
-	err = s.write(ctx, func(tx *sql.Tx) error {
+	err = s.write(ctx, func(tx *Tx) error {
 		prev, err := scanFeedback(tx.QueryRowContext(ctx, `SELECT `+feedbackCols+` FROM feedback WHERE project = ? AND request_id = ?`, p, f.RequestID))
 		switch {
 		case err == nil:
@@ -225,8 +225,8 @@ func (s *Store) PendingFeedback(ctx context.Context, model string, limit int) ([
 func (s *Store) FeedbackStats(ctx context.Context, model string) (store.FeedbackStats, error) {
 	var st store.FeedbackStats
 	err := s.r.QueryRowContext(ctx, `SELECT COUNT(*),
-		COALESCE(SUM(f.dataset = ''), 0),
-		COALESCE(SUM(f.dataset = '' AND (p.text IS NULL OR p.text = '')), 0)
+		COALESCE(SUM(CASE WHEN f.dataset = '' THEN 1 ELSE 0 END), 0),
+		COALESCE(SUM(CASE WHEN f.dataset = '' AND (p.text IS NULL OR p.text = '') THEN 1 ELSE 0 END), 0)
 		FROM feedback f LEFT JOIN predictions p ON p.project = f.project AND p.request_id = f.request_id AND p.variant != 'shadow'
 		WHERE f.project = ? AND f.model = ?`, store.ProjectFrom(ctx), model).Scan(&st.Total, &st.Pending, &st.NoText)
 	if err != nil {
@@ -242,7 +242,7 @@ func (s *Store) MarkFeedback(ctx context.Context, requestIDs []string, dataset s
 	}
 	var out []store.Event
 	p := store.ProjectFrom(ctx)
-	err := s.write(ctx, func(tx *sql.Tx) error {
+	err := s.write(ctx, func(tx *Tx) error {
 		for _, id := range requestIDs {
 			if _, err := tx.ExecContext(ctx, `UPDATE feedback SET dataset = ? WHERE project = ? AND request_id = ? AND dataset = ''`, dataset, p, id); err != nil {
 				return err
@@ -318,7 +318,7 @@ func (s *Store) PutSpec(ctx context.Context, v store.SpecVersion, events []store
 	}
 	var out []store.Event
 	p := store.ProjectFrom(ctx)
-	err = s.write(ctx, func(tx *sql.Tx) error {
+	err = s.write(ctx, func(tx *Tx) error {
 		dup, err := s.exists(ctx, tx, `SELECT 1 FROM specs WHERE project = ? AND kind = ? AND name = ? AND id = ?`, p, v.Kind, v.Name, v.ID)
 		if err != nil {
 			return err
@@ -405,7 +405,7 @@ func (s *Store) SaveMonitorState(ctx context.Context, st store.MonitorState, ifC
 	}
 	var out []store.Event
 	p := store.ProjectFrom(ctx)
-	err = s.write(ctx, func(tx *sql.Tx) error {
+	err = s.write(ctx, func(tx *Tx) error {
 		var cur int64
 		err := tx.QueryRowContext(ctx, `SELECT cursor FROM monitor_state WHERE project = ? AND name = ?`, p, st.Name).Scan(&cur)
 		switch {

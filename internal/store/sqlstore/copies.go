@@ -1,4 +1,4 @@
-package sqlite
+package sqlstore
 
 import (
 	"context"
@@ -27,7 +27,7 @@ func scanCopy(sc scanner) (store.Copy, error) {
 
 // insertCopy checks c against the row it records (kind, name, id, region)
 // and returns the insert to run in the row's transaction.
-func (s *Store) insertCopy(ctx context.Context, c store.Copy, kind, name, id, region string) (func(tx *sql.Tx) error, error) {
+func (s *Store) insertCopy(ctx context.Context, c store.Copy, kind, name, id, region string) (func(tx *Tx) error, error) {
 	what := fmt.Sprintf("copy %s %q version %q", kind, name, id)
 	if c.Kind != kind || c.Name != name || c.ID != id || c.Region != region {
 		return nil, errs.Invalid("%s: the record says %s %q version %q in region %q, the row %s in region %q",
@@ -40,7 +40,7 @@ func (s *Store) insertCopy(ctx context.Context, c store.Copy, kind, name, id, re
 	if err != nil {
 		return nil, err
 	}
-	return func(tx *sql.Tx) error {
+	return func(tx *Tx) error {
 		_, err := tx.ExecContext(ctx, `INSERT INTO region_copies (project, kind, name, id, region, source_name, source_id, source_region, created_at)
 			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`, store.ProjectFrom(ctx), c.Kind, c.Name, c.ID, c.Region, c.SourceName, c.SourceID, c.SourceRegion, created)
 		return err
@@ -81,7 +81,7 @@ func (s *Store) CopySource(ctx context.Context, kind, name, id string) (store.Co
 	if errors.Is(err, sql.ErrNoRows) {
 		return c, errs.NotFound("%s %q version %q is not a copy", kind, name, id)
 	}
-	return c, dbErr(err)
+	return c, s.dbErr(err)
 }
 
 // CopiesOf lists the copies of (kind, name, id), oldest first.
@@ -89,7 +89,7 @@ func (s *Store) CopiesOf(ctx context.Context, kind, name, id string) ([]store.Co
 	rows, err := s.r.QueryContext(ctx, `SELECT `+copyCols+` FROM region_copies WHERE project = ? AND kind = ? AND source_name = ? AND source_id = ? ORDER BY seq`,
 		store.ProjectFrom(ctx), kind, name, id)
 	if err != nil {
-		return nil, dbErr(err)
+		return nil, s.dbErr(err)
 	}
 	return collect(rows, scanCopy)
 }

@@ -1,4 +1,4 @@
-package sqlite
+package sqlstore
 
 import (
 	"context"
@@ -57,7 +57,7 @@ func (s *Store) refCond(ctx context.Context, t table, name, refStr string) (stri
 	return "project = ? AND name = ? AND id = ?", []any{p, name, r.ID}, nil
 }
 
-func (s *Store) exists(ctx context.Context, tx *sql.Tx, query string, args ...any) (bool, error) {
+func (s *Store) exists(ctx context.Context, tx *Tx, query string, args ...any) (bool, error) {
 	var one int
 	err := tx.QueryRowContext(ctx, query, args...).Scan(&one)
 	if errors.Is(err, sql.ErrNoRows) {
@@ -66,7 +66,7 @@ func (s *Store) exists(ctx context.Context, tx *sql.Tx, query string, args ...an
 	return err == nil, err
 }
 
-func nextVersion(ctx context.Context, tx *sql.Tx, table, project, name string) (int, error) {
+func nextVersion(ctx context.Context, tx *Tx, table, project, name string) (int, error) {
 	var v int
 	// #nosec G202 -- the table name comes from a constant table list in code; values are bound
 	err := tx.QueryRowContext(ctx, "SELECT COALESCE(MAX(version), 0) + 1 FROM "+table+" WHERE project = ? AND name = ?", project, name).Scan(&v)
@@ -101,7 +101,7 @@ func (s *Store) PutDatasetVersion(ctx context.Context, v store.DatasetVersion, e
 
 // putDataset inserts v, then runs also (when set) and appends events, in
 // one transaction.
-func (s *Store) putDataset(ctx context.Context, v store.DatasetVersion, events []store.Event, also func(tx *sql.Tx) error) ([]store.Event, error) {
+func (s *Store) putDataset(ctx context.Context, v store.DatasetVersion, events []store.Event, also func(tx *Tx) error) ([]store.Event, error) {
 	what := fmt.Sprintf("put dataset %q version %q", v.Name, v.ID)
 	if err := required(what, "name", v.Name, "id", v.ID); err != nil {
 		return nil, err
@@ -112,7 +112,7 @@ func (s *Store) putDataset(ctx context.Context, v store.DatasetVersion, events [
 	}
 	var out []store.Event
 	p := store.ProjectFrom(ctx)
-	err = s.write(ctx, func(tx *sql.Tx) error {
+	err = s.write(ctx, func(tx *Tx) error {
 		dup, err := s.exists(ctx, tx, `SELECT 1 FROM dataset_versions WHERE project = ? AND name = ? AND id = ?`, p, v.Name, v.ID)
 		if err != nil {
 			return err
@@ -189,7 +189,7 @@ func (s *Store) PutBaseVersion(ctx context.Context, v store.BaseVersion, events 
 }
 
 // putBase inserts v, then runs also (when set), in one transaction.
-func (s *Store) putBase(ctx context.Context, v store.BaseVersion, events []store.Event, also func(tx *sql.Tx) error) (store.BaseVersion, []store.Event, error) {
+func (s *Store) putBase(ctx context.Context, v store.BaseVersion, events []store.Event, also func(tx *Tx) error) (store.BaseVersion, []store.Event, error) {
 	what := fmt.Sprintf("put base %q version %q", v.Name, v.ID)
 	if err := required(what, "name", v.Name, "id", v.ID); err != nil {
 		return v, nil, err
@@ -200,7 +200,7 @@ func (s *Store) putBase(ctx context.Context, v store.BaseVersion, events []store
 		return v, nil, err
 	}
 	var out []store.Event
-	v.Version, out, err = s.putNumbered(ctx, baseTable, v.Name, v.ID, events, func(tx *sql.Tx, version int) error {
+	v.Version, out, err = s.putNumbered(ctx, baseTable, v.Name, v.ID, events, func(tx *Tx, version int) error {
 		_, err := tx.ExecContext(ctx, `INSERT INTO base_versions (project, `+baseCols+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 			store.ProjectFrom(ctx), v.ID, v.Name, version, v.Arch, v.Params, v.Manifest, v.Region, created)
 		if err == nil && also != nil {
@@ -255,7 +255,7 @@ func (s *Store) PutRecipeVersion(ctx context.Context, v store.RecipeVersion, eve
 		v.Normalized = []byte{}
 	}
 	var out []store.Event
-	v.Version, out, err = s.putNumbered(ctx, recipeTable, v.Name, v.ID, events, func(tx *sql.Tx, version int) error {
+	v.Version, out, err = s.putNumbered(ctx, recipeTable, v.Name, v.ID, events, func(tx *Tx, version int) error {
 		_, err := tx.ExecContext(ctx, `INSERT INTO recipe_versions (project, `+recipeCols+`) VALUES (?, ?, ?, ?, ?, ?)`,
 			store.ProjectFrom(ctx), v.ID, v.Name, version, v.Normalized, created)
 		return err
@@ -303,11 +303,11 @@ var (
 // putNumbered inserts a new row of name in t under the next version number
 // of name, with its events, in one transaction: (name, id) must be new, and
 // insert writes the row given its number.
-func (s *Store) putNumbered(ctx context.Context, t table, name, id string, events []store.Event, insert func(tx *sql.Tx, version int) error) (int, []store.Event, error) {
+func (s *Store) putNumbered(ctx context.Context, t table, name, id string, events []store.Event, insert func(tx *Tx, version int) error) (int, []store.Event, error) {
 	var version int
 	var out []store.Event
 	p := store.ProjectFrom(ctx)
-	err := s.write(ctx, func(tx *sql.Tx) error {
+	err := s.write(ctx, func(tx *Tx) error {
 		// #nosec G202 -- the table name comes from a constant table list in code; values are bound
 		dup, err := s.exists(ctx, tx, `SELECT 1 FROM `+t.name+` WHERE project = ? AND name = ? AND id = ?`, p, name, id)
 		if err != nil {

@@ -1,4 +1,4 @@
-package sqlite
+package sqlstore
 
 import (
 	"context"
@@ -14,7 +14,7 @@ import (
 // assigned, Time in UTC (now when zero). Each event's audit entry is
 // written with it (audit.go), so every change that commits an event
 // commits its audit entry too. Each event belongs to ctx's project.
-func (s *Store) appendEvents(ctx context.Context, tx *sql.Tx, events []store.Event) ([]store.Event, error) {
+func (s *Store) appendEvents(ctx context.Context, tx *Tx, events []store.Event) ([]store.Event, error) {
 	out := make([]store.Event, 0, len(events))
 	project := store.ProjectFrom(ctx)
 	for i, ev := range events {
@@ -31,13 +31,12 @@ func (s *Store) appendEvents(ctx context.Context, tx *sql.Tx, events []store.Eve
 			return nil, err
 		}
 		ev.Project = project
-		res, err := tx.ExecContext(ctx, `INSERT INTO events (project, type, subject, time, data) VALUES (?, ?, ?, ?, ?)`,
-			project, ev.Type, ev.Subject, ts, data)
-		if err != nil {
+		// The next seq after the highest, under the write lock: commit
+		// order, no gaps (see the package doc).
+		if err := tx.QueryRowContext(ctx, `INSERT INTO events (seq, project, type, subject, time, data)
+			VALUES ((SELECT COALESCE(MAX(seq), 0) + 1 FROM events), ?, ?, ?, ?, ?) RETURNING seq`,
+			project, ev.Type, ev.Subject, ts, data).Scan(&ev.Seq); err != nil {
 			return nil, fmt.Errorf("event %d (%s): %w", i, ev.Type, err)
-		}
-		if ev.Seq, err = res.LastInsertId(); err != nil {
-			return nil, err
 		}
 		if err := s.appendAudit(ctx, tx, ev); err != nil {
 			return nil, fmt.Errorf("event %d (%s): %w", i, ev.Type, err)
@@ -50,7 +49,7 @@ func (s *Store) appendEvents(ctx context.Context, tx *sql.Tx, events []store.Eve
 // AppendEvents stores events that describe no other row change.
 func (s *Store) AppendEvents(ctx context.Context, events []store.Event) ([]store.Event, error) {
 	var out []store.Event
-	err := s.write(ctx, func(tx *sql.Tx) error {
+	err := s.write(ctx, func(tx *Tx) error {
 		var err error
 		out, err = s.appendEvents(ctx, tx, events)
 		return err
@@ -111,7 +110,7 @@ func (s *Store) SetAlias(ctx context.Context, a store.Alias, events []store.Even
 		return nil, err
 	}
 	var out []store.Event
-	err = s.write(ctx, func(tx *sql.Tx) error {
+	err = s.write(ctx, func(tx *Tx) error {
 		if _, err := tx.ExecContext(ctx, `INSERT INTO aliases (project, `+aliasCols+`) VALUES (?, ?, ?, ?, ?, ?)
 			ON CONFLICT (project, kind, name, alias) DO UPDATE SET target = excluded.target, updated_at = excluded.updated_at`,
 			store.ProjectFrom(ctx), a.Kind, a.Name, a.Alias, a.Target, ts); err != nil {
@@ -143,7 +142,7 @@ func (s *Store) Alias(ctx context.Context, kind, name, alias string) (store.Alia
 // Aliases lists the aliases of kind and name ("" matches any), oldest first.
 func (s *Store) Aliases(ctx context.Context, kind, name string) ([]store.Alias, error) {
 	rows, err := s.r.QueryContext(ctx, `SELECT `+aliasCols+` FROM aliases
-		WHERE project = ?3 AND (?1 = '' OR kind = ?1) AND (?2 = '' OR name = ?2) ORDER BY rowid`, kind, name, store.ProjectFrom(ctx))
+		WHERE project = ?3 AND (?1 = '' OR kind = ?1) AND (?2 = '' OR name = ?2) ORDER BY `+s.d.RowOrder, kind, name, store.ProjectFrom(ctx))
 	if err != nil {
 		return nil, fmt.Errorf("list aliases: %w", err)
 	}

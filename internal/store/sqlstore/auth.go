@@ -1,4 +1,4 @@
-package sqlite
+package sqlstore
 
 import (
 	"context"
@@ -25,7 +25,7 @@ func (s *Store) PutProject(ctx context.Context, p store.Project, admin *store.To
 		return nil, err
 	}
 	var out []store.Event
-	err = s.write(ctx, func(tx *sql.Tx) error {
+	err = s.write(ctx, func(tx *Tx) error {
 		dup, err := s.exists(ctx, tx, `SELECT 1 FROM projects WHERE name = ?`, p.Name)
 		if err != nil {
 			return err
@@ -132,7 +132,7 @@ func tokenArgs(t store.Token) (tokenRow, error) {
 }
 
 // putToken inserts a checked token and its roles in tx.
-func (s *Store) putToken(ctx context.Context, tx *sql.Tx, r tokenRow) error {
+func (s *Store) putToken(ctx context.Context, tx *Tx, r tokenRow) error {
 	t := r.t
 	dup, err := s.exists(ctx, tx, `SELECT 1 FROM tokens WHERE id = ?`, t.ID)
 	if err != nil {
@@ -171,7 +171,7 @@ func (s *Store) PutToken(ctx context.Context, t store.Token, events []store.Even
 		return nil, fmt.Errorf("put %w", err)
 	}
 	var out []store.Event
-	err = s.write(ctx, func(tx *sql.Tx) error {
+	err = s.write(ctx, func(tx *Tx) error {
 		if err := s.putToken(ctx, tx, r); err != nil {
 			return err
 		}
@@ -285,7 +285,7 @@ func (s *Store) RevokeToken(ctx context.Context, id string, at time.Time, events
 	}
 	var t store.Token
 	var out []store.Event
-	err = s.write(ctx, func(tx *sql.Tx) error {
+	err = s.write(ctx, func(tx *Tx) error {
 		cur, err := scanToken(tx.QueryRowContext(ctx, `SELECT `+tokenCols+` FROM tokens WHERE id = ?`, id))
 		if errors.Is(err, sql.ErrNoRows) {
 			return errs.NotFound("not found")

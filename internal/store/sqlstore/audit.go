@@ -1,4 +1,4 @@
-package sqlite
+package sqlstore
 
 import (
 	"context"
@@ -17,7 +17,7 @@ const auditPage = 1000
 // inside tx: the next seq, chained to the last entry's hash, Before the
 // object's last After. Only appendEvents calls it, so every event has its
 // entry in the transaction that commits both.
-func (s *Store) appendAudit(ctx context.Context, tx *sql.Tx, ev store.Event) error {
+func (s *Store) appendAudit(ctx context.Context, tx *Tx, ev store.Event) error {
 	e := store.AuditEntry{Time: ev.Time.UTC(), Actor: store.ActorFrom(ctx), Project: store.ProjectFrom(ctx),
 		Action: ev.Type, EventSeq: ev.Seq, After: store.AuditAfter(ev)}
 	if e.Actor == "" {
@@ -39,7 +39,7 @@ func (s *Store) appendAudit(ctx context.Context, tx *sql.Tx, ev store.Event) err
 	if err != nil {
 		return err
 	}
-	_, err = tx.ExecContext(ctx, `INSERT INTO audit_log (`+auditCols+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+	_, err = tx.ExecContext(ctx, `INSERT INTO audit_log (`+AuditCols+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 		e.Seq, ts, e.Actor, e.Project, e.Action, e.ObjectKind, e.ObjectID, e.EventSeq, e.Before, e.After, e.PrevHash, e.Hash)
 	if err != nil {
 		return fmt.Errorf("audit entry %d: %w", e.Seq, err)
@@ -47,7 +47,9 @@ func (s *Store) appendAudit(ctx context.Context, tx *sql.Tx, ev store.Event) err
 	return nil
 }
 
-const auditCols = `seq, time, actor, project, action, object_kind, object_id, event_seq, before, after, prev_hash, hash`
+// AuditCols are the audit_log columns in the order the store reads and
+// writes them.
+const AuditCols = `seq, time, actor, project, action, object_kind, object_id, event_seq, before, after, prev_hash, hash`
 
 func scanAudit(sc scanner) (store.AuditEntry, error) { return scanAuditEntry(sc, false) }
 
@@ -72,7 +74,7 @@ func scanAuditEntry(sc scanner, lenient bool) (store.AuditEntry, error) {
 // AuditEntries returns entries with Seq > after, oldest first, at most
 // limit (0: all).
 func (s *Store) AuditEntries(ctx context.Context, after int64, limit int) ([]store.AuditEntry, error) {
-	rows, err := s.r.QueryContext(ctx, `SELECT `+auditCols+` FROM audit_log WHERE seq > ? ORDER BY seq LIMIT ?`,
+	rows, err := s.r.QueryContext(ctx, `SELECT `+AuditCols+` FROM audit_log WHERE seq > ? ORDER BY seq LIMIT ?`,
 		after, limitArg(limit))
 	if err != nil {
 		return nil, fmt.Errorf("list audit entries: %w", err)

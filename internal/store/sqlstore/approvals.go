@@ -1,4 +1,4 @@
-package sqlite
+package sqlstore
 
 import (
 	"context"
@@ -47,7 +47,7 @@ func approvalArgs(a store.Approval) ([]any, error) {
 	if err != nil {
 		return nil, err
 	}
-	return []any{a.ID, a.Kind, a.Name, a.Alias, a.Target, a.Reason, a.Override, a.OverrideReason,
+	return []any{a.ID, a.Kind, a.Name, a.Alias, a.Target, a.Reason, boolInt(a.Override), a.OverrideReason,
 		a.RequestedBy, requested, string(a.State), a.DecidedBy, a.DecisionReason, decided}, nil
 }
 
@@ -70,7 +70,7 @@ func (s *Store) PutApproval(ctx context.Context, a store.Approval, events []stor
 		return a, nil, fmt.Errorf("%s: %w", what, err)
 	}
 	var out []store.Event
-	err = s.write(ctx, func(tx *sql.Tx) error {
+	err = s.write(ctx, func(tx *Tx) error {
 		dup, err := s.exists(ctx, tx, `SELECT 1 FROM approvals WHERE id = ?`, a.ID)
 		if err != nil {
 			return err
@@ -112,7 +112,7 @@ func (s *Store) UpdateApproval(ctx context.Context, u store.ApprovalUpdate, even
 	var after store.Approval
 	var out []store.Event
 	p := store.ProjectFrom(ctx)
-	err = s.write(ctx, func(tx *sql.Tx) error {
+	err = s.write(ctx, func(tx *Tx) error {
 		cur, err := scanApproval(tx.QueryRowContext(ctx, `SELECT `+approvalCols+` FROM approvals WHERE project = ? AND id = ?`, p, u.ID))
 		if errors.Is(err, sql.ErrNoRows) {
 			return errs.NotFound("not found")

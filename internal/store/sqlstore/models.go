@@ -1,4 +1,4 @@
-package sqlite
+package sqlstore
 
 import (
 	"context"
@@ -48,7 +48,7 @@ func (s *Store) PutModelVersion(ctx context.Context, v store.ModelVersion, event
 }
 
 // putModel inserts v, then runs also (when set), in one transaction.
-func (s *Store) putModel(ctx context.Context, v store.ModelVersion, events []store.Event, also func(tx *sql.Tx) error) (store.ModelVersion, []store.Event, error) {
+func (s *Store) putModel(ctx context.Context, v store.ModelVersion, events []store.Event, also func(tx *Tx) error) (store.ModelVersion, []store.Event, error) {
 	what := fmt.Sprintf("put model %q version %q", v.Name, v.ID)
 	if err := required(what, "name", v.Name, "id", v.ID, "base_id", v.BaseID); err != nil {
 		return v, nil, err
@@ -70,7 +70,7 @@ func (s *Store) putModel(ctx context.Context, v store.ModelVersion, events []sto
 		return v, nil, err
 	}
 	var out []store.Event
-	v.Version, out, err = s.putNumbered(ctx, modelTable, v.Name, v.ID, events, func(tx *sql.Tx, version int) error {
+	v.Version, out, err = s.putNumbered(ctx, modelTable, v.Name, v.ID, events, func(tx *Tx, version int) error {
 		_, err := tx.ExecContext(ctx, `INSERT INTO model_versions (project, `+modelCols+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 			store.ProjectFrom(ctx), v.ID, v.Name, version, v.BaseID, v.Adapter, v.RunID, v.Task, labels, lineage, v.Region, created)
 		if err == nil && also != nil {
@@ -142,7 +142,7 @@ func (s *Store) PutEvalReport(ctx context.Context, r store.EvalReport, events []
 	}
 	var out []store.Event
 	p := store.ProjectFrom(ctx)
-	err = s.write(ctx, func(tx *sql.Tx) error {
+	err = s.write(ctx, func(tx *Tx) error {
 		ok, err := s.exists(ctx, tx, `SELECT 1 FROM model_versions WHERE project = ? AND id = ?`, p, r.ModelVersionID)
 		if err != nil {
 			return err

@@ -1,4 +1,4 @@
-package sqlite
+package sqlstore
 
 import (
 	"context"
@@ -40,7 +40,7 @@ func (s *Store) checkMove(m store.AliasMove) (store.AliasMove, string, string, e
 
 // moveAlias applies a checked move inside tx: compare-and-set on m.From,
 // upsert of the alias row, one history row. It fills in m.Seq.
-func (s *Store) moveAlias(ctx context.Context, tx *sql.Tx, m *store.AliasMove, ts string) error {
+func (s *Store) moveAlias(ctx context.Context, tx *Tx, m *store.AliasMove, ts string) error {
 	var cur string
 	p := store.ProjectFrom(ctx)
 	err := tx.QueryRowContext(ctx, `SELECT target FROM aliases WHERE project = ? AND kind = ? AND name = ? AND alias = ?`,
@@ -66,13 +66,8 @@ func (s *Store) moveAlias(ctx context.Context, tx *sql.Tx, m *store.AliasMove, t
 		p, m.Kind, m.Name, m.Alias, m.To, ts); err != nil {
 		return err
 	}
-	res, err := tx.ExecContext(ctx, `INSERT INTO alias_history (project, `+moveCols[len("seq, "):]+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-		p, m.Kind, m.Name, m.Alias, m.From, m.To, m.Action, m.Reason, m.Actor, m.Override, m.OverrideReason, m.ApprovalID, ts)
-	if err != nil {
-		return err
-	}
-	m.Seq, err = res.LastInsertId()
-	return err
+	return tx.QueryRowContext(ctx, `INSERT INTO alias_history (project, `+moveCols[len("seq, "):]+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+		RETURNING seq`, p, m.Kind, m.Name, m.Alias, m.From, m.To, m.Action, m.Reason, m.Actor, boolInt(m.Override), m.OverrideReason, m.ApprovalID, ts).Scan(&m.Seq)
 }
 
 // MoveAlias moves an alias from m.From to m.To, records the move and
@@ -83,7 +78,7 @@ func (s *Store) MoveAlias(ctx context.Context, m store.AliasMove, events []store
 		return m, nil, err
 	}
 	var out []store.Event
-	err = s.write(ctx, func(tx *sql.Tx) error {
+	err = s.write(ctx, func(tx *Tx) error {
 		if err := s.moveAlias(ctx, tx, &m, ts); err != nil {
 			return err
 		}

@@ -1,9 +1,7 @@
-package sqlite
+package sqlstore
 
 import (
 	"context"
-	"database/sql"
-	"embed"
 	"fmt"
 	"io/fs"
 	"slices"
@@ -14,27 +12,16 @@ import (
 	"github.com/tailor-ml/tailor/internal/errs"
 )
 
-//go:embed migrations/*.sql
-var migrationFiles embed.FS
-
-// migration is one schema step, NNNN_name.sql.
-type migration struct {
-	version int
-	name    string
-	sql     string
+// Migration is one schema step, NNNN_name.sql, in one engine's SQL.
+type Migration struct {
+	Version int
+	Name    string
+	SQL     string
 }
 
-func embeddedMigrations() ([]migration, error) {
-	sub, err := fs.Sub(migrationFiles, "migrations")
-	if err != nil {
-		return nil, err
-	}
-	return loadMigrations(sub)
-}
-
-// parseMigrationName parses "0001_init.sql" into 1. The number is 4 or more
+// ParseMigrationName parses "0001_init.sql" into 1. The number is 4 or more
 // digits, the name lower-case letters, digits and underscores.
-func parseMigrationName(file string) (int, error) {
+func ParseMigrationName(file string) (int, error) {
 	base, ok := strings.CutSuffix(file, ".sql")
 	if !ok {
 		return 0, errs.Invalid("migration %q: want NNNN_name.sql", file)
@@ -60,18 +47,18 @@ func parseMigrationName(file string) (int, error) {
 	return v, nil
 }
 
-// loadMigrations reads every *.sql file at the root of fsys and checks that
+// LoadMigrations reads every *.sql file at the root of fsys and checks that
 // each version appears once. Versions may have gaps: numbers are handed
 // out to parallel branches, which land in any order, and migrate applies
 // every version a file lacks, not only those above its highest.
-func loadMigrations(fsys fs.FS) ([]migration, error) {
+func LoadMigrations(fsys fs.FS) ([]Migration, error) {
 	files, err := fs.Glob(fsys, "*.sql")
 	if err != nil {
 		return nil, err
 	}
-	var out []migration
+	var out []Migration
 	for _, f := range files {
-		v, err := parseMigrationName(f)
+		v, err := ParseMigrationName(f)
 		if err != nil {
 			return nil, err
 		}
@@ -79,29 +66,30 @@ func loadMigrations(fsys fs.FS) ([]migration, error) {
 		if err != nil {
 			return nil, fmt.Errorf("migration %q: %w", f, err)
 		}
-		out = append(out, migration{version: v, name: f, sql: string(b)})
+		out = append(out, Migration{Version: v, Name: f, SQL: string(b)})
 	}
-	sort.Slice(out, func(i, j int) bool { return out[i].version < out[j].version })
+	sort.Slice(out, func(i, j int) bool { return out[i].Version < out[j].Version })
 	for i := 1; i < len(out); i++ {
-		if out[i].version == out[i-1].version {
-			return nil, errs.Invalid("migration %q: version %d is also %q (each version once)", out[i].name, out[i].version, out[i-1].name)
+		if out[i].Version == out[i-1].Version {
+			return nil, errs.Invalid("migration %q: version %d is also %q (each version once)", out[i].Name, out[i].Version, out[i-1].Name)
 		}
 	}
 	return out, nil
 }
 
-// migrate applies the migrations the file lacks, in version order, all in
-// one transaction. A file that records a version this binary does not know
-// is refused.
-func (s *Store) migrate(ctx context.Context, migs []migration) error {
+// Migrate applies the migrations the database lacks, in version order, all
+// in one write transaction (so a second process starting at once waits,
+// then finds them applied). A database that records a version this binary
+// does not know is refused with errs.ErrConflict.
+func (s *Store) Migrate(ctx context.Context, migs []Migration) error {
 	known := map[int]bool{}
 	latest := 0
 	for _, m := range migs {
-		known[m.version] = true
-		latest = max(latest, m.version)
+		known[m.Version] = true
+		latest = max(latest, m.Version)
 	}
 	applied := 0
-	err := s.write(ctx, func(tx *sql.Tx) error {
+	err := s.write(context.WithValue(ctx, migrationKey{}, s.d.MigrationSetup), func(tx *Tx) error {
 		if _, err := tx.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (
 			version    INTEGER PRIMARY KEY,
 			name       TEXT NOT NULL,
@@ -122,16 +110,17 @@ func (s *Store) migrate(ctx context.Context, migs []migration) error {
 			return err
 		}
 		for _, m := range migs {
-			if slices.Contains(done, m.version) {
+			if slices.Contains(done, m.Version) {
 				continue
 			}
 			applied++
-			if _, err := tx.ExecContext(ctx, m.sql); err != nil {
-				return fmt.Errorf("migration %s: %w", m.name, err)
+			// The file's own SQL, as written: no placeholders to rebind.
+			if _, err := tx.tx.ExecContext(ctx, m.SQL); err != nil {
+				return fmt.Errorf("migration %s: %w", m.Name, err)
 			}
 			if _, err := tx.ExecContext(ctx, `INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)`,
-				m.version, m.name, now); err != nil {
-				return fmt.Errorf("record migration %s: %w", m.name, err)
+				m.Version, m.Name, now); err != nil {
+				return fmt.Errorf("record migration %s: %w", m.Name, err)
 			}
 		}
 		return nil
@@ -140,13 +129,13 @@ func (s *Store) migrate(ctx context.Context, migs []migration) error {
 		return err
 	}
 	if applied > 0 {
-		s.opts.Logger.Info("sqlite schema migrated", "path", s.path, "applied", applied, "to", latest)
+		s.opts.Logger.Info(s.d.Name+" schema migrated", "where", s.opts.Where, "applied", applied, "to", latest)
 	}
 	return nil
 }
 
 // appliedVersions lists the versions recorded in schema_migrations.
-func appliedVersions(ctx context.Context, tx *sql.Tx) ([]int, error) {
+func appliedVersions(ctx context.Context, tx *Tx) ([]int, error) {
 	rows, err := tx.QueryContext(ctx, `SELECT version FROM schema_migrations ORDER BY version`)
 	if err != nil {
 		return nil, fmt.Errorf("read schema versions: %w", err)
@@ -163,7 +152,7 @@ func appliedVersions(ctx context.Context, tx *sql.Tx) ([]int, error) {
 	return out, rows.Err()
 }
 
-// SchemaVersion returns the highest migration applied to the file.
+// SchemaVersion returns the highest migration applied to the database.
 func (s *Store) SchemaVersion(ctx context.Context) (int, error) {
 	var v int
 	err := s.r.QueryRowContext(ctx, `SELECT COALESCE(MAX(version), 0) FROM schema_migrations`).Scan(&v)

@@ -1,4 +1,4 @@
-package sqlite
+package sqlstore
 
 import (
 	"context"
@@ -91,7 +91,7 @@ func (s *Store) ClaimFiring(ctx context.Context, f store.Firing, events []store.
 	var existing store.Firing
 	found := false
 	p := store.ProjectFrom(ctx)
-	err = s.write(ctx, func(tx *sql.Tx) error {
+	err = s.write(ctx, func(tx *Tx) error {
 		q, arg := `SELECT `+firingCols+` FROM trigger_firings WHERE project = ? AND name = ? AND event_seq = ?`, any(f.EventSeq)
 		if !f.Tick.IsZero() {
 			q, arg = `SELECT `+firingCols+` FROM trigger_firings WHERE project = ? AND name = ? AND tick = ?`, tick
@@ -140,7 +140,7 @@ func (s *Store) UpdateFiring(ctx context.Context, f store.Firing, ifState store.
 	var out []store.Event
 	var stored store.Firing
 	p := store.ProjectFrom(ctx)
-	err = s.write(ctx, func(tx *sql.Tx) error {
+	err = s.write(ctx, func(tx *Tx) error {
 		res, err := tx.ExecContext(ctx, `UPDATE trigger_firings SET state = ?, step = ?, results = ?, error = ?, updated_at = ?
 			WHERE project = ? AND name = ? AND event_seq = ? AND state = ? AND step = ?`,
 			f.State, f.Step, results, f.Error, updated, p, f.Trigger, f.EventSeq, ifState, ifStep)
@@ -197,7 +197,7 @@ func (s *Store) Firings(ctx context.Context, f store.FiringFilter) ([]store.Firi
 	// #nosec G202 -- the WHERE clauses are constant "col = ?" strings chosen in code; values are bound
 	q := `SELECT ` + firingCols + ` FROM trigger_firings WHERE ` + strings.Join(where, " AND ")
 	if f.Last > 0 {
-		q = `SELECT * FROM (` + q + ` ORDER BY event_seq DESC LIMIT ?) ORDER BY event_seq`
+		q = `SELECT * FROM (` + q + ` ORDER BY event_seq DESC LIMIT ?) AS last ORDER BY event_seq`
 		args = append(args, f.Last)
 	} else {
 		q += ` ORDER BY event_seq, name`
@@ -224,9 +224,9 @@ func (s *Store) TriggerCursor(ctx context.Context) (int64, error) {
 
 // SaveTriggerCursor moves the cursor forward to seq.
 func (s *Store) SaveTriggerCursor(ctx context.Context, seq int64) error {
-	err := s.write(ctx, func(tx *sql.Tx) error {
+	err := s.write(ctx, func(tx *Tx) error {
 		_, err := tx.ExecContext(ctx, `INSERT INTO trigger_cursor (id, seq) VALUES (1, ?)
-			ON CONFLICT (id) DO UPDATE SET seq = MAX(seq, excluded.seq)`, seq)
+			ON CONFLICT (id) DO UPDATE SET seq = CASE WHEN excluded.seq > trigger_cursor.seq THEN excluded.seq ELSE trigger_cursor.seq END`, seq)
 		return err
 	})
 	if err != nil {

@@ -1,4 +1,4 @@
-package sqlite
+package sqlstore
 
 import (
 	"context"
@@ -118,7 +118,7 @@ func (s *Store) createRun(ctx context.Context, r store.Run, events []store.Event
 	var out []store.Event
 	var existing *store.Run
 	p := store.ProjectFrom(ctx)
-	err = s.write(ctx, func(tx *sql.Tx) error {
+	err = s.write(ctx, func(tx *Tx) error {
 		if once {
 			prev, err := scanRun(tx.QueryRowContext(ctx, `SELECT `+runCols+` FROM runs WHERE project = ? AND key = ? AND state IN (?, ?, ?, ?) ORDER BY seq DESC LIMIT 1`,
 				p, r.Key, store.RunQueued, store.RunRunning, store.RunSucceeded, store.RunBudgetExceeded))
@@ -229,7 +229,7 @@ func (s *Store) UpdateRun(ctx context.Context, id string, u store.RunUpdate, eve
 	p := store.ProjectFrom(ctx)
 	var after store.Run
 	var out []store.Event
-	err := s.write(ctx, func(tx *sql.Tx) error {
+	err := s.write(ctx, func(tx *Tx) error {
 		cur, err := scanRun(tx.QueryRowContext(ctx, `SELECT `+runCols+` FROM runs WHERE project = ? AND id = ?`, p, id))
 		if errors.Is(err, sql.ErrNoRows) {
 			return errs.NotFound("not found")
@@ -274,7 +274,7 @@ func (s *Store) AppendRunLog(ctx context.Context, runID string, at time.Time, da
 	if err != nil {
 		return store.RunLog{}, err
 	}
-	err = s.write(ctx, func(tx *sql.Tx) error {
+	err = s.write(ctx, func(tx *Tx) error {
 		ok, err := s.exists(ctx, tx, `SELECT 1 FROM runs WHERE project = ? AND id = ?`, store.ProjectFrom(ctx), runID)
 		if err != nil {
 			return err
