@@ -31,8 +31,9 @@ type AuditEntry struct {
 // newest first (order=newest), it is the before= of the following, older
 // page (the Seq of the last entry; 0 when none is older). Entries is
 // shorter than the limit at the end of the log. Total is the number of
-// entries in the whole log when the page was read: the newest entry's Seq,
-// as seqs run 1, 2, 3… without gaps.
+// the request's project's entries when the page was read. Seqs are one
+// sequence for the whole server, so a project's entries have gaps and
+// Total is not its newest Seq.
 type AuditPage struct {
 	Entries []AuditEntry `json:"entries"`
 	Next    int64        `json:"next"`

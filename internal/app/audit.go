@@ -29,37 +29,72 @@ const (
 const auditPageMax = 1000
 
 // AuditEntries returns up to limit audit entries of ctx's project after
-// seq after (limit 0: 100; at most 1000). The log is one chain for the
-// whole server; a project's admins read their project's entries, and
-// Next is the last seq read, so paging goes on past other projects'.
+// seq after, oldest first (limit 0: 100; at most 1000), with the number
+// of the project's entries. The log is one chain for the whole server, so
+// a project's seqs have gaps; Next is the last seq returned (after when
+// none), the following page's after.
 func (a *App) AuditEntries(ctx context.Context, after int64, limit int) (api.AuditPage, error) {
+	limit, err := auditLimit(limit)
+	if err != nil {
+		return api.AuditPage{}, err
+	}
+	es, err := a.store.AuditEntries(ctx, after, limit)
+	if err != nil {
+		return api.AuditPage{}, err
+	}
+	page, err := a.auditPage(ctx, es)
+	page.Next = after
+	if n := len(es); n > 0 {
+		page.Next = es[n-1].Seq
+	}
+	return page, err
+}
+
+// AuditNewest returns up to limit audit entries of ctx's project before
+// seq before (0: from the newest), newest first, with the number of the
+// project's entries. Next is the following, older page's before: the
+// oldest seq returned, or 0 when no older entry is left.
+func (a *App) AuditNewest(ctx context.Context, before int64, limit int) (api.AuditPage, error) {
+	limit, err := auditLimit(limit)
+	if err != nil {
+		return api.AuditPage{}, err
+	}
+	// One more than asked tells whether an older page exists.
+	es, err := a.store.AuditEntriesBefore(ctx, before, limit+1)
+	if err != nil {
+		return api.AuditPage{}, err
+	}
+	more := len(es) > limit
+	if more {
+		es = es[:limit]
+	}
+	page, err := a.auditPage(ctx, es)
+	if more {
+		page.Next = es[len(es)-1].Seq
+	}
+	return page, err
+}
+
+// auditLimit is limit checked, 0 taking the default page.
+func auditLimit(limit int) (int, error) {
 	switch {
 	case limit < 0 || limit > auditPageMax:
-		return api.AuditPage{}, errs.Invalid("limit=%d: want 1 to %d", limit, auditPageMax)
+		return 0, errs.Invalid("limit=%d: want 1 to %d", limit, auditPageMax)
 	case limit == 0:
-		limit = 100
+		return 100, nil
 	}
-	project := store.ProjectFrom(ctx)
-	page := api.AuditPage{Entries: []api.AuditEntry{}, Next: after}
-	for len(page.Entries) < limit {
-		es, err := a.store.AuditEntries(ctx, page.Next, auditPageMax)
-		if err != nil {
-			return api.AuditPage{}, err
-		}
-		for _, e := range es {
-			if e.Project == project {
-				page.Entries = append(page.Entries, apiAuditEntry(e))
-			}
-			page.Next = e.Seq
-			if len(page.Entries) == limit {
-				return page, nil
-			}
-		}
-		if len(es) < auditPageMax {
-			break
-		}
+	return limit, nil
+}
+
+// auditPage is es as the API's page, with the project's total.
+func (a *App) auditPage(ctx context.Context, es []store.AuditEntry) (api.AuditPage, error) {
+	page := api.AuditPage{Entries: make([]api.AuditEntry, 0, len(es))}
+	for _, e := range es {
+		page.Entries = append(page.Entries, apiAuditEntry(e))
 	}
-	return page, nil
+	var err error
+	page.Total, err = a.store.AuditCount(ctx)
+	return page, err
 }
 
 // VerifyAudit walks the chain; a broken one is a result, not an error.
@@ -79,7 +114,6 @@ func (a *App) VerifyAudit(ctx context.Context) (api.AuditVerification, error) {
 // oldest first, reading the store a page at a time.
 func (a *App) ExportAudit(ctx context.Context, w io.Writer) error {
 	enc := json.NewEncoder(w)
-	project := store.ProjectFrom(ctx)
 	var after int64
 	for {
 		es, err := a.store.AuditEntries(ctx, after, auditPageMax)
@@ -88,9 +122,6 @@ func (a *App) ExportAudit(ctx context.Context, w io.Writer) error {
 		}
 		for _, e := range es {
 			after = e.Seq
-			if e.Project != project {
-				continue
-			}
 			if err := enc.Encode(apiAuditEntry(e)); err != nil {
 				return err
 			}

@@ -35,7 +35,8 @@ type AuditEntry struct {
 	ObjectID   string    `json:"object_id"`   // the event's subject
 	EventSeq   int64     `json:"event_seq"`   // the event this entry records
 	// Before is the After of the previous entry for the same object
-	// (ObjectKind, ObjectID); "" when this is its first entry.
+	// (Project, ObjectKind, ObjectID); "" when this is its first entry.
+	// Two projects' objects of one name are two objects.
 	Before string `json:"before"`
 	// After is AuditAfter of the event: sha256 hex over its type, subject
 	// and data, so the payload itself (which may name a secret) is not kept.
@@ -126,12 +127,23 @@ func (v AuditVerification) OK() bool { return v.Broken == nil }
 // AuditVerifier walks the chain one entry at a time, oldest first.
 type AuditVerifier struct {
 	res   AuditVerification
-	after map[[2]string]string // (kind, id) → After of its last entry
+	after map[[3]string]string // (project, kind, id) → After of its last entry
+	// shared: (kind, id) → After of its last entry before projectFrom,
+	// when Before chained across projects.
+	shared      map[[2]string]string
+	projectFrom int64
 }
 
-// NewAuditVerifier returns a verifier at the start of the chain.
-func NewAuditVerifier() *AuditVerifier {
-	return &AuditVerifier{after: map[[2]string]string{}}
+// NewAuditVerifier returns a verifier at the start of a chain whose every
+// entry's Before is the same object's last After in the same project.
+func NewAuditVerifier() *AuditVerifier { return NewAuditVerifierFrom(1) }
+
+// NewAuditVerifierFrom returns a verifier for a chain whose entries before
+// seq projectFrom were written when Before chained across projects (the
+// object's last After in any project: schema versions 6 to 10) and whose
+// later entries chain within their project.
+func NewAuditVerifierFrom(projectFrom int64) *AuditVerifier {
+	return &AuditVerifier{after: map[[3]string]string{}, shared: map[[2]string]string{}, projectFrom: projectFrom}
 }
 
 // Add checks e against the entries before it. It returns false at the
@@ -156,8 +168,13 @@ func (v *AuditVerifier) Add(e AuditEntry) bool {
 		return fail(AuditHashMismatch, h, e.Hash)
 	}
 	v.res.HeadHash = e.Hash
-	key := [2]string{e.ObjectKind, e.ObjectID}
-	if want := v.after[key]; e.Before != want {
+	key, old := [3]string{e.Project, e.ObjectKind, e.ObjectID}, [2]string{e.ObjectKind, e.ObjectID}
+	want := v.after[key]
+	if e.Seq < v.projectFrom {
+		want = v.shared[old]
+		v.shared[old] = e.After
+	}
+	if e.Before != want {
 		return fail(AuditBeforeMismatch, want, e.Before)
 	}
 	v.after[key] = e.After
@@ -188,9 +205,18 @@ func (v *AuditVerifier) Result() AuditVerification { return v.res }
 // Auditor reads the audit log. The log has no update or delete paths:
 // entries are written only by the mutating methods, with their events.
 type Auditor interface {
-	// AuditEntries returns entries with Seq > after, oldest first, at most
-	// limit (0: all).
+	// AuditEntries returns ctx's project's entries (every project's under
+	// AllProjects) with Seq > after, oldest first, at most limit (0: all).
 	AuditEntries(ctx context.Context, after int64, limit int) ([]AuditEntry, error)
+	// AuditEntriesBefore returns ctx's project's entries (every project's
+	// under AllProjects) with Seq < before (before <= 0: from the newest),
+	// newest first, at most limit (0: all).
+	AuditEntriesBefore(ctx context.Context, before int64, limit int) ([]AuditEntry, error)
+	// AuditCount is the number of ctx's project's entries (every
+	// project's under AllProjects). Seqs are one sequence for the whole
+	// server, so a project's entries have gaps and its count is not its
+	// newest seq.
+	AuditCount(ctx context.Context) (int64, error)
 	// VerifyAudit walks the whole chain and reports the first broken
 	// entry, checking each entry against the stored event it records too.
 	VerifyAudit(ctx context.Context) (AuditVerification, error)

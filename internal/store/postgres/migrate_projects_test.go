@@ -3,6 +3,7 @@ package postgres
 import (
 	"context"
 	"encoding/json"
+	"math"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -77,7 +78,17 @@ func TestMigrateProjects(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if v, _ := s.VerifyAudit(ctx); !v.OK() || v.Entries != 3 {
+	// Verified by the rule schema 8 wrote it under (Before across
+	// projects), entry by entry: VerifyAudit needs schema 11's audit_scope.
+	old, err := s.AuditEntries(store.WithAllProjects(ctx), 0, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pre := store.NewAuditVerifierFrom(math.MaxInt64)
+	for _, e := range old {
+		pre.Add(e)
+	}
+	if v := pre.Result(); !v.OK() || v.Entries != 3 {
 		t.Fatalf("the schema 8 chain does not verify before the upgrade: %+v", v)
 	}
 	s.Close()
@@ -158,5 +169,20 @@ func TestMigrateProjects(t *testing.T) {
 	}
 	if v, err := s.VerifyAudit(ctx); err != nil || !v.OK() || v.Entries != 4 {
 		t.Errorf("audit after a new change: %+v, %v", v, err)
+	}
+	// After the upgrade an object's Before is its last After in the same
+	// project: blue's spam follows blue's entry 2, not default's entry 3.
+	if _, err := s.AppendEvents(store.WithProject(ctx, "blue"), []store.Event{{Type: "model.alias.moved", Subject: "spam"}}); err != nil {
+		t.Fatal(err)
+	}
+	es, err := s.AuditEntries(store.WithAllProjects(ctx), 0, 0)
+	if err != nil || len(es) != 5 {
+		t.Fatalf("audit entries: %d, %v", len(es), err)
+	}
+	if es[4].Before != es[1].After || es[4].Before == es[2].After {
+		t.Errorf("blue's spam after the upgrade: before %q, want blue's entry 2's after %q", es[4].Before, es[1].After)
+	}
+	if v, err := s.VerifyAudit(ctx); err != nil || !v.OK() || v.Entries != 5 {
+		t.Errorf("audit over both rules: %+v, %v", v, err)
 	}
 }

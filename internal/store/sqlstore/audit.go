@@ -29,8 +29,8 @@ func (s *Store) appendAudit(ctx context.Context, tx *Tx, ev store.Event) error {
 		return fmt.Errorf("audit: read the chain's head: %w", err)
 	}
 	e.Seq++
-	err = tx.QueryRowContext(ctx, `SELECT after FROM audit_log WHERE object_kind = ? AND object_id = ? ORDER BY seq DESC LIMIT 1`,
-		e.ObjectKind, e.ObjectID).Scan(&e.Before)
+	err = tx.QueryRowContext(ctx, `SELECT after FROM audit_log WHERE project = ? AND object_kind = ? AND object_id = ? ORDER BY seq DESC LIMIT 1`,
+		e.Project, e.ObjectKind, e.ObjectID).Scan(&e.Before)
 	if err != nil && !errors.Is(err, sql.ErrNoRows) {
 		return fmt.Errorf("audit: read %s %q's last entry: %w", e.ObjectKind, e.ObjectID, err)
 	}
@@ -71,11 +71,21 @@ func scanAuditEntry(sc scanner, lenient bool) (store.AuditEntry, error) {
 	return e, err
 }
 
-// AuditEntries returns entries with Seq > after, oldest first, at most
-// limit (0: all).
+// auditScope is the WHERE clause and argument that keep a query to ctx's
+// project, or to none under store.AllProjects.
+func auditScope(ctx context.Context) (string, []any) {
+	if store.IsAllProjects(ctx) {
+		return "1 = 1", nil
+	}
+	return "project = ?", []any{store.ProjectFrom(ctx)}
+}
+
+// AuditEntries returns ctx's project's entries with Seq > after, oldest
+// first, at most limit (0: all).
 func (s *Store) AuditEntries(ctx context.Context, after int64, limit int) ([]store.AuditEntry, error) {
-	rows, err := s.r.QueryContext(ctx, `SELECT `+AuditCols+` FROM audit_log WHERE seq > ? ORDER BY seq LIMIT ?`,
-		after, limitArg(limit))
+	where, args := auditScope(ctx)
+	rows, err := s.r.QueryContext(ctx, `SELECT `+AuditCols+` FROM audit_log WHERE `+where+` AND seq > ? ORDER BY seq LIMIT ?`,
+		append(args, after, limitArg(limit))...)
 	if err != nil {
 		return nil, fmt.Errorf("list audit entries: %w", err)
 	}
@@ -86,11 +96,45 @@ func (s *Store) AuditEntries(ctx context.Context, after int64, limit int) ([]sto
 	return out, nil
 }
 
+// AuditEntriesBefore returns ctx's project's entries with Seq < before
+// (before <= 0: from the newest), newest first, at most limit (0: all).
+func (s *Store) AuditEntriesBefore(ctx context.Context, before int64, limit int) ([]store.AuditEntry, error) {
+	if before <= 0 {
+		before = math.MaxInt64
+	}
+	where, args := auditScope(ctx)
+	rows, err := s.r.QueryContext(ctx, `SELECT `+AuditCols+` FROM audit_log WHERE `+where+` AND seq < ? ORDER BY seq DESC LIMIT ?`,
+		append(args, before, limitArg(limit))...)
+	if err != nil {
+		return nil, fmt.Errorf("list audit entries before %d: %w", before, err)
+	}
+	out, err := collect(rows, scanAudit)
+	if err != nil {
+		return nil, fmt.Errorf("list audit entries before %d: %w", before, err)
+	}
+	return out, nil
+}
+
+// AuditCount is the number of ctx's project's entries.
+func (s *Store) AuditCount(ctx context.Context) (int64, error) {
+	where, args := auditScope(ctx)
+	var n int64
+	if err := s.r.QueryRowContext(ctx, `SELECT COUNT(*) FROM audit_log WHERE `+where, args...).Scan(&n); err != nil {
+		return 0, fmt.Errorf("count audit entries: %w", err)
+	}
+	return n, nil
+}
+
 // VerifyAudit walks the chain a page at a time and stops at the first
 // broken entry; each entry that chains is checked against its event, read
 // in the same query.
 func (s *Store) VerifyAudit(ctx context.Context) (store.AuditVerification, error) {
-	v := store.NewAuditVerifier()
+	// Entries before audit_scope's seq chained Before across projects.
+	var from int64
+	if err := s.r.QueryRowContext(ctx, `SELECT project_from FROM audit_scope`).Scan(&from); err != nil {
+		return store.AuditVerification{}, fmt.Errorf("verify audit: read audit_scope: %w", err)
+	}
+	v := store.NewAuditVerifierFrom(from)
 	// From the lowest possible seq, so that a row renumbered to 0 or
 	// below is read (and fails as a gap) instead of skipped.
 	after := int64(math.MinInt64)

@@ -79,6 +79,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"FencedWrites", testFencedWrites},         // leader.go
 		{"LeaseRace", testLeaseRace},               // leader.go
 		{"ProjectIsolation", testProjectIsolation}, // projects.go
+		{"AuditProjects", testAuditProjects},       // audit.go
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

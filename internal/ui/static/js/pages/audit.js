@@ -1,6 +1,7 @@
 // Audit: the verify status of the hash-chained log (GET /v1/audit/verify,
 // any role), then its entries newest first, a page at a time (GET
-// /v1/audit?order=newest&before=N, admins), with the log's total.
+// /v1/audit?order=newest&before=N, admins), with the number of the
+// project's entries (seqs are server-wide, so a project's have gaps).
 // #/audit shows the newest page (or, on a broken chain, the page around
 // the first broken entry); #/audit/N the page ending at entry N.
 import * as api from "../api.js";
@@ -13,11 +14,20 @@ export async function auditPage(ctx, upTo) {
   const sig = { signal: ctx.signal };
   const v = await api.get("/v1/audit/verify", sig);
   let page = null;
+  let newer = 0; // the seq ending the next newer page, 0: none
   if (may("admin")) {
     // On a broken chain, the first page shown holds the broken entry
     // near its top.
     const end = upTo ? Number(upTo) : v.ok || !v.broken ? 0 : v.broken.seq + PAGE / 2;
     page = await api.get("/v1/audit", { ...sig, query: { order: "newest", before: end ? end + 1 : undefined, limit: PAGE } });
+    const top = page.entries && page.entries.length ? page.entries[0].seq : end;
+    if (end && top) {
+      // The page not ending at the newest entry: the entries after it,
+      // oldest first, end the newer page.
+      const after = await api.get("/v1/audit", { ...sig, query: { after: top, limit: PAGE } });
+      const es = after.entries || [];
+      newer = es.length ? es[es.length - 1].seq : 0;
+    }
   }
   const brokenSeq = v.broken ? v.broken.seq : 0;
   const entries = page ? page.entries || [] : null;
@@ -37,8 +47,8 @@ export async function auditPage(ctx, upTo) {
               h(
                 "nav",
                 { class: "pager", "aria-label": "Audit pages" },
-                h("span", { class: "page-range" }, entries.length ? `Entries ${num(oldest)}–${num(newest)} of ${num(page.total)}` : `No entries here; ${num(page.total)} in all`),
-                newest && newest < page.total ? link(`/audit/${Math.min(page.total, newest + PAGE)}`, "Newer entries") : null,
+                h("span", { class: "page-range" }, entries.length ? `Entries ${num(oldest)}–${num(newest)}; ${num(page.total)} in this project` : `No entries here; ${num(page.total)} in this project`),
+                newer ? link(`/audit/${newer}`, "Newer entries") : null,
                 upTo ? link("/audit", "Newest") : null,
                 page.next > 0 ? link(`/audit/${page.next - 1}`, "Older entries") : null,
               ),
