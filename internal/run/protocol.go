@@ -113,6 +113,10 @@ type Spec struct {
 	Blob string `json:"blob"`
 	// WorkDir is the worker's own scratch directory on its machine.
 	WorkDir string `json:"work_dir"`
+	// Attempt numbers this execution of the run (1, 2, … as the scheduler
+	// starts it again after a restart or a lost worker). A remote
+	// executor names its Job and the worker's credential by it.
+	Attempt int `json:"attempt,omitempty"`
 }
 
 // Message types a worker writes.
@@ -121,6 +125,11 @@ const (
 	MsgCheckpoint = "checkpoint"
 	MsgResult     = "result"
 	MsgLog        = "log"
+	// MsgError is a remote worker's own failure (Message says why), posted
+	// before it exits non-zero: the server cannot read a remote worker's
+	// stderr, and a worker that reported a failure is not retried as a
+	// lost one. The executor consumes it; the scheduler never sees it.
+	MsgError = "error"
 )
 
 // Message is one line of worker output.

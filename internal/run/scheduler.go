@@ -46,6 +46,9 @@ type Options struct {
 	MeterEvery time.Duration
 	// BudgetOf returns the budget of a normalized recipe (nil: no budget).
 	BudgetOf func(recipe []byte) (meter.Budget, error)
+	// MaxAttempts bounds how often a run whose worker was lost
+	// (ErrWorkerLost) is started again (default 5 attempts in all).
+	MaxAttempts int
 }
 
 // Scheduler starts queued runs and supervises their workers.
@@ -65,6 +68,7 @@ type active struct {
 	// Cancel call), so the audit log names them, not the scheduler.
 	canceledBy string
 	meter      *metering
+	attempt    int
 }
 
 // New returns a scheduler; call Start to begin executing runs.
@@ -83,6 +87,9 @@ func New(opts Options) *Scheduler {
 	}
 	if opts.MeterEvery <= 0 {
 		opts.MeterEvery = time.Second
+	}
+	if opts.MaxAttempts <= 0 {
+		opts.MaxAttempts = 5
 	}
 	return &Scheduler{opts: opts, wake: make(chan struct{}, 1), running: map[string]*active{}}
 }
@@ -278,7 +285,8 @@ func (s *Scheduler) launch(ctx context.Context, r store.Run) error {
 	}
 	// Register the run before it is marked running, so a Cancel that sees
 	// the running state always finds it here (its process may not exist yet).
-	a := &active{meter: m}
+	a := &active{meter: m, attempt: attempt}
+	spec.Attempt = attempt
 	s.mu.Lock()
 	s.running[r.ID] = a
 	s.mu.Unlock()
@@ -371,6 +379,10 @@ func (s *Scheduler) supervise(ctx context.Context, id string, a *active) {
 	case exceeded != nil && (werr != nil || result == nil):
 		if err := s.budgetExceeded(bg, id, store.RunRunning, exceeded, usage); err != nil {
 			s.opts.Logger.Error("record budget stop", "run", id, "err", err)
+		}
+	case errors.Is(werr, ErrWorkerLost) && a.attempt < s.opts.MaxAttempts:
+		if err := s.requeueLost(bg, id, a.attempt, werr); err != nil {
+			s.opts.Logger.Error("re-queue run after its worker was lost", "run", id, "err", err)
 		}
 	case werr != nil:
 		_ = s.fail(bg, id, store.RunRunning, werr)
