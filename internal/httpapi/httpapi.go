@@ -126,6 +126,9 @@ type Options struct {
 	// UI, when set, serves the dashboard: GET / and GET /ui/… (internal/ui).
 	// It is not part of the JSON API, so docs/openapi.yaml leaves it out.
 	UI http.Handler
+	// Workers, when set, serves remote training workers' routes
+	// (/v1/runs/{id}/worker/…, worker.go); without it they answer 404.
+	Workers Workers
 }
 
 func (o *Options) defaults() {
@@ -190,6 +193,7 @@ func newRouter(opts Options) (http.Handler, *router, *server) {
 	mux.Handle("GET /v1/lineage/{id}", s.handle(func(r *http.Request) (any, error) {
 		return s.svc.Lineage(r.Context(), r.PathValue("id"))
 	}))
+	s.workerRoutes(mux)
 	if opts.Inference != nil {
 		for _, p := range InferenceRoutes {
 			mux.Handle(p, opts.Inference)

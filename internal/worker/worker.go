@@ -78,15 +78,18 @@ func Train(ctx context.Context, stdin io.Reader, stdout io.Writer, opts Options)
 		_, _ = io.Copy(io.Discard, br)
 		cancel()
 	}()
-	w := &job{spec: spec, opts: opts, out: json.NewEncoder(stdout)}
+	enc := json.NewEncoder(stdout)
+	w := &job{spec: spec, opts: opts, send: func(m run.Message) { _ = enc.Encode(m) }}
 	return w.run(ctx)
 }
 
 type job struct {
-	spec  run.Spec
-	opts  Options
-	mu    sync.Mutex
-	out   *json.Encoder
+	spec run.Spec
+	opts Options
+	mu   sync.Mutex
+	// send delivers one message: a stdout line, or a post to the API
+	// (remote.go). Calls are serialized by mu.
+	send  func(run.Message)
 	blobs blob.Store
 	dir   string
 	base  *loaded // the base model, when the recipe has one
@@ -111,7 +114,7 @@ func (j *job) flopsSoFar() float64 {
 func (j *job) emit(m run.Message) {
 	j.mu.Lock()
 	defer j.mu.Unlock()
-	_ = j.out.Encode(m)
+	j.send(m)
 }
 
 func (j *job) logf(format string, args ...any) {
@@ -119,6 +122,18 @@ func (j *job) logf(format string, args ...any) {
 }
 
 func (j *job) run(ctx context.Context) error {
+	if j.opts.Threads <= 0 {
+		j.opts.Threads = 2
+	}
+	if j.opts.ProgressEvery <= 0 {
+		j.opts.ProgressEvery = 250 * time.Millisecond
+	}
+	if j.opts.Now == nil {
+		j.opts.Now = time.Now
+	}
+	if j.opts.Logger == nil {
+		j.opts.Logger = slog.New(slog.DiscardHandler)
+	}
 	blobs, err := blobstore.Open(ctx, j.spec.Blob, j.opts.Getenv)
 	if err != nil {
 		return fmt.Errorf("worker: open artifact store: %w", err)
