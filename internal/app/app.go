@@ -132,6 +132,12 @@ type Options struct {
 	EngineVersion string
 	Logger        *slog.Logger
 	Now           func() time.Time
+	// NewExecutor, when set, builds the executor of training runs in place
+	// of local child processes of WorkerCommand: it gets the hub of remote
+	// workers (run.Remote), on which an executor whose workers run
+	// elsewhere (internal/run/kube) opens each attempt, and which serves
+	// their routes (Workers).
+	NewExecutor func(remote *run.Remote) (run.Executor, error)
 }
 
 // App implements the application's operations.
@@ -165,6 +171,7 @@ type App struct {
 	monitors *monitors
 	triggers *triggers
 	started  atomic.Bool
+	remote   *run.Remote // nil with local workers
 }
 
 // Open opens (creating if needed) the data directory and wires the parts.
@@ -269,9 +276,19 @@ func Open(opts Options) (*App, error) {
 		st.Close()
 		return nil, err
 	}
+	var executor run.Executor = &run.LocalExecutor{Command: opts.WorkerCommand, Logger: opts.Logger}
+	if opts.NewExecutor != nil {
+		a.remote = run.NewRemote(auth.NewWorkerCredentials(auth.WorkerOptions{Now: opts.Now}), opts.Logger)
+		if executor, err = opts.NewExecutor(a.remote); err != nil {
+			a.closeServing()
+			// #nosec G104 -- cleanup on an error path; the executor error is returned
+			st.Close()
+			return nil, err
+		}
+	}
 	a.sched = run.New(run.Options{
 		Store: st, Publisher: a.bus, Concurrency: opts.Concurrency, Logger: opts.Logger, Now: opts.Now,
-		Executor: &run.LocalExecutor{Command: opts.WorkerCommand, Logger: opts.Logger},
+		Executor: executor,
 		Blob:     opts.Blob, WorkDir: filepath.Join(opts.DataDir, "work"),
 		Failpoint: a.failpoint,
 		Meter:     a.meter, BudgetOf: recipeBudget,
@@ -615,3 +632,8 @@ func (a *App) Subscribe(ctx context.Context) <-chan api.Event {
 func toAPIEvent(e store.Event) api.Event {
 	return api.Event{Seq: e.Seq, Type: e.Type, Subject: e.Subject, Time: e.Time, Data: e.Data}
 }
+
+// Workers is the hub of remote workers whose routes the API serves
+// (httpapi.Options.Workers), or nil when runs train in local child
+// processes.
+func (a *App) Workers() *run.Remote { return a.remote }

@@ -19,6 +19,7 @@ import (
 	"github.com/tailor-ml/tailor/internal/httpapi"
 	"github.com/tailor-ml/tailor/internal/meter"
 	"github.com/tailor-ml/tailor/internal/residency"
+	"github.com/tailor-ml/tailor/internal/run"
 	"github.com/tailor-ml/tailor/internal/ui"
 )
 
@@ -54,7 +55,17 @@ func runServer(e *env, args []string) error {
 	insecure := fs.Bool("insecure-local", false, "serve requests without a token as principal \"local\", admin in the default project; only with a loopback --listen address (tokens still work)")
 	rate := fs.Float64("rate-limit", 100, "requests per second each token may make; past it, 429 (negative: no limit)")
 	burst := fs.Int("rate-burst", 200, "requests a token may make at once before --rate-limit applies")
+	executor := fs.String("executor", "local", "where training runs: local (child processes of this server) or kubernetes (a Job per attempt; docs/scale-out.md)")
+	kubeConfig := fs.String("kube-config", "", "kubeconfig file of the cluster of --executor kubernetes (default: the pod's in-cluster configuration)")
+	kubeNamespace := fs.String("kube-namespace", "default", "namespace of the training Jobs")
+	kubeImage := fs.String("kube-image", "", "container image with the tailor binary that the training Jobs run (required with --executor kubernetes)")
+	workerAPI := fs.String("worker-api", "", "this server's URL as the training Jobs' pods reach it (required with --executor kubernetes)")
+	kubeEnvSecret := fs.String("kube-env-secret", "", "Secret of --kube-namespace whose keys become the training workers' environment (the S3 endpoint and credentials of an s3:// --blob)")
 	if _, err := parse(fs, args, 0, 0); err != nil {
+		return err
+	}
+	newExecutor, err := executorFlags(*executor, *kubeConfig, *kubeNamespace, *kubeImage, *workerAPI, *kubeEnvSecret)
+	if err != nil {
 		return err
 	}
 	if *dataDir == "" {
@@ -89,6 +100,9 @@ func runServer(e *env, args []string) error {
 		EngineVersion: engineVersion(), ServeBudgetBytes: *budget, ServeBaseBudgetBytes: *baseBudget, ServeInProcess: *inProcess,
 		RequestLogSampleRate: sample, RequestLogMaxBytes: *logMaxBytes, RequestLogMaxAge: *logMaxAge,
 		Meter: meter.Options{WattsPerCore: *wattsPerCore, NoRAPL: *noRAPL, CostCPUHourUSD: freeAsNegative(*costCPU), CostKWhUSD: freeAsNegative(*costKWh)}}
+	if newExecutor != nil {
+		opts.NewExecutor = func(remote *run.Remote) (run.Executor, error) { return newExecutor(remote, logger) }
+	}
 	if *redact != "" {
 		opts.Redact = strings.Split(*redact, ",")
 	}
@@ -143,8 +157,12 @@ func runServer(e *env, args []string) error {
 		a.Close()
 		return fmt.Errorf("listen on %s: %w", *listen, err)
 	}
-	srv := httpapi.NewServer(httpapi.Options{Service: a, Auth: authority, Logger: logger, Inference: a.Inference(), UI: ui.Handler(),
-		MaxUpload: *maxImport, MaxUploads: *maxUploads, BodyIdleTimeout: *bodyIdle})
+	hopts := httpapi.Options{Service: a, Auth: authority, Logger: logger, Inference: a.Inference(), UI: ui.Handler(),
+		MaxUpload: *maxImport, MaxUploads: *maxUploads, BodyIdleTimeout: *bodyIdle}
+	if w := a.Workers(); w != nil {
+		hopts.Workers = w
+	}
+	srv := httpapi.NewServer(hopts)
 	logger.Info("tailor server listening", "addr", ln.Addr().String(), "dashboard", "http://"+ln.Addr().String()+"/", "data_dir", *dataDir, "blob", a.BlobAddress(), "engine", opts.EngineVersion)
 	fmt.Fprintf(e.stdout, "listening on %s\n", ln.Addr())
 	errc := make(chan error, 1)
