@@ -71,6 +71,7 @@ func TrainRemote(ctx context.Context, ro RemoteOptions, opts Options) error {
 		return errs.Invalid("worker: started for run %s but the server sent the spec of run %s", ro.RunID, spec.RunID)
 	}
 	spec.WorkDir = ro.WorkDir
+	parent := ctx
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
 	c.stop = cancel
@@ -79,7 +80,9 @@ func TrainRemote(ctx context.Context, ro RemoteOptions, opts Options) error {
 	if cause := context.Cause(ctx); cause != nil && !errors.Is(cause, context.Canceled) {
 		return fmt.Errorf("worker: %w", cause) // the server ended the attempt: nothing to report
 	}
-	if err != nil {
+	if err != nil && parent.Err() == nil {
+		// Stopped by a signal (the pod deleted or evicted), the worker
+		// reports nothing: the server sees it lost and resumes the run.
 		w.emit(run.Message{Type: run.MsgError, Message: err.Error()})
 	}
 	return err
