@@ -307,7 +307,7 @@ func (p *process) outcome(j *batchv1.Job) (bool, error) {
 			if f := p.att.Failure(); f != "" {
 				return true, fmt.Errorf("worker in Job %s failed: %s", p.name, f)
 			}
-			return true, fmt.Errorf("Job %s failed (%s: %s) without a report from its worker: %w", p.name, c.Reason, c.Message, run.ErrWorkerLost)
+			return true, fmt.Errorf("job %s failed (%s: %s) without a report from its worker: %w", p.name, c.Reason, c.Message, run.ErrWorkerLost)
 		}
 	}
 	return false, nil
@@ -321,7 +321,7 @@ func (p *process) gone() error {
 	if f := p.att.Failure(); f != "" {
 		return fmt.Errorf("worker in Job %s failed: %s", p.name, f)
 	}
-	return fmt.Errorf("Job %s was deleted by someone else: %w", p.name, run.ErrWorkerLost)
+	return fmt.Errorf("job %s was deleted by someone else: %w", p.name, run.ErrWorkerLost)
 }
 
 func (p *process) wasKilled() bool {

@@ -204,6 +204,7 @@ func Start(ctx context.Context, o Options) (c *Cluster, err error) {
 
 // start launches one component, its output in logs/<name>.log.
 func (c *Cluster) start(name, path string, args ...string) error {
+	// #nosec G304 -- the log file of a component, in the cluster's own directory
 	logf, err := os.Create(filepath.Join(c.dir, "logs", name+".log"))
 	if err != nil {
 		return err
@@ -213,13 +214,13 @@ func (c *Cluster) start(name, path string, args ...string) error {
 	cmd.Stdout, cmd.Stderr = logf, logf
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
 	if err := cmd.Start(); err != nil {
-		logf.Close()
+		_ = logf.Close()
 		return fmt.Errorf("kubetest: start %s: %w", name, err)
 	}
 	p := &proc{name: name, cmd: cmd, done: make(chan struct{})}
 	go func() {
 		p.err = cmd.Wait()
-		logf.Close()
+		_ = logf.Close()
 		close(p.done)
 	}()
 	c.mu.Lock()
@@ -244,6 +245,7 @@ func (c *Cluster) exited() error {
 
 // LogTail returns the last n bytes of a component's log.
 func (c *Cluster) LogTail(name string, n int) string {
+	// #nosec G304 -- the log file of a component, in the cluster's own directory
 	b, _ := os.ReadFile(filepath.Join(c.dir, "logs", name+".log"))
 	if len(b) > n {
 		b = b[len(b)-n:]
@@ -360,7 +362,7 @@ func waitHTTP(ctx context.Context, c *Cluster, hc *http.Client, url string, limi
 		resp, err := hc.Do(req)
 		if err == nil {
 			_, _ = io.Copy(io.Discard, resp.Body)
-			resp.Body.Close()
+			_ = resp.Body.Close()
 			if resp.StatusCode == http.StatusOK {
 				return nil
 			}
@@ -380,7 +382,7 @@ func freePorts(n int) ([]int, error) {
 	var lns []net.Listener
 	defer func() {
 		for _, l := range lns {
-			l.Close()
+			_ = l.Close()
 		}
 	}()
 	for i := 0; i < n; i++ {

@@ -156,7 +156,7 @@ func (r *Runner) start(ctx context.Context, p *corev1.Pod) {
 	cmd.Stdout, cmd.Stderr = logf, logf
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
 	if err := cmd.Start(); err != nil {
-		logf.Close()
+		_ = logf.Close()
 		r.report(ctx, p, started, 127, err.Error())
 		return
 	}
@@ -177,7 +177,7 @@ func (r *Runner) start(ctx context.Context, p *corev1.Pod) {
 	go func() {
 		defer r.wg.Done()
 		err := cmd.Wait()
-		logf.Close()
+		_ = logf.Close()
 		close(run.done)
 		r.mu.Lock()
 		delete(r.running, p.UID)
@@ -191,7 +191,7 @@ func (r *Runner) start(ctx context.Context, p *corev1.Pod) {
 		} else if err != nil {
 			code = 127
 		}
-		r.report(context.Background(), p, started, code, "")
+		r.report(ctx, p, started, code, "")
 	}()
 }
 
@@ -210,7 +210,7 @@ func (r *Runner) report(ctx context.Context, p *corev1.Pod, started metav1.Time,
 		s.Conditions = conditions(s.Conditions, corev1.ConditionFalse, now)
 		c := p.Spec.Containers[0]
 		s.ContainerStatuses = []corev1.ContainerStatus{{Name: c.Name, Image: c.Image, ImageID: c.Image, Started: ptr(false),
-			State: corev1.ContainerState{Terminated: &corev1.ContainerStateTerminated{ExitCode: int32(code), Reason: reason, Message: msg,
+			State: corev1.ContainerState{Terminated: &corev1.ContainerStateTerminated{ExitCode: int32(min(max(code, 0), 255)), Reason: reason, Message: msg,
 				StartedAt: started, FinishedAt: now}}}}
 	})
 }
