@@ -10,7 +10,9 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -173,12 +175,24 @@ func TestKubernetesJobs(t *testing.T) {
 			t.Fatalf("run finished in attempt %d; pods started %v, want one of Job %s", r.Attempt, runner.Started(), job2)
 		}
 		logs := srv.tailor("run", "logs", id)
-		if !strings.Contains(logs, "attempt 1 lost") || !strings.Contains(logs, "attempt 2 resuming from checkpoint at step") {
+		m := regexp.MustCompile(`attempt 2 resuming from checkpoint at step (\d+)`).FindStringSubmatch(logs)
+		if !strings.Contains(logs, "attempt 1 lost") || m == nil {
 			t.Fatalf("run logs do not tell the loss and the resume:\n%s", logs)
 		}
-		t.Logf("lost at or after the checkpoint at step %d; resumed in Job %s", before.Step, job2)
+		if step, _ := strconv.Atoi(m[1]); int64(step) < before.Step || step >= 400 {
+			t.Fatalf("resumed at step %d; the checkpoint seen before the pod was deleted was at step %d", step, before.Step)
+		}
+		t.Logf("pod deleted after the checkpoint at step %d; %s; finished in Job %s", before.Step, m[0], job2)
 		waitGone(t, func() error { _, err := jobs.Get(ctx, job1, metav1.GetOptions{}); return err })
 		waitGone(t, func() error { _, err := jobs.Get(ctx, job2, metav1.GetOptions{}); return err })
+
+		// Resuming gives the bytes an uninterrupted run gives (a forced
+		// re-run of the same key, in a Job of its own).
+		var forced api.Run
+		srv.tailorJSON(&forced, "run", "start", "mail-lost", "--force", "--wait")
+		if forced.State != "succeeded" || forced.Attempt != 1 || forced.Result != r.Result {
+			t.Fatalf("uninterrupted run: %s in attempt %d, adapter %s; the resumed run's adapter %s", forced.State, forced.Attempt, forced.Result, r.Result)
+		}
 	})
 }
 
