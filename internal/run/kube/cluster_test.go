@@ -194,6 +194,18 @@ func TestKubernetesJobs(t *testing.T) {
 			t.Fatalf("uninterrupted run: %s in attempt %d, adapter %s; the resumed run's adapter %s", forced.State, forced.Attempt, forced.Result, r.Result)
 		}
 	})
+
+	// No worker credential reached the server's log, its events or its
+	// audit log (they never hold one; the Secret did).
+	for what, text := range map[string]string{"server log": srv.log(), "events": srv.tailor("events", "--output", "json"),
+		"audit log": srv.tailor("audit", "export")} {
+		if strings.Contains(text, "tlw_") {
+			t.Errorf("the %s holds a worker credential", what)
+		}
+		if len(text) < 100 {
+			t.Errorf("the %s is nearly empty (%d bytes): the check above proves nothing", what, len(text))
+		}
+	}
 }
 
 func hasPrefix(list []string, prefix string) bool {
