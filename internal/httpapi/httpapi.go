@@ -3,7 +3,9 @@
 // bearer token, checked by internal/auth), the one place where error kinds
 // become HTTP status codes, and the writers
 // for JSON, NDJSON streams and server-sent events. It calls the application
-// through the Service interface and speaks only the wire types of api/.
+// through the Service interface and speaks only the wire types of api/,
+// but for the remote workers' routes (worker.go), which speak the worker
+// protocol of internal/run.
 // When given the dashboard's handler (internal/ui) it mounts it at / and
 // /ui/, beside the API and outside it.
 package httpapi

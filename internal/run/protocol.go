@@ -11,6 +11,13 @@
 // scheduler re-queues runs that were running and the worker resumes from the
 // last recorded checkpoint.
 //
+// Executors are the seam (executor.go): LocalExecutor runs the child
+// process; internal/run/kube runs a Kubernetes Job per attempt, whose
+// worker (`tailor worker train --api`) fetches its Spec and posts its
+// Messages through the API, guarded by a run-scoped credential (Remote,
+// remote.go). A worker lost mid-run (ErrWorkerLost, lost.go) re-queues its
+// run, and the next attempt resumes from the last recorded checkpoint.
+//
 // The scheduler meters every attempt (internal/meter: CPU-seconds, wall
 // time, FLOPs the worker reports, peak RSS, energy, cost), stores the run's
 // usage, and stops a run that reaches a limit of its budget in state

@@ -78,3 +78,57 @@ func TestRemoteAttempts(t *testing.T) {
 		t.Fatalf("attempt 2: %d, %v", n, err)
 	}
 }
+
+// FuzzDeliver feeds an attempt batches at arbitrary sequence numbers, as a
+// worker retrying after lost answers might: every message is delivered
+// exactly once and in order, a batch past the next number is refused, and
+// Next never goes back.
+func FuzzDeliver(f *testing.F) {
+	f.Add([]byte{0, 3, 0, 3, 2, 4, 9, 1})
+	f.Add([]byte{1, 1})
+	f.Add([]byte{0, 0, 0, 200})
+	f.Fuzz(func(t *testing.T, ops []byte) {
+		rem := NewRemote(auth.NewWorkerCredentials(auth.WorkerOptions{}), nil)
+		att, _, err := rem.Open(Spec{RunID: "r", Attempt: 1})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got []int64
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			for m := range att.Messages() {
+				got = append(got, m.Step)
+			}
+		}()
+		var next int64
+		for i := 0; i+1 < len(ops); i += 2 {
+			seq, n := int64(ops[i]), int(ops[i+1])
+			b := Batch{Seq: seq}
+			for k := 0; k < n; k++ {
+				b.Messages = append(b.Messages, Message{Type: MsgProgress, Step: seq + int64(k)})
+			}
+			ack, err := rem.Deliver(context.Background(), "r", 1, b)
+			if seq > next {
+				if !errors.Is(err, errs.ErrInvalid) || ack.Next != next {
+					t.Fatalf("batch at %d past next %d: ack %d, err %v", seq, next, ack.Next, err)
+				}
+				continue
+			}
+			if err != nil || ack.Next < next || ack.Next != max(next, seq+int64(n)) {
+				t.Fatalf("batch %d+%d at next %d: ack %d, err %v", seq, n, next, ack.Next, err)
+			}
+			next = ack.Next
+		}
+		att.Close()
+		<-done
+		if int64(len(got)) != next {
+			t.Fatalf("%d messages delivered, next is %d", len(got), next)
+		}
+		for i, s := range got {
+			if s != int64(i) {
+				t.Fatalf("message %d carries step %d: delivered twice or out of order", i, s)
+			}
+		}
+	})
+}

@@ -3,6 +3,9 @@
 // version from the artifact store, trains with the engine, writes
 // checkpoints and the adapter back to the store, and reports progress as
 // run.Message lines on stdout. The server supervises it (internal/run).
+// With --api (TrainRemote, remote.go: a Kubernetes Job's pod) it fetches
+// its spec from the server and posts its messages back over the API
+// instead, with the run-scoped credential in TAILOR_TOKEN.
 //
 // It stops when its stdin closes (the server died) or on cancellation, at a
 // step boundary; a later worker resumes from the last checkpoint to the same
