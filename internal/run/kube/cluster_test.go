@@ -45,7 +45,7 @@ const namespace = "tailor"
 // read through the API and its adapter in the blob store, and its Job and
 // Secret cleaned up; (b) cancel deletes the Job; (c) the Job's pod deleted
 // after a checkpoint: the run resumes from that checkpoint in a new Job
-// (attempt 2) and succeeds.
+// (attempt 2) and succeeds; (d) likewise when someone deletes the Job.
 func TestKubernetesJobs(t *testing.T) {
 	if os.Getenv(kubeSwitch) != "1" {
 		t.Skipf("the Kubernetes cluster test runs with %s=1 (make test-kube builds the cluster with scripts/kube.sh and runs it)", kubeSwitch)
@@ -158,7 +158,7 @@ func TestKubernetesJobs(t *testing.T) {
 	})
 
 	t.Run("c: pod deleted after a checkpoint resumes in a new Job", func(t *testing.T) {
-		srv.tailor("recipe", "apply", writeRecipe(t, work, "mail-lost", 400, 5, 3))
+		srv.tailor("recipe", "apply", writeRecipe(t, work, "mail-lost", 1000, 5, 3))
 		id := strings.TrimSpace(srv.tailor("run", "start", "mail-lost"))
 		before := waitRun(t, srv, id, func(r api.Run) bool { return r.State == "running" && r.Checkpoint != "" })
 		job1 := kube.JobName(id, 1)
@@ -179,7 +179,7 @@ func TestKubernetesJobs(t *testing.T) {
 		if !strings.Contains(logs, "attempt 1 lost") || m == nil {
 			t.Fatalf("run logs do not tell the loss and the resume:\n%s", logs)
 		}
-		if step, _ := strconv.Atoi(m[1]); int64(step) < before.Step || step >= 400 {
+		if step, _ := strconv.Atoi(m[1]); int64(step) < before.Step || step >= 1000 {
 			t.Fatalf("resumed at step %d; the checkpoint seen before the pod was deleted was at step %d", step, before.Step)
 		}
 		t.Logf("pod deleted after the checkpoint at step %d; %s; finished in Job %s", before.Step, m[0], job2)
@@ -195,6 +195,24 @@ func TestKubernetesJobs(t *testing.T) {
 		}
 	})
 
+	t.Run("d: Job deleted by someone else resumes in a new Job", func(t *testing.T) {
+		srv.tailor("recipe", "apply", writeRecipe(t, work, "mail-deleted", 1000, 5, 4))
+		id := strings.TrimSpace(srv.tailor("run", "start", "mail-deleted"))
+		before := waitRun(t, srv, id, func(r api.Run) bool { return r.State == "running" && r.Checkpoint != "" })
+		job1 := kube.JobName(id, 1)
+		if err := jobs.Delete(ctx, job1, metav1.DeleteOptions{PropagationPolicy: ptr(metav1.DeletePropagationForeground)}); err != nil {
+			t.Fatal(err)
+		}
+		r := waitRun(t, srv, id, func(r api.Run) bool { return r.State == "succeeded" })
+		if r.Attempt != 2 || !hasPrefix(runner.Started(), namespace+"/"+kube.JobName(id, 2)+"-") {
+			t.Fatalf("run finished in attempt %d; pods started %v", r.Attempt, runner.Started())
+		}
+		if logs := srv.tailor("run", "logs", id); !strings.Contains(logs, "attempt 1 lost") || !strings.Contains(logs, "attempt 2 resuming from checkpoint") {
+			t.Fatalf("run logs do not tell the loss and the resume:\n%s", logs)
+		}
+		t.Logf("Job %s deleted after the checkpoint at step %d; finished in attempt 2", job1, before.Step)
+	})
+
 	// No worker credential reached the server's log, its events or its
 	// audit log (they never hold one; the Secret did).
 	for what, text := range map[string]string{"server log": srv.log(), "events": srv.tailor("events", "--output", "json"),
@@ -207,6 +225,8 @@ func TestKubernetesJobs(t *testing.T) {
 		}
 	}
 }
+
+func ptr[T any](v T) *T { return &v }
 
 func hasPrefix(list []string, prefix string) bool {
 	return slices.ContainsFunc(list, func(s string) bool { return strings.HasPrefix(s, prefix) })
