@@ -62,7 +62,7 @@ clean:
 
 # The Kubernetes executor against a real control plane with a KWOK node
 # (docs/scale-out.md, Training on Kubernetes): scripts/kube.sh builds the
-# cluster's binaries into $TAILOR_CACHE/kube-v1.37.2 (about 25 minutes
+# cluster's binaries into $TAILOR_CACHE/kube-v1.37.2 (58 minutes
 # cold, then cached), then the test runs with TAILOR_KUBE=1.
 .PHONY: test-kube
 test-kube:

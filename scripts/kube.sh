@@ -10,7 +10,7 @@
 #   ${TAILOR_CACHE:-~/.cache/tailor}/kube-v1.37.2/stages/{node-fast,pod-fast}/*.yaml
 #
 # What is already in the cache is skipped, so a second run costs seconds. A
-# cold build takes about 25 minutes on two cores and ~500 MB of disk.
+# cold build took 58 minutes on two shared cores and left 377 MB.
 # Prints the cache folder on its last line.
 set -euo pipefail
 

@@ -31,7 +31,7 @@ import (
 	"github.com/tailor-ml/tailor/internal/seedmodel"
 )
 
-// The cluster test needs the binaries scripts/kube.sh builds (about 25
+// The cluster test needs the binaries scripts/kube.sh builds (58
 // minutes cold, then cached): it runs with TAILOR_KUBE=1, as `make
 // test-kube` sets it. Without the switch it is skipped, and says so.
 const kubeSwitch = "TAILOR_KUBE"

@@ -114,7 +114,7 @@ func Start(ctx context.Context, o Options) (c *Cluster, err error) {
 		o.Node = "kwok-node-0"
 	}
 	if m := Missing(o.Cache); len(m) > 0 {
-		return nil, fmt.Errorf("kubetest: %s lacks %v: build it with scripts/kube.sh (about 25 minutes cold)", o.Cache, m)
+		return nil, fmt.Errorf("kubetest: %s lacks %v: build it with scripts/kube.sh (most of an hour cold)", o.Cache, m)
 	}
 	c = &Cluster{dir: o.Dir, Node: o.Node}
 	defer func() {
