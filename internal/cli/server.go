@@ -102,6 +102,9 @@ func runServer(e *env, args []string) error {
 		Meter: meter.Options{WattsPerCore: *wattsPerCore, NoRAPL: *noRAPL, CostCPUHourUSD: freeAsNegative(*costCPU), CostKWhUSD: freeAsNegative(*costKWh)}}
 	if newExecutor != nil {
 		opts.NewExecutor = func(remote *run.Remote) (run.Executor, error) { return newExecutor(remote, logger) }
+		if !strings.HasPrefix(*blobURL, "s3://") {
+			logger.Warn("--executor kubernetes with a file artifact store: the Jobs' pods must see it at the same path; use --blob s3://… otherwise", "blob", *blobURL)
+		}
 	}
 	if *redact != "" {
 		opts.Redact = strings.Split(*redact, ",")
