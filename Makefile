@@ -65,3 +65,12 @@ bench-replicas:
 
 clean:
 	rm -rf bin .tailor-demo
+
+# The Kubernetes executor against a real control plane with a KWOK node
+# (docs/scale-out.md, Training on Kubernetes): scripts/kube.sh builds the
+# cluster's binaries into $TAILOR_CACHE/kube-v1.37.2 (58 minutes
+# cold, then cached), then the test runs with TAILOR_KUBE=1.
+.PHONY: test-kube
+test-kube:
+	scripts/kube.sh
+	TAILOR_KUBE=1 $(GO) test -count=1 -timeout 30m -run TestKubernetesJobs -v ./internal/run/kube/

@@ -155,6 +155,12 @@ type Options struct {
 	// 5 s). The leader renews it every LeaseTTL/3; a follower takes over
 	// within about LeaseTTL + LeaseTTL/3 of the leader's death.
 	LeaseTTL time.Duration
+	// NewExecutor, when set, builds the executor of training runs in place
+	// of local child processes of WorkerCommand: it gets the hub of remote
+	// workers (run.Remote), on which an executor whose workers run
+	// elsewhere (internal/run/kube) opens each attempt, and which serves
+	// their routes (Workers).
+	NewExecutor func(remote *run.Remote) (run.Executor, error)
 }
 
 // App implements the application's operations.
@@ -189,6 +195,7 @@ type App struct {
 	triggers *triggers
 	started  atomic.Bool
 	lead     *leadership
+	remote   *run.Remote // nil with local workers
 }
 
 // Open opens (creating if needed) the data directory and wires the parts.
@@ -325,9 +332,19 @@ func Open(opts Options) (*App, error) {
 		st.Close()
 		return nil, err
 	}
+	var executor run.Executor = &run.LocalExecutor{Command: opts.WorkerCommand, Logger: opts.Logger}
+	if opts.NewExecutor != nil {
+		a.remote = run.NewRemote(auth.NewWorkerCredentials(auth.WorkerOptions{Now: opts.Now}), opts.Logger)
+		if executor, err = opts.NewExecutor(a.remote); err != nil {
+			a.closeServing()
+			// #nosec G104 -- cleanup on an error path; the executor error is returned
+			st.Close()
+			return nil, err
+		}
+	}
 	a.sched = run.New(run.Options{
 		Store: st, Publisher: a.bus, Concurrency: opts.Concurrency, Logger: opts.Logger, Now: opts.Now,
-		Executor: &run.LocalExecutor{Command: opts.WorkerCommand, Logger: opts.Logger},
+		Executor: executor,
 		Blob:     opts.Blob, WorkDir: filepath.Join(opts.DataDir, "work"),
 		Failpoint: a.failpoint,
 		Meter:     a.meter, BudgetOf: recipeBudget,
@@ -720,3 +737,8 @@ func (a *App) Subscribe(ctx context.Context) <-chan api.Event {
 func toAPIEvent(e store.Event) api.Event {
 	return api.Event{Seq: e.Seq, Type: e.Type, Subject: e.Subject, Time: e.Time, Data: e.Data}
 }
+
+// Workers is the hub of remote workers whose routes the API serves
+// (httpapi.Options.Workers), or nil when runs train in local child
+// processes.
+func (a *App) Workers() *run.Remote { return a.remote }

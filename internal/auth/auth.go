@@ -76,6 +76,10 @@ const (
 	// override), approve and reject, rollback, tokens, projects, policy;
 	// it needs admin.
 	Administer
+	// Worker is a run's remote worker fetching its spec and posting its
+	// messages (/v1/runs/{id}/worker/…): only that run's worker
+	// credential (WorkerCredentials) may call it, never a user token.
+	Worker
 )
 
 func (c Class) String() string {
@@ -88,6 +92,8 @@ func (c Class) String() string {
 		return "operate"
 	case Administer:
 		return "admin"
+	case Worker:
+		return "worker"
 	}
 	return fmt.Sprintf("class(%d)", int(c))
 }
@@ -152,6 +158,9 @@ func (p Principal) roles() string {
 // by what ("POST /v1/runs"), in project. The error is errs.ErrForbidden and
 // names the role missing and where.
 func Authorize(p Principal, project string, c Class, what string) error {
+	if c == Worker {
+		return errs.Forbidden("%s: only the run's own worker may call this, with the credential the server gave it; %s is not one", what, p.who())
+	}
 	need := c.Needs()
 	if need == NoRole {
 		return nil

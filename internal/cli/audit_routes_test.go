@@ -30,6 +30,9 @@ var auditExempt = map[string]string{
 	"POST /v1/chat/completions": "inference: it answers; the prediction record and request log are telemetry, not a change of governed state",
 	"POST /v1/completions":      "inference, as chat/completions",
 	"POST /v1/classify":         "inference, as chat/completions",
+	// A remote worker (a Kubernetes Job's pod) posting its progress, checkpoints and result with the run's worker credential:
+	// the same messages a local worker writes on stdout; the run's transitions they lead to are the scheduler's, audited as such.
+	"POST /v1/runs/{id}/worker/messages": "a run's own worker reporting, as a local worker's stdout",
 }
 
 // routeStep is one call of a state-changing route, with the setup it needs

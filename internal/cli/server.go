@@ -19,6 +19,7 @@ import (
 	"github.com/tailor-ml/tailor/internal/httpapi"
 	"github.com/tailor-ml/tailor/internal/meter"
 	"github.com/tailor-ml/tailor/internal/residency"
+	"github.com/tailor-ml/tailor/internal/run"
 	"github.com/tailor-ml/tailor/internal/ui"
 )
 
@@ -58,7 +59,17 @@ func runServer(e *env, args []string) error {
 	storeURL := fs.String("store", "", "metadata store: sqlite:///abs/file.db or postgres://user@host:port/db?sslmode=disable, the password in the URL or in PGPASSWORD (pgx reads the PG* variables; see docs/scale-out.md); default the SQLite file --data-dir/tailor.db")
 	replica := fs.String("replica", "", "this server's name among replicas, the holder of the leader lease (default: host name and a hash of --data-dir)")
 	leaseTTL := fs.Duration("lease-ttl", app.DefaultLeaseTTL, "how long the leader lease lasts unless renewed (renewed every third of it); a replica takes over within about 4/3 of it after the leader dies")
+	executor := fs.String("executor", "local", "where training runs: local (child processes of this server) or kubernetes (a Job per attempt; docs/scale-out.md)")
+	kubeConfig := fs.String("kube-config", "", "kubeconfig file of the cluster of --executor kubernetes (default: the pod's in-cluster configuration)")
+	kubeNamespace := fs.String("kube-namespace", "default", "namespace of the training Jobs")
+	kubeImage := fs.String("kube-image", "", "container image with the tailor binary that the training Jobs run (required with --executor kubernetes)")
+	workerAPI := fs.String("worker-api", "", "this server's URL as the training Jobs' pods reach it (required with --executor kubernetes)")
+	kubeEnvSecret := fs.String("kube-env-secret", "", "Secret of --kube-namespace whose keys become the training workers' environment (the S3 endpoint and credentials of an s3:// --blob)")
 	if _, err := parse(fs, args, 0, 0); err != nil {
+		return err
+	}
+	newExecutor, err := executorFlags(*executor, *kubeConfig, *kubeNamespace, *kubeImage, *workerAPI, *kubeEnvSecret)
+	if err != nil {
 		return err
 	}
 	if *dataDir == "" {
@@ -97,6 +108,12 @@ func runServer(e *env, args []string) error {
 		RequestLogSampleRate: sample, RequestLogMaxBytes: *logMaxBytes, RequestLogMaxAge: *logMaxAge,
 		Meter: meter.Options{WattsPerCore: *wattsPerCore, NoRAPL: *noRAPL, CostCPUHourUSD: freeAsNegative(*costCPU), CostKWhUSD: freeAsNegative(*costKWh)},
 		Bus:   *busURL, Store: *storeURL, Replica: *replica, LeaseTTL: *leaseTTL}
+	if newExecutor != nil {
+		opts.NewExecutor = func(remote *run.Remote) (run.Executor, error) { return newExecutor(remote, logger) }
+		if !strings.HasPrefix(*blobURL, "s3://") {
+			logger.Warn("--executor kubernetes with a file artifact store: the Jobs' pods must see it at the same path; use --blob s3://… otherwise", "blob", *blobURL)
+		}
+	}
 	if *redact != "" {
 		opts.Redact = strings.Split(*redact, ",")
 	}
@@ -151,10 +168,14 @@ func runServer(e *env, args []string) error {
 		a.Close()
 		return fmt.Errorf("listen on %s: %w", *listen, err)
 	}
-	srv := httpapi.NewServer(httpapi.Options{Service: a, Auth: authority, Logger: logger, Inference: a.Inference(), UI: ui.Handler(),
-		MaxUpload: *maxImport, MaxUploads: *maxUploads, BodyIdleTimeout: *bodyIdle})
+	hopts := httpapi.Options{Service: a, Auth: authority, Logger: logger, Inference: a.Inference(), UI: ui.Handler(),
+		MaxUpload: *maxImport, MaxUploads: *maxUploads, BodyIdleTimeout: *bodyIdle}
+	if w := a.Workers(); w != nil {
+		hopts.Workers = w
+	}
+	srv := httpapi.NewServer(hopts)
 	logger.Info("tailor server listening", "addr", ln.Addr().String(), "dashboard", "http://"+ln.Addr().String()+"/", "data_dir", *dataDir, "blob", a.BlobAddress(), "engine", opts.EngineVersion,
-		"bus", *busURL, "replica", a.Replica(), "store", a.StoreAddress())
+		"bus", *busURL, "replica", a.Replica(), "store", a.StoreAddress(), "executor", *executor)
 	fmt.Fprintf(e.stdout, "listening on %s\n", ln.Addr())
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()

@@ -123,6 +123,11 @@ func TestServerLimitFlags(t *testing.T) {
 		{"insecure on a LAN address", []string{"--insecure-local", "--listen", "192.168.1.10:7070"}, "is not on loopback"},
 		{"insecure on a host name", []string{"--insecure-local", "--listen", "example.com:7070"}, "is not on loopback"},
 		{"burst zero", []string{"--rate-burst", "0"}, "--rate-burst 0 must be at least 1"},
+		{"unknown executor", []string{"--executor", "nomad"}, `--executor "nomad": want local or kubernetes`},
+		{"kubernetes without image", []string{"--executor", "kubernetes", "--worker-api", "http://tailor.example:7070"}, "needs --kube-image"},
+		{"kubernetes without worker api", []string{"--executor", "kubernetes", "--kube-image", "tailor:1"}, `needs --worker-api, this server's http(s):// URL as the Jobs' pods reach it (got "")`},
+		{"kubernetes with a bad worker api", []string{"--executor", "kubernetes", "--kube-image", "tailor:1", "--worker-api", "tailor:7070"}, `(got "tailor:7070")`},
+		{"kube flags without kubernetes", []string{"--kube-image", "tailor:1"}, "need --executor kubernetes"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

@@ -104,6 +104,11 @@ var access = map[string]auth.Class{
 	// principal: internal/auth decides, as the token's project is not the
 	// request's.
 	"POST /v1/tokens/{id}/revoke": auth.Read,
+
+	// A remote training worker (a Kubernetes Job's pod), with the
+	// run-scoped credential of its attempt; no user token is accepted.
+	"GET /v1/runs/{id}/worker/spec":      auth.Worker,
+	"POST /v1/runs/{id}/worker/messages": auth.Worker,
 }
 
 // guard puts h behind the route's access check: authenticate the bearer
@@ -118,6 +123,9 @@ func (s *server) guard(pattern string, h http.Handler) http.Handler {
 	}
 	if class == auth.Public {
 		return h
+	}
+	if class == auth.Worker {
+		return s.guardWorker(h)
 	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		p, project, err := s.authorize(r, class, pattern)

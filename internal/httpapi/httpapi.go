@@ -3,7 +3,9 @@
 // bearer token, checked by internal/auth), the one place where error kinds
 // become HTTP status codes, and the writers
 // for JSON, NDJSON streams and server-sent events. It calls the application
-// through the Service interface and speaks only the wire types of api/.
+// through the Service interface and speaks only the wire types of api/,
+// but for the remote workers' routes (worker.go), which speak the worker
+// protocol of internal/run.
 // When given the dashboard's handler (internal/ui) it mounts it at / and
 // /ui/, beside the API and outside it.
 package httpapi
@@ -126,6 +128,9 @@ type Options struct {
 	// UI, when set, serves the dashboard: GET / and GET /ui/… (internal/ui).
 	// It is not part of the JSON API, so docs/openapi.yaml leaves it out.
 	UI http.Handler
+	// Workers, when set, serves remote training workers' routes
+	// (/v1/runs/{id}/worker/…, worker.go); without it they answer 404.
+	Workers Workers
 }
 
 func (o *Options) defaults() {
@@ -197,6 +202,7 @@ func newRouter(opts Options) (http.Handler, *router, *server) {
 	mux.Handle("GET /v1/lineage/{id}", s.handle(func(r *http.Request) (any, error) {
 		return s.svc.Lineage(r.Context(), r.PathValue("id"))
 	}))
+	s.workerRoutes(mux)
 	if opts.Inference != nil {
 		for _, p := range InferenceRoutes {
 			mux.Handle(p, opts.Inference)

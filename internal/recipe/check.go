@@ -88,7 +88,7 @@ func oneOf(noun, v string, allowed []string) string {
 func (r *Recipe) check() error {
 	for _, f := range []func() error{
 		r.checkFinite, r.checkHeader, r.checkModel, r.checkData, r.checkMethod,
-		r.checkTrain, r.checkEval, r.checkBudget, r.checkIncremental,
+		r.checkTrain, r.checkEval, r.checkBudget, r.checkIncremental, r.checkResources,
 	} {
 		if err := f(); err != nil {
 			return err

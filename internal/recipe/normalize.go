@@ -54,6 +54,9 @@ func (r *Recipe) Normalize() ([]byte, error) {
 	if x := r.Incremental; x != nil {
 		w.writeIncremental(x)
 	}
+	if x := r.Resources; x != nil {
+		w.writeResources(x)
+	}
 	return w.buf.Bytes(), nil
 }
 

@@ -38,6 +38,10 @@ func (d *decoder) recipe(n *yaml.Node, r *Recipe) error {
 			r.Incremental = &Incremental{}
 			return d.incremental(n, path, r.Incremental)
 		}},
+		{"resources", func(n *yaml.Node, path string) error {
+			r.Resources = &Resources{}
+			return d.resources(n, path, r.Resources)
+		}},
 	})
 }
 

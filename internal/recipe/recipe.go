@@ -55,6 +55,9 @@ type Recipe struct {
 	// Incremental, when set, retrains the model behind an alias of this
 	// recipe's model on new data plus a replay sample (task classify).
 	Incremental *Incremental
+	// Resources, when set, is what each training worker asks for
+	// (resources.go).
+	Resources *Resources
 
 	file string         // the file name errors carry
 	pos  map[string]pos // field path → position of its value

@@ -142,7 +142,7 @@ func TestParseBad(t *testing.T) {
 		{"syntax.bad.yaml", `syntax.bad.yaml:3: syntax error: mapping values are not allowed in this context`},
 		{"not-mapping.bad.yaml", `not-mapping.bad.yaml:1:1: expected a mapping, got a list`},
 		{"missing-region.bad.yaml", `missing-region.bad.yaml:1:1: region: required (where data, compute and artifacts may live, e.g. local)`},
-		{"unknown-top-key.bad.yaml", `unknown-top-key.bad.yaml:6:1: hyperparameters: unknown field "hyperparameters" (known: base, budget, data, description, eval, incremental, method, model, name, region, seed, task, tokenizer, train)`},
+		{"unknown-top-key.bad.yaml", `unknown-top-key.bad.yaml:6:1: hyperparameters: unknown field "hyperparameters" (known: base, budget, data, description, eval, incremental, method, model, name, region, resources, seed, task, tokenizer, train)`},
 		{"learning-rate-range.bad.yaml", `learning-rate-range.bad.yaml:7:18: train.learning_rate: must be > 0 and < 1, got 1.5`},
 		{"learning-rate-inf.bad.yaml", `learning-rate-inf.bad.yaml:7:18: train.learning_rate: expected a finite number, got .inf`},
 		{"int-for-string.bad.yaml", `int-for-string.bad.yaml:7:15: train.batch_size: expected an integer, got 8.5`},
@@ -159,6 +159,9 @@ func TestParseBad(t *testing.T) {
 		{"incremental-ratio.bad.yaml", `incremental-ratio.bad.yaml:8:12: incremental.replay.ratio: must be between 0 and 100 (replayed records per new training record), got -1`},
 		{"incremental-dataset.bad.yaml", `incremental-dataset.bad.yaml:8:14: incremental.replay.dataset: dataset "spam@": nothing after '@'; write latest, v<N>, a content id (or its first 7+ hex digits) or an alias`},
 		{"incremental-key.bad.yaml", `incremental-key.bad.yaml:8:5: incremental.replay.ratoi: unknown field "ratoi" (did you mean "ratio"?)`},
+		{"resources-cpu.bad.yaml", `resources-cpu.bad.yaml:7:8: resources.cpu: invalid CPU "two": write cores ("2", "0.5") or millicores ("500m")`},
+		{"resources-memory.bad.yaml", `resources-memory.bad.yaml:8:11: resources.memory: 512 bytes is less than 1Mi, too little for a worker to start (write a suffix: "512Mi", "4Gi")`},
+		{"resources-empty.bad.yaml", `resources-empty.bad.yaml:6:12: resources: empty: give cpu, memory or both, or leave the block out`},
 		{"wrong-field-for-task.bad.yaml", `wrong-field-for-task.bad.yaml:6:16: data.label_field: not used by task sft (it reads prompt_field and completion_field)`},
 	}
 	files, _ := filepath.Glob("testdata/*.bad.yaml")
@@ -226,7 +229,7 @@ func TestSuggestions(t *testing.T) {
 		{"schedule", "train: {schedule: cosin}", `r.yaml:2:19: train.schedule: unknown schedule "cosin" (did you mean "cosine"?)`},
 		{"module", "method: {lora: {targets: [qproj]}}", `r.yaml:2:27: method.lora.targets[0]: unknown module "qproj" (did you mean "q_proj"? known: q_proj, k_proj, v_proj, o_proj, gate_proj, up_proj, down_proj, c_attn, c_proj, c_fc, lm_head)`},
 		{"field case", "Seed: 3", `r.yaml:2:1: Seed: unknown field "Seed" (did you mean "seed"?)`},
-		{"far field", "zzz: 3", `r.yaml:2:1: zzz: unknown field "zzz" (known: base, budget, data, description, eval, incremental, method, model, name, region, seed, task, tokenizer, train)`},
+		{"far field", "zzz: 3", `r.yaml:2:1: zzz: unknown field "zzz" (known: base, budget, data, description, eval, incremental, method, model, name, region, resources, seed, task, tokenizer, train)`},
 		{"op", `eval: {suite: [{metric: accuracy}], gates: [{metric: accuracy, op: "=>", value: 1}]}`, `r.yaml:2:68: eval.gates[0].op: unknown op "=>" (want ">=", "<=", ">" or "<", quoted)`},
 	}
 	for _, tc := range tests {

@@ -14,8 +14,9 @@ import (
 	"syscall"
 )
 
-// Executor starts workers. The local executor runs child processes; a
-// Kubernetes executor would run Jobs.
+// Executor starts workers. The local executor runs child processes; the
+// Kubernetes executor (internal/run/kube) runs Jobs whose workers reach the
+// server through Remote.
 type Executor interface {
 	Start(ctx context.Context, spec Spec) (Process, error)
 }

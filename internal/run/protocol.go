@@ -11,6 +11,13 @@
 // scheduler re-queues runs that were running and the worker resumes from the
 // last recorded checkpoint.
 //
+// Executors are the seam (executor.go): LocalExecutor runs the child
+// process; internal/run/kube runs a Kubernetes Job per attempt, whose
+// worker (`tailor worker train --api`) fetches its Spec and posts its
+// Messages through the API, guarded by a run-scoped credential (Remote,
+// remote.go). A worker lost mid-run (ErrWorkerLost, lost.go) re-queues its
+// run, and the next attempt resumes from the last recorded checkpoint.
+//
 // The scheduler meters every attempt (internal/meter: CPU-seconds, wall
 // time, FLOPs the worker reports, peak RSS, energy, cost), stores the run's
 // usage, and stops a run that reaches a limit of its budget in state
@@ -113,6 +120,10 @@ type Spec struct {
 	Blob string `json:"blob"`
 	// WorkDir is the worker's own scratch directory on its machine.
 	WorkDir string `json:"work_dir"`
+	// Attempt numbers this execution of the run (1, 2, … as the scheduler
+	// starts it again after a restart or a lost worker). A remote
+	// executor names its Job and the worker's credential by it.
+	Attempt int `json:"attempt,omitempty"`
 }
 
 // Message types a worker writes.
@@ -121,6 +132,11 @@ const (
 	MsgCheckpoint = "checkpoint"
 	MsgResult     = "result"
 	MsgLog        = "log"
+	// MsgError is a remote worker's own failure (Message says why), posted
+	// before it exits non-zero: the server cannot read a remote worker's
+	// stderr, and a worker that reported a failure is not retried as a
+	// lost one. The executor consumes it; the scheduler never sees it.
+	MsgError = "error"
 )
 
 // Message is one line of worker output.

@@ -60,6 +60,9 @@ type Options struct {
 	// to stop (default 10 s). For a run another replica supervises, it
 	// then records the cancel itself (see Cancel).
 	CancelWait time.Duration
+	// MaxAttempts bounds how often a run whose worker was lost
+	// (ErrWorkerLost) is started again (default 5 attempts in all).
+	MaxAttempts int
 }
 
 // Scheduler starts queued runs and supervises their workers.
@@ -79,6 +82,7 @@ type active struct {
 	// Cancel call), so the audit log names them, not the scheduler.
 	canceledBy string
 	meter      *metering
+	attempt    int
 }
 
 // New returns a scheduler; call Start to begin executing runs.
@@ -100,6 +104,9 @@ func New(opts Options) *Scheduler {
 	}
 	if opts.CancelWait <= 0 {
 		opts.CancelWait = 10 * time.Second
+	}
+	if opts.MaxAttempts <= 0 {
+		opts.MaxAttempts = 5
 	}
 	return &Scheduler{opts: opts, wake: make(chan struct{}, 1), running: map[string]*active{}}
 }
@@ -375,7 +382,8 @@ func (s *Scheduler) launch(ctx context.Context, r store.Run) error {
 	}
 	// Register the run before it is marked running, so a Cancel that sees
 	// the running state always finds it here (its process may not exist yet).
-	a := &active{meter: m}
+	a := &active{meter: m, attempt: attempt}
+	spec.Attempt = attempt
 	s.mu.Lock()
 	s.running[r.ID] = a
 	s.mu.Unlock()
@@ -468,6 +476,10 @@ func (s *Scheduler) supervise(ctx context.Context, id string, a *active) {
 	case exceeded != nil && (werr != nil || result == nil):
 		if err := s.budgetExceeded(bg, id, store.RunRunning, exceeded, usage); err != nil {
 			s.opts.Logger.Error("record budget stop", "run", id, "err", err)
+		}
+	case errors.Is(werr, ErrWorkerLost) && a.attempt < s.opts.MaxAttempts:
+		if err := s.requeueLost(bg, id, a.attempt, werr); err != nil {
+			s.opts.Logger.Error("re-queue run after its worker was lost", "run", id, "err", err)
 		}
 	case werr != nil:
 		_ = s.fail(bg, id, store.RunRunning, werr)

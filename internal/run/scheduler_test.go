@@ -80,6 +80,19 @@ func fakeWorker(mode string) int {
 		}
 		out.Encode(Message{Type: MsgResult, Step: 3, Digest: "sha256:adapter", FLOPs: 3e9})
 		return 0
+	case "lost", "always-lost":
+		// Checkpoints two steps, then vanishes as a deleted pod would (exit
+		// 75, which lostExecutor reports as ErrWorkerLost); a resumed
+		// attempt of "lost" finishes.
+		if spec.Resume != "" && mode == "lost" {
+			metrics, _ := json.Marshal(map[string]any{"resume": spec.Resume, "attempt": spec.Attempt})
+			out.Encode(Message{Type: MsgResult, Step: 4, Digest: "sha256:adapter", Metrics: metrics})
+			return 0
+		}
+		for step := int64(1); step <= 2; step++ {
+			out.Encode(Message{Type: MsgCheckpoint, Step: step, Digest: fmt.Sprintf("sha256:ckpt%d-a%d", step, spec.Attempt)})
+		}
+		return 75
 	case "hang":
 		out.Encode(Message{Type: MsgProgress, Step: 1, TotalSteps: 100})
 		in.ReadBytes(0) // until stdin closes (the server died)

@@ -236,7 +236,7 @@ func TestIncrementalTraining(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		j := &job{spec: spec, blobs: blobs, dir: t.TempDir(), opts: Options{Threads: 1}, out: json.NewEncoder(io.Discard)}
+		j := &job{spec: spec, blobs: blobs, dir: t.TempDir(), opts: Options{Threads: 1}, send: func(run.Message) {}}
 		base, err := j.loadBase(context.Background())
 		if err != nil {
 			t.Fatal(err)

@@ -3,6 +3,9 @@
 // version from the artifact store, trains with the engine, writes
 // checkpoints and the adapter back to the store, and reports progress as
 // run.Message lines on stdout. The server supervises it (internal/run).
+// With --api (TrainRemote, remote.go: a Kubernetes Job's pod) it fetches
+// its spec from the server and posts its messages back over the API
+// instead, with the run-scoped credential in TAILOR_TOKEN.
 //
 // It stops when its stdin closes (the server died) or on cancellation, at a
 // step boundary; a later worker resumes from the last checkpoint to the same
@@ -78,15 +81,18 @@ func Train(ctx context.Context, stdin io.Reader, stdout io.Writer, opts Options)
 		_, _ = io.Copy(io.Discard, br)
 		cancel()
 	}()
-	w := &job{spec: spec, opts: opts, out: json.NewEncoder(stdout)}
+	enc := json.NewEncoder(stdout)
+	w := &job{spec: spec, opts: opts, send: func(m run.Message) { _ = enc.Encode(m) }}
 	return w.run(ctx)
 }
 
 type job struct {
-	spec  run.Spec
-	opts  Options
-	mu    sync.Mutex
-	out   *json.Encoder
+	spec run.Spec
+	opts Options
+	mu   sync.Mutex
+	// send delivers one message: a stdout line, or a post to the API
+	// (remote.go). Calls are serialized by mu.
+	send  func(run.Message)
 	blobs blob.Store
 	dir   string
 	base  *loaded // the base model, when the recipe has one
@@ -111,7 +117,7 @@ func (j *job) flopsSoFar() float64 {
 func (j *job) emit(m run.Message) {
 	j.mu.Lock()
 	defer j.mu.Unlock()
-	_ = j.out.Encode(m)
+	j.send(m)
 }
 
 func (j *job) logf(format string, args ...any) {
@@ -119,6 +125,18 @@ func (j *job) logf(format string, args ...any) {
 }
 
 func (j *job) run(ctx context.Context) error {
+	if j.opts.Threads <= 0 {
+		j.opts.Threads = 2
+	}
+	if j.opts.ProgressEvery <= 0 {
+		j.opts.ProgressEvery = 250 * time.Millisecond
+	}
+	if j.opts.Now == nil {
+		j.opts.Now = time.Now
+	}
+	if j.opts.Logger == nil {
+		j.opts.Logger = slog.New(slog.DiscardHandler)
+	}
 	blobs, err := blobstore.Open(ctx, j.spec.Blob, j.opts.Getenv)
 	if err != nil {
 		return fmt.Errorf("worker: open artifact store: %w", err)
