@@ -74,3 +74,4 @@ clean:
 test-kube:
 	scripts/kube.sh
 	TAILOR_KUBE=1 $(GO) test -count=1 -timeout 30m -run TestKubernetesJobs -v ./internal/run/kube/
+	TAILOR_KUBE=1 $(GO) test -count=1 -timeout 30m -run TestFailoverScaled -v ./e2e/replicas/

@@ -1,6 +1,7 @@
 package replicas
 
 import (
+	"net"
 	"bufio"
 	"context"
 	"fmt"
@@ -44,7 +45,11 @@ type replica struct {
 	name    string
 	dataDir string
 	shared  []string // --store, --blob, --bus, --lease-ttl flags
-	logs    *tailBuffer
+	env     []string // every start's environment (S3 credentials)
+	// own gives the flags that name the replica's own address
+	// (--worker-api of a Kubernetes executor); nil: none.
+	own  func(addr string) []string
+	logs *tailBuffer
 
 	mu   sync.Mutex
 	addr string
@@ -52,8 +57,18 @@ type replica struct {
 	done chan error
 }
 
-func newReplica(t testing.TB, name string, shared []string) *replica {
-	r := &replica{t: t, name: name, dataDir: filepath.Join(t.TempDir(), name), shared: shared, logs: &tailBuffer{max: 1 << 20}}
+func newReplica(t testing.TB, name string, c setup) *replica {
+	r := &replica{t: t, name: name, dataDir: filepath.Join(t.TempDir(), name), shared: c.shared, env: c.env, own: c.own,
+		logs: &tailBuffer{max: 1 << 20}}
+	if r.own != nil {
+		// Its address is known before it starts, so its flags can name it.
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		r.addr = ln.Addr().String()
+		_ = ln.Close()
+	}
 	t.Cleanup(func() {
 		r.stop()
 		if t.Failed() {
@@ -83,8 +98,11 @@ func (r *replica) start(env ...string) error {
 func (r *replica) spawn(listen string, env []string) error {
 	args := append([]string{"server", "--data-dir", r.dataDir, "--listen", listen, "--log-level", "info", "--insecure-local",
 		"--replica", r.name}, r.shared...)
+	if r.own != nil {
+		args = append(args, r.own(listen)...)
+	}
 	cmd := exec.Command(tailorBin, args...)
-	cmd.Env = append(os.Environ(), env...)
+	cmd.Env = append(append(os.Environ(), r.env...), env...)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {

@@ -36,11 +36,27 @@ const leaseTTL = 3 * time.Second
 // below the 10 s that issue 13 asks.
 const takeoverBound = leaseTTL + 2*leaseTTL/3
 
-// cluster is what the replicas share. The store and blob addresses come
-// from TAILOR_REPLICAS_STORE and TAILOR_REPLICAS_BLOB when set (to run the
-// same test on PostgreSQL and S3); by default one SQLite file (WAL) and
-// one file:// blob directory in a temporary directory.
-func cluster(t *testing.T) []string {
+// setup is what the replicas share: their flags (--store, --blob, --bus,
+// --lease-ttl, an executor), their environment, and the flags naming a
+// replica's own address.
+type setup struct {
+	shared []string
+	env    []string
+	own    func(addr string) []string
+	// pods reports the Jobs' pods the kubetest runner started (nil
+	// without a Kubernetes executor).
+	pods func() []string
+}
+
+// cluster is what the replicas share on one machine. The store and blob
+// addresses come from TAILOR_REPLICAS_STORE and TAILOR_REPLICAS_BLOB when
+// set; by default one SQLite file (WAL) and one file:// blob directory in
+// a temporary directory.
+func cluster(t *testing.T) setup {
+	return setup{shared: clusterFlags(t)}
+}
+
+func clusterFlags(t *testing.T) []string {
 	t.Helper()
 	dir := t.TempDir()
 	storeAddr := os.Getenv("TAILOR_REPLICAS_STORE")
@@ -71,10 +87,16 @@ func cluster(t *testing.T) []string {
 //     before its result was stored: the other replica leads, resumes the
 //     firing, and the action's effect happens once (one run, one model
 //     version, one alias move).
-func TestFailover(t *testing.T) {
+func TestFailover(t *testing.T) { failover(t, cluster(t)) }
+
+// TestFailoverScaled is TestFailover on the scale-out engines (scaled):
+// PostgreSQL, versitygw (S3) and nats-server, with TAILOR_KUBE=1 training
+// in Kubernetes Jobs on KWOK too.
+func TestFailoverScaled(t *testing.T) { failover(t, scaled(t)) }
+
+func failover(t *testing.T, c setup) {
 	ctx := context.Background()
-	shared := cluster(t)
-	a, b := newReplica(t, "replica-a", shared), newReplica(t, "replica-b", shared)
+	a, b := newReplica(t, "replica-a", c), newReplica(t, "replica-b", c)
 	must(t, a.start())
 	if _, err := a.waitLeading(ctx, time.Minute); err != nil {
 		t.Fatal(err)
@@ -168,6 +190,20 @@ func TestFailover(t *testing.T) {
 		must(t, err)
 		if n := countRuns(runs, r.Key); n != 1 {
 			t.Errorf("%d runs with key %s, want 1", n, r.Key)
+		}
+		if c.pods != nil {
+			// Both attempts ran as Jobs: the dead leader's, and the new
+			// leader's that resumed it.
+			pods := c.pods()
+			var a1, a2 bool
+			for _, p := range pods {
+				a1 = a1 || strings.Contains(p, "tailor-"+r.ID+"-a1")
+				a2 = a2 || strings.Contains(p, "tailor-"+r.ID+"-a2")
+			}
+			t.Logf("pods the fake node ran: %v", pods)
+			if !a1 || !a2 {
+				t.Errorf("run %s: pods %v, want a Job's pod for attempts 1 and 2", r.ID, pods)
+			}
 		}
 	})
 	if t.Failed() {
