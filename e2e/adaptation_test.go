@@ -10,6 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tailor-ml/tailor/internal/tailortest"
+
 	"github.com/tailor-ml/tailor/api"
 )
 
@@ -29,7 +31,7 @@ type labelled struct{ text, label string }
 func corpusTexts(t *testing.T, from, to int) []labelled {
 	t.Helper()
 	var out []labelled
-	for _, line := range strings.Split(strings.TrimSpace(corpus(from, to)), "\n") {
+	for _, line := range strings.Split(strings.TrimSpace(tailortest.Corpus(from, to)), "\n") {
 		var r struct{ Text, Label string }
 		if err := json.Unmarshal([]byte(line), &r); err != nil {
 			t.Fatal(err)

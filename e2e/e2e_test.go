@@ -2,7 +2,6 @@ package e2e
 
 import (
 	"encoding/json"
-	"fmt"
 	"io"
 	"net/http"
 	"os"
@@ -13,51 +12,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tailor-ml/tailor/internal/tailortest"
+
 	"github.com/tailor-ml/tailor/api"
-	"github.com/tailor-ml/tailor/internal/engine"
-	"github.com/tailor-ml/tailor/internal/engine/tokenizer"
-	"github.com/tailor-ml/tailor/internal/seedmodel"
 )
-
-// corpus builds a deterministic two-class dataset whose classes differ in
-// vocabulary, so a small model can learn it.
-func corpus(from, to int) string {
-	spam := []string{"win", "free", "money", "offer", "click", "prize", "cash", "deal"}
-	ham := []string{"meeting", "notes", "project", "lunch", "report", "review", "team", "schedule"}
-	var b strings.Builder
-	for i := from; i < to; i++ {
-		words, label := ham, "ham"
-		if i%2 == 1 {
-			words, label = spam, "spam"
-		}
-		text := fmt.Sprintf("%s %s %s about item %d", words[i%8], words[(i/2)%8], words[(i/3)%8], i)
-		fmt.Fprintf(&b, "{\"id\":\"m%d\",\"text\":%q,\"label\":%q}\n", i, text, label)
-	}
-	return b.String()
-}
-
-func writeBase(t *testing.T, dir, text string) {
-	t.Helper()
-	tok, err := tokenizer.Train(func(yield func(string) bool) {
-		for _, l := range strings.Split(text, "\n") {
-			if !yield(l) {
-				return
-			}
-		}
-	}, tokenizer.TrainOptions{VocabSize: 400, MinFrequency: 1, SpecialTokens: []string{"<|endoftext|>"}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	tj, err := tok.MarshalJSON()
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg := engine.Config{Arch: "LlamaForCausalLM", VocabSize: tok.VocabSize(), Hidden: 64, Intermediate: 128, Layers: 2, Heads: 4, KVHeads: 2,
-		HeadDim: 16, MaxPositions: 256, RopeTheta: 10000, NormEps: 1e-5, Activation: "silu", BOSTokenID: -1, EOSTokenID: -1, TorchDtype: "float32"}
-	if err := seedmodel.Write(dir, cfg, tj, 42); err != nil {
-		t.Fatal(err)
-	}
-}
 
 const recipeYAML = `name: mail-lora
 task: classify
@@ -89,14 +47,14 @@ func TestEndToEnd(t *testing.T) {
 	srv := startServer(t, dataDir)
 
 	mail := filepath.Join(work, "mail.jsonl")
-	os.WriteFile(mail, []byte(corpus(0, 600)), 0o644)
+	os.WriteFile(mail, []byte(tailortest.Corpus(0, 600)), 0o644)
 	id1 := strings.TrimSpace(srv.tailor("dataset", "import", mail, "--name", "mail", "--task", "classify"))
 	id2 := strings.TrimSpace(srv.tailor("dataset", "import", mail, "--name", "mail", "--task", "classify"))
 	if id1 == "" || id1 != id2 {
 		t.Fatalf("same file imported twice gave %q and %q", id1, id2)
 	}
 	more := filepath.Join(work, "more.jsonl")
-	os.WriteFile(more, []byte(corpus(600, 640)), 0o644)
+	os.WriteFile(more, []byte(tailortest.Corpus(600, 640)), 0o644)
 	id3 := strings.TrimSpace(srv.tailor("dataset", "import", more, "--name", "mail", "--append"))
 	if id3 == id1 {
 		t.Fatal("append made no new version")
@@ -115,7 +73,7 @@ func TestEndToEnd(t *testing.T) {
 	}
 
 	baseDir := filepath.Join(work, "tiny")
-	writeBase(t, baseDir, corpus(0, 640))
+	must(t, tailortest.WriteBase(baseDir, tailortest.Corpus(0, 640), tailortest.Small))
 	baseID := strings.TrimSpace(srv.tailor("base", "import", baseDir, "--name", "tiny"))
 	rfile := filepath.Join(work, "mail-lora.yaml")
 	os.WriteFile(rfile, []byte(recipeYAML), 0o644)

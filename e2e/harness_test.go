@@ -7,36 +7,20 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"fmt"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"strings"
 	"sync"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/tailor-ml/tailor/internal/tailortest"
 )
 
 var tailorBin string
 
-func TestMain(m *testing.M) {
-	dir, err := os.MkdirTemp("", "tailor-e2e-bin")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	tailorBin = filepath.Join(dir, "tailor")
-	build := exec.Command("go", "build", "-o", tailorBin, "../cmd/tailor")
-	build.Stdout, build.Stderr = os.Stderr, os.Stderr
-	if err := build.Run(); err != nil {
-		fmt.Fprintln(os.Stderr, "build tailor:", err)
-		os.Exit(1)
-	}
-	code := m.Run()
-	os.RemoveAll(dir)
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { os.Exit(tailortest.Main(m.Run, &tailorBin)) }
 
 // server is a running `tailor server` child process.
 type server struct {

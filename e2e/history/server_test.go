@@ -11,25 +11,14 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/tailor-ml/tailor/internal/tailortest"
 )
 
 var tailorBin string
 
 func TestMain(m *testing.M) {
-	dir, err := os.MkdirTemp("", "tailor-history-bin")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	tailorBin = filepath.Join(dir, "tailor")
-	build := exec.Command("go", "build", "-o", tailorBin, "../../cmd/tailor")
-	build.Stdout, build.Stderr = os.Stderr, os.Stderr
-	if err := build.Run(); err != nil {
-		fmt.Fprintln(os.Stderr, "build tailor:", err)
-		os.Exit(1)
-	}
-	code := m.Run()
-	os.RemoveAll(dir)
+	code := tailortest.Main(m.Run, &tailorBin)
 	if templateDir != "" {
 		os.RemoveAll(filepath.Dir(templateDir))
 	}

@@ -11,10 +11,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tailor-ml/tailor/internal/tailortest"
+
 	"github.com/tailor-ml/tailor/api"
-	"github.com/tailor-ml/tailor/internal/engine"
-	"github.com/tailor-ml/tailor/internal/engine/tokenizer"
-	"github.com/tailor-ml/tailor/internal/seedmodel"
 )
 
 // world names what setup made: the fixed inputs the workload drives.
@@ -63,22 +62,6 @@ region: local
 // applyText is the fixed text of workload recipe i, applied again and again.
 func applyText(i int) string { return recipeText(fmt.Sprintf("apply-%d", i), 100+i) }
 
-// corpus is a deterministic two-class dataset.
-func corpus(from, to int) string {
-	spam := []string{"win", "free", "money", "offer", "click", "prize", "cash", "deal"}
-	ham := []string{"meeting", "notes", "project", "lunch", "report", "review", "team", "schedule"}
-	var b strings.Builder
-	for i := from; i < to; i++ {
-		words, label := ham, "ham"
-		if i%2 == 1 {
-			words, label = spam, "spam"
-		}
-		text := fmt.Sprintf("%s %s %s about item %d", words[i%8], words[(i/2)%8], words[(i/3)%8], i)
-		fmt.Fprintf(&b, "{\"id\":\"m%d\",\"text\":%q,\"label\":%q}\n", i, text, label)
-	}
-	return b.String()
-}
-
 var (
 	templateOnce sync.Once
 	templateDir  string
@@ -119,13 +102,13 @@ func setupWorld(t *testing.T, work string) (world, error) {
 	w := world{Model: promoModel, Alias: "champion", Versions: 3, SetupTag: "setup"}
 
 	base := filepath.Join(work, "tiny")
-	if err := writeBase(base, corpus(0, 200)); err != nil {
+	if err := tailortest.WriteBase(base, tailortest.Corpus(0, 200), tailortest.Micro); err != nil {
 		return w, err
 	}
 	if _, err := c.ImportBaseDir(ctx, "tiny", "", base); err != nil {
 		return w, fmt.Errorf("import base: %w", err)
 	}
-	if _, err := c.ImportDataset(ctx, strings.NewReader(corpus(0, 120)),
+	if _, err := c.ImportDataset(ctx, strings.NewReader(tailortest.Corpus(0, 120)),
 		api.DatasetImportOptions{Name: frozenDataset, Task: "classify", FileName: "frozen.jsonl"}); err != nil {
 		return w, fmt.Errorf("import %s: %w", frozenDataset, err)
 	}
@@ -174,24 +157,4 @@ func waitRun(ctx context.Context, c *api.Client, id string) (api.Run, error) {
 		case <-time.After(100 * time.Millisecond):
 		}
 	}
-}
-
-func writeBase(dir, text string) error {
-	tok, err := tokenizer.Train(func(yield func(string) bool) {
-		for _, l := range strings.Split(text, "\n") {
-			if !yield(l) {
-				return
-			}
-		}
-	}, tokenizer.TrainOptions{VocabSize: 300, MinFrequency: 1, SpecialTokens: []string{"<|endoftext|>"}})
-	if err != nil {
-		return err
-	}
-	tj, err := tok.MarshalJSON()
-	if err != nil {
-		return err
-	}
-	cfg := engine.Config{Arch: "LlamaForCausalLM", VocabSize: tok.VocabSize(), Hidden: 32, Intermediate: 64, Layers: 1, Heads: 2, KVHeads: 1,
-		HeadDim: 16, MaxPositions: 64, RopeTheta: 10000, NormEps: 1e-5, Activation: "silu", BOSTokenID: -1, EOSTokenID: -1, TorchDtype: "float32"}
-	return seedmodel.Write(dir, cfg, tj, 42)
 }

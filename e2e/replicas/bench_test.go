@@ -15,6 +15,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tailor-ml/tailor/internal/tailortest"
+
 	"github.com/tailor-ml/tailor/api"
 )
 
@@ -39,7 +41,7 @@ func TestBenchReplicas(t *testing.T) {
 	ca := a.client()
 	_, err := ca.ImportBaseDir(ctx, "tailor-tiny", "", filepath.Join("..", "..", "models", "tailor-tiny"))
 	must(t, err)
-	_, err = ca.ImportDataset(ctx, strings.NewReader(corpus(0, 120)), api.DatasetImportOptions{Name: "frozen", Task: "classify", FileName: "frozen.jsonl"})
+	_, err = ca.ImportDataset(ctx, strings.NewReader(tailortest.Corpus(0, 120)), api.DatasetImportOptions{Name: "frozen", Task: "classify", FileName: "frozen.jsonl"})
 	must(t, err)
 	_, err = ca.ApplyRecipe(ctx, "promo.yaml", []byte(strings.Replace(recipeText("promo", 1, 4), "base: tiny", "base: tailor-tiny", 1)))
 	must(t, err)

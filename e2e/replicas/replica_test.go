@@ -1,10 +1,10 @@
 package replicas
 
 import (
-	"net"
 	"bufio"
 	"context"
 	"fmt"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -14,28 +14,14 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tailor-ml/tailor/internal/tailortest"
+
 	"github.com/tailor-ml/tailor/api"
 )
 
 var tailorBin string
 
-func TestMain(m *testing.M) {
-	dir, err := os.MkdirTemp("", "tailor-replicas-bin")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	tailorBin = filepath.Join(dir, "tailor")
-	build := exec.Command("go", "build", "-o", tailorBin, "../../cmd/tailor")
-	build.Stdout, build.Stderr = os.Stderr, os.Stderr
-	if err := build.Run(); err != nil {
-		fmt.Fprintln(os.Stderr, "build tailor:", err)
-		os.Exit(1)
-	}
-	code := m.Run()
-	_ = os.RemoveAll(dir)
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { os.Exit(tailortest.Main(m.Run, &tailorBin)) }
 
 // replica is one `tailor server` child process with its own data dir,
 // sharing the cluster's store, blob store and bus. It keeps its name and

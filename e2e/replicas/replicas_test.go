@@ -9,6 +9,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -18,11 +19,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tailor-ml/tailor/internal/tailortest"
+
 	"github.com/tailor-ml/tailor/api"
 	"github.com/tailor-ml/tailor/internal/bus/nats/natstest"
-	"github.com/tailor-ml/tailor/internal/engine"
-	"github.com/tailor-ml/tailor/internal/engine/tokenizer"
-	"github.com/tailor-ml/tailor/internal/seedmodel"
 )
 
 // leaseTTL is the replicas' --lease-ttl. A follower acquires an expired
@@ -112,10 +112,10 @@ func failover(t *testing.T, c setup) {
 	// Setup, spread over both replicas: imports on B, recipes on A, runs
 	// started on the follower B and executed by the leader A.
 	baseDir := filepath.Join(t.TempDir(), "tiny")
-	must(t, writeBase(baseDir, corpus(0, 200)))
+	must(t, tailortest.WriteBase(baseDir, tailortest.Corpus(0, 200), tailortest.Micro))
 	_, err = cb.ImportBaseDir(ctx, "tiny", "", baseDir)
 	must(t, err)
-	_, err = cb.ImportDataset(ctx, strings.NewReader(corpus(0, 120)), api.DatasetImportOptions{Name: "frozen", Task: "classify", FileName: "frozen.jsonl"})
+	_, err = cb.ImportDataset(ctx, strings.NewReader(tailortest.Corpus(0, 120)), api.DatasetImportOptions{Name: "frozen", Task: "classify", FileName: "frozen.jsonl"})
 	must(t, err)
 	for seed := 1; seed <= 2; seed++ {
 		_, err := ca.ApplyRecipe(ctx, "promo.yaml", []byte(recipeText("promo", seed, 4)))
@@ -181,8 +181,9 @@ func failover(t *testing.T, c setup) {
 		if !resumed {
 			t.Errorf("run %s's log does not say it resumed from its checkpoint", r.ID)
 		}
-		vs, err := ca.Models(ctx, "long")
-		must(t, err)
+		// The leader registers the model version when it sees the run's
+		// success, just after the run's state changes.
+		vs := waitModels(ctx, t, ca, "long", 1, 30*time.Second)
 		if len(vs) != 1 || vs[0].RunID != r.ID {
 			t.Errorf("model versions of long: %+v, want one, from run %s", vs, r.ID)
 		}
@@ -373,6 +374,24 @@ func waitRun(ctx context.Context, t *testing.T, c *api.Client, id string, timeou
 	}
 }
 
+// waitModels polls model name's versions until there are at least n, or
+// timeout passes; it returns the last list read.
+func waitModels(ctx context.Context, t *testing.T, c *api.Client, name string, n int, timeout time.Duration) []api.ModelVersion {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for {
+		vs, err := c.Models(ctx, name)
+		var se *api.StatusError
+		if err != nil && !(errors.As(err, &se) && se.Status == 404) {
+			t.Fatal(err)
+		}
+		if len(vs) >= n || time.Now().After(deadline) {
+			return vs
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
 func waitFiring(ctx context.Context, t *testing.T, c *api.Client, trigger string, timeout time.Duration) api.Firing {
 	t.Helper()
 	deadline := time.Now().Add(timeout)
@@ -389,42 +408,4 @@ func waitFiring(ctx context.Context, t *testing.T, c *api.Client, trigger string
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
-}
-
-// corpus is a deterministic two-class dataset.
-func corpus(from, to int) string {
-	spam := []string{"win", "free", "money", "offer", "click", "prize", "cash", "deal"}
-	ham := []string{"meeting", "notes", "project", "lunch", "report", "review", "team", "schedule"}
-	var b strings.Builder
-	for i := from; i < to; i++ {
-		words, label := ham, "ham"
-		if i%2 == 1 {
-			words, label = spam, "spam"
-		}
-		text := fmt.Sprintf("%s %s %s about item %d", words[i%8], words[(i/2)%8], words[(i/3)%8], i)
-		fmt.Fprintf(&b, "{\"id\":\"m%d\",\"text\":%q,\"label\":%q}\n", i, text, label)
-	}
-	return b.String()
-}
-
-// writeBase writes a tiny Llama-shaped base with a tokenizer trained on
-// text, seeded (42) so every run of the test has the same weights.
-func writeBase(dir, text string) error {
-	tok, err := tokenizer.Train(func(yield func(string) bool) {
-		for _, l := range strings.Split(text, "\n") {
-			if !yield(l) {
-				return
-			}
-		}
-	}, tokenizer.TrainOptions{VocabSize: 300, MinFrequency: 1, SpecialTokens: []string{"<|endoftext|>"}})
-	if err != nil {
-		return err
-	}
-	tj, err := tok.MarshalJSON()
-	if err != nil {
-		return err
-	}
-	cfg := engine.Config{Arch: "LlamaForCausalLM", VocabSize: tok.VocabSize(), Hidden: 32, Intermediate: 64, Layers: 1, Heads: 2, KVHeads: 1,
-		HeadDim: 16, MaxPositions: 64, RopeTheta: 10000, NormEps: 1e-5, Activation: "silu", BOSTokenID: -1, EOSTokenID: -1, TorchDtype: "float32"}
-	return seedmodel.Write(dir, cfg, tj, 42)
 }

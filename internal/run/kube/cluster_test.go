@@ -18,17 +18,16 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tailor-ml/tailor/internal/tailortest"
+
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 
 	"github.com/tailor-ml/tailor/api"
 	"github.com/tailor-ml/tailor/internal/blob/local"
-	"github.com/tailor-ml/tailor/internal/engine"
-	"github.com/tailor-ml/tailor/internal/engine/tokenizer"
 	"github.com/tailor-ml/tailor/internal/run/kube"
 	"github.com/tailor-ml/tailor/internal/run/kube/kubetest"
-	"github.com/tailor-ml/tailor/internal/seedmodel"
 )
 
 // The cluster test needs the binaries scripts/kube.sh builds (58
@@ -55,11 +54,8 @@ func TestKubernetesJobs(t *testing.T) {
 	}
 	ctx := context.Background()
 	work := t.TempDir()
-	bin := filepath.Join(work, "tailor")
-	build := exec.Command("go", "build", "-o", bin, "../../../cmd/tailor")
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("build tailor: %v\n%s", err, out)
-	}
+	bin, err := tailortest.Build(work)
+	must(t, err)
 
 	start := time.Now()
 	cluster, err := kubetest.Start(ctx, kubetest.Options{Dir: filepath.Join(work, "cluster")})
@@ -96,10 +92,10 @@ func TestKubernetesJobs(t *testing.T) {
 	})
 
 	records := filepath.Join(work, "mail.jsonl")
-	must(t, os.WriteFile(records, []byte(corpus(0, 400)), 0o644))
+	must(t, os.WriteFile(records, []byte(tailortest.Corpus(0, 400)), 0o644))
 	srv.tailor("dataset", "import", records, "--name", "mail", "--task", "classify")
 	baseDir := filepath.Join(work, "tiny")
-	writeBase(t, baseDir, corpus(0, 400))
+	must(t, tailortest.WriteBase(baseDir, tailortest.Corpus(0, 400), tailortest.Small))
 	srv.tailor("base", "import", baseDir, "--name", "tiny")
 
 	jobs := cluster.Client.BatchV1().Jobs(namespace)
@@ -290,43 +286,6 @@ resources:
 	p := filepath.Join(dir, name+".yaml")
 	must(t, os.WriteFile(p, []byte(src), 0o644))
 	return p
-}
-
-// corpus is a deterministic two-class dataset a small model can learn.
-func corpus(from, to int) string {
-	spam := []string{"win", "free", "money", "offer", "click", "prize", "cash", "deal"}
-	ham := []string{"meeting", "notes", "project", "lunch", "report", "review", "team", "schedule"}
-	var b strings.Builder
-	for i := from; i < to; i++ {
-		words, label := ham, "ham"
-		if i%2 == 1 {
-			words, label = spam, "spam"
-		}
-		text := fmt.Sprintf("%s %s %s about item %d", words[i%8], words[(i/2)%8], words[(i/3)%8], i)
-		fmt.Fprintf(&b, "{\"id\":\"m%d\",\"text\":%q,\"label\":%q}\n", i, text, label)
-	}
-	return b.String()
-}
-
-func writeBase(t *testing.T, dir, text string) {
-	t.Helper()
-	tok, err := tokenizer.Train(func(yield func(string) bool) {
-		for _, l := range strings.Split(text, "\n") {
-			if !yield(l) {
-				return
-			}
-		}
-	}, tokenizer.TrainOptions{VocabSize: 400, MinFrequency: 1, SpecialTokens: []string{"<|endoftext|>"}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	tj, err := tok.MarshalJSON()
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg := engine.Config{Arch: "LlamaForCausalLM", VocabSize: tok.VocabSize(), Hidden: 64, Intermediate: 128, Layers: 2, Heads: 4, KVHeads: 2,
-		HeadDim: 16, MaxPositions: 256, RopeTheta: 10000, NormEps: 1e-5, Activation: "silu", BOSTokenID: -1, EOSTokenID: -1, TorchDtype: "float32"}
-	must(t, seedmodel.Write(dir, cfg, tj, 42))
 }
 
 func must(t *testing.T, err error) {

@@ -1,0 +1,105 @@
+// Package tailortest holds the fixtures that the tests driving the real
+// tailor binary share: the binary built once per test binary, a
+// deterministic two-class corpus a small model can learn, and a tiny
+// seeded Llama-shaped base with a tokenizer trained on a text.
+//
+// It is imported by tests only (e2e, e2e/history, e2e/replicas,
+// internal/run/kube); it imports the engine's config, the tokenizer and
+// internal/seedmodel.
+package tailortest
+
+import (
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+
+	"github.com/tailor-ml/tailor/internal/engine"
+	"github.com/tailor-ml/tailor/internal/engine/tokenizer"
+	"github.com/tailor-ml/tailor/internal/seedmodel"
+)
+
+// Build compiles cmd/tailor into dir/tailor and returns its path. The
+// package path is the module's, so it works from any test's directory.
+func Build(dir string) (string, error) {
+	bin := filepath.Join(dir, "tailor")
+	build := exec.Command("go", "build", "-o", bin, "github.com/tailor-ml/tailor/cmd/tailor")
+	build.Stdout, build.Stderr = os.Stderr, os.Stderr
+	if err := build.Run(); err != nil {
+		return "", fmt.Errorf("build tailor: %w", err)
+	}
+	return bin, nil
+}
+
+// Main builds the binary into a temporary directory, sets *bin to its
+// path, runs the tests and removes the directory: a TestMain body.
+func Main(run func() int, bin *string) int {
+	dir, err := os.MkdirTemp("", "tailor-bin")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	defer os.RemoveAll(dir)
+	if *bin, err = Build(dir); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	return run()
+}
+
+// Corpus is records from to to (exclusive) of a deterministic two-class
+// dataset (JSON lines: id, text, label) whose classes differ in
+// vocabulary: even records "ham", odd "spam".
+func Corpus(from, to int) string {
+	spam := []string{"win", "free", "money", "offer", "click", "prize", "cash", "deal"}
+	ham := []string{"meeting", "notes", "project", "lunch", "report", "review", "team", "schedule"}
+	var b strings.Builder
+	for i := from; i < to; i++ {
+		words, label := ham, "ham"
+		if i%2 == 1 {
+			words, label = spam, "spam"
+		}
+		text := fmt.Sprintf("%s %s %s about item %d", words[i%8], words[(i/2)%8], words[(i/3)%8], i)
+		fmt.Fprintf(&b, "{\"id\":\"m%d\",\"text\":%q,\"label\":%q}\n", i, text, label)
+	}
+	return b.String()
+}
+
+// Size is the shape of a base WriteBase writes.
+type Size struct {
+	Vocab, Hidden, Layers, MaxPositions int
+}
+
+// Sizes of the bases the tests use: Micro (1 layer of 32, vocabulary 300)
+// where a test trains many times, Small (2 layers of 64, vocabulary 400)
+// where it needs a model that learns more.
+var (
+	Micro = Size{Vocab: 300, Hidden: 32, Layers: 1, MaxPositions: 64}
+	Small = Size{Vocab: 400, Hidden: 64, Layers: 2, MaxPositions: 256}
+)
+
+// WriteBase writes a Llama-shaped base of size s into dir, with a
+// tokenizer trained on text's lines, seeded (42) so every run of a test
+// has the same weights.
+func WriteBase(dir, text string, s Size) error {
+	tok, err := tokenizer.Train(func(yield func(string) bool) {
+		for _, l := range strings.Split(text, "\n") {
+			if !yield(l) {
+				return
+			}
+		}
+	}, tokenizer.TrainOptions{VocabSize: s.Vocab, MinFrequency: 1, SpecialTokens: []string{"<|endoftext|>"}})
+	if err != nil {
+		return err
+	}
+	tj, err := tok.MarshalJSON()
+	if err != nil {
+		return err
+	}
+	heads := s.Hidden / 16
+	cfg := engine.Config{Arch: "LlamaForCausalLM", VocabSize: tok.VocabSize(), Hidden: s.Hidden, Intermediate: 2 * s.Hidden, Layers: s.Layers,
+		Heads: heads, KVHeads: max(1, heads/2), HeadDim: 16, MaxPositions: s.MaxPositions, RopeTheta: 10000, NormEps: 1e-5,
+		Activation: "silu", BOSTokenID: -1, EOSTokenID: -1, TorchDtype: "float32"}
+	return seedmodel.Write(dir, cfg, tj, 42)
+}
