@@ -10,12 +10,10 @@ import (
 	"time"
 
 	"github.com/tailor-ml/tailor/api"
-	"github.com/tailor-ml/tailor/internal/auth"
 	"github.com/tailor-ml/tailor/internal/engine"
 	"github.com/tailor-ml/tailor/internal/engine/tokenizer"
 	"github.com/tailor-ml/tailor/internal/seedmodel"
 	"github.com/tailor-ml/tailor/internal/store"
-	"github.com/tailor-ml/tailor/internal/store/sqlite"
 )
 
 // dashState is what dashboardState built: the names the browser script is
@@ -107,9 +105,16 @@ func dashboardState(t *testing.T, srv *server, work string) dashState {
 	st.ApproverToken = mint(st.Approver, "admin", "the dashboard test's second person")
 	st.OperatorToken = mint(st.Operator, "operator", "the dashboard test's operator: sees no admin buttons")
 	st.AdminToken = mint(st.Admin, "admin", "the dashboard test's admin")
-	_, err := c.CreateProject(ctx, st.OtherProject)
+	// The project's creator (the admin, by token) gets a token that is
+	// admin in it and keeps the admin role in default; with it, a token
+	// with roles in both projects is minted through the API.
+	created, err := api.NewClient(srv.addr, nil).WithToken(st.AdminToken).CreateProject(ctx, st.OtherProject)
 	must(t, err)
-	st.SwitcherToken = mintInTwoProjects(t, srv.dataDir, st.Switcher, st.OtherProject)
+	sw, err := api.NewClient(srv.addr, nil).WithToken(created.Secret).WithProject(store.DefaultProject).CreateToken(ctx,
+		api.TokenCreate{Principal: st.Switcher, Role: "admin", Roles: map[string]string{st.OtherProject: "viewer"},
+			Note: "the dashboard test's project switcher"})
+	must(t, err)
+	st.SwitcherToken = sw.Secret
 
 	var b strings.Builder
 	words := [][]string{{"meeting", "notes", "lunch", "report"}, {"prize", "cash", "winner", "offer"}}
@@ -209,25 +214,6 @@ func dashboardState(t *testing.T, srv *server, work string) dashState {
 	st.BudgetRun = r.ID
 	waitRunState(t, c, r.ID, "budget_exceeded")
 	return st
-}
-
-// mintInTwoProjects mints a token for principal that is admin in the
-// default project and viewer in other. No caller of the API can: a
-// token's creator must be admin in every project it names, and a
-// project's creator gets an admin token for that project alone. So it is
-// minted as the server's operator could, with internal/auth on the
-// server's own store file (SQLite in WAL mode takes the second writer).
-func mintInTwoProjects(t *testing.T, dataDir, principal, other string) string {
-	t.Helper()
-	st, err := sqlite.Open(filepath.Join(dataDir, "tailor.db"), sqlite.Options{})
-	must(t, err)
-	defer st.Close()
-	by := auth.Principal{Name: "e2e", Project: store.DefaultProject, Roles: map[string]auth.Role{store.DefaultProject: auth.Admin, other: auth.Admin}}
-	ctx := store.WithActor(context.Background(), by.Name) // the audit log's actor
-	c, err := auth.New(auth.Options{Store: st}).CreateToken(ctx, by, auth.NewToken{Principal: principal, Project: store.DefaultProject,
-		Roles: map[string]auth.Role{store.DefaultProject: auth.Admin, other: auth.Viewer}, Note: "the dashboard test's project switcher"})
-	must(t, err)
-	return c.Secret.String()
 }
 
 // waitModel waits for run id to succeed and its model version to be

@@ -62,7 +62,13 @@ func newAuthWorld(t *testing.T) *authWorld {
 	if err != nil {
 		t.Fatal(err)
 	}
-	w.tokens["blue-admin"] = blue.Secret
+	// The creator's token holds its role in default too; blue's admin is
+	// a token of blue's alone, made by it.
+	ba, err := api.NewClient(srv.URL, nil).WithToken(blue.Secret).CreateToken(ctx, api.TokenCreate{Principal: "blue-admin", Role: "admin"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.tokens["blue-admin"] = ba.Secret
 	exp, err := boot.CreateToken(ctx, api.TokenCreate{Principal: "eve", Role: "admin", ExpiresIn: "1ns"})
 	if err != nil {
 		t.Fatal(err)

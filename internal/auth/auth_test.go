@@ -263,9 +263,16 @@ func TestCreateToken(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	blueAdmin, err := w.a.Authenticate(ctx, "Bearer "+c.Secret.String())
-	if err != nil || blueAdmin.Name != "admin" || blueAdmin.Roles["blue"] != Admin || blueAdmin.Roles["default"] != NoRole {
-		t.Fatalf("the project's admin token: %+v, %v", blueAdmin, err)
+	// The creator's new token: admin in blue, and the creating token's
+	// role in default, so it can switch between them.
+	creator, err := w.a.Authenticate(ctx, "Bearer "+c.Secret.String())
+	if err != nil || creator.Name != "admin" || creator.Project != "blue" || creator.Roles["blue"] != Admin || creator.Roles["default"] != Admin {
+		t.Fatalf("the project's creator token: %+v, %v", creator, err)
+	}
+	// A token that is admin in blue alone.
+	blueAdmin, err := w.a.Authenticate(ctx, w.token(creator, NewToken{Principal: "blue-admin", Project: "blue", Roles: map[string]Role{"blue": Admin}}))
+	if err != nil || blueAdmin.Roles["default"] != NoRole {
+		t.Fatalf("blue's admin: %+v, %v", blueAdmin, err)
 	}
 	opH := w.token(w.admin, NewToken{Principal: "op", Project: "default", Roles: map[string]Role{"default": Operator}})
 	op, err := w.a.Authenticate(ctx, opH)
@@ -292,8 +299,8 @@ func TestCreateToken(t *testing.T) {
 		}
 	}
 	ts, err := w.st.Tokens(ctx, "")
-	if err != nil || len(ts) != 3 {
-		t.Fatalf("tokens %d, %v; want the bootstrap, blue's and op's", len(ts), err)
+	if err != nil || len(ts) != 4 {
+		t.Fatalf("tokens %d, %v; want the bootstrap, blue's creator's, blue's admin's and op's", len(ts), err)
 	}
 	for _, tk := range ts {
 		if len(tk.Hash) != 64 || tk.Hash == c.Secret.secret {
@@ -358,5 +365,34 @@ func BenchmarkAuthenticate(b *testing.B) {
 		if _, err := a.Authenticate(ctx, "Bearer "+tok); err != nil {
 			b.Fatal(err)
 		}
+	}
+}
+
+// TestCreateProjectKeepsTheCreatorsRoles: a project's creator gets a token
+// that is admin in it and holds the creating token's other roles, no
+// more (an operator stays an operator) and for no longer (it expires with
+// the creating token).
+func TestCreateProjectKeepsTheCreatorsRoles(t *testing.T) {
+	w := newWorld(t, Options{})
+	ctx := context.Background()
+	h := w.token(w.admin, NewToken{Principal: "ops", Project: "default", Roles: map[string]Role{"default": Operator}, TTL: 48 * time.Hour})
+	ops, err := w.a.Authenticate(ctx, h)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, c, err := w.a.CreateProject(ctx, ops, "green")
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := w.a.Authenticate(ctx, "Bearer "+c.Secret.String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.Roles["green"] != Admin || got.Roles["default"] != Operator || len(got.Roles) != 2 || !got.ExpiresAt.Equal(ops.ExpiresAt) {
+		t.Errorf("green's creator token: roles %v, expires %v; want green=admin default=operator, expiring %v", got.Roles, got.ExpiresAt, ops.ExpiresAt)
+	}
+	w.now = ops.ExpiresAt
+	if _, _, err := w.a.CreateProject(ctx, ops, "late"); !errors.Is(err, errs.ErrUnauthenticated) {
+		t.Errorf("a project created by an expired token: %v, want unauthenticated", err)
 	}
 }

@@ -268,9 +268,9 @@ func (a *Authority) RevokeToken(ctx context.Context, by Principal, id, reason st
 	return t, nil
 }
 
-// CreateProject creates a project and, in the same transaction, an admin
-// token in it for by, who would otherwise hold no role there. The caller
-// checked that by may create projects.
+// CreateProject creates a project and, in the same transaction, a token
+// for by that is admin in it and holds by's token's other roles (see
+// below). The caller checked that by may create projects.
 func (a *Authority) CreateProject(ctx context.Context, by Principal, name string) (store.Project, Created, error) {
 	if err := ident.Name("project", name); err != nil {
 		return store.Project{}, Created{}, err
@@ -278,7 +278,25 @@ func (a *Authority) CreateProject(ctx context.Context, by Principal, name string
 	p := store.Project{Name: name, CreatedBy: by.Name, CreatedAt: a.opts.Now().UTC()}
 	data, _ := json.Marshal(map[string]any{"created_by": by.Name})
 	pev := store.Event{Type: "project.created", Subject: name, Time: p.CreatedAt, Data: data}
-	c, err := a.mint(ctx, by.Name, by.Name, name, map[string]string{name: Admin.String()}, 0, "created with project "+name,
+	// The creator's new token is admin in the project and keeps the roles
+	// the creating token holds elsewhere, so one token can switch between
+	// the creator's projects; it grants nothing the creator lacked, and
+	// expires no later than the creating token.
+	roles := map[string]string{name: Admin.String()}
+	var ttl time.Duration
+	if by.TokenID != "" {
+		for project, r := range by.Roles {
+			if project != name && r != NoRole {
+				roles[project] = r.String()
+			}
+		}
+		if !by.ExpiresAt.IsZero() {
+			if ttl = by.ExpiresAt.Sub(p.CreatedAt); ttl <= 0 {
+				return store.Project{}, Created{}, errs.Unauthenticated("the creating token has expired")
+			}
+		}
+	}
+	c, err := a.mint(ctx, by.Name, by.Name, name, roles, ttl, "created with project "+name,
 		func(_ Secret, t store.Token, tev store.Event) ([]store.Event, error) {
 			return a.opts.Store.PutProject(ctx, p, &t, []store.Event{pev, tev})
 		})

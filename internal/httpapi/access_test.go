@@ -409,3 +409,32 @@ func BenchmarkAuditNewest(b *testing.B) {
 		}
 	}
 }
+
+// TestTokenRoleInRequestProject: the role in the request's project may be
+// given as role or in roles, the same either way; given differently it is
+// refused, never silently one of them.
+func TestTokenRoleInRequestProject(t *testing.T) {
+	w := newAccessWorld(t)
+	ctx := context.Background()
+	for _, tt := range []struct {
+		name string
+		req  api.TokenCreate
+		want string // the role in default; "" refused
+	}{
+		{"role", api.TokenCreate{Principal: "a", Role: "operator"}, "operator"},
+		{"roles", api.TokenCreate{Principal: "b", Roles: map[string]string{store.DefaultProject: "admin"}}, "admin"},
+		{"both, the same", api.TokenCreate{Principal: "c", Role: "admin", Roles: map[string]string{store.DefaultProject: "admin"}}, "admin"},
+		{"neither", api.TokenCreate{Principal: "d"}, "viewer"},
+		{"both, different", api.TokenCreate{Principal: "e", Role: "viewer", Roles: map[string]string{store.DefaultProject: "admin"}}, ""},
+	} {
+		c, err := w.admin.CreateToken(ctx, tt.req)
+		switch {
+		case tt.want == "":
+			if err == nil || !strings.Contains(err.Error(), "differ") {
+				t.Errorf("%s: %+v, %v; want refused", tt.name, c.Token, err)
+			}
+		case err != nil || c.Token.Roles[store.DefaultProject] != tt.want:
+			t.Errorf("%s: %+v, %v; want %s in default", tt.name, c.Token, err, tt.want)
+		}
+	}
+}

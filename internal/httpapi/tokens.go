@@ -19,6 +19,14 @@ func (s *server) accessRoutes(mux *router) {
 		}
 		project := store.ProjectFrom(r.Context())
 		nt := auth.NewToken{Principal: req.Principal, Project: project, Roles: map[string]auth.Role{}, Note: req.Note}
+		// role is the role in the request's project; roles may name it
+		// too, but not differently.
+		if r, ok := req.Roles[project]; ok {
+			if req.Role != "" && req.Role != r {
+				return nil, errs.Invalid("create token: role %q and roles[%q] %q differ: give the role in project %q once", req.Role, project, r, project)
+			}
+			req.Role = r
+		}
 		if req.Role == "" {
 			req.Role = "viewer"
 		}
