@@ -9,8 +9,10 @@ import (
 // SelfAttention is causal multi-head self-attention with grouped-query
 // heads (KVHeads divides Heads; query head h reads key/value head
 // h / (Heads/KVHeads), as transformers' repeat_kv). The projections are
-// either separate (Q, K, V, Llama/Qwen2) or one fused QKV (GPT-2 c_attn,
-// output columns q | k | v). Rope is nil for learned positions.
+// separate (Q, K, V, Llama/Qwen2), separate layers computed as one product
+// (Fused, a Stack over Q, K, V, which stay set) or one fused layer (QKV,
+// GPT-2 c_attn); the fused forms give output columns q | k | v. Rope is
+// nil for learned positions.
 //
 // The core (attend) reads q, k and v as strided per-head views and RoPE
 // takes a position offset, so a key/value cache can be added by letting
@@ -19,6 +21,7 @@ import (
 type SelfAttention[T Float] struct {
 	Heads, KVHeads, HeadDim int
 	Q, K, V, QKV, O         *Linear[T]
+	Fused                   *Stack[T]
 	Rope                    *RoPE[T]
 
 	batch, seq                     int
@@ -35,7 +38,7 @@ func (a *SelfAttention[T]) dims() (qd, kd int) {
 // setViews points the q/k/v views at the projection buffers for m rows.
 func (a *SelfAttention[T]) setViews(m int) {
 	qd, kd := a.dims()
-	if a.QKV != nil {
+	if a.QKV != nil || a.Fused != nil {
 		w := qd + 2*kd
 		a.qkv, a.dqkv = grow(a.qkv, m*w), grow(a.dqkv, m*w)
 		a.qv, a.kv, a.vv = a.qkv, a.qkv[qd:], a.qkv[qd+kd:]
@@ -55,9 +58,12 @@ func (a *SelfAttention[T]) Forward(rt *Runtime, x []T, batch, seq int, y []T) {
 	m := batch * seq
 	a.batch, a.seq = batch, seq
 	a.setViews(m)
-	if a.QKV != nil {
+	switch {
+	case a.Fused != nil:
+		a.Fused.Forward(rt, x, m, a.qkv)
+	case a.QKV != nil:
 		a.QKV.Forward(rt, x, m, a.qkv)
-	} else {
+	default:
 		a.Q.Forward(rt, x, m, a.q)
 		a.K.Forward(rt, x, m, a.k)
 		a.V.Forward(rt, x, m, a.v)
@@ -133,6 +139,10 @@ func (a *SelfAttention[T]) Backward(rt *Runtime, x []T, dy, dx []T, accumulate b
 	if a.Rope != nil {
 		a.Rope.Apply(rt, a.dqv, batch, seq, a.Heads, a.ldq, 0, true)
 		a.Rope.Apply(rt, a.dkv, batch, seq, a.KVHeads, a.ldk, 0, true)
+	}
+	if a.Fused != nil {
+		a.Fused.Backward(rt, x, m, a.dqkv, dx, accumulate)
+		return
 	}
 	if a.QKV != nil {
 		a.QKV.Backward(rt, x, m, a.dqkv, dx, accumulate)

@@ -35,6 +35,29 @@ __attribute__((target_clones("avx512f", "avx2", "default")))
 void tl_exp_inplace(float *x, long n) {
 	for (long i = 0; i < n; i++) x[i] = tl_exp1(x[i]);
 }
+
+// SwiGLU over rows: s = 1/(1+exp(-g)), act = g·s·up, sig = s (when not
+// NULL); the same operations in the same order as siluGLUGo.
+__attribute__((target_clones("avx512f", "avx2", "default")))
+void tl_silu_glu(const float *g, const float *u, long ldin, float *sig, float *act, long ldout, long rows, long cols) {
+	for (long r = 0; r < rows; r++) {
+		const float *gr = g + r * ldin, *ur = u + r * ldin;
+		float *ar = act + r * ldout;
+		if (sig) {
+			float *sr = sig + r * ldout;
+			for (long i = 0; i < cols; i++) {
+				float s = 1.0f / (1.0f + tl_exp1(-gr[i]));
+				sr[i] = s;
+				ar[i] = gr[i] * s * ur[i];
+			}
+		} else {
+			for (long i = 0; i < cols; i++) {
+				float s = 1.0f / (1.0f + tl_exp1(-gr[i]));
+				ar[i] = gr[i] * s * ur[i];
+			}
+		}
+	}
+}
 */
 import "C"
 
@@ -46,4 +69,18 @@ func expInPlace32(xs []float32) {
 		return
 	}
 	C.tl_exp_inplace((*C.float)(unsafe.Pointer(&xs[0])), C.long(len(xs)))
+}
+
+// siluGLU32 is the vectorised C version of siluGLUGo (identical bits).
+func siluGLU32(gate, up []float32, ldin int, sig, act []float32, ldout, rows, cols int) {
+	if rows == 0 || cols == 0 {
+		return
+	}
+	checkGLU(len(gate), len(up), ldin, len(sig), len(act), ldout, rows, cols)
+	var sp *C.float
+	if sig != nil {
+		sp = (*C.float)(unsafe.Pointer(&sig[0]))
+	}
+	C.tl_silu_glu((*C.float)(unsafe.Pointer(&gate[0])), (*C.float)(unsafe.Pointer(&up[0])), C.long(ldin), sp,
+		(*C.float)(unsafe.Pointer(&act[0])), C.long(ldout), C.long(rows), C.long(cols))
 }

@@ -1,6 +1,9 @@
 package nn
 
-import "math"
+import (
+	"fmt"
+	"math"
+)
 
 // exp32 is a float32 exp with about 1 ulp error (Cephes expf): range
 // reduction by ln 2 and a degree-6 polynomial. It is several times faster
@@ -75,5 +78,37 @@ func expInPlace[T Float](xs []T) {
 	}
 	for i, x := range xs {
 		xs[i] = T(math.Exp(float64(x)))
+	}
+}
+
+// siluGLUGo is SwiGLU over rows rows of cols values: gate and up have row
+// stride ldin, sig and act ldout; s = 1/(1+exp32(−g)), act = g·s·up and,
+// when sig is not nil, sig = s. The cgo build runs a vectorised C version
+// of exactly these operations (same bits).
+func siluGLUGo(gate, up []float32, ldin int, sig, act []float32, ldout, rows, cols int) {
+	for r := 0; r < rows; r++ {
+		g, u, a := gate[r*ldin:r*ldin+cols], up[r*ldin:r*ldin+cols], act[r*ldout:r*ldout+cols]
+		var sg []float32
+		if sig != nil {
+			sg = sig[r*ldout : r*ldout+cols]
+		}
+		for i, x := range g {
+			s := 1 / (1 + exp32(-x))
+			if sg != nil {
+				sg[i] = s
+			}
+			a[i] = x * s * u[i]
+		}
+	}
+}
+
+// checkGLU panics when a SwiGLU kernel's slices are too short for rows
+// rows of cols values at their strides: a short slice is a programming
+// error and must never reach C code.
+func checkGLU(lenGate, lenUp, ldin, lenSig, lenAct, ldout, rows, cols int) {
+	in, out := (rows-1)*ldin+cols, (rows-1)*ldout+cols
+	if cols > ldin || cols > ldout || lenGate < in || lenUp < in || lenAct < out || (lenSig != 0 && lenSig < out) {
+		panic(fmt.Sprintf("nn: swiglu over %d×%d (strides %d, %d) with slices of %d, %d, %d, %d",
+			rows, cols, ldin, ldout, lenGate, lenUp, lenSig, lenAct))
 	}
 }
