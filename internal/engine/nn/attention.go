@@ -79,9 +79,15 @@ func (a *SelfAttention[T]) Forward(rt *Runtime, x []T, batch, seq int, y []T) {
 	a.O.Forward(rt, a.ctx, m, y)
 }
 
-// attend computes probs = softmax(scale·q·kᵀ) (causal) and ctx = probs·v.
-// Work is split over (example, key/value head) pairs, each done entirely by
-// one worker with serial GEMMs, so the partition fixes every result.
+// attendBlock is the number of query rows per causal block: rows [r0, r1)
+// see keys [0, r1) only, so the products skip the blocks above the
+// diagonal (about a quarter of the work at 128 positions).
+const attendBlock = 64
+
+// attend computes probs = softmax(scale·q·kᵀ) (causal) and ctx = probs·v,
+// in blocks of query rows. Work is split over (example, key/value head)
+// pairs, each done entirely by one worker with serial GEMMs, so the
+// partition fixes every result.
 func (a *SelfAttention[T]) attend(rt *Runtime, batch, seq int) {
 	g, hd, tt := gemm.Serial(rt.GEMM), a.HeadDim, seq*seq
 	scale := T(1 / math.Sqrt(float64(hd)))
@@ -93,14 +99,29 @@ func (a *SelfAttention[T]) attend(rt *Runtime, batch, seq int) {
 			k, v := a.kv[b*seq*a.ldk+kh*hd:], a.vv[b*seq*a.ldv+kh*hd:]
 			for h := kh * group; h < (kh+1)*group; h++ {
 				p := a.probs[(b*a.Heads+h)*tt : (b*a.Heads+h+1)*tt]
-				MatMul(g, false, true, seq, seq, hd, scale, a.qv[b*seq*a.ldq+h*hd:], a.ldq, k, a.ldk, 0, p, seq)
-				for i := 0; i < seq; i++ {
-					softmaxCausal(p[i*seq:(i+1)*seq], i+1)
+				for r0 := 0; r0 < seq; r0 += attendBlock {
+					r1 := min(r0+attendBlock, seq)
+					pb := p[r0*seq:]
+					MatMul(g, false, true, r1-r0, r1, hd, scale, a.qv[(b*seq+r0)*a.ldq+h*hd:], a.ldq, k, a.ldk, 0, pb, seq)
+					softmaxRows(pb, seq, r1-r0, r0+1)
+					MatMul(g, false, false, r1-r0, hd, r1, 1, pb, seq, v, a.ldv, 0, a.ctx[(b*seq+r0)*qd+h*hd:], qd)
 				}
-				MatMul(g, false, false, seq, hd, seq, 1, p, seq, v, a.ldv, 0, a.ctx[b*seq*qd+h*hd:], qd)
 			}
 		}
 	})
+}
+
+// softmaxRows normalises row r of p (stride seq) over its first n0+r
+// entries and zeroes the rest of the row: the vectorised kernel for
+// float32, softmaxCausal per row otherwise.
+func softmaxRows[T Float](p []T, seq, rows, n0 int) {
+	if is32[T]() {
+		softmaxRows32(as32(p), seq, rows, n0, seq)
+		return
+	}
+	for i := 0; i < rows; i++ {
+		softmaxCausal(p[i*seq:(i+1)*seq], n0+i)
+	}
 }
 
 // softmaxCausal normalises row[:n] and zeroes row[n:].

@@ -4,7 +4,9 @@ package nn
 
 /*
 #cgo CFLAGS: -O3
+#cgo LDFLAGS: -lm
 #pragma GCC optimize("fp-contract=off")
+#include <math.h>
 #include <stdint.h>
 #include <string.h>
 
@@ -34,6 +36,69 @@ static inline float tl_exp1(float x) {
 __attribute__((target_clones("avx512f", "avx2", "default")))
 void tl_exp_inplace(float *x, long n) {
 	for (long i = 0; i < n; i++) x[i] = tl_exp1(x[i]);
+}
+
+// Causal softmax over rows: row r of p (stride ld) is normalised over its
+// first n0 + r entries and zeroed up to len. The maximum, exp and the sum
+// in 16 lanes (lane j takes elements j, j+16, ...; the lanes are then
+// added in order) are the same operations in the same order as
+// softmaxRowsGo.
+__attribute__((target_clones("avx512f", "avx2", "default")))
+void tl_softmax_rows(float *p, long ld, long rows, long n0, long len) {
+	for (long r = 0; r < rows; r++) {
+		float *x = p + r * ld;
+		long n = n0 + r;
+		float mx = x[0];
+		for (long i = 1; i < n; i++) mx = x[i] > mx ? x[i] : mx;
+		float acc[16] = {0};
+		long i = 0;
+		for (; i + 16 <= n; i += 16) {
+			for (int j = 0; j < 16; j++) {
+				float e = tl_exp1(x[i + j] - mx);
+				x[i + j] = e;
+				acc[j] += e;
+			}
+		}
+		for (int j = 0; i + j < n; j++) {
+			float e = tl_exp1(x[i + j] - mx);
+			x[i + j] = e;
+			acc[j] += e;
+		}
+		float sum = 0;
+		for (int j = 0; j < 16; j++) sum += acc[j];
+		float inv = 1.0f / sum;
+		for (long k = 0; k < n; k++) x[k] *= inv;
+		for (long k = n; k < len; k++) x[k] = 0;
+	}
+}
+
+// RMSNorm over rows of d values: with res not NULL, sum = x + res is
+// written first and normalised; ss is summed in 16 lanes (as the softmax),
+// r = 1/sqrt(ss/d + eps) in double, y = v·r·w. The same operations in the
+// same order as rmsNormRowsGo.
+__attribute__((target_clones("avx512f", "avx2", "default")))
+void tl_rmsnorm_rows(const float *x, const float *res, float *sum, const float *w, float *y, float *rstd,
+		long rows, long d, double eps) {
+	for (long r = 0; r < rows; r++) {
+		const float *xr = x + r * d;
+		if (res) {
+			const float *rr = res + r * d;
+			float *sr = sum + r * d;
+			for (long i = 0; i < d; i++) sr[i] = xr[i] + rr[i];
+			xr = sr;
+		}
+		float acc[16] = {0};
+		long i = 0;
+		for (; i + 16 <= d; i += 16)
+			for (int j = 0; j < 16; j++) acc[j] += xr[i + j] * xr[i + j];
+		for (int j = 0; i + j < d; j++) acc[j] += xr[i + j] * xr[i + j];
+		float ss = 0;
+		for (int j = 0; j < 16; j++) ss += acc[j];
+		float rs = (float)(1.0 / sqrt((double)ss / (double)d + eps));
+		rstd[r] = rs;
+		float *yr = y + r * d;
+		for (long k = 0; k < d; k++) yr[k] = xr[k] * rs * w[k];
+	}
 }
 
 // SwiGLU over rows: s = 1/(1+exp(-g)), act = g·s·up, sig = s (when not
@@ -83,4 +148,27 @@ func siluGLU32(gate, up []float32, ldin int, sig, act []float32, ldout, rows, co
 	}
 	C.tl_silu_glu((*C.float)(unsafe.Pointer(&gate[0])), (*C.float)(unsafe.Pointer(&up[0])), C.long(ldin), sp,
 		(*C.float)(unsafe.Pointer(&act[0])), C.long(ldout), C.long(rows), C.long(cols))
+}
+
+// softmaxRows32 is the vectorised C version of softmaxRowsGo (identical bits).
+func softmaxRows32(p []float32, ld, rows, n0, length int) {
+	if rows == 0 {
+		return
+	}
+	checkSoftmax(len(p), ld, rows, n0, length)
+	C.tl_softmax_rows((*C.float)(unsafe.Pointer(&p[0])), C.long(ld), C.long(rows), C.long(n0), C.long(length))
+}
+
+// rmsNormRows32 is the vectorised C version of rmsNormRowsGo (identical bits).
+func rmsNormRows32(x, res, sum, w, y, rstd []float32, rows, d int, eps float64) {
+	if rows == 0 || d == 0 {
+		return
+	}
+	checkNorm(len(x), len(res), len(sum), len(w), len(y), len(rstd), rows, d)
+	var rp, sp *C.float
+	if res != nil {
+		rp, sp = (*C.float)(unsafe.Pointer(&res[0])), (*C.float)(unsafe.Pointer(&sum[0]))
+	}
+	C.tl_rmsnorm_rows((*C.float)(unsafe.Pointer(&x[0])), rp, sp, (*C.float)(unsafe.Pointer(&w[0])),
+		(*C.float)(unsafe.Pointer(&y[0])), (*C.float)(unsafe.Pointer(&rstd[0])), C.long(rows), C.long(d), C.double(eps))
 }

@@ -112,3 +112,85 @@ func checkGLU(lenGate, lenUp, ldin, lenSig, lenAct, ldout, rows, cols int) {
 			rows, cols, ldin, ldout, lenGate, lenUp, lenSig, lenAct))
 	}
 }
+
+// softmaxRowsGo is the causal softmax over rows: row r of p (stride ld) is
+// normalised over its first n0+r entries and zeroed up to length. The sum
+// runs in 16 lanes (lane j takes elements j, j+16, ...), then the lanes in
+// order; the cgo build runs a vectorised C version of exactly these
+// operations (same bits).
+func softmaxRowsGo(p []float32, ld, rows, n0, length int) {
+	for r := 0; r < rows; r++ {
+		x := p[r*ld : r*ld+length]
+		n := n0 + r
+		mx := x[0]
+		for _, v := range x[1:n] {
+			if v > mx {
+				mx = v
+			}
+		}
+		var acc [16]float32
+		for i, v := range x[:n] {
+			e := exp32(v - mx)
+			x[i] = e
+			acc[i%16] += e
+		}
+		var sum float32
+		for _, a := range acc {
+			sum += a
+		}
+		inv := 1 / sum
+		for i := range x[:n] {
+			x[i] *= inv
+		}
+		clear(x[n:])
+	}
+}
+
+// checkSoftmax panics when p is too short for a causal softmax over rows
+// rows (see softmaxRowsGo) or a row would be empty or past length.
+func checkSoftmax(lenP, ld, rows, n0, length int) {
+	if n0 < 1 || n0+rows-1 > length || length > ld && rows > 1 || lenP < (rows-1)*ld+length {
+		panic(fmt.Sprintf("nn: softmax over %d rows from %d of %d (stride %d) with %d values", rows, n0, length, ld, lenP))
+	}
+}
+
+// rmsNormRowsGo is RMSNorm over rows of d values: with res not nil it
+// first writes sum = x + res and normalises that. The sum of squares runs
+// in 16 lanes as in softmaxRowsGo; r = 1/sqrt(ss/d + eps) in float64;
+// y = v·r·w, rstd[row] = r. The cgo build runs a vectorised C version of
+// exactly these operations (same bits).
+func rmsNormRowsGo(x, res, sum, w, y, rstd []float32, rows, d int, eps float64) {
+	for r := 0; r < rows; r++ {
+		xr := x[r*d : (r+1)*d]
+		if res != nil {
+			rr, sr := res[r*d:(r+1)*d], sum[r*d:(r+1)*d]
+			for i, v := range xr {
+				sr[i] = v + rr[i]
+			}
+			xr = sr
+		}
+		var acc [16]float32
+		for i, v := range xr {
+			acc[i%16] += v * v
+		}
+		var ss float32
+		for _, a := range acc {
+			ss += a
+		}
+		rs := float32(1 / math.Sqrt(float64(ss)/float64(d)+eps))
+		rstd[r] = rs
+		yr := y[r*d : (r+1)*d]
+		for i, v := range xr {
+			yr[i] = v * rs * w[i]
+		}
+	}
+}
+
+// checkNorm panics when an RMSNorm kernel's slices are too short for rows
+// rows of d values (res and sum may both be empty).
+func checkNorm(lenX, lenRes, lenSum, lenW, lenY, lenRstd, rows, d int) {
+	n := rows * d
+	if lenX < n || lenY < n || lenW < d || lenRstd < rows || (lenRes != 0 || lenSum != 0) && (lenRes < n || lenSum < n) {
+		panic(fmt.Sprintf("nn: rmsnorm over %d×%d with slices of %d, %d, %d, %d, %d, %d", rows, d, lenX, lenRes, lenSum, lenW, lenY, lenRstd))
+	}
+}

@@ -229,3 +229,93 @@ func TestStackedLayersGrad(t *testing.T) {
 		t.Run(c.name, func(t *testing.T) { checkGrads(t, c) })
 	}
 }
+
+// TestSoftmaxKernelsAgree checks the build's causal softmax kernel against
+// the Go one bit for bit and both against a float64 softmax.
+func TestSoftmaxKernelsAgree(t *testing.T) {
+	for _, c := range []struct{ rows, n0, length int }{{1, 1, 1}, {5, 1, 5}, {64, 65, 128}, {3, 15, 40}, {2, 17, 33}} {
+		r := rand.New(rand.NewPCG(uint64(c.rows), uint64(c.n0)))
+		p := make([]float32, c.rows*c.length)
+		for i := range p {
+			p[i] = float32(r.NormFloat64() * 10)
+		}
+		a, b := append([]float32(nil), p...), append([]float32(nil), p...)
+		softmaxRows32(a, c.length, c.rows, c.n0, c.length)
+		softmaxRowsGo(b, c.length, c.rows, c.n0, c.length)
+		for i := range a {
+			if math.Float32bits(a[i]) != math.Float32bits(b[i]) {
+				t.Fatalf("%+v element %d: kernel %g, Go %g", c, i, a[i], b[i])
+			}
+		}
+		for row := 0; row < c.rows; row++ {
+			n, x := c.n0+row, p[row*c.length:(row+1)*c.length]
+			mx := math.Inf(-1)
+			for _, v := range x[:n] {
+				mx = math.Max(mx, float64(v))
+			}
+			var sum float64
+			for _, v := range x[:n] {
+				sum += math.Exp(float64(v) - mx)
+			}
+			for j := range x {
+				want := 0.0
+				if j < n {
+					want = math.Exp(float64(x[j])-mx) / sum
+				}
+				if got := float64(a[row*c.length+j]); math.Abs(got-want) > 1e-6 {
+					t.Fatalf("%+v row %d column %d: %g, want %g", c, row, j, got, want)
+				}
+			}
+		}
+	}
+}
+
+// TestRMSNormKernelsAgree checks the build's RMSNorm kernel against the Go
+// one bit for bit, with and without the residual sum, and against float64.
+func TestRMSNormKernelsAgree(t *testing.T) {
+	const eps = 1e-5
+	for _, c := range []struct{ rows, d int }{{1, 1}, {3, 7}, {5, 64}, {4, 250}} {
+		for _, withRes := range []bool{false, true} {
+			r := rand.New(rand.NewPCG(uint64(c.rows), uint64(c.d)))
+			n := c.rows * c.d
+			rnd := func(k int) []float32 {
+				s := make([]float32, k)
+				for i := range s {
+					s[i] = float32(r.NormFloat64())
+				}
+				return s
+			}
+			x, w := rnd(n), rnd(c.d)
+			var res, s1, s2 []float32
+			if withRes {
+				res, s1, s2 = rnd(n), make([]float32, n), make([]float32, n)
+			}
+			y1, y2, r1, r2 := make([]float32, n), make([]float32, n), make([]float32, c.rows), make([]float32, c.rows)
+			rmsNormRows32(x, res, s1, w, y1, r1, c.rows, c.d, eps)
+			rmsNormRowsGo(x, res, s2, w, y2, r2, c.rows, c.d, eps)
+			for i := range y1 {
+				if math.Float32bits(y1[i]) != math.Float32bits(y2[i]) || withRes && s1[i] != s2[i] {
+					t.Fatalf("%+v res=%v element %d: kernel %g, Go %g", c, withRes, i, y1[i], y2[i])
+				}
+			}
+			for row := 0; row < c.rows; row++ {
+				var ss float64
+				v := func(j int) float64 {
+					if withRes {
+						return float64(x[row*c.d+j] + res[row*c.d+j])
+					}
+					return float64(x[row*c.d+j])
+				}
+				for j := 0; j < c.d; j++ {
+					ss += v(j) * v(j)
+				}
+				rs := 1 / math.Sqrt(ss/float64(c.d)+eps)
+				for j := 0; j < c.d; j++ {
+					if want, got := v(j)*rs*float64(w[j]), float64(y1[row*c.d+j]); math.Abs(got-want) > 1e-5*math.Max(1, math.Abs(want)) {
+						t.Fatalf("%+v res=%v row %d column %d: %g, want %g", c, withRes, row, j, got, want)
+					}
+				}
+			}
+		}
+	}
+}
