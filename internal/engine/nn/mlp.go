@@ -67,7 +67,11 @@ func (p *MLP[T]) Forward(rt *Runtime, x []T, m int, y []T) {
 		a, b := lo*f, hi*f
 		switch p.Act {
 		case SiLU:
-			siluGLU(p.gate[lo*p.ld:], p.up[lo*p.ld:], p.ld, p.sig[a:b], p.act[a:b], f, hi-lo, f)
+			var sig []T
+			if !rt.NoGrad {
+				sig = p.sig[a:b]
+			}
+			siluGLU(p.gate[lo*p.ld:], p.up[lo*p.ld:], p.ld, sig, p.act[a:b], f, hi-lo, f)
 		case GELUTanh:
 			for i, x := range p.up[a:b] {
 				p.act[a+i], _ = geluTanh(x)
@@ -135,19 +139,25 @@ func (p *MLP[T]) Backward(rt *Runtime, x []T, dy, dx []T, accumulate bool) {
 	}
 }
 
-// siluGLU writes sig = σ(gate) and act = gate·σ(gate)·up over rows rows
-// of cols values; gate and up have row stride ldin, sig and act ldout.
+// siluGLU writes sig = σ(gate) (unless sig is nil) and act =
+// gate·σ(gate)·up over rows rows of cols values; gate and up have row
+// stride ldin, sig and act ldout.
 func siluGLU[T Float](gate, up []T, ldin int, sig, act []T, ldout, rows, cols int) {
 	if is32[T]() {
 		siluGLU32(as32(gate), as32(up), ldin, as32(sig), as32(act), ldout, rows, cols)
 		return
 	}
 	for r := 0; r < rows; r++ {
-		g, u := gate[r*ldin:r*ldin+cols], up[r*ldin:r*ldin+cols]
-		s, a := sig[r*ldout:r*ldout+cols], act[r*ldout:r*ldout+cols]
+		g, u, a := gate[r*ldin:r*ldin+cols], up[r*ldin:r*ldin+cols], act[r*ldout:r*ldout+cols]
+		var s []T
+		if sig != nil {
+			s = sig[r*ldout : r*ldout+cols]
+		}
 		for i, x := range g {
 			e := 1 / (1 + T(math.Exp(-float64(x))))
-			s[i] = e
+			if sig != nil {
+				s[i] = e
+			}
 			a[i] = x * e * u[i]
 		}
 	}

@@ -102,15 +102,19 @@ func (r *RoPE[T]) Apply(rt *Runtime, x []T, batch, seq, heads, ld, pos0 int, inv
 			for h := 0; h < heads; h++ {
 				v := x[row*ld+h*r.HeadDim : row*ld+(h+1)*r.HeadDim]
 				x1, x2 := v[:half], v[half:]
-				for i := range x1 {
-					a, b := x1[i], x2[i]
-					if inverse {
+				x2, c, s := x2[:len(x1)], c[:len(x1)], s[:len(x1)] // one bounds check per head
+				if inverse {
+					for i, a := range x1 {
+						b := x2[i]
 						x1[i] = a*c[i] + b*s[i]
 						x2[i] = b*c[i] - a*s[i]
-					} else {
-						x1[i] = a*c[i] - b*s[i]
-						x2[i] = b*c[i] + a*s[i]
 					}
+					continue
+				}
+				for i, a := range x1 {
+					b := x2[i]
+					x1[i] = a*c[i] - b*s[i]
+					x2[i] = b*c[i] + a*s[i]
 				}
 			}
 		}
