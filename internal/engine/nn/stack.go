@@ -1,10 +1,6 @@
 package nn
 
-import (
-	"unsafe"
-
-	"github.com/tailor-ml/tailor/internal/errs"
-)
+import "github.com/tailor-ml/tailor/internal/errs"
 
 // Stack computes several Linear layers over the same input as one product
 // (Llama's q|k|v projections, SwiGLU's gate|up): their weights lie back to
@@ -57,8 +53,8 @@ func NewStack[T Float](parts ...*Linear[T]) (*Stack[T], error) {
 		}
 		all = all[:total]
 		for i, p := range parts {
-			n := per(p)
-			if len(get(p)) != n || unsafe.SliceData(get(p)) != unsafe.SliceData(all[off:]) {
+			n, got := per(p), get(p)
+			if len(got) != n || n > 0 && &got[0] != &all[off] { // the same element: the same array, in place
 				err = errs.Invalid("stack: part %d does not follow part %d in one array", i, i-1)
 				return nil
 			}
