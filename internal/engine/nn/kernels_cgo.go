@@ -101,6 +101,34 @@ void tl_rmsnorm_rows(const float *x, const float *res, float *sum, const float *
 	}
 }
 
+// RoPE over rows: row r (stride ld) holds heads heads of 2·half values at
+// position pos[r]; each head's (x1, x2) halves are rotated by that
+// position's cos and sin, forward (x1·c − x2·s, x2·c + x1·s) or inverse.
+// The same operations in the same order as ropeRowsGo.
+__attribute__((target_clones("avx512f", "avx2", "default")))
+void tl_rope_rows(float *x, long ld, long rows, long heads, long half, const float *cos, const float *sin,
+		const int32_t *pos, int inverse) {
+	for (long r = 0; r < rows; r++) {
+		const float *c = cos + (long)pos[r] * half, *s = sin + (long)pos[r] * half;
+		for (long h = 0; h < heads; h++) {
+			float *x1 = x + r * ld + h * 2 * half, *x2 = x1 + half;
+			if (inverse) {
+				for (long i = 0; i < half; i++) {
+					float a = x1[i], b = x2[i];
+					x1[i] = a * c[i] + b * s[i];
+					x2[i] = b * c[i] - a * s[i];
+				}
+			} else {
+				for (long i = 0; i < half; i++) {
+					float a = x1[i], b = x2[i];
+					x1[i] = a * c[i] - b * s[i];
+					x2[i] = b * c[i] + a * s[i];
+				}
+			}
+		}
+	}
+}
+
 // SwiGLU over rows: s = 1/(1+exp(-g)), act = g·s·up, sig = s (when not
 // NULL); the same operations in the same order as siluGLUGo.
 __attribute__((target_clones("avx512f", "avx2", "default")))
@@ -171,4 +199,18 @@ func rmsNormRows32(x, res, sum, w, y, rstd []float32, rows, d int, eps float64) 
 	}
 	C.tl_rmsnorm_rows((*C.float)(unsafe.Pointer(&x[0])), rp, sp, (*C.float)(unsafe.Pointer(&w[0])),
 		(*C.float)(unsafe.Pointer(&y[0])), (*C.float)(unsafe.Pointer(&rstd[0])), C.long(rows), C.long(d), C.double(eps))
+}
+
+// ropeRows32 is the vectorised C version of ropeRowsGo (identical bits).
+func ropeRows32(x []float32, ld, rows, heads, half int, cos, sin []float32, pos []int32, inverse bool) {
+	if rows == 0 || heads == 0 || half == 0 {
+		return
+	}
+	checkRope(len(x), ld, rows, heads, half, len(cos), len(sin), pos)
+	inv := C.int(0)
+	if inverse {
+		inv = 1
+	}
+	C.tl_rope_rows((*C.float)(unsafe.Pointer(&x[0])), C.long(ld), C.long(rows), C.long(heads), C.long(half),
+		(*C.float)(unsafe.Pointer(&cos[0])), (*C.float)(unsafe.Pointer(&sin[0])), (*C.int32_t)(unsafe.Pointer(&pos[0])), inv)
 }

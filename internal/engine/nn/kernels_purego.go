@@ -31,3 +31,12 @@ func rmsNormRows32(x, res, sum, w, y, rstd []float32, rows, d int, eps float64) 
 	checkNorm(len(x), len(res), len(sum), len(w), len(y), len(rstd), rows, d)
 	rmsNormRowsGo(x, res, sum, w, y, rstd, rows, d, eps)
 }
+
+// ropeRows32 is the pure-Go kernel in this build.
+func ropeRows32(x []float32, ld, rows, heads, half int, cos, sin []float32, pos []int32, inverse bool) {
+	if rows == 0 || heads == 0 || half == 0 {
+		return
+	}
+	checkRope(len(x), ld, rows, heads, half, len(cos), len(sin), pos)
+	ropeRowsGo(x, ld, rows, heads, half, cos, sin, pos, inverse)
+}

@@ -194,3 +194,47 @@ func checkNorm(lenX, lenRes, lenSum, lenW, lenY, lenRstd, rows, d int) {
 		panic(fmt.Sprintf("nn: rmsnorm over %d×%d with slices of %d, %d, %d, %d, %d, %d", rows, d, lenX, lenRes, lenSum, lenW, lenY, lenRstd))
 	}
 }
+
+// ropeRowsGo rotates rows rows of x (stride ld), each holding heads heads
+// of 2·half values at position pos[row], by that position's cos and sin
+// ([positions, half]); inverse applies the transposed rotation. The cgo
+// build runs a vectorised C version of exactly these operations (same
+// bits).
+func ropeRowsGo(x []float32, ld, rows, heads, half int, cos, sin []float32, pos []int32, inverse bool) {
+	for r := 0; r < rows; r++ {
+		p := int(pos[r])
+		c, s := cos[p*half:(p+1)*half], sin[p*half:(p+1)*half]
+		for h := 0; h < heads; h++ {
+			v := x[r*ld+h*2*half : r*ld+(h+1)*2*half]
+			x1, x2 := v[:half], v[half:]
+			if inverse {
+				for i, a := range x1 {
+					b := x2[i]
+					x1[i] = a*c[i] + b*s[i]
+					x2[i] = b*c[i] - a*s[i]
+				}
+				continue
+			}
+			for i, a := range x1 {
+				b := x2[i]
+				x1[i] = a*c[i] - b*s[i]
+				x2[i] = b*c[i] + a*s[i]
+			}
+		}
+	}
+}
+
+// checkRope panics when a RoPE kernel's slices are too short or a
+// position is outside the tables.
+func checkRope(lenX, ld, rows, heads, half, lenCos, lenSin int, pos []int32) {
+	bad := len(pos) < rows || heads*2*half > ld && rows > 1 || lenX < (rows-1)*ld+heads*2*half
+	for _, p := range pos[:min(rows, len(pos))] {
+		if p < 0 || (int(p)+1)*half > min(lenCos, lenSin) {
+			bad = true
+		}
+	}
+	if bad {
+		panic(fmt.Sprintf("nn: rope over %d rows of %d heads × %d (stride %d) with %d values, tables of %d, %d, %d positions",
+			rows, heads, 2*half, ld, lenX, lenCos, lenSin, len(pos)))
+	}
+}

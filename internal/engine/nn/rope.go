@@ -95,6 +95,17 @@ func NewRoPE[T Float](headDim, maxPos int, theta float64, s engine.RopeScaling) 
 // pos0+t. inverse applies the transposed rotation (the backward pass).
 func (r *RoPE[T]) Apply(rt *Runtime, x []T, batch, seq, heads, ld, pos0 int, inverse bool) {
 	half := r.HeadDim / 2
+	if is32[T]() {
+		rt.Parallel(batch*seq, func(lo, hi int) {
+			pos := make([]int32, hi-lo)
+			for i := range pos {
+				// #nosec G115 -- a position below MaxPos, which the tables hold
+				pos[i] = int32(pos0 + (lo+i)%seq)
+			}
+			ropeRows32(as32(x[lo*ld:]), ld, hi-lo, heads, half, as32(r.cos), as32(r.sin), pos, inverse)
+		})
+		return
+	}
 	rt.Parallel(batch*seq, func(lo, hi int) {
 		for row := lo; row < hi; row++ {
 			p := pos0 + row%seq

@@ -319,3 +319,45 @@ func TestRMSNormKernelsAgree(t *testing.T) {
 		}
 	}
 }
+
+// TestRoPEKernelsAgree checks the build's RoPE kernel against the Go one
+// bit for bit, both directions, and against the generic float64 rotation.
+func TestRoPEKernelsAgree(t *testing.T) {
+	const rows, heads, hd, ld, maxPos = 6, 3, 8, 30, 10
+	r64, err := NewRoPE[float64](hd, maxPos, 10000, engine.RopeScaling{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r32, err := NewRoPE[float32](hd, maxPos, 10000, engine.RopeScaling{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rng := rand.New(rand.NewPCG(4, 2))
+	pos := []int32{0, 3, 9, 1, 1, 7}
+	for _, inverse := range []bool{false, true} {
+		x := make([]float32, rows*ld)
+		for i := range x {
+			x[i] = float32(rng.NormFloat64())
+		}
+		a, b := append([]float32(nil), x...), append([]float32(nil), x...)
+		ropeRows32(a, ld, rows, heads, hd/2, r32.cos, r32.sin, pos, inverse)
+		ropeRowsGo(b, ld, rows, heads, hd/2, r32.cos, r32.sin, pos, inverse)
+		for i := range a {
+			if math.Float32bits(a[i]) != math.Float32bits(b[i]) {
+				t.Fatalf("inverse=%v element %d: kernel %g, Go %g", inverse, i, a[i], b[i])
+			}
+		}
+		for row, p := range pos { // the float64 layer, one row at a time
+			want := make([]float64, ld)
+			for j := range want {
+				want[j] = float64(x[row*ld+j])
+			}
+			r64.Apply(testRT(), want, 1, 1, heads, ld, int(p), inverse)
+			for j := range want {
+				if got := float64(a[row*ld+j]); math.Abs(got-want[j]) > 1e-5 {
+					t.Fatalf("inverse=%v row %d column %d: %g, want %g", inverse, row, j, got, want[j])
+				}
+			}
+		}
+	}
+}
