@@ -268,5 +268,5 @@ func writeSecret(path, text string) error {
 // engineVersion names the engine build and its numeric backend; it is part
 // of every run key.
 func engineVersion() string {
-	return "tailor-engine/0.1 " + gemm.Info()
+	return "tailor-engine/0.2 " + gemm.Info()
 }

@@ -17,8 +17,11 @@ With --precision bf16 every case runs under torch.autocast("cpu",
 dtype=torch.bfloat16): matrix products in bf16 through oneDNN with fp32
 accumulation (AVX512_BF16 where the CPU has it), fp32 master weights; the
 case column then reads e.g. "train_full@bf16". --peak prints instead the
-SGEMM peak: "sgemm threads gflops", the fastest of 1024x1024x1024 fp32
-matrix products (the MFU denominator of compare.py).
+machine's matrix-product peaks, the MFU denominators of compare.py:
+"sgemm threads gflops", the fastest of 1024x1024x1024 fp32 matrix products
+(OpenBLAS), and "bf16gemm threads gflops", the fastest of the same product
+on bf16 tensors with a bf16 result (oneDNN's bf16 matmul, the library
+Tailor's bf16 products use, with no fp32 conversion in the timed call).
 
 Each case and thread count runs in its own interpreter with OPENBLAS_NUM_THREADS and
 OMP_NUM_THREADS set to it, because torch.set_num_threads does not limit the
@@ -132,14 +135,16 @@ def main():
 
 
 def sgemm_peak(threads, n=1024, reps=20):
-    """Prints the fastest fp32 n x n x n matrix product in GFLOPS."""
+    """Prints the fastest fp32 and bf16 n x n x n matrix products in GFLOPS."""
     g = torch.Generator().manual_seed(2)
     a, b = torch.randn(n, n, generator=g), torch.randn(n, n, generator=g)
-    out = torch.empty(n, n)
-    for _ in range(3):
-        torch.mm(a, b, out=out)
-    best = min(timed(lambda: torch.mm(a, b, out=out)) for _ in range(reps))
-    print(f"sgemm {threads} {2 * n ** 3 / best / 1e9:.1f}", flush=True)
+    for name, dtype in (("sgemm", torch.float32), ("bf16gemm", torch.bfloat16)):
+        x, y = a.to(dtype), b.to(dtype)
+        out = torch.empty(n, n, dtype=dtype)
+        for _ in range(3):
+            torch.mm(x, y, out=out)
+        best = min(timed(lambda: torch.mm(x, y, out=out)) for _ in range(reps))
+        print(f"{name} {threads} {2 * n ** 3 / best / 1e9:.1f}", flush=True)
 
 
 def timed(f):

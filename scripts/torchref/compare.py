@@ -1,7 +1,7 @@
 """Engine speed check: runs the Go benchmarks (internal/engine/model) and
 bench.py on the same machine, alternating, and prints one line per case
 
-    case tailor_tok_s tailor_precision tailor_threads torch_tok_s torch_precision torch_threads ratio tailor_mfu torch_mfu tailor_rss_mib torch_rss_mib
+    case tailor_tok_s tailor_precision tailor_threads torch_tok_s torch_precision torch_threads ratio tailor_mfu tailor_peak torch_mfu torch_peak tailor_rss_mib torch_rss_mib
 
 for train_full, train_lora, forward, decode_b1 and decode_b8 (--cases
 picks some). Each side's number is the fastest single step of its best
@@ -15,9 +15,12 @@ its faster precision, so a bf16 PyTorch cannot hide behind an fp32 one.
 ratio = tailor / torch.
 
 MFU is model-FLOPs utilisation: the case's model FLOPs per token (below)
-times tok/s, over the SGEMM peak measured in the same run (the fastest
-1024^3 fp32 torch.mm over 1 and 2 threads, printed as "# sgemm"). A bf16
-side can pass 100 % of the fp32 peak. Model FLOPs per token, with N the
+times tok/s, over the peak of the precision that setting computed in,
+measured in the same run: fp32 lines over the SGEMM peak (the fastest
+1024^3 fp32 torch.mm over 1 and 2 threads and every round, "# sgemm"),
+bf16 lines over the bf16 GEMM peak (the same product on bf16 tensors,
+oneDNN's bf16 matmul, "# bf16gemm"). The tailor_peak and torch_peak
+columns name the peak each MFU used. Model FLOPs per token, with N the
 weights every token multiplies (4 layers x (4 d^2 + 3 d f) + the tied LM
 head d V = 5.24 M) and A = 4 d c per layer for attention scores and values
 over c positions:
@@ -75,9 +78,29 @@ def model_flops():
             "decode_b1": decode, "decode_b8": decode}
 
 
-def better(best, case, tok_s, how):
-    if tok_s > best.get(case, (0, ""))[0]:
-        best[case] = (tok_s, how)
+def better(best, case, tok_s, prec, threads):
+    if tok_s > best.get(case, (0,))[0]:
+        best[case] = (tok_s, prec, threads)
+
+
+PEAK_NAMES = {"fp32": "sgemm", "bf16": "bf16gemm"}
+
+
+def mfu(tok_s, flops_per_token, prec, peaks):
+    """Model-FLOPs utilisation in percent, over the peak (FLOP/s) of the
+    precision the setting computed in, and the name of that peak."""
+    name = PEAK_NAMES[prec]
+    return 100 * tok_s * flops_per_token / peaks[name], name
+
+
+def row(case, tailor, torch, flops, peaks, trss_kib, prss_kib):
+    """One result line: each side's (tok/s, precision, threads), the case's
+    FLOPs per token, the peaks by name (FLOP/s), peak RSS in KiB."""
+    (t, tp, tt), (p, pp, pt) = tailor, torch
+    tm, tpk = mfu(t, flops, tp, peaks)
+    pm, ppk = mfu(p, flops, pp, peaks)
+    return (f"{case} {t:.0f} {tp} {tt} {p:.0f} {pp} {pt} {t / p:.2f} {tm:.0f}% {tpk} {pm:.0f}% {ppk} "
+            f"{trss_kib / 1024:.0f} {prss_kib / 1024:.0f}")
 
 
 def go_bench(binary, iters, cases, best, rss):
@@ -93,7 +116,7 @@ def go_bench(binary, iters, cases, best, rss):
                 prec = m.group(3) or "fp32"
                 print(f"# tailor {case} {prec} threads={m.group(2)} best {float(m.group(4)):.0f} "
                       f"mean {float(m.group(5)):.0f}")
-                better(best, case, float(m.group(4)), f"{prec} {m.group(2)}")
+                better(best, case, float(m.group(4)), prec, m.group(2))
 
 
 def torch_bench(iters, cases, best, rss):
@@ -105,19 +128,19 @@ def torch_bench(iters, cases, best, rss):
         case, _, prec = name.partition("@")
         prec = prec or "fp32"
         print(f"# torch {case} {prec} threads={threads} best {fastest} mean {mean}")
-        better(best, case, float(fastest), f"{prec} {threads}")
+        better(best, case, float(fastest), prec, threads)
         rss[case] = max(rss.get(case, 0), int(kib))
 
 
-def sgemm_peak():
+def measure_peaks(peaks):
+    """Raises peaks["sgemm"] and peaks["bf16gemm"] (FLOP/s) to this round's
+    fastest 1024^3 products over 1 and 2 threads."""
     out = subprocess.run([sys.executable, os.path.join(HERE, "bench.py"), "--threads", "1,2", "--peak"],
                          capture_output=True, text=True, check=True).stdout
-    peak = 0.0
     for line in out.splitlines():
-        _, threads, gflops = line.split()
-        print(f"# sgemm threads={threads} {gflops} GFLOPS")
-        peak = max(peak, float(gflops))
-    return peak * 1e9
+        name, threads, gflops = line.split()
+        print(f"# {name} threads={threads} {gflops} GFLOPS")
+        peaks[name] = max(peaks.get(name, 0.0), float(gflops) * 1e9)
 
 
 def main():
@@ -137,22 +160,21 @@ def main():
         binary = os.path.join(tmp, "model.test")
         subprocess.run(["go", "test", "-c", "-o", binary, "./internal/engine/model/"], cwd=ROOT, check=True)
         tailor, torch, trss, prss = {}, {}, {}, {}
-        peak = 0.0
+        peaks = {}
         for r in range(a.rounds):
             print(f"# round {r + 1}", flush=True)
-            peak = max(peak, sgemm_peak())
+            measure_peaks(peaks)
             go_bench(binary, a.iters, cases, tailor, trss)
             torch_bench(a.iters, cases, torch, prss)
     load = " ".join(f"{x:.2f}" for x in os.getloadavg())
-    print(f"# load_average at the end={load}; SGEMM peak {peak / 1e9:.1f} GFLOPS")
+    print(f"# load_average at the end={load}; peaks: sgemm {peaks['sgemm'] / 1e9:.1f} GFLOPS (fp32 lines), "
+          f"bf16gemm {peaks['bf16gemm'] / 1e9:.1f} GFLOPS (bf16 lines)")
     flops = model_flops()
     print("case tailor_tok_s tailor_precision tailor_threads torch_tok_s torch_precision torch_threads ratio "
-          "tailor_mfu torch_mfu tailor_rss_mib torch_rss_mib")
+          "tailor_mfu tailor_peak torch_mfu torch_peak tailor_rss_mib torch_rss_mib")
     for case in CASES.values():
         if case in tailor and case in torch:
-            (t, tt), (p, how) = tailor[case], torch[case]
-            print(f"{case} {t:.0f} {tt} {p:.0f} {how} {t / p:.2f} {100 * t * flops[case] / peak:.0f}% "
-                  f"{100 * p * flops[case] / peak:.0f}% {trss[case] / 1024:.0f} {prss[case] / 1024:.0f}")
+            print(row(case, tailor[case], torch[case], flops[case], peaks, trss[case], prss[case]))
 
 
 if __name__ == "__main__":

@@ -49,6 +49,18 @@ static void tl_to_bf16(const float *src, uint16_t *dst, int64_t n) {
 	}
 }
 
+// tl_pack_bf16 rounds a rows×cols block of src (row stride ld) to bf16
+// into dst, packed (row stride cols): only the elements the product reads
+// are converted, however wide the rows they sit in.
+__attribute__((target("avx512f,avx512bw,avx512vl,avx512bf16")))
+static void tl_pack_bf16(const float *src, int64_t ld, int64_t rows, int64_t cols, uint16_t *dst) {
+	if (ld == cols) {
+		tl_to_bf16(src, dst, rows * cols);
+		return;
+	}
+	for (int64_t r = 0; r < rows; r++) tl_to_bf16(src + r * ld, dst + r * cols, cols);
+}
+
 // tl_make creates the matmul primitive for one shape: C[m,n] = alpha·A·B +
 // beta·C with A [m,k] and B [k,n] in bf16 at the given strides (a
 // transposed operand is a swapped pair of strides) and C in f32.
@@ -89,13 +101,13 @@ static dnnl_primitive_t tl_make(int64_t m, int64_t n, int64_t k,
 	return prim;
 }
 
-// tl_run converts A and B (spans of na and nb floats) to bf16 and runs prim
-// on one thread. It returns a dnnl status (0: success).
-static int tl_run(dnnl_primitive_t prim, const float *a, int64_t na, const float *b, int64_t nb,
-		float *c, uint16_t *abf, uint16_t *bbf) {
+// tl_run packs A (ar×ac stored at row stride lda) and B (br×bc, ldb) into
+// bf16 and runs prim on one thread. It returns a dnnl status (0: success).
+static int tl_run(dnnl_primitive_t prim, const float *a, int64_t lda, int64_t ar, int64_t ac,
+		const float *b, int64_t ldb, int64_t br, int64_t bc, float *c, uint16_t *abf, uint16_t *bbf) {
 	omp_set_num_threads(1);
-	tl_to_bf16(a, abf, na);
-	tl_to_bf16(b, bbf, nb);
+	tl_pack_bf16(a, lda, ar, ac, abf);
+	tl_pack_bf16(b, ldb, br, bc, bbf);
 	const_dnnl_primitive_desc_t pd;
 	dnnl_status_t st = dnnl_primitive_get_primitive_desc(prim, &pd);
 	if (st != dnnl_success) return st;
@@ -141,7 +153,9 @@ import (
 
 // OneDNN computes Sgemm with bf16 inputs and fp32 accumulation through
 // oneDNN's matmul primitive (Debian's libdnnl, 2.6.3): A and B are rounded
-// to bf16 (nearest even) on each call, products are exact in fp32 and
+// to bf16 (nearest even) on each call into packed copies (only the
+// elements the product reads: a head's columns of a wide q|k|v row are
+// converted, not the row), products are exact in fp32 and
 // summed in fp32, C stays fp32. It is what torch.autocast("cpu",
 // dtype=torch.bfloat16) does to a matrix product on the same library. Dgemm
 // stays float64 on Fallback: the float64 path is the engine's exact
@@ -240,14 +254,19 @@ func (o OneDNN) Sgemm(transA, transB bool, m, n, k int, alpha float32, a []float
 		o.Fallback.Sgemm(transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
 		return
 	}
-	key := primKey{m: m, n: n, k: k, as0: lda, as1: 1, bs0: ldb, bs1: 1, ldc: ldc, alpha: alpha, beta: beta}
-	na, nb := (m-1)*lda+k, (k-1)*ldb+n
+	// The packed copies: A is stored ar×ac, B br×bc, each at row stride
+	// its column count; a transposed operand swaps its logical strides.
+	ar, ac, br, bc := m, k, k, n
+	key := primKey{m: m, n: n, k: k, as0: k, as1: 1, bs0: n, bs1: 1, ldc: ldc, alpha: alpha, beta: beta}
 	if transA {
-		key.as0, key.as1, na = 1, lda, (k-1)*lda+m
+		ar, ac = k, m
+		key.as0, key.as1 = 1, m
 	}
 	if transB {
-		key.bs0, key.bs1, nb = 1, ldb, (n-1)*ldb+k
+		br, bc = n, k
+		key.bs0, key.bs1 = 1, k
 	}
+	na, nb := ar*ac, br*bc
 	prim, keep := o.cache.get(key)
 	if !keep {
 		defer C.dnnl_primitive_destroy(prim)
@@ -255,7 +274,8 @@ func (o OneDNN) Sgemm(transA, transB bool, m, n, k int, alpha float32, a []float
 	bufs := bf16Bufs.Get().(*[2][]uint16)
 	defer bf16Bufs.Put(bufs)
 	abf, bbf := growU16(&bufs[0], na), growU16(&bufs[1], nb)
-	st := C.tl_run(prim, (*C.float)(unsafe.Pointer(&a[0])), C.int64_t(na), (*C.float)(unsafe.Pointer(&b[0])), C.int64_t(nb),
+	st := C.tl_run(prim, (*C.float)(unsafe.Pointer(&a[0])), C.int64_t(lda), C.int64_t(ar), C.int64_t(ac),
+		(*C.float)(unsafe.Pointer(&b[0])), C.int64_t(ldb), C.int64_t(br), C.int64_t(bc),
 		(*C.float)(unsafe.Pointer(&c[0])), (*C.uint16_t)(unsafe.Pointer(&abf[0])), (*C.uint16_t)(unsafe.Pointer(&bbf[0])))
 	if st != 0 {
 		panic(fmt.Sprintf("gemm: oneDNN bf16 matmul failed with status %d for %+v", int(st), key))

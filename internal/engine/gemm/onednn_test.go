@@ -117,7 +117,9 @@ func BenchmarkBF16(b *testing.B) {
 		m, n, k int
 	}
 	for _, s := range []sh{{"sq1024", false, false, 1024, 1024, 1024}, {"ffn_fwd", false, true, 1024, 1024, 256},
-		{"lmhead_fwd", false, true, 1024, 4096, 256}, {"dW_ffn", true, false, 1024, 256, 1024}} {
+		{"lmhead_fwd", false, true, 1024, 4096, 256}, {"dW_ffn", true, false, 1024, 256, 1024},
+		{"qkv_fused_fwd", false, true, 1024, 768, 256}, {"gateup_fused_fwd", false, true, 1024, 2048, 256},
+		{"attn_scores", false, true, 128, 128, 64}, {"attn_ctx", false, false, 128, 64, 128}} {
 		for _, p := range []Precision{FP32, BF16} {
 			b.Run(fmt.Sprintf("%s/%s", s.name, p), func(b *testing.B) {
 				g, got := NewPrecision(1, p)

@@ -106,6 +106,8 @@ func (m *Model) Forward(b engine.Batch) (engine.Tensor, error) {
 	if err := m.prepare(b); err != nil {
 		return engine.Tensor{}, err
 	}
+	m.rt.NoGrad = true // no backward follows: layers skip what only it reads
+	defer func() { m.rt.NoGrad = false }()
 	if err := m.hidden(); err != nil {
 		return engine.Tensor{}, err
 	}

@@ -53,9 +53,12 @@ type block struct {
 }
 
 // New builds a model from a config and base weights under Hugging Face keys.
-// The model uses the weights' Data slices directly (no copy): full
-// fine-tuning updates them in place. With a nil weights map it initialises
-// random weights from opts.Seed (pretraining from scratch).
+// The model uses the weights' Data slices directly (no copy), except for
+// the Llama family's q/k/v and gate/up projections, which it copies once
+// into one array per group so each group runs as one matrix product
+// (nn.Stack); full fine-tuning updates the model's storage in place, and
+// Weights returns it. With a nil weights map it initialises random weights
+// from opts.Seed (pretraining from scratch).
 func New(cfg engine.Config, weights map[string]engine.Tensor, opts Options) (*Model, error) {
 	if err := opts.normalize(); err != nil {
 		return nil, err
@@ -80,7 +83,8 @@ func New(cfg engine.Config, weights map[string]engine.Tensor, opts Options) (*Mo
 	// #nosec G404 -- seeded dropout stream, reproducible by design; not a secret
 	m.dropRNG = rand.New(m.dropPCG)
 	// #nosec G404 -- seeded weight init, reproducible by design; not a secret
-	b := &builder{m: m, init: rand.New(rand.NewPCG(opts.Seed, 0x10a4)), targets: map[string]bool{}}
+	b := &builder{m: m, init: rand.New(rand.NewPCG(opts.Seed, 0x10a4)), targets: map[string]bool{},
+		stacked: true, grads: map[string][]float32{}}
 	for _, t := range opts.LoRA.Targets {
 		b.targets[t] = false
 	}
@@ -124,13 +128,22 @@ type builder struct {
 	m       *Model
 	init    *rand.Rand
 	targets map[string]bool // LoRA target → matched at least once
+	// stacked: build the Llama family's q/k/v and gate/up as nn.Stacks
+	// over copied, adjacent weights (New; the Decoder uses the caller's
+	// weights in place and leaves it off). grads holds the gradients
+	// preallocated for them, adjacent too.
+	stacked bool
+	grads   map[string][]float32
 }
 
 func (b *builder) full() bool { return b.m.opts.Method == Full }
 
 // param registers data as trainable under name and returns its gradient.
 func (b *builder) param(name string, shape []int, data []float32) []float32 {
-	g := make([]float32, len(data))
+	g, ok := b.grads[name]
+	if !ok {
+		g = make([]float32, len(data))
+	}
 	b.m.params = append(b.m.params, &engine.Param{Name: name, Shape: shape, Data: data, Grad: g})
 	return g
 }
@@ -204,7 +217,11 @@ func (b *builder) build() error {
 		if m.fam == gpt2Family {
 			m.blocks = append(m.blocks, b.gpt2Block(l))
 		} else {
-			m.blocks = append(m.blocks, b.llamaBlock(l, rope))
+			blk, err := b.llamaBlock(l, rope)
+			if err != nil {
+				return err
+			}
+			m.blocks = append(m.blocks, blk)
 		}
 	}
 	if m.fam == gpt2Family {
@@ -244,10 +261,43 @@ func (b *builder) layerNorm(key string) *nn.LayerNorm[f32] {
 	return &nn.LayerNorm[f32]{Dim: d, Eps: b.m.cfg.NormEps, W: w, B: bb, DW: g, DB: gb}
 }
 
-func (b *builder) llamaBlock(l int, rope *nn.RoPE[f32]) *block {
+// stack copies the base tensors under keys into one new array, part after
+// part, and points the model at the copies (and, in full mode, at one new
+// gradient array laid out the same way), so nn.NewStack can join the
+// layers built on them. The caller's tensors are left as they were.
+func (b *builder) stack(keys ...string) {
+	total := 0
+	for _, k := range keys {
+		total += len(b.m.base[k])
+	}
+	w := make([]float32, total)
+	var g []float32
+	if b.full() {
+		g = make([]float32, total)
+	}
+	off := 0
+	for _, k := range keys {
+		n := len(b.m.base[k])
+		copy(w[off:off+n], b.m.base[k])
+		b.m.base[k] = w[off : off+n]
+		if g != nil {
+			b.grads[k] = g[off : off+n]
+		}
+		off += n
+	}
+}
+
+func (b *builder) llamaBlock(l int, rope *nn.RoPE[f32]) (*block, error) {
 	c := b.m.cfg
 	d, f, qd, kd := c.Hidden, c.Intermediate, c.Heads*c.HeadDim, c.KVHeads*c.HeadDim
 	p := fmt.Sprintf("model.layers.%d.", l)
+	if b.stacked {
+		b.stack(p+"self_attn.q_proj.weight", p+"self_attn.k_proj.weight", p+"self_attn.v_proj.weight")
+		if c.AttentionBias {
+			b.stack(p+"self_attn.q_proj.bias", p+"self_attn.k_proj.bias", p+"self_attn.v_proj.bias")
+		}
+		b.stack(p+"mlp.gate_proj.weight", p+"mlp.up_proj.weight")
+	}
 	blk := &block{ln1: b.rmsNorm(p + "input_layernorm")}
 	blk.attn = &nn.SelfAttention[f32]{Heads: c.Heads, KVHeads: c.KVHeads, HeadDim: c.HeadDim, Rope: rope,
 		Q: b.linear(p+"self_attn.q_proj", d, qd, c.AttentionBias, false),
@@ -261,7 +311,16 @@ func (b *builder) llamaBlock(l int, rope *nn.RoPE[f32]) *block {
 		Up:   b.linear(p+"mlp.up_proj", d, f, false, false),
 		Down: b.linear(p+"mlp.down_proj", f, d, false, false),
 	}
-	return blk
+	if b.stacked {
+		var err error
+		if blk.attn.Fused, err = nn.NewStack(blk.attn.Q, blk.attn.K, blk.attn.V); err != nil {
+			return nil, fmt.Errorf("layer %d q/k/v: %w", l, err)
+		}
+		if blk.mlp.GateUp, err = nn.NewStack(blk.mlp.Gate, blk.mlp.Up); err != nil {
+			return nil, fmt.Errorf("layer %d gate/up: %w", l, err)
+		}
+	}
+	return blk, nil
 }
 
 func (b *builder) gpt2Block(l int) *block {

@@ -136,15 +136,25 @@ func (m *Model) hidden() error {
 		}
 		m.add(a.res[0], a.res[0], a.tmp)
 	}
-	for l, blk := range m.blocks {
-		blk.ln1.Forward(rt, a.res[l], a.m, a.n1[l])
-		blk.attn.Forward(rt, a.n1[l], a.batch, a.seq, a.tmp)
-		m.add(a.h[l], a.res[l], a.tmp)
-		blk.ln2.Forward(rt, a.h[l], a.m, a.n2[l])
-		blk.mlp.Forward(rt, a.n2[l], a.m, a.tmp)
-		m.add(a.res[l+1], a.h[l], a.tmp)
+	// Each residual add runs in one pass with the norm that reads its sum:
+	// h = res + attention, n2 = ln2(h); res' = h + mlp, n1' = the next
+	// block's ln1(res') (the final norm's, after the last block).
+	L := len(m.blocks)
+	if L == 0 {
+		m.norm.Forward(rt, a.res[0], a.m, a.nf)
+		return nil
 	}
-	m.norm.Forward(rt, a.res[len(m.blocks)], a.m, a.nf)
+	m.blocks[0].ln1.Forward(rt, a.res[0], a.m, a.n1[0])
+	for l, blk := range m.blocks {
+		blk.attn.Forward(rt, a.n1[l], a.batch, a.seq, a.tmp)
+		blk.ln2.AddForward(rt, a.res[l], a.tmp, a.m, a.h[l], a.n2[l])
+		blk.mlp.Forward(rt, a.n2[l], a.m, a.tmp)
+		next, out := m.norm, a.nf
+		if l+1 < L {
+			next, out = m.blocks[l+1].ln1, a.n1[l+1]
+		}
+		next.AddForward(rt, a.h[l], a.tmp, a.m, a.res[l+1], out)
+	}
 	return nil
 }
 

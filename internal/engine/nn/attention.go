@@ -9,8 +9,10 @@ import (
 // SelfAttention is causal multi-head self-attention with grouped-query
 // heads (KVHeads divides Heads; query head h reads key/value head
 // h / (Heads/KVHeads), as transformers' repeat_kv). The projections are
-// either separate (Q, K, V, Llama/Qwen2) or one fused QKV (GPT-2 c_attn,
-// output columns q | k | v). Rope is nil for learned positions.
+// separate (Q, K, V, Llama/Qwen2), separate layers computed as one product
+// (Fused, a Stack over Q, K, V, which stay set) or one fused layer (QKV,
+// GPT-2 c_attn); the fused forms give output columns q | k | v. Rope is
+// nil for learned positions.
 //
 // The core (attend) reads q, k and v as strided per-head views and RoPE
 // takes a position offset, so a key/value cache can be added by letting
@@ -19,6 +21,7 @@ import (
 type SelfAttention[T Float] struct {
 	Heads, KVHeads, HeadDim int
 	Q, K, V, QKV, O         *Linear[T]
+	Fused                   *Stack[T]
 	Rope                    *RoPE[T]
 
 	batch, seq                     int
@@ -35,7 +38,7 @@ func (a *SelfAttention[T]) dims() (qd, kd int) {
 // setViews points the q/k/v views at the projection buffers for m rows.
 func (a *SelfAttention[T]) setViews(m int) {
 	qd, kd := a.dims()
-	if a.QKV != nil {
+	if a.QKV != nil || a.Fused != nil {
 		w := qd + 2*kd
 		a.qkv, a.dqkv = grow(a.qkv, m*w), grow(a.dqkv, m*w)
 		a.qv, a.kv, a.vv = a.qkv, a.qkv[qd:], a.qkv[qd+kd:]
@@ -55,9 +58,12 @@ func (a *SelfAttention[T]) Forward(rt *Runtime, x []T, batch, seq int, y []T) {
 	m := batch * seq
 	a.batch, a.seq = batch, seq
 	a.setViews(m)
-	if a.QKV != nil {
+	switch {
+	case a.Fused != nil:
+		a.Fused.Forward(rt, x, m, a.qkv)
+	case a.QKV != nil:
 		a.QKV.Forward(rt, x, m, a.qkv)
-	} else {
+	default:
 		a.Q.Forward(rt, x, m, a.q)
 		a.K.Forward(rt, x, m, a.k)
 		a.V.Forward(rt, x, m, a.v)
@@ -73,9 +79,15 @@ func (a *SelfAttention[T]) Forward(rt *Runtime, x []T, batch, seq int, y []T) {
 	a.O.Forward(rt, a.ctx, m, y)
 }
 
-// attend computes probs = softmax(scale·q·kᵀ) (causal) and ctx = probs·v.
-// Work is split over (example, key/value head) pairs, each done entirely by
-// one worker with serial GEMMs, so the partition fixes every result.
+// attendBlock is the number of query rows per causal block: rows [r0, r1)
+// see keys [0, r1) only, so the products skip the blocks above the
+// diagonal (about a quarter of the work at 128 positions).
+const attendBlock = 64
+
+// attend computes probs = softmax(scale·q·kᵀ) (causal) and ctx = probs·v,
+// in blocks of query rows. Work is split over (example, key/value head)
+// pairs, each done entirely by one worker with serial GEMMs, so the
+// partition fixes every result.
 func (a *SelfAttention[T]) attend(rt *Runtime, batch, seq int) {
 	g, hd, tt := gemm.Serial(rt.GEMM), a.HeadDim, seq*seq
 	scale := T(1 / math.Sqrt(float64(hd)))
@@ -87,14 +99,29 @@ func (a *SelfAttention[T]) attend(rt *Runtime, batch, seq int) {
 			k, v := a.kv[b*seq*a.ldk+kh*hd:], a.vv[b*seq*a.ldv+kh*hd:]
 			for h := kh * group; h < (kh+1)*group; h++ {
 				p := a.probs[(b*a.Heads+h)*tt : (b*a.Heads+h+1)*tt]
-				MatMul(g, false, true, seq, seq, hd, scale, a.qv[b*seq*a.ldq+h*hd:], a.ldq, k, a.ldk, 0, p, seq)
-				for i := 0; i < seq; i++ {
-					softmaxCausal(p[i*seq:(i+1)*seq], i+1)
+				for r0 := 0; r0 < seq; r0 += attendBlock {
+					r1 := min(r0+attendBlock, seq)
+					pb := p[r0*seq:]
+					MatMul(g, false, true, r1-r0, r1, hd, scale, a.qv[(b*seq+r0)*a.ldq+h*hd:], a.ldq, k, a.ldk, 0, pb, seq)
+					softmaxRows(pb, seq, r1-r0, r0+1)
+					MatMul(g, false, false, r1-r0, hd, r1, 1, pb, seq, v, a.ldv, 0, a.ctx[(b*seq+r0)*qd+h*hd:], qd)
 				}
-				MatMul(g, false, false, seq, hd, seq, 1, p, seq, v, a.ldv, 0, a.ctx[b*seq*qd+h*hd:], qd)
 			}
 		}
 	})
+}
+
+// softmaxRows normalises row r of p (stride seq) over its first n0+r
+// entries and zeroes the rest of the row: the vectorised kernel for
+// float32, softmaxCausal per row otherwise.
+func softmaxRows[T Float](p []T, seq, rows, n0 int) {
+	if is32[T]() {
+		softmaxRows32(as32(p), seq, rows, n0, seq)
+		return
+	}
+	for i := 0; i < rows; i++ {
+		softmaxCausal(p[i*seq:(i+1)*seq], n0+i)
+	}
 }
 
 // softmaxCausal normalises row[:n] and zeroes row[n:].
@@ -133,6 +160,10 @@ func (a *SelfAttention[T]) Backward(rt *Runtime, x []T, dy, dx []T, accumulate b
 	if a.Rope != nil {
 		a.Rope.Apply(rt, a.dqv, batch, seq, a.Heads, a.ldq, 0, true)
 		a.Rope.Apply(rt, a.dkv, batch, seq, a.KVHeads, a.ldk, 0, true)
+	}
+	if a.Fused != nil {
+		a.Fused.Backward(rt, x, m, a.dqkv, dx, accumulate)
+		return
 	}
 	if a.QKV != nil {
 		a.QKV.Backward(rt, x, m, a.dqkv, dx, accumulate)

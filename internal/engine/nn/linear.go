@@ -47,7 +47,7 @@ func (l *Linear[T]) Forward(rt *Runtime, x []T, m int, y []T) {
 		})
 	}
 	if l.LoRA != nil {
-		l.LoRA.forward(rt, l.In, l.Out, x, m, y)
+		l.LoRA.forward(rt, l.In, l.Out, x, m, y, l.Out)
 	}
 }
 
@@ -87,11 +87,12 @@ func (l *Linear[T]) Backward(rt *Runtime, x []T, m int, dy, dx []T, accumulate b
 		}
 	}
 	if l.LoRA != nil {
-		l.LoRA.backward(rt, l.In, l.Out, m, dy, dx)
+		l.LoRA.backward(rt, l.In, l.Out, m, dy, l.Out, dx)
 	}
 }
 
-func (a *LoRA[T]) forward(rt *Runtime, in, out int, x []T, m int, y []T) {
+// forward adds the update to y[m, out] of row stride ldy.
+func (a *LoRA[T]) forward(rt *Runtime, in, out int, x []T, m int, y []T, ldy int) {
 	r := a.Rank
 	xd := x
 	if a.Train && a.Dropout > 0 {
@@ -115,19 +116,20 @@ func (a *LoRA[T]) forward(rt *Runtime, in, out int, x []T, m int, y []T) {
 	a.xref = xd[:m*in]
 	a.h = grow(a.h, m*r)
 	MatMul(rt.GEMM, false, true, m, r, in, 1, xd, in, a.A, in, 0, a.h, r)
-	MatMul(rt.GEMM, false, true, m, out, r, a.Scale, a.h, r, a.B, r, 1, y, out)
+	MatMul(rt.GEMM, false, true, m, out, r, a.Scale, a.h, r, a.B, r, 1, y, ldy)
 }
 
-func (a *LoRA[T]) backward(rt *Runtime, in, out, m int, dy, dx []T) {
+// backward reads dy[m, out] of row stride ldy.
+func (a *LoRA[T]) backward(rt *Runtime, in, out, m int, dy []T, ldy int, dx []T) {
 	g, r := rt.GEMM, a.Rank
 	if a.DB != nil {
-		MatMul(g, true, false, out, r, m, a.Scale, dy, out, a.h, r, 1, a.DB, r)
+		MatMul(g, true, false, out, r, m, a.Scale, dy, ldy, a.h, r, 1, a.DB, r)
 	}
 	if a.DA == nil && dx == nil {
 		return
 	}
 	a.dh = grow(a.dh, m*r)
-	MatMul(g, false, false, m, r, out, a.Scale, dy, out, a.B, r, 0, a.dh, r)
+	MatMul(g, false, false, m, r, out, a.Scale, dy, ldy, a.B, r, 0, a.dh, r)
 	if a.DA != nil {
 		MatMul(g, true, false, r, in, m, 1, a.dh, r, a.xref, in, 1, a.DA, in)
 	}

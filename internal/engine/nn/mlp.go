@@ -28,13 +28,18 @@ func ParseActivation(s string) (Activation, error) {
 }
 
 // MLP is the feed-forward block. With SiLU it is SwiGLU and uses Gate, Up
-// and Down; with a GELU it uses Up (c_fc) and Down (c_proj) only.
+// and Down; with a GELU it uses Up (c_fc) and Down (c_proj) only. GateUp,
+// when set, is a Stack over Gate and Up (which stay set) that computes both
+// in one product: each row then holds gate | up.
 type MLP[T Float] struct {
 	Act            Activation
 	Gate, Up, Down *Linear[T]
+	GateUp         *Stack[T]
 
 	m                   int
-	gate, up, act, dact []T
+	gate, up, act, dact []T // gate and up are views into gu when GateUp is set
+	gu, dgu             []T
+	ld                  int // row stride of gate, up, dgate and dup
 	sig                 []T // sigmoid(gate), kept for backward
 	dgate, dup          []T
 }
@@ -42,18 +47,31 @@ type MLP[T Float] struct {
 // Forward computes y[m, Down.Out] from x[m, Up.In].
 func (p *MLP[T]) Forward(rt *Runtime, x []T, m int, y []T) {
 	f := p.Up.Out
-	p.m = m
-	p.up, p.act = grow(p.up, m*f), grow(p.act, m*f)
-	p.Up.Forward(rt, x, m, p.up)
-	if p.Act == SiLU {
-		p.gate, p.sig = grow(p.gate, m*f), grow(p.sig, m*f)
+	p.m, p.ld = m, f
+	p.act = grow(p.act, m*f)
+	switch {
+	case p.Act == SiLU && p.GateUp != nil:
+		p.ld = 2 * f
+		p.gu, p.sig = grow(p.gu, m*2*f), grow(p.sig, m*f)
+		p.GateUp.Forward(rt, x, m, p.gu)
+		p.gate, p.up = p.gu, p.gu[f:]
+	case p.Act == SiLU:
+		p.up, p.gate, p.sig = grow(p.up, m*f), grow(p.gate, m*f), grow(p.sig, m*f)
+		p.Up.Forward(rt, x, m, p.up)
 		p.Gate.Forward(rt, x, m, p.gate)
+	default:
+		p.up = grow(p.up, m*f)
+		p.Up.Forward(rt, x, m, p.up)
 	}
 	rt.Parallel(m, func(lo, hi int) {
 		a, b := lo*f, hi*f
 		switch p.Act {
 		case SiLU:
-			siluGLU(p.gate[a:b], p.up[a:b], p.sig[a:b], p.act[a:b])
+			var sig []T
+			if !rt.NoGrad {
+				sig = p.sig[a:b]
+			}
+			siluGLU(p.gate[lo*p.ld:], p.up[lo*p.ld:], p.ld, sig, p.act[a:b], f, hi-lo, f)
 		case GELUTanh:
 			for i, x := range p.up[a:b] {
 				p.act[a+i], _ = geluTanh(x)
@@ -71,52 +89,77 @@ func (p *MLP[T]) Forward(rt *Runtime, x []T, m int, y []T) {
 // accumulate) dx and adds parameter gradients.
 func (p *MLP[T]) Backward(rt *Runtime, x []T, dy, dx []T, accumulate bool) {
 	m, f := p.m, p.Up.Out
-	p.dact, p.dup = grow(p.dact, m*f), grow(p.dup, m*f)
+	p.dact = grow(p.dact, m*f)
 	p.Down.Backward(rt, p.act, m, dy, p.dact, false)
-	if p.Act == SiLU {
-		p.dgate = grow(p.dgate, m*f)
+	switch {
+	case p.Act == SiLU && p.GateUp != nil:
+		p.dgu = grow(p.dgu, m*2*f)
+		p.dgate, p.dup = p.dgu, p.dgu[f:]
+	case p.Act == SiLU:
+		p.dgate, p.dup = grow(p.dgate, m*f), grow(p.dup, m*f)
+	default:
+		p.dup = grow(p.dup, m*f)
 	}
 	rt.Parallel(m, func(lo, hi int) {
 		a, b := lo*f, hi*f
-		dact, dup := p.dact[a:b], p.dup[a:b]
+		dact := p.dact[a:b]
 		switch p.Act {
 		case SiLU:
-			gate, up, sig, dgate := p.gate[a:b], p.up[a:b], p.sig[a:b], p.dgate[a:b]
-			for i, d := range dact {
-				g, s := gate[i], sig[i]
-				dup[i] = d * g * s
-				dgate[i] = d * up[i] * s * (1 + g*(1-s))
+			for r := lo; r < hi; r++ {
+				o := r * p.ld
+				gate, up, dgate, dup := p.gate[o:o+f], p.up[o:o+f], p.dgate[o:o+f], p.dup[o:o+f]
+				sig, da := p.sig[r*f:(r+1)*f], p.dact[r*f:(r+1)*f]
+				for i, d := range da {
+					g, s := gate[i], sig[i]
+					dup[i] = d * g * s
+					dgate[i] = d * up[i] * s * (1 + g*(1-s))
+				}
 			}
 		case GELUTanh:
+			dup := p.dup[a:b]
 			for i, x := range p.up[a:b] {
 				_, dv := geluTanh(x)
 				dup[i] = dact[i] * dv
 			}
 		default:
+			dup := p.dup[a:b]
 			for i, x := range p.up[a:b] {
 				_, dv := geluErf(x)
 				dup[i] = dact[i] * dv
 			}
 		}
 	})
+	if p.Act == SiLU && p.GateUp != nil {
+		p.GateUp.Backward(rt, x, m, p.dgu, dx, accumulate)
+		return
+	}
 	p.Up.Backward(rt, x, m, p.dup, dx, accumulate)
 	if p.Act == SiLU {
 		p.Gate.Backward(rt, x, m, p.dgate, dx, dx != nil)
 	}
 }
 
-// siluGLU writes sig = σ(gate) and act = gate·σ(gate)·up.
-func siluGLU[T Float](gate, up, sig, act []T) {
-	n := len(gate)
-	up, sig, act = up[:n], sig[:n], act[:n]
-	for i, g := range gate {
-		sig[i] = -g
+// siluGLU writes sig = σ(gate) (unless sig is nil) and act =
+// gate·σ(gate)·up over rows rows of cols values; gate and up have row
+// stride ldin, sig and act ldout.
+func siluGLU[T Float](gate, up []T, ldin int, sig, act []T, ldout, rows, cols int) {
+	if is32[T]() {
+		siluGLU32(as32(gate), as32(up), ldin, as32(sig), as32(act), ldout, rows, cols)
+		return
 	}
-	expInPlace(sig)
-	for i, g := range gate {
-		s := 1 / (1 + sig[i])
-		sig[i] = s
-		act[i] = g * s * up[i]
+	for r := 0; r < rows; r++ {
+		g, u, a := gate[r*ldin:r*ldin+cols], up[r*ldin:r*ldin+cols], act[r*ldout:r*ldout+cols]
+		var s []T
+		if sig != nil {
+			s = sig[r*ldout : r*ldout+cols]
+		}
+		for i, x := range g {
+			e := 1 / (1 + T(math.Exp(-float64(x))))
+			if sig != nil {
+				s[i] = e
+			}
+			a[i] = x * e * u[i]
+		}
 	}
 }
 
@@ -126,13 +169,13 @@ func siluGLU[T Float](gate, up, sig, act []T) {
 // gate or up.
 func SiLUMul[T Float](gate, up, act []T) {
 	n := len(gate)
+	if is32[T]() {
+		siluGLU32(as32(gate), as32(up), n, nil, as32(act), n, 1, n)
+		return
+	}
 	up, act = up[:n], act[:n]
 	for i, g := range gate {
-		act[i] = -g
-	}
-	expInPlace(act)
-	for i, g := range gate {
-		act[i] = g / (1 + act[i]) * up[i]
+		act[i] = g / (1 + T(math.Exp(-float64(g)))) * up[i]
 	}
 }
 

@@ -35,6 +35,10 @@ type Float interface{ ~float32 | ~float64 }
 type Runtime struct {
 	GEMM    gemm.GEMM
 	Workers int // < 1 means 1
+	// NoGrad marks forward passes that no backward pass follows
+	// (inference): layers may then skip what only Backward reads (the
+	// SwiGLU's sigmoids). Backward after a NoGrad forward is invalid.
+	NoGrad bool
 }
 
 // Parallel runs fn over [0, n) split into Workers contiguous ranges of

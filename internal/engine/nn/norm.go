@@ -6,6 +6,9 @@ import "math"
 type Norm[T Float] interface {
 	// Forward writes y[m, Dim] from x[m, Dim] and keeps row statistics.
 	Forward(rt *Runtime, x []T, m int, y []T)
+	// AddForward writes sum = x + res (a residual connection) and then
+	// y = Forward(sum), in one pass where it can.
+	AddForward(rt *Runtime, x, res []T, m int, sum, y []T)
 	// Backward takes the same x, writes (or adds, when accumulate) dx and
 	// adds into the weight gradients.
 	Backward(rt *Runtime, x []T, m int, dy, dx []T, accumulate bool)
@@ -22,9 +25,31 @@ type RMSNorm[T Float] struct {
 var _ Norm[float32] = (*RMSNorm[float32])(nil)
 
 // Forward implements Norm.
-func (n *RMSNorm[T]) Forward(rt *Runtime, x []T, m int, y []T) {
+func (n *RMSNorm[T]) Forward(rt *Runtime, x []T, m int, y []T) { n.AddForward(rt, x, nil, m, nil, y) }
+
+// AddForward implements Norm; res and sum may be nil (Forward). float32
+// runs the vectorised kernel (rmsNormRows32).
+func (n *RMSNorm[T]) AddForward(rt *Runtime, x, res []T, m int, sum, y []T) {
 	n.rstd = grow(n.rstd, m)
 	d := n.Dim
+	if is32[T]() {
+		rt.Parallel(m, func(lo, hi int) {
+			var r, s []float32
+			if res != nil {
+				r, s = as32(res[lo*d:hi*d]), as32(sum[lo*d:hi*d])
+			}
+			rmsNormRows32(as32(x[lo*d:hi*d]), r, s, as32(n.W), as32(y[lo*d:hi*d]), as32(n.rstd[lo:hi]), hi-lo, d, n.Eps)
+		})
+		return
+	}
+	if res != nil {
+		rt.Parallel(m, func(lo, hi int) {
+			for i := lo * d; i < hi*d; i++ {
+				sum[i] = x[i] + res[i]
+			}
+		})
+		x = sum
+	}
 	rt.Parallel(m, func(lo, hi int) {
 		for i := lo; i < hi; i++ {
 			xr, yr := x[i*d:(i+1)*d], y[i*d:(i+1)*d]
@@ -89,6 +114,16 @@ type LayerNorm[T Float] struct {
 }
 
 var _ Norm[float32] = (*LayerNorm[float32])(nil)
+
+// AddForward implements Norm: the sum, then Forward.
+func (n *LayerNorm[T]) AddForward(rt *Runtime, x, res []T, m int, sum, y []T) {
+	rt.Parallel(m, func(lo, hi int) {
+		for i := lo * n.Dim; i < hi*n.Dim; i++ {
+			sum[i] = x[i] + res[i]
+		}
+	})
+	n.Forward(rt, sum, m, y)
+}
 
 // Forward implements Norm.
 func (n *LayerNorm[T]) Forward(rt *Runtime, x []T, m int, y []T) {

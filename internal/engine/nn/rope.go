@@ -95,6 +95,17 @@ func NewRoPE[T Float](headDim, maxPos int, theta float64, s engine.RopeScaling) 
 // pos0+t. inverse applies the transposed rotation (the backward pass).
 func (r *RoPE[T]) Apply(rt *Runtime, x []T, batch, seq, heads, ld, pos0 int, inverse bool) {
 	half := r.HeadDim / 2
+	if is32[T]() {
+		rt.Parallel(batch*seq, func(lo, hi int) {
+			pos := make([]int32, hi-lo)
+			for i := range pos {
+				// #nosec G115 -- a position below MaxPos, which the tables hold
+				pos[i] = int32(pos0 + (lo+i)%seq)
+			}
+			ropeRows32(as32(x[lo*ld:]), ld, hi-lo, heads, half, as32(r.cos), as32(r.sin), pos, inverse)
+		})
+		return
+	}
 	rt.Parallel(batch*seq, func(lo, hi int) {
 		for row := lo; row < hi; row++ {
 			p := pos0 + row%seq
@@ -102,15 +113,19 @@ func (r *RoPE[T]) Apply(rt *Runtime, x []T, batch, seq, heads, ld, pos0 int, inv
 			for h := 0; h < heads; h++ {
 				v := x[row*ld+h*r.HeadDim : row*ld+(h+1)*r.HeadDim]
 				x1, x2 := v[:half], v[half:]
-				for i := range x1 {
-					a, b := x1[i], x2[i]
-					if inverse {
+				x2, c, s := x2[:len(x1)], c[:len(x1)], s[:len(x1)] // one bounds check per head
+				if inverse {
+					for i, a := range x1 {
+						b := x2[i]
 						x1[i] = a*c[i] + b*s[i]
 						x2[i] = b*c[i] - a*s[i]
-					} else {
-						x1[i] = a*c[i] - b*s[i]
-						x2[i] = b*c[i] + a*s[i]
 					}
+					continue
+				}
+				for i, a := range x1 {
+					b := x2[i]
+					x1[i] = a*c[i] - b*s[i]
+					x2[i] = b*c[i] + a*s[i]
 				}
 			}
 		}
