@@ -75,9 +75,12 @@ type browserSummary struct {
 	ExpectedHTTP []string `json:"expectedHTTP"`
 	// StreamsClosed counts the event streams a log-in, log-out or page
 	// load closed on purpose (aborted requests of /v1/events).
-	StreamsClosed int            `json:"streamsClosed"`
-	Actions       map[string]any `json:"actions"`
-	Problems      []string       `json:"problems"`
+	StreamsClosed int `json:"streamsClosed"`
+	// ReadsAborted counts the API reads a page aborted when the walk moved
+	// on before they answered (aborted GETs of /v1/*).
+	ReadsAborted int            `json:"readsAborted"`
+	Actions      map[string]any `json:"actions"`
+	Problems     []string       `json:"problems"`
 }
 
 // TestDashboard opens the dashboard of a real `tailor server` in Debian's
@@ -131,7 +134,7 @@ func TestDashboard(t *testing.T) {
 		}
 		t.Logf("page %-26s %-44q axe: %d violations %v", p.Name, p.Title, len(p.Violations), minor)
 	}
-	t.Logf("screenshots of %d pages in %s (axe-core %s); expected HTTP errors %v; event streams closed on purpose: %d", len(sum.Pages), out, sum.Axe, sum.ExpectedHTTP, sum.StreamsClosed)
+	t.Logf("screenshots of %d pages in %s (axe-core %s); expected HTTP errors %v; event streams closed on purpose: %d; reads aborted by the page: %d", len(sum.Pages), out, sum.Axe, sum.ExpectedHTTP, sum.StreamsClosed, sum.ReadsAborted)
 	if runErr != nil || len(sum.Problems) > 0 {
 		t.Fatalf("check.js: %v:\n  %s\nstderr: %s", runErr, strings.Join(sum.Problems, "\n  "), stderr.String())
 	}

@@ -86,9 +86,16 @@ async function main() {
     // outnumber the steps that cause them (streamEnds).
     let streamEnds = 0;
     summary.streamsClosed = 0;
+    // A page's reads are aborted by the page itself when the user moves
+    // on before they answered (each page's fetches carry its signal), so
+    // an aborted GET of the API is counted apart too; an aborted write,
+    // or a read that failed any other way (refused, reset), is a failure.
+    summary.readsAborted = 0;
     page.on("requestfailed", (r) => {
       const err = r.failure() && r.failure().errorText;
-      if (err === "net::ERR_ABORTED" && new URL(r.url()).pathname === "/v1/events") summary.streamsClosed++;
+      const path = new URL(r.url()).pathname;
+      if (err === "net::ERR_ABORTED" && path === "/v1/events") summary.streamsClosed++;
+      else if (err === "net::ERR_ABORTED" && r.method() === "GET" && path.startsWith("/v1/")) summary.readsAborted++;
       else summary.failedRequests.push(`${r.method()} ${r.url()}: ${err}`);
     });
     page.on("response", (r) => {
