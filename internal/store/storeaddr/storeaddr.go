@@ -80,6 +80,9 @@ func Parse(raw string) (Location, error) {
 		return Location{}, errs.Invalid("metadata store address is empty; %s", want)
 	}
 	if filepath.IsAbs(raw) {
+		if strings.Contains(raw, "@") { // "//user:pw@host/db" is a URL without its scheme: not quoted
+			return Location{}, errs.Invalid("metadata store address has no scheme; %s", want)
+		}
 		return Location{}, errs.Invalid("metadata store address %q is a path; write it as sqlite://%s", raw, filepath.ToSlash(raw))
 	}
 	u, err := url.Parse(raw)
@@ -103,7 +106,7 @@ func Parse(raw string) (Location, error) {
 		if u.Host != "" && u.Host != "localhost" {
 			return Location{}, errs.Invalid("metadata store address %q: host %q; a SQLite file is on this machine (sqlite:///absolute/file.db); to share one database between machines use postgres://", redact(u), u.Host)
 		}
-		if !path.IsAbs(u.Path) || strings.HasSuffix(u.Path, "/") {
+		if !path.IsAbs(u.Path) || strings.HasSuffix(u.Path, "/") || path.Clean(u.Path) == "/" {
 			return Location{}, errs.Invalid("metadata store address %q: the file must be an absolute path (sqlite:///absolute/file.db)", redact(u))
 		}
 		if strings.ContainsRune(u.Path, 0) {
