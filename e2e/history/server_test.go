@@ -30,7 +30,7 @@ func TestMain(m *testing.M) {
 type server struct {
 	t       testing.TB
 	dataDir string
-	logs    *tailBuffer
+	logs    *tailortest.Log
 	env     []string // added to the environment of the next incarnations
 
 	mu    sync.Mutex
@@ -44,7 +44,7 @@ type server struct {
 // startServer starts a server on dataDir and a free loopback port.
 func startServer(t testing.TB, dataDir string, env ...string) *server {
 	t.Helper()
-	s := &server{t: t, dataDir: dataDir, logs: &tailBuffer{max: 1 << 20}, up: make(chan struct{}), env: env}
+	s := &server{t: t, dataDir: dataDir, logs: &tailortest.Log{Max: 1 << 20}, up: make(chan struct{}), env: env}
 	if err := s.start(); err != nil {
 		t.Fatal(err)
 	}
@@ -103,11 +103,11 @@ func (s *server) spawn(listen string) (string, error) {
 		s.mu.Unlock()
 		return addr, nil
 	case err := <-done:
-		return "", fmt.Errorf("server exited before listening: %v\n%s", err, s.logs.tail(4096))
+		return "", fmt.Errorf("server exited before listening: %v\n%s", err, s.logs.Tail(4096))
 	case <-time.After(2 * time.Minute):
 		_ = cmd.Process.Kill()
 		<-done
-		return "", fmt.Errorf("server did not listen within 2 minutes\n%s", s.logs.tail(4096))
+		return "", fmt.Errorf("server did not listen within 2 minutes\n%s", s.logs.Tail(4096))
 	}
 }
 
@@ -160,7 +160,7 @@ func (s *server) restartAfterCrash(timeout time.Duration, env ...string) (string
 	case err := <-done:
 		how = fmt.Sprint(err)
 	case <-time.After(timeout):
-		return "", fmt.Errorf("the server did not crash within %s\n%s", timeout, s.logs.tail(4096))
+		return "", fmt.Errorf("the server did not crash within %s\n%s", timeout, s.logs.Tail(4096))
 	}
 	s.mu.Lock()
 	s.env = env
@@ -187,32 +187,6 @@ func (s *server) stop() {
 		<-done
 	}
 	if s.t.Failed() {
-		s.t.Logf("server log (tail):\n%s", s.logs.tail(8<<10))
+		s.t.Logf("server log (tail):\n%s", s.logs.Tail(8<<10))
 	}
-}
-
-// tailBuffer keeps the last max bytes written to it.
-type tailBuffer struct {
-	mu  sync.Mutex
-	max int
-	b   []byte
-}
-
-func (w *tailBuffer) Write(p []byte) (int, error) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	w.b = append(w.b, p...)
-	if len(w.b) > w.max {
-		w.b = append(w.b[:0], w.b[len(w.b)-w.max/2:]...)
-	}
-	return len(p), nil
-}
-
-func (w *tailBuffer) tail(n int) string {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	if len(w.b) > n {
-		return string(w.b[len(w.b)-n:])
-	}
-	return string(w.b)
 }

@@ -35,7 +35,7 @@ type replica struct {
 	// own gives the flags that name the replica's own address
 	// (--worker-api of a Kubernetes executor); nil: none.
 	own  func(addr string) []string
-	logs *tailBuffer
+	logs *tailortest.Log
 
 	mu   sync.Mutex
 	addr string
@@ -45,7 +45,7 @@ type replica struct {
 
 func newReplica(t testing.TB, name string, c setup) *replica {
 	r := &replica{t: t, name: name, dataDir: filepath.Join(t.TempDir(), name), shared: c.shared, env: c.env, own: c.own,
-		logs: &tailBuffer{max: 1 << 20}}
+		logs: &tailortest.Log{Max: 1 << 20}}
 	if r.own != nil {
 		// Its address is known before it starts, so its flags can name it.
 		ln, err := net.Listen("tcp", "127.0.0.1:0")
@@ -58,7 +58,7 @@ func newReplica(t testing.TB, name string, c setup) *replica {
 	t.Cleanup(func() {
 		r.stop()
 		if t.Failed() {
-			t.Logf("replica %s log (tail):\n%s", r.name, r.logs.tail(12<<10))
+			t.Logf("replica %s log (tail):\n%s", r.name, r.logs.Tail(12<<10))
 		}
 	})
 	return r
@@ -117,11 +117,11 @@ func (r *replica) spawn(listen string, env []string) error {
 		r.mu.Unlock()
 		return nil
 	case err := <-done:
-		return fmt.Errorf("replica %s exited before listening: %v\n%s", r.name, err, r.logs.tail(4096))
+		return fmt.Errorf("replica %s exited before listening: %v\n%s", r.name, err, r.logs.Tail(4096))
 	case <-time.After(2 * time.Minute):
 		_ = cmd.Process.Kill()
 		<-done
-		return fmt.Errorf("replica %s did not listen within 2 minutes\n%s", r.name, r.logs.tail(4096))
+		return fmt.Errorf("replica %s did not listen within 2 minutes\n%s", r.name, r.logs.Tail(4096))
 	}
 }
 
@@ -159,7 +159,7 @@ func (r *replica) exited(timeout time.Duration) (time.Time, error) {
 		fmt.Fprintf(r.logs, "---- %s: %s died (%v) ----\n", at.Format(time.RFC3339Nano), r.name, err)
 		return at, nil
 	case <-time.After(timeout):
-		return time.Time{}, fmt.Errorf("replica %s did not die within %s\n%s", r.name, timeout, r.logs.tail(4096))
+		return time.Time{}, fmt.Errorf("replica %s did not die within %s\n%s", r.name, timeout, r.logs.Tail(4096))
 	}
 }
 
@@ -186,30 +186,4 @@ func (r *replica) waitLeading(ctx context.Context, timeout time.Duration) (time.
 		time.Sleep(20 * time.Millisecond)
 	}
 	return time.Time{}, fmt.Errorf("replica %s not leading after %s (health %+v)", r.name, timeout, last)
-}
-
-// tailBuffer keeps the last max bytes written to it.
-type tailBuffer struct {
-	mu  sync.Mutex
-	max int
-	b   []byte
-}
-
-func (w *tailBuffer) Write(p []byte) (int, error) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	w.b = append(w.b, p...)
-	if len(w.b) > w.max {
-		w.b = append(w.b[:0], w.b[len(w.b)-w.max/2:]...)
-	}
-	return len(p), nil
-}
-
-func (w *tailBuffer) tail(n int) string {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	if len(w.b) > n {
-		return string(w.b[len(w.b)-n:])
-	}
-	return string(w.b)
 }

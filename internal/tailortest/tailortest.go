@@ -14,6 +14,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 
 	"github.com/tailor-ml/tailor/internal/engine"
 	"github.com/tailor-ml/tailor/internal/engine/tokenizer"
@@ -103,4 +104,34 @@ func WriteBase(dir, text string, s Size) error {
 		Heads: heads, KVHeads: max(1, heads/2), HeadDim: 16, MaxPositions: s.MaxPositions, RopeTheta: 10000, NormEps: 1e-5,
 		Activation: "silu", BOSTokenID: -1, EOSTokenID: -1, TorchDtype: "float32"}
 	return seedmodel.Write(dir, cfg, tj, 42)
+}
+
+// Log keeps the last bytes written to it (at most Max; when it grows past
+// Max it drops down to the newest Max/2), safe for concurrent writers: a
+// child process's output, for the test's failure messages.
+type Log struct {
+	Max int
+
+	mu sync.Mutex
+	b  []byte
+}
+
+func (w *Log) Write(p []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.b = append(w.b, p...)
+	if len(w.b) > w.Max {
+		w.b = append(w.b[:0], w.b[len(w.b)-w.Max/2:]...)
+	}
+	return len(p), nil
+}
+
+// Tail is the last n bytes kept, or all of them.
+func (w *Log) Tail(n int) string {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if len(w.b) > n {
+		return string(w.b[len(w.b)-n:])
+	}
+	return string(w.b)
 }
