@@ -3,6 +3,7 @@ package e2e
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"path/filepath"
 	"strings"
@@ -230,8 +231,12 @@ func waitModel(t *testing.T, c *api.Client, model, id string) api.ModelVersion {
 		if r.State != "succeeded" {
 			continue
 		}
+		// The server registers the version just after the run succeeds:
+		// until then the model is not found.
 		vs, err := c.Models(ctx, model)
-		must(t, err)
+		if se := (*api.StatusError)(nil); err != nil && !(errors.As(err, &se) && se.Status == 404) {
+			t.Fatal(err)
+		}
 		for _, v := range vs {
 			if v.RunID == id && len(v.Reports) > 0 {
 				return v
