@@ -4,6 +4,8 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/tailor-ml/tailor/internal/errs"
 )
@@ -46,6 +48,9 @@ func ParseURL(raw string) (Options, error) {
 		if prefix != "" && (part == "" || part == "." || part == "..") {
 			return Options{}, errs.Invalid("blob store URL %q: prefix %q has an empty, . or .. part", raw, prefix)
 		}
+	}
+	if !utf8.ValidString(prefix) || strings.IndexFunc(prefix, unicode.IsControl) >= 0 {
+		return Options{}, errs.Invalid("blob store URL %q: prefix %q is not UTF-8 text without control characters", raw, prefix)
 	}
 	return Options{Bucket: u.Host, Prefix: prefix}, nil
 }

@@ -2,6 +2,7 @@ package s3
 
 import (
 	"errors"
+	"net/url"
 	"reflect"
 	"strings"
 	"testing"
@@ -29,6 +30,9 @@ func TestParseURL(t *testing.T) {
 		{in: "bucket/x", wantErr: true},
 		{in: "s3://-bucket", wantErr: true},
 		{in: "s3://a..b", wantErr: true},
+		{in: "s3://bucket/a%00b", wantErr: true},
+		{in: "s3://bucket/%ff", wantErr: true},
+		{in: "s3://bucket/a%3Fb%23c", want: Options{Bucket: "bucket", Prefix: "a?b#c"}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.in, func(t *testing.T) {
@@ -83,7 +87,7 @@ func TestOptionsFromEnv(t *testing.T) {
 }
 
 func FuzzParseURL(f *testing.F) {
-	for _, s := range []string{"s3://bucket", "s3://b.c-d/x/y/", "s3://bucket/a/../b", "s3://k:s@b/x", "s3://b/x?y", "s3://%zz"} {
+	for _, s := range []string{"s3://bucket", "s3://b.c-d/x/y/", "s3://bucket/a/../b", "s3://k:s@b/x", "s3://b/x?y", "s3://%zz", "s3://000/%00", "s3://bbb/%ff", "s3://bbb/a%3Fb%23c%25d e"} {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, raw string) {
@@ -102,8 +106,8 @@ func FuzzParseURL(f *testing.F) {
 				t.Fatalf("ParseURL(%q) prefix %q has a bad part", raw, o.Prefix)
 			}
 		}
-		// Round trip.
-		again, err := ParseURL("s3://" + o.Bucket + "/" + o.Prefix)
+		// Round trip: the prefix written back as a URL path, escaped.
+		again, err := ParseURL((&url.URL{Scheme: "s3", Host: o.Bucket, Path: "/" + o.Prefix}).String())
 		if err != nil || again != o {
 			t.Fatalf("round trip of %+v = %+v, %v", o, again, err)
 		}
