@@ -7,7 +7,7 @@
 //   "chat": [{"messages": [...], "add_generation_prompt": true}],
 //                                          // the GGUF's chat template, rendered by @huggingface/jinja
 //   "greedy": [{"tokens": [ids], "n": 32}], // temperature 0, token ids in and out, and the text
-//   "bench": {"tokens": [ids], "n": 128, "rounds": 3} // decode tokens/s, single stream, best round
+//   "bench": {"tokens": [ids], "n": 128, "rounds": 3} // decode tokens/s, single stream, best round (with the tokens it generated)
 // }]}
 'use strict';
 const path = require('path');
@@ -66,15 +66,16 @@ async function main() {
         for (let round = 0; round < (m.bench.rounds || 3); round++) {
           const seq = context.getSequence();
           let first = 0n, n = 0;
+          const toks = [];
           const t0 = process.hrtime.bigint();
           for await (const tok of seq.evaluate(m.bench.tokens, { temperature: 0 })) {
-            void tok;
+            toks.push(tok);
             n++;
             if (n === 1) first = process.hrtime.bigint();
             if (n >= m.bench.n + 1) break;
           }
           const end = process.hrtime.bigint();
-          const b = { prefillAndFirstMs: Number(first - t0) / 1e6, decoded: n - 1, decodeMs: Number(end - first) / 1e6 };
+          const b = { prefillAndFirstMs: Number(first - t0) / 1e6, decoded: n - 1, decodeMs: Number(end - first) / 1e6, tokens: toks };
           if (best === null || b.decodeMs / b.decoded < best.decodeMs / best.decoded) best = b;
           seq.dispose();
         }

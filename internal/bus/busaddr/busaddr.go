@@ -106,6 +106,9 @@ func parseServer(raw string) (string, error) {
 	if host == "" {
 		return "", errs.Invalid("no host")
 	}
+	if strings.Contains(host, ":") && (!strings.HasPrefix(u.Host, "[") || net.ParseIP(host) == nil) {
+		return "", errs.Invalid("host %q: an IPv6 address goes in brackets, as [::1]:4222", u.Host)
+	}
 	if strings.HasSuffix(u.Host, ":") {
 		return "", errs.Invalid("empty port")
 	}

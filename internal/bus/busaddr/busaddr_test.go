@@ -47,6 +47,8 @@ func TestParse(t *testing.T) {
 		{raw: "nats://a:0", err: "not in 1-65535"},
 		{raw: "nats://a:70000", err: "not in 1-65535"},
 		{raw: "::", err: "missing protocol scheme"},
+		{raw: "nats://::1", err: "in brackets"},
+		{raw: "nats://[zz::1]:4222", err: "invalid host"},
 	}
 	for _, c := range cases {
 		t.Run(c.raw, func(t *testing.T) {

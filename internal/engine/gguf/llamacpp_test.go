@@ -129,6 +129,7 @@ type llamaChat struct {
 type llamaGreedy struct {
 	Tokens []int32 `json:"tokens"`
 	N      int     `json:"n"`
+	Rounds int     `json:"rounds,omitempty"` // bench only: best of (default 3)
 }
 
 type llamaResult struct {
@@ -144,6 +145,7 @@ type llamaResult struct {
 		Bench      struct {
 			PrefillAndFirstMs, DecodeMs float64
 			Decoded                     int
+			Tokens                      []int32 // the first generated token, then the timed ones
 		}
 	}
 }
