@@ -15,9 +15,12 @@
 // event, in the same transaction), model version regions and cross-region
 // copies (copies.go), leases and fenced writes (leader.go), and project
 // isolation: every noun under the same names in two projects, neither
-// seeing the other (projects.go).
+// seeing the other (projects.go). MigrateProjects (migrate.go) checks the
+// upgrade of a schema 8 database to per-project nouns on an SQL engine.
 //
-// This package imports internal/store and internal/errs (plus testing).
+// This package imports internal/store, internal/store/sqlstore (the SQL
+// engines' audit columns and time layout, for MigrateProjects) and
+// internal/errs (plus testing).
 package storetest
 
 import (
