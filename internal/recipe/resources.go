@@ -27,7 +27,7 @@ const (
 )
 
 var (
-	milliCPURE = regexp.MustCompile(`^([0-9]{1,9})m$`)
+	milliCPURE = regexp.MustCompile(`^([0-9]{1,10})m$`) // 10 digits: 9999999.999 cores is 9999999999m
 	coresRE    = regexp.MustCompile(`^([0-9]{1,7})(?:\.([0-9]{1,3}))?$`)
 	memoryRE   = regexp.MustCompile(`^([0-9]{1,16})(Ki|Mi|Gi|Ti|Pi|k|K|M|G|T|P)?$`)
 )
@@ -85,14 +85,26 @@ func CPUString(milli int64) string {
 }
 
 // MemoryString writes bytes the canonical way: with the largest binary
-// suffix that divides them ("4Gi", "1536Mi"), else plain bytes.
+// suffix that divides them ("4Gi", "1536Mi"), else plain bytes, unless
+// those are more digits than ParseMemory reads (16): then with the largest
+// decimal suffix that divides them ("10000001G"). Whatever ParseMemory
+// accepted is a number of at most 16 digits times a suffix, so one of the
+// forms fits.
 func MemoryString(b int64) string {
 	for _, s := range []string{"Pi", "Ti", "Gi", "Mi", "Ki"} {
 		if m := memorySuffix[s]; b >= m && b%m == 0 {
 			return strconv.FormatInt(b/m, 10) + s
 		}
 	}
-	return strconv.FormatInt(b, 10)
+	plain := strconv.FormatInt(b, 10)
+	if len(plain) > 16 {
+		for _, s := range []string{"P", "T", "G", "M", "k"} {
+			if m := memorySuffix[s]; b%m == 0 {
+				return strconv.FormatInt(b/m, 10) + s
+			}
+		}
+	}
+	return plain
 }
 
 func (d *decoder) resources(n *yaml.Node, path string, res *Resources) error {

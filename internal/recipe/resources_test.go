@@ -45,6 +45,9 @@ func TestQuantities(t *testing.T) {
 	if s := MemoryString(2e9 + 1); s != "2000000001" {
 		t.Errorf("MemoryString = %q", s)
 	}
+	if s := MemoryString(10000001e9); s != "10000001G" { // 17 digits plain: more than ParseMemory reads
+		t.Errorf("MemoryString = %q", s)
+	}
 }
 
 // FuzzQuantities checks that what ParseCPU and ParseMemory accept is
