@@ -74,7 +74,9 @@ func TestDecodeSpeedVsLlamaCpp(t *testing.T) {
 			return benchN / time.Since(start).Seconds(), toks
 		}
 		tailor() // warm up
-		var best, ratios [3][]float64 // tailor, llama f32, llama q8_0; ratios: tailor / llama
+		// Per engine (Tailor, llama.cpp f32, llama.cpp q8_0): every round's
+		// tok/s, and Tailor's over llama.cpp's (index 0 unused).
+		var best, ratios [3][]float64
 		var version string
 		var release any
 		for r := 0; r < rounds; r++ {
