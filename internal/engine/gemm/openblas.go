@@ -54,7 +54,7 @@ func New(threads int) GEMM {
 func Info() string {
 	cfg := strings.TrimSpace(C.GoString(C.openblas_get_config()))
 	core := C.GoString(C.openblas_get_corename())
-	return fmt.Sprintf("openblas(%s; core=%s) %s", cfg, core, bf16Info())
+	return fmt.Sprintf("openblas(%s; core=%s) %s %s", cfg, core, gemvKernel(), bf16Info())
 }
 
 // NewPrecision returns the GEMM for precision p on threads threads and the
@@ -113,11 +113,17 @@ func (OpenBLAS) Sgemm(transA, transB bool, m, n, k int, alpha float32, a []float
 // first, which for the decoder's one-token attention products (1×T·T×hd)
 // costs more than the product; sgemv reads the matrix once, in an order
 // fixed by the shape like sgemm's.
+//
+// Where the matrix is read by rows (each element of C one dot product of a
+// stored row) and the vector is contiguous, dotRows computes it instead.
 func sgemv(transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
 	if m == 1 { // cᵀ = alpha·op(B)ᵀ·aᵀ + beta·cᵀ, x = the row of op(A)
 		incx := 1
 		if transA {
 			incx = lda
+		}
+		if transB && (incx == 1 || k == 1) && dotRows(n, k, alpha, b, ldb, a, beta, c, 1) {
+			return
 		}
 		rows, cols, tr := k, n, C.enum_CBLAS_TRANSPOSE(C.CblasTrans) // B stored k×n
 		if transB {
@@ -131,6 +137,9 @@ func sgemv(transA, transB bool, m, n, k int, alpha float32, a []float32, lda int
 	incx := ldb
 	if transB {
 		incx = 1
+	}
+	if !transA && (incx == 1 || k == 1) && dotRows(m, k, alpha, a, lda, b, beta, c, ldc) {
+		return
 	}
 	rows, cols, tr := m, k, C.enum_CBLAS_TRANSPOSE(C.CblasNoTrans) // A stored m×k
 	if transA {
