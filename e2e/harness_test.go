@@ -3,7 +3,6 @@
 package e2e
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
@@ -36,33 +35,13 @@ func startServer(t *testing.T, dataDir string, extra ...string) *server {
 	t.Helper()
 	args := append([]string{"server", "--data-dir", dataDir, "--listen", "127.0.0.1:0", "--log-level", "debug", "--insecure-local"}, extra...)
 	cmd := exec.Command(tailorBin, args...)
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	s := &server{t: t, cmd: cmd, dataDir: dataDir, logs: &bytes.Buffer{}, done: make(chan error, 1)}
+	s := &server{t: t, cmd: cmd, dataDir: dataDir, logs: &bytes.Buffer{}}
 	cmd.Stderr = &syncWriter{w: s.logs}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
+	addr, done, err := tailortest.Start(cmd, 60*time.Second)
+	if err != nil {
+		t.Fatalf("%v\n%s", err, s.logs)
 	}
-	lines := make(chan string, 1)
-	go func() {
-		sc := bufio.NewScanner(stdout)
-		for sc.Scan() {
-			if a, ok := strings.CutPrefix(sc.Text(), "listening on "); ok {
-				lines <- a
-			}
-		}
-	}()
-	go func() { s.done <- cmd.Wait() }()
-	select {
-	case s.addr = <-lines:
-	case err := <-s.done:
-		t.Fatalf("server exited before listening: %v\n%s", err, s.logs)
-	case <-time.After(60 * time.Second):
-		cmd.Process.Kill()
-		t.Fatalf("server did not start in 60s\n%s", s.logs)
-	}
+	s.addr, s.done = addr, done
 	t.Cleanup(func() { s.stop() })
 	return s
 }

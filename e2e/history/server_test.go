@@ -1,12 +1,10 @@
 package history
 
 import (
-	"bufio"
 	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strings"
 	"sync"
 	"syscall"
 	"testing"
@@ -77,38 +75,15 @@ func (s *server) start() error {
 func (s *server) spawn(listen string) (string, error) {
 	cmd := exec.Command(tailorBin, "server", "--data-dir", s.dataDir, "--listen", listen, "--log-level", "info", "--insecure-local")
 	cmd.Env = append(os.Environ(), s.env...)
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		return "", err
-	}
 	cmd.Stderr = s.logs
-	if err := cmd.Start(); err != nil {
-		return "", err
+	addr, done, err := tailortest.Start(cmd, 2*time.Minute)
+	if err != nil {
+		return "", fmt.Errorf("%v\n%s", err, s.logs.Tail(4096))
 	}
-	done := make(chan error, 1)
-	lines := make(chan string, 1)
-	go func() {
-		sc := bufio.NewScanner(stdout)
-		for sc.Scan() {
-			if a, ok := strings.CutPrefix(sc.Text(), "listening on "); ok {
-				lines <- a
-			}
-		}
-	}()
-	go func() { done <- cmd.Wait() }()
-	select {
-	case addr := <-lines:
-		s.mu.Lock()
-		s.cmd, s.done = cmd, done
-		s.mu.Unlock()
-		return addr, nil
-	case err := <-done:
-		return "", fmt.Errorf("server exited before listening: %v\n%s", err, s.logs.Tail(4096))
-	case <-time.After(2 * time.Minute):
-		_ = cmd.Process.Kill()
-		<-done
-		return "", fmt.Errorf("server did not listen within 2 minutes\n%s", s.logs.Tail(4096))
-	}
+	s.mu.Lock()
+	s.cmd, s.done = cmd, done
+	s.mu.Unlock()
+	return addr, nil
 }
 
 // Addr is the server's host:port; it stays the same across restarts.

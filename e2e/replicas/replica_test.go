@@ -1,14 +1,12 @@
 package replicas
 
 import (
-	"bufio"
 	"context"
 	"fmt"
 	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strings"
 	"sync"
 	"syscall"
 	"testing"
@@ -90,39 +88,16 @@ func (r *replica) spawn(listen string, env []string) error {
 	cmd := exec.Command(tailorBin, args...)
 	cmd.Env = append(append(os.Environ(), r.env...), env...)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		return err
-	}
 	cmd.Stderr = r.logs
 	fmt.Fprintf(r.logs, "---- %s: start %s (env %v) ----\n", time.Now().Format(time.RFC3339Nano), r.name, env)
-	if err := cmd.Start(); err != nil {
-		return err
+	addr, done, err := tailortest.Start(cmd, 2*time.Minute)
+	if err != nil {
+		return fmt.Errorf("replica %s: %v\n%s", r.name, err, r.logs.Tail(4096))
 	}
-	done := make(chan error, 1)
-	lines := make(chan string, 1)
-	go func() {
-		sc := bufio.NewScanner(stdout)
-		for sc.Scan() {
-			if a, ok := strings.CutPrefix(sc.Text(), "listening on "); ok {
-				lines <- a
-			}
-		}
-	}()
-	go func() { done <- cmd.Wait() }()
-	select {
-	case addr := <-lines:
-		r.mu.Lock()
-		r.addr, r.cmd, r.done = addr, cmd, done
-		r.mu.Unlock()
-		return nil
-	case err := <-done:
-		return fmt.Errorf("replica %s exited before listening: %v\n%s", r.name, err, r.logs.Tail(4096))
-	case <-time.After(2 * time.Minute):
-		_ = cmd.Process.Kill()
-		<-done
-		return fmt.Errorf("replica %s did not listen within 2 minutes\n%s", r.name, r.logs.Tail(4096))
-	}
+	r.mu.Lock()
+	r.addr, r.cmd, r.done = addr, cmd, done
+	r.mu.Unlock()
+	return nil
 }
 
 // stop ends the server with SIGTERM, as an operator would (it releases

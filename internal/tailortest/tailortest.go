@@ -1,7 +1,8 @@
 // Package tailortest holds the fixtures that the tests driving the real
 // tailor binary share: the binary built once per test binary, a
 // deterministic two-class corpus a small model can learn, and a tiny
-// seeded Llama-shaped base with a tokenizer trained on a text.
+// seeded Llama-shaped base with a tokenizer trained on a text, and the
+// start of a `tailor server` child up to its listening address.
 //
 // It is imported by tests only (e2e, e2e/history, e2e/replicas,
 // internal/run/kube); it imports the engine's config, the tokenizer and
@@ -9,12 +10,14 @@
 package tailortest
 
 import (
+	"bufio"
 	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/tailor-ml/tailor/internal/engine"
 	"github.com/tailor-ml/tailor/internal/engine/tokenizer"
@@ -134,4 +137,44 @@ func (w *Log) Tail(n int) string {
 		return string(w.b[len(w.b)-n:])
 	}
 	return string(w.b)
+}
+
+// Start starts cmd, a `tailor server` whose Stderr the caller has set, and
+// waits up to timeout for the line "listening on ADDR" it prints on
+// stdout. It returns ADDR and a channel (buffered, one value) that gets
+// cmd.Wait's result. When the server exits first, or does not listen in
+// time (it is then killed), the error says which; the caller adds its
+// logs.
+func Start(cmd *exec.Cmd, timeout time.Duration) (string, chan error, error) {
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		return "", nil, err
+	}
+	if err := cmd.Start(); err != nil {
+		return "", nil, err
+	}
+	done := make(chan error, 1)
+	lines := make(chan string, 1)
+	go func() {
+		sc := bufio.NewScanner(stdout)
+		for sc.Scan() {
+			if a, ok := strings.CutPrefix(sc.Text(), "listening on "); ok {
+				select {
+				case lines <- a:
+				default:
+				}
+			}
+		}
+	}()
+	go func() { done <- cmd.Wait() }()
+	select {
+	case addr := <-lines:
+		return addr, done, nil
+	case err := <-done:
+		return "", nil, fmt.Errorf("server exited before listening: %v", err)
+	case <-time.After(timeout):
+		_ = cmd.Process.Kill()
+		<-done
+		return "", nil, fmt.Errorf("server did not listen within %s", timeout)
+	}
 }

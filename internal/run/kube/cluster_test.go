@@ -1,7 +1,6 @@
 package kube_test
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
@@ -339,33 +338,13 @@ func startServer(t *testing.T, bin, dataDir string, extra ...string) *server {
 	t.Helper()
 	// #nosec G204 -- the binary this test built
 	cmd := exec.Command(bin, append([]string{"server", "--data-dir", dataDir}, extra...)...)
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	s := &server{t: t, bin: bin, cmd: cmd, done: make(chan error, 1)}
+	s := &server{t: t, bin: bin, cmd: cmd}
 	cmd.Stderr = s
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
+	addr, done, err := tailortest.Start(cmd, 60*time.Second)
+	if err != nil {
+		t.Fatalf("%v\n%s", err, s.log())
 	}
-	lines := make(chan string, 1)
-	go func() {
-		sc := bufio.NewScanner(stdout)
-		for sc.Scan() {
-			if a, ok := strings.CutPrefix(sc.Text(), "listening on "); ok {
-				lines <- a
-			}
-		}
-	}()
-	go func() { s.done <- cmd.Wait() }()
-	select {
-	case s.addr = <-lines:
-	case err := <-s.done:
-		t.Fatalf("server exited before listening: %v\n%s", err, s.log())
-	case <-time.After(60 * time.Second):
-		_ = cmd.Process.Kill()
-		t.Fatalf("server did not start in 60 s\n%s", s.log())
-	}
+	s.addr, s.done = addr, done
 	t.Cleanup(func() {
 		_ = cmd.Process.Signal(os.Interrupt)
 		select {
