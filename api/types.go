@@ -198,6 +198,7 @@ type Event struct {
 	Subject string          `json:"subject"`
 	Time    time.Time       `json:"time"`
 	Data    json.RawMessage `json:"data,omitempty"`
+	Project string          `json:"project"` // the project the change was made in
 }
 
 // LineageNode is one node of a lineage graph: a run, an input version, an

@@ -735,7 +735,7 @@ func (a *App) Subscribe(ctx context.Context) <-chan api.Event {
 }
 
 func toAPIEvent(e store.Event) api.Event {
-	return api.Event{Seq: e.Seq, Type: e.Type, Subject: e.Subject, Time: e.Time, Data: e.Data}
+	return api.Event{Seq: e.Seq, Type: e.Type, Subject: e.Subject, Time: e.Time, Data: e.Data, Project: e.Project}
 }
 
 // Workers is the hub of remote workers whose routes the API serves

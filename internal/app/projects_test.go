@@ -205,7 +205,7 @@ func TestProjectsIsolateEveryNoun(t *testing.T) {
 	go func() {
 		var got []string
 		err := clients["blue"].Events(follow, head, true, func(e api.Event) error {
-			got = append(got, e.Type+" "+string(e.Data))
+			got = append(got, e.Project+" "+e.Type+" "+string(e.Data))
 			switch {
 			case strings.Contains(string(e.Data), "blue-marker-1"):
 				close(marker1) // replayed: the stream is subscribed
@@ -234,6 +234,9 @@ func TestProjectsIsolateEveryNoun(t *testing.T) {
 		for _, e := range events {
 			if strings.Contains(e, "red-secret") {
 				t.Errorf("blue's stream carried red's event %s", e)
+			}
+			if !strings.HasPrefix(e, "blue ") && !strings.HasPrefix(e, "error: ") {
+				t.Errorf("blue's stream: event %s does not name project blue", e)
 			}
 		}
 	case <-time.After(time.Minute):
