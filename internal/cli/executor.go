@@ -9,11 +9,14 @@ import (
 )
 
 // executorFlags checks the server's --executor flags and returns what
-// builds the executor (nil: local child processes).
-func executorFlags(kind, kubeConfig, namespace, image, workerAPI, envSecret string) (func(*run.Remote, *slog.Logger) (run.Executor, error), error) {
+// builds the executor (nil: local child processes). ko holds the
+// kubernetes flags: Namespace, Image, API (--worker-api), EnvSecret and
+// PendingTimeout.
+func executorFlags(kind, kubeConfig string, ko kube.Options) (func(*run.Remote, *slog.Logger) (run.Executor, error), error) {
+	image, workerAPI := ko.Image, ko.API
 	switch kind {
 	case "local", "":
-		if kubeConfig != "" || image != "" || workerAPI != "" || envSecret != "" {
+		if kubeConfig != "" || image != "" || workerAPI != "" || ko.EnvSecret != "" {
 			return nil, usagef("server: --kube-config, --kube-image, --worker-api and --kube-env-secret need --executor kubernetes")
 		}
 		return nil, nil
@@ -33,7 +36,8 @@ func executorFlags(kind, kubeConfig, namespace, image, workerAPI, envSecret stri
 		if err != nil {
 			return nil, err
 		}
-		return kube.New(kube.Options{Client: client, Namespace: namespace, Image: image, API: workerAPI, EnvSecret: envSecret,
-			Remote: remote, Logger: logger})
+		o := ko
+		o.Client, o.Remote, o.Logger = client, remote, logger
+		return kube.New(o)
 	}, nil
 }

@@ -20,6 +20,7 @@ import (
 	"github.com/tailor-ml/tailor/internal/meter"
 	"github.com/tailor-ml/tailor/internal/residency"
 	"github.com/tailor-ml/tailor/internal/run"
+	"github.com/tailor-ml/tailor/internal/run/kube"
 	"github.com/tailor-ml/tailor/internal/ui"
 )
 
@@ -65,10 +66,12 @@ func runServer(e *env, args []string) error {
 	kubeImage := fs.String("kube-image", "", "container image with the tailor binary that the training Jobs run (required with --executor kubernetes)")
 	workerAPI := fs.String("worker-api", "", "this server's URL as the training Jobs' pods reach it (required with --executor kubernetes)")
 	kubeEnvSecret := fs.String("kube-env-secret", "", "Secret of --kube-namespace whose keys become the training workers' environment (the S3 endpoint and credentials of an s3:// --blob)")
+	kubePending := fs.Duration("kube-pending-timeout", 10*time.Minute, "how long a training Job's pod may stay unschedulable (no node fits its resources) before its run fails with the scheduler's message (negative: wait for ever)")
 	if _, err := parse(fs, args, 0, 0); err != nil {
 		return err
 	}
-	newExecutor, err := executorFlags(*executor, *kubeConfig, *kubeNamespace, *kubeImage, *workerAPI, *kubeEnvSecret)
+	newExecutor, err := executorFlags(*executor, *kubeConfig, kube.Options{Namespace: *kubeNamespace, Image: *kubeImage, API: *workerAPI,
+		EnvSecret: *kubeEnvSecret, PendingTimeout: *kubePending})
 	if err != nil {
 		return err
 	}

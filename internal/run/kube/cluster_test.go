@@ -43,7 +43,9 @@ const namespace = "tailor"
 // read through the API and its adapter in the blob store, and its Job and
 // Secret cleaned up; (b) cancel deletes the Job; (c) the Job's pod deleted
 // after a checkpoint: the run resumes from that checkpoint in a new Job
-// (attempt 2) and succeeds; (d) likewise when someone deletes the Job.
+// (attempt 2) and succeeds; (d) likewise when someone deletes the Job;
+// (e) a Job whose pod no node can hold fails the run, with the
+// scheduler's message, after --kube-pending-timeout.
 func TestKubernetesJobs(t *testing.T) {
 	if os.Getenv(kubeSwitch) != "1" {
 		t.Skipf("the Kubernetes cluster test runs with %s=1 (make test-kube builds the cluster with scripts/kube.sh and runs it)", kubeSwitch)
@@ -78,7 +80,7 @@ func TestKubernetesJobs(t *testing.T) {
 	dataDir := filepath.Join(work, "data")
 	srv := startServer(t, bin, dataDir, "--listen", addr, "--insecure-local", "--log-level", "debug",
 		"--executor", "kubernetes", "--kube-config", cluster.Kubeconfig, "--kube-namespace", namespace,
-		"--kube-image", "tailor:test", "--worker-api", "http://"+addr)
+		"--kube-image", "tailor:test", "--worker-api", "http://"+addr, "--kube-pending-timeout", "3s")
 	t.Cleanup(func() {
 		if t.Failed() {
 			t.Logf("server log:\n%s", srv.log())
@@ -206,6 +208,25 @@ func TestKubernetesJobs(t *testing.T) {
 			t.Fatalf("run logs do not tell the loss and the resume:\n%s", logs)
 		}
 		t.Logf("Job %s deleted after the checkpoint at step %d; finished in attempt 2", job1, before.Step)
+	})
+
+	t.Run("e: a pod no node fits fails the run with the scheduler's reason", func(t *testing.T) {
+		path := writeRecipe(t, work, "mail-huge", 30, 10, 5)
+		src, err := os.ReadFile(path)
+		must(t, err)
+		must(t, os.WriteFile(path, []byte(strings.Replace(string(src), "cpu: 500m", `cpu: "64"`, 1)), 0o644)) // the node has 32
+		srv.tailor("recipe", "apply", path)
+		id := strings.TrimSpace(srv.tailor("run", "start", "mail-huge"))
+		r := waitRun(t, srv, id, func(r api.Run) bool { return r.State == "failed" })
+		job := kube.JobName(id, 1)
+		if r.Attempt != 1 || !strings.Contains(r.Error, "could not be scheduled for 3s") || !strings.Contains(r.Error, "Insufficient cpu") {
+			t.Fatalf("run %s in attempt %d: %q; want the scheduler's reason after --kube-pending-timeout", r.State, r.Attempt, r.Error)
+		}
+		if hasPrefix(runner.Started(), namespace+"/"+job+"-") {
+			t.Fatalf("the runner started a pod of Job %s, which no node fits", job)
+		}
+		waitGone(t, func() error { _, err := jobs.Get(ctx, job, metav1.GetOptions{}); return err })
+		t.Logf("run failed: %s", r.Error)
 	})
 
 	// No worker credential reached the server's log, its events or its

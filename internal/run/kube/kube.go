@@ -7,8 +7,9 @@
 // Failed after the worker reported its own error is that error; a Job or
 // pod that vanished (deleted by someone else, evicted, its node lost)
 // without a report is run.ErrWorkerLost, which the scheduler re-queues so
-// that the next attempt resumes from the last checkpoint in a new Job.
-// Kill (cancel) deletes the Job and its pods. A finished attempt's Job is
+// that the next attempt resumes from the last checkpoint in a new Job. A
+// pod the scheduler cannot place for Options.PendingTimeout fails the
+// attempt with the scheduler's message (not re-queued). Kill (cancel) deletes the Job and its pods. A finished attempt's Job is
 // deleted too, and a new attempt first deletes every Job an earlier server
 // process left for its run, so nothing leaks.
 //
@@ -67,6 +68,13 @@ type Options struct {
 	// Retry is how long to wait before watching a Job again after the
 	// API server failed to answer (default 1 s).
 	Retry time.Duration
+	// PendingTimeout is how long an attempt's pod may stay unschedulable
+	// (the scheduler's PodScheduled=False, reason Unschedulable: no node
+	// has the resources the recipe asks for, a taint, a quota) before the
+	// attempt fails with the scheduler's message and its Job is deleted
+	// (default 10 minutes; negative: wait for ever). The run then fails;
+	// it is not re-queued, since a new attempt would ask for the same.
+	PendingTimeout time.Duration
 }
 
 // Executor runs each attempt of a run as a Kubernetes Job.
@@ -114,6 +122,9 @@ func New(o Options) (*Executor, error) {
 	if o.Retry <= 0 {
 		o.Retry = time.Second
 	}
+	if o.PendingTimeout == 0 {
+		o.PendingTimeout = 10 * time.Minute
+	}
 	return &Executor{opts: o}, nil
 }
 
@@ -156,6 +167,9 @@ func (e *Executor) Start(ctx context.Context, spec run.Spec) (run.Process, error
 	e.opts.Logger.Info("kubernetes Job created", "run", spec.RunID, "attempt", spec.Attempt, "job", ns+"/"+job.Name)
 	p := &process{e: e, att: att, name: job.Name, secret: secret.Name, done: make(chan struct{})}
 	go p.watch(ctx)
+	if e.opts.PendingTimeout > 0 {
+		go p.schedulable(ctx)
+	}
 	return p, nil
 }
 
@@ -190,8 +204,9 @@ type process struct {
 	err    error
 	once   sync.Once
 
-	mu     sync.Mutex
-	killed bool
+	mu            sync.Mutex
+	killed        bool
+	unschedulable string // why the pod was never scheduled, once PendingTimeout passed
 }
 
 func (p *process) Messages() <-chan run.Message { return p.att.Messages() }
@@ -315,6 +330,9 @@ func (p *process) outcome(j *batchv1.Job) (bool, error) {
 
 // gone is the outcome of a Job that vanished.
 func (p *process) gone() error {
+	if why := p.unschedulableFor(); why != "" {
+		return errors.New(why)
+	}
 	if p.wasKilled() {
 		return errors.New("canceled: Job deleted")
 	}
@@ -322,6 +340,68 @@ func (p *process) gone() error {
 		return fmt.Errorf("worker in Job %s failed: %s", p.name, f)
 	}
 	return fmt.Errorf("job %s was deleted by someone else: %w", p.name, run.ErrWorkerLost)
+}
+
+func (p *process) unschedulableFor() string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.unschedulable
+}
+
+// schedulable watches the attempt's pods until one is scheduled or the
+// attempt ends. A pod the scheduler has reported Unschedulable for
+// PendingTimeout (counted on this server's clock from when it first saw
+// the report, so the cluster's clock does not matter) fails the attempt:
+// the reason is recorded for gone, and the Job is deleted.
+func (p *process) schedulable(ctx context.Context) {
+	poll := min(5*time.Second, max(p.e.opts.PendingTimeout/4, 100*time.Millisecond))
+	pods := p.e.opts.Client.CoreV1().Pods(p.e.opts.Namespace)
+	sel := labels.SelectorFromSet(labels.Set{"job-name": p.name}).String()
+	since := map[string]time.Time{} // pod → when first seen unschedulable
+	t := time.NewTicker(poll)
+	defer t.Stop()
+	for {
+		select {
+		case <-p.done:
+			return
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		list, err := pods.List(ctx, metav1.ListOptions{LabelSelector: sel})
+		if err != nil {
+			continue // the Job's watch reports what matters; try again
+		}
+		for _, pod := range list.Items {
+			for _, c := range pod.Status.Conditions {
+				if c.Type != corev1.PodScheduled {
+					continue
+				}
+				if c.Status == corev1.ConditionTrue {
+					return // placed on a node: from here on the Job's outcome tells
+				}
+				if c.Reason != corev1.PodReasonUnschedulable {
+					continue
+				}
+				first, seen := since[pod.Name]
+				if !seen {
+					since[pod.Name] = time.Now()
+					continue
+				}
+				if time.Since(first) < p.e.opts.PendingTimeout {
+					continue
+				}
+				why := fmt.Sprintf("job %s: its pod %s could not be scheduled for %s: %s", p.name, pod.Name,
+					p.e.opts.PendingTimeout, c.Message)
+				p.e.opts.Logger.Warn("kubernetes executor: pod unschedulable; failing the attempt", "job", p.name, "pod", pod.Name, "message", c.Message)
+				p.mu.Lock()
+				p.unschedulable = why
+				p.mu.Unlock()
+				p.delete()
+				return
+			}
+		}
+	}
 }
 
 func (p *process) wasKilled() bool {
