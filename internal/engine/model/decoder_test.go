@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/tailor-ml/tailor/internal/engine"
+	"github.com/tailor-ml/tailor/internal/engine/gemm"
 	"github.com/tailor-ml/tailor/internal/errs"
 )
 
@@ -451,4 +452,43 @@ func FuzzDecoderStep(f *testing.F) {
 			}
 		}
 	})
+}
+
+// TestDecodeSameBitsAtAnyThreadCount: single-stream decode gives the same
+// logits, bit for bit, with 1, 2 and 3 workers where the matrix-vector
+// kernel's rows do not depend on how a product is split (gemm Info says
+// "gemv=avx512 dot rows"); elsewhere OpenBLAS's sgemv promises nothing of
+// the kind and the test has nothing to check.
+func TestDecodeSameBitsAtAnyThreadCount(t *testing.T) {
+	if !strings.Contains(gemm.Info(), "gemv=avx512 dot rows") {
+		t.Skipf("matrix-vector products run on %q: no promise of the same bits at other thread counts", gemm.Info())
+	}
+	c := tinyLlama()
+	w := noisyWeights(t, c, 5)
+	var first []float32
+	for _, th := range []int{1, 2, 3} {
+		d, err := NewDecoder(c, w, DecoderOptions{Workers: th, GEMM: gemm.Split{Inner: gemm.New(1), Workers: th, MinWorkGEMV: 1}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		row := []Row{{Tokens: []int32{1, 2, 3, 4, 5}, Cache: d.NewCache()}}
+		var all []float32
+		for i := 0; i < 12; i++ {
+			lg, err := d.Step(row)
+			if err != nil {
+				t.Fatal(err)
+			}
+			all = append(all, lg.Data...)
+			row[0].Tokens = []int32{argmax(lg.Data)}
+		}
+		if first == nil {
+			first = all
+			continue
+		}
+		for i := range all {
+			if math.Float32bits(all[i]) != math.Float32bits(first[i]) {
+				t.Fatalf("%d workers: logit %d is %g, with 1 worker %g", th, i, all[i], first[i])
+			}
+		}
+	}
 }
