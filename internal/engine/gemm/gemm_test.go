@@ -171,7 +171,7 @@ func TestSplitMatchesInner(t *testing.T) {
 			lda, ldb, ldc, la, lb, lc := dims(s)
 			a, b, c := to32(randSlice(r, la)), to32(randSlice(r, lb)), to32(randSlice(r, lc))
 			for _, w := range []int{2, 3, 5} {
-				sp := Split{Inner: Naive{}, Workers: w, MinWork: 1, MinWorkGEMV: 1}
+				sp := Split{Inner: Naive{}, Workers: w, MinWork: 1}
 				want, got := append([]float32(nil), c...), append([]float32(nil), c...)
 				Naive{}.Sgemm(s.tA, s.tB, s.m, s.n, s.k, float32(s.alpha), a, lda, b, ldb, float32(s.beta), want, ldc)
 				sp.Sgemm(s.tA, s.tB, s.m, s.n, s.k, float32(s.alpha), a, lda, b, ldb, float32(s.beta), got, ldc)
@@ -180,30 +180,6 @@ func TestSplitMatchesInner(t *testing.T) {
 						t.Fatalf("workers %d elem %d: %g vs %g", w, i, got[i], want[i])
 					}
 				}
-			}
-		})
-	}
-}
-
-func TestSplitParts(t *testing.T) {
-	tests := []struct {
-		name    string
-		s       Split
-		m, n, k int
-		want    int
-	}{
-		{"small product", Split{Workers: 2}, 32, 32, 32, 1},
-		{"product at MinWork", Split{Workers: 2}, 64, 64, 64, 2},
-		{"matrix-vector below MinWork but above MinWorkGEMV", Split{Workers: 2}, 688, 1, 256, 2},
-		{"vector-matrix likewise", Split{Workers: 3}, 1, 256, 256, 3},
-		{"tiny matrix-vector", Split{Workers: 2}, 64, 1, 64, 1},
-		{"explicit GEMV threshold", Split{Workers: 2, MinWorkGEMV: 1 << 20}, 688, 1, 256, 1},
-		{"one worker", Split{Workers: 1}, 1024, 1024, 1024, 1},
-	}
-	for _, tc := range tests {
-		t.Run(tc.name, func(t *testing.T) {
-			if got := tc.s.parts(tc.m, tc.n, tc.k); got != tc.want {
-				t.Fatalf("parts(%d, %d, %d) = %d, want %d", tc.m, tc.n, tc.k, got, tc.want)
 			}
 		})
 	}

@@ -9,16 +9,11 @@ import (
 // fixed partition: rows of C when m ≥ n, columns otherwise, in contiguous
 // blocks whose bounds depend only on the shape. Each element of C is still
 // summed by one call in the inner GEMM's order, so results do not depend on
-// scheduling. Products below MinWork multiply-adds run on one goroutine;
-// a matrix-vector product (m or n is 1) has its own, lower threshold,
-// MinWorkGEMV: it streams its matrix from memory at a few bytes per
-// multiply-add, so 16384 of them already take several times what starting
-// and joining a goroutine costs (a decode step is all such products).
+// scheduling. Products below MinWork multiply-adds run on one goroutine.
 type Split struct {
-	Inner       GEMM
-	Workers     int
-	MinWork     int // default 1<<18
-	MinWorkGEMV int // default 1<<14
+	Inner   GEMM
+	Workers int
+	MinWork int // default 1<<18
 }
 
 var _ GEMM = Split{}
@@ -30,11 +25,6 @@ func (s Split) parts(m, n, k int) int {
 	w, min := s.Workers, s.MinWork
 	if min == 0 {
 		min = 1 << 18
-	}
-	if m == 1 || n == 1 {
-		if min = s.MinWorkGEMV; min == 0 {
-			min = 1 << 14
-		}
 	}
 	if w < 1 || m*n*k < min {
 		return 1

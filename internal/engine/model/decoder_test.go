@@ -467,7 +467,7 @@ func TestDecodeSameBitsAtAnyThreadCount(t *testing.T) {
 	w := noisyWeights(t, c, 5)
 	var first []float32
 	for _, th := range []int{1, 2, 3} {
-		d, err := NewDecoder(c, w, DecoderOptions{Workers: th, GEMM: gemm.Split{Inner: gemm.New(1), Workers: th, MinWorkGEMV: 1}})
+		d, err := NewDecoder(c, w, DecoderOptions{Workers: th, GEMM: gemm.Split{Inner: gemm.New(1), Workers: th, MinWork: 1}})
 		if err != nil {
 			t.Fatal(err)
 		}
