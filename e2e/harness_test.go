@@ -58,12 +58,7 @@ func (s *server) stop() {
 	if s.cmd.ProcessState != nil {
 		return
 	}
-	_ = s.cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case <-s.done:
-	case <-time.After(10 * time.Second):
-		_ = s.cmd.Process.Kill()
-	}
+	tailortest.Stop(s.cmd, s.done, 10*time.Second)
 	if s.t.Failed() {
 		s.t.Logf("server log:\n%s", s.logs)
 	}

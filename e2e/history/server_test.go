@@ -154,13 +154,7 @@ func (s *server) stop() {
 	if cmd == nil {
 		return
 	}
-	_ = cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case <-done:
-	case <-time.After(30 * time.Second):
-		_ = cmd.Process.Kill()
-		<-done
-	}
+	tailortest.Stop(cmd, done, 30*time.Second)
 	if s.t.Failed() {
 		s.t.Logf("server log (tail):\n%s", s.logs.Tail(8<<10))
 	}

@@ -110,13 +110,7 @@ func (r *replica) stop() {
 	if cmd == nil {
 		return
 	}
-	_ = cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case <-done:
-	case <-time.After(30 * time.Second):
-		_ = cmd.Process.Kill()
-		<-done
-	}
+	tailortest.Stop(cmd, done, 30*time.Second)
 }
 
 // exited waits up to timeout for the process to die by itself (at a

@@ -13,10 +13,9 @@ import (
 // kubernetes flags: Namespace, Image, API (--worker-api), EnvSecret and
 // PendingTimeout.
 func executorFlags(kind, kubeConfig string, ko kube.Options) (func(*run.Remote, *slog.Logger) (run.Executor, error), error) {
-	image, workerAPI := ko.Image, ko.API
 	switch kind {
 	case "local", "":
-		if kubeConfig != "" || image != "" || workerAPI != "" || ko.EnvSecret != "" {
+		if kubeConfig != "" || ko.Image != "" || ko.API != "" || ko.EnvSecret != "" {
 			return nil, usagef("server: --kube-config, --kube-image, --worker-api and --kube-env-secret need --executor kubernetes")
 		}
 		return nil, nil
@@ -24,12 +23,12 @@ func executorFlags(kind, kubeConfig string, ko kube.Options) (func(*run.Remote, 
 	default:
 		return nil, usagef("server: --executor %q: want local or kubernetes", kind)
 	}
-	if image == "" {
+	if ko.Image == "" {
 		return nil, usagef("server: --executor kubernetes needs --kube-image, an image holding the tailor binary")
 	}
-	u, err := url.Parse(workerAPI)
-	if workerAPI == "" || err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return nil, usagef("server: --executor kubernetes needs --worker-api, this server's http(s):// URL as the Jobs' pods reach it (got %q)", workerAPI)
+	u, err := url.Parse(ko.API)
+	if ko.API == "" || err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return nil, usagef("server: --executor kubernetes needs --worker-api, this server's http(s):// URL as the Jobs' pods reach it (got %q)", ko.API)
 	}
 	return func(remote *run.Remote, logger *slog.Logger) (run.Executor, error) {
 		client, err := kube.Client(kubeConfig)

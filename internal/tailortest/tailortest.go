@@ -17,6 +17,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/tailor-ml/tailor/internal/engine"
@@ -176,5 +177,18 @@ func Start(cmd *exec.Cmd, timeout time.Duration) (string, chan error, error) {
 		_ = cmd.Process.Kill()
 		<-done
 		return "", nil, fmt.Errorf("server did not listen within %s", timeout)
+	}
+}
+
+// Stop ends a server Start started with SIGTERM, as an operator would,
+// and waits for it to exit (done, Start's channel); after grace it kills
+// it and waits for that.
+func Stop(cmd *exec.Cmd, done <-chan error, grace time.Duration) {
+	_ = cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-done:
+	case <-time.After(grace):
+		_ = cmd.Process.Kill()
+		<-done
 	}
 }

@@ -366,14 +366,7 @@ func startServer(t *testing.T, bin, dataDir string, extra ...string) *server {
 		t.Fatalf("%v\n%s", err, s.log())
 	}
 	s.addr, s.done = addr, done
-	t.Cleanup(func() {
-		_ = cmd.Process.Signal(os.Interrupt)
-		select {
-		case <-s.done:
-		case <-time.After(15 * time.Second):
-			_ = cmd.Process.Kill()
-		}
-	})
+	t.Cleanup(func() { tailortest.Stop(cmd, s.done, 15*time.Second) })
 	return s
 }
 
