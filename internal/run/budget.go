@@ -325,6 +325,5 @@ func (s *Scheduler) RaiseBudget(ctx context.Context, id string, b meter.Budget) 
 	if err := s.transition(ctx, id, store.RunBudgetExceeded, store.RunQueued, store.RunUpdate{Error: &empty, FinishedAt: &zero}, msg, ev); err != nil {
 		return store.Run{}, err
 	}
-	s.Wake()
-	return s.opts.Store.Run(ctx, id)
+	return s.queued(ctx, id)
 }

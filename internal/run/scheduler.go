@@ -167,8 +167,16 @@ func (s *Scheduler) Submit(ctx context.Context, r store.Run) (store.Run, error) 
 	}
 	s.publish(evs)
 	s.newUsage(ctx, r)
+	return s.queued(ctx, r.ID)
+}
+
+// queued reads run id back as the caller's write left it, queued, and
+// then wakes the scheduler. Read after the wake, the run could already be
+// running, and what the caller answers would depend on that race.
+func (s *Scheduler) queued(ctx context.Context, id string) (store.Run, error) {
+	r, err := s.opts.Store.Run(ctx, id)
 	s.Wake()
-	return s.opts.Store.Run(ctx, r.ID)
+	return r, err
 }
 
 // SubmitOnce is Submit unless a queued, running or succeeded run already
@@ -186,8 +194,7 @@ func (s *Scheduler) SubmitOnce(ctx context.Context, r store.Run) (store.Run, boo
 	}
 	s.publish(evs)
 	s.newUsage(ctx, r)
-	s.Wake()
-	got, err = s.opts.Store.Run(ctx, r.ID)
+	got, err = s.queued(ctx, r.ID)
 	return got, true, err
 }
 
